@@ -1,0 +1,189 @@
+//! Podium's media core: a sans-IO selective forwarding unit built on [`str0m`] in RTP mode.
+//!
+//! Nothing here reads a clock, opens a socket or spawns a task. The shell feeds
+//! datagrams, commands and the current time in, then drains [`Sfu::poll_output`] until it
+//! returns [`Output::Timeout`]:
+//!
+//! ```no_run
+//! # use std::time::Instant;
+//! # use podium_media::{Sfu, SfuConfig, Output};
+//! # let mut sfu = Sfu::new(SfuConfig::new("127.0.0.1:5004".parse().unwrap()), Instant::now());
+//! # let (now, from, to, bytes) = (Instant::now(), "127.0.0.1:1".parse().unwrap(), "127.0.0.1:5004".parse().unwrap(), &[0u8][..]);
+//! sfu.handle_receive(now, from, to, bytes);
+//! loop {
+//!     match sfu.poll_output() {
+//!         Output::Transmit(t) => { /* socket.send_to(&t.contents, t.destination) */ }
+//!         Output::Event(e) => { /* route to the peer's signaling connection */ }
+//!         Output::Timeout(at) => { /* call handle_timeout(at) then */ break; }
+//!     }
+//! }
+//! ```
+//!
+//! Every peer is one str0m `Rtc` (ICE-lite, one host candidate: the shared UDP socket).
+//! Publishers' packets are forwarded untouched except for SSRC, sequence number, timestamp
+//! and payload type, which are rewritten per viewer track so that a replaced source
+//! continues seamlessly ([`rewrite`]).
+#![deny(missing_docs)]
+
+pub mod codec;
+pub mod demux;
+mod peer;
+pub mod registry;
+pub mod rewrite;
+mod sfu;
+
+pub use registry::SourceKey;
+pub use sfu::{Counters, Sfu, SfuConfig};
+pub use str0m::net::Transmit;
+
+use std::time::Instant;
+
+/// Identifies one WebRTC peer (one publication or one view) for its whole life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PeerId(pub u64);
+
+impl std::fmt::Display for PeerId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// Audio or video.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// An audio track.
+    Audio,
+    /// A video track.
+    Video,
+}
+
+impl Kind {
+    /// `audio` or `video`, as on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Audio => "audio",
+            Self::Video => "video",
+        }
+    }
+}
+
+/// A track of a publication, as announced to viewers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackDesc {
+    /// Audio or video.
+    pub kind: Kind,
+    /// Stable id within the source: `audio0`, `video0`, …
+    pub track_id: String,
+}
+
+/// A request to publish a source of a stream.
+#[derive(Debug, Clone)]
+pub struct PublishParams {
+    /// Stream name.
+    pub stream: String,
+    /// `sourceId`; `None` is the main source.
+    pub source: SourceKey,
+    /// The client's SDP offer.
+    pub offer: String,
+    /// Preferred video codec (`vp8`, `vp9`, `h264`, `av1`); `None` accepts any.
+    pub codec: Option<String>,
+}
+
+/// A request to view a stream.
+#[derive(Debug, Clone)]
+pub struct ViewParams {
+    /// Stream name.
+    pub stream: String,
+    /// Source carried by the default transceivers; `None` is the main source.
+    pub pinned: SourceKey,
+    /// The client's SDP offer.
+    pub offer: String,
+}
+
+/// A peer accepted by the core.
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    /// The new peer.
+    pub peer: PeerId,
+    /// SDP answer to return to the client.
+    pub answer: String,
+}
+
+/// Why a peer ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The signaling side asked (socket closed, kick, shutdown).
+    Requested,
+    /// ICE consent was lost (the browser closed its peer connection or went away).
+    Disconnected,
+    /// ICE/DTLS did not complete in time.
+    ConnectTimeout,
+    /// The WebRTC engine reported a fatal error for this peer.
+    Failed,
+}
+
+/// Something a peer's signaling connection must hear about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaEvent {
+    /// A source of the viewer's stream is live.
+    SourceActive {
+        /// Viewer to tell.
+        to: PeerId,
+        /// The source.
+        source: SourceKey,
+        /// Its tracks.
+        tracks: Vec<TrackDesc>,
+    },
+    /// A source of the viewer's stream ended.
+    SourceInactive {
+        /// Viewer to tell.
+        to: PeerId,
+        /// The source.
+        source: SourceKey,
+    },
+    /// The viewer's stream has no live source any more.
+    StreamStopped {
+        /// Viewer to tell.
+        to: PeerId,
+    },
+    /// The number of viewers of the peer's stream changed.
+    ViewerCount {
+        /// Peer to tell.
+        to: PeerId,
+        /// Viewers now.
+        count: usize,
+    },
+    /// A peer ended; its signaling connection should be closed.
+    PeerClosed {
+        /// The peer.
+        peer: PeerId,
+        /// Why.
+        reason: CloseReason,
+    },
+}
+
+/// What [`Sfu::poll_output`] returns.
+#[derive(Debug)]
+pub enum Output {
+    /// A datagram to send on the shared UDP socket.
+    Transmit(Transmit),
+    /// An event for the signaling layer.
+    Event(MediaEvent),
+    /// Nothing more now; call [`Sfu::handle_timeout`] at this instant at the latest.
+    Timeout(Instant),
+}
+
+/// Why a publish or view was refused. Messages are safe to send to clients.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MediaError {
+    /// The SDP offer could not be parsed or accepted.
+    #[error("Invalid SDP offer: {0}")]
+    InvalidOffer(String),
+    /// The offer has no media this command can use.
+    #[error("SDP offer has no usable media: {0}")]
+    NoUsableMedia(&'static str),
+    /// The requested codec is not supported.
+    #[error("Unsupported codec: {0}")]
+    UnsupportedCodec(String),
+}

@@ -1,0 +1,284 @@
+//! One WebRTC peer: a str0m `Rtc` plus what it publishes or views.
+
+use std::net::SocketAddr;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Instant;
+
+use str0m::change::SdpOffer;
+use str0m::format::{Codec, FormatParams, PayloadParams};
+use str0m::media::{Direction, Frequency, MediaKind, Mid, Pt};
+use str0m::{Candidate, Rtc, RtcConfig};
+
+use crate::codec::PtMap;
+use crate::rewrite::Rewriter;
+use crate::{CloseReason, Kind, MediaError, PeerId, SourceKey, TrackDesc};
+
+/// Largest SDP offer accepted; real offers are a few KiB.
+pub(crate) const MAX_SDP_LEN: usize = 64 * 1024;
+
+pub(crate) struct Peer {
+    pub id: PeerId,
+    pub rtc: Rtc,
+    pub stream: String,
+    pub ufrag: String,
+    pub role: Role,
+    pub created: Instant,
+    pub connected: bool,
+    /// Last datagram accepted from the peer, for the idle timeout.
+    pub last_received: Instant,
+    pub next_timeout: Instant,
+    /// Queued for draining after something wrote into its `Rtc`.
+    pub dirty: bool,
+    /// Set while handling events; the peer is closed once they are handled.
+    pub closing: Option<CloseReason>,
+}
+
+pub(crate) enum Role {
+    Publisher(Publication),
+    Viewer(Box<Viewing>),
+}
+
+/// A publication: the incoming tracks of one source.
+pub(crate) struct Publication {
+    pub source: SourceKey,
+    /// Changes whenever viewers must treat this publication as a new input.
+    pub generation: u64,
+    pub tracks: Vec<InTrack>,
+    /// Incoming SSRC → index in `tracks` (a handful of entries: a scan beats hashing).
+    pub ssrcs: Vec<(u32, usize)>,
+    /// Has sent media: only then may it replace an earlier publication of the same source.
+    pub flowing: bool,
+    pub last_keyframe_request: Option<Instant>,
+}
+
+pub(crate) struct InTrack {
+    pub mid: Mid,
+    pub kind: Kind,
+    pub desc: TrackDesc,
+    /// Negotiated codecs of this m-line, to build viewers' PT maps.
+    pub params: Vec<PayloadParams>,
+}
+
+/// A view: the default transceivers carry the pinned source.
+pub(crate) struct Viewing {
+    pub pinned: SourceKey,
+    pub audio: Option<OutTrack>,
+    pub video: Option<OutTrack>,
+}
+
+impl Viewing {
+    pub fn track_mut(&mut self, kind: Kind) -> Option<&mut OutTrack> {
+        match kind {
+            Kind::Audio => self.audio.as_mut(),
+            Kind::Video => self.video.as_mut(),
+        }
+    }
+}
+
+/// One outgoing track of a viewer: fixed SSRC, fed by whichever publication is current.
+pub(crate) struct OutTrack {
+    pub mid: Mid,
+    pub rewriter: Rewriter,
+    /// PT table for the publication generation it was built for.
+    pub pt_map: Option<(u64, PtMap)>,
+}
+
+impl OutTrack {
+    fn new(mid: Mid, kind: Kind) -> Self {
+        let clock = match kind {
+            Kind::Audio => 48_000,
+            Kind::Video => 90_000,
+        };
+        Self {
+            mid,
+            rewriter: Rewriter::new(clock),
+            pt_map: None,
+        }
+    }
+}
+
+/// Builds an ICE-lite, RTP-mode `Rtc` and answers `offer` with it.
+pub(crate) fn accept_offer(
+    now: Instant,
+    candidate: SocketAddr,
+    offer: &str,
+    codecs: CodecChoice,
+) -> Result<(Rtc, String), MediaError> {
+    if offer.len() > MAX_SDP_LEN {
+        return Err(MediaError::InvalidOffer("SDP too large".into()));
+    }
+    let parsed = SdpOffer::from_sdp_string(offer)
+        .map_err(|e| MediaError::InvalidOffer(first_line(&e.to_string())))?;
+    let dtx = offer_wants_dtx(offer);
+    let mut config = RtcConfig::new()
+        .set_ice_lite(true)
+        .set_rtp_mode(true)
+        .clear_codecs();
+    add_codecs(&mut config, codecs, dtx);
+    let mut rtc = config.build(now);
+    let local = Candidate::host(candidate, "udp")
+        .map_err(|e| MediaError::InvalidOffer(format!("bad local candidate: {e}")))?;
+    rtc.add_local_candidate(local);
+    // str0m promises not to panic on input; a hostile offer must still never take the server down.
+    let answer = catch_unwind(AssertUnwindSafe(|| rtc.sdp_api().accept_offer(parsed)))
+        .map_err(|_| MediaError::InvalidOffer("offer could not be processed".into()))?
+        .map_err(|e| MediaError::InvalidOffer(first_line(&e.to_string())))?;
+    Ok((rtc, answer.to_sdp_string()))
+}
+
+/// Which video codecs a peer may negotiate.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum CodecChoice {
+    /// Every codec Podium forwards (viewers, and publishers without a preference).
+    All,
+    /// Only this one (the publisher's `codec`).
+    Only(Codec),
+}
+
+pub(crate) fn parse_codec(name: &str) -> Result<Codec, MediaError> {
+    match name.to_ascii_lowercase().as_str() {
+        "vp8" => Ok(Codec::Vp8),
+        "vp9" => Ok(Codec::Vp9),
+        "h264" => Ok(Codec::H264),
+        "av1" | "av1x" => Ok(Codec::Av1),
+        "h265" => Ok(Codec::H265),
+        other => Err(MediaError::UnsupportedCodec(other.to_owned())),
+    }
+}
+
+fn add_codecs(config: &mut RtcConfig, choice: CodecChoice, dtx: bool) {
+    let codecs = config.codec_config();
+    codecs.add_config(
+        Pt::from(111),
+        None,
+        Codec::Opus,
+        Frequency::FORTY_EIGHT_KHZ,
+        Some(2),
+        FormatParams {
+            min_p_time: Some(10),
+            use_inband_fec: Some(true),
+            // Chromium uses DTX only when the answer asks for it.
+            use_dtx: dtx.then_some(true),
+            ..Default::default()
+        },
+    );
+    let wanted = |c: Codec| match choice {
+        CodecChoice::All => true,
+        CodecChoice::Only(only) => only == c,
+    };
+    codecs.enable_vp8(wanted(Codec::Vp8));
+    codecs.enable_vp9(wanted(Codec::Vp9));
+    codecs.enable_h264(wanted(Codec::H264));
+    codecs.enable_av1(wanted(Codec::Av1));
+    codecs.enable_h265(wanted(Codec::H265));
+}
+
+/// True when the offer's Opus fmtp carries `usedtx=1` (the Millicast SDK's `dtx` option).
+fn offer_wants_dtx(offer: &str) -> bool {
+    offer
+        .lines()
+        .filter(|l| l.starts_with("a=fmtp:"))
+        .any(|l| l.contains("usedtx=1"))
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or("").chars().take(200).collect()
+}
+
+/// Incoming tracks of a freshly negotiated publisher.
+pub(crate) fn publication_tracks(rtc: &Rtc, mids: &[Mid]) -> Vec<InTrack> {
+    let mut tracks = Vec::new();
+    let (mut audio_n, mut video_n) = (0, 0);
+    for mid in mids {
+        let Some(media) = rtc.media(*mid) else { continue };
+        if !matches!(media.direction(), Direction::RecvOnly | Direction::SendRecv) {
+            continue;
+        }
+        let (kind, n) = match media.kind() {
+            MediaKind::Audio => (Kind::Audio, &mut audio_n),
+            MediaKind::Video => (Kind::Video, &mut video_n),
+        };
+        let track_id = format!("{}{}", kind.as_str(), *n);
+        *n += 1;
+        let params = rtc
+            .codec_config()
+            .params()
+            .iter()
+            .filter(|p| media.remote_pts().contains(&p.pt()))
+            .cloned()
+            .collect::<Vec<_>>();
+        if params.is_empty() {
+            continue;
+        }
+        tracks.push(InTrack {
+            mid: *mid,
+            kind,
+            desc: TrackDesc { kind, track_id },
+            params,
+        });
+    }
+    tracks
+}
+
+/// The viewer's default transceivers: its first sending video and audio m-lines.
+pub(crate) fn viewing_tracks(rtc: &Rtc, mids: &[Mid], pinned: SourceKey) -> Viewing {
+    let mut viewing = Viewing {
+        pinned,
+        audio: None,
+        video: None,
+    };
+    for mid in mids {
+        let Some(media) = rtc.media(*mid) else { continue };
+        if !matches!(media.direction(), Direction::SendOnly | Direction::SendRecv) {
+            continue;
+        }
+        match media.kind() {
+            MediaKind::Audio if viewing.audio.is_none() => {
+                viewing.audio = Some(OutTrack::new(*mid, Kind::Audio))
+            }
+            MediaKind::Video if viewing.video.is_none() => {
+                viewing.video = Some(OutTrack::new(*mid, Kind::Video))
+            }
+            _ => {}
+        }
+    }
+    viewing
+}
+
+/// The m-line ids of an SDP offer, in order.
+pub(crate) fn offer_mids(offer: &str) -> Vec<Mid> {
+    offer
+        .lines()
+        .filter_map(|l| l.trim_end().strip_prefix("a=mid:"))
+        .map(Mid::from)
+        .collect()
+}
+
+#[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests need an arbitrary origin for simulated time
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_offers_are_errors() {
+        let now = Instant::now();
+        let addr = "127.0.0.1:5004".parse().unwrap();
+        for offer in [
+            "",
+            "v=0",
+            "garbage\r\n\r\n",
+            "v=0\r\no=- 0 0 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n",
+        ] {
+            assert!(accept_offer(now, addr, offer, CodecChoice::All).is_err(), "{offer:?}");
+        }
+        let huge = "a".repeat(MAX_SDP_LEN + 1);
+        assert!(accept_offer(now, addr, &huge, CodecChoice::All).is_err());
+    }
+
+    #[test]
+    fn codec_names() {
+        assert_eq!(parse_codec("VP8").unwrap(), Codec::Vp8);
+        assert_eq!(parse_codec("AV1X").unwrap(), Codec::Av1);
+        assert!(parse_codec("theora").is_err());
+    }
+}

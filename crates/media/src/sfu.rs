@@ -1,0 +1,578 @@
+//! The SFU state machine: peers, streams and packet forwarding.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use str0m::media::{KeyframeRequest, KeyframeRequestKind};
+use str0m::net::{Protocol, Receive};
+use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, SeqNo};
+use str0m::{Event, IceConnectionState, Input};
+
+use crate::codec::PtMap;
+use crate::demux::Demux;
+use crate::peer::{self, CodecChoice, Peer, Publication, Role};
+use crate::registry::Registry;
+use crate::rewrite::{InPacket, InputKey};
+use crate::{
+    Accepted, CloseReason, Kind, MediaError, MediaEvent, Output, PeerId, PublishParams,
+    SourceKey, ViewParams,
+};
+
+/// Settings of the media core.
+#[derive(Debug, Clone)]
+pub struct SfuConfig {
+    /// The address put in every answer's host candidate (the shared UDP socket as clients
+    /// reach it), also used as the local address of received datagrams.
+    pub candidate_addr: SocketAddr,
+    /// A peer whose ICE/DTLS is not up after this long is dropped.
+    pub connect_timeout: Duration,
+    /// Keyframe requests to one publication are sent at most this often.
+    pub keyframe_request_interval: Duration,
+    /// A connected peer that sends nothing (no STUN consent, no RTCP) for this long has gone.
+    /// Browsers refresh consent every few seconds, so silence means the peer vanished.
+    pub idle_timeout: Duration,
+}
+
+impl SfuConfig {
+    /// Defaults for a socket reachable at `candidate_addr`.
+    pub fn new(candidate_addr: SocketAddr) -> Self {
+        Self {
+            candidate_addr,
+            connect_timeout: Duration::from_secs(20),
+            keyframe_request_interval: Duration::from_millis(300),
+            idle_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Running totals, for metrics and tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Datagrams from an address no peer uses, and not a STUN request for a known peer.
+    pub datagrams_unroutable: u64,
+    /// Datagrams a peer refused (malformed, wrong state).
+    pub datagrams_rejected: u64,
+    /// RTP packets received from publishers.
+    pub rtp_received: u64,
+    /// RTP packets written to viewers.
+    pub rtp_forwarded: u64,
+    /// Packets of a publication that is not the current one of its source.
+    pub rtp_dropped_not_current: u64,
+    /// Packets whose codec the viewer did not negotiate.
+    pub rtp_dropped_no_codec: u64,
+}
+
+/// The selective forwarding unit. See the crate docs for the run loop.
+pub struct Sfu {
+    config: SfuConfig,
+    next_peer: u64,
+    next_generation: u64,
+    peers: HashMap<PeerId, Peer>,
+    registry: Registry,
+    demux: Demux,
+    transmits: VecDeque<str0m::net::Transmit>,
+    events: VecDeque<MediaEvent>,
+    dirty: Vec<PeerId>,
+    counters: Counters,
+    /// Latest time passed in, for the idle deadline.
+    last_now: Instant,
+}
+
+impl Sfu {
+    /// An SFU with no peers, started at `now`.
+    pub fn new(config: SfuConfig, now: Instant) -> Self {
+        Self {
+            config,
+            last_now: now,
+            next_peer: 1,
+            next_generation: 1,
+            peers: HashMap::new(),
+            registry: Registry::default(),
+            demux: Demux::default(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            dirty: Vec::new(),
+            counters: Counters::default(),
+        }
+    }
+
+    /// Running totals.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// Number of live peers.
+    pub fn peer_count(&self) -> usize {
+        self.peers.len()
+    }
+
+    /// Accepts a publish offer. The source goes live for viewers at once; if it was already
+    /// live, the new publication takes over as soon as its media flows.
+    pub fn publish(&mut self, now: Instant, p: PublishParams) -> Result<Accepted, MediaError> {
+        self.last_now = self.last_now.max(now);
+        let choice = match &p.codec {
+            Some(name) => CodecChoice::Only(peer::parse_codec(name)?),
+            None => CodecChoice::All,
+        };
+        let (rtc, answer) = peer::accept_offer(now, self.config.candidate_addr, &p.offer, choice)?;
+        let tracks = peer::publication_tracks(&rtc, &peer::offer_mids(&p.offer));
+        if tracks.is_empty() {
+            return Err(MediaError::NoUsableMedia(
+                "a publish offer needs a sendonly audio or video m-line with a supported codec",
+            ));
+        }
+        let generation = self.bump_generation();
+        let role = Role::Publisher(Publication {
+            source: p.source.clone(),
+            generation,
+            tracks,
+            ssrcs: Vec::new(),
+            flowing: false,
+            last_keyframe_request: None,
+        });
+        let id = self.insert_peer(now, rtc, p.stream.clone(), role);
+        if self.registry.add_publication(&p.stream, &p.source, id) {
+            let tracks = self.track_descs(id);
+            for &viewer in self.registry.viewers(&p.stream) {
+                self.events.push_back(MediaEvent::SourceActive {
+                    to: viewer,
+                    source: p.source.clone(),
+                    tracks: tracks.clone(),
+                });
+            }
+        }
+        let count = self.registry.viewers(&p.stream).len();
+        self.events
+            .push_back(MediaEvent::ViewerCount { to: id, count });
+        Ok(Accepted { peer: id, answer })
+    }
+
+    /// Accepts a view offer. The viewer hears `SourceActive` for every live source (main
+    /// source first) right after; a stream with no source yet is simply waited for.
+    pub fn view(&mut self, now: Instant, v: ViewParams) -> Result<Accepted, MediaError> {
+        self.last_now = self.last_now.max(now);
+        let (rtc, answer) =
+            peer::accept_offer(now, self.config.candidate_addr, &v.offer, CodecChoice::All)?;
+        let viewing = peer::viewing_tracks(&rtc, &peer::offer_mids(&v.offer), v.pinned.clone());
+        if viewing.audio.is_none() && viewing.video.is_none() {
+            return Err(MediaError::NoUsableMedia(
+                "a view offer needs a recvonly audio or video m-line with a supported codec",
+            ));
+        }
+        let id = self.insert_peer(now, rtc, v.stream.clone(), Role::Viewer(Box::new(viewing)));
+        for (source, publisher) in self.registry.live_sources(&v.stream) {
+            let tracks = self.track_descs(publisher);
+            self.events.push_back(MediaEvent::SourceActive {
+                to: id,
+                source,
+                tracks,
+            });
+        }
+        self.registry.add_viewer(&v.stream, &v.pinned, id);
+        self.announce_viewer_count(&v.stream);
+        Ok(Accepted { peer: id, answer })
+    }
+
+    /// Ends a peer at the signaling layer's request (socket closed, kick).
+    pub fn close_peer(&mut self, now: Instant, id: PeerId) {
+        self.last_now = self.last_now.max(now);
+        self.close(now, id, CloseReason::Requested);
+    }
+
+    /// Feeds one datagram received on the shared socket.
+    pub fn handle_receive(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        data: &[u8],
+    ) {
+        self.last_now = self.last_now.max(now);
+        let Some(id) = self.demux.lookup(source, data) else {
+            self.counters.datagrams_unroutable += 1;
+            return;
+        };
+        let Ok(contents) = data.try_into() else {
+            self.counters.datagrams_rejected += 1;
+            return;
+        };
+        let input = Input::Receive(
+            now,
+            Receive {
+                proto: Protocol::Udp,
+                source,
+                destination,
+                contents,
+            },
+        );
+        let Some(peer) = self.peers.get_mut(&id) else {
+            self.counters.datagrams_unroutable += 1;
+            return;
+        };
+        if !peer.rtc.accepts(&input) {
+            self.counters.datagrams_rejected += 1;
+            return;
+        }
+        peer.last_received = now;
+        if peer.rtc.handle_input(input).is_err() {
+            self.counters.datagrams_rejected += 1;
+        }
+        self.drain(now, id);
+        self.flush(now);
+    }
+
+    /// Drives time: every peer whose deadline has passed runs its timers.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.last_now = self.last_now.max(now);
+        let due: Vec<PeerId> = self
+            .peers
+            .values()
+            .filter(|p| {
+                p.next_timeout <= now
+                    || !p.connected
+                    || now.saturating_duration_since(p.last_received) > self.config.idle_timeout
+            })
+            .map(|p| p.id)
+            .collect();
+        for id in due {
+            let Some(peer) = self.peers.get_mut(&id) else { continue };
+            if !peer.connected && now.saturating_duration_since(peer.created) > self.config.connect_timeout {
+                self.close(now, id, CloseReason::ConnectTimeout);
+                continue;
+            }
+            if peer.connected
+                && now.saturating_duration_since(peer.last_received) > self.config.idle_timeout
+            {
+                self.close(now, id, CloseReason::Disconnected);
+                continue;
+            }
+            if peer.next_timeout <= now {
+                if peer.rtc.handle_input(Input::Timeout(now)).is_err() {
+                    peer.closing = Some(CloseReason::Failed);
+                }
+                self.drain(now, id);
+            }
+        }
+        self.flush(now);
+    }
+
+    /// Next thing to do. Drain until [`Output::Timeout`].
+    pub fn poll_output(&mut self) -> Output {
+        if let Some(t) = self.transmits.pop_front() {
+            return Output::Transmit(t);
+        }
+        if let Some(e) = self.events.pop_front() {
+            return Output::Event(e);
+        }
+        let next = self.peers.values().map(|p| p.next_timeout).min();
+        // With no peers nothing is due; a second after the last input is a cheap idle tick.
+        Output::Timeout(next.unwrap_or(self.last_now + Duration::from_secs(1)))
+    }
+
+
+    fn bump_generation(&mut self) -> u64 {
+        self.next_generation += 1;
+        self.next_generation
+    }
+
+    fn insert_peer(&mut self, now: Instant, mut rtc: str0m::Rtc, stream: String, role: Role) -> PeerId {
+        let id = PeerId(self.next_peer);
+        self.next_peer += 1;
+        let ufrag = rtc.direct_api().local_ice_credentials().ufrag;
+        self.demux.add_peer(ufrag.clone(), id);
+        self.peers.insert(
+            id,
+            Peer {
+                id,
+                rtc,
+                stream,
+                ufrag,
+                role,
+                created: now,
+                connected: false,
+                last_received: now,
+                next_timeout: now,
+                dirty: false,
+                closing: None,
+            },
+        );
+        self.drain(now, id);
+        id
+    }
+
+    fn track_descs(&self, publisher: PeerId) -> Vec<crate::TrackDesc> {
+        match self.peers.get(&publisher).map(|p| &p.role) {
+            Some(Role::Publisher(p)) => p.tracks.iter().map(|t| t.desc.clone()).collect(),
+            _ => vec![],
+        }
+    }
+
+    fn announce_viewer_count(&mut self, stream: &str) {
+        let count = self.registry.viewers(stream).len();
+        let targets = self
+            .registry
+            .viewers(stream)
+            .iter()
+            .chain(self.registry.publications(stream).iter())
+            .copied()
+            .collect::<Vec<_>>();
+        for to in targets {
+            self.events.push_back(MediaEvent::ViewerCount { to, count });
+        }
+    }
+
+    /// Polls one peer's `Rtc` until it has nothing more, then acts on its events.
+    fn drain(&mut self, now: Instant, id: PeerId) {
+        let mut events = Vec::new();
+        let Some(peer) = self.peers.get_mut(&id) else { return };
+        peer.dirty = false;
+        loop {
+            match peer.rtc.poll_output() {
+                Ok(str0m::Output::Transmit(t)) => self.transmits.push_back(t),
+                Ok(str0m::Output::Timeout(t)) => {
+                    peer.next_timeout = t;
+                    break;
+                }
+                Ok(str0m::Output::Event(e)) => events.push(e),
+                Err(e) => {
+                    tracing::debug!(peer = %id, error = %e, "rtc failed");
+                    peer.closing = Some(CloseReason::Failed);
+                    break;
+                }
+            }
+        }
+        if !peer.rtc.is_alive() && peer.closing.is_none() {
+            peer.closing = Some(CloseReason::Disconnected);
+        }
+        for event in events {
+            self.handle_rtc_event(now, id, event);
+        }
+        if let Some(reason) = self.peers.get(&id).and_then(|p| p.closing) {
+            self.close(now, id, reason);
+        }
+    }
+
+    /// Drains every peer that was written to since the last flush.
+    fn flush(&mut self, now: Instant) {
+        while let Some(id) = self.dirty.pop() {
+            self.drain(now, id);
+        }
+    }
+
+    fn mark_dirty(&mut self, id: PeerId) {
+        if let Some(peer) = self.peers.get_mut(&id) {
+            if !peer.dirty {
+                peer.dirty = true;
+                self.dirty.push(id);
+            }
+        }
+    }
+
+    fn handle_rtc_event(&mut self, now: Instant, id: PeerId, event: Event) {
+        match event {
+            Event::Connected => {
+                let Some(peer) = self.peers.get_mut(&id) else { return };
+                peer.connected = true;
+                if let Role::Viewer(v) = &peer.role {
+                    let (stream, pinned) = (peer.stream.clone(), v.pinned.clone());
+                    if let Some(publisher) = self.registry.current(&stream, &pinned) {
+                        self.request_keyframe(now, publisher, KeyframeRequestKind::Pli);
+                    }
+                }
+            }
+            Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
+                if let Some(peer) = self.peers.get_mut(&id) {
+                    peer.closing = Some(CloseReason::Disconnected);
+                }
+            }
+            Event::RtpPacket(pkt) => self.on_rtp(now, id, pkt),
+            Event::KeyframeRequest(req) => self.on_keyframe_request(now, id, req),
+            _ => {}
+        }
+    }
+
+    fn on_rtp(&mut self, now: Instant, from: PeerId, pkt: RtpPacket) {
+        let Some(peer) = self.peers.get_mut(&from) else { return };
+        let Role::Publisher(publication) = &mut peer.role else { return };
+        self.counters.rtp_received += 1;
+        let ssrc = *pkt.header.ssrc;
+        let track_idx = match publication.ssrcs.iter().find(|(s, _)| *s == ssrc) {
+            Some((_, idx)) => *idx,
+            None => {
+                // First packet of this SSRC: learn its m-line once.
+                let mut api = peer.rtc.direct_api();
+                let Some(mid) = api.stream_rx(&pkt.header.ssrc).map(|s| s.mid()) else {
+                    return;
+                };
+                let Some(idx) = publication.tracks.iter().position(|t| t.mid == mid) else {
+                    return;
+                };
+                publication.ssrcs.push((ssrc, idx));
+                idx
+            }
+        };
+        let kind = publication.tracks[track_idx].kind;
+        let generation = publication.generation;
+        let source = publication.source.clone();
+        let stream = peer.stream.clone();
+        if !publication.flowing {
+            publication.flowing = true;
+            self.on_publication_flowing(now, &stream, &source, from);
+        }
+        if self.registry.current(&stream, &source) != Some(from) {
+            self.counters.rtp_dropped_not_current += 1;
+            return;
+        }
+        let viewers = self.registry.pinned_viewers(&stream, &source).to_vec();
+        for viewer in viewers {
+            self.write_to_viewer(viewer, from, track_idx, kind, generation, &pkt);
+        }
+    }
+
+    /// A publication's first packet: if an older publication of the same source is current,
+    /// the new one takes over now (its media is ready, so the switch has no gap).
+    fn on_publication_flowing(&mut self, now: Instant, stream: &str, source: &SourceKey, id: PeerId) {
+        let previous = self.registry.current(stream, source);
+        if self.registry.make_current(stream, source, id) && previous != Some(id) {
+            self.request_keyframe(now, id, KeyframeRequestKind::Fir);
+        }
+    }
+
+    fn write_to_viewer(
+        &mut self,
+        viewer: PeerId,
+        from: PeerId,
+        track_idx: usize,
+        kind: Kind,
+        generation: u64,
+        pkt: &RtpPacket,
+    ) {
+        // The PT map needs both peers; build it (rarely) before borrowing the viewer mutably.
+        let needs_map = match self.peers.get(&viewer).map(|p| &p.role) {
+            Some(Role::Viewer(v)) => match kind {
+                Kind::Audio => v.audio.as_ref(),
+                Kind::Video => v.video.as_ref(),
+            }
+            .is_some_and(|t| t.pt_map.as_ref().map(|(g, _)| *g) != Some(generation)),
+            _ => return,
+        };
+        if needs_map {
+            self.build_pt_map(viewer, from, track_idx, kind, generation);
+        }
+        let Some(peer) = self.peers.get_mut(&viewer) else { return };
+        if !peer.connected {
+            return;
+        }
+        let Role::Viewer(viewing) = &mut peer.role else { return };
+        let Some(track) = viewing.track_mut(kind) else { return };
+        let Some(pt) = track.pt_map.as_ref().and_then(|(_, m)| m.get(pkt.header.payload_type)) else {
+            self.counters.rtp_dropped_no_codec += 1;
+            return;
+        };
+        let Some(out) = track.rewriter.rewrite(InPacket {
+            input: InputKey {
+                generation,
+                ssrc: *pkt.header.ssrc,
+            },
+            seq: *pkt.seq_no,
+            ts: pkt.time.numer(),
+            now: pkt.timestamp,
+        }) else {
+            return;
+        };
+        let mid = track.mid;
+        let ext = ExtensionValues {
+            audio_level: pkt.header.ext_vals.audio_level,
+            voice_activity: pkt.header.ext_vals.voice_activity,
+            video_orientation: pkt.header.ext_vals.video_orientation,
+            ..Default::default()
+        };
+        let marker = pkt.header.marker || (kind == Kind::Audio && out.switched);
+        let mut api = peer.rtc.direct_api();
+        let Some(tx) = api.stream_tx_by_mid(mid, None) else { return };
+        tx.write_rtp(
+            RtpWrite::new(pt, SeqNo::from(out.seq), out.ts, pkt.timestamp, pkt.payload.clone())
+                .marker(marker)
+                .ext_vals(ext)
+                .nackable(kind == Kind::Video),
+        );
+        self.counters.rtp_forwarded += 1;
+        self.mark_dirty(viewer);
+    }
+
+    fn build_pt_map(&mut self, viewer: PeerId, from: PeerId, track_idx: usize, kind: Kind, generation: u64) {
+        let Some(Role::Publisher(p)) = self.peers.get(&from).map(|p| &p.role) else { return };
+        let params = p.tracks[track_idx].params.clone();
+        let Some(peer) = self.peers.get_mut(&viewer) else { return };
+        let Role::Viewer(v) = &mut peer.role else { return };
+        let Some(track) = v.track_mut(kind) else { return };
+        let map = PtMap::build(&params, &peer.rtc, track.mid);
+        track.pt_map = Some((generation, map));
+    }
+
+    fn on_keyframe_request(&mut self, now: Instant, viewer: PeerId, req: KeyframeRequest) {
+        let Some(peer) = self.peers.get(&viewer) else { return };
+        let Role::Viewer(v) = &peer.role else { return };
+        if v.video.as_ref().map(|t| t.mid) != Some(req.mid) {
+            return;
+        }
+        if let Some(publisher) = self.registry.current(&peer.stream, &v.pinned) {
+            self.request_keyframe(now, publisher, req.kind);
+        }
+    }
+
+    fn request_keyframe(&mut self, now: Instant, publisher: PeerId, kind: KeyframeRequestKind) {
+        let interval = self.config.keyframe_request_interval;
+        let Some(peer) = self.peers.get_mut(&publisher) else { return };
+        let Role::Publisher(p) = &mut peer.role else { return };
+        if p.last_keyframe_request.is_some_and(|t| now.saturating_duration_since(t) < interval) {
+            return;
+        }
+        let mut requested = false;
+        let mut api = peer.rtc.direct_api();
+        for track in p.tracks.iter().filter(|t| t.kind == Kind::Video) {
+            if let Some(rx) = api.stream_rx_by_mid(track.mid, None) {
+                rx.request_keyframe(kind);
+                requested = true;
+            }
+        }
+        if requested {
+            p.last_keyframe_request = Some(now);
+            self.mark_dirty(publisher);
+        }
+    }
+
+    fn close(&mut self, now: Instant, id: PeerId, reason: CloseReason) {
+        let Some(mut peer) = self.peers.remove(&id) else { return };
+        peer.rtc.disconnect();
+        self.demux.remove_peer(&peer.ufrag, id);
+        let stream = peer.stream.clone();
+        match peer.role {
+            Role::Publisher(p) => {
+                let removed = self.registry.remove_publication(&stream, &p.source, id);
+                if let Some(next) = removed.new_current {
+                    self.request_keyframe(now, next, KeyframeRequestKind::Fir);
+                }
+                if removed.source_ended {
+                    for &to in self.registry.viewers(&stream) {
+                        self.events.push_back(MediaEvent::SourceInactive {
+                            to,
+                            source: p.source.clone(),
+                        });
+                    }
+                }
+                if removed.stream_idle {
+                    for &to in self.registry.viewers(&stream) {
+                        self.events.push_back(MediaEvent::StreamStopped { to });
+                    }
+                }
+            }
+            Role::Viewer(v) => {
+                self.registry.remove_viewer(&stream, &v.pinned, id);
+                self.announce_viewer_count(&stream);
+            }
+        }
+        self.events.push_back(MediaEvent::PeerClosed { peer: id, reason });
+    }
+}

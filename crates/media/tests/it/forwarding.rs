@@ -1,0 +1,192 @@
+use std::time::Duration;
+
+use podium_media::{CloseReason, MediaEvent};
+use str0m::media::MediaKind;
+
+use crate::harness::{Net, Seen};
+
+fn tags(seen: &[Seen]) -> Vec<u8> {
+    seen.iter().map(|s| s.payload[0]).collect()
+}
+
+fn assert_continuous(seen: &[Seen]) {
+    assert!(!seen.is_empty());
+    let ssrc = seen[0].ssrc;
+    for w in seen.windows(2) {
+        assert_eq!(w[1].ssrc, ssrc, "one SSRC for the viewer's track");
+        assert_eq!(w[1].seq, w[0].seq + 1, "sequence numbers continue by one");
+        assert!(w[1].ts.wrapping_sub(w[0].ts) < u32::MAX / 2 && w[1].ts != w[0].ts, "timestamps advance");
+    }
+}
+
+#[test]
+fn publish_to_view_forwards_audio_and_video_with_levels() {
+    let mut net = Net::new();
+    let p = net.publish("s", None, true);
+    let v = net.view("s", None);
+    net.connect_all();
+    net.talk(&[(p, 1)], 50);
+
+    let viewer = &net.clients[v];
+    let audio = viewer.seen(MediaKind::Audio);
+    let video = viewer.seen(MediaKind::Video);
+    assert!(audio.len() >= 45, "audio forwarded: {}", audio.len());
+    assert!(video.len() >= 45, "video forwarded: {}", video.len());
+    assert!(tags(&audio).iter().all(|t| *t == 1));
+    assert!(audio.iter().all(|s| s.audio_level == Some(-30)), "audio level kept on egress");
+    assert_continuous(&audio);
+    // Payloads are forwarded byte for byte.
+    assert_eq!(audio[0].payload.len(), 9);
+
+    let viewer_peer = net.clients[v].peer;
+    let events = net.events_for(viewer_peer);
+    assert!(matches!(&events[0], MediaEvent::SourceActive { source: None, tracks, .. } if tracks.len() == 2));
+    assert!(events.iter().any(|e| matches!(e, MediaEvent::ViewerCount { count: 1, .. })));
+    // A joining viewer triggers a keyframe request to the publisher.
+    assert!(!net.clients[p].keyframe_requests.is_empty());
+}
+
+#[test]
+fn a_replaced_source_continues_seamlessly() {
+    let mut net = Net::new();
+    let a = net.publish("s", None, true);
+    let v = net.view("s", None);
+    net.connect_all();
+    net.talk(&[(a, 1)], 20);
+
+    let b = net.publish("s", None, true);
+    net.connect_all();
+    // Both encoders send for a while (an encoder swap), then the old one stops.
+    net.talk(&[(a, 1), (b, 2)], 20);
+    let kf_before = net.clients[b].keyframe_requests.len();
+    assert!(kf_before > 0, "new publisher asked for a keyframe");
+    let a_peer = net.clients[a].peer;
+    net.sfu.close_peer(net.now, a_peer);
+    net.talk(&[(b, 2)], 20);
+
+    for kind in [MediaKind::Audio, MediaKind::Video] {
+        let seen = net.clients[v].seen(kind);
+        assert_continuous(&seen);
+        let t = tags(&seen);
+        let switch = t.iter().position(|x| *x == 2).expect("switched to b");
+        assert!(t[..switch].iter().all(|x| *x == 1) && t[switch..].iter().all(|x| *x == 2), "one switch, no flapping");
+    }
+    let audio = net.clients[v].seen(MediaKind::Audio);
+    let switch = audio.iter().position(|s| s.payload[0] == 2).unwrap();
+    assert!(audio[switch].marker, "marker bit on the first audio packet after a switch");
+    assert!(net.sfu.counters().rtp_dropped_not_current > 0, "old feed dropped after the switch");
+    // The source never went inactive.
+    let viewer_peer = net.clients[v].peer;
+    assert!(!net.events_for(viewer_peer).iter().any(|e| matches!(e, MediaEvent::SourceInactive { .. })));
+}
+
+#[test]
+fn pinned_source_feeds_the_default_transceivers() {
+    let mut net = Net::new();
+    let main = net.publish("s", None, true);
+    let guest = net.publish("s", Some("guest"), false);
+    let v_main = net.view("s", None);
+    let v_guest = net.view("s", Some("guest"));
+    net.connect_all();
+    net.talk(&[(main, 1), (guest, 7)], 30);
+
+    let main_audio = tags(&net.clients[v_main].seen(MediaKind::Audio));
+    let guest_audio = tags(&net.clients[v_guest].seen(MediaKind::Audio));
+    assert!(main_audio.len() > 20 && main_audio.iter().all(|t| *t == 1));
+    assert!(guest_audio.len() > 20 && guest_audio.iter().all(|t| *t == 7));
+    assert!(net.clients[v_guest].seen(MediaKind::Video).is_empty(), "guest has no video");
+
+    // Both viewers hear about both sources, main first.
+    for v in [v_main, v_guest] {
+        let peer = net.clients[v].peer;
+        let sources: Vec<_> = net
+            .events_for(peer)
+            .into_iter()
+            .filter_map(|e| match e {
+                MediaEvent::SourceActive { source, .. } => Some(source),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(sources, vec![None, Some("guest".to_string())]);
+    }
+}
+
+#[test]
+fn a_viewer_waits_for_a_stream_that_is_not_live_yet() {
+    let mut net = Net::new();
+    let v = net.view("later", None);
+    let viewer_peer = net.clients[v].peer;
+    assert!(net.events_for(viewer_peer).iter().all(|e| !matches!(e, MediaEvent::SourceActive { .. })));
+    let p = net.publish("later", None, false);
+    net.connect_all();
+    net.talk(&[(p, 3)], 20);
+    assert!(net.events_for(viewer_peer).iter().any(|e| matches!(e, MediaEvent::SourceActive { source: None, .. })));
+    assert!(net.clients[v].seen(MediaKind::Audio).len() > 10);
+}
+
+#[test]
+fn teardown_sends_inactive_and_stopped() {
+    let mut net = Net::new();
+    let main = net.publish("s", None, false);
+    let guest = net.publish("s", Some("guest"), false);
+    let v = net.view("s", None);
+    net.connect_all();
+    net.talk(&[(main, 1), (guest, 2)], 10);
+    let viewer_peer = net.clients[v].peer;
+
+    // The guest's browser vanishes: ICE consent fails and the SFU ends the publication.
+    net.clients[guest].online = false;
+    net.run(Duration::from_secs(12));
+    let guest_peer = net.clients[guest].peer;
+    assert!(net.events.iter().any(|e| matches!(e, MediaEvent::PeerClosed { peer, reason: CloseReason::Disconnected } if *peer == guest_peer)));
+    let events = net.events_for(viewer_peer);
+    assert!(events.iter().any(|e| matches!(e, MediaEvent::SourceInactive { source: Some(s), .. } if s == "guest")));
+    assert!(!events.iter().any(|e| matches!(e, MediaEvent::StreamStopped { .. })), "main is still live");
+
+    // The main publisher's socket closes.
+    let main_peer = net.clients[main].peer;
+    net.sfu.close_peer(net.now, main_peer);
+    net.step();
+    let events = net.events_for(viewer_peer);
+    let lifecycle: Vec<_> = events
+        .into_iter()
+        .filter(|e| !matches!(e, MediaEvent::ViewerCount { .. }))
+        .collect();
+    let tail = &lifecycle[lifecycle.len() - 2..];
+    assert!(matches!(tail[0], MediaEvent::SourceInactive { source: None, .. }));
+    assert!(matches!(tail[1], MediaEvent::StreamStopped { .. }));
+    assert_eq!(net.sfu.peer_count(), 1, "only the viewer is left");
+}
+
+#[test]
+fn garbage_datagrams_are_counted_and_harmless() {
+    let mut net = Net::new();
+    let p = net.publish("s", None, false);
+    let v = net.view("s", None);
+    net.connect_all();
+    let known = net.clients[p].addr;
+    let unknown = "10.9.9.9:1234".parse().unwrap();
+    let mut x: u32 = 12345;
+    for len in 0..400usize {
+        let data: Vec<u8> = (0..len)
+            .map(|_| {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                (x >> 16) as u8
+            })
+            .collect();
+        net.sfu.handle_receive(net.now, known, net.sfu_addr, &data);
+        net.sfu.handle_receive(net.now, unknown, net.sfu_addr, &data);
+        let mut stun_like = data.clone();
+        if stun_like.len() > 20 {
+            stun_like[0] = 0;
+            stun_like[1] = 1;
+            net.sfu.handle_receive(net.now, unknown, net.sfu_addr, &stun_like);
+        }
+    }
+    let c = net.sfu.counters().clone();
+    assert!(c.datagrams_unroutable > 0 && c.datagrams_rejected > 0, "{c:?}");
+    // Everyone is still connected and media still flows.
+    net.talk(&[(p, 4)], 20);
+    assert!(net.clients[v].seen(MediaKind::Audio).len() > 10);
+    assert_eq!(net.sfu.peer_count(), 2);
+}

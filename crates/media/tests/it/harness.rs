@@ -1,0 +1,350 @@
+//! A simulated network: the SFU and str0m clients exchange datagrams in memory while a
+//! virtual clock advances in fixed steps, so minutes of media run in milliseconds.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use podium_media::{Accepted, MediaEvent, Output, PeerId, PublishParams, Sfu, SfuConfig, ViewParams};
+use str0m::change::{SdpAnswer, SdpPendingOffer};
+use str0m::format::Codec;
+use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid, Pt};
+use str0m::net::{Protocol, Receive};
+use str0m::rtp::{ExtensionValues, RtpWrite, SeqNo};
+use str0m::{Candidate, Event, Input, Rtc, RtcConfig};
+
+pub const STEP: Duration = Duration::from_millis(5);
+
+/// What a viewer client saw of one RTP packet.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub mid: Mid,
+    pub ssrc: u32,
+    pub seq: u64,
+    pub ts: u32,
+    pub marker: bool,
+    pub audio_level: Option<i8>,
+    pub payload: Vec<u8>,
+}
+
+pub struct Client {
+    pub rtc: Rtc,
+    pub addr: SocketAddr,
+    pub peer: PeerId,
+    pub mids: Vec<(Mid, MediaKind)>,
+    pub seen: Vec<Seen>,
+    pub keyframe_requests: Vec<KeyframeRequestKind>,
+    pub connected: bool,
+    /// While false the client neither sends nor receives (a vanished browser).
+    pub online: bool,
+    next_timeout: Instant,
+    seq: [u64; 2],
+}
+
+impl Client {
+    fn pt(&self, codec: Codec) -> Pt {
+        self.rtc
+            .codec_config()
+            .params()
+            .iter()
+            .find(|p| p.spec().codec == codec)
+            .expect("codec configured")
+            .pt()
+    }
+
+    fn mid(&self, kind: MediaKind) -> Mid {
+        self.mids.iter().find(|(_, k)| *k == kind).expect("has kind").0
+    }
+
+    /// Sends one packet per kind with a payload `[tag, counter…]` and audio level `level`.
+    pub fn send(&mut self, now: Instant, kind: MediaKind, tag: u8, level: Option<i8>) {
+        let (codec, clock_step, counter) = match kind {
+            MediaKind::Audio => (Codec::Opus, 960, 0),
+            MediaKind::Video => (Codec::Vp8, 3000, 1),
+        };
+        self.seq[counter] += 1;
+        let n = self.seq[counter];
+        let pt = self.pt(codec);
+        let mid = self.mid(kind);
+        let seq = n + 1000 * u64::from(tag);
+        let ext = ExtensionValues {
+            audio_level: level,
+            voice_activity: level.map(|l| l > -60),
+            ..Default::default()
+        };
+        let mut payload = vec![tag];
+        payload.extend_from_slice(&n.to_be_bytes());
+        let time = (n * clock_step + 77_777 * u64::from(tag)) as u32;
+        let mut api = self.rtc.direct_api();
+        let tx = api.stream_tx_by_mid(mid, None).expect("send stream");
+        tx.write_rtp(
+            RtpWrite::new(pt, SeqNo::from(seq), time, now, payload)
+                .marker(kind == MediaKind::Video)
+                .ext_vals(ext)
+                .nackable(kind == MediaKind::Video),
+        );
+    }
+
+    /// Packets seen on the m-line of `kind`.
+    pub fn seen(&self, kind: MediaKind) -> Vec<Seen> {
+        let mid = self.mid(kind);
+        self.seen.iter().filter(|s| s.mid == mid).cloned().collect()
+    }
+}
+
+pub struct Net {
+    pub now: Instant,
+    pub sfu: Sfu,
+    pub sfu_addr: SocketAddr,
+    pub clients: Vec<Client>,
+    pub events: Vec<MediaEvent>,
+}
+
+impl Net {
+    pub fn new() -> Self {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+        let now = Instant::now();
+        let sfu_addr: SocketAddr = "10.0.0.1:5004".parse().unwrap();
+        Self {
+            now,
+            sfu: Sfu::new(SfuConfig::new(sfu_addr), now),
+            sfu_addr,
+            clients: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+
+    fn new_client(&mut self, kinds: &[(MediaKind, Direction)]) -> (Rtc, String, SdpPendingOffer, Vec<(Mid, MediaKind)>, SocketAddr) {
+        let addr: SocketAddr = format!("10.0.1.{}:4000", self.clients.len() + 1).parse().unwrap();
+        let mut rtc = RtcConfig::new().set_rtp_mode(true).build(self.now);
+        rtc.add_local_candidate(Candidate::host(addr, "udp").unwrap());
+        let mut api = rtc.sdp_api();
+        let mids = kinds
+            .iter()
+            .map(|(k, d)| (api.add_media(*k, *d, None, None, None), *k))
+            .collect();
+        let (offer, pending) = api.apply().expect("offer");
+        (rtc, offer.to_sdp_string(), pending, mids, addr)
+    }
+
+    fn add_client(&mut self, mut rtc: Rtc, pending: SdpPendingOffer, accepted: Accepted, mids: Vec<(Mid, MediaKind)>, addr: SocketAddr) -> usize {
+        let answer = SdpAnswer::from_sdp_string(&accepted.answer).expect("answer parses");
+        rtc.sdp_api().accept_answer(pending, answer).expect("answer accepted");
+        self.clients.push(Client {
+            rtc,
+            addr,
+            peer: accepted.peer,
+            mids,
+            seen: Vec::new(),
+            keyframe_requests: Vec::new(),
+            connected: false,
+            online: true,
+            next_timeout: self.now,
+            seq: [0; 2],
+        });
+        self.clients.len() - 1
+    }
+
+    /// A publisher of audio+video (`video`) or audio only.
+    pub fn publish(&mut self, stream: &str, source: Option<&str>, video: bool) -> usize {
+        let mut kinds = vec![(MediaKind::Audio, Direction::SendOnly)];
+        if video {
+            kinds.push((MediaKind::Video, Direction::SendOnly));
+        }
+        let (rtc, offer, pending, mids, addr) = self.new_client(&kinds);
+        let accepted = self
+            .sfu
+            .publish(
+                self.now,
+                PublishParams {
+                    stream: stream.into(),
+                    source: source.map(Into::into),
+                    offer,
+                    codec: None,
+                },
+            )
+            .expect("publish accepted");
+        self.add_client(rtc, pending, accepted, mids, addr)
+    }
+
+    /// A viewer with the default video+audio transceivers.
+    pub fn view(&mut self, stream: &str, pinned: Option<&str>) -> usize {
+        let kinds = [(MediaKind::Video, Direction::RecvOnly), (MediaKind::Audio, Direction::RecvOnly)];
+        let (rtc, offer, pending, mids, addr) = self.new_client(&kinds);
+        let accepted = self
+            .sfu
+            .view(
+                self.now,
+                ViewParams {
+                    stream: stream.into(),
+                    pinned: pinned.map(Into::into),
+                    offer,
+                },
+            )
+            .expect("view accepted");
+        self.add_client(rtc, pending, accepted, mids, addr)
+    }
+
+    /// Moves every pending datagram and event, then advances the clock by one step.
+    pub fn step(&mut self) {
+        for _ in 0..50 {
+            if !self.exchange() {
+                break;
+            }
+        }
+        self.now += STEP;
+        self.sfu.handle_timeout(self.now);
+        for c in &mut self.clients {
+            if c.online && c.next_timeout <= self.now {
+                c.rtc.handle_input(Input::Timeout(self.now)).expect("client timeout");
+            }
+        }
+        let mut to_sfu = Vec::new();
+        for i in 0..self.clients.len() {
+            if self.clients[i].online {
+                self.drain_client(i, &mut to_sfu);
+            }
+        }
+        for (source, data) in to_sfu {
+            self.sfu.handle_receive(self.now, source, self.sfu_addr, &data);
+        }
+    }
+
+    /// Runs `steps` steps.
+    pub fn run(&mut self, duration: Duration) {
+        let steps = duration.as_millis() / STEP.as_millis();
+        for _ in 0..steps {
+            self.step();
+        }
+    }
+
+    /// Runs until every client is connected (panics after 5 simulated seconds).
+    pub fn connect_all(&mut self) {
+        for _ in 0..1000 {
+            if self.clients.iter().all(|c| c.connected || !c.online) {
+                // A little more so the SFU side has seen DTLS complete too.
+                self.run(Duration::from_millis(100));
+                return;
+            }
+            self.step();
+        }
+        panic!("clients did not connect");
+    }
+
+    /// One round of moving output; true if anything moved. str0m requires draining an
+    /// `Rtc` after every input, so each delivery is followed by a drain.
+    fn exchange(&mut self) -> bool {
+        let mut moved = false;
+        let mut to_sfu = Vec::new();
+        loop {
+            match self.sfu.poll_output() {
+                Output::Transmit(t) => {
+                    moved = true;
+                    let now = self.now;
+                    let Some(i) = self.clients.iter().position(|c| c.addr == t.destination && c.online) else {
+                        continue;
+                    };
+                    let input = Input::Receive(
+                        now,
+                        Receive {
+                            proto: Protocol::Udp,
+                            source: t.source,
+                            destination: t.destination,
+                            contents: (&*t.contents).try_into().expect("datagram"),
+                        },
+                    );
+                    self.clients[i].rtc.handle_input(input).expect("client input");
+                    self.drain_client(i, &mut to_sfu);
+                }
+                Output::Event(e) => {
+                    moved = true;
+                    self.events.push(e);
+                }
+                Output::Timeout(_) => break,
+            }
+        }
+        for i in 0..self.clients.len() {
+            if self.clients[i].online {
+                self.drain_client(i, &mut to_sfu);
+            }
+        }
+        moved |= !to_sfu.is_empty();
+        for (source, data) in to_sfu {
+            self.sfu.handle_receive(self.now, source, self.sfu_addr, &data);
+        }
+        moved
+    }
+
+    fn drain_client(&mut self, i: usize, to_sfu: &mut Vec<(SocketAddr, Vec<u8>)>) {
+        let c = &mut self.clients[i];
+        loop {
+            match c.rtc.poll_output().expect("client poll") {
+                str0m::Output::Timeout(t) => {
+                    c.next_timeout = t;
+                    return;
+                }
+                str0m::Output::Transmit(t) => to_sfu.push((t.source, t.contents.to_vec())),
+                str0m::Output::Event(e) => match e {
+                    Event::Connected => c.connected = true,
+                    Event::RtpPacket(p) => {
+                        let mid = c.rtc.direct_api().stream_rx(&p.header.ssrc).map(|s| s.mid());
+                        if let Some(mid) = mid {
+                            c.seen.push(Seen {
+                                mid,
+                                ssrc: *p.header.ssrc,
+                                seq: *p.seq_no,
+                                ts: p.header.timestamp,
+                                marker: p.header.marker,
+                                audio_level: p.header.ext_vals.audio_level,
+                                payload: p.payload.to_vec(),
+                            });
+                        }
+                    }
+                    Event::KeyframeRequest(r) => c.keyframe_requests.push(r.kind),
+                    _ => {}
+                },
+            }
+        }
+    }
+
+    /// Events addressed to `peer`.
+    pub fn events_for(&self, peer: PeerId) -> Vec<MediaEvent> {
+        self.events
+            .iter()
+            .filter(|e| match e {
+                MediaEvent::SourceActive { to, .. }
+                | MediaEvent::SourceInactive { to, .. }
+                | MediaEvent::StreamStopped { to }
+                | MediaEvent::ViewerCount { to, .. } => *to == peer,
+                MediaEvent::PeerClosed { peer: p, .. } => *p == peer,
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// Every publisher in `pubs` sends one audio packet (and video when it has video), then
+    /// the clock advances 20 ms; repeated `n` times.
+    pub fn talk(&mut self, pubs: &[(usize, u8)], n: usize) {
+        for _ in 0..n {
+            for &(idx, tag) in pubs {
+                let now = self.now;
+                let c = &mut self.clients[idx];
+                if !c.online {
+                    continue;
+                }
+                c.send(now, MediaKind::Audio, tag, Some(-30));
+                if c.mids.iter().any(|(_, k)| *k == MediaKind::Video) {
+                    c.send(now, MediaKind::Video, tag, None);
+                }
+                let mut to_sfu = Vec::new();
+                self.drain_client(idx, &mut to_sfu);
+                for (source, data) in to_sfu {
+                    self.sfu.handle_receive(self.now, source, self.sfu_addr, &data);
+                }
+            }
+            self.run(Duration::from_millis(20));
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! Media-core scenarios over a simulated network and clock.
+#![allow(clippy::disallowed_methods)] // the simulated clock starts from one real Instant
+
+mod forwarding;
+mod harness;

@@ -1,0 +1,282 @@
+// Shared helpers for the browser end-to-end tests: start a Podium server,
+// launch Debian Chromium through playwright-core, open pages on the server.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import dgram from 'node:dgram';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+/** Podium binary: $PODIUM_BIN or <repo>/target/debug/podium. */
+export const PODIUM_BIN = process.env.PODIUM_BIN || path.resolve(here, '../../target/debug/podium');
+/** Chromium binary: $CHROMIUM_BIN or /usr/bin/chromium. */
+export const CHROMIUM_BIN = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
+/** Publish token given to every test server. */
+export const PUBLISH_TOKEN = 'e2e-token';
+/** Set PODIUM_E2E_VERBOSE=1 to stream server output and page console to stderr. */
+const VERBOSE = !!process.env.PODIUM_E2E_VERBOSE;
+
+export const CHROMIUM_ARGS = [
+  '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
+  '--allow-loopback-in-peer-connection',
+  '--autoplay-policy=no-user-gesture-required',
+];
+
+/** A free TCP port on 127.0.0.1. */
+export async function freeTcpPort() {
+  const server = net.createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address();
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+/** A free UDP port on 127.0.0.1. */
+export async function freeUdpPort() {
+  const socket = dgram.createSocket('udp4');
+  socket.bind(0, '127.0.0.1');
+  await once(socket, 'listening');
+  const { port } = socket.address();
+  socket.close();
+  return port;
+}
+
+/** Unique stream name for one test. */
+export function uniqueStreamName(prefix = 'e2e') {
+  return `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
+/**
+ * Spawn `podium serve` on free ports with a fresh data dir and wait for /healthz.
+ * @returns {Promise<{url: string, httpPort: number, udpPort: number, logs: () => string, stop: () => Promise<void>}>}
+ */
+export async function startServer({ extraArgs = [] } = {}) {
+  const httpPort = await freeTcpPort();
+  const udpPort = await freeUdpPort();
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'podium-e2e-data-'));
+  const args = [
+    'serve',
+    '--http-addr', `127.0.0.1:${httpPort}`,
+    '--udp-addr', `127.0.0.1:${udpPort}`,
+    '--data-dir', dataDir,
+    '--publish-token', PUBLISH_TOKEN,
+    ...extraArgs,
+  ];
+  const child = spawn(PODIUM_BIN, args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { RUST_LOG: 'info', ...process.env },
+  });
+  let output = '';
+  const collect = (chunk) => {
+    output += chunk;
+    if (output.length > 2_000_000) output = output.slice(-1_000_000);
+    if (VERBOSE) process.stderr.write(`[podium] ${chunk}`);
+  };
+  child.stdout.setEncoding('utf8').on('data', collect);
+  child.stderr.setEncoding('utf8').on('data', collect);
+  let exited = null;
+  const exitPromise = new Promise((resolve) => {
+    child.on('exit', (code, signal) => { exited = { code, signal }; resolve(exited); });
+    child.on('error', (err) => { exited = { error: err }; resolve(exited); });
+  });
+  const killOnExit = () => child.kill('SIGKILL');
+  process.on('exit', killOnExit);
+
+  const url = `http://127.0.0.1:${httpPort}`;
+  const server = {
+    url,
+    httpPort,
+    udpPort,
+    dataDir,
+    process: child,
+    /** Everything the server printed so far. */
+    logs: () => output,
+    /** Last `n` lines of server output. */
+    tail: (n = 60) => output.split('\n').slice(-n).join('\n'),
+    async stop() {
+      process.off('exit', killOnExit);
+      if (!exited) {
+        child.kill('SIGTERM');
+        const res = await Promise.race([exitPromise, sleep(3000).then(() => null)]);
+        if (!res) {
+          child.kill('SIGKILL');
+          await exitPromise;
+        }
+      }
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (exited) {
+      await server.stop();
+      throw new Error(`podium exited before becoming healthy (${JSON.stringify(exited)}): ${PODIUM_BIN} ${args.join(' ')}\n${output}`);
+    }
+    try {
+      const res = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(1000) });
+      if (res.status === 200) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      await server.stop();
+      throw new Error(`podium did not answer GET /healthz with 200 within 30 s\n${output}`);
+    }
+    await sleep(100);
+  }
+  return server;
+}
+
+/**
+ * Launch Chromium with fake media devices and a fresh profile.
+ * Every page of the returned context gets the in-page test harness (e2e/page-harness.js).
+ * @returns {Promise<{context: import('playwright-core').BrowserContext, close: () => Promise<void>}>}
+ */
+export async function launchBrowser() {
+  const userDataDir = await mkdtemp(path.join(os.tmpdir(), 'podium-e2e-chromium-'));
+  const context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM_BIN,
+    headless: true,
+    args: CHROMIUM_ARGS,
+  });
+  await context.addInitScript({ path: path.join(here, 'page-harness.js') });
+  return {
+    context,
+    async close() {
+      await context.close().catch(() => {});
+      await rm(userDataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * Open a page on the server's origin (a secure context: http://127.0.0.1).
+ * Page console output and errors are kept in `page.consoleLog` for diagnostics.
+ */
+export async function openPage(browser, server, label) {
+  const page = await browser.context.newPage();
+  page.label = label;
+  page.consoleLog = [];
+  page.on('console', (msg) => {
+    const line = `[${label}] ${msg.type()}: ${msg.text()}`;
+    page.consoleLog.push(line);
+    if (VERBOSE) process.stderr.write(`${line}\n`);
+  });
+  page.on('pageerror', (err) => {
+    const line = `[${label}] pageerror: ${err.message}`;
+    page.consoleLog.push(line);
+    if (VERBOSE) process.stderr.write(`${line}\n`);
+  });
+  await page.goto(`${server.url}/`);
+  return page;
+}
+
+/** Call `podiumE2E[method](arg)` inside the page and return its (serialisable) result. */
+export function inPage(page, method, arg) {
+  return page.evaluate(([m, a]) => window.podiumE2E[m](a), [method, arg]);
+}
+
+/**
+ * Wait until `predicate(podiumE2E, arg)` is truthy inside the page.
+ * On timeout, throws an error describing `what` plus diagnostics from `pages` and `server`.
+ */
+export async function waitInPage(page, predicate, arg, { timeout = 20_000, what, pages = [page], server } = {}) {
+  try {
+    const handle = await page.waitForFunction(predicate, arg, { timeout, polling: 50 });
+    const value = await handle.jsonValue();
+    await handle.dispose();
+    return value;
+  } catch (err) {
+    if (err?.name !== 'TimeoutError' && !/Timeout/i.test(err?.message ?? '')) throw err;
+    throw new Error(`Timed out after ${timeout} ms waiting for ${what ?? 'condition'} on page ${page.label}\n${await diagnostics(pages, server)}`);
+  }
+}
+
+/** Directory for full failure dumps (SDPs, all events, whole server log). */
+export const RESULTS_DIR = path.resolve(here, '../test-results');
+
+function compactSnapshot(snap) {
+  const sdpInfo = (sdp) => {
+    if (!sdp) return null;
+    const lines = sdp.split(/\r?\n/);
+    return lines.filter((l) => /^(m=|a=mid|a=(send|recv|sendrecv|inactive)|a=ice-lite|a=candidate|a=setup|a=msid:|a=group)/.test(l)
+      || /^a=rtpmap:\d+ (opus|VP8|VP9|H264|AV1)\//i.test(l));
+  };
+  const pcCompact = (pc) => pc && {
+    ...pc,
+    localSdp: undefined,
+    remoteSdp: undefined,
+    remoteSdpSummary: sdpInfo(pc.remoteSdp),
+  };
+  return {
+    ...snap,
+    events: snap.events.map((e) => `${Math.round(e.t)}ms ${e.src}.${e.name} ${JSON.stringify(e.data)}`),
+    sentCommands: snap.sentCommands.map((c) => `${Math.round(c.t)}ms ${c.name}#${c.transId}`),
+    publisher: pcCompact(snap.publisher),
+    viewer: pcCompact(snap.viewer),
+  };
+}
+
+/**
+ * Diagnostics for a failure: returns a compact text (events, stats, answer SDP
+ * summary, server output tail) and writes the full dump, including complete
+ * SDPs and the whole server output, to web/test-results/.
+ */
+export async function diagnostics(pages, server) {
+  const compact = [];
+  const full = [];
+  for (const page of pages) {
+    let snap = null;
+    try {
+      snap = await inPage(page, 'snapshot');
+    } catch (err) {
+      compact.push(`--- page ${page.label}: snapshot failed: ${err.message}`);
+    }
+    if (snap) {
+      compact.push(`--- page ${page.label} ---\n${JSON.stringify(compactSnapshot(snap), null, 1)}`);
+      full.push(`--- page ${page.label} ---\n${JSON.stringify(snap, null, 2)}`);
+    }
+    if (page.consoleLog?.length) {
+      compact.push(`--- page ${page.label} console (tail) ---\n${page.consoleLog.slice(-20).join('\n')}`);
+      full.push(`--- page ${page.label} console ---\n${page.consoleLog.join('\n')}`);
+    }
+  }
+  if (server) {
+    compact.push(`--- server output (tail) ---\n${server.tail(60)}`);
+    full.push(`--- server output ---\n${server.logs()}`);
+  }
+  try {
+    await mkdir(RESULTS_DIR, { recursive: true });
+    const file = path.join(RESULTS_DIR, `failure-${new Date().toISOString().replace(/[:.]/g, '-')}.txt`);
+    await writeFile(file, full.join('\n'));
+    compact.push(`--- full dump (complete SDPs, all events, whole server log): ${file}`);
+  } catch (err) {
+    compact.push(`--- could not write full dump: ${err.message}`);
+  }
+  return compact.join('\n');
+}
+
+/** Run `fn`; if it throws, append diagnostics to the error message. */
+export async function withDiagnostics(pages, server, fn) {
+  try {
+    return await fn();
+  } catch (err) {
+    if (!String(err?.message).includes('--- page')) {
+      err.message += `\n${await diagnostics(pages, server)}`;
+    }
+    throw err;
+  }
+}
+
+export { sleep };

@@ -1,0 +1,283 @@
+// In-page test harness, injected into every test page as a Playwright init
+// script (classic script, runs before the page's own scripts). It drives the
+// library through a dynamic import('/podium.js') and keeps all state in the
+// page so that the Node side only exchanges small JSON values.
+(() => {
+  if (window.podiumE2E) return;
+
+  const now = () => performance.now();
+  const lib = () => import('/podium.js');
+
+  // Record every signaling command the page sends (name + time), to measure
+  // "view → first media" and to detect renegotiation.
+  const sentCommands = [];
+  const origSend = WebSocket.prototype.send;
+  WebSocket.prototype.send = function send(data) {
+    try {
+      const msg = JSON.parse(data);
+      if (msg?.type === 'cmd') sentCommands.push({ name: msg.name, transId: msg.transId, t: now() });
+    } catch {
+      // not JSON: ignore
+    }
+    return origSend.call(this, data);
+  };
+
+  // totalAudioEnergy above this means audible sound: the fake microphone's beep
+  // adds about 0.2 per second, a digitally silent track about 1e-9 per second.
+  const AUDIBLE_ENERGY = 1e-3;
+
+  const SERVER_EVENTS = ['active', 'inactive', 'stopped', 'viewercount', 'vad', 'layers', 'updated', 'migrate'];
+
+  const h = {
+    /** @type {import('/podium.js').Publish|null} */
+    pub: null,
+    /** @type {import('/podium.js').View|null} */
+    view: null,
+    localStream: null,
+    /** Library events seen by this page: {src: 'pub'|'view', name, data, t}. */
+    events: [],
+    sentCommands,
+    publishReply: null,
+    viewReply: null,
+    /** Times (performance.now) of view command sent, first decoded frame, first audio packet. */
+    timing: { viewSent: null, firstFrame: null, firstAudioPacket: null, firstAudioEnergy: null, firstAudible: null },
+    AUDIBLE_ENERGY,
+    lastInbound: null,
+    errors: [],
+
+    record(src, target) {
+      for (const name of [...SERVER_EVENTS, 'connectionState', 'signalingClose']) {
+        target.addEventListener(name, (e) => h.events.push({ src, name, data: e.detail ?? null, t: now() }));
+      }
+    },
+
+    /** Local media: fake camera + fake mic (audio processing off), or variants. */
+    async getMedia({ audio = true, video = true, silentAudio = false } = {}) {
+      const stream = await navigator.mediaDevices.getUserMedia({
+        audio: audio && !silentAudio ? { echoCancellation: false, autoGainControl: false, noiseSuppression: false } : false,
+        video: video ? { width: 640, height: 360, frameRate: 30 } : false,
+      });
+      if (audio && silentAudio) {
+        // A real, continuously sent audio track that carries digital silence.
+        const ctx = new AudioContext();
+        const osc = ctx.createOscillator();
+        const gain = ctx.createGain();
+        gain.gain.value = 0;
+        const dest = ctx.createMediaStreamDestination();
+        osc.connect(gain).connect(dest);
+        osc.start();
+        h.audioContext = ctx;
+        stream.addTrack(dest.stream.getAudioTracks()[0]);
+      }
+      return stream;
+    },
+
+    /** Publish and wait until the peer connection is connected. */
+    async publish({ streamName, token, sourceId, audio = true, video = true, silentAudio = false, codec = 'vp8', timeout = 20000 }) {
+      const { Publish } = await lib();
+      h.localStream = await h.getMedia({ audio, video, silentAudio });
+      const pub = new Publish({ endpoint: location.origin, token, streamName });
+      h.pub = pub;
+      h.record('pub', pub);
+      h.publishReply = await pub.connect({ mediaStream: h.localStream, sourceId, codec });
+      await h.until(() => pub.connectionState === 'connected', timeout, () => `publisher connectionState=${pub.connectionState}`);
+      return { reply: h.publishReply, state: pub.connectionState };
+    },
+
+    stopPublish() {
+      h.pub?.stop();
+      for (const t of h.localStream?.getTracks() ?? []) t.stop();
+      return true;
+    },
+
+    /** Start viewing (does not wait for media); starts the first-media stats poller. */
+    async startView({ streamName, pinnedSourceId, excludedSourceIds, disableVideo, disableAudio, multiplexedAudioTracks }) {
+      const { View } = await lib();
+      const view = new View({ endpoint: location.origin, streamName });
+      h.view = view;
+      h.record('view', view);
+      view.addEventListener('track', (e) => h.events.push({
+        src: 'view', name: 'track', data: { kind: e.detail.kind, mid: e.detail.mid, main: e.detail.main }, t: now(),
+      }));
+      view.addEventListener('connectionState', (e) => {
+        if (e.detail === 'connected' && !h.firstMediaPoller) h.pollFirstMedia();
+      });
+      const sentBefore = sentCommands.length;
+      h.viewReply = await view.connect({ pinnedSourceId, excludedSourceIds, disableVideo, disableAudio, multiplexedAudioTracks });
+      const viewCmd = sentCommands.slice(sentBefore).find((c) => c.name === 'view');
+      h.timing.viewSent = viewCmd?.t ?? null;
+      // Play video and audio through separate elements: Chrome does not render the
+      // audio of a <video> element whose video track never gets a frame (e.g. when
+      // the pinned source is audio-only), and unplayed audio has totalAudioEnergy 0.
+      const videoEl = document.createElement('video');
+      videoEl.autoplay = true;
+      videoEl.muted = true;
+      videoEl.playsInline = true;
+      videoEl.srcObject = new MediaStream(view.mediaStream.getVideoTracks());
+      const audioEl = document.createElement('audio');
+      audioEl.autoplay = true;
+      audioEl.srcObject = new MediaStream(view.mediaStream.getAudioTracks());
+      document.body.append(videoEl, audioEl);
+      videoEl.play().catch(() => {});
+      audioEl.play().catch(() => {});
+      return { reply: { ...h.viewReply, sdp: undefined }, mids: view.mids };
+    },
+
+    stopView() {
+      h.view?.stop();
+      return true;
+    },
+
+    /** Poll getStats every 10 ms until the first decoded frame and first audio packet/energy are seen (max 60 s). */
+    pollFirstMedia() {
+      const started = now();
+      const tick = async () => {
+        if (!h.view?.peerConnection) return;
+        try {
+          const inbound = await h.inbound();
+          const t = now();
+          const video = inbound.byMid[h.view.mids.video];
+          const audio = inbound.byMid[h.view.mids.audio];
+          if (!h.timing.firstFrame && video?.framesDecoded > 0) h.timing.firstFrame = t;
+          if (!h.timing.firstAudioPacket && audio?.packetsReceived > 0) h.timing.firstAudioPacket = t;
+          if (!h.timing.firstAudioEnergy && audio?.totalAudioEnergy > 0) h.timing.firstAudioEnergy = t;
+          if (!h.timing.firstAudible && audio?.totalAudioEnergy > AUDIBLE_ENERGY) h.timing.firstAudible = t;
+        } catch (err) {
+          h.errors.push(String(err));
+        }
+        const done = (h.timing.firstFrame || !h.view?.mids.video) && (h.timing.firstAudible || !h.view?.mids.audio);
+        if (!done && now() - started < 60000) h.firstMediaPoller = setTimeout(tick, 10);
+      };
+      h.firstMediaPoller = setTimeout(tick, 0);
+    },
+
+    /**
+     * Watch the main video's framesDecoded every 20 ms until stopFrameWatch();
+     * reports the longest interval without a newly decoded frame.
+     */
+    startFrameWatch() {
+      const w = { start: now(), lastFrames: null, lastChange: now(), maxStallMs: 0, samples: 0, stop: false };
+      h.frameWatch = w;
+      const tick = async () => {
+        if (w.stop || !h.view?.peerConnection) return;
+        const { video } = await h.mainInbound();
+        const t = now();
+        const frames = video?.framesDecoded ?? 0;
+        w.samples++;
+        if (frames !== w.lastFrames) {
+          w.lastFrames = frames;
+          w.lastChange = t;
+        } else {
+          w.maxStallMs = Math.max(w.maxStallMs, t - w.lastChange);
+        }
+        setTimeout(tick, 20);
+      };
+      tick();
+      return true;
+    },
+
+    stopFrameWatch() {
+      const w = h.frameWatch;
+      if (!w) return null;
+      w.stop = true;
+      return { maxStallMs: Math.round(w.maxStallMs), samples: w.samples, durationMs: Math.round(now() - w.start) };
+    },
+
+    /** Inbound RTP stats of the viewer, keyed by mid. */
+    async inbound() {
+      const out = { byMid: {} };
+      if (!h.view?.peerConnection) return out;
+      const report = await h.view.getStats();
+      for (const s of report.values()) {
+        if (s.type !== 'inbound-rtp') continue;
+        out.byMid[s.mid] = {
+          kind: s.kind,
+          mid: s.mid,
+          ssrc: s.ssrc,
+          packetsReceived: s.packetsReceived,
+          bytesReceived: s.bytesReceived,
+          framesDecoded: s.framesDecoded,
+          framesReceived: s.framesReceived,
+          keyFramesDecoded: s.keyFramesDecoded,
+          frameWidth: s.frameWidth,
+          frameHeight: s.frameHeight,
+          freezeCount: s.freezeCount,
+          totalAudioEnergy: s.totalAudioEnergy,
+          audioLevel: s.audioLevel,
+          codecId: s.codecId,
+        };
+      }
+      h.lastInbound = out;
+      return out;
+    },
+
+    /** Inbound stats of the main video and main audio transceivers. */
+    async mainInbound() {
+      const inbound = await h.inbound();
+      return {
+        video: inbound.byMid[h.view?.mids.video] ?? null,
+        audio: inbound.byMid[h.view?.mids.audio] ?? null,
+      };
+    },
+
+    /** Timings relative to the view command, in ms. */
+    viewTimings() {
+      const rel = (t) => (t && h.timing.viewSent ? Math.round(t - h.timing.viewSent) : null);
+      return {
+        viewToFirstFrameMs: rel(h.timing.firstFrame),
+        viewToFirstAudioPacketMs: rel(h.timing.firstAudioPacket),
+        viewToFirstAudioEnergyMs: rel(h.timing.firstAudioEnergy),
+        viewToFirstAudibleMs: rel(h.timing.firstAudible),
+      };
+    },
+
+    /** Signaling/SDP state used to detect renegotiation. */
+    negotiationState() {
+      const pc = h.view?.peerConnection;
+      return {
+        commands: sentCommands.map((c) => c.name),
+        signalingState: pc?.signalingState ?? null,
+        connectionState: pc?.connectionState ?? null,
+        localSdp: pc?.localDescription?.sdp ?? null,
+        remoteSdp: pc?.remoteDescription?.sdp ?? null,
+        transceivers: pc?.getTransceivers().map((t) => `${t.mid}:${t.receiver.track.kind}:${t.currentDirection}`) ?? [],
+      };
+    },
+
+    hasEvent(name, sourceId, src = 'view') {
+      return h.events.some((e) => e.src === src && e.name === name
+        && (sourceId === undefined || (e.data?.sourceId ?? null) === sourceId));
+    },
+
+    async until(cond, timeout, describe) {
+      const end = now() + timeout;
+      while (!cond()) {
+        if (now() > end) throw new Error(`timeout after ${timeout} ms: ${describe ? describe() : ''}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    },
+
+    /** JSON-safe dump of everything useful for a failure report. */
+    snapshot() {
+      const pcInfo = (c) => c?.peerConnection && {
+        connectionState: c.peerConnection.connectionState,
+        iceConnectionState: c.peerConnection.iceConnectionState,
+        signalingState: c.peerConnection.signalingState,
+        localSdp: c.peerConnection.localDescription?.sdp,
+        remoteSdp: c.peerConnection.remoteDescription?.sdp,
+      };
+      return {
+        url: location.href,
+        events: h.events,
+        sentCommands,
+        timing: h.timing,
+        lastInbound: h.lastInbound,
+        errors: h.errors,
+        publisher: h.pub && { ...pcInfo(h.pub), publishReply: h.publishReply && { ...h.publishReply, sdp: undefined } },
+        viewer: h.view && { ...pcInfo(h.view), mids: h.view.mids, viewReply: h.viewReply && { ...h.viewReply, sdp: undefined } },
+      };
+    },
+  };
+
+  window.podiumE2E = h;
+})();
