@@ -125,7 +125,7 @@ async function startView(event) {
     viewer.addEventListener('stopped', () => { $('view-state').textContent = 'stopped by server'; });
     viewer.addEventListener('viewercount', (e) => { $('view-viewers').textContent = e.detail?.viewercount ?? '–'; });
     viewer.addEventListener('signalingClose', () => { $('view-state').textContent = 'signaling closed'; });
-    $('view-video').srcObject = viewer.mediaStream;
+    viewer.addEventListener('track', (e) => { if (e.detail.main) attachMedia(viewer); });
     await viewer.connect({ pinnedSourceId: form.pinnedSourceId.value.trim() || undefined });
   } catch (err) {
     stopView();
@@ -133,10 +133,18 @@ async function startView(event) {
   }
 }
 
+// Video and audio go to separate elements: a <video> element does not play the
+// audio of a stream whose video track never gets a frame (audio-only source).
+function attachMedia(view) {
+  $('view-video').srcObject = new MediaStream(view.mediaStream.getVideoTracks());
+  $('view-audio').srcObject = new MediaStream(view.mediaStream.getAudioTracks());
+}
+
 function stopView() {
   viewer?.stop();
   viewer = null;
   $('view-video').srcObject = null;
+  $('view-audio').srcObject = null;
   $('view-state').textContent = 'idle';
   $('view-viewers').textContent = '–';
   renderSources();

@@ -317,8 +317,6 @@ class Connection extends EventTarget {
   /** Create the peer connection and hook connection-state reporting. */
   createPeerConnection(rtcConfiguration) {
     const pc = new RTCPeerConnection({
-      bundlePolicy: 'max-bundle',
-      rtcpMuxPolicy: 'require',
       ...rtcConfiguration,
       iceServers: rtcConfiguration?.iceServers ?? toRtcIceServers(this.directorData?.iceServers),
     });
@@ -480,7 +478,11 @@ export class View extends Connection {
     this.streamName = streamName;
     this.streamAccountId = streamAccountId;
     this.token = token;
-    /** Main (pinned source) video and audio tracks; attach it to a `<video>` element. */
+    /**
+     * Main (pinned source) video and audio tracks. Tip: play the audio through its
+     * own `<audio>` element; Chrome does not render a `<video>` element's audio while
+     * its video track has no frame yet (e.g. when the pinned source is audio-only).
+     */
     this.mediaStream = new MediaStream();
     /** Live sources from `active`/`inactive` events, keyed by sourceId (`null` = main source). */
     this.activeSources = new Map();

@@ -1,5 +1,16 @@
 // Shared helpers for the browser end-to-end tests: start a Podium server,
 // launch Debian Chromium through playwright-core, open pages on the server.
+//
+// Run (from web/):   npm install && npm run test:e2e
+//   one file:        node --test e2e/publish-view.test.js
+// Environment:
+//   PODIUM_BIN          server binary (default ../target/debug/podium)
+//   CHROMIUM_BIN        browser binary (default /usr/bin/chromium; never `playwright install`)
+//   PODIUM_E2E_VERBOSE  1 = stream server output and page consoles to stderr
+// Each test file starts its own server (fresh ports and data dir) and browser.
+// On failure the error message carries a compact state dump and the path of a
+// full dump (complete SDPs, all events, whole server log) under web/test-results/.
+// In-page logic lives in page-harness.js (window.podiumE2E).
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';

@@ -34,6 +34,8 @@ test('stopping a publisher sends inactive for its source to viewers', { timeout:
       { what: 'active events for main and guest', pages, server });
     await waitInPage(viewer, () => podiumE2E.timing.firstFrame !== null, null,
       { what: 'first decoded video frame', timeout: 30_000, pages, server });
+    await waitInPage(viewer, () => podiumE2E.timing.firstAudioPacket !== null, null,
+      { what: 'first main audio packet', timeout: 30_000, pages, server });
     console.log(`[inactive] timings: ${JSON.stringify(await inPage(viewer, 'viewTimings'))}`);
 
     await inPage(guest, 'stopPublish');

@@ -106,7 +106,13 @@ impl JwtKeys {
     }
 
     /// Signs `grant` valid from `now_unix` for `ttl_secs`.
-    pub fn mint(&self, grant: MillicastClaims, now_unix: u64, ttl_secs: u64, jti: String) -> String {
+    pub fn mint(
+        &self,
+        grant: MillicastClaims,
+        now_unix: u64,
+        ttl_secs: u64,
+        jti: String,
+    ) -> String {
         let claims = Claims {
             iat: now_unix,
             nbf: now_unix,

@@ -87,8 +87,14 @@ mod tests {
 
     #[test]
     fn h264_needs_same_profile_and_mode() {
-        assert_eq!(compatibility(&h264(0x42e01f, 1), &h264(0x42e01f, 1)), Some(2));
-        assert_eq!(compatibility(&h264(0x42e01f, 1), &h264(0x42e034, 1)), Some(1));
+        assert_eq!(
+            compatibility(&h264(0x42e01f, 1), &h264(0x42e01f, 1)),
+            Some(2)
+        );
+        assert_eq!(
+            compatibility(&h264(0x42e01f, 1), &h264(0x42e034, 1)),
+            Some(1)
+        );
         assert_eq!(compatibility(&h264(0x42e01f, 1), &h264(0x42e01f, 0)), None);
         assert_eq!(compatibility(&h264(0x42e01f, 1), &h264(0x64001f, 1)), None);
     }

@@ -65,6 +65,10 @@ mod tests {
         let addr: SocketAddr = "127.0.0.1:5000".parse().unwrap();
         assert_eq!(d.lookup(addr, &[0x80; 40]), None);
         assert_eq!(d.lookup(addr, &[0u8; 3]), None);
-        assert_eq!(d.lookup(addr, &[0u8; 64]), None, "garbage that looks like STUN");
+        assert_eq!(
+            d.lookup(addr, &[0u8; 64]),
+            None,
+            "garbage that looks like STUN"
+        );
     }
 }

@@ -190,7 +190,9 @@ pub(crate) fn publication_tracks(rtc: &Rtc, mids: &[Mid]) -> Vec<InTrack> {
     let mut tracks = Vec::new();
     let (mut audio_n, mut video_n) = (0, 0);
     for mid in mids {
-        let Some(media) = rtc.media(*mid) else { continue };
+        let Some(media) = rtc.media(*mid) else {
+            continue;
+        };
         if !matches!(media.direction(), Direction::RecvOnly | Direction::SendRecv) {
             continue;
         }
@@ -228,7 +230,9 @@ pub(crate) fn viewing_tracks(rtc: &Rtc, mids: &[Mid], pinned: SourceKey) -> View
         video: None,
     };
     for mid in mids {
-        let Some(media) = rtc.media(*mid) else { continue };
+        let Some(media) = rtc.media(*mid) else {
+            continue;
+        };
         if !matches!(media.direction(), Direction::SendOnly | Direction::SendRecv) {
             continue;
         }
@@ -269,7 +273,10 @@ mod tests {
             "garbage\r\n\r\n",
             "v=0\r\no=- 0 0 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n",
         ] {
-            assert!(accept_offer(now, addr, offer, CodecChoice::All).is_err(), "{offer:?}");
+            assert!(
+                accept_offer(now, addr, offer, CodecChoice::All).is_err(),
+                "{offer:?}"
+            );
         }
         let huge = "a".repeat(MAX_SDP_LEN + 1);
         assert!(accept_offer(now, addr, &huge, CodecChoice::All).is_err());

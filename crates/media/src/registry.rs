@@ -22,7 +22,6 @@ struct StreamEntry {
     pinned: HashMap<SourceKey, Vec<PeerId>>,
 }
 
-
 /// What removing a publication changed.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Removed {
@@ -77,7 +76,12 @@ impl Registry {
     }
 
     /// Forgets a publication.
-    pub fn remove_publication(&mut self, stream: &str, source: &SourceKey, peer: PeerId) -> Removed {
+    pub fn remove_publication(
+        &mut self,
+        stream: &str,
+        source: &SourceKey,
+        peer: PeerId,
+    ) -> Removed {
         let Some(entry) = self.streams.get_mut(stream) else {
             return Removed::default();
         };
@@ -88,7 +92,11 @@ impl Registry {
         let was_current = pubs.last() == Some(&peer);
         pubs.retain(|p| *p != peer);
         let mut removed = Removed {
-            new_current: if was_current { pubs.last().copied() } else { None },
+            new_current: if was_current {
+                pubs.last().copied()
+            } else {
+                None
+            },
             ..Removed::default()
         };
         if pubs.is_empty() {
@@ -125,7 +133,12 @@ impl Registry {
     pub fn publications(&self, stream: &str) -> Vec<PeerId> {
         self.streams
             .get(stream)
-            .map(|e| e.sources.iter().flat_map(|(_, p)| p.iter().copied()).collect())
+            .map(|e| {
+                e.sources
+                    .iter()
+                    .flat_map(|(_, p)| p.iter().copied())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 

@@ -151,13 +151,19 @@ mod tests {
         let mut outs = vec![];
         for i in 0..10u64 {
             let now = t0 + Duration::from_millis(20 * i);
-            outs.push(r.rewrite(pkt(1, 111, 65_530 + i, 1_000 + 960 * i, now)).unwrap());
+            outs.push(
+                r.rewrite(pkt(1, 111, 65_530 + i, 1_000 + 960 * i, now))
+                    .unwrap(),
+            );
         }
         // New publisher with unrelated bases arrives 100 ms after the last packet.
         let t1 = t0 + Duration::from_millis(20 * 9 + 100);
         for i in 0..10u64 {
             let now = t1 + Duration::from_millis(20 * i);
-            outs.push(r.rewrite(pkt(2, 222, 17 + i, 9_999_999 + 960 * i, now)).unwrap());
+            outs.push(
+                r.rewrite(pkt(2, 222, 17 + i, 9_999_999 + 960 * i, now))
+                    .unwrap(),
+            );
         }
         for w in outs.windows(2) {
             assert_eq!(w[1].seq, w[0].seq + 1, "sequence continues by one");
@@ -175,7 +181,11 @@ mod tests {
         let a = r.rewrite(pkt(1, 1, 100, 0, t0)).unwrap();
         let b = r.rewrite(pkt(2, 2, 5, 0, t0)).unwrap();
         assert_eq!(b.seq, a.seq + 1);
-        assert_eq!(u64::from(b.ts), u64::from(a.ts) + 1_800, "minimum step applied");
+        assert_eq!(
+            u64::from(b.ts),
+            u64::from(a.ts) + 1_800,
+            "minimum step applied"
+        );
         // Same SSRC, new generation: re-based too.
         let c = r.rewrite(pkt(3, 2, 6, 0, t0)).unwrap();
         assert_eq!(c.seq, b.seq + 1);

@@ -15,8 +15,8 @@ use crate::peer::{self, CodecChoice, Peer, Publication, Role};
 use crate::registry::Registry;
 use crate::rewrite::{InPacket, InputKey};
 use crate::{
-    Accepted, CloseReason, Kind, MediaError, MediaEvent, Output, PeerId, PublishParams,
-    SourceKey, ViewParams,
+    Accepted, CloseReason, Kind, MediaError, MediaEvent, Output, PeerId, PublishParams, SourceKey,
+    ViewParams,
 };
 
 /// Settings of the media core.
@@ -236,8 +236,12 @@ impl Sfu {
             .map(|p| p.id)
             .collect();
         for id in due {
-            let Some(peer) = self.peers.get_mut(&id) else { continue };
-            if !peer.connected && now.saturating_duration_since(peer.created) > self.config.connect_timeout {
+            let Some(peer) = self.peers.get_mut(&id) else {
+                continue;
+            };
+            if !peer.connected
+                && now.saturating_duration_since(peer.created) > self.config.connect_timeout
+            {
                 self.close(now, id, CloseReason::ConnectTimeout);
                 continue;
             }
@@ -270,13 +274,18 @@ impl Sfu {
         Output::Timeout(next.unwrap_or(self.last_now + Duration::from_secs(1)))
     }
 
-
     fn bump_generation(&mut self) -> u64 {
         self.next_generation += 1;
         self.next_generation
     }
 
-    fn insert_peer(&mut self, now: Instant, mut rtc: str0m::Rtc, stream: String, role: Role) -> PeerId {
+    fn insert_peer(
+        &mut self,
+        now: Instant,
+        mut rtc: str0m::Rtc,
+        stream: String,
+        role: Role,
+    ) -> PeerId {
         let id = PeerId(self.next_peer);
         self.next_peer += 1;
         let ufrag = rtc.direct_api().local_ice_credentials().ufrag;
@@ -325,7 +334,9 @@ impl Sfu {
     /// Polls one peer's `Rtc` until it has nothing more, then acts on its events.
     fn drain(&mut self, now: Instant, id: PeerId) {
         let mut events = Vec::new();
-        let Some(peer) = self.peers.get_mut(&id) else { return };
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
         peer.dirty = false;
         loop {
             match peer.rtc.poll_output() {
@@ -372,7 +383,9 @@ impl Sfu {
     fn handle_rtc_event(&mut self, now: Instant, id: PeerId, event: Event) {
         match event {
             Event::Connected => {
-                let Some(peer) = self.peers.get_mut(&id) else { return };
+                let Some(peer) = self.peers.get_mut(&id) else {
+                    return;
+                };
                 peer.connected = true;
                 if let Role::Viewer(v) = &peer.role {
                     let (stream, pinned) = (peer.stream.clone(), v.pinned.clone());
@@ -393,8 +406,12 @@ impl Sfu {
     }
 
     fn on_rtp(&mut self, now: Instant, from: PeerId, pkt: RtpPacket) {
-        let Some(peer) = self.peers.get_mut(&from) else { return };
-        let Role::Publisher(publication) = &mut peer.role else { return };
+        let Some(peer) = self.peers.get_mut(&from) else {
+            return;
+        };
+        let Role::Publisher(publication) = &mut peer.role else {
+            return;
+        };
         self.counters.rtp_received += 1;
         let ssrc = *pkt.header.ssrc;
         let track_idx = match publication.ssrcs.iter().find(|(s, _)| *s == ssrc) {
@@ -432,7 +449,13 @@ impl Sfu {
 
     /// A publication's first packet: if an older publication of the same source is current,
     /// the new one takes over now (its media is ready, so the switch has no gap).
-    fn on_publication_flowing(&mut self, now: Instant, stream: &str, source: &SourceKey, id: PeerId) {
+    fn on_publication_flowing(
+        &mut self,
+        now: Instant,
+        stream: &str,
+        source: &SourceKey,
+        id: PeerId,
+    ) {
         let previous = self.registry.current(stream, source);
         if self.registry.make_current(stream, source, id) && previous != Some(id) {
             self.request_keyframe(now, id, KeyframeRequestKind::Fir);
@@ -460,13 +483,23 @@ impl Sfu {
         if needs_map {
             self.build_pt_map(viewer, from, track_idx, kind, generation);
         }
-        let Some(peer) = self.peers.get_mut(&viewer) else { return };
+        let Some(peer) = self.peers.get_mut(&viewer) else {
+            return;
+        };
         if !peer.connected {
             return;
         }
-        let Role::Viewer(viewing) = &mut peer.role else { return };
-        let Some(track) = viewing.track_mut(kind) else { return };
-        let Some(pt) = track.pt_map.as_ref().and_then(|(_, m)| m.get(pkt.header.payload_type)) else {
+        let Role::Viewer(viewing) = &mut peer.role else {
+            return;
+        };
+        let Some(track) = viewing.track_mut(kind) else {
+            return;
+        };
+        let Some(pt) = track
+            .pt_map
+            .as_ref()
+            .and_then(|(_, m)| m.get(pkt.header.payload_type))
+        else {
             self.counters.rtp_dropped_no_codec += 1;
             return;
         };
@@ -490,29 +523,54 @@ impl Sfu {
         };
         let marker = pkt.header.marker || (kind == Kind::Audio && out.switched);
         let mut api = peer.rtc.direct_api();
-        let Some(tx) = api.stream_tx_by_mid(mid, None) else { return };
+        let Some(tx) = api.stream_tx_by_mid(mid, None) else {
+            return;
+        };
         tx.write_rtp(
-            RtpWrite::new(pt, SeqNo::from(out.seq), out.ts, pkt.timestamp, pkt.payload.clone())
-                .marker(marker)
-                .ext_vals(ext)
-                .nackable(kind == Kind::Video),
+            RtpWrite::new(
+                pt,
+                SeqNo::from(out.seq),
+                out.ts,
+                pkt.timestamp,
+                pkt.payload.clone(),
+            )
+            .marker(marker)
+            .ext_vals(ext)
+            .nackable(kind == Kind::Video),
         );
         self.counters.rtp_forwarded += 1;
         self.mark_dirty(viewer);
     }
 
-    fn build_pt_map(&mut self, viewer: PeerId, from: PeerId, track_idx: usize, kind: Kind, generation: u64) {
-        let Some(Role::Publisher(p)) = self.peers.get(&from).map(|p| &p.role) else { return };
+    fn build_pt_map(
+        &mut self,
+        viewer: PeerId,
+        from: PeerId,
+        track_idx: usize,
+        kind: Kind,
+        generation: u64,
+    ) {
+        let Some(Role::Publisher(p)) = self.peers.get(&from).map(|p| &p.role) else {
+            return;
+        };
         let params = p.tracks[track_idx].params.clone();
-        let Some(peer) = self.peers.get_mut(&viewer) else { return };
-        let Role::Viewer(v) = &mut peer.role else { return };
-        let Some(track) = v.track_mut(kind) else { return };
+        let Some(peer) = self.peers.get_mut(&viewer) else {
+            return;
+        };
+        let Role::Viewer(v) = &mut peer.role else {
+            return;
+        };
+        let Some(track) = v.track_mut(kind) else {
+            return;
+        };
         let map = PtMap::build(&params, &peer.rtc, track.mid);
         track.pt_map = Some((generation, map));
     }
 
     fn on_keyframe_request(&mut self, now: Instant, viewer: PeerId, req: KeyframeRequest) {
-        let Some(peer) = self.peers.get(&viewer) else { return };
+        let Some(peer) = self.peers.get(&viewer) else {
+            return;
+        };
         let Role::Viewer(v) = &peer.role else { return };
         if v.video.as_ref().map(|t| t.mid) != Some(req.mid) {
             return;
@@ -524,9 +582,15 @@ impl Sfu {
 
     fn request_keyframe(&mut self, now: Instant, publisher: PeerId, kind: KeyframeRequestKind) {
         let interval = self.config.keyframe_request_interval;
-        let Some(peer) = self.peers.get_mut(&publisher) else { return };
-        let Role::Publisher(p) = &mut peer.role else { return };
-        if p.last_keyframe_request.is_some_and(|t| now.saturating_duration_since(t) < interval) {
+        let Some(peer) = self.peers.get_mut(&publisher) else {
+            return;
+        };
+        let Role::Publisher(p) = &mut peer.role else {
+            return;
+        };
+        if p.last_keyframe_request
+            .is_some_and(|t| now.saturating_duration_since(t) < interval)
+        {
             return;
         }
         let mut requested = false;
@@ -544,7 +608,9 @@ impl Sfu {
     }
 
     fn close(&mut self, now: Instant, id: PeerId, reason: CloseReason) {
-        let Some(mut peer) = self.peers.remove(&id) else { return };
+        let Some(mut peer) = self.peers.remove(&id) else {
+            return;
+        };
         peer.rtc.disconnect();
         self.demux.remove_peer(&peer.ufrag, id);
         let stream = peer.stream.clone();
@@ -573,6 +639,7 @@ impl Sfu {
                 self.announce_viewer_count(&stream);
             }
         }
-        self.events.push_back(MediaEvent::PeerClosed { peer: id, reason });
+        self.events
+            .push_back(MediaEvent::PeerClosed { peer: id, reason });
     }
 }

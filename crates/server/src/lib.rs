@@ -1,1 +1,115 @@
+//! Podium's server shell: binds the sockets, runs the media worker and serves HTTP
+//! (Director API, WebSocket signaling, web app). All media and protocol logic lives in the
+//! sans-IO crates; this crate only moves bytes and reads the clock.
 
+pub mod config;
+pub mod director;
+pub mod media_worker;
+pub mod secrets;
+pub mod signal;
+pub mod state;
+pub mod web;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::http::{header, Method};
+use axum::routing::{get, post};
+use axum::Router;
+use podium_auth::JwtKeys;
+use tokio::net::{TcpListener, UdpSocket};
+use tower_http::cors::{Any, CorsLayer};
+
+pub use config::{Config, ServeArgs};
+use state::AppState;
+
+/// The HTTP routes.
+pub fn app(state: AppState) -> Router {
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]);
+    let api = Router::new()
+        .route("/api/director/publish", post(director::publish))
+        .route("/api/director/subscribe", post(director::subscribe))
+        .route("/api/{*rest}", axum::routing::any(director::not_found))
+        .layer(cors);
+    Router::new()
+        .merge(api)
+        .route("/ws/v2/pub", get(signal::publisher))
+        .route("/ws/v2/sub", get(signal::subscriber))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/", get(web::index))
+        .route("/{file}", get(web::asset))
+        .with_state(state)
+}
+
+/// A started server.
+pub struct Running {
+    /// Where HTTP listens.
+    pub http_addr: SocketAddr,
+    /// Where the media socket listens.
+    pub udp_addr: SocketAddr,
+    /// The publish token in effect.
+    pub publish_token: String,
+    /// True when the token was generated on this start.
+    pub publish_token_generated: bool,
+    /// Resolves when the server has stopped.
+    pub done: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+/// Binds everything and starts serving until `shutdown` resolves.
+pub async fn start(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<Running> {
+    let secrets = secrets::load_or_create(&config.data_dir, config.publish_token.clone())?;
+    let udp = UdpSocket::bind(config.udp_addr)
+        .await
+        .with_context(|| format!("binding UDP {}", config.udp_addr))?;
+    let udp_addr = udp.local_addr()?;
+    let listener = TcpListener::bind(config.http_addr)
+        .await
+        .with_context(|| format!("binding HTTP {}", config.http_addr))?;
+    let http_addr = listener.local_addr()?;
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let candidate_addr = SocketAddr::new(config.public_ip, udp_addr.port());
+    let mut media_stop = stop_rx.clone();
+    let (media, media_join) = media_worker::spawn(udp, candidate_addr, async move {
+        let _ = media_stop.wait_for(|s| *s).await;
+    });
+    let state = AppState {
+        keys: JwtKeys::from_secret(&secrets.jwt_secret),
+        publish_token: Arc::from(secrets.publish_token.as_str()),
+        account_id: config.account_id.clone(),
+        jwt_ttl: config.jwt_ttl,
+        http_addr,
+        media,
+    };
+    let mut http_stop = stop_rx;
+    let server = axum::serve(listener, app(state)).with_graceful_shutdown(async move {
+        let _ = http_stop.wait_for(|s| *s).await;
+    });
+    let done = tokio::spawn(async move {
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        });
+        // The media worker stops first and closes every peer, which closes the WebSockets,
+        // so the HTTP server's graceful shutdown does not wait on live connections.
+        let http = tokio::spawn(async move { server.await });
+        media_join.await.context("media worker panicked")?;
+        http.await.context("http server panicked")??;
+        Ok(())
+    });
+    Ok(Running {
+        http_addr,
+        udp_addr,
+        publish_token: secrets.publish_token,
+        publish_token_generated: secrets.publish_token_generated,
+        done,
+    })
+}

@@ -15,7 +15,10 @@ fn assert_continuous(seen: &[Seen]) {
     for w in seen.windows(2) {
         assert_eq!(w[1].ssrc, ssrc, "one SSRC for the viewer's track");
         assert_eq!(w[1].seq, w[0].seq + 1, "sequence numbers continue by one");
-        assert!(w[1].ts.wrapping_sub(w[0].ts) < u32::MAX / 2 && w[1].ts != w[0].ts, "timestamps advance");
+        assert!(
+            w[1].ts.wrapping_sub(w[0].ts) < u32::MAX / 2 && w[1].ts != w[0].ts,
+            "timestamps advance"
+        );
     }
 }
 
@@ -33,15 +36,22 @@ fn publish_to_view_forwards_audio_and_video_with_levels() {
     assert!(audio.len() >= 45, "audio forwarded: {}", audio.len());
     assert!(video.len() >= 45, "video forwarded: {}", video.len());
     assert!(tags(&audio).iter().all(|t| *t == 1));
-    assert!(audio.iter().all(|s| s.audio_level == Some(-30)), "audio level kept on egress");
+    assert!(
+        audio.iter().all(|s| s.audio_level == Some(-30)),
+        "audio level kept on egress"
+    );
     assert_continuous(&audio);
     // Payloads are forwarded byte for byte.
     assert_eq!(audio[0].payload.len(), 9);
 
     let viewer_peer = net.clients[v].peer;
     let events = net.events_for(viewer_peer);
-    assert!(matches!(&events[0], MediaEvent::SourceActive { source: None, tracks, .. } if tracks.len() == 2));
-    assert!(events.iter().any(|e| matches!(e, MediaEvent::ViewerCount { count: 1, .. })));
+    assert!(
+        matches!(&events[0], MediaEvent::SourceActive { source: None, tracks, .. } if tracks.len() == 2)
+    );
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, MediaEvent::ViewerCount { count: 1, .. })));
     // A joining viewer triggers a keyframe request to the publisher.
     assert!(!net.clients[p].keyframe_requests.is_empty());
 }
@@ -69,15 +79,27 @@ fn a_replaced_source_continues_seamlessly() {
         assert_continuous(&seen);
         let t = tags(&seen);
         let switch = t.iter().position(|x| *x == 2).expect("switched to b");
-        assert!(t[..switch].iter().all(|x| *x == 1) && t[switch..].iter().all(|x| *x == 2), "one switch, no flapping");
+        assert!(
+            t[..switch].iter().all(|x| *x == 1) && t[switch..].iter().all(|x| *x == 2),
+            "one switch, no flapping"
+        );
     }
     let audio = net.clients[v].seen(MediaKind::Audio);
     let switch = audio.iter().position(|s| s.payload[0] == 2).unwrap();
-    assert!(audio[switch].marker, "marker bit on the first audio packet after a switch");
-    assert!(net.sfu.counters().rtp_dropped_not_current > 0, "old feed dropped after the switch");
+    assert!(
+        audio[switch].marker,
+        "marker bit on the first audio packet after a switch"
+    );
+    assert!(
+        net.sfu.counters().rtp_dropped_not_current > 0,
+        "old feed dropped after the switch"
+    );
     // The source never went inactive.
     let viewer_peer = net.clients[v].peer;
-    assert!(!net.events_for(viewer_peer).iter().any(|e| matches!(e, MediaEvent::SourceInactive { .. })));
+    assert!(!net
+        .events_for(viewer_peer)
+        .iter()
+        .any(|e| matches!(e, MediaEvent::SourceInactive { .. })));
 }
 
 #[test]
@@ -94,7 +116,10 @@ fn pinned_source_feeds_the_default_transceivers() {
     let guest_audio = tags(&net.clients[v_guest].seen(MediaKind::Audio));
     assert!(main_audio.len() > 20 && main_audio.iter().all(|t| *t == 1));
     assert!(guest_audio.len() > 20 && guest_audio.iter().all(|t| *t == 7));
-    assert!(net.clients[v_guest].seen(MediaKind::Video).is_empty(), "guest has no video");
+    assert!(
+        net.clients[v_guest].seen(MediaKind::Video).is_empty(),
+        "guest has no video"
+    );
 
     // Both viewers hear about both sources, main first.
     for v in [v_main, v_guest] {
@@ -116,11 +141,17 @@ fn a_viewer_waits_for_a_stream_that_is_not_live_yet() {
     let mut net = Net::new();
     let v = net.view("later", None);
     let viewer_peer = net.clients[v].peer;
-    assert!(net.events_for(viewer_peer).iter().all(|e| !matches!(e, MediaEvent::SourceActive { .. })));
+    assert!(net
+        .events_for(viewer_peer)
+        .iter()
+        .all(|e| !matches!(e, MediaEvent::SourceActive { .. })));
     let p = net.publish("later", None, false);
     net.connect_all();
     net.talk(&[(p, 3)], 20);
-    assert!(net.events_for(viewer_peer).iter().any(|e| matches!(e, MediaEvent::SourceActive { source: None, .. })));
+    assert!(net
+        .events_for(viewer_peer)
+        .iter()
+        .any(|e| matches!(e, MediaEvent::SourceActive { source: None, .. })));
     assert!(net.clients[v].seen(MediaKind::Audio).len() > 10);
 }
 
@@ -140,8 +171,15 @@ fn teardown_sends_inactive_and_stopped() {
     let guest_peer = net.clients[guest].peer;
     assert!(net.events.iter().any(|e| matches!(e, MediaEvent::PeerClosed { peer, reason: CloseReason::Disconnected } if *peer == guest_peer)));
     let events = net.events_for(viewer_peer);
-    assert!(events.iter().any(|e| matches!(e, MediaEvent::SourceInactive { source: Some(s), .. } if s == "guest")));
-    assert!(!events.iter().any(|e| matches!(e, MediaEvent::StreamStopped { .. })), "main is still live");
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, MediaEvent::SourceInactive { source: Some(s), .. } if s == "guest")));
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, MediaEvent::StreamStopped { .. })),
+        "main is still live"
+    );
 
     // The main publisher's socket closes.
     let main_peer = net.clients[main].peer;
@@ -153,7 +191,10 @@ fn teardown_sends_inactive_and_stopped() {
         .filter(|e| !matches!(e, MediaEvent::ViewerCount { .. }))
         .collect();
     let tail = &lifecycle[lifecycle.len() - 2..];
-    assert!(matches!(tail[0], MediaEvent::SourceInactive { source: None, .. }));
+    assert!(matches!(
+        tail[0],
+        MediaEvent::SourceInactive { source: None, .. }
+    ));
     assert!(matches!(tail[1], MediaEvent::StreamStopped { .. }));
     assert_eq!(net.sfu.peer_count(), 1, "only the viewer is left");
 }
@@ -175,16 +216,21 @@ fn garbage_datagrams_are_counted_and_harmless() {
             })
             .collect();
         net.sfu.handle_receive(net.now, known, net.sfu_addr, &data);
-        net.sfu.handle_receive(net.now, unknown, net.sfu_addr, &data);
+        net.sfu
+            .handle_receive(net.now, unknown, net.sfu_addr, &data);
         let mut stun_like = data.clone();
         if stun_like.len() > 20 {
             stun_like[0] = 0;
             stun_like[1] = 1;
-            net.sfu.handle_receive(net.now, unknown, net.sfu_addr, &stun_like);
+            net.sfu
+                .handle_receive(net.now, unknown, net.sfu_addr, &stun_like);
         }
     }
     let c = net.sfu.counters().clone();
-    assert!(c.datagrams_unroutable > 0 && c.datagrams_rejected > 0, "{c:?}");
+    assert!(
+        c.datagrams_unroutable > 0 && c.datagrams_rejected > 0,
+        "{c:?}"
+    );
     // Everyone is still connected and media still flows.
     net.talk(&[(p, 4)], 20);
     assert!(net.clients[v].seen(MediaKind::Audio).len() > 10);

@@ -4,7 +4,9 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use podium_media::{Accepted, MediaEvent, Output, PeerId, PublishParams, Sfu, SfuConfig, ViewParams};
+use podium_media::{
+    Accepted, MediaEvent, Output, PeerId, PublishParams, Sfu, SfuConfig, ViewParams,
+};
 use str0m::change::{SdpAnswer, SdpPendingOffer};
 use str0m::format::Codec;
 use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid, Pt};
@@ -52,7 +54,11 @@ impl Client {
     }
 
     fn mid(&self, kind: MediaKind) -> Mid {
-        self.mids.iter().find(|(_, k)| *k == kind).expect("has kind").0
+        self.mids
+            .iter()
+            .find(|(_, k)| *k == kind)
+            .expect("has kind")
+            .0
     }
 
     /// Sends one packet per kind with a payload `[tag, counter…]` and audio level `level`.
@@ -116,8 +122,19 @@ impl Net {
         }
     }
 
-    fn new_client(&mut self, kinds: &[(MediaKind, Direction)]) -> (Rtc, String, SdpPendingOffer, Vec<(Mid, MediaKind)>, SocketAddr) {
-        let addr: SocketAddr = format!("10.0.1.{}:4000", self.clients.len() + 1).parse().unwrap();
+    fn new_client(
+        &mut self,
+        kinds: &[(MediaKind, Direction)],
+    ) -> (
+        Rtc,
+        String,
+        SdpPendingOffer,
+        Vec<(Mid, MediaKind)>,
+        SocketAddr,
+    ) {
+        let addr: SocketAddr = format!("10.0.1.{}:4000", self.clients.len() + 1)
+            .parse()
+            .unwrap();
         let mut rtc = RtcConfig::new().set_rtp_mode(true).build(self.now);
         rtc.add_local_candidate(Candidate::host(addr, "udp").unwrap());
         let mut api = rtc.sdp_api();
@@ -129,9 +146,18 @@ impl Net {
         (rtc, offer.to_sdp_string(), pending, mids, addr)
     }
 
-    fn add_client(&mut self, mut rtc: Rtc, pending: SdpPendingOffer, accepted: Accepted, mids: Vec<(Mid, MediaKind)>, addr: SocketAddr) -> usize {
+    fn add_client(
+        &mut self,
+        mut rtc: Rtc,
+        pending: SdpPendingOffer,
+        accepted: Accepted,
+        mids: Vec<(Mid, MediaKind)>,
+        addr: SocketAddr,
+    ) -> usize {
         let answer = SdpAnswer::from_sdp_string(&accepted.answer).expect("answer parses");
-        rtc.sdp_api().accept_answer(pending, answer).expect("answer accepted");
+        rtc.sdp_api()
+            .accept_answer(pending, answer)
+            .expect("answer accepted");
         self.clients.push(Client {
             rtc,
             addr,
@@ -171,7 +197,10 @@ impl Net {
 
     /// A viewer with the default video+audio transceivers.
     pub fn view(&mut self, stream: &str, pinned: Option<&str>) -> usize {
-        let kinds = [(MediaKind::Video, Direction::RecvOnly), (MediaKind::Audio, Direction::RecvOnly)];
+        let kinds = [
+            (MediaKind::Video, Direction::RecvOnly),
+            (MediaKind::Audio, Direction::RecvOnly),
+        ];
         let (rtc, offer, pending, mids, addr) = self.new_client(&kinds);
         let accepted = self
             .sfu
@@ -198,7 +227,9 @@ impl Net {
         self.sfu.handle_timeout(self.now);
         for c in &mut self.clients {
             if c.online && c.next_timeout <= self.now {
-                c.rtc.handle_input(Input::Timeout(self.now)).expect("client timeout");
+                c.rtc
+                    .handle_input(Input::Timeout(self.now))
+                    .expect("client timeout");
             }
         }
         let mut to_sfu = Vec::new();
@@ -208,7 +239,8 @@ impl Net {
             }
         }
         for (source, data) in to_sfu {
-            self.sfu.handle_receive(self.now, source, self.sfu_addr, &data);
+            self.sfu
+                .handle_receive(self.now, source, self.sfu_addr, &data);
         }
     }
 
@@ -243,7 +275,11 @@ impl Net {
                 Output::Transmit(t) => {
                     moved = true;
                     let now = self.now;
-                    let Some(i) = self.clients.iter().position(|c| c.addr == t.destination && c.online) else {
+                    let Some(i) = self
+                        .clients
+                        .iter()
+                        .position(|c| c.addr == t.destination && c.online)
+                    else {
                         continue;
                     };
                     let input = Input::Receive(
@@ -255,7 +291,10 @@ impl Net {
                             contents: (&*t.contents).try_into().expect("datagram"),
                         },
                     );
-                    self.clients[i].rtc.handle_input(input).expect("client input");
+                    self.clients[i]
+                        .rtc
+                        .handle_input(input)
+                        .expect("client input");
                     self.drain_client(i, &mut to_sfu);
                 }
                 Output::Event(e) => {
@@ -272,7 +311,8 @@ impl Net {
         }
         moved |= !to_sfu.is_empty();
         for (source, data) in to_sfu {
-            self.sfu.handle_receive(self.now, source, self.sfu_addr, &data);
+            self.sfu
+                .handle_receive(self.now, source, self.sfu_addr, &data);
         }
         moved
     }
@@ -289,7 +329,11 @@ impl Net {
                 str0m::Output::Event(e) => match e {
                     Event::Connected => c.connected = true,
                     Event::RtpPacket(p) => {
-                        let mid = c.rtc.direct_api().stream_rx(&p.header.ssrc).map(|s| s.mid());
+                        let mid = c
+                            .rtc
+                            .direct_api()
+                            .stream_rx(&p.header.ssrc)
+                            .map(|s| s.mid());
                         if let Some(mid) = mid {
                             c.seen.push(Seen {
                                 mid,
@@ -341,7 +385,8 @@ impl Net {
                 let mut to_sfu = Vec::new();
                 self.drain_client(idx, &mut to_sfu);
                 for (source, data) in to_sfu {
-                    self.sfu.handle_receive(self.now, source, self.sfu_addr, &data);
+                    self.sfu
+                        .handle_receive(self.now, source, self.sfu_addr, &data);
                 }
             }
             self.run(Duration::from_millis(20));

@@ -1,0 +1,165 @@
+//! `podium serve` settings: command-line flags, `PODIUM_*` environment variables and an
+//! optional TOML file, in that order of precedence, over built-in defaults.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+
+/// Flags of `podium serve` (every one also readable from the environment).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServeArgs {
+    /// HTTP address for the Director API, WebSocket signaling and web app [default: 127.0.0.1:8080]
+    #[arg(long, env = "PODIUM_HTTP_ADDR")]
+    pub http_addr: Option<SocketAddr>,
+    /// UDP address of the media socket shared by all peers [default: 127.0.0.1:5004]
+    #[arg(long, env = "PODIUM_UDP_ADDR")]
+    pub udp_addr: Option<SocketAddr>,
+    /// Address put in ICE candidates; defaults to the UDP address's IP (127.0.0.1 if unspecified)
+    #[arg(long, env = "PODIUM_PUBLIC_IP")]
+    pub public_ip: Option<IpAddr>,
+    /// Directory for the signing key and the generated publish token [default: ./podium-data]
+    #[arg(long, env = "PODIUM_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// API token accepted for publishing to any stream; generated and stored if not given
+    #[arg(long, env = "PODIUM_PUBLISH_TOKEN", hide_env_values = true)]
+    pub publish_token: Option<String>,
+    /// Account id reported to clients [default: podium]
+    #[arg(long, env = "PODIUM_ACCOUNT_ID")]
+    pub account_id: Option<String>,
+    /// Lifetime in seconds of the JWTs that open a signaling connection [default: 60]
+    #[arg(long, env = "PODIUM_JWT_TTL")]
+    pub jwt_ttl: Option<u64>,
+    /// TOML file with any of the settings above (snake_case keys)
+    #[arg(long, env = "PODIUM_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+/// Keys accepted in the TOML file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    http_addr: Option<SocketAddr>,
+    udp_addr: Option<SocketAddr>,
+    public_ip: Option<IpAddr>,
+    data_dir: Option<PathBuf>,
+    publish_token: Option<String>,
+    account_id: Option<String>,
+    jwt_ttl: Option<u64>,
+}
+
+/// Resolved settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// HTTP listen address (port 0 picks a free one).
+    pub http_addr: SocketAddr,
+    /// UDP listen address (port 0 picks a free one).
+    pub udp_addr: SocketAddr,
+    /// IP advertised in ICE candidates.
+    pub public_ip: IpAddr,
+    /// Where persistent secrets live.
+    pub data_dir: PathBuf,
+    /// Bootstrap publish token, if configured (otherwise read or generated in `data_dir`).
+    pub publish_token: Option<String>,
+    /// Account id of every stream.
+    pub account_id: String,
+    /// JWT lifetime in seconds.
+    pub jwt_ttl: u64,
+}
+
+impl Config {
+    /// Merges flags/env over the file over defaults.
+    pub fn resolve(args: ServeArgs) -> anyhow::Result<Self> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let udp_addr = args
+            .udp_addr
+            .or(file.udp_addr)
+            .unwrap_or_else(|| "127.0.0.1:5004".parse().expect("valid literal"));
+        let public_ip = match args.public_ip.or(file.public_ip) {
+            Some(ip) => ip,
+            None if udp_addr.ip().is_unspecified() => "127.0.0.1".parse().expect("valid literal"),
+            None => udp_addr.ip(),
+        };
+        if public_ip.is_unspecified() {
+            bail!("--public-ip must be an address clients can reach, not {public_ip}");
+        }
+        let publish_token = args.publish_token.or(file.publish_token);
+        if publish_token.as_deref().is_some_and(|t| t.len() < 8) {
+            bail!("--publish-token must be at least 8 characters");
+        }
+        Ok(Self {
+            http_addr: args
+                .http_addr
+                .or(file.http_addr)
+                .unwrap_or_else(|| "127.0.0.1:8080".parse().expect("valid literal")),
+            udp_addr,
+            public_ip,
+            data_dir: args
+                .data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from("podium-data")),
+            publish_token,
+            account_id: args
+                .account_id
+                .or(file.account_id)
+                .unwrap_or_else(|| "podium".into()),
+            jwt_ttl: args.jwt_ttl.or(file.jwt_ttl).unwrap_or(60).max(1),
+        })
+    }
+}
+
+fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_the_file_and_defaults_fill_the_rest() {
+        let dir = std::env::temp_dir().join(format!("podium-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("podium.toml");
+        std::fs::write(
+            &path,
+            "udp_addr = \"0.0.0.0:6000\"\naccount_id = \"acme\"\n",
+        )
+        .unwrap();
+        let cfg = Config::resolve(ServeArgs {
+            account_id: Some("cli".into()),
+            config: Some(path),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(cfg.account_id, "cli");
+        assert_eq!(cfg.udp_addr.port(), 6000);
+        assert_eq!(
+            cfg.public_ip.to_string(),
+            "127.0.0.1",
+            "unspecified bind advertises loopback"
+        );
+        assert_eq!(cfg.http_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(cfg.jwt_ttl, 60);
+    }
+
+    #[test]
+    fn bad_files_are_clear_errors() {
+        let dir = std::env::temp_dir().join(format!("podium-cfg-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("podium.toml");
+        std::fs::write(&path, "no_such_key = 1\n").unwrap();
+        let err = Config::resolve(ServeArgs {
+            config: Some(path),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("no_such_key"));
+    }
+}

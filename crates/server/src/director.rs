@@ -1,0 +1,169 @@
+//! The Director API: turns an API token (publish) or nothing (open viewing) into the
+//! WebSocket URL and a short-lived JWT bound to one stream and one action.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use podium_auth::{MillicastClaims, TokenType};
+use podium_proto::director::{
+    ConnectionData, DirectorReply, FailData, PublishRequest, SubscribeRequest,
+};
+use subtle::ConstantTimeEq;
+
+use crate::state::AppState;
+
+/// A Director refusal in the Millicast shape `{status:"fail",data:{message}}`.
+#[derive(Debug)]
+pub struct Fail(pub StatusCode, pub String);
+
+impl IntoResponse for Fail {
+    fn into_response(self) -> Response {
+        let body = DirectorReply::Fail(FailData { message: self.1 });
+        (self.0, Json(body)).into_response()
+    }
+}
+
+fn bad_body(rejection: JsonRejection) -> Fail {
+    Fail(
+        StatusCode::BAD_REQUEST,
+        format!("Invalid request body: {}", rejection.body_text()),
+    )
+}
+
+/// Stream names: 1–128 characters of letters, digits, `-`, `_`, `.`.
+pub fn validate_stream_name(name: &str) -> Result<(), Fail> {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(Fail(
+            StatusCode::BAD_REQUEST,
+            "Invalid streamName: use 1-128 letters, digits, '-', '_' or '.'".into(),
+        ))
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+}
+
+/// `POST /api/director/publish`.
+pub async fn publish(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Json<PublishRequest>, JsonRejection>,
+) -> Result<Json<DirectorReply>, Fail> {
+    let Some(token) = bearer(&headers) else {
+        return Err(Fail(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized: Missing token".into(),
+        ));
+    };
+    let expected = state.publish_token.as_bytes();
+    if !bool::from(token.as_bytes().ct_eq(expected)) {
+        return Err(Fail(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized: Invalid token".into(),
+        ));
+    }
+    let Json(req) = body.map_err(bad_body)?;
+    validate_stream_name(&req.stream_name)?;
+    if let Some(t) = req.stream_type.as_deref() {
+        if !t.eq_ignore_ascii_case("webrtc") {
+            return Err(Fail(
+                StatusCode::BAD_REQUEST,
+                format!("Unsupported streamType: {t}"),
+            ));
+        }
+    }
+    let grant = MillicastClaims {
+        token_type: TokenType::Publish,
+        stream_account_id: state.account_id.clone(),
+        stream_name: req.stream_name,
+        record: false,
+        // The bootstrap token is a wildcard token that allows multisource.
+        multisource: true,
+        source_id: None,
+        token_id: Some("bootstrap".into()),
+    };
+    let mut data = connection_data(&state, &headers, grant, "pub");
+    data.subscribe_requires_auth = Some(false);
+    Ok(Json(DirectorReply::Success(data)))
+}
+
+/// `POST /api/director/subscribe` (open: viewing needs no token).
+pub async fn subscribe(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Json<SubscribeRequest>, JsonRejection>,
+) -> Result<Json<DirectorReply>, Fail> {
+    let Json(req) = body.map_err(bad_body)?;
+    validate_stream_name(&req.stream_name)?;
+    let account = req.stream_account_id.or(req.account_id);
+    if account.as_deref().is_some_and(|a| a != state.account_id) {
+        return Err(Fail(
+            StatusCode::NOT_FOUND,
+            "Unknown streamAccountId".into(),
+        ));
+    }
+    let grant = MillicastClaims {
+        token_type: TokenType::Subscribe,
+        stream_account_id: state.account_id.clone(),
+        stream_name: req.stream_name,
+        record: false,
+        multisource: false,
+        source_id: None,
+        token_id: None,
+    };
+    Ok(Json(DirectorReply::Success(connection_data(
+        &state, &headers, grant, "sub",
+    ))))
+}
+
+fn connection_data(
+    state: &AppState,
+    headers: &HeaderMap,
+    grant: MillicastClaims,
+    role: &str,
+) -> ConnectionData {
+    let jwt = state.mint(grant);
+    // The client reaches signaling the way it reached us (host and scheme as it sees them).
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_graphic()))
+        .map(str::to_owned)
+        .unwrap_or_else(|| state.http_addr.to_string());
+    let secure = headers
+        .get("x-forwarded-proto")
+        .and_then(|h| h.to_str().ok())
+        .is_some_and(|p| p.eq_ignore_ascii_case("https"));
+    let scheme = if secure { "wss" } else { "ws" };
+    let url = format!("{scheme}://{host}/ws/v2/{role}");
+    ConnectionData {
+        ws_url: url.clone(),
+        urls: vec![url],
+        jwt,
+        ice_servers: vec![],
+        stream_account_id: state.account_id.clone(),
+        subscribe_requires_auth: None,
+    }
+}
+
+/// Unknown API paths get the same error shape.
+pub async fn not_found() -> Fail {
+    Fail(StatusCode::NOT_FOUND, "Not found".into())
+}

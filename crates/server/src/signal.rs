@@ -1,0 +1,300 @@
+//! WebSocket signaling (`urls[0] + "?token=" + jwt`): one publication or one view per socket.
+//!
+//! The JWT is checked before the upgrade; after that every frame gets a `response` or an
+//! `error` with the same `transId`, and media events arrive as `event` frames. Closing the
+//! socket ends the peer; the peer ending (ICE lost) closes the socket.
+
+use std::collections::HashMap;
+
+use axum::extract::ws::{Message, WebSocket};
+use axum::extract::{Query, State, WebSocketUpgrade};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use futures_util::{SinkExt, StreamExt};
+use podium_auth::{Claims, TokenType};
+use podium_media::{MediaEvent, PeerId, PublishParams, ViewParams};
+use podium_proto::signal::{
+    ActiveEvent, CommandFrame, Event, InactiveEvent, PublishCommand, PublishResponse, ServerFrame,
+    TrackInfo, ViewCommand, ViewResponse, ViewerCountEvent,
+};
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use crate::director::Fail;
+use crate::state::{unix_now, AppState};
+
+/// Largest text frame accepted (an SDP offer with many m-lines stays far below).
+const MAX_FRAME: usize = 256 * 1024;
+
+/// `GET /ws/v2/pub?token=…`.
+pub async fn publisher(
+    state: State<AppState>,
+    query: Query<HashMap<String, String>>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    upgrade(state, query, ws, TokenType::Publish)
+}
+
+/// `GET /ws/v2/sub?token=…`.
+pub async fn subscriber(
+    state: State<AppState>,
+    query: Query<HashMap<String, String>>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    upgrade(state, query, ws, TokenType::Subscribe)
+}
+
+fn upgrade(
+    State(state): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+    ws: WebSocketUpgrade,
+    role: TokenType,
+) -> Response {
+    let Some(token) = query.get("token") else {
+        return Fail(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized: Missing token".into(),
+        )
+        .into_response();
+    };
+    let claims = match state.keys.verify(token, unix_now(), role) {
+        Ok(c) => c,
+        Err(e) => return Fail(StatusCode::UNAUTHORIZED, e.to_string()).into_response(),
+    };
+    ws.max_message_size(MAX_FRAME)
+        .on_upgrade(move |socket| Session::new(state, claims, role).run(socket))
+}
+
+struct Session {
+    state: AppState,
+    claims: Claims,
+    role: TokenType,
+    peer: Option<PeerId>,
+    /// Event names the client asked for; `None` means all (what the Spaces demo relies on).
+    wanted: Option<Vec<String>>,
+}
+
+impl Session {
+    fn new(state: AppState, claims: Claims, role: TokenType) -> Self {
+        Self {
+            state,
+            claims,
+            role,
+            peer: None,
+            wanted: None,
+        }
+    }
+
+    fn stream_id(&self) -> String {
+        format!(
+            "{}/{}",
+            self.claims.millicast.stream_account_id, self.claims.millicast.stream_name
+        )
+    }
+
+    async fn run(mut self, socket: WebSocket) {
+        let (mut sink, mut stream) = socket.split();
+        let (events_tx, mut events_rx) = mpsc::unbounded_channel::<MediaEvent>();
+        loop {
+            tokio::select! {
+                msg = stream.next() => {
+                    let text = match msg {
+                        Some(Ok(Message::Text(t))) => t,
+                        Some(Ok(Message::Binary(_))) => {
+                            let frame = ServerFrame::Error { trans_id: Value::Null, data: "Binary frames are not supported".into() };
+                            if sink.send(Message::Text(frame.to_text().into())).await.is_err() { break; }
+                            continue;
+                        }
+                        Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                        Some(Ok(_)) => continue, // ping/pong are answered by the library
+                    };
+                    let reply = self.handle(text.as_str(), &events_tx).await;
+                    if sink.send(Message::Text(reply.to_text().into())).await.is_err() {
+                        break;
+                    }
+                }
+                Some(event) = events_rx.recv() => {
+                    let closed = matches!(event, MediaEvent::PeerClosed { .. });
+                    if let Some(frame) = self.event_frame(event) {
+                        if sink.send(Message::Text(frame.to_text().into())).await.is_err() { break; }
+                    }
+                    if closed {
+                        self.peer = None;
+                        let _ = sink.send(Message::Close(None)).await;
+                        break;
+                    }
+                }
+            }
+        }
+        if let Some(peer) = self.peer.take() {
+            self.state.media.close(peer);
+        }
+    }
+
+    async fn handle(
+        &mut self,
+        text: &str,
+        events: &mpsc::UnboundedSender<MediaEvent>,
+    ) -> ServerFrame {
+        let frame = match CommandFrame::parse(text) {
+            Ok(f) => f,
+            Err(e) => {
+                return ServerFrame::Error {
+                    trans_id: e.trans_id.unwrap_or(Value::Null),
+                    data: e.message,
+                }
+            }
+        };
+        let trans_id = frame.trans_id.clone();
+        let result = match (frame.name.as_str(), self.role) {
+            ("publish", TokenType::Publish) => self.publish(&frame, events).await,
+            ("view", TokenType::Subscribe) => self.view(&frame, events).await,
+            ("publish", _) | ("view", _) => Err(format!(
+                "Command {} is not allowed with this token",
+                frame.name
+            )),
+            ("project" | "unproject" | "select" | "record" | "unrecord", _) => {
+                Err(format!("Command {} is not supported yet", frame.name))
+            }
+            (other, _) => Err(format!(
+                "Unknown command: {}",
+                other.chars().take(64).collect::<String>()
+            )),
+        };
+        match result {
+            Ok(data) => ServerFrame::Response { trans_id, data },
+            Err(data) => ServerFrame::Error { trans_id, data },
+        }
+    }
+
+    async fn publish(
+        &mut self,
+        frame: &CommandFrame,
+        events: &mpsc::UnboundedSender<MediaEvent>,
+    ) -> Result<Value, String> {
+        let cmd: PublishCommand = frame.data_as()?;
+        if self.peer.is_some() {
+            return Err("This connection already publishes; open a new one".into());
+        }
+        let grant = &self.claims.millicast;
+        if cmd.name != grant.stream_name {
+            return Err("StreamName is not valid for token".into());
+        }
+        let source = cmd.source_id.filter(|s| !s.is_empty());
+        if let Some(s) = &source {
+            if !grant.multisource {
+                return Err("Token does not allow multisource (sourceId)".into());
+            }
+            if grant.source_id.as_ref().is_some_and(|only| only != s) {
+                return Err("sourceId is not valid for token".into());
+            }
+            validate_source_id(s)?;
+        }
+        let params = PublishParams {
+            stream: cmd.name.clone(),
+            source,
+            offer: cmd.sdp,
+            codec: cmd.codec,
+        };
+        self.wanted = cmd.events;
+        let accepted = self
+            .state
+            .media
+            .publish(params, events.clone())
+            .await
+            .map_err(|_| "Server is shutting down".to_string())?
+            .map_err(|e| e.to_string())?;
+        self.peer = Some(accepted.peer);
+        let response = PublishResponse {
+            sdp: accepted.answer,
+            publisher_id: accepted.peer.to_string(),
+            cluster_id: "local".into(),
+            feed_id: accepted.peer.0,
+            stream_id: self.stream_id(),
+            uuid: format!("feeds://{}/{}", self.stream_id(), accepted.peer),
+        };
+        Ok(serde_json::to_value(response).expect("response serialises"))
+    }
+
+    async fn view(
+        &mut self,
+        frame: &CommandFrame,
+        events: &mpsc::UnboundedSender<MediaEvent>,
+    ) -> Result<Value, String> {
+        let cmd: ViewCommand = frame.data_as()?;
+        if self.peer.is_some() {
+            return Err("This connection already views; open a new one".into());
+        }
+        if cmd.stream_id != self.claims.millicast.stream_name {
+            return Err("StreamName is not valid for token".into());
+        }
+        let pinned = cmd.pinned_source_id.filter(|s| !s.is_empty());
+        if let Some(s) = &pinned {
+            validate_source_id(s)?;
+        }
+        let params = ViewParams {
+            stream: cmd.stream_id.clone(),
+            pinned,
+            offer: cmd.sdp,
+        };
+        self.wanted = cmd.events;
+        let accepted = self
+            .state
+            .media
+            .view(params, events.clone())
+            .await
+            .map_err(|_| "Server is shutting down".to_string())?
+            .map_err(|e| e.to_string())?;
+        self.peer = Some(accepted.peer);
+        let response = ViewResponse {
+            sdp: accepted.answer,
+            subscriber_id: accepted.peer.to_string(),
+            cluster_id: "local".into(),
+            stream_view_id: accepted.peer.to_string(),
+            stream_id: self.stream_id(),
+        };
+        Ok(serde_json::to_value(response).expect("response serialises"))
+    }
+
+    fn event_frame(&self, event: MediaEvent) -> Option<ServerFrame> {
+        let stream_id = self.stream_id();
+        let event = match event {
+            MediaEvent::SourceActive { source, tracks, .. } => Event::Active(ActiveEvent {
+                stream_id,
+                source_id: source,
+                tracks: tracks
+                    .into_iter()
+                    .map(|t| TrackInfo {
+                        track_id: t.track_id,
+                        media: t.kind.as_str().into(),
+                    })
+                    .collect(),
+            }),
+            MediaEvent::SourceInactive { source, .. } => Event::Inactive(InactiveEvent {
+                stream_id,
+                source_id: source,
+            }),
+            MediaEvent::StreamStopped { .. } => Event::Stopped,
+            MediaEvent::ViewerCount { count, .. } => {
+                Event::ViewerCount(ViewerCountEvent { viewercount: count })
+            }
+            MediaEvent::PeerClosed { reason, .. } => {
+                tracing::debug!(?reason, "peer closed");
+                return None;
+            }
+        };
+        let wanted = self
+            .wanted
+            .as_ref()
+            .is_none_or(|w| w.iter().any(|n| n == event.name()));
+        wanted.then(|| ServerFrame::event(&event))
+    }
+}
+
+fn validate_source_id(s: &str) -> Result<(), String> {
+    if s.len() <= 128 && !s.chars().any(char::is_control) {
+        Ok(())
+    } else {
+        Err("Invalid sourceId: at most 128 printable characters".into())
+    }
+}

@@ -1,0 +1,44 @@
+//! State shared by the HTTP handlers.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use podium_auth::{JwtKeys, MillicastClaims};
+
+use crate::media_worker::MediaHandle;
+
+/// Everything a handler needs; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// Signs and verifies signaling JWTs.
+    pub keys: JwtKeys,
+    /// Bootstrap API token that may publish anywhere.
+    pub publish_token: Arc<str>,
+    /// Account id of every stream.
+    pub account_id: String,
+    /// JWT lifetime in seconds.
+    pub jwt_ttl: u64,
+    /// Where HTTP listens (fallback host for URLs).
+    pub http_addr: SocketAddr,
+    /// The media worker.
+    pub media: MediaHandle,
+}
+
+impl AppState {
+    /// Mints a JWT for `grant`, valid from now for the configured lifetime.
+    pub fn mint(&self, grant: MillicastClaims) -> String {
+        let mut jti = [0u8; 12];
+        rand::RngCore::fill_bytes(&mut rand::rng(), &mut jti);
+        self.keys
+            .mint(grant, unix_now(), self.jwt_ttl, hex::encode(jti))
+    }
+}
+
+/// Seconds since the Unix epoch (the shell owns the clock).
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}

@@ -1,0 +1,5 @@
+//! End-to-end tests of the server over real loopback sockets.
+
+mod client;
+mod signaling;
+mod webrtc;
