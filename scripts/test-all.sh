@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Runs every Podium test on a fresh Debian machine: installs what is missing (Chromium for the
+# browser tests, npm packages), then lint, unit/integration tests, and browser end-to-end tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "==> installing Debian packages: ${need_apt[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+echo "==> cargo fmt"
+cargo fmt --all --check
+
+echo "==> cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "==> cargo tests"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --locked --no-fail-fast
+  cargo test --doc --workspace --locked
+else
+  cargo test --workspace --locked
+fi
+
+echo "==> browser end-to-end tests (headless Chromium)"
+cargo build --locked -p podium
+(cd web && npm ci --no-audit --no-fund && npm run test:e2e)
+
+echo "==> all tests passed"
