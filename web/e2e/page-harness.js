@@ -211,6 +211,21 @@
       return out;
     },
 
+    /** Outbound video stats of the publisher (keyframes sent, PLI/FIR received). */
+    async outboundVideo() {
+      if (!h.pub?.peerConnection) return null;
+      const report = await h.pub.getStats();
+      for (const s of report.values()) {
+        if (s.type === 'outbound-rtp' && s.kind === 'video') {
+          return {
+            framesEncoded: s.framesEncoded, keyFramesEncoded: s.keyFramesEncoded, pliCount: s.pliCount,
+            firCount: s.firCount, nackCount: s.nackCount, frameWidth: s.frameWidth, frameHeight: s.frameHeight,
+          };
+        }
+      }
+      return null;
+    },
+
     /** Inbound stats of the main video and main audio transceivers. */
     async mainInbound() {
       const inbound = await h.inbound();

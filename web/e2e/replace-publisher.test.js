@@ -59,7 +59,9 @@ test('replacing the main publisher keeps the viewer decoding without renegotiati
     assert.ok(s3.framesDecoded > s2.after.framesDecoded, `frames keep coming from the replacement (${s2.after.framesDecoded} -> ${s3.framesDecoded})`);
     const watch = await inPage(viewer, 'stopFrameWatch');
     console.log(`[replace-publisher] longest video stall across both switches: ${JSON.stringify(watch)}`);
-    console.log(`[replace-publisher] frames: switch1 ${s1.before?.framesDecoded}->${s1.after.framesDecoded}, switch2 ${s2.before?.framesDecoded}->${s2.after.framesDecoded}, end ${s3.framesDecoded}`);
+    console.log(`[replace-publisher] framesDecoded: switch1 ${s1.before?.framesDecoded}->${s1.after.framesDecoded}, switch2 ${s2.before?.framesDecoded}->${s2.after.framesDecoded}, end ${s3.framesDecoded}`);
+    console.log(`[replace-publisher] keyFramesDecoded: switch1 ${s1.before?.keyFramesDecoded}->${s1.after.keyFramesDecoded}, switch2 ${s2.before?.keyFramesDecoded}->${s2.after.keyFramesDecoded}, end ${s3.keyFramesDecoded}; viewer ssrc ${s1.before?.ssrc}->${s3.ssrc}`);
+    console.log(`[replace-publisher] replacement publisher outbound video: ${JSON.stringify(await inPage(second, 'outboundVideo'))}`);
 
     const negotiatedAfter = await inPage(viewer, 'negotiationState');
     assert.deepEqual(negotiatedAfter.commands, ['view'], 'the viewer sent no command other than the initial view');

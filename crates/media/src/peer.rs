@@ -249,6 +249,53 @@ pub(crate) fn viewing_tracks(rtc: &Rtc, mids: &[Mid], pinned: SourceKey) -> View
     viewing
 }
 
+/// Puts the given m-lines (by mid) into one media stream in an answer, so the browser groups
+/// them into one `MediaStream` (`event.streams[0]`) and keeps them in lip sync. str0m gives
+/// every m-line a stream id of its own; only `a=msid` / `a=ssrc … msid:` lines change.
+pub(crate) fn group_msid(answer: &str, mids: &[Mid], stream_id: &str) -> String {
+    let mut out = String::with_capacity(answer.len() + 64);
+    let mut sections = split_sections(answer);
+    for section in &mut sections {
+        let in_group = section
+            .iter()
+            .filter_map(|l| l.strip_prefix("a=mid:"))
+            .any(|m| mids.iter().any(|mid| **mid == *m.trim_end()));
+        for line in section.iter() {
+            let rewritten = if in_group {
+                rewrite_msid(line, stream_id)
+            } else {
+                None
+            };
+            out.push_str(rewritten.as_deref().unwrap_or(line));
+            out.push_str("\r\n");
+        }
+    }
+    out
+}
+
+fn split_sections(sdp: &str) -> Vec<Vec<&str>> {
+    let mut sections: Vec<Vec<&str>> = vec![vec![]];
+    for line in sdp.lines().filter(|l| !l.is_empty()) {
+        if line.starts_with("m=") {
+            sections.push(vec![]);
+        }
+        sections.last_mut().expect("starts non-empty").push(line);
+    }
+    sections
+}
+
+fn rewrite_msid(line: &str, stream_id: &str) -> Option<String> {
+    if let Some(rest) = line.strip_prefix("a=msid:") {
+        let track = rest.split_once(' ')?.1;
+        return Some(format!("a=msid:{stream_id} {track}"));
+    }
+    let rest = line.strip_prefix("a=ssrc:")?;
+    let (ssrc, attr) = rest.split_once(' ')?;
+    let value = attr.strip_prefix("msid:")?;
+    let track = value.split_once(' ')?.1;
+    Some(format!("a=ssrc:{ssrc} msid:{stream_id} {track}"))
+}
+
 /// The m-line ids of an SDP offer, in order.
 pub(crate) fn offer_mids(offer: &str) -> Vec<Mid> {
     offer
@@ -280,6 +327,26 @@ mod tests {
         }
         let huge = "a".repeat(MAX_SDP_LEN + 1);
         assert!(accept_offer(now, addr, &huge, CodecChoice::All).is_err());
+    }
+
+    #[test]
+    fn msid_grouping_rewrites_only_the_chosen_sections() {
+        let answer =
+            "v=0\r\ns=-\r\nm=video 9 X 96\r\na=mid:0\r\na=msid:aaa t1\r\na=ssrc:5 msid:aaa t1\r\n\
+                      m=audio 9 X 111\r\na=msid:bbb t2\r\na=mid:1\r\n\
+                      m=audio 9 X 111\r\na=mid:2\r\na=msid:ccc t3\r\n";
+        let out = group_msid(answer, &[Mid::from("0"), Mid::from("1")], "main");
+        assert!(out.contains("a=msid:main t1\r\n"));
+        assert!(out.contains("a=ssrc:5 msid:main t1\r\n"));
+        assert!(
+            out.contains("a=msid:main t2\r\n"),
+            "msid before a=mid is found too"
+        );
+        assert!(
+            out.contains("a=msid:ccc t3\r\n"),
+            "other sections untouched"
+        );
+        assert_eq!(out.lines().count(), answer.lines().count());
     }
 
     #[test]

@@ -19,6 +19,9 @@ use crate::{
     ViewParams,
 };
 
+/// The `a=msid` stream id of a viewer's default (pinned source) transceivers.
+pub const MAIN_STREAM_ID: &str = "podium-main";
+
 /// Settings of the media core.
 #[derive(Debug, Clone)]
 pub struct SfuConfig {
@@ -160,6 +163,12 @@ impl Sfu {
                 "a view offer needs a recvonly audio or video m-line with a supported codec",
             ));
         }
+        let main_mids: Vec<_> = [&viewing.video, &viewing.audio]
+            .into_iter()
+            .flatten()
+            .map(|t| t.mid)
+            .collect();
+        let answer = peer::group_msid(&answer, &main_mids, MAIN_STREAM_ID);
         let id = self.insert_peer(now, rtc, v.stream.clone(), Role::Viewer(Box::new(viewing)));
         for (source, publisher) in self.registry.live_sources(&v.stream) {
             let tracks = self.track_descs(publisher);

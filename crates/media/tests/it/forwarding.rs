@@ -236,3 +236,19 @@ fn garbage_datagrams_are_counted_and_harmless() {
     assert!(net.clients[v].seen(MediaKind::Audio).len() > 10);
     assert_eq!(net.sfu.peer_count(), 2);
 }
+
+#[test]
+fn main_video_and_audio_share_one_media_stream_in_the_answer() {
+    let mut net = Net::new();
+    net.view("s", None);
+    let answer = net.clients[0].answer.clone();
+    let msids: Vec<_> = answer
+        .lines()
+        .filter(|l| l.starts_with("a=msid:"))
+        .collect();
+    assert_eq!(msids.len(), 2, "{answer}");
+    assert!(
+        msids.iter().all(|l| l.starts_with("a=msid:podium-main ")),
+        "{msids:?}"
+    );
+}

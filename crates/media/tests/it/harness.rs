@@ -36,6 +36,8 @@ pub struct Client {
     pub seen: Vec<Seen>,
     pub keyframe_requests: Vec<KeyframeRequestKind>,
     pub connected: bool,
+    /// The SDP answer the SFU gave.
+    pub answer: String,
     /// While false the client neither sends nor receives (a vanished browser).
     pub online: bool,
     next_timeout: Instant,
@@ -166,6 +168,7 @@ impl Net {
             seen: Vec::new(),
             keyframe_requests: Vec::new(),
             connected: false,
+            answer: accepted.answer.clone(),
             online: true,
             next_timeout: self.now,
             seq: [0; 2],
