@@ -88,6 +88,7 @@ pub async fn start(
         jwt_ttl: config.jwt_ttl,
         http_addr,
         media,
+        shutdown: stop_rx.clone(),
     };
     let mut http_stop = stop_rx;
     let server = axum::serve(listener, app(state)).with_graceful_shutdown(async move {

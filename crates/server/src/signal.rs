@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use axum::extract::ws::{Message, WebSocket};
+use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket};
 use axum::extract::{Query, State, WebSocketUpgrade};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -95,8 +95,14 @@ impl Session {
     async fn run(mut self, socket: WebSocket) {
         let (mut sink, mut stream) = socket.split();
         let (events_tx, mut events_rx) = mpsc::unbounded_channel::<MediaEvent>();
+        let mut shutdown = self.state.shutdown.clone();
         loop {
             tokio::select! {
+                _ = async { let _ = shutdown.wait_for(|stop| *stop).await; } => {
+                    let frame = CloseFrame { code: close_code::AWAY, reason: "server shutting down".into() };
+                    let _ = sink.send(Message::Close(Some(frame))).await;
+                    break;
+                }
                 msg = stream.next() => {
                     let text = match msg {
                         Some(Ok(Message::Text(t))) => t,

@@ -23,6 +23,8 @@ pub struct AppState {
     pub http_addr: SocketAddr,
     /// The media worker.
     pub media: MediaHandle,
+    /// Becomes true when the server shuts down; open signaling sockets then close.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
 impl AppState {

@@ -26,11 +26,18 @@ pub struct Server {
     stop: Option<oneshot::Sender<()>>,
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
+impl Server {
+    /// Asks the server to shut down (as Ctrl-C does).
+    pub fn stop(&mut self) {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 

@@ -180,3 +180,18 @@ async fn publish_checks_stream_and_garbage_udp_is_harmless() {
     .await;
     assert_eq!(r["type"], "response", "{r}");
 }
+
+#[tokio::test]
+async fn shutdown_closes_idle_signaling_sockets_and_stops() {
+    let mut srv = server().await;
+    let mut ws = connect(&srv.base, false, "s").await;
+    srv.stop();
+    assert!(
+        crate::client::next_frame(&mut ws).await.is_none(),
+        "socket closed by the server"
+    );
+    let done = tokio::time::timeout(std::time::Duration::from_secs(10), &mut srv.running.done)
+        .await
+        .expect("server stops promptly");
+    done.unwrap().unwrap();
+}
