@@ -25,6 +25,7 @@
 //! continues seamlessly ([`rewrite`]).
 #![deny(missing_docs)]
 
+pub mod audio;
 pub mod codec;
 pub mod demux;
 mod peer;
@@ -34,6 +35,20 @@ mod sfu;
 
 pub use registry::SourceKey;
 pub use sfu::{Counters, Sfu, SfuConfig};
+
+impl MediaEvent {
+    /// The peer whose signaling connection the event is for.
+    pub fn recipient(&self) -> PeerId {
+        match self {
+            Self::SourceActive { to, .. }
+            | Self::SourceInactive { to, .. }
+            | Self::StreamStopped { to }
+            | Self::SlotChanged { to, .. }
+            | Self::ViewerCount { to, .. } => *to,
+            Self::PeerClosed { peer, .. } => *peer,
+        }
+    }
+}
 pub use str0m::net::Transmit;
 
 use std::time::Instant;
@@ -98,6 +113,10 @@ pub struct ViewParams {
     pub pinned: SourceKey,
     /// The client's SDP offer.
     pub offer: String,
+    /// Sources never put in this viewer's audio slots (its own voice).
+    pub excluded: Vec<String>,
+    /// At most this many audio m-lines after the default ones become slots (0 = none).
+    pub max_slots: usize,
 }
 
 /// A peer accepted by the core.
@@ -145,6 +164,15 @@ pub enum MediaEvent {
     StreamStopped {
         /// Viewer to tell.
         to: PeerId,
+    },
+    /// An audio slot of a viewer changed source.
+    SlotChanged {
+        /// Viewer to tell.
+        to: PeerId,
+        /// The slot's transceiver mid.
+        mid: String,
+        /// What it carries now: `None` = nothing (emptied), `Some(None)` = the main source.
+        source: Option<SourceKey>,
     },
     /// The number of viewers of the peer's stream changed.
     ViewerCount {

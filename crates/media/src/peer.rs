@@ -59,18 +59,38 @@ pub(crate) struct InTrack {
     pub params: Vec<PayloadParams>,
 }
 
-/// A view: the default transceivers carry the pinned source.
+/// A view: the default transceivers carry the pinned source; the audio slots carry whatever
+/// the multiplexer puts in them.
 pub(crate) struct Viewing {
     pub pinned: SourceKey,
     pub audio: Option<OutTrack>,
     pub video: Option<OutTrack>,
+    pub slots: Vec<OutTrack>,
+}
+
+/// Which outgoing track of a viewer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// A default transceiver (pinned source).
+    Main(Kind),
+    /// An audio slot.
+    Slot(usize),
 }
 
 impl Viewing {
-    pub fn track_mut(&mut self, kind: Kind) -> Option<&mut OutTrack> {
-        match kind {
-            Kind::Audio => self.audio.as_mut(),
-            Kind::Video => self.video.as_mut(),
+    pub fn track(&self, target: Target) -> Option<&OutTrack> {
+        match target {
+            Target::Main(Kind::Audio) => self.audio.as_ref(),
+            Target::Main(Kind::Video) => self.video.as_ref(),
+            Target::Slot(i) => self.slots.get(i),
+        }
+    }
+
+    pub fn track_mut(&mut self, target: Target) -> Option<&mut OutTrack> {
+        match target {
+            Target::Main(Kind::Audio) => self.audio.as_mut(),
+            Target::Main(Kind::Video) => self.video.as_mut(),
+            Target::Slot(i) => self.slots.get_mut(i),
         }
     }
 }
@@ -107,8 +127,10 @@ pub(crate) fn accept_offer(
     if offer.len() > MAX_SDP_LEN {
         return Err(MediaError::InvalidOffer("SDP too large".into()));
     }
-    let parsed = SdpOffer::from_sdp_string(offer)
-        .map_err(|e| MediaError::InvalidOffer(first_line(&e.to_string())))?;
+    let normalized = normalize_media_sections(offer);
+    // str0m's parse errors point into its input buffer; they mean nothing to a client.
+    let parsed = SdpOffer::from_sdp_string(&normalized)
+        .map_err(|_| MediaError::InvalidOffer("the SDP could not be parsed".into()))?;
     let dtx = offer_wants_dtx(offer);
     let mut config = RtcConfig::new()
         .set_ice_lite(true)
@@ -124,6 +146,35 @@ pub(crate) fn accept_offer(
         .map_err(|_| MediaError::InvalidOffer("offer could not be processed".into()))?
         .map_err(|e| MediaError::InvalidOffer(first_line(&e.to_string())))?;
     Ok((rtc, answer.to_sdp_string()))
+}
+
+/// Puts each media section's `i=`/`c=`/`b=`/`k=` lines right after its `m=` line, as RFC 8866
+/// orders them. The Millicast SDK inserts `a=rtpmap`/`a=fmtp` for `multiopus` directly after
+/// the `m=audio` line, before `c=`; browsers accept that, and so must we.
+fn normalize_media_sections(sdp: &str) -> String {
+    fn rank(line: &str) -> u8 {
+        match line.as_bytes().first() {
+            Some(b'm') => 0,
+            Some(b'i') => 1,
+            Some(b'c') => 2,
+            Some(b'b') => 3,
+            Some(b'k') => 4,
+            _ => 5,
+        }
+    }
+    let mut out = String::with_capacity(sdp.len() + 2);
+    for (i, section) in split_sections(sdp).into_iter().enumerate() {
+        let mut lines = section;
+        if i > 0 {
+            // A stable sort keeps the order of the attributes among themselves.
+            lines.sort_by_key(|l| rank(l));
+        }
+        for line in lines {
+            out.push_str(line);
+            out.push_str("\r\n");
+        }
+    }
+    out
 }
 
 /// Which video codecs a peer may negotiate.
@@ -222,12 +273,19 @@ pub(crate) fn publication_tracks(rtc: &Rtc, mids: &[Mid]) -> Vec<InTrack> {
     tracks
 }
 
-/// The viewer's default transceivers: its first sending video and audio m-lines.
-pub(crate) fn viewing_tracks(rtc: &Rtc, mids: &[Mid], pinned: SourceKey) -> Viewing {
+/// The viewer's default transceivers (its first sending video and audio m-lines) and up to
+/// `max_slots` audio slots (the further audio m-lines, in order).
+pub(crate) fn viewing_tracks(
+    rtc: &Rtc,
+    mids: &[Mid],
+    pinned: SourceKey,
+    max_slots: usize,
+) -> Viewing {
     let mut viewing = Viewing {
         pinned,
         audio: None,
         video: None,
+        slots: Vec::new(),
     };
     for mid in mids {
         let Some(media) = rtc.media(*mid) else {
@@ -242,6 +300,9 @@ pub(crate) fn viewing_tracks(rtc: &Rtc, mids: &[Mid], pinned: SourceKey) -> View
             }
             MediaKind::Video if viewing.video.is_none() => {
                 viewing.video = Some(OutTrack::new(*mid, Kind::Video))
+            }
+            MediaKind::Audio if viewing.slots.len() < max_slots => {
+                viewing.slots.push(OutTrack::new(*mid, Kind::Audio))
             }
             _ => {}
         }
@@ -347,6 +408,23 @@ mod tests {
             "other sections untouched"
         );
         assert_eq!(out.lines().count(), answer.lines().count());
+    }
+
+    #[test]
+    fn media_level_lines_are_moved_before_attributes() {
+        let sdp = "v=0\r\ns=-\r\na=group:BUNDLE 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111 105\r\n\
+                   a=rtpmap:105 multiopus/48000/6\r\na=fmtp:105 channel_mapping=0,4,1,2,3,5\r\n\
+                   c=IN IP4 0.0.0.0\r\nb=AS:64\r\na=mid:0\r\na=rtpmap:111 opus/48000/2\r\n";
+        let out = normalize_media_sections(sdp);
+        let lines: Vec<_> = out.lines().collect();
+        assert_eq!(lines[3], "m=audio 9 UDP/TLS/RTP/SAVPF 111 105");
+        assert_eq!(lines[4], "c=IN IP4 0.0.0.0");
+        assert_eq!(lines[5], "b=AS:64");
+        assert_eq!(
+            lines[6], "a=rtpmap:105 multiopus/48000/6",
+            "attribute order kept"
+        );
+        assert_eq!(lines[2], "a=group:BUNDLE 0", "session section untouched");
     }
 
     #[test]

@@ -110,6 +110,7 @@ impl ServerFrame {
             Event::Active(e) => ("active", to_value(e)),
             Event::Inactive(e) => ("inactive", to_value(e)),
             Event::ViewerCount(e) => ("viewercount", to_value(e)),
+            Event::Vad(e) => ("vad", to_value(e)),
             Event::Stopped => ("stopped", Value::Object(Default::default())),
         };
         Self::Event {
@@ -165,6 +166,9 @@ pub struct ViewCommand {
     /// Audio multiplexing requested (slot count is implied by the offer).
     #[serde(default)]
     pub vad: Option<bool>,
+    /// Number of audio slots (accepted as an alternative to `vad`).
+    #[serde(default)]
+    pub multiplexed_audio_tracks: Option<usize>,
     /// Events the viewer wants; absent means all.
     #[serde(default)]
     pub events: Option<Vec<String>>,
@@ -243,6 +247,17 @@ pub struct ViewerCountEvent {
     pub viewercount: usize,
 }
 
+/// `vad`: an audio slot started carrying a source, or was emptied.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct VadEvent {
+    /// The slot's transceiver mid.
+    pub media_id: String,
+    /// Absent when the slot was emptied; `null` for the main source; else the sourceId.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_id: Option<Option<String>>,
+}
+
 /// Events the server sends on a signaling connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
@@ -252,6 +267,8 @@ pub enum Event {
     Inactive(InactiveEvent),
     /// The viewer count changed.
     ViewerCount(ViewerCountEvent),
+    /// An audio slot changed source.
+    Vad(VadEvent),
     /// The stream has no live source any more.
     Stopped,
 }
@@ -263,6 +280,7 @@ impl Event {
             Self::Active(_) => "active",
             Self::Inactive(_) => "inactive",
             Self::ViewerCount(_) => "viewercount",
+            Self::Vad(_) => "vad",
             Self::Stopped => "stopped",
         }
     }
@@ -294,6 +312,24 @@ mod tests {
         let f = CommandFrame::parse(r#"{"type":"cmd","transId":1,"name":"view","data":{"sdp":1}}"#)
             .unwrap();
         assert!(f.data_as::<ViewCommand>().is_err());
+    }
+
+    #[test]
+    fn vad_distinguishes_an_emptied_slot_from_the_main_source() {
+        let ev = |source_id| {
+            serde_json::to_value(ServerFrame::event(&Event::Vad(VadEvent {
+                media_id: "2".into(),
+                source_id,
+            })))
+            .unwrap()["data"]
+                .clone()
+        };
+        assert_eq!(ev(None), json!({"mediaId":"2"}));
+        assert_eq!(ev(Some(None)), json!({"mediaId":"2","sourceId":null}));
+        assert_eq!(
+            ev(Some(Some("bob".into()))),
+            json!({"mediaId":"2","sourceId":"bob"})
+        );
     }
 
     #[test]

@@ -198,19 +198,12 @@ impl Worker {
     }
 
     fn route(&mut self, event: MediaEvent) {
-        let to = match &event {
-            MediaEvent::SourceActive { to, .. }
-            | MediaEvent::SourceInactive { to, .. }
-            | MediaEvent::StreamStopped { to }
-            | MediaEvent::ViewerCount { to, .. } => *to,
-            MediaEvent::PeerClosed { peer, .. } => {
-                if let Some(tx) = self.routes.remove(peer) {
-                    let _ = tx.send(event);
-                }
-                return;
+        let to = event.recipient();
+        if matches!(event, MediaEvent::PeerClosed { .. }) {
+            if let Some(tx) = self.routes.remove(&to) {
+                let _ = tx.send(event);
             }
-        };
-        if let Some(tx) = self.routes.get(&to) {
+        } else if let Some(tx) = self.routes.get(&to) {
             let _ = tx.send(event);
         }
     }

@@ -15,13 +15,16 @@ use podium_auth::{Claims, TokenType};
 use podium_media::{MediaEvent, PeerId, PublishParams, ViewParams};
 use podium_proto::signal::{
     ActiveEvent, CommandFrame, Event, InactiveEvent, PublishCommand, PublishResponse, ServerFrame,
-    TrackInfo, ViewCommand, ViewResponse, ViewerCountEvent,
+    TrackInfo, VadEvent, ViewCommand, ViewResponse, ViewerCountEvent,
 };
 use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::director::Fail;
 use crate::state::{unix_now, AppState};
+
+/// Most audio slots one viewer may have.
+const MAX_SLOTS: usize = 16;
 
 /// Largest text frame accepted (an SDP offer with many m-lines stays far below).
 const MAX_FRAME: usize = 256 * 1024;
@@ -238,10 +241,22 @@ impl Session {
         if let Some(s) = &pinned {
             validate_source_id(s)?;
         }
+        let excluded = cmd.excluded_source_ids.unwrap_or_default();
+        if excluded.len() > MAX_SLOTS * 16 {
+            return Err("Too many excludedSourceIds".into());
+        }
+        // `vad: true` takes every extra audio m-line; `multiplexedAudioTracks` caps the count.
+        let max_slots = match (cmd.vad, cmd.multiplexed_audio_tracks) {
+            (_, Some(n)) => n.min(MAX_SLOTS),
+            (Some(true), None) => MAX_SLOTS,
+            _ => 0,
+        };
         let params = ViewParams {
             stream: cmd.stream_id.clone(),
             pinned,
             offer: cmd.sdp,
+            excluded,
+            max_slots,
         };
         self.wanted = cmd.events;
         let accepted = self
@@ -281,6 +296,10 @@ impl Session {
                 source_id: source,
             }),
             MediaEvent::StreamStopped { .. } => Event::Stopped,
+            MediaEvent::SlotChanged { mid, source, .. } => Event::Vad(VadEvent {
+                media_id: mid,
+                source_id: source,
+            }),
             MediaEvent::ViewerCount { count, .. } => {
                 Event::ViewerCount(ViewerCountEvent { viewercount: count })
             }

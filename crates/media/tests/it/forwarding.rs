@@ -252,3 +252,63 @@ fn main_video_and_audio_share_one_media_stream_in_the_answer() {
         "{msids:?}"
     );
 }
+
+/// The Millicast SDK puts its `multiopus` lines right after `m=audio`, before `c=`.
+#[test]
+fn a_millicast_sdk_style_viewer_offer_is_accepted() {
+    use podium_media::ViewParams;
+    use str0m::change::SdpOffer;
+    let mut net = Net::new();
+    let mut rtc = str0m::RtcConfig::new().build(net.now);
+    let mut api = rtc.sdp_api();
+    api.add_media(
+        str0m::media::MediaKind::Video,
+        str0m::media::Direction::RecvOnly,
+        None,
+        None,
+        None,
+    );
+    api.add_media(
+        str0m::media::MediaKind::Audio,
+        str0m::media::Direction::RecvOnly,
+        None,
+        None,
+        None,
+    );
+    let (offer, _) = api.apply().unwrap();
+    let offer = offer.to_sdp_string();
+    let mut munged = String::new();
+    for line in offer.lines() {
+        if let Some(rest) = line.strip_prefix("m=audio ") {
+            munged.push_str(&format!("m=audio {rest} 105\r\n"));
+            munged.push_str("a=rtpmap:105 multiopus/48000/6\r\n");
+            munged.push_str(
+                "a=fmtp:105 channel_mapping=0,4,1,2,3,5;coupled_streams=2;num_streams=4\r\n",
+            );
+        } else {
+            munged.push_str(line);
+            munged.push_str("\r\n");
+        }
+    }
+    assert!(
+        SdpOffer::from_sdp_string(&munged).is_err(),
+        "str0m alone refuses this order"
+    );
+    let accepted = net
+        .sfu
+        .view(
+            net.now,
+            ViewParams {
+                stream: "s".into(),
+                pinned: None,
+                offer: munged,
+                excluded: vec![],
+                max_slots: 0,
+            },
+        )
+        .expect("accepted after normalisation");
+    assert!(
+        !accepted.answer.contains("multiopus"),
+        "the answer picks plain Opus"
+    );
+}

@@ -76,7 +76,7 @@ impl Client {
         let seq = n + 1000 * u64::from(tag);
         let ext = ExtensionValues {
             audio_level: level,
-            voice_activity: level.map(|l| l > -60),
+            voice_activity: level.map(|l| l > -127),
             ..Default::default()
         };
         let mut payload = vec![tag];
@@ -200,10 +200,25 @@ impl Net {
 
     /// A viewer with the default video+audio transceivers.
     pub fn view(&mut self, stream: &str, pinned: Option<&str>) -> usize {
-        let kinds = [
+        self.view_with_slots(stream, pinned, 0, &[])
+    }
+
+    /// A viewer with the default transceivers plus `slots` multiplexed audio m-lines.
+    pub fn view_with_slots(
+        &mut self,
+        stream: &str,
+        pinned: Option<&str>,
+        slots: usize,
+        excluded: &[&str],
+    ) -> usize {
+        let mut kinds = vec![
             (MediaKind::Video, Direction::RecvOnly),
             (MediaKind::Audio, Direction::RecvOnly),
         ];
+        kinds.extend(std::iter::repeat_n(
+            (MediaKind::Audio, Direction::RecvOnly),
+            slots,
+        ));
         let (rtc, offer, pending, mids, addr) = self.new_client(&kinds);
         let accepted = self
             .sfu
@@ -213,6 +228,8 @@ impl Net {
                     stream: stream.into(),
                     pinned: pinned.map(Into::into),
                     offer,
+                    excluded: excluded.iter().map(|s| s.to_string()).collect(),
+                    max_slots: slots,
                 },
             )
             .expect("view accepted");
@@ -360,14 +377,45 @@ impl Net {
     pub fn events_for(&self, peer: PeerId) -> Vec<MediaEvent> {
         self.events
             .iter()
-            .filter(|e| match e {
-                MediaEvent::SourceActive { to, .. }
-                | MediaEvent::SourceInactive { to, .. }
-                | MediaEvent::StreamStopped { to }
-                | MediaEvent::ViewerCount { to, .. } => *to == peer,
-                MediaEvent::PeerClosed { peer: p, .. } => *p == peer,
-            })
+            .filter(|e| e.recipient() == peer)
             .cloned()
+            .collect()
+    }
+
+    /// One 20 ms audio tick: `plan(i)` says what publisher `i` sends: `Some(Some(level))`
+    /// a speech packet, `Some(None)` a silent packet (level −127, V=0), `None` nothing (DTX).
+    pub fn audio_tick(&mut self, pubs: &[usize], plan: impl Fn(usize) -> Option<Option<i8>>) {
+        for (i, &idx) in pubs.iter().enumerate() {
+            let Some(level) = plan(i) else { continue };
+            let now = self.now;
+            let c = &mut self.clients[idx];
+            if !c.online {
+                continue;
+            }
+            c.send(
+                now,
+                MediaKind::Audio,
+                idx as u8,
+                Some(level.unwrap_or(-127)),
+            );
+            let mut to_sfu = Vec::new();
+            self.drain_client(idx, &mut to_sfu);
+            for (source, data) in to_sfu {
+                self.sfu
+                    .handle_receive(self.now, source, self.sfu_addr, &data);
+            }
+        }
+        self.run(Duration::from_millis(20));
+    }
+
+    /// The mids of a viewer's slot m-lines (the audio m-lines after the first).
+    pub fn slot_mids(&self, viewer: usize) -> Vec<Mid> {
+        self.clients[viewer]
+            .mids
+            .iter()
+            .filter(|(_, k)| *k == MediaKind::Audio)
+            .skip(1)
+            .map(|(m, _)| *m)
             .collect()
     }
 

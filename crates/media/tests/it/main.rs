@@ -3,3 +3,4 @@
 
 mod forwarding;
 mod harness;
+mod multiplex;

@@ -1,22 +1,24 @@
-//! The SFU state machine: peers, streams and packet forwarding.
+//! The SFU state machine: peers, streams and their lifecycle.
+
+mod forward;
+mod multiplex;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use str0m::media::{KeyframeRequest, KeyframeRequestKind};
+use str0m::media::KeyframeRequestKind;
 use str0m::net::{Protocol, Receive};
-use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, SeqNo};
 use str0m::{Event, IceConnectionState, Input};
 
-use crate::codec::PtMap;
+use crate::audio::mux::Mux;
+use crate::audio::slots::SlotConfig;
+use crate::audio::speaker::SpeakerConfig;
 use crate::demux::Demux;
 use crate::peer::{self, CodecChoice, Peer, Publication, Role};
 use crate::registry::Registry;
-use crate::rewrite::{InPacket, InputKey};
 use crate::{
-    Accepted, CloseReason, Kind, MediaError, MediaEvent, Output, PeerId, PublishParams, SourceKey,
-    ViewParams,
+    Accepted, CloseReason, MediaError, MediaEvent, Output, PeerId, PublishParams, ViewParams,
 };
 
 /// The `a=msid` stream id of a viewer's default (pinned source) transceivers.
@@ -35,6 +37,10 @@ pub struct SfuConfig {
     /// A connected peer that sends nothing (no STUN consent, no RTCP) for this long has gone.
     /// Browsers refresh consent every few seconds, so silence means the peer vanished.
     pub idle_timeout: Duration,
+    /// Voice-activity detection of audio sources.
+    pub speaker: SpeakerConfig,
+    /// Audio slot switching.
+    pub slots: SlotConfig,
 }
 
 impl SfuConfig {
@@ -45,6 +51,8 @@ impl SfuConfig {
             connect_timeout: Duration::from_secs(20),
             keyframe_request_interval: Duration::from_millis(300),
             idle_timeout: Duration::from_secs(10),
+            speaker: SpeakerConfig::default(),
+            slots: SlotConfig::default(),
         }
     }
 }
@@ -64,6 +72,8 @@ pub struct Counters {
     pub rtp_dropped_not_current: u64,
     /// Packets whose codec the viewer did not negotiate.
     pub rtp_dropped_no_codec: u64,
+    /// Audio slots that changed source.
+    pub slot_switches: u64,
 }
 
 /// The selective forwarding unit. See the crate docs for the run loop.
@@ -78,6 +88,8 @@ pub struct Sfu {
     events: VecDeque<MediaEvent>,
     dirty: Vec<PeerId>,
     counters: Counters,
+    /// Audio multiplexing state (speaker activity and viewers' slots).
+    mux: Mux,
     /// Latest time passed in, for the idle deadline.
     last_now: Instant,
 }
@@ -86,6 +98,7 @@ impl Sfu {
     /// An SFU with no peers, started at `now`.
     pub fn new(config: SfuConfig, now: Instant) -> Self {
         Self {
+            mux: Mux::new(config.speaker, config.slots),
             config,
             last_now: now,
             next_peer: 1,
@@ -157,7 +170,12 @@ impl Sfu {
         self.last_now = self.last_now.max(now);
         let (rtc, answer) =
             peer::accept_offer(now, self.config.candidate_addr, &v.offer, CodecChoice::All)?;
-        let viewing = peer::viewing_tracks(&rtc, &peer::offer_mids(&v.offer), v.pinned.clone());
+        let viewing = peer::viewing_tracks(
+            &rtc,
+            &peer::offer_mids(&v.offer),
+            v.pinned.clone(),
+            v.max_slots,
+        );
         if viewing.audio.is_none() && viewing.video.is_none() {
             return Err(MediaError::NoUsableMedia(
                 "a view offer needs a recvonly audio or video m-line with a supported codec",
@@ -168,8 +186,17 @@ impl Sfu {
             .flatten()
             .map(|t| t.mid)
             .collect();
-        let answer = peer::group_msid(&answer, &main_mids, MAIN_STREAM_ID);
+        let mut answer = peer::group_msid(&answer, &main_mids, MAIN_STREAM_ID);
+        // Each slot is a stream of its own, so apps never mix it up with the main one.
+        for slot in &viewing.slots {
+            answer = peer::group_msid(&answer, &[slot.mid], &format!("podium-slot-{}", slot.mid));
+        }
+        let slot_count = viewing.slots.len();
         let id = self.insert_peer(now, rtc, v.stream.clone(), Role::Viewer(Box::new(viewing)));
+        if slot_count > 0 {
+            self.mux
+                .add_viewer(now, &v.stream, id, v.pinned.clone(), v.excluded, slot_count);
+        }
         for (source, publisher) in self.registry.live_sources(&v.stream) {
             let tracks = self.track_descs(publisher);
             self.events.push_back(MediaEvent::SourceActive {
@@ -267,6 +294,7 @@ impl Sfu {
                 self.drain(now, id);
             }
         }
+        self.mux_tick(now);
         self.flush(now);
     }
 
@@ -278,7 +306,12 @@ impl Sfu {
         if let Some(e) = self.events.pop_front() {
             return Output::Event(e);
         }
-        let next = self.peers.values().map(|p| p.next_timeout).min();
+        let next = self
+            .peers
+            .values()
+            .map(|p| p.next_timeout)
+            .chain(self.mux.next_tick())
+            .min();
         // With no peers nothing is due; a second after the last input is a cheap idle tick.
         Output::Timeout(next.unwrap_or(self.last_now + Duration::from_secs(1)))
     }
@@ -414,208 +447,6 @@ impl Sfu {
         }
     }
 
-    fn on_rtp(&mut self, now: Instant, from: PeerId, pkt: RtpPacket) {
-        let Some(peer) = self.peers.get_mut(&from) else {
-            return;
-        };
-        let Role::Publisher(publication) = &mut peer.role else {
-            return;
-        };
-        self.counters.rtp_received += 1;
-        let ssrc = *pkt.header.ssrc;
-        let track_idx = match publication.ssrcs.iter().find(|(s, _)| *s == ssrc) {
-            Some((_, idx)) => *idx,
-            None => {
-                // First packet of this SSRC: learn its m-line once.
-                let mut api = peer.rtc.direct_api();
-                let Some(mid) = api.stream_rx(&pkt.header.ssrc).map(|s| s.mid()) else {
-                    return;
-                };
-                let Some(idx) = publication.tracks.iter().position(|t| t.mid == mid) else {
-                    return;
-                };
-                publication.ssrcs.push((ssrc, idx));
-                idx
-            }
-        };
-        let kind = publication.tracks[track_idx].kind;
-        let generation = publication.generation;
-        let source = publication.source.clone();
-        let stream = peer.stream.clone();
-        if !publication.flowing {
-            publication.flowing = true;
-            self.on_publication_flowing(now, &stream, &source, from);
-        }
-        if self.registry.current(&stream, &source) != Some(from) {
-            self.counters.rtp_dropped_not_current += 1;
-            return;
-        }
-        let viewers = self.registry.pinned_viewers(&stream, &source).to_vec();
-        for viewer in viewers {
-            self.write_to_viewer(viewer, from, track_idx, kind, generation, &pkt);
-        }
-    }
-
-    /// A publication's first packet: if an older publication of the same source is current,
-    /// the new one takes over now (its media is ready, so the switch has no gap).
-    fn on_publication_flowing(
-        &mut self,
-        now: Instant,
-        stream: &str,
-        source: &SourceKey,
-        id: PeerId,
-    ) {
-        let previous = self.registry.current(stream, source);
-        if self.registry.make_current(stream, source, id) && previous != Some(id) {
-            self.request_keyframe(now, id, KeyframeRequestKind::Fir);
-        }
-    }
-
-    fn write_to_viewer(
-        &mut self,
-        viewer: PeerId,
-        from: PeerId,
-        track_idx: usize,
-        kind: Kind,
-        generation: u64,
-        pkt: &RtpPacket,
-    ) {
-        // The PT map needs both peers; build it (rarely) before borrowing the viewer mutably.
-        let needs_map = match self.peers.get(&viewer).map(|p| &p.role) {
-            Some(Role::Viewer(v)) => match kind {
-                Kind::Audio => v.audio.as_ref(),
-                Kind::Video => v.video.as_ref(),
-            }
-            .is_some_and(|t| t.pt_map.as_ref().map(|(g, _)| *g) != Some(generation)),
-            _ => return,
-        };
-        if needs_map {
-            self.build_pt_map(viewer, from, track_idx, kind, generation);
-        }
-        let Some(peer) = self.peers.get_mut(&viewer) else {
-            return;
-        };
-        if !peer.connected {
-            return;
-        }
-        let Role::Viewer(viewing) = &mut peer.role else {
-            return;
-        };
-        let Some(track) = viewing.track_mut(kind) else {
-            return;
-        };
-        let Some(pt) = track
-            .pt_map
-            .as_ref()
-            .and_then(|(_, m)| m.get(pkt.header.payload_type))
-        else {
-            self.counters.rtp_dropped_no_codec += 1;
-            return;
-        };
-        let Some(out) = track.rewriter.rewrite(InPacket {
-            input: InputKey {
-                generation,
-                ssrc: *pkt.header.ssrc,
-            },
-            seq: *pkt.seq_no,
-            ts: pkt.time.numer(),
-            now: pkt.timestamp,
-        }) else {
-            return;
-        };
-        let mid = track.mid;
-        let ext = ExtensionValues {
-            audio_level: pkt.header.ext_vals.audio_level,
-            voice_activity: pkt.header.ext_vals.voice_activity,
-            video_orientation: pkt.header.ext_vals.video_orientation,
-            ..Default::default()
-        };
-        let marker = pkt.header.marker || (kind == Kind::Audio && out.switched);
-        let mut api = peer.rtc.direct_api();
-        let Some(tx) = api.stream_tx_by_mid(mid, None) else {
-            return;
-        };
-        tx.write_rtp(
-            RtpWrite::new(
-                pt,
-                SeqNo::from(out.seq),
-                out.ts,
-                pkt.timestamp,
-                pkt.payload.clone(),
-            )
-            .marker(marker)
-            .ext_vals(ext)
-            .nackable(kind == Kind::Video),
-        );
-        self.counters.rtp_forwarded += 1;
-        self.mark_dirty(viewer);
-    }
-
-    fn build_pt_map(
-        &mut self,
-        viewer: PeerId,
-        from: PeerId,
-        track_idx: usize,
-        kind: Kind,
-        generation: u64,
-    ) {
-        let Some(Role::Publisher(p)) = self.peers.get(&from).map(|p| &p.role) else {
-            return;
-        };
-        let params = p.tracks[track_idx].params.clone();
-        let Some(peer) = self.peers.get_mut(&viewer) else {
-            return;
-        };
-        let Role::Viewer(v) = &mut peer.role else {
-            return;
-        };
-        let Some(track) = v.track_mut(kind) else {
-            return;
-        };
-        let map = PtMap::build(&params, &peer.rtc, track.mid);
-        track.pt_map = Some((generation, map));
-    }
-
-    fn on_keyframe_request(&mut self, now: Instant, viewer: PeerId, req: KeyframeRequest) {
-        let Some(peer) = self.peers.get(&viewer) else {
-            return;
-        };
-        let Role::Viewer(v) = &peer.role else { return };
-        if v.video.as_ref().map(|t| t.mid) != Some(req.mid) {
-            return;
-        }
-        if let Some(publisher) = self.registry.current(&peer.stream, &v.pinned) {
-            self.request_keyframe(now, publisher, req.kind);
-        }
-    }
-
-    fn request_keyframe(&mut self, now: Instant, publisher: PeerId, kind: KeyframeRequestKind) {
-        let interval = self.config.keyframe_request_interval;
-        let Some(peer) = self.peers.get_mut(&publisher) else {
-            return;
-        };
-        let Role::Publisher(p) = &mut peer.role else {
-            return;
-        };
-        if p.last_keyframe_request
-            .is_some_and(|t| now.saturating_duration_since(t) < interval)
-        {
-            return;
-        }
-        let mut requested = false;
-        let mut api = peer.rtc.direct_api();
-        for track in p.tracks.iter().filter(|t| t.kind == Kind::Video) {
-            if let Some(rx) = api.stream_rx_by_mid(track.mid, None) {
-                rx.request_keyframe(kind);
-                requested = true;
-            }
-        }
-        if requested {
-            p.last_keyframe_request = Some(now);
-            self.mark_dirty(publisher);
-        }
-    }
-
     fn close(&mut self, now: Instant, id: PeerId, reason: CloseReason) {
         let Some(mut peer) = self.peers.remove(&id) else {
             return;
@@ -630,6 +461,8 @@ impl Sfu {
                     self.request_keyframe(now, next, KeyframeRequestKind::Fir);
                 }
                 if removed.source_ended {
+                    let emptied = self.mux.source_ended(&stream, &p.source);
+                    self.announce_slot_changes(emptied);
                     for &to in self.registry.viewers(&stream) {
                         self.events.push_back(MediaEvent::SourceInactive {
                             to,
@@ -645,6 +478,7 @@ impl Sfu {
             }
             Role::Viewer(v) => {
                 self.registry.remove_viewer(&stream, &v.pinned, id);
+                self.mux.remove_viewer(&stream, id);
                 self.announce_viewer_count(&stream);
             }
         }

@@ -1,0 +1,38 @@
+//! Turning the multiplexer's slot changes into viewer events.
+
+use std::time::Instant;
+
+use super::Sfu;
+use crate::audio::mux::SlotChange;
+use crate::peer::Role;
+use crate::MediaEvent;
+
+impl Sfu {
+    /// Runs the multiplexer when due and announces what changed.
+    pub(super) fn mux_tick(&mut self, now: Instant) {
+        let changes = self.mux.tick(now);
+        self.announce_slot_changes(changes);
+    }
+
+    /// One `SlotChanged` per change, addressed with the slot's mid. The rewriter notices the
+    /// new input by itself (another publication), so nothing else needs resetting.
+    pub(super) fn announce_slot_changes(&mut self, changes: Vec<SlotChange>) {
+        for change in changes {
+            let Some(peer) = self.peers.get(&change.viewer) else {
+                continue;
+            };
+            let Role::Viewer(v) = &peer.role else {
+                continue;
+            };
+            let Some(track) = v.slots.get(change.slot) else {
+                continue;
+            };
+            self.counters.slot_switches += 1;
+            self.events.push_back(MediaEvent::SlotChanged {
+                to: change.viewer,
+                mid: track.mid.to_string(),
+                source: change.source,
+            });
+        }
+    }
+}
