@@ -60,6 +60,7 @@ async function startPublish(event) {
       mediaStream: localStream,
       sourceId: form.sourceId.value.trim() || undefined,
       codec: form.codec.value,
+      dtx: form.dtx.checked,
     });
   } catch (err) {
     stopPublish();
@@ -111,9 +112,112 @@ function renderSources() {
   }
 }
 
+// ---------------------------------------------------------------------------
+// Audio slots (voice-activity multiplexing)
+// ---------------------------------------------------------------------------
+
+/** Slot level above which its speaker counts as talking (linear audio level, 0..1). */
+const SPEAKING_LEVEL = 0.01;
+let levelTimer = null;
+
+/** Meter width for a linear level: −60 dBov … 0 dBov mapped to 0 … 100 %. */
+function meterPercent(level) {
+  if (!level || level <= 0) return 0;
+  return Math.max(0, Math.min(100, 100 * (1 + (20 * Math.log10(level)) / 60)));
+}
+
+/** One table row per slot: mid, speaker (from vad events), level meter. */
+function renderSlots() {
+  const section = $('view-slots-section');
+  const body = $('view-slots').tBodies[0];
+  const slots = viewer ? [...viewer.slots] : [];
+  section.hidden = slots.length === 0;
+  const rows = new Map([...body.rows].map((row) => [row.dataset.mid, row]));
+  for (const [mid, sourceId] of slots) {
+    let row = rows.get(mid);
+    if (!row) {
+      row = body.insertRow();
+      row.dataset.mid = mid;
+      const midCell = row.insertCell();
+      midCell.className = 'slot-mid';
+      midCell.textContent = mid;
+      const speaker = document.createElement('span');
+      speaker.className = 'speaker';
+      row.insertCell().append(speaker);
+      const meter = document.createElement('div');
+      meter.className = 'meter';
+      meter.setAttribute('role', 'meter');
+      meter.setAttribute('aria-label', `Audio level of slot ${mid}`);
+      meter.setAttribute('aria-valuemin', '0');
+      meter.setAttribute('aria-valuemax', '1');
+      meter.setAttribute('aria-valuenow', '0');
+      const fill = document.createElement('div');
+      fill.className = 'meter-fill';
+      meter.append(fill);
+      const levelCell = row.insertCell();
+      levelCell.className = 'slot-level';
+      levelCell.append(meter);
+    }
+    rows.delete(mid);
+    const speaker = row.querySelector('.speaker');
+    speaker.textContent = sourceId === undefined ? '—' : (sourceId ?? 'main');
+    speaker.title = sourceId === undefined ? 'empty slot' : `source ${sourceId ?? 'main'}`;
+    speaker.classList.toggle('empty', sourceId === undefined);
+  }
+  for (const row of rows.values()) row.remove();
+}
+
+/** Refresh the level meters (every 100 ms while viewing with slots). */
+async function updateSlotLevels() {
+  const view = viewer;
+  if (!view || view.slots.size === 0) return;
+  const levels = await view.slotLevels().catch(() => ({}));
+  if (view !== viewer) return;
+  for (const row of $('view-slots').tBodies[0].rows) {
+    const level = levels[row.dataset.mid] ?? 0;
+    const meter = row.querySelector('.meter');
+    meter.setAttribute('aria-valuenow', level.toFixed(3));
+    meter.title = level > 0 ? `${(20 * Math.log10(level)).toFixed(0)} dBov` : 'silent';
+    row.querySelector('.meter-fill').style.width = `${meterPercent(level)}%`;
+    const speaking = level > SPEAKING_LEVEL && view.slots.get(row.dataset.mid) !== undefined;
+    row.querySelector('.speaker').classList.toggle('speaking', speaking);
+  }
+}
+
+/** Play a slot's track through its own <audio> element. */
+function attachSlotAudio(mid, track) {
+  const box = $('view-slot-audio');
+  let el = box.querySelector(`audio[data-mid="${CSS.escape(mid)}"]`);
+  if (!el) {
+    el = document.createElement('audio');
+    el.autoplay = true;
+    el.dataset.mid = mid;
+    box.append(el);
+  }
+  el.srcObject = new MediaStream([track]);
+  el.play().catch(() => {});
+}
+
+function clearSlots() {
+  clearInterval(levelTimer);
+  levelTimer = null;
+  for (const el of $('view-slot-audio').querySelectorAll('audio')) el.srcObject = null;
+  $('view-slot-audio').replaceChildren();
+  $('view-slots').tBodies[0].replaceChildren();
+  $('view-slots-section').hidden = true;
+}
+
+/** Parses "a, b c" into ["a", "b", "c"]. */
+function parseSourceIds(text) {
+  return text.split(/[\s,]+/).map((s) => s.trim()).filter(Boolean);
+}
+
 async function startView(event) {
   event.preventDefault();
   const form = $('view-form').elements;
+  const slotCount = Math.max(0, Math.min(5, Math.trunc(Number(form.slots.value) || 0)));
+  form.slots.value = String(slotCount);
+  const excludedSourceIds = parseSourceIds(form.excludedSourceIds.value);
   showError($('view-error'), null);
   setRunning('view', true);
   $('view-state').textContent = 'starting';
@@ -125,8 +229,18 @@ async function startView(event) {
     viewer.addEventListener('stopped', () => { $('view-state').textContent = 'stopped by server'; });
     viewer.addEventListener('viewercount', (e) => { $('view-viewers').textContent = e.detail?.viewercount ?? '–'; });
     viewer.addEventListener('signalingClose', () => { $('view-state').textContent = 'signaling closed'; });
-    viewer.addEventListener('track', (e) => { if (e.detail.main) attachMedia(viewer); });
-    await viewer.connect({ pinnedSourceId: form.pinnedSourceId.value.trim() || undefined });
+    viewer.addEventListener('track', (e) => {
+      if (e.detail.main) attachMedia(viewer);
+      else if (e.detail.kind === 'audio') attachSlotAudio(e.detail.mid, e.detail.track);
+    });
+    viewer.addEventListener('vad', () => { renderSlots(); updateSlotLevels(); });
+    await viewer.connect({
+      pinnedSourceId: form.pinnedSourceId.value.trim() || undefined,
+      multiplexedAudioTracks: slotCount,
+      excludedSourceIds,
+    });
+    renderSlots();
+    if (slotCount > 0) levelTimer = setInterval(updateSlotLevels, 100);
   } catch (err) {
     stopView();
     showError($('view-error'), err);
@@ -143,6 +257,7 @@ function attachMedia(view) {
 function stopView() {
   viewer?.stop();
   viewer = null;
+  clearSlots();
   $('view-video').srcObject = null;
   $('view-audio').srcObject = null;
   $('view-state').textContent = 'idle';

@@ -383,6 +383,41 @@ function preferVideoCodec(transceiver, codec) {
 }
 
 /**
+ * Adds `usedtx=1` to the fmtp line of every Opus payload type of an SDP (creating the
+ * fmtp line if there is none). With it in the offer the server puts `usedtx=1` in its
+ * answer, and the browser then sends almost nothing while the microphone is silent
+ * (Opus discontinuous transmission). Other lines are left untouched.
+ * @param {string} sdp
+ * @returns {string} the munged SDP
+ */
+export function enableOpusDtx(sdp) {
+  const eol = sdp.includes('\r\n') ? '\r\n' : '\n';
+  const lines = sdp.split(/\r?\n/);
+  const opusPts = new Set();
+  for (const line of lines) {
+    const m = /^a=rtpmap:(\d+) opus\//i.exec(line);
+    if (m) opusPts.add(m[1]);
+  }
+  if (opusPts.size === 0) return sdp;
+  const withFmtp = new Set();
+  const out = lines.map((line) => {
+    const m = /^a=fmtp:(\d+) (.*)$/.exec(line);
+    if (!m || !opusPts.has(m[1])) return line;
+    withFmtp.add(m[1]);
+    if (/(^|;)\s*usedtx=/.test(m[2])) return line.replace(/usedtx=\d/, 'usedtx=1');
+    return `${line};usedtx=1`;
+  });
+  // Opus payload types without any fmtp line get one right after their rtpmap.
+  const result = [];
+  for (const line of out) {
+    result.push(line);
+    const m = /^a=rtpmap:(\d+) opus\//i.exec(line);
+    if (m && !withFmtp.has(m[1])) result.push(`a=fmtp:${m[1]} usedtx=1`);
+  }
+  return result.join(eol);
+}
+
+/**
  * Publishes a MediaStream to a Podium stream.
  *
  * Events (`CustomEvent`, payload in `detail`):
@@ -413,12 +448,18 @@ export class Publish extends Connection {
    * @param {'vp8'|'vp9'|'h264'|'av1'} [options.codec='vp8'] Preferred video codec.
    * @param {boolean} [options.disableVideo] Do not send the stream's video track.
    * @param {boolean} [options.disableAudio] Do not send the stream's audio track.
+   * @param {boolean} [options.dtx=false] Opus DTX (discontinuous transmission): `usedtx=1` is
+   *   added to the offer's Opus fmtp and the server mirrors it in its answer, so the browser
+   *   sends only a few packets per second while the audio is silent. Recommended for
+   *   speakers of a multiplexed (voice-activity) audio room.
    * @param {string[]} [options.events] Publisher events to ask for (`active`, `inactive`, `viewercount`).
    * @param {RTCConfiguration} [options.peerConfig] Extra RTCPeerConnection configuration.
    * @param {number} [options.timeoutMs] Signaling timeout.
    * @returns {Promise<object>} the `publish` response data.
    */
-  async connect({ mediaStream, sourceId, codec = 'vp8', disableVideo = false, disableAudio = false, events, peerConfig, timeoutMs } = {}) {
+  async connect({
+    mediaStream, sourceId, codec = 'vp8', disableVideo = false, disableAudio = false, dtx = false, events, peerConfig, timeoutMs,
+  } = {}) {
     if (!mediaStream) throw new TypeError('mediaStream is required');
     if (!VIDEO_CODECS.includes(codec)) throw new TypeError(`Unsupported codec "${codec}" (use one of ${VIDEO_CODECS.join(', ')})`);
     if (this.peerConnection) throw new PodiumError('Already connected; call stop() first');
@@ -438,7 +479,7 @@ export class Publish extends Connection {
         preferVideoCodec(transceiver, codec);
       }
       const offer = await pc.createOffer();
-      await pc.setLocalDescription(offer);
+      await pc.setLocalDescription({ type: 'offer', sdp: dtx ? enableOpusDtx(offer.sdp) : offer.sdp });
 
       const signaling = await this.openSignaling(['active', 'inactive', 'viewercount', 'stopped'], timeoutMs);
       const data = { name: this.streamName, sdp: pc.localDescription.sdp, codec };
@@ -463,8 +504,18 @@ export class Publish extends Connection {
  * Events (`CustomEvent`, payload in `detail`):
  * - `track`: `{track, mid, kind, transceiver, streams, main}`; `main` is true for the
  *   default (pinned source) video/audio transceivers, false for multiplexed audio slots.
- * - `active`, `inactive`, `stopped`, `viewercount`, `vad`, `layers`, `updated`, `migrate`: server events.
+ * - `vad`: `{mediaId, sourceId?}` — the audio slot with mid `mediaId` now carries `sourceId`
+ *   (`null` = the main source); without `sourceId` the slot was emptied (its source ended).
+ *   {@link View#slots} is already updated when this event is dispatched.
+ * - `active`, `inactive`, `stopped`, `viewercount`, `layers`, `updated`, `migrate`: server events.
  * - `connectionState`, `signalingClose`: as for {@link Publish}.
+ *
+ * Audio multiplexing: `connect({multiplexedAudioTracks: 3})` asks for three audio slots; the
+ * server forwards the stream's most active speakers (other than the pinned source and
+ * `excludedSourceIds`) into them and announces every change with a `vad` event:
+ *
+ *   view.addEventListener('vad', () => console.log([...view.slots]));  // [['2','alice'], ['3', undefined], ...]
+ *   setInterval(async () => console.log(await view.slotLevels()), 100); // {'2': 0.31, '3': 0, ...}
  */
 export class View extends Connection {
   /**
@@ -490,17 +541,33 @@ export class View extends Connection {
     this.viewData = null;
     /** Mids of the default video/audio transceivers and of the multiplexed audio slots. */
     this.mids = { video: null, audio: null, multiplexed: [] };
+    /**
+     * Multiplexed audio slots, in transceiver order: mid → sourceId of the speaker the slot
+     * carries (`null` = the main source, `undefined` = empty). Filled with `undefined` by
+     * {@link View#connect} and kept up to date from `vad` events.
+     * @type {Map<string, string|null|undefined>}
+     */
+    this.slots = new Map();
+    /**
+     * Remote audio track of each multiplexed slot, by mid (one continuous track per slot,
+     * whichever speaker it carries). Play each through its own `<audio>` element.
+     * @type {Map<string, MediaStreamTrack>}
+     */
+    this.slotTracks = new Map();
   }
 
   /**
    * Start viewing.
    * @param {object} [options]
    * @param {string} [options.pinnedSourceId] Source carried by the default transceivers (default: main source).
-   * @param {string[]} [options.excludedSourceIds] Sources never multiplexed to this viewer.
+   * @param {string[]} [options.excludedSourceIds] Sources never multiplexed into this viewer's
+   *   audio slots (typically the viewer's own sourceId, so it does not hear itself).
    * @param {string[]} [options.events] Events to receive (server default: all).
    * @param {boolean} [options.disableVideo] No video transceiver.
    * @param {boolean} [options.disableAudio] No main audio transceiver.
-   * @param {number} [options.multiplexedAudioTracks=0] Number of extra audio slots for voice-activity multiplexing.
+   * @param {number} [options.multiplexedAudioTracks=0] Number of audio slots for voice-activity
+   *   multiplexing: that many recvonly audio transceivers are added after the main ones and
+   *   `vad: true` is sent. See {@link View#slots}, {@link View#slotTracks}, {@link View#slotLevels}.
    * @param {RTCConfiguration} [options.peerConfig] Extra RTCPeerConnection configuration.
    * @param {number} [options.timeoutMs] Signaling timeout.
    * @returns {Promise<object>} the `view` response data.
@@ -510,7 +577,16 @@ export class View extends Connection {
     multiplexedAudioTracks = 0, peerConfig, timeoutMs,
   } = {}) {
     if (this.peerConnection) throw new PodiumError('Already connected; call stop() first');
+    const slotCount = Number(multiplexedAudioTracks ?? 0);
+    if (!Number.isInteger(slotCount) || slotCount < 0) {
+      throw new TypeError(`multiplexedAudioTracks must be a non-negative integer (got ${multiplexedAudioTracks})`);
+    }
+    if (excludedSourceIds !== undefined && excludedSourceIds !== null && !Array.isArray(excludedSourceIds)) {
+      throw new TypeError('excludedSourceIds must be an array of sourceIds');
+    }
     this.activeSources.clear();
+    this.slots.clear();
+    this.slotTracks.clear();
 
     return this.guard(async () => {
       this.directorData = await Director.getSubscriber({
@@ -522,7 +598,7 @@ export class View extends Connection {
       if (!disableVideo) mainTransceivers.add(pc.addTransceiver('video', { direction: 'recvonly' }));
       if (!disableAudio) mainTransceivers.add(pc.addTransceiver('audio', { direction: 'recvonly' }));
       const slots = [];
-      for (let i = 0; i < multiplexedAudioTracks; i++) slots.push(pc.addTransceiver('audio', { direction: 'recvonly' }));
+      for (let i = 0; i < slotCount; i++) slots.push(pc.addTransceiver('audio', { direction: 'recvonly' }));
 
       pc.addEventListener('track', (ev) => this.#onTrack(ev, mainTransceivers.has(ev.transceiver)));
 
@@ -530,13 +606,14 @@ export class View extends Connection {
       await pc.setLocalDescription(offer);
       for (const t of mainTransceivers) this.mids[t.receiver.track.kind] = t.mid;
       this.mids.multiplexed = slots.map((t) => t.mid);
+      for (const mid of this.mids.multiplexed) this.slots.set(mid, undefined);
 
       const signaling = await this.openSignaling(VIEWER_EVENTS, timeoutMs);
       const data = { streamId: this.streamName, sdp: pc.localDescription.sdp };
       if (pinnedSourceId !== undefined && pinnedSourceId !== null && pinnedSourceId !== '') data.pinnedSourceId = pinnedSourceId;
-      if (excludedSourceIds?.length) data.excludedSourceIds = excludedSourceIds;
+      if (excludedSourceIds?.length) data.excludedSourceIds = excludedSourceIds.map(String);
       if (events) data.events = events;
-      if (multiplexedAudioTracks > 0) data.vad = true;
+      if (slotCount > 0) data.vad = true;
       const reply = await signaling.cmd('view', data);
       if (this.peerConnection !== pc) throw new PodiumError('Stopped while connecting');
       await pc.setRemoteDescription({ type: 'answer', sdp: reply.sdp });
@@ -549,6 +626,47 @@ export class View extends Connection {
   stop() {
     super.stop();
     for (const track of this.mediaStream.getTracks()) this.mediaStream.removeTrack(track);
+    this.slotTracks.clear();
+    for (const mid of this.slots.keys()) this.slots.set(mid, undefined);
+  }
+
+  /**
+   * Current audio level (0..1, linear) of each multiplexed audio slot, keyed by mid.
+   *
+   * The level comes from the slot receiver's `getSynchronizationSources()` (the RFC 6464
+   * audio level the server forwards with every packet, so it also works for a slot nobody
+   * plays); an entry older than `maxAgeMs` counts as silence (0). When the browser reports
+   * no synchronization source for a slot, the slot's inbound-rtp `audioLevel` (measured on
+   * the decoded, played-out audio) is used instead; `null` when neither exists yet.
+   * @param {{maxAgeMs?: number}} [options]
+   * @returns {Promise<Object<string, number|null>>} e.g. `{"2": 0.31, "3": 0, "4": null}`
+   */
+  async slotLevels({ maxAgeMs = 1000 } = {}) {
+    const pc = this.peerConnection;
+    const levels = {};
+    if (!pc) return levels;
+    const missing = [];
+    for (const transceiver of pc.getTransceivers()) {
+      const { mid } = transceiver;
+      if (!this.slots.has(mid)) continue;
+      const sources = transceiver.receiver.getSynchronizationSources?.() ?? [];
+      const latest = sources.reduce((a, b) => (!a || b.timestamp > a.timestamp ? b : a), null);
+      if (latest && typeof latest.audioLevel === 'number') {
+        levels[mid] = syncSourceAge(latest.timestamp) > maxAgeMs ? 0 : latest.audioLevel;
+      } else {
+        levels[mid] = null;
+        missing.push(mid);
+      }
+    }
+    if (missing.length > 0) {
+      const report = await pc.getStats();
+      for (const s of report.values()) {
+        if (s.type === 'inbound-rtp' && s.kind === 'audio' && missing.includes(s.mid) && typeof s.audioLevel === 'number') {
+          levels[s.mid] = s.audioLevel;
+        }
+      }
+    }
+    return levels;
   }
 
   onSignalingEvent(name, data) {
@@ -556,6 +674,9 @@ export class View extends Connection {
       this.activeSources.set(data?.sourceId ?? null, data);
     } else if (name === 'inactive') {
       this.activeSources.delete(data?.sourceId ?? null);
+    } else if (name === 'vad' && data && typeof data.mediaId === 'string') {
+      // `sourceId` absent = slot emptied; `null` = main source.
+      this.slots.set(data.mediaId, 'sourceId' in data ? data.sourceId ?? null : undefined);
     }
     super.onSignalingEvent(name, data);
   }
@@ -567,7 +688,18 @@ export class View extends Connection {
         if (old.kind === track.kind && old !== track) this.mediaStream.removeTrack(old);
       }
       if (!this.mediaStream.getTracks().includes(track)) this.mediaStream.addTrack(track);
+    } else if (this.mids.multiplexed.includes(transceiver.mid)) {
+      this.slotTracks.set(transceiver.mid, track);
     }
     this.emit('track', { track, kind: track.kind, mid: transceiver.mid, transceiver, streams, main });
   }
+}
+
+/**
+ * Age in ms of an `RTCRtpSynchronizationSource.timestamp`. Its clock differs between
+ * browsers: Chrome reports Unix epoch ms, the current spec `performance.timeOrigin`-relative
+ * ms; an epoch value is recognisable by its size.
+ */
+function syncSourceAge(timestamp) {
+  return timestamp > 1e12 ? Date.now() - timestamp : performance.now() - timestamp;
 }

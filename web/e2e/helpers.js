@@ -7,6 +7,10 @@
 //   PODIUM_BIN          server binary (default ../target/debug/podium)
 //   CHROMIUM_BIN        browser binary (default /usr/bin/chromium; never `playwright install`)
 //   PODIUM_E2E_VERBOSE  1 = stream server output and page consoles to stderr
+//   PODIUM_E2E_WEB_DIR  serve the web app's top-level files (/, *.js, *.css, *.html) to
+//                       the browser from this directory instead of the server's copies
+//                       (the binary embeds web/ at build time); `1` = this web/ folder.
+//                       For working on web/ without rebuilding the server.
 // Each test file starts its own server (fresh ports and data dir) and browser.
 // On failure the error message carries a compact state dump and the path of a
 // full dump (complete SDPs, all events, whole server log) under web/test-results/.
@@ -32,6 +36,11 @@ export const CHROMIUM_BIN = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
 export const PUBLISH_TOKEN = 'e2e-token';
 /** Set PODIUM_E2E_VERBOSE=1 to stream server output and page console to stderr. */
 const VERBOSE = !!process.env.PODIUM_E2E_VERBOSE;
+/** Directory whose top-level web files replace the server's embedded ones (see header). */
+const WEB_DIR = process.env.PODIUM_E2E_WEB_DIR === '1'
+  ? path.resolve(here, '..')
+  : (process.env.PODIUM_E2E_WEB_DIR ? path.resolve(process.env.PODIUM_E2E_WEB_DIR) : null);
+const WEB_TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8' };
 
 export const CHROMIUM_ARGS = [
   '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
@@ -159,9 +168,19 @@ export async function launchBrowser() {
   const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: CHROMIUM_BIN,
     headless: true,
-    args: CHROMIUM_ARGS,
+    // A routed (fulfilled) document has no IP address space, so Chromium's Local Network
+    // Access checks would block its WebSocket to 127.0.0.1.
+    args: WEB_DIR ? [...CHROMIUM_ARGS, '--disable-features=LocalNetworkAccessChecks'] : CHROMIUM_ARGS,
   });
   await context.addInitScript({ path: path.join(here, 'page-harness.js') });
+  if (WEB_DIR) {
+    // Only same-origin top-level files (/, /podium.js, /demo.js, /style.css, ...); API and WS untouched.
+    await context.route((url) => url.hostname === '127.0.0.1' && /^\/([\w.-]+\.(js|css|html))?$/.test(url.pathname), (route) => {
+      const { pathname } = new URL(route.request().url());
+      const file = pathname === '/' ? 'index.html' : pathname.slice(1);
+      return route.fulfill({ path: path.join(WEB_DIR, file), contentType: WEB_TYPES[path.extname(file)], headers: { 'cache-control': 'no-cache' } });
+    });
+  }
   return {
     context,
     async close() {

@@ -15,7 +15,18 @@
   WebSocket.prototype.send = function send(data) {
     try {
       const msg = JSON.parse(data);
-      if (msg?.type === 'cmd') sentCommands.push({ name: msg.name, transId: msg.transId, t: now() });
+      if (msg?.type === 'cmd') {
+        const sdp = msg.data?.sdp;
+        sentCommands.push({
+          name: msg.name,
+          transId: msg.transId,
+          t: now(),
+          // Whether the offer asks for Opus DTX (only for commands carrying an SDP).
+          usedtx: typeof sdp === 'string' ? /usedtx=1/.test(sdp) : undefined,
+          vad: msg.data?.vad,
+          excludedSourceIds: msg.data?.excludedSourceIds,
+        });
+      }
     } catch {
       // not JSON: ignore
     }
@@ -47,7 +58,7 @@
 
     record(src, target) {
       for (const name of [...SERVER_EVENTS, 'connectionState', 'signalingClose']) {
-        target.addEventListener(name, (e) => h.events.push({ src, name, data: e.detail ?? null, t: now() }));
+        target.addEventListener(name, (e) => h.events.push({ src, name, data: e.detail ?? null, t: now(), wall: Date.now() }));
       }
     },
 
@@ -70,6 +81,65 @@
         stream.addTrack(dest.stream.getAudioTracks()[0]);
       }
       return stream;
+    },
+
+    /**
+     * Publish a generated tone: OscillatorNode(frequency) → GainNode → MediaStreamAudioDestinationNode.
+     * The gain starts at 0 (digital silence); talk()/scheduleTalk() switch it. No getUserMedia.
+     */
+    async publishTone({ streamName, token, sourceId, frequency = 440, amplitude = 0.3, dtx = true, timeout = 20000 }) {
+      const { Publish } = await lib();
+      const ctx = new AudioContext();
+      await ctx.resume();
+      const osc = ctx.createOscillator();
+      osc.frequency.value = frequency;
+      const gain = ctx.createGain();
+      gain.gain.value = 0;
+      const dest = ctx.createMediaStreamDestination();
+      osc.connect(gain).connect(dest);
+      osc.start();
+      h.tone = { ctx, osc, gain, amplitude, frequency, log: [] };
+      h.localStream = dest.stream;
+      const pub = new Publish({ endpoint: location.origin, token, streamName });
+      h.pub = pub;
+      h.record('pub', pub);
+      h.publishReply = await pub.connect({ mediaStream: h.localStream, sourceId, dtx });
+      await h.until(() => pub.connectionState === 'connected', timeout, () => `publisher connectionState=${pub.connectionState}`);
+      return { state: pub.connectionState, audioContextState: ctx.state, answerHasDtx: /usedtx=1/.test(pub.peerConnection.remoteDescription.sdp) };
+    },
+
+    /** Switch the tone on (gain = amplitude) or off (gain 0); logs and returns Date.now(). */
+    talk(on) {
+      h.tone.gain.gain.value = on ? h.tone.amplitude : 0;
+      const wall = Date.now();
+      h.tone.log.push({ on, wall });
+      return wall;
+    },
+
+    /** Switch the tone on/off at the given wall-clock times (Date.now() ms): [[on, off], ...]. */
+    scheduleTalk(intervals) {
+      for (const [on, off] of intervals) {
+        setTimeout(() => h.talk(true), Math.max(0, on - Date.now()));
+        setTimeout(() => h.talk(false), Math.max(0, off - Date.now()));
+      }
+      return true;
+    },
+
+    /** The tone's on/off log: [{on, wall}]. */
+    talkLog() {
+      return h.tone?.log ?? [];
+    },
+
+    /** Outbound audio RTP counters of the publisher (to see DTX at work). */
+    async outboundAudio() {
+      if (!h.pub?.peerConnection) return null;
+      const report = await h.pub.getStats();
+      for (const s of report.values()) {
+        if (s.type === 'outbound-rtp' && s.kind === 'audio') {
+          return { packetsSent: s.packetsSent, bytesSent: s.bytesSent, wall: Date.now() };
+        }
+      }
+      return null;
     },
 
     /** Publish and wait until the peer connection is connected. */
@@ -96,9 +166,21 @@
       const view = new View({ endpoint: location.origin, streamName });
       h.view = view;
       h.record('view', view);
-      view.addEventListener('track', (e) => h.events.push({
-        src: 'view', name: 'track', data: { kind: e.detail.kind, mid: e.detail.mid, main: e.detail.main }, t: now(),
-      }));
+      view.addEventListener('track', (e) => {
+        h.events.push({
+          src: 'view', name: 'track', data: { kind: e.detail.kind, mid: e.detail.mid, main: e.detail.main }, t: now(), wall: Date.now(),
+        });
+        // Multiplexed slots are played too: Chrome decodes (and reports energy and
+        // jitter-buffer stats for) remote audio only while something plays it.
+        if (!e.detail.main && e.detail.kind === 'audio') {
+          const el = document.createElement('audio');
+          el.autoplay = true;
+          el.dataset.mid = e.detail.mid;
+          el.srcObject = new MediaStream([e.detail.track]);
+          document.body.append(el);
+          el.play().catch(() => {});
+        }
+      });
       view.addEventListener('connectionState', (e) => {
         if (e.detail === 'connected' && !h.firstMediaPoller) h.pollFirstMedia();
       });
@@ -211,6 +293,110 @@
       return out;
     },
 
+    /**
+     * Sample the multiplexed slots every `intervalMs` until stopSlotMonitor(): per slot mid the
+     * source (view.slots), view.slotLevels(), inbound-rtp counters and the dominant frequency
+     * of the played audio (AnalyserNode), each sample stamped with Date.now().
+     */
+    startSlotMonitor({ intervalMs = 25 } = {}) {
+      const view = h.view;
+      const ctx = new AudioContext();
+      ctx.resume().catch(() => {});
+      const analysers = {};
+      for (const [mid, track] of view.slotTracks) {
+        const src = ctx.createMediaStreamSource(new MediaStream([track]));
+        const analyser = ctx.createAnalyser();
+        analyser.fftSize = 4096;
+        analyser.smoothingTimeConstant = 0;
+        src.connect(analyser);
+        analysers[mid] = analyser;
+      }
+      const m = { stop: false, samples: [], ctx, analysers };
+      h.slotMonitor = m;
+      const bins = new Float32Array(2048);
+      const peak = (analyser) => {
+        analyser.getFloatFrequencyData(bins);
+        let best = 0;
+        for (let i = 1; i < bins.length; i++) if (bins[i] > bins[best]) best = i;
+        return bins[best] > -60 ? Math.round((best * ctx.sampleRate) / analyser.fftSize) : null;
+      };
+      const tick = async () => {
+        if (m.stop || !view.peerConnection) return;
+        try {
+          const wall = Date.now();
+          const levels = await view.slotLevels();
+          const report = await view.getStats();
+          const inbound = {};
+          for (const s of report.values()) {
+            if (s.type !== 'inbound-rtp' || !view.slots.has(s.mid)) continue;
+            inbound[s.mid] = {
+              packetsReceived: s.packetsReceived,
+              totalAudioEnergy: s.totalAudioEnergy,
+              totalSamplesDuration: s.totalSamplesDuration,
+              audioLevel: s.audioLevel,
+            };
+          }
+          const freq = {};
+          for (const [mid, a] of Object.entries(analysers)) freq[mid] = peak(a);
+          m.samples.push({ wall, slots: Object.fromEntries([...view.slots].map(([k, v]) => [k, v === undefined ? '(empty)' : v])), levels, inbound, freq });
+        } catch (err) {
+          h.errors.push(String(err));
+        }
+        setTimeout(tick, intervalMs);
+      };
+      tick();
+      return [...view.slotTracks.keys()];
+    },
+
+    /** Stop the slot monitor; returns its samples. */
+    stopSlotMonitor() {
+      const m = h.slotMonitor;
+      if (!m) return [];
+      m.stop = true;
+      m.ctx.close().catch(() => {});
+      return m.samples;
+    },
+
+    /** Final jitter-buffer / concealment figures per multiplexed slot mid. */
+    async slotJitterStats() {
+      const out = {};
+      if (!h.view?.peerConnection) return out;
+      const report = await h.view.getStats();
+      for (const s of report.values()) {
+        if (s.type !== 'inbound-rtp' || !h.view.slots.has(s.mid)) continue;
+        out[s.mid] = {
+          ssrc: s.ssrc,
+          packetsReceived: s.packetsReceived,
+          packetsLost: s.packetsLost,
+          packetsDiscarded: s.packetsDiscarded,
+          jitter: s.jitter,
+          totalSamplesReceived: s.totalSamplesReceived,
+          concealedSamples: s.concealedSamples,
+          silentConcealedSamples: s.silentConcealedSamples,
+          concealmentEvents: s.concealmentEvents,
+          insertedSamplesForDeceleration: s.insertedSamplesForDeceleration,
+          removedSamplesForAcceleration: s.removedSamplesForAcceleration,
+          jitterBufferDelay: s.jitterBufferDelay,
+          jitterBufferEmittedCount: s.jitterBufferEmittedCount,
+          jitterBufferTargetDelay: s.jitterBufferTargetDelay,
+          jitterBufferMinimumDelay: s.jitterBufferMinimumDelay,
+          totalAudioEnergy: s.totalAudioEnergy,
+          totalSamplesDuration: s.totalSamplesDuration,
+        };
+      }
+      return out;
+    },
+
+    /** Raw getSynchronizationSources() of every slot receiver (diagnostics). */
+    slotSyncSources() {
+      const out = {};
+      for (const t of h.view?.peerConnection?.getTransceivers() ?? []) {
+        if (!h.view.slots.has(t.mid)) continue;
+        out[t.mid] = t.receiver.getSynchronizationSources().map((s) => ({ ...s, nowPerf: performance.now(), nowEpoch: Date.now() }));
+      }
+      return out;
+    },
+
     /** Outbound video stats of the publisher (keyframes sent, PLI/FIR received). */
     async outboundVideo() {
       if (!h.pub?.peerConnection) return null;
@@ -289,7 +475,13 @@
         lastInbound: h.lastInbound,
         errors: h.errors,
         publisher: h.pub && { ...pcInfo(h.pub), publishReply: h.publishReply && { ...h.publishReply, sdp: undefined } },
-        viewer: h.view && { ...pcInfo(h.view), mids: h.view.mids, viewReply: h.viewReply && { ...h.viewReply, sdp: undefined } },
+        viewer: h.view && {
+          ...pcInfo(h.view),
+          mids: h.view.mids,
+          slots: Object.fromEntries([...h.view.slots].map(([k, v]) => [k, v === undefined ? '(empty)' : v])),
+          viewReply: h.viewReply && { ...h.viewReply, sdp: undefined },
+        },
+        tone: h.tone && { frequency: h.tone.frequency, log: h.tone.log, contextState: h.tone.ctx.state },
       };
     },
   };

@@ -97,6 +97,11 @@ impl Mux {
         self.next_tick
     }
 
+    /// Whether any viewer of `stream` has slots (only then is activity tracked).
+    pub fn has_stream(&self, stream: &str) -> bool {
+        self.streams.contains_key(stream)
+    }
+
     /// Registers a viewer with `n` empty slots.
     pub fn add_viewer(
         &mut self,

@@ -1,16 +1,43 @@
 //! Forwarding: a publisher's RTP packet to the viewers' tracks that carry its source, and
 //! keyframe requests back the other way.
 
-use std::time::Instant;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use str0m::media::{KeyframeRequest, KeyframeRequestKind};
-use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, SeqNo};
+use str0m::media::{KeyframeRequest, KeyframeRequestKind, Pt};
+use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, SeqNo, VideoOrientation};
 
 use super::Sfu;
 use crate::codec::PtMap;
 use crate::peer::{Role, Target};
 use crate::rewrite::{InPacket, InputKey};
 use crate::{Kind, PeerId, SourceKey};
+
+/// How much recent audio of each source is kept, to be replayed into a slot the moment the
+/// source takes it: the listener then hears the start of the speech that won the slot.
+const RECENT_AUDIO: Duration = Duration::from_millis(160);
+
+/// What the forwarding path needs of an incoming packet; cheap to clone (shared payload).
+#[derive(Debug, Clone)]
+pub(super) struct Packet {
+    input: Input,
+    pt: Pt,
+    ssrc: u32,
+    /// Extended sequence number.
+    seq: u64,
+    /// Extended RTP timestamp.
+    ts: u64,
+    marker: bool,
+    audio_level: Option<i8>,
+    voice_activity: Option<bool>,
+    video_orientation: Option<VideoOrientation>,
+    arrival: Instant,
+    payload: Arc<[u8]>,
+}
+
+/// Recent audio packets of one source (for streams with slots).
+pub(super) type RecentAudio = VecDeque<Packet>;
 
 /// Where a packet came from, as the forwarding path needs it.
 #[derive(Debug, Clone, Copy)]
@@ -66,19 +93,75 @@ impl Sfu {
             kind,
             generation,
         };
+        let pkt = Packet {
+            input,
+            pt: pkt.header.payload_type,
+            ssrc: *pkt.header.ssrc,
+            seq: *pkt.seq_no,
+            ts: pkt.time.numer(),
+            marker: pkt.header.marker,
+            audio_level: pkt.header.ext_vals.audio_level,
+            voice_activity: pkt.header.ext_vals.voice_activity,
+            video_orientation: pkt.header.ext_vals.video_orientation,
+            arrival: pkt.timestamp,
+            payload: pkt.payload,
+        };
         let viewers = self.registry.pinned_viewers(&stream, &source).to_vec();
         for viewer in viewers {
-            self.write_to_viewer(viewer, Target::Main(kind), input, &pkt);
+            self.write_to_viewer(viewer, Target::Main(kind), &pkt);
         }
-        if kind == Kind::Audio {
-            let level = pkt.header.ext_vals.audio_level;
-            let voice = pkt.header.ext_vals.voice_activity;
-            self.mux
-                .observe(&stream, &source, pkt.timestamp, level, voice);
+        if kind == Kind::Audio && self.mux.has_stream(&stream) {
+            self.mux.observe(
+                &stream,
+                &source,
+                pkt.arrival,
+                pkt.audio_level,
+                pkt.voice_activity,
+            );
             let carriers = self.mux.carriers(&stream, &source).to_vec();
             for (viewer, slot) in carriers {
-                self.write_to_viewer(viewer, Target::Slot(slot), input, &pkt);
+                self.write_to_viewer(viewer, Target::Slot(slot), &pkt);
             }
+            self.remember_audio(&stream, &source, pkt);
+        }
+    }
+
+    fn remember_audio(&mut self, stream: &str, source: &SourceKey, pkt: Packet) {
+        let by_source = match self.recent_audio.get_mut(stream) {
+            Some(m) => m,
+            None => self.recent_audio.entry(stream.to_owned()).or_default(),
+        };
+        let recent = match by_source.get_mut(source) {
+            Some(r) => r,
+            None => by_source.entry(source.clone()).or_default(),
+        };
+        let horizon = pkt.arrival.checked_sub(RECENT_AUDIO);
+        while recent.front().is_some_and(|p| Some(p.arrival) < horizon) {
+            recent.pop_front();
+        }
+        recent.push_back(pkt);
+    }
+
+    /// Writes the source's recent audio into a slot that has just switched to it.
+    pub(super) fn replay_recent_audio(
+        &mut self,
+        viewer: PeerId,
+        slot: usize,
+        stream: &str,
+        source: &SourceKey,
+        now: Instant,
+    ) {
+        let Some(recent) = self.recent_audio.get(stream).and_then(|m| m.get(source)) else {
+            return;
+        };
+        let horizon = now.checked_sub(RECENT_AUDIO);
+        let packets: Vec<Packet> = recent
+            .iter()
+            .filter(|p| Some(p.arrival) >= horizon)
+            .cloned()
+            .collect();
+        for pkt in &packets {
+            self.write_to_viewer(viewer, Target::Slot(slot), pkt);
         }
     }
 
@@ -97,7 +180,8 @@ impl Sfu {
         }
     }
 
-    fn write_to_viewer(&mut self, viewer: PeerId, target: Target, input: Input, pkt: &RtpPacket) {
+    fn write_to_viewer(&mut self, viewer: PeerId, target: Target, pkt: &Packet) {
+        let input = pkt.input;
         let Input {
             kind, generation, ..
         } = input;
@@ -123,33 +207,29 @@ impl Sfu {
         let Some(track) = viewing.track_mut(target) else {
             return;
         };
-        let Some(pt) = track
-            .pt_map
-            .as_ref()
-            .and_then(|(_, m)| m.get(pkt.header.payload_type))
-        else {
+        let Some(pt) = track.pt_map.as_ref().and_then(|(_, m)| m.get(pkt.pt)) else {
             self.counters.rtp_dropped_no_codec += 1;
             return;
         };
         let Some(out) = track.rewriter.rewrite(InPacket {
             input: InputKey {
                 generation,
-                ssrc: *pkt.header.ssrc,
+                ssrc: pkt.ssrc,
             },
-            seq: *pkt.seq_no,
-            ts: pkt.time.numer(),
-            now: pkt.timestamp,
+            seq: pkt.seq,
+            ts: pkt.ts,
+            now: pkt.arrival,
         }) else {
             return;
         };
         let mid = track.mid;
         let ext = ExtensionValues {
-            audio_level: pkt.header.ext_vals.audio_level,
-            voice_activity: pkt.header.ext_vals.voice_activity,
-            video_orientation: pkt.header.ext_vals.video_orientation,
+            audio_level: pkt.audio_level,
+            voice_activity: pkt.voice_activity,
+            video_orientation: pkt.video_orientation,
             ..Default::default()
         };
-        let marker = pkt.header.marker || (kind == Kind::Audio && out.switched);
+        let marker = pkt.marker || (kind == Kind::Audio && out.switched);
         let mut api = peer.rtc.direct_api();
         let Some(tx) = api.stream_tx_by_mid(mid, None) else {
             return;
@@ -159,7 +239,7 @@ impl Sfu {
                 pt,
                 SeqNo::from(out.seq),
                 out.ts,
-                pkt.timestamp,
+                pkt.arrival,
                 pkt.payload.clone(),
             )
             .marker(marker)

@@ -18,7 +18,8 @@ use crate::demux::Demux;
 use crate::peer::{self, CodecChoice, Peer, Publication, Role};
 use crate::registry::Registry;
 use crate::{
-    Accepted, CloseReason, MediaError, MediaEvent, Output, PeerId, PublishParams, ViewParams,
+    Accepted, CloseReason, MediaError, MediaEvent, Output, PeerId, PublishParams, SourceKey,
+    ViewParams,
 };
 
 /// The `a=msid` stream id of a viewer's default (pinned source) transceivers.
@@ -90,6 +91,8 @@ pub struct Sfu {
     counters: Counters,
     /// Audio multiplexing state (speaker activity and viewers' slots).
     mux: Mux,
+    /// Recent audio per stream and source, replayed into a slot when its source takes it.
+    recent_audio: HashMap<String, HashMap<SourceKey, forward::RecentAudio>>,
     /// Latest time passed in, for the idle deadline.
     last_now: Instant,
 }
@@ -110,6 +113,7 @@ impl Sfu {
             events: VecDeque::new(),
             dirty: Vec::new(),
             counters: Counters::default(),
+            recent_audio: HashMap::new(),
         }
     }
 
@@ -463,6 +467,7 @@ impl Sfu {
                 if removed.source_ended {
                     let emptied = self.mux.source_ended(&stream, &p.source);
                     self.announce_slot_changes(emptied);
+                    self.forget_recent_audio(&stream, Some(&p.source));
                     for &to in self.registry.viewers(&stream) {
                         self.events.push_back(MediaEvent::SourceInactive {
                             to,
@@ -479,6 +484,7 @@ impl Sfu {
             Role::Viewer(v) => {
                 self.registry.remove_viewer(&stream, &v.pinned, id);
                 self.mux.remove_viewer(&stream, id);
+                self.forget_recent_audio(&stream, None);
                 self.announce_viewer_count(&stream);
             }
         }

@@ -5,13 +5,31 @@ use std::time::Instant;
 use super::Sfu;
 use crate::audio::mux::SlotChange;
 use crate::peer::Role;
-use crate::MediaEvent;
+use crate::{MediaEvent, SourceKey};
 
 impl Sfu {
     /// Runs the multiplexer when due and announces what changed.
     pub(super) fn mux_tick(&mut self, now: Instant) {
         let changes = self.mux.tick(now);
+        for change in &changes {
+            let (Some(source), Some(peer)) = (&change.source, self.peers.get(&change.viewer))
+            else {
+                continue;
+            };
+            let stream = peer.stream.clone();
+            self.replay_recent_audio(change.viewer, change.slot, &stream, source, now);
+        }
         self.announce_slot_changes(changes);
+    }
+
+    /// Drops the recent audio of a source or, when no viewer of the stream has slots any
+    /// more, of the whole stream.
+    pub(super) fn forget_recent_audio(&mut self, stream: &str, source: Option<&SourceKey>) {
+        if !self.mux.has_stream(stream) {
+            self.recent_audio.remove(stream);
+        } else if let (Some(source), Some(m)) = (source, self.recent_audio.get_mut(stream)) {
+            m.remove(source);
+        }
     }
 
     /// One `SlotChanged` per change, addressed with the slot's mid. The rewriter notices the

@@ -3,7 +3,7 @@ use std::time::Duration;
 use podium_media::{CloseReason, MediaEvent};
 use str0m::media::MediaKind;
 
-use crate::harness::{Net, Seen};
+use podium_testkit::{Net, Seen};
 
 fn tags(seen: &[Seen]) -> Vec<u8> {
     seen.iter().map(|s| s.payload[0]).collect()

@@ -2,5 +2,4 @@
 #![allow(clippy::disallowed_methods)] // the simulated clock starts from one real Instant
 
 mod forwarding;
-mod harness;
 mod multiplex;

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use podium_media::{MediaEvent, SourceKey};
 
-use crate::harness::{Net, Seen};
+use podium_testkit::{Net, Seen};
 
 const LOUD: Option<Option<i8>> = Some(Some(-25));
 const SILENT: Option<Option<i8>> = Some(None);
@@ -294,4 +294,15 @@ fn speaker_switch_time_is_under_150_ms() {
         "switch time (simulated): vad event {vad_at:?}, first forwarded packet {forwarded_at:?}"
     );
     assert!(vad_at <= Duration::from_millis(150) && forwarded_at <= Duration::from_millis(150));
+    // The speech that won the slot is replayed into it: the very first packet is heard.
+    let tag = pubs[1] as u8;
+    let first = net.clients[v].seen[before_seen..]
+        .iter()
+        .find(|s| s.payload[0] == tag)
+        .unwrap();
+    assert_eq!(
+        u64::from_be_bytes(first.payload[1..9].try_into().unwrap()),
+        1
+    );
+    assert_slot_streams_continuous(&net, v);
 }

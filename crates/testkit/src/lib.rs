@@ -1,5 +1,8 @@
 //! A simulated network: the SFU and str0m clients exchange datagrams in memory while a
 //! virtual clock advances in fixed steps, so minutes of media run in milliseconds.
+//! Used by the media core's scenario tests and benchmarks.
+#![allow(clippy::disallowed_methods)] // the simulated clock starts from one real Instant
+#![allow(missing_docs)]
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -107,8 +110,19 @@ pub struct Net {
     pub events: Vec<MediaEvent>,
 }
 
+impl Default for Net {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Net {
     pub fn new() -> Self {
+        Self::with_config(|_| {})
+    }
+
+    /// A net whose SFU config is adjusted by `tune`.
+    pub fn with_config(tune: impl FnOnce(&mut SfuConfig)) -> Self {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
             .with_test_writer()
@@ -117,7 +131,14 @@ impl Net {
         let sfu_addr: SocketAddr = "10.0.0.1:5004".parse().unwrap();
         Self {
             now,
-            sfu: Sfu::new(SfuConfig::new(sfu_addr), now),
+            sfu: Sfu::new(
+                {
+                    let mut cfg = SfuConfig::new(sfu_addr);
+                    tune(&mut cfg);
+                    cfg
+                },
+                now,
+            ),
             sfu_addr,
             clients: Vec::new(),
             events: Vec::new(),
@@ -289,6 +310,7 @@ impl Net {
     /// `Rtc` after every input, so each delivery is followed by a drain.
     fn exchange(&mut self) -> bool {
         let mut moved = false;
+        let mut immediate = 0;
         let mut to_sfu = Vec::new();
         loop {
             match self.sfu.poll_output() {
@@ -320,6 +342,12 @@ impl Net {
                 Output::Event(e) => {
                     moved = true;
                     self.events.push(e);
+                }
+                // A deadline already due (str0m asks for an immediate timer after writes, and
+                // the real shell's timer fires at once) is run now, as the shell would.
+                Output::Timeout(at) if at <= self.now && immediate < 10 => {
+                    immediate += 1;
+                    self.sfu.handle_timeout(self.now);
                 }
                 Output::Timeout(_) => break,
             }
@@ -406,6 +434,37 @@ impl Net {
             }
         }
         self.run(Duration::from_millis(20));
+    }
+
+    /// One 20 ms step in which only client `idx` sends an audio packet at `level` and only
+    /// the SFU runs: every other client is taken offline (its datagrams are discarded).
+    /// Returns the number of datagrams the SFU sent. For benchmarks that time the SFU alone;
+    /// create the net with a long `idle_timeout` so the silent viewers are not dropped.
+    pub fn sfu_only_audio_step(&mut self, idx: usize, level: i8) -> usize {
+        for (i, c) in self.clients.iter_mut().enumerate() {
+            c.online = i == idx;
+        }
+        self.now += Duration::from_millis(20);
+        let now = self.now;
+        let c = &mut self.clients[idx];
+        c.send(now, MediaKind::Audio, idx as u8, Some(level));
+        c.rtc
+            .handle_input(Input::Timeout(now))
+            .expect("client timeout");
+        let mut datagrams = Vec::new();
+        self.drain_client(idx, &mut datagrams);
+        for (source, data) in &datagrams {
+            self.sfu.handle_receive(now, *source, self.sfu_addr, data);
+        }
+        self.sfu.handle_timeout(now);
+        let mut sent = 0;
+        loop {
+            match self.sfu.poll_output() {
+                Output::Transmit(_) => sent += 1,
+                Output::Event(e) => self.events.push(e),
+                Output::Timeout(_) => return sent,
+            }
+        }
     }
 
     /// The mids of a viewer's slot m-lines (the audio m-lines after the first).

@@ -1,0 +1,84 @@
+//! Hot paths of the media core.
+//!
+//! * `mux_tick`: one multiplexer tick (rank 10 sources once, apply slot rules per viewer).
+//! * `forward_slot_audio`: one publisher audio packet in (SRTP decrypt, level observed),
+//!   written into a slot of every viewer (rewrite, SRTP encrypt) and drained out, plus the
+//!   20 ms of timers that go with it. Includes the publishing client's own send (one SRTP
+//!   encryption), which is small next to the per-viewer work.
+//!
+//! Run: `cargo bench -p podium-media --bench forwarding`.
+#![allow(clippy::disallowed_methods)] // benchmarks need a real clock origin
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use podium_media::audio::mux::{Mux, TICK};
+use podium_media::audio::slots::SlotConfig;
+use podium_media::audio::speaker::SpeakerConfig;
+use podium_media::PeerId;
+use podium_testkit::Net;
+
+fn mux_tick(c: &mut Criterion) {
+    let mut group = c.benchmark_group("mux_tick");
+    for viewers in [100usize, 1000] {
+        let t0 = Instant::now();
+        let mut mux = Mux::new(SpeakerConfig::default(), SlotConfig::default());
+        for v in 0..viewers {
+            mux.add_viewer(
+                t0,
+                "room",
+                PeerId(v as u64),
+                None,
+                vec![format!("s{}", v % 10)],
+                3,
+            );
+        }
+        let sources: Vec<_> = (0..10).map(|i| Some(format!("s{i}"))).collect();
+        let mut now = t0;
+        group.throughput(Throughput::Elements(viewers as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(viewers), &viewers, |b, _| {
+            b.iter(|| {
+                now += TICK;
+                // Four talkers whose loudness keeps changing, so the ranking moves.
+                for (i, s) in sources.iter().enumerate().take(4) {
+                    let level = -20 - ((now - t0).as_millis() as i8 % 7) - i as i8;
+                    mux.observe("room", s, now, Some(level), Some(true));
+                }
+                black_box(mux.tick(now));
+            })
+        });
+    }
+    group.finish();
+}
+
+fn forward_slot_audio(c: &mut Criterion) {
+    let mut group = c.benchmark_group("forward_slot_audio");
+    group.measurement_time(Duration::from_secs(5));
+    for viewers in [10usize, 100] {
+        let mut net = Net::with_config(|c| c.idle_timeout = Duration::from_secs(3600));
+        let pubs: Vec<usize> = (0..10)
+            .map(|i| net.publish("room", Some(&format!("s{i}")), false))
+            .collect();
+        for _ in 0..viewers {
+            net.view_with_slots("room", None, 3, &[]);
+        }
+        net.connect_all();
+        // s0..s2 talk so they occupy the three slots of every viewer.
+        for _ in 0..50 {
+            net.audio_tick(&pubs, |i| (i < 3).then_some(Some(-25)));
+        }
+        group.throughput(Throughput::Elements(viewers as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(viewers), &viewers, |b, _| {
+            b.iter(|| {
+                let sent = net.sfu_only_audio_step(pubs[0], -25);
+                assert!(sent >= viewers, "every viewer got the packet ({sent})");
+                black_box(sent);
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, mux_tick, forward_slot_audio);
+criterion_main!(benches);
