@@ -17,7 +17,7 @@
 // In-page logic lives in page-harness.js (window.podiumE2E).
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import dgram from 'node:dgram';
 import os from 'node:os';
@@ -155,7 +155,31 @@ export async function startServer({ extraArgs = [] } = {}) {
     }
     await sleep(100);
   }
+  if (!WEB_DIR) await warnIfStaleAssets(url);
   return server;
+}
+
+let staleWarned = false;
+/** Warn (once) when the server's embedded web files differ from web/ on disk. */
+async function warnIfStaleAssets(url) {
+  if (staleWarned) return;
+  const stale = [];
+  for (const file of ['index.html', 'podium.js', 'demo.js', 'style.css']) {
+    try {
+      const [served, onDisk] = await Promise.all([
+        fetch(`${url}/${file === 'index.html' ? '' : file}`).then((r) => r.text()),
+        readFile(path.resolve(here, '..', file), 'utf8'),
+      ]);
+      if (served !== onDisk) stale.push(file);
+    } catch {
+      // not decisive; skip
+    }
+  }
+  if (stale.length) {
+    staleWarned = true;
+    process.stderr.write(`[e2e] WARNING: the server serves older copies of ${stale.join(', ')} than web/ (they are embedded at build time). `
+      + 'Rebuild the server, or set PODIUM_E2E_WEB_DIR=1 to test the working copy.\n');
+  }
 }
 
 /**

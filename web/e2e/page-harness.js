@@ -116,11 +116,20 @@
       return wall;
     },
 
-    /** Switch the tone on/off at the given wall-clock times (Date.now() ms): [[on, off], ...]. */
+    /**
+     * Switch the tone on/off at the given wall-clock times (Date.now() ms): [[on, off], ...].
+     * The publisher's packetsSent is also noted at each switch-on and 100 ms after each switch-off.
+     */
     scheduleTalk(intervals) {
+      const noteSent = async (label) => {
+        const out = await h.outboundAudio().catch(() => null);
+        if (out) h.tone.sent.push({ label, ...out });
+      };
+      h.tone.sent = [];
       for (const [on, off] of intervals) {
-        setTimeout(() => h.talk(true), Math.max(0, on - Date.now()));
+        setTimeout(() => { h.talk(true); noteSent('on'); }, Math.max(0, on - Date.now()));
         setTimeout(() => h.talk(false), Math.max(0, off - Date.now()));
+        setTimeout(() => noteSent('off+100'), Math.max(0, off + 100 - Date.now()));
       }
       return true;
     },
@@ -128,6 +137,11 @@
     /** The tone's on/off log: [{on, wall}]. */
     talkLog() {
       return h.tone?.log ?? [];
+    },
+
+    /** packetsSent noted by scheduleTalk: [{label, packetsSent, wall}]. */
+    talkSent() {
+      return h.tone?.sent ?? [];
     },
 
     /** Outbound audio RTP counters of the publisher (to see DTX at work). */

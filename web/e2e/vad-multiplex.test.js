@@ -82,8 +82,9 @@ const fmtObj = (o) => JSON.stringify(Object.fromEntries(Object.entries(o).map(([
  * @param {object[]} samples startSlotMonitor samples
  * @param {string[]} mids the viewer's slot mids
  * @param {Object<string, number>} upAt speaker id → wall time its gain went up
+ * @param {Object<string, object[]>} sentBySpeaker speaker id → its talkSent() notes
  */
-function checkTalkSpurts(label, samples, mids, upAt) {
+function checkTalkSpurts(label, samples, mids, upAt, sentBySpeaker) {
   const report = {};
   for (const sp of SPEAKERS) {
     const a = upAt[sp.id] + CHECK_FROM_MS;
@@ -115,7 +116,12 @@ function checkTalkSpurts(label, samples, mids, upAt) {
       `slot ${mid} must play ${sp.id}'s ${sp.frequency} Hz tone (${rightTone}/${window.length} samples). ${ctx()}`);
     // First sample after gain-up where the carrying slot is audible (level > 0.01).
     const firstLoud = samples.find((s) => s.wall >= upAt[sp.id] && s.slots[mid] === sp.id && (s.levels[mid] ?? 0) > 0.01);
-    report[sp.id] = { mid, energy, upToAudibleMs: firstLoud ? firstLoud.wall - upAt[sp.id] : null };
+    // Packets of this talk spurt that reached the slot, to compare with what the speaker sent.
+    const [on, off] = sentBySpeaker[sp.id] ?? [];
+    const packetsIn = (t) => sampleAt(samples, t)?.inbound[mid]?.packetsReceived ?? 0;
+    const received = on && off ? packetsIn(off.wall) - packetsIn(on.wall) : null;
+    const sent = on && off ? off.packetsSent - on.packetsSent : null;
+    report[sp.id] = { mid, energy, upToAudibleMs: firstLoud ? firstLoud.wall - upAt[sp.id] : null, sent, received };
   }
   return report;
 }
@@ -175,7 +181,9 @@ test('vad multiplexing: slots follow four speakers taking turns, excluded speake
     await sleep(end - Date.now() + 1500);
 
     const upAt = {};
+    const sentBySpeaker = {};
     for (const sp of speakers) {
+      sentBySpeaker[sp.id] = await inPage(sp.page, 'talkSent');
       const log = await inPage(sp.page, 'talkLog');
       const up = log.find((l) => l.on);
       assert.ok(up, `${sp.id}: gain never went up (${JSON.stringify(log)})`);
@@ -204,7 +212,7 @@ test('vad multiplexing: slots follow four speakers taking turns, excluded speake
       }
       const vadAt = {};
       for (const e of vads) if (!(e.data.sourceId in vadAt)) vadAt[e.data.sourceId] = e.wall;
-      const spurts = checkTalkSpurts(v.label, samples, v.mids, upAt);
+      const spurts = checkTalkSpurts(v.label, samples, v.mids, upAt, sentBySpeaker);
       const jitter = await inPage(v.page, 'slotJitterStats');
       results[v.label] = { vadAt, spurts, jitter, samples: samples.length };
     }
@@ -213,7 +221,9 @@ test('vad multiplexing: slots follow four speakers taking turns, excluded speake
     for (const [label, r] of Object.entries(results)) {
       const switchMs = Object.fromEntries(['alice', 'bob', 'dave'].map((id) => [id, r.vadAt[id] - upAt[id]]));
       const audibleMs = Object.fromEntries(Object.entries(r.spurts).filter(([, s]) => s.mid).map(([id, s]) => [id, s.upToAudibleMs]));
-      console.log(`[vad-multiplex] ${label}: gain-up → vad event (ms): ${JSON.stringify(switchMs)}; gain-up → slot level > 0.01 (ms, 25 ms sampling): ${JSON.stringify(audibleMs)}`);
+      const forwarded = Object.fromEntries(Object.entries(r.spurts).filter(([, s]) => s.mid).map(([id, s]) => [id, `${s.received}/${s.sent}`]));
+      console.log(`[vad-multiplex] ${label}: gain-up → vad event (ms): ${JSON.stringify(switchMs)}; gain-up → slot level > 0.01 (ms, 25 ms sampling): ${JSON.stringify(audibleMs)}; `
+        + `packets of each spurt received in the slot / sent by the speaker (±2, stats timing): ${JSON.stringify(forwarded)}`);
       console.log(`[vad-multiplex] ${label}: slot carrying each speaker: ${JSON.stringify(Object.fromEntries(Object.entries(r.spurts).map(([id, s]) => [id, s.mid ?? '-'])))}; energy in check windows: ${JSON.stringify(Object.fromEntries(Object.entries(r.spurts).map(([id, s]) => [id, JSON.parse(fmtObj(s.energy))])))}`);
       for (const [mid, s] of Object.entries(r.jitter)) {
         const avgMs = s.jitterBufferEmittedCount ? (1000 * s.jitterBufferDelay) / s.jitterBufferEmittedCount : null;
