@@ -18,6 +18,25 @@ struct Cli {
 enum Command {
     /// Run the media server, Director API, signaling and web app.
     Serve(ServeArgs),
+    /// Manage the keys that sign signaling JWTs.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Add a new signing key; the previous one still verifies for the grace period. A running
+    /// server picks the change up within seconds.
+    Rotate {
+        /// Data directory of the server [default: ./podium-data]
+        #[arg(long, env = "PODIUM_DATA_DIR", default_value = "podium-data")]
+        data_dir: std::path::PathBuf,
+        /// Seconds the previous key keeps verifying (match the server's --key-grace)
+        #[arg(long, env = "PODIUM_KEY_GRACE", default_value_t = 600)]
+        key_grace: u64,
+    },
 }
 
 #[tokio::main]
@@ -31,6 +50,21 @@ async fn main() -> anyhow::Result<()> {
         .init();
     match Cli::parse().command {
         Command::Serve(args) => serve(args).await,
+        Command::Keys {
+            command:
+                KeysCommand::Rotate {
+                    data_dir,
+                    key_grace,
+                },
+        } => {
+            let kid = podium_server::secrets::rotate_keys(
+                &data_dir,
+                podium_server::state::unix_now(),
+                key_grace,
+            )?;
+            println!("New signing key {kid}; the previous key verifies for {key_grace} s more.");
+            Ok(())
+        }
     }
 }
 
@@ -39,6 +73,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let public_ip = config.public_ip;
     let data_dir = config.data_dir.clone();
     let token_configured = config.publish_token.is_some();
+    let admin_configured = config.admin_secret.is_some();
     let running = podium_server::start(config, async {
         let _ = tokio::signal::ctrl_c().await;
         tracing::info!("shutting down");
@@ -69,6 +104,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             running.publish_token,
             token_file.display()
         ),
+    }
+    let admin_file = data_dir.join("admin-secret");
+    match (admin_configured, running.admin_secret_generated) {
+        (true, _) => println!("  Admin secret:      as configured (--admin-secret)"),
+        (false, true) => println!(
+            "  Admin secret:      {} (generated, stored in {})",
+            running.admin_secret,
+            admin_file.display()
+        ),
+        (false, false) => println!("  Admin secret:      stored in {}", admin_file.display()),
     }
     running.done.await??;
     Ok(())

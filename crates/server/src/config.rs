@@ -31,6 +31,12 @@ pub struct ServeArgs {
     /// Lifetime in seconds of the JWTs that open a signaling connection [default: 60]
     #[arg(long, env = "PODIUM_JWT_TTL")]
     pub jwt_ttl: Option<u64>,
+    /// Secret of the admin API (Bearer); generated and stored if not given
+    #[arg(long, env = "PODIUM_ADMIN_SECRET", hide_env_values = true)]
+    pub admin_secret: Option<String>,
+    /// Seconds a rotated-out signing key still verifies JWTs [default: 600]
+    #[arg(long, env = "PODIUM_KEY_GRACE")]
+    pub key_grace: Option<u64>,
     /// TOML file with any of the settings above (snake_case keys)
     #[arg(long, env = "PODIUM_CONFIG")]
     pub config: Option<PathBuf>,
@@ -47,6 +53,8 @@ struct FileConfig {
     publish_token: Option<String>,
     account_id: Option<String>,
     jwt_ttl: Option<u64>,
+    admin_secret: Option<String>,
+    key_grace: Option<u64>,
 }
 
 /// Resolved settings.
@@ -66,6 +74,10 @@ pub struct Config {
     pub account_id: String,
     /// JWT lifetime in seconds.
     pub jwt_ttl: u64,
+    /// Admin API secret, if configured (otherwise read or generated in `data_dir`).
+    pub admin_secret: Option<String>,
+    /// Grace period of a rotated-out signing key, in seconds.
+    pub key_grace: u64,
 }
 
 impl Config {
@@ -91,6 +103,14 @@ impl Config {
         if publish_token.as_deref().is_some_and(|t| t.len() < 8) {
             bail!("--publish-token must be at least 8 characters");
         }
+        if args
+            .admin_secret
+            .as_deref()
+            .or(file.admin_secret.as_deref())
+            .is_some_and(|t| t.len() < 16)
+        {
+            bail!("--admin-secret must be at least 16 characters");
+        }
         Ok(Self {
             http_addr: args
                 .http_addr
@@ -108,6 +128,8 @@ impl Config {
                 .or(file.account_id)
                 .unwrap_or_else(|| "podium".into()),
             jwt_ttl: args.jwt_ttl.or(file.jwt_ttl).unwrap_or(60).max(1),
+            admin_secret: args.admin_secret.or(file.admin_secret),
+            key_grace: args.key_grace.or(file.key_grace).unwrap_or(600),
         })
     }
 }

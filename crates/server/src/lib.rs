@@ -56,6 +56,10 @@ pub struct Running {
     pub publish_token: String,
     /// True when the token was generated on this start.
     pub publish_token_generated: bool,
+    /// The admin API secret in effect.
+    pub admin_secret: String,
+    /// True when the admin secret was generated on this start.
+    pub admin_secret_generated: bool,
     /// Resolves when the server has stopped.
     pub done: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -65,7 +69,15 @@ pub async fn start(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<Running> {
-    let secrets = secrets::load_or_create(&config.data_dir, config.publish_token.clone())?;
+    let secrets = secrets::load_or_create(
+        &config.data_dir,
+        config.publish_token.clone(),
+        config.admin_secret.clone(),
+        state::unix_now(),
+    )?;
+    let keys = JwtKeys::new(&secrets.key_ring, config.key_grace)
+        .map_err(|e| anyhow::anyhow!("signing keys: {e}"))?;
+    let keys = Arc::new(std::sync::RwLock::new(Arc::new(keys)));
     let udp = UdpSocket::bind(config.udp_addr)
         .await
         .with_context(|| format!("binding UDP {}", config.udp_addr))?;
@@ -82,7 +94,7 @@ pub async fn start(
         let _ = media_stop.wait_for(|s| *s).await;
     });
     let state = AppState {
-        keys: JwtKeys::from_secret(&secrets.jwt_secret),
+        keys: keys.clone(),
         publish_token: Arc::from(secrets.publish_token.as_str()),
         account_id: config.account_id.clone(),
         jwt_ttl: config.jwt_ttl,
@@ -90,6 +102,12 @@ pub async fn start(
         media,
         shutdown: stop_rx.clone(),
     };
+    tokio::spawn(reload_keys_on_change(
+        config.data_dir.clone(),
+        config.key_grace,
+        keys,
+        stop_rx.clone(),
+    ));
     let mut http_stop = stop_rx;
     let server = axum::serve(listener, app(state)).with_graceful_shutdown(async move {
         let _ = http_stop.wait_for(|s| *s).await;
@@ -111,6 +129,43 @@ pub async fn start(
         udp_addr,
         publish_token: secrets.publish_token,
         publish_token_generated: secrets.publish_token_generated,
+        admin_secret: secrets.admin_secret,
+        admin_secret_generated: secrets.admin_secret_generated,
         done,
     })
+}
+
+/// Picks up `podium keys rotate` run while the server is up: the key ring file is checked
+/// every two seconds and reloaded when it changed. A broken file is logged and ignored.
+async fn reload_keys_on_change(
+    dir: std::path::PathBuf,
+    grace: u64,
+    keys: Arc<std::sync::RwLock<Arc<JwtKeys>>>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let path = secrets::key_ring_path(&dir);
+    let modified = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let mut seen = modified(&path);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        let now = modified(&path);
+        if now == seen {
+            continue;
+        }
+        seen = now;
+        let loaded = secrets::read_key_ring(&dir)
+            .and_then(|ring| JwtKeys::new(&ring, grace).map_err(|e| anyhow::anyhow!(e)));
+        match loaded {
+            Ok(new_keys) => {
+                *keys
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(new_keys);
+                tracing::info!("signing keys reloaded");
+            }
+            Err(e) => tracing::warn!(error = %format!("{e:#}"), "key ring not reloaded"),
+        }
+    }
 }

@@ -60,7 +60,7 @@ fn upgrade(
         )
         .into_response();
     };
-    let claims = match state.keys.verify(token, unix_now(), role) {
+    let claims = match state.keys().verify(token, unix_now(), role) {
         Ok(c) => c,
         Err(e) => return Fail(StatusCode::UNAUTHORIZED, e.to_string()).into_response(),
     };

@@ -1,7 +1,7 @@
 //! State shared by the HTTP handlers.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use podium_auth::{JwtKeys, MillicastClaims};
@@ -11,8 +11,8 @@ use crate::media_worker::MediaHandle;
 /// Everything a handler needs; cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
-    /// Signs and verifies signaling JWTs.
-    pub keys: JwtKeys,
+    /// Signs and verifies signaling JWTs; replaced when the key ring file changes.
+    pub keys: Arc<RwLock<Arc<JwtKeys>>>,
     /// Bootstrap API token that may publish anywhere.
     pub publish_token: Arc<str>,
     /// Account id of every stream.
@@ -28,11 +28,19 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The current keys.
+    pub fn keys(&self) -> Arc<JwtKeys> {
+        self.keys
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
     /// Mints a JWT for `grant`, valid from now for the configured lifetime.
     pub fn mint(&self, grant: MillicastClaims) -> String {
         let mut jti = [0u8; 12];
         rand::RngCore::fill_bytes(&mut rand::rng(), &mut jti);
-        self.keys
+        self.keys()
             .mint(grant, unix_now(), self.jwt_ttl, hex::encode(jti))
     }
 }
