@@ -633,11 +633,12 @@ export class View extends Connection {
   /**
    * Current audio level (0..1, linear) of each multiplexed audio slot, keyed by mid.
    *
-   * The level comes from the slot receiver's `getSynchronizationSources()` (the RFC 6464
-   * audio level the server forwards with every packet, so it also works for a slot nobody
-   * plays); an entry older than `maxAgeMs` counts as silence (0). When the browser reports
-   * no synchronization source for a slot, the slot's inbound-rtp `audioLevel` (measured on
-   * the decoded, played-out audio) is used instead; `null` when neither exists yet.
+   * The level comes from the slot receiver's `getSynchronizationSources()`: the RFC 6464
+   * audio level the server writes on every packet, as of the last packet played out (so play
+   * each slot track, see {@link View#slotTracks}); an entry older than `maxAgeMs` counts as
+   * silence (0). When the browser reports no synchronization source for a slot, the slot's
+   * inbound-rtp `audioLevel` (measured on the decoded audio) is used instead; `null` when
+   * neither exists yet (nothing received on that slot).
    * @param {{maxAgeMs?: number}} [options]
    * @returns {Promise<Object<string, number|null>>} e.g. `{"2": 0.31, "3": 0, "4": null}`
    */

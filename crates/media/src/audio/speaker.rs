@@ -76,6 +76,11 @@ impl Activity {
     }
 }
 
+/// Whether a packet counts as speech (see [`SpeakerConfig::noise_gate_dbov`]).
+pub fn is_speech(level: Option<i8>, voice: Option<bool>, cfg: &SpeakerConfig) -> bool {
+    speech_weight(level, voice, cfg).is_some()
+}
+
 /// Weight of a packet as speech: 1.0 at −30 dBov or louder, falling linearly to 0.25 at the
 /// noise gate; `None` when it is not speech (no level, V=0, silence, or below the gate).
 fn speech_weight(level: Option<i8>, voice: Option<bool>, cfg: &SpeakerConfig) -> Option<f32> {

@@ -9,6 +9,7 @@ use str0m::media::{KeyframeRequest, KeyframeRequestKind, Pt};
 use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, SeqNo, VideoOrientation};
 
 use super::Sfu;
+use crate::audio::speaker::is_speech;
 use crate::codec::PtMap;
 use crate::peer::{Role, Target};
 use crate::rewrite::{InPacket, InputKey};
@@ -155,9 +156,13 @@ impl Sfu {
             return;
         };
         let horizon = now.checked_sub(RECENT_AUDIO);
+        let cfg = &self.config.speaker;
+        // From the first speech packet on: replaying the silence before it would only make
+        // the burst (and the listener's jitter-buffer catch-up) longer.
         let packets: Vec<Packet> = recent
             .iter()
             .filter(|p| Some(p.arrival) >= horizon)
+            .skip_while(|p| !is_speech(p.audio_level, p.voice_activity, cfg))
             .cloned()
             .collect();
         for pkt in &packets {
