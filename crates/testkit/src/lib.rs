@@ -444,7 +444,7 @@ impl Net {
     /// Returns the number of datagrams the SFU sent. For benchmarks that time the SFU alone.
     pub fn sfu_only_audio_step(&mut self, idx: usize, level: i8) -> usize {
         self.bench_steps += 1;
-        if self.bench_steps % 50 == 0 {
+        if self.bench_steps.is_multiple_of(50) {
             self.step();
         }
         self.now += Duration::from_millis(20);
