@@ -17,7 +17,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the media server, Director API, signaling and web app.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage the keys that sign signaling JWTs.
     Keys {
         #[command(subcommand)]
@@ -49,7 +49,7 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Serve(args) => serve(args).await,
+        Command::Serve(args) => serve(*args).await,
         Command::Keys {
             command:
                 KeysCommand::Rotate {
