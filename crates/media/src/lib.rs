@@ -214,4 +214,7 @@ pub enum MediaError {
     /// The requested codec is not supported.
     #[error("Unsupported codec: {0}")]
     UnsupportedCodec(String),
+    /// A configured cap (viewers or sources per stream) is reached.
+    #[error("{0}")]
+    LimitReached(String),
 }

@@ -11,6 +11,10 @@ pub struct PublishRequest {
     /// `"WebRtc"` (default) or `"Rtmp"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream_type: Option<String>,
+    /// Podium extension: binds the JWT to this `sourceId` (the rooms server uses it so a
+    /// user can only publish as themselves).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_id: Option<String>,
 }
 
 /// Body of `POST /api/director/subscribe`.

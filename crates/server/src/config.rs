@@ -37,6 +37,25 @@ pub struct ServeArgs {
     /// Seconds a rotated-out signing key still verifies JWTs [default: 600]
     #[arg(long, env = "PODIUM_KEY_GRACE")]
     pub key_grace: Option<u64>,
+    /// Stream-name patterns (`name`, `prefix-*`, `*`) that need a subscribe token to view;
+    /// comma separated. Other streams are open, as in Millicast
+    #[arg(long, env = "PODIUM_PRIVATE_STREAMS", value_delimiter = ',')]
+    pub private_streams: Option<Vec<String>>,
+    /// Director requests per second per client IP [default: 20]
+    #[arg(long, env = "PODIUM_RATE_PER_IP")]
+    pub rate_per_ip: Option<u32>,
+    /// Director requests per second per API token [default: 50]
+    #[arg(long, env = "PODIUM_RATE_PER_TOKEN")]
+    pub rate_per_token: Option<u32>,
+    /// Whether revoking an API token also ends the sessions it opened [default: true]
+    #[arg(long, env = "PODIUM_REVOKE_ENDS_SESSIONS")]
+    pub revoke_ends_sessions: Option<bool>,
+    /// Most viewers of one stream (0 = no limit) [default: 0]
+    #[arg(long, env = "PODIUM_MAX_VIEWERS_PER_STREAM")]
+    pub max_viewers_per_stream: Option<usize>,
+    /// Most live sources of one stream (0 = no limit) [default: 0]
+    #[arg(long, env = "PODIUM_MAX_SOURCES_PER_STREAM")]
+    pub max_sources_per_stream: Option<usize>,
     /// TOML file with any of the settings above (snake_case keys)
     #[arg(long, env = "PODIUM_CONFIG")]
     pub config: Option<PathBuf>,
@@ -55,6 +74,12 @@ struct FileConfig {
     jwt_ttl: Option<u64>,
     admin_secret: Option<String>,
     key_grace: Option<u64>,
+    private_streams: Option<Vec<String>>,
+    rate_per_ip: Option<u32>,
+    rate_per_token: Option<u32>,
+    revoke_ends_sessions: Option<bool>,
+    max_viewers_per_stream: Option<usize>,
+    max_sources_per_stream: Option<usize>,
 }
 
 /// Resolved settings.
@@ -78,6 +103,18 @@ pub struct Config {
     pub admin_secret: Option<String>,
     /// Grace period of a rotated-out signing key, in seconds.
     pub key_grace: u64,
+    /// Patterns of streams that need a subscribe token to view.
+    pub private_streams: Vec<String>,
+    /// Director rate limits.
+    pub rate_per_ip: u32,
+    /// Director rate limit per API token.
+    pub rate_per_token: u32,
+    /// Whether revoking an API token ends its sessions.
+    pub revoke_ends_sessions: bool,
+    /// Viewer cap per stream (`None` = unlimited).
+    pub max_viewers_per_stream: Option<usize>,
+    /// Source cap per stream (`None` = unlimited).
+    pub max_sources_per_stream: Option<usize>,
 }
 
 impl Config {
@@ -98,6 +135,20 @@ impl Config {
         };
         if public_ip.is_unspecified() {
             bail!("--public-ip must be an address clients can reach, not {public_ip}");
+        }
+        let private_streams = args
+            .private_streams
+            .or(file.private_streams)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|p| p.trim().to_owned())
+            .filter(|p| !p.is_empty())
+            .collect::<Vec<_>>();
+        if let Some(bad) = private_streams
+            .iter()
+            .find(|p| !podium_tokens::is_valid_pattern(p))
+        {
+            bail!("--private-streams: invalid stream pattern {bad:?}");
         }
         let publish_token = args.publish_token.or(file.publish_token);
         if publish_token.as_deref().is_some_and(|t| t.len() < 8) {
@@ -130,6 +181,25 @@ impl Config {
             jwt_ttl: args.jwt_ttl.or(file.jwt_ttl).unwrap_or(60).max(1),
             admin_secret: args.admin_secret.or(file.admin_secret),
             key_grace: args.key_grace.or(file.key_grace).unwrap_or(600),
+            private_streams,
+            rate_per_ip: args.rate_per_ip.or(file.rate_per_ip).unwrap_or(20).max(1),
+            rate_per_token: args
+                .rate_per_token
+                .or(file.rate_per_token)
+                .unwrap_or(50)
+                .max(1),
+            revoke_ends_sessions: args
+                .revoke_ends_sessions
+                .or(file.revoke_ends_sessions)
+                .unwrap_or(true),
+            max_viewers_per_stream: args
+                .max_viewers_per_stream
+                .or(file.max_viewers_per_stream)
+                .filter(|n| *n > 0),
+            max_sources_per_stream: args
+                .max_sources_per_stream
+                .or(file.max_sources_per_stream)
+                .filter(|n| *n > 0),
         })
     }
 }

@@ -2,7 +2,10 @@
 //! WebSocket URL and a short-lived JWT bound to one stream and one action.
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::State;
+use std::net::SocketAddr;
+
+use crate::state::{unix_now, AppState};
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -10,9 +13,6 @@ use podium_auth::{MillicastClaims, TokenType};
 use podium_proto::director::{
     ConnectionData, DirectorReply, FailData, PublishRequest, SubscribeRequest,
 };
-use subtle::ConstantTimeEq;
-
-use crate::state::AppState;
 
 /// A Director refusal in the Millicast shape `{status:"fail",data:{message}}`.
 #[derive(Debug)]
@@ -49,7 +49,7 @@ pub fn validate_stream_name(name: &str) -> Result<(), Fail> {
     }
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers
         .get(axum::http::header::AUTHORIZATION)?
         .to_str()
@@ -60,25 +60,18 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .then_some(token.trim())
 }
 
+fn origin(headers: &HeaderMap) -> Option<&str> {
+    headers.get(axum::http::header::ORIGIN)?.to_str().ok()
+}
+
 /// `POST /api/director/publish`.
 pub async fn publish(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Result<Json<PublishRequest>, JsonRejection>,
 ) -> Result<Json<DirectorReply>, Fail> {
-    let Some(token) = bearer(&headers) else {
-        return Err(Fail(
-            StatusCode::UNAUTHORIZED,
-            "Unauthorized: Missing token".into(),
-        ));
-    };
-    let expected = state.publish_token.as_bytes();
-    if !bool::from(token.as_bytes().ct_eq(expected)) {
-        return Err(Fail(
-            StatusCode::UNAUTHORIZED,
-            "Unauthorized: Invalid token".into(),
-        ));
-    }
+    state.access.check_ip_rate(peer.ip())?;
     let Json(req) = body.map_err(bad_body)?;
     validate_stream_name(&req.stream_name)?;
     if let Some(t) = req.stream_type.as_deref() {
@@ -89,27 +82,42 @@ pub async fn publish(
             ));
         }
     }
+    let auth = state.access.authorize_publish(
+        bearer(&headers),
+        &req.stream_name,
+        origin(&headers),
+        peer.ip(),
+        unix_now(),
+    )?;
+    if req.source_id.is_some() && !auth.multisource {
+        return Err(Fail(
+            StatusCode::FORBIDDEN,
+            "Token does not allow multisource publishing (sourceId)".into(),
+        ));
+    }
+    let requires_auth = state.access.view_requires_auth(&req.stream_name);
     let grant = MillicastClaims {
         token_type: TokenType::Publish,
         stream_account_id: state.account_id.clone(),
         stream_name: req.stream_name,
         record: false,
-        // The bootstrap token is a wildcard token that allows multisource.
-        multisource: true,
-        source_id: None,
-        token_id: Some("bootstrap".into()),
+        multisource: auth.multisource,
+        source_id: req.source_id,
+        token_id: auth.token_id,
     };
     let mut data = connection_data(&state, &headers, grant, "pub");
-    data.subscribe_requires_auth = Some(false);
+    data.subscribe_requires_auth = Some(requires_auth);
     Ok(Json(DirectorReply::Success(data)))
 }
 
-/// `POST /api/director/subscribe` (open: viewing needs no token).
+/// `POST /api/director/subscribe`: open unless the stream requires auth to view.
 pub async fn subscribe(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Result<Json<SubscribeRequest>, JsonRejection>,
 ) -> Result<Json<DirectorReply>, Fail> {
+    state.access.check_ip_rate(peer.ip())?;
     let Json(req) = body.map_err(bad_body)?;
     validate_stream_name(&req.stream_name)?;
     let account = req.stream_account_id.or(req.account_id);
@@ -119,6 +127,14 @@ pub async fn subscribe(
             "Unknown streamAccountId".into(),
         ));
     }
+    // Old clients send `Authorization: NoAuth` for open streams.
+    let auth = state.access.authorize_view(
+        bearer(&headers),
+        &req.stream_name,
+        origin(&headers),
+        peer.ip(),
+        unix_now(),
+    )?;
     let grant = MillicastClaims {
         token_type: TokenType::Subscribe,
         stream_account_id: state.account_id.clone(),
@@ -126,7 +142,7 @@ pub async fn subscribe(
         record: false,
         multisource: false,
         source_id: None,
-        token_id: None,
+        token_id: auth.token_id,
     };
     Ok(Json(DirectorReply::Success(connection_data(
         &state, &headers, grant, "sub",

@@ -2,10 +2,13 @@
 //! (Director API, WebSocket signaling, web app). All media and protocol logic lives in the
 //! sans-IO crates; this crate only moves bytes and reads the clock.
 
+pub mod access;
+pub mod admin;
 pub mod config;
 pub mod director;
 pub mod media_worker;
 pub mod secrets;
+pub mod sessions;
 pub mod signal;
 pub mod state;
 pub mod web;
@@ -25,6 +28,9 @@ use tower_http::cors::{Any, CorsLayer};
 pub use config::{Config, ServeArgs};
 use state::AppState;
 
+/// File of the API token database in the data directory.
+pub const TOKEN_DB_FILE: &str = "podium.db";
+
 /// The HTTP routes.
 pub fn app(state: AppState) -> Router {
     let cors = CorsLayer::new()
@@ -34,6 +40,7 @@ pub fn app(state: AppState) -> Router {
     let api = Router::new()
         .route("/api/director/publish", post(director::publish))
         .route("/api/director/subscribe", post(director::subscribe))
+        .merge(admin::routes())
         .route("/api/{*rest}", axum::routing::any(director::not_found))
         .layer(cors);
     Router::new()
@@ -90,12 +97,35 @@ pub async fn start(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let candidate_addr = SocketAddr::new(config.public_ip, udp_addr.port());
     let mut media_stop = stop_rx.clone();
-    let (media, media_join) = media_worker::spawn(udp, candidate_addr, async move {
+    let mut sfu_config = podium_media::SfuConfig::new(candidate_addr);
+    sfu_config.max_viewers_per_stream = config.max_viewers_per_stream;
+    sfu_config.max_sources_per_stream = config.max_sources_per_stream;
+    let (media, media_join) = media_worker::spawn(udp, sfu_config, async move {
         let _ = media_stop.wait_for(|s| *s).await;
     });
+    let store = podium_tokens::TokenStore::open(config.data_dir.join(TOKEN_DB_FILE)).with_context(
+        || {
+            format!(
+                "opening the token database in {}",
+                config.data_dir.display()
+            )
+        },
+    )?;
+    let access = access::Access::new(
+        Arc::new(store),
+        secrets.publish_token.clone(),
+        config.private_streams.clone(),
+        access::RateLimits {
+            per_ip: config.rate_per_ip,
+            per_token: config.rate_per_token,
+        },
+    );
     let state = AppState {
         keys: keys.clone(),
-        publish_token: Arc::from(secrets.publish_token.as_str()),
+        access: Arc::new(access),
+        sessions: Arc::new(sessions::Sessions::default()),
+        admin_secret: Arc::from(secrets.admin_secret.as_str()),
+        revoke_ends_sessions: config.revoke_ends_sessions,
         account_id: config.account_id.clone(),
         jwt_ttl: config.jwt_ttl,
         http_addr,
@@ -109,7 +139,8 @@ pub async fn start(
         stop_rx.clone(),
     ));
     let mut http_stop = stop_rx;
-    let server = axum::serve(listener, app(state)).with_graceful_shutdown(async move {
+    let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
+    let server = axum::serve(listener, service).with_graceful_shutdown(async move {
         let _ = http_stop.wait_for(|s| *s).await;
     });
     let done = tokio::spawn(async move {

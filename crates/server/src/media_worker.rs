@@ -86,11 +86,12 @@ impl MediaHandle {
 /// Starts the worker on `socket`; it stops when `shutdown` resolves or every handle is dropped.
 pub fn spawn(
     socket: UdpSocket,
-    candidate_addr: SocketAddr,
+    config: SfuConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> (MediaHandle, tokio::task::JoinHandle<()>) {
     let (tx, rx) = mpsc::unbounded_channel();
-    let sfu = Sfu::new(SfuConfig::new(candidate_addr), Instant::now());
+    let candidate_addr = config.candidate_addr;
+    let sfu = Sfu::new(config, Instant::now());
     let worker = Worker {
         sfu,
         socket: Arc::new(socket),

@@ -21,6 +21,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::director::Fail;
+use crate::sessions::SessionInfo;
 use crate::state::{unix_now, AppState};
 
 /// Most audio slots one viewer may have.
@@ -60,10 +61,28 @@ fn upgrade(
         )
         .into_response();
     };
-    let claims = match state.keys().verify(token, unix_now(), role) {
+    let now = unix_now();
+    let claims = match state.keys().verify(token, now, role) {
         Ok(c) => c,
         Err(e) => return Fail(StatusCode::UNAUTHORIZED, e.to_string()).into_response(),
     };
+    if !state
+        .access
+        .token_still_valid(claims.millicast.token_id.as_deref())
+    {
+        return Fail(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized: Token revoked".into(),
+        )
+        .into_response();
+    }
+    if state.sessions.is_banned(&claims.jti, now) {
+        return Fail(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized: This token's session was ended by the server".into(),
+        )
+        .into_response();
+    }
     ws.max_message_size(MAX_FRAME)
         .on_upgrade(move |socket| Session::new(state, claims, role).run(socket))
 }
@@ -72,6 +91,8 @@ struct Session {
     state: AppState,
     claims: Claims,
     role: TokenType,
+    /// Id in the session registry.
+    id: u64,
     peer: Option<PeerId>,
     /// Event names the client asked for; `None` means all (what the Spaces demo relies on).
     wanted: Option<Vec<String>>,
@@ -83,6 +104,7 @@ impl Session {
             state,
             claims,
             role,
+            id: 0,
             peer: None,
             wanted: None,
         }
@@ -96,11 +118,30 @@ impl Session {
     }
 
     async fn run(mut self, socket: WebSocket) {
+        let (id, mut ended) = self.state.sessions.register(SessionInfo {
+            stream: self.claims.millicast.stream_name.clone(),
+            role: self.role,
+            source: None,
+            peer: None,
+            jti: self.claims.jti.clone(),
+            jwt_exp: self.claims.exp,
+            token_id: self.claims.millicast.token_id.clone(),
+        });
+        self.id = id;
+        let mut end_gone = false;
         let (mut sink, mut stream) = socket.split();
         let (events_tx, mut events_rx) = mpsc::unbounded_channel::<MediaEvent>();
         let mut shutdown = self.state.shutdown.clone();
         loop {
             tokio::select! {
+                reason = &mut ended, if !end_gone => match reason {
+                    Ok(reason) => {
+                        let frame = CloseFrame { code: close_code::POLICY, reason: reason.message().into() };
+                        let _ = sink.send(Message::Close(Some(frame))).await;
+                        break;
+                    }
+                    Err(_) => end_gone = true,
+                },
                 _ = async { let _ = shutdown.wait_for(|stop| *stop).await; } => {
                     let frame = CloseFrame { code: close_code::AWAY, reason: "server shutting down".into() };
                     let _ = sink.send(Message::Close(Some(frame))).await;
@@ -138,6 +179,7 @@ impl Session {
         if let Some(peer) = self.peer.take() {
             self.state.media.close(peer);
         }
+        self.state.sessions.remove(self.id);
     }
 
     async fn handle(
@@ -201,7 +243,7 @@ impl Session {
         }
         let params = PublishParams {
             stream: cmd.name.clone(),
-            source,
+            source: source.clone(),
             offer: cmd.sdp,
             codec: cmd.codec,
         };
@@ -214,6 +256,7 @@ impl Session {
             .map_err(|_| "Server is shutting down".to_string())?
             .map_err(|e| e.to_string())?;
         self.peer = Some(accepted.peer);
+        self.state.sessions.set_peer(self.id, accepted.peer, source);
         let response = PublishResponse {
             sdp: accepted.answer,
             publisher_id: accepted.peer.to_string(),
@@ -267,6 +310,7 @@ impl Session {
             .map_err(|_| "Server is shutting down".to_string())?
             .map_err(|e| e.to_string())?;
         self.peer = Some(accepted.peer);
+        self.state.sessions.set_peer(self.id, accepted.peer, None);
         let response = ViewResponse {
             sdp: accepted.answer,
             subscriber_id: accepted.peer.to_string(),

@@ -6,15 +6,23 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use podium_auth::{JwtKeys, MillicastClaims};
 
+use crate::access::Access;
 use crate::media_worker::MediaHandle;
+use crate::sessions::Sessions;
 
 /// Everything a handler needs; cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
     /// Signs and verifies signaling JWTs; replaced when the key ring file changes.
     pub keys: Arc<RwLock<Arc<JwtKeys>>>,
-    /// Bootstrap API token that may publish anywhere.
-    pub publish_token: Arc<str>,
+    /// Who may publish or view what.
+    pub access: Arc<Access>,
+    /// Live signaling sessions (kick, revocation).
+    pub sessions: Arc<Sessions>,
+    /// Admin API secret.
+    pub admin_secret: Arc<str>,
+    /// Whether revoking an API token ends the sessions it opened.
+    pub revoke_ends_sessions: bool,
     /// Account id of every stream.
     pub account_id: String,
     /// JWT lifetime in seconds.

@@ -42,6 +42,11 @@ pub struct SfuConfig {
     pub speaker: SpeakerConfig,
     /// Audio slot switching.
     pub slots: SlotConfig,
+    /// Most viewers of one stream (`None` = no limit).
+    pub max_viewers_per_stream: Option<usize>,
+    /// Most live sources of one stream (`None` = no limit); replacing a live source is
+    /// always allowed.
+    pub max_sources_per_stream: Option<usize>,
 }
 
 impl SfuConfig {
@@ -54,6 +59,8 @@ impl SfuConfig {
             idle_timeout: Duration::from_secs(10),
             speaker: SpeakerConfig::default(),
             slots: SlotConfig::default(),
+            max_viewers_per_stream: None,
+            max_sources_per_stream: None,
         }
     }
 }
@@ -131,6 +138,14 @@ impl Sfu {
     /// live, the new publication takes over as soon as its media flows.
     pub fn publish(&mut self, now: Instant, p: PublishParams) -> Result<Accepted, MediaError> {
         self.last_now = self.last_now.max(now);
+        if let Some(max) = self.config.max_sources_per_stream {
+            let live = self.registry.live_sources(&p.stream);
+            if live.len() >= max && !live.iter().any(|(s, _)| *s == p.source) {
+                return Err(MediaError::LimitReached(format!(
+                    "Too many sources in this stream (at most {max})"
+                )));
+            }
+        }
         let choice = match &p.codec {
             Some(name) => CodecChoice::Only(peer::parse_codec(name)?),
             None => CodecChoice::All,
@@ -172,6 +187,13 @@ impl Sfu {
     /// source first) right after; a stream with no source yet is simply waited for.
     pub fn view(&mut self, now: Instant, v: ViewParams) -> Result<Accepted, MediaError> {
         self.last_now = self.last_now.max(now);
+        if let Some(max) = self.config.max_viewers_per_stream {
+            if self.registry.viewers(&v.stream).len() >= max {
+                return Err(MediaError::LimitReached(format!(
+                    "Too many viewers of this stream (at most {max})"
+                )));
+            }
+        }
         let (rtc, answer) =
             peer::accept_offer(now, self.config.candidate_addr, &v.offer, CodecChoice::All)?;
         let viewing = peer::viewing_tracks(

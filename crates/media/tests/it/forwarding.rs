@@ -312,3 +312,50 @@ fn a_millicast_sdk_style_viewer_offer_is_accepted() {
         "the answer picks plain Opus"
     );
 }
+
+#[test]
+fn viewer_and_source_caps_refuse_with_clear_errors() {
+    use podium_media::MediaError;
+    let mut net = Net::with_config(|c| {
+        c.max_viewers_per_stream = Some(1);
+        c.max_sources_per_stream = Some(1);
+    });
+    net.publish("s", None, false);
+    net.view("s", None);
+    // Replacing the live main source is allowed; a second source is not.
+    net.publish("s", None, false);
+    let offer = net.clients[0].answer.clone(); // any SDP: the cap is checked first
+    let err = net
+        .sfu
+        .publish(
+            net.now,
+            podium_media::PublishParams {
+                stream: "s".into(),
+                source: Some("guest".into()),
+                offer: offer.clone(),
+                codec: None,
+            },
+        )
+        .unwrap_err();
+    assert_eq!(
+        err,
+        MediaError::LimitReached("Too many sources in this stream (at most 1)".into())
+    );
+    let err = net
+        .sfu
+        .view(
+            net.now,
+            podium_media::ViewParams {
+                stream: "s".into(),
+                pinned: None,
+                offer,
+                excluded: vec![],
+                max_slots: 0,
+            },
+        )
+        .unwrap_err();
+    assert_eq!(
+        err,
+        MediaError::LimitReached("Too many viewers of this stream (at most 1)".into())
+    );
+}

@@ -1,0 +1,186 @@
+//! Who may publish or view what: the Director's decisions, made from the bootstrap token,
+//! the stored API tokens and the streams that require auth to view.
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use podium_tokens::{Action, TokenRecord, TokenStore};
+use subtle::ConstantTimeEq;
+
+use crate::director::Fail;
+
+/// What an authorised Director request may do; goes into the JWT.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authorized {
+    /// The API token behind the request (`None` for open viewing).
+    pub token_id: Option<String>,
+    /// Whether `sourceId` may be used.
+    pub multisource: bool,
+}
+
+/// Requests per second allowed on the Director.
+#[derive(Debug, Clone, Copy)]
+pub struct RateLimits {
+    /// Per client IP address.
+    pub per_ip: u32,
+    /// Per API token.
+    pub per_token: u32,
+}
+
+/// Access control state shared by the Director and signaling.
+pub struct Access {
+    /// Stored API tokens.
+    pub store: Arc<TokenStore>,
+    bootstrap_token: String,
+    private_streams: Vec<String>,
+    by_ip: DefaultKeyedRateLimiter<IpAddr>,
+    by_token: DefaultKeyedRateLimiter<String>,
+}
+
+/// The id put in JWTs minted from the bootstrap `--publish-token`.
+pub const BOOTSTRAP_TOKEN_ID: &str = "bootstrap";
+
+impl Access {
+    /// Access control over `store`; `private_streams` are patterns of streams that require
+    /// a subscribe token to view.
+    pub fn new(
+        store: Arc<TokenStore>,
+        bootstrap_token: String,
+        private_streams: Vec<String>,
+        limits: RateLimits,
+    ) -> Self {
+        let quota = |per_sec: u32| {
+            let per_sec = NonZeroU32::new(per_sec.max(1)).expect("max(1) is non-zero");
+            // Bursts of twice the rate absorb an app opening a few connections at once.
+            let burst = NonZeroU32::new(per_sec.get().saturating_mul(2)).expect("non-zero");
+            Quota::per_second(per_sec).allow_burst(burst)
+        };
+        Self {
+            store,
+            bootstrap_token,
+            private_streams,
+            by_ip: RateLimiter::keyed(quota(limits.per_ip)),
+            by_token: RateLimiter::keyed(quota(limits.per_token)),
+        }
+    }
+
+    /// Whether viewing `stream` needs a subscribe token.
+    pub fn view_requires_auth(&self, stream: &str) -> bool {
+        self.private_streams
+            .iter()
+            .any(|p| podium_tokens::pattern_matches(p, stream))
+    }
+
+    /// Refuses a client that exceeds its request rate.
+    pub fn check_ip_rate(&self, ip: IpAddr) -> Result<(), Fail> {
+        self.by_ip.check_key(&ip).map_err(|_| {
+            Fail(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many requests, slow down".into(),
+            )
+        })
+    }
+
+    /// Decides a `POST /api/director/publish`.
+    pub fn authorize_publish(
+        &self,
+        bearer: Option<&str>,
+        stream: &str,
+        origin: Option<&str>,
+        ip: IpAddr,
+        now: u64,
+    ) -> Result<Authorized, Fail> {
+        let Some(secret) = bearer else {
+            return Err(unauthorized("Unauthorized: Missing token"));
+        };
+        if bool::from(secret.as_bytes().ct_eq(self.bootstrap_token.as_bytes())) {
+            self.check_token_rate(BOOTSTRAP_TOKEN_ID)?;
+            return Ok(Authorized {
+                token_id: Some(BOOTSTRAP_TOKEN_ID.into()),
+                multisource: true,
+            });
+        }
+        let record = self.authenticate(secret, now)?;
+        self.check(&record, Action::Publish, stream, origin, ip)
+    }
+
+    /// Decides a `POST /api/director/subscribe`. Open streams need no token; a token that is
+    /// given must still be valid.
+    pub fn authorize_view(
+        &self,
+        bearer: Option<&str>,
+        stream: &str,
+        origin: Option<&str>,
+        ip: IpAddr,
+        now: u64,
+    ) -> Result<Authorized, Fail> {
+        match bearer {
+            None if self.view_requires_auth(stream) => Err(unauthorized(
+                "Unauthorized: This stream requires a subscribe token",
+            )),
+            None => Ok(Authorized {
+                token_id: None,
+                multisource: false,
+            }),
+            Some(secret) => {
+                let record = self.authenticate(secret, now)?;
+                self.check(&record, Action::Subscribe, stream, origin, ip)
+            }
+        }
+    }
+
+    /// Whether a JWT minted from API token `token_id` may still open a connection.
+    pub fn token_still_valid(&self, token_id: Option<&str>) -> bool {
+        match token_id {
+            None | Some(BOOTSTRAP_TOKEN_ID) => true,
+            // Storage errors refuse: better a retry than a revoked token getting through.
+            Some(id) => !self.store.is_revoked(id).unwrap_or(true),
+        }
+    }
+
+    fn authenticate(&self, secret: &str, now: u64) -> Result<TokenRecord, Fail> {
+        let record = self.store.authenticate(secret, now).map_err(|e| {
+            if e.is_unauthorized() {
+                unauthorized(&e.to_string())
+            } else {
+                tracing::error!(error = %e, "token store failed");
+                Fail(StatusCode::INTERNAL_SERVER_ERROR, "Internal error".into())
+            }
+        })?;
+        self.check_token_rate(&record.id)?;
+        Ok(record)
+    }
+
+    fn check_token_rate(&self, id: &str) -> Result<(), Fail> {
+        self.by_token.check_key(&id.to_owned()).map_err(|_| {
+            Fail(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many requests for this token, slow down".into(),
+            )
+        })
+    }
+
+    fn check(
+        &self,
+        record: &TokenRecord,
+        action: Action,
+        stream: &str,
+        origin: Option<&str>,
+        ip: IpAddr,
+    ) -> Result<Authorized, Fail> {
+        record
+            .check(action, stream, origin, ip)
+            .map_err(|r| Fail(StatusCode::FORBIDDEN, r.to_string()))?;
+        Ok(Authorized {
+            token_id: Some(record.id.clone()),
+            multisource: record.multisource,
+        })
+    }
+}
+
+fn unauthorized(message: &str) -> Fail {
+    Fail(StatusCode::UNAUTHORIZED, message.into())
+}

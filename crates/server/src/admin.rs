@@ -1,0 +1,188 @@
+//! The admin API (Bearer admin secret): API tokens and kicking sessions.
+//!
+//! * `POST   /api/admin/tokens` — create (body: label, action, streams, multisource,
+//!   allowedOrigins, allowedIps, expiresAt); the secret is in the reply, once.
+//! * `GET    /api/admin/tokens` — list (no secrets).
+//! * `DELETE /api/admin/tokens/{id}` — revoke; ends its sessions unless configured not to.
+//! * `POST   /api/admin/kick` — end sessions: `{streamName, sourceId}` (publisher of a source,
+//!   `sourceId: null` = main), `{streamName, subscriberId}` (one viewer), or `{streamName}` (all).
+//! * `GET    /api/admin/sessions` — live sessions.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use podium_media::PeerId;
+use podium_tokens::NewToken;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use subtle::ConstantTimeEq;
+
+use crate::director::{bearer, validate_stream_name, Fail};
+use crate::sessions::KickTarget;
+use crate::state::{unix_now, AppState};
+
+/// The admin routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/admin/tokens", post(create_token).get(list_tokens))
+        .route("/api/admin/tokens/{id}", delete(revoke_token))
+        .route("/api/admin/kick", post(kick))
+        .route("/api/admin/sessions", get(list_sessions))
+}
+
+fn success(data: Value) -> Json<Value> {
+    Json(json!({"status": "success", "data": data}))
+}
+
+fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), Fail> {
+    let Some(secret) = bearer(headers) else {
+        return Err(Fail(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized: Missing admin secret".into(),
+        ));
+    };
+    if bool::from(secret.as_bytes().ct_eq(state.admin_secret.as_bytes())) {
+        Ok(())
+    } else {
+        Err(Fail(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized: Invalid admin secret".into(),
+        ))
+    }
+}
+
+fn bad_body(rejection: JsonRejection) -> Fail {
+    Fail(
+        StatusCode::BAD_REQUEST,
+        format!("Invalid request body: {}", rejection.body_text()),
+    )
+}
+
+fn store_error(e: podium_tokens::Error) -> Fail {
+    match e {
+        podium_tokens::Error::Invalid(v) => Fail(StatusCode::BAD_REQUEST, v.to_string()),
+        other => {
+            tracing::error!(error = %other, "token store failed");
+            Fail(StatusCode::INTERNAL_SERVER_ERROR, "Internal error".into())
+        }
+    }
+}
+
+async fn create_token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Json<NewToken>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), Fail> {
+    authorize(&state, &headers)?;
+    let Json(new) = body.map_err(bad_body)?;
+    let (record, secret) = state
+        .access
+        .store
+        .create(new, unix_now())
+        .map_err(store_error)?;
+    Ok((
+        StatusCode::CREATED,
+        success(json!({"token": record, "secret": secret})),
+    ))
+}
+
+async fn list_tokens(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, Fail> {
+    authorize(&state, &headers)?;
+    let tokens = state.access.store.list().map_err(store_error)?;
+    Ok(success(json!({ "tokens": tokens })))
+}
+
+async fn revoke_token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, Fail> {
+    authorize(&state, &headers)?;
+    if !state
+        .access
+        .store
+        .revoke(&id, unix_now())
+        .map_err(store_error)?
+    {
+        return Err(Fail(StatusCode::NOT_FOUND, "Unknown token id".into()));
+    }
+    let ended = if state.revoke_ends_sessions {
+        state.sessions.end_token_sessions(&id)
+    } else {
+        0
+    };
+    Ok(success(json!({"revoked": id, "sessionsEnded": ended})))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct KickRequest {
+    stream_name: String,
+    /// Present (string or null) = kick the publisher(s) of that source.
+    #[serde(default, deserialize_with = "present")]
+    source_id: Option<Option<String>>,
+    subscriber_id: Option<String>,
+}
+
+/// Distinguishes `"sourceId": null` (the main source) from an absent `sourceId`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+async fn kick(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Json<KickRequest>, JsonRejection>,
+) -> Result<Json<Value>, Fail> {
+    authorize(&state, &headers)?;
+    let Json(req) = body.map_err(bad_body)?;
+    validate_stream_name(&req.stream_name)?;
+    let target = match (req.source_id, req.subscriber_id) {
+        (Some(_), Some(_)) => {
+            return Err(Fail(
+                StatusCode::BAD_REQUEST,
+                "Give sourceId or subscriberId, not both".into(),
+            ))
+        }
+        (Some(source), None) => KickTarget::Source(source),
+        (None, Some(sub)) => {
+            let id = sub
+                .parse::<u64>()
+                .map_err(|_| Fail(StatusCode::BAD_REQUEST, "Invalid subscriberId".into()))?;
+            KickTarget::Subscriber(PeerId(id))
+        }
+        (None, None) => KickTarget::Stream,
+    };
+    let ended = state.sessions.kick(&req.stream_name, &target);
+    if ended == 0 {
+        return Err(Fail(StatusCode::NOT_FOUND, "No matching session".into()));
+    }
+    Ok(success(json!({ "sessionsEnded": ended })))
+}
+
+async fn list_sessions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, Fail> {
+    authorize(&state, &headers)?;
+    let sessions: Vec<Value> = state
+        .sessions
+        .list()
+        .into_iter()
+        .map(|s| {
+            json!({
+                "streamName": s.stream,
+                "role": format!("{:?}", s.role),
+                "sourceId": s.source,
+                "peerId": s.peer.map(|p| p.to_string()),
+                "tokenId": s.token_id,
+            })
+        })
+        .collect();
+    Ok(success(json!({ "sessions": sessions })))
+}
