@@ -18,10 +18,68 @@ struct Cli {
 enum Command {
     /// Run the media server, Director API, signaling and web app.
     Serve(Box<ServeArgs>),
+    /// Manage API tokens (stored in the data directory; a running server sees changes at once).
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
     /// Manage the keys that sign signaling JWTs.
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+}
+
+#[derive(clap::Args)]
+struct DataDir {
+    /// Data directory of the server [default: ./podium-data]
+    #[arg(long, env = "PODIUM_DATA_DIR", default_value = "podium-data")]
+    data_dir: std::path::PathBuf,
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token; its secret is printed once.
+    Create {
+        #[command(flatten)]
+        dir: DataDir,
+        /// A name to recognise it by
+        #[arg(long)]
+        label: String,
+        /// `publish` or `subscribe`
+        #[arg(long)]
+        action: podium_tokens::Action,
+        /// Stream names it covers: exact names, `prefix-*` or `*` (repeat or comma-separate)
+        #[arg(long = "stream", required = true, value_delimiter = ',')]
+        streams: Vec<String>,
+        /// Allow publishing with a sourceId (multisource)
+        #[arg(long)]
+        multisource: bool,
+        /// Only from these browser origins, e.g. https://app.example (repeatable)
+        #[arg(long = "origin", value_delimiter = ',')]
+        origins: Vec<String>,
+        /// Only from these IPs or CIDR ranges (repeatable)
+        #[arg(long = "ip", value_delimiter = ',')]
+        ips: Vec<String>,
+        /// Expire after this many seconds
+        #[arg(long)]
+        expires_in: Option<u64>,
+    },
+    /// List tokens (never their secrets).
+    List {
+        #[command(flatten)]
+        dir: DataDir,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token: new connections with it are refused. To also end its live sessions,
+    /// use the admin API (DELETE /api/admin/tokens/{id}).
+    Revoke {
+        #[command(flatten)]
+        dir: DataDir,
+        /// The token id (tok_…)
+        id: String,
     },
 }
 
@@ -39,8 +97,19 @@ enum KeysCommand {
     },
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
+    // Errors are for people: one line with its causes, never a backtrace.
+    let runtime = tokio::runtime::Runtime::new().expect("starting the tokio runtime");
+    match runtime.block_on(run()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("PODIUM_LOG")
@@ -50,6 +119,7 @@ async fn main() -> anyhow::Result<()> {
         .init();
     match Cli::parse().command {
         Command::Serve(args) => serve(*args).await,
+        Command::Token { command } => token(command),
         Command::Keys {
             command:
                 KeysCommand::Rotate {
@@ -116,5 +186,73 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         (false, false) => println!("  Admin secret:      stored in {}", admin_file.display()),
     }
     running.done.await??;
+    Ok(())
+}
+
+fn open_store(dir: &DataDir) -> anyhow::Result<podium_tokens::TokenStore> {
+    std::fs::create_dir_all(&dir.data_dir)?;
+    Ok(podium_tokens::TokenStore::open(
+        dir.data_dir.join(podium_server::TOKEN_DB_FILE),
+    )?)
+}
+
+fn token(command: TokenCommand) -> anyhow::Result<()> {
+    let now = podium_server::state::unix_now();
+    match command {
+        TokenCommand::Create {
+            dir,
+            label,
+            action,
+            streams,
+            multisource,
+            origins,
+            ips,
+            expires_in,
+        } => {
+            let mut new = podium_tokens::NewToken::new(label, action, streams);
+            new.multisource = multisource;
+            new.allowed_origins = origins;
+            new.allowed_ips = ips;
+            new.expires_at = expires_in.map(|s| now + s);
+            let (record, secret) = open_store(&dir)?.create(new, now)?;
+            println!("Created {} ({}).", record.id, record.label);
+            println!("Secret (shown only now): {secret}");
+        }
+        TokenCommand::List { dir, json } => {
+            let tokens = open_store(&dir)?.list()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&tokens)?);
+                return Ok(());
+            }
+            println!(
+                "{:<22} {:<10} {:<9} {:<30} LABEL",
+                "ID", "ACTION", "STATE", "STREAMS"
+            );
+            for t in tokens {
+                let state = if t.revoked {
+                    "revoked"
+                } else if t.is_expired(now) {
+                    "expired"
+                } else {
+                    "active"
+                };
+                println!(
+                    "{:<22} {:<10} {:<9} {:<30} {}",
+                    t.id,
+                    t.action.as_str(),
+                    state,
+                    t.streams.join(","),
+                    t.label
+                );
+            }
+        }
+        TokenCommand::Revoke { dir, id } => {
+            if open_store(&dir)?.revoke(&id, now)? {
+                println!("Revoked {id}.");
+            } else {
+                anyhow::bail!("no token with id {id}");
+            }
+        }
+    }
     Ok(())
 }

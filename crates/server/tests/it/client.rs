@@ -23,6 +23,7 @@ pub const TOKEN: &str = "test-publish-token";
 pub struct Server {
     pub running: Running,
     pub base: String,
+    pub dir: std::path::PathBuf,
     stop: Option<oneshot::Sender<()>>,
 }
 
@@ -41,20 +42,29 @@ impl Drop for Server {
     }
 }
 
+pub const ADMIN: &str = "test-admin-secret-0123";
+
 pub async fn server() -> Server {
+    server_with(|_| {}).await
+}
+
+/// A server whose flags are adjusted by `tune`.
+pub async fn server_with(tune: impl FnOnce(&mut ServeArgs)) -> Server {
     let dir = std::env::temp_dir().join(format!(
         "podium-it-{}-{}",
         std::process::id(),
         rand_suffix()
     ));
-    let config = Config::resolve(ServeArgs {
+    let mut args = ServeArgs {
         http_addr: Some("127.0.0.1:0".parse().unwrap()),
         udp_addr: Some("127.0.0.1:0".parse().unwrap()),
-        data_dir: Some(dir),
+        data_dir: Some(dir.clone()),
         publish_token: Some(TOKEN.into()),
+        admin_secret: Some(ADMIN.into()),
         ..Default::default()
-    })
-    .unwrap();
+    };
+    tune(&mut args);
+    let config = Config::resolve(args).unwrap();
     let (tx, rx) = oneshot::channel::<()>();
     let running = podium_server::start(config, async {
         let _ = rx.await;
@@ -65,6 +75,7 @@ pub async fn server() -> Server {
     Server {
         running,
         base,
+        dir,
         stop: Some(tx),
     }
 }
@@ -92,11 +103,18 @@ pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// Director call + WebSocket connect, the way the SDKs do it.
 pub async fn connect(base: &str, publish: bool, stream: &str) -> Ws {
-    let (path, bearer) = if publish {
-        ("publish", Some(TOKEN))
-    } else {
-        ("subscribe", None)
-    };
+    let bearer = if publish { Some(TOKEN) } else { None };
+    connect_with(base, publish, stream, bearer).await.1
+}
+
+/// Director call with `bearer` + WebSocket connect; returns the signaling URL too.
+pub async fn connect_with(
+    base: &str,
+    publish: bool,
+    stream: &str,
+    bearer: Option<&str>,
+) -> (String, Ws) {
+    let path = if publish { "publish" } else { "subscribe" };
     let (status, body) = director(base, path, bearer, json!({"streamName": stream})).await;
     assert_eq!(status, 200, "{body}");
     let url = format!(
@@ -104,7 +122,52 @@ pub async fn connect(base: &str, publish: bool, stream: &str) -> Ws {
         body["data"]["urls"][0].as_str().unwrap(),
         body["data"]["jwt"].as_str().unwrap()
     );
-    tokio_tungstenite::connect_async(url).await.unwrap().0
+    let ws = tokio_tungstenite::connect_async(&url).await.unwrap().0;
+    (url, ws)
+}
+
+/// An admin API call; returns (HTTP status, JSON body).
+pub async fn admin(
+    base: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = reqwest::Client::new()
+        .request(method, format!("{base}/api/admin/{path}"))
+        .bearer_auth(ADMIN);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap())
+}
+
+/// Creates an API token through the admin API; returns its secret and id.
+pub async fn create_token(base: &str, spec: Value) -> (String, String) {
+    let (status, body) = admin(base, reqwest::Method::POST, "tokens", Some(spec)).await;
+    assert_eq!(status, 201, "{body}");
+    (
+        body["data"]["secret"].as_str().unwrap().to_owned(),
+        body["data"]["token"]["id"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// Waits for the server to close the socket; returns the close reason.
+pub async fn closed_reason(ws: &mut Ws) -> Option<String> {
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .ok()??;
+        match msg {
+            Ok(Message::Close(frame)) => {
+                return Some(frame.map(|f| f.reason.to_string()).unwrap_or_default())
+            }
+            Ok(_) => continue,
+            Err(_) => return None,
+        }
+    }
 }
 
 /// Sends a command and waits for its response or error, collecting events seen meanwhile.

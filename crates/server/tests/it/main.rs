@@ -1,5 +1,6 @@
 //! End-to-end tests of the server over real loopback sockets.
 
+mod access;
 mod client;
 mod signaling;
 mod webrtc;
