@@ -326,20 +326,7 @@ impl Net {
                     else {
                         continue;
                     };
-                    let input = Input::Receive(
-                        now,
-                        Receive {
-                            proto: Protocol::Udp,
-                            source: t.source,
-                            destination: t.destination,
-                            contents: (&*t.contents).try_into().expect("datagram"),
-                        },
-                    );
-                    self.clients[i]
-                        .rtc
-                        .handle_input(input)
-                        .expect("client input");
-                    self.drain_client(i, &mut to_sfu);
+                    self.deliver(i, now, &t, &mut to_sfu);
                 }
                 Output::Event(e) => {
                     moved = true;
@@ -365,6 +352,30 @@ impl Net {
                 .handle_receive(self.now, source, self.sfu_addr, &data);
         }
         moved
+    }
+
+    /// Hands one SFU datagram to client `i` and drains it (str0m wants a drain per input).
+    fn deliver(
+        &mut self,
+        i: usize,
+        now: Instant,
+        t: &podium_media::Transmit,
+        to_sfu: &mut Vec<(SocketAddr, Vec<u8>)>,
+    ) {
+        let input = Input::Receive(
+            now,
+            Receive {
+                proto: Protocol::Udp,
+                source: t.source,
+                destination: t.destination,
+                contents: (&*t.contents).try_into().expect("datagram"),
+            },
+        );
+        self.clients[i]
+            .rtc
+            .handle_input(input)
+            .expect("client input");
+        self.drain_client(i, to_sfu);
     }
 
     fn drain_client(&mut self, i: usize, to_sfu: &mut Vec<(SocketAddr, Vec<u8>)>) {
@@ -466,21 +477,8 @@ impl Net {
             match self.sfu.poll_output() {
                 // The sender's own traffic (STUN answers, RTCP) is delivered so it stays up.
                 Output::Transmit(t) if t.destination == sender => {
-                    let input = Input::Receive(
-                        now,
-                        Receive {
-                            proto: Protocol::Udp,
-                            source: t.source,
-                            destination: t.destination,
-                            contents: (&*t.contents).try_into().expect("datagram"),
-                        },
-                    );
-                    self.clients[idx]
-                        .rtc
-                        .handle_input(input)
-                        .expect("client input");
                     let mut back = Vec::new();
-                    self.drain_client(idx, &mut back);
+                    self.deliver(idx, now, &t, &mut back);
                     for (source, data) in back {
                         self.sfu.handle_receive(now, source, self.sfu_addr, &data);
                     }
