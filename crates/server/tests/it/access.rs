@@ -443,3 +443,45 @@ async fn rotated_keys_are_picked_up_and_old_jwts_work_during_the_grace_period() 
         "old key still verifies"
     );
 }
+
+#[tokio::test]
+async fn the_director_rate_limits_per_token() {
+    let srv = server_with(|a| {
+        a.rate_per_token = Some(1);
+        a.rate_per_ip = Some(1000);
+    })
+    .await;
+    let (secret, _) = create_token(
+        &srv.base,
+        json!({"label":"p","action":"publish","streams":["*"]}),
+    )
+    .await;
+    let mut last = (0, serde_json::Value::Null);
+    for _ in 0..6 {
+        last = director(
+            &srv.base,
+            "publish",
+            Some(&secret),
+            json!({"streamName":"s"}),
+        )
+        .await;
+    }
+    assert_eq!(
+        (last.0, last.1["data"]["message"].as_str()),
+        (429, Some("Too many requests for this token, slow down"))
+    );
+    // Another token is not affected.
+    let (other, _) = create_token(
+        &srv.base,
+        json!({"label":"q","action":"publish","streams":["*"]}),
+    )
+    .await;
+    let (s, _) = director(
+        &srv.base,
+        "publish",
+        Some(&other),
+        json!({"streamName":"s"}),
+    )
+    .await;
+    assert_eq!(s, 200);
+}
