@@ -34,6 +34,8 @@ export const PODIUM_BIN = process.env.PODIUM_BIN || path.resolve(here, '../../ta
 export const CHROMIUM_BIN = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
 /** Publish token given to every test server. */
 export const PUBLISH_TOKEN = 'e2e-token';
+/** Admin secret given to every test server (Bearer token of /api/admin/*). */
+export const ADMIN_SECRET = 'e2e-admin-secret-0123';
 /** Set PODIUM_E2E_VERBOSE=1 to stream server output and page console to stderr. */
 const VERBOSE = !!process.env.PODIUM_E2E_VERBOSE;
 /** Directory whose top-level web files replace the server's embedded ones (see header). */
@@ -90,6 +92,7 @@ export async function startServer({ extraArgs = [] } = {}) {
     '--udp-addr', `127.0.0.1:${udpPort}`,
     '--data-dir', dataDir,
     '--publish-token', PUBLISH_TOKEN,
+    '--admin-secret', ADMIN_SECRET,
     ...extraArgs,
   ];
   const child = spawn(PODIUM_BIN, args, {
@@ -157,6 +160,40 @@ export async function startServer({ extraArgs = [] } = {}) {
   }
   if (!WEB_DIR) await warnIfStaleAssets(url);
   return server;
+}
+
+/**
+ * Call the admin API from Node: `method path` with the admin secret as Bearer token.
+ * @returns {Promise<{status: number, body: any}>} HTTP status and parsed JSON body (null if none)
+ */
+export async function adminRequest(server, method, urlPath, body) {
+  const headers = { Authorization: `Bearer ${ADMIN_SECRET}` };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  const res = await fetch(`${server.url}${urlPath}`, {
+    method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(10_000),
+  });
+  const text = await res.text();
+  let parsed = null;
+  try {
+    parsed = text ? JSON.parse(text) : null;
+  } catch {
+    parsed = text;
+  }
+  return { status: res.status, body: parsed };
+}
+
+/**
+ * Create a stored API token through the admin API (POST /api/admin/tokens).
+ * @param {{label?: string, action?: 'publish'|'subscribe', streams: string[], multisource?: boolean}} spec
+ * @returns {Promise<{id: string, secret: string, token: object}>}
+ */
+export async function createToken(server, { label = 'e2e', action = 'publish', streams, multisource = false }) {
+  const res = await adminRequest(server, 'POST', '/api/admin/tokens', { label, action, streams, multisource });
+  if (res.status !== 201 || res.body?.status !== 'success' || !res.body?.data?.secret || res.body?.data?.token?.id === undefined) {
+    throw new Error(`POST /api/admin/tokens ${JSON.stringify({ label, action, streams, multisource })} → HTTP ${res.status} ${JSON.stringify(res.body)}`);
+  }
+  const { token, secret } = res.body.data;
+  return { id: token.id, secret, token };
 }
 
 let staleWarned = false;
