@@ -1,0 +1,332 @@
+//! Effects: what the shell must do after an accepted command.
+
+use crate::command::PublishTokenRequest;
+use crate::ids::{RoomId, UserId};
+use crate::model::{Room, User};
+use crate::validate::SPACES;
+use serde_json::{json, Value};
+
+/// One thing for the shell to do. An [`crate::Outcome`] lists them in the order they must
+/// happen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Effect {
+    /// Add the connection to a delivery group (`socket.join(group.name())`).
+    Join {
+        /// The connection.
+        user: UserId,
+        /// The group.
+        group: Group,
+    },
+    /// Remove the connection from a delivery group (`socket.leave(group.name())`). Harmless
+    /// if the connection is already gone (disconnect).
+    Leave {
+        /// The connection.
+        user: UserId,
+        /// The group.
+        group: Group,
+    },
+    /// Emit an event to an audience.
+    Emit {
+        /// Who receives it.
+        to: Audience,
+        /// What.
+        event: Event,
+    },
+    /// Mint a publish token for `request` and emit `promoted(roomId, {publisherToken})` to
+    /// `user` only: they were moved onto the stage.
+    SendPromoted {
+        /// The promoted user.
+        user: UserId,
+        /// The room.
+        room_id: RoomId,
+        /// The token to mint.
+        request: PublishTokenRequest,
+    },
+    /// Stop some media server-side.
+    Media(MediaAction),
+}
+
+/// A delivery group, kept in sync by [`Effect::Join`]/[`Effect::Leave`]: a socket.io room.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Group {
+    /// Every authenticated connection (the demo's `"spaces"` room).
+    Spaces,
+    /// The members of one room (the socket.io room named by the room id).
+    Room(RoomId),
+}
+
+impl Group {
+    /// The socket.io room name: `"spaces"` or the room id (never `"spaces"`, see
+    /// [`crate::RoomError::RoomIdUnavailable`]).
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Spaces => SPACES,
+            Self::Room(id) => id.as_str(),
+        }
+    }
+}
+
+/// Who receives an [`Effect::Emit`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Audience {
+    /// Every authenticated connection: [`Group::Spaces`].
+    Spaces,
+    /// The members of the room at this point of the effect list: [`Group::Room`].
+    Room(RoomId),
+    /// One connection.
+    User(UserId),
+}
+
+/// Media the shell must stop, because the domain no longer allows it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum MediaAction {
+    /// End `user`'s publication (`sourceId = user`) in stream `room_id` and refuse their
+    /// publish token from now on: they were demoted or kicked, or they left.
+    EndPublication {
+        /// The stream.
+        room_id: RoomId,
+        /// The source.
+        user_id: UserId,
+    },
+    /// End `user`'s view of stream `room_id`: they are no longer a member (kicked, left,
+    /// disconnected or the room closed).
+    EndView {
+        /// The stream.
+        room_id: RoomId,
+        /// The viewer.
+        user_id: UserId,
+    },
+}
+
+/// A server → client event, with the demo's name and argument shapes (see [`Event::name`],
+/// [`Event::args`]). `room-updated` and `room-closed` are Podium additions; clients written
+/// for the demo ignore them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// `room-created(roomJson)`, to [`Audience::Spaces`].
+    RoomCreated(Room),
+    /// `room-updated(roomJson)`, to [`Audience::Spaces`]: the room changed in a way no demo
+    /// event describes (its owner changed). Replace the cached room with this snapshot.
+    RoomUpdated(Room),
+    /// `room-deleted(roomId)`, to [`Audience::Spaces`].
+    RoomDeleted {
+        /// The room.
+        room_id: RoomId,
+    },
+    /// `room-closed(roomId)`, to the remaining members right before the room is deleted
+    /// because its owner left with nobody on stage to take over. Leave the room page.
+    RoomClosed {
+        /// The room.
+        room_id: RoomId,
+    },
+    /// `user-joined(roomId, {id, username})`, to [`Audience::Spaces`].
+    UserJoined {
+        /// The room.
+        room_id: RoomId,
+        /// Who joined.
+        user: User,
+    },
+    /// `user-left(roomId, userId)`, to [`Audience::Spaces`].
+    UserLeft {
+        /// The room.
+        room_id: RoomId,
+        /// Who left.
+        user_id: UserId,
+    },
+    /// `user-promoted(roomId, userId, promoted)`, to [`Audience::Spaces`].
+    UserPromoted {
+        /// The room.
+        room_id: RoomId,
+        /// Who moved.
+        user_id: UserId,
+        /// Onto the stage (`true`) or off it.
+        promoted: bool,
+    },
+    /// `user-raised-hand(roomId, userId, raised)`, to the room's members.
+    UserRaisedHand {
+        /// The room.
+        room_id: RoomId,
+        /// Whose hand.
+        user_id: UserId,
+        /// Raised or lowered.
+        raised: bool,
+    },
+    /// `user-muted(roomId, userId, muted)`, to the room's members.
+    UserMuted {
+        /// The room.
+        room_id: RoomId,
+        /// Which speaker.
+        user_id: UserId,
+        /// Muted or unmuted.
+        muted: bool,
+    },
+    /// `demoted(roomId)`, to the demoted user: stop publishing.
+    Demoted {
+        /// The room.
+        room_id: RoomId,
+    },
+    /// `kicked(roomId)`, to the kicked user: leave the room page.
+    Kicked {
+        /// The room.
+        room_id: RoomId,
+    },
+    /// `muted(roomId)`, to the speaker the owner muted: disable the microphone track.
+    Muted {
+        /// The room.
+        room_id: RoomId,
+    },
+}
+
+impl Event {
+    /// The socket.io event name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::RoomCreated(_) => "room-created",
+            Self::RoomUpdated(_) => "room-updated",
+            Self::RoomDeleted { .. } => "room-deleted",
+            Self::RoomClosed { .. } => "room-closed",
+            Self::UserJoined { .. } => "user-joined",
+            Self::UserLeft { .. } => "user-left",
+            Self::UserPromoted { .. } => "user-promoted",
+            Self::UserRaisedHand { .. } => "user-raised-hand",
+            Self::UserMuted { .. } => "user-muted",
+            Self::Demoted { .. } => "demoted",
+            Self::Kicked { .. } => "kicked",
+            Self::Muted { .. } => "muted",
+        }
+    }
+
+    /// The room the event is about.
+    pub fn room_id(&self) -> &RoomId {
+        match self {
+            Self::RoomCreated(room) | Self::RoomUpdated(room) => room.id(),
+            Self::RoomDeleted { room_id }
+            | Self::RoomClosed { room_id }
+            | Self::UserJoined { room_id, .. }
+            | Self::UserLeft { room_id, .. }
+            | Self::UserPromoted { room_id, .. }
+            | Self::UserRaisedHand { room_id, .. }
+            | Self::UserMuted { room_id, .. }
+            | Self::Demoted { room_id }
+            | Self::Kicked { room_id }
+            | Self::Muted { room_id } => room_id,
+        }
+    }
+
+    /// The socket.io arguments, in order (each is one argument of the emit).
+    pub fn args(&self) -> Vec<Value> {
+        match self {
+            Self::RoomCreated(room) | Self::RoomUpdated(room) => vec![json!(room)],
+            Self::RoomDeleted { room_id }
+            | Self::RoomClosed { room_id }
+            | Self::Demoted { room_id }
+            | Self::Kicked { room_id }
+            | Self::Muted { room_id } => vec![json!(room_id)],
+            Self::UserJoined { room_id, user } => vec![json!(room_id), json!(user)],
+            Self::UserLeft { room_id, user_id } => vec![json!(room_id), json!(user_id)],
+            Self::UserPromoted {
+                room_id,
+                user_id,
+                promoted: flag,
+            }
+            | Self::UserRaisedHand {
+                room_id,
+                user_id,
+                raised: flag,
+            }
+            | Self::UserMuted {
+                room_id,
+                user_id,
+                muted: flag,
+            } => vec![json!(room_id), json!(user_id), json!(flag)],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r() -> RoomId {
+        "r1".into()
+    }
+
+    #[test]
+    fn names_and_args_match_the_demo() {
+        let cases = [
+            (
+                Event::RoomDeleted { room_id: r() },
+                "room-deleted",
+                json!(["r1"]),
+            ),
+            (
+                Event::RoomClosed { room_id: r() },
+                "room-closed",
+                json!(["r1"]),
+            ),
+            (
+                Event::UserJoined {
+                    room_id: r(),
+                    user: User {
+                        id: "s1".into(),
+                        username: "Ann".into(),
+                    },
+                },
+                "user-joined",
+                json!(["r1", {"id": "s1", "username": "Ann"}]),
+            ),
+            (
+                Event::UserLeft {
+                    room_id: r(),
+                    user_id: "s1".into(),
+                },
+                "user-left",
+                json!(["r1", "s1"]),
+            ),
+            (
+                Event::UserPromoted {
+                    room_id: r(),
+                    user_id: "s1".into(),
+                    promoted: true,
+                },
+                "user-promoted",
+                json!(["r1", "s1", true]),
+            ),
+            (
+                Event::UserRaisedHand {
+                    room_id: r(),
+                    user_id: "s1".into(),
+                    raised: false,
+                },
+                "user-raised-hand",
+                json!(["r1", "s1", false]),
+            ),
+            (
+                Event::UserMuted {
+                    room_id: r(),
+                    user_id: "s1".into(),
+                    muted: true,
+                },
+                "user-muted",
+                json!(["r1", "s1", true]),
+            ),
+            (Event::Demoted { room_id: r() }, "demoted", json!(["r1"])),
+            (Event::Kicked { room_id: r() }, "kicked", json!(["r1"])),
+            (Event::Muted { room_id: r() }, "muted", json!(["r1"])),
+        ];
+        for (event, name, args) in cases {
+            assert_eq!(event.name(), name);
+            assert_eq!(Value::Array(event.args()), args, "{name}");
+            assert_eq!(event.room_id(), &r());
+        }
+    }
+
+    #[test]
+    fn group_names() {
+        assert_eq!(Group::Spaces.name(), "spaces");
+        assert_eq!(Group::Room(r()).name(), "r1");
+    }
+}

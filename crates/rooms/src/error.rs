@@ -1,0 +1,81 @@
+//! Refusals. Each message is the `{error}` text of the socket.io ack, written for the person
+//! who caused it; none echoes unvalidated input.
+
+use crate::validate::{MAX_ROOM_NAME_CHARS, MAX_USERNAME_CHARS};
+use thiserror::Error;
+
+/// Why a command was refused. A refused command changes nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum RoomError {
+    /// The connection has not authenticated yet.
+    #[error("Not signed in: choose a username first")]
+    NotAuthenticated,
+    /// The connection already authenticated under another name.
+    #[error("You are already signed in as {0}")]
+    AlreadyAuthenticated(String),
+    /// The username is empty (or only spaces).
+    #[error("Missing username")]
+    UsernameMissing,
+    /// The username is longer than [`MAX_USERNAME_CHARS`].
+    #[error("Usernames can be at most {MAX_USERNAME_CHARS} characters long")]
+    UsernameTooLong,
+    /// The username contains a character outside letters, digits, space, `_`, `-` and `.`.
+    #[error("Usernames may only contain letters, digits, spaces and _ - . (not {0:?})")]
+    UsernameInvalidChar(char),
+    /// The username has no letter or digit (for example `"..."`).
+    #[error("Usernames need at least one letter or digit")]
+    UsernameNoAlphanumeric,
+    /// Another connected user has this name (compared case-insensitively).
+    #[error("The username {0} is already taken")]
+    UsernameTaken(String),
+    /// The room name is empty (or only whitespace).
+    #[error("Missing room name")]
+    RoomNameMissing,
+    /// The room name is longer than [`MAX_ROOM_NAME_CHARS`].
+    #[error("Room names can be at most {MAX_ROOM_NAME_CHARS} characters long")]
+    RoomNameTooLong,
+    /// The room name contains a control or invisible formatting character.
+    #[error("Room names cannot contain control or invisible formatting characters")]
+    RoomNameInvalidChar,
+    /// The room id the shell supplied is empty, too long, reserved or already used.
+    #[error("Could not create the room: its id is unavailable, please try again")]
+    RoomIdUnavailable,
+    /// No room has this id (it may have closed).
+    #[error("This room does not exist (it may have closed)")]
+    RoomNotFound,
+    /// The caller is not a member of the room.
+    #[error("You are not in this room")]
+    NotInRoom,
+    /// The action is reserved to the room's owner.
+    #[error("Only the room's owner can do that")]
+    NotOwner,
+    /// The target user is no longer connected.
+    #[error("That user is no longer connected")]
+    UserGone,
+    /// The target user is connected but not a member of the room.
+    #[error("That user is not in this room")]
+    UserNotInRoom,
+    /// A speaker tried to raise their hand.
+    #[error("You are already a speaker, there is no need to raise your hand")]
+    AlreadySpeaker,
+    /// A listener tried to mute or unmute themselves.
+    #[error("Only speakers can mute or unmute their microphone")]
+    NotSpeaker,
+    /// The owner tried to mute a listener.
+    #[error("That user is not a speaker")]
+    TargetNotSpeaker,
+    /// The owner tried to demote themselves.
+    #[error("The owner always stays on stage and cannot be moved to the audience")]
+    CannotDemoteSelf,
+    /// The owner tried to kick themselves.
+    #[error("You cannot kick yourself; leave the room instead")]
+    CannotKickSelf,
+}
+
+impl RoomError {
+    /// The socket.io ack payload for this refusal: `{"error": "<message>"}`.
+    pub fn to_ack(&self) -> serde_json::Value {
+        serde_json::json!({ "error": self.to_string() })
+    }
+}

@@ -1,0 +1,132 @@
+//! Podium's rooms domain: Clubhouse-style rooms with a **stage** (speakers), an **audience**
+//! (listeners who may raise a hand) and a **live now** listing, as a pure state machine.
+//!
+//! It speaks the message set of the original "millicast-spaces" demo (protocol reference §9)
+//! without doing any I/O: no sockets, no socket.io, no tasks, no clock, no id generation. The
+//! shell decodes a socket.io message into a [`Command`], calls [`Rooms::apply`] with the
+//! current time and the connection id, then answers the ack and carries out the
+//! [`Outcome::effects`] in order:
+//!
+//! ```
+//! use podium_rooms::{Ack, Command, Effect, RoomId, Rooms, UserId};
+//!
+//! let mut rooms = Rooms::new();
+//! let ann = UserId::new("socket-ann");
+//! let now = 1_700_000_000_000; // unix milliseconds
+//! rooms.apply(now, &ann, Command::Authenticate { username: "Ann".into() }).unwrap();
+//! let outcome = rooms
+//!     .apply(now, &ann, Command::CreateRoom {
+//!         room_id: RoomId::new("7d0c…-uuid"),
+//!         name: "Morning chat".into(),
+//!         audio_only: true,
+//!     })
+//!     .unwrap();
+//! assert_eq!(outcome.ack.data(), Some(serde_json::json!("7d0c…-uuid")));
+//! for effect in &outcome.effects {
+//!     match effect {
+//!         Effect::Join { user, group } => { /* socket(user).join(group.name()) */ }
+//!         Effect::Leave { user, group } => { /* socket(user).leave(group.name()) */ }
+//!         Effect::Emit { to, event } => { /* io.to(..).emit(event.name(), event.args()) */ }
+//!         Effect::SendPromoted { user, room_id, request } => { /* mint, emit "promoted" */ }
+//!         Effect::Media(action) => { /* kick the publication / view in the SFU */ }
+//!         _ => {}
+//!     }
+//! }
+//! match rooms.apply(now, &ann, Command::Mute { room_id: "nope".into(), muted: true }) {
+//!     Err(e) => assert_eq!(e.to_ack(), serde_json::json!({"error": e.to_string()})),
+//!     Ok(_) => unreachable!(),
+//! }
+//! ```
+//!
+//! # Model
+//! - A **user** is one authenticated socket.io connection: user id = socket id = the
+//!   `sourceId` they publish with. A reconnect is a new user; [`Command::Disconnect`] frees
+//!   the username.
+//! - A **room** is one stream (room id = stream name). Its JSON is exactly the demo's
+//!   (`{id, name, ownerId, audioOnly, participants, speakers}`, see [`Room`]). The **owner**
+//!   is always a participant and a speaker; **speakers** are participants on stage;
+//!   everyone else is the **audience**. A user may be in several rooms at once, as in the
+//!   demo.
+//! - Media grants are *requested*, not minted: `join-room` acks [`JoinTokens`] (a view token
+//!   for everyone, a publish token bound to `sourceId = user id` for the owner and speakers)
+//!   and a promotion yields [`Effect::SendPromoted`].
+//! - **Membership is the authority for media**: whenever a user stops being a speaker
+//!   (demoted, kicked, left, disconnected) the outcome carries
+//!   [`MediaAction::EndPublication`], and whenever they stop being a member (kicked, left,
+//!   disconnected, room closed) [`MediaAction::EndView`]. The shell enforces both with the
+//!   server-side kick, so a demoted or kicked user's media stops and their token stops
+//!   working.
+//! - **Delivery groups** mirror socket.io rooms: [`Group::Spaces`] (every authenticated
+//!   connection) and [`Group::Room`] (a room's members). The outcome lists every join and
+//!   leave, interleaved with the emits, so a shell that applies effects in order keeps its
+//!   socket.io rooms equal to the domain's membership.
+//!
+//! # Choices (where the demo was silent or wrong)
+//! - **Every command is checked** (signed in, room exists, caller is a member, caller owns
+//!   the room, target is a member) and a refused command changes nothing; the
+//!   [`RoomError`] message is the ack's `{error}`. Acting on a user who has disconnected is
+//!   [`RoomError::UserGone`]; on one who is connected but not in the room,
+//!   [`RoomError::UserNotInRoom`].
+//! - **Usernames**: trimmed, inner spaces collapsed, 1–32 characters of letters, digits
+//!   (any script), space, `_`, `-`, `.`, with at least one letter or digit, unique
+//!   case-insensitively. **Room names**: trimmed, 1–80 characters, no control or invisible
+//!   formatting characters. See [`normalize_username`], [`normalize_room_name`].
+//! - **`authenticate` twice** with the same name answers again; with another name it is
+//!   [`RoomError::AlreadyAuthenticated`].
+//! - **`create-room` seats the creator**: they become the first participant and speaker in
+//!   the same step, so no room is ever empty and the `room-created` JSON already shows them.
+//!   Their following `join-room` (as the demo client sends) and any repeated `join-room` by
+//!   a member just returns the grants again, without broadcasts.
+//! - **Only the owner** promotes, demotes, kicks and mutes others. The owner cannot demote
+//!   or kick themselves (promoting themselves is a no-op). Promoting requires the target to
+//!   be a member. A promotion clears the target's raised hand (announced with
+//!   `user-raised-hand(…, false)` first); demoting a listener with a raised hand denies it
+//!   (`user-raised-hand(…, false)`), as in the demo.
+//! - **Raising a hand as a speaker** is [`RoomError::AlreadySpeaker`]; lowering it is a
+//!   no-op. Muting oneself requires being a speaker; speakers may unmute after the owner
+//!   muted them. `mute-speaker` always sends `muted` to the target (to re-sync a drifted
+//!   client) but `user-muted` to the room only on change.
+//! - **Unchanged state is silent**: a command that changes nothing succeeds with no
+//!   broadcasts.
+//! - **Owner hand-over**: when the owner leaves or disconnects, the longest-standing
+//!   speaker (the one continuously on stage the longest; a demoted and re-promoted speaker
+//!   starts over) becomes the owner. Everyone hears `user-left(roomId, oldOwner)` and then
+//!   `room-updated(roomJson)` with the new `ownerId` (a Podium event: replace the cached
+//!   room). The new owner already holds a publish grant.
+//! - **Room closing**: if the owner leaves with nobody else on stage, the room closes: the
+//!   remaining listeners receive `room-closed(roomId)` (a Podium event) and lose their view
+//!   and group, then everyone receives `room-deleted(roomId)`. No `user-left` is sent for
+//!   them; `room-deleted` covers it. A room whose last member leaves is deleted the same way
+//!   (`user-left` then `room-deleted`).
+//! - **Disconnect** removes the user from every room in join order (each with `user-left`,
+//!   media actions, and hand-over, closing or deletion), leaves `spaces` and frees the
+//!   username.
+//! - **Time** is an input (`now_ms`) and is only recorded and reported
+//!   ([`Room::created_at_ms`], [`Speaker::since_ms`]); ordering (stage seniority, newest
+//!   room) follows the order of commands, so a clock step cannot reorder anything.
+//! - **Live now** ([`Rooms::live_rooms`]): most participants first, then newest.
+#![deny(missing_docs)]
+
+mod command;
+mod effect;
+mod error;
+mod ids;
+mod listing;
+mod model;
+mod rooms;
+mod validate;
+
+pub use command::{Ack, Command, JoinTokens, Outcome, PublishTokenRequest, ViewTokenRequest};
+pub use effect::{Audience, Effect, Event, Group, MediaAction};
+pub use error::RoomError;
+pub use ids::{RoomId, UserId};
+pub use listing::LiveRoom;
+pub use model::{Participant, Room, Speaker, User};
+pub use rooms::Rooms;
+pub use validate::{
+    normalize_room_name, normalize_username, MAX_ROOM_ID_LEN, MAX_ROOM_NAME_CHARS,
+    MAX_USERNAME_CHARS, SPACES,
+};
+
+#[cfg(test)]
+mod tests;

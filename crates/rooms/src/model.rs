@@ -1,0 +1,263 @@
+//! The data model: users, participants and rooms, serialised exactly like the demo's JSON.
+
+use crate::ids::{RoomId, UserId};
+use serde::ser::SerializeStruct;
+use serde::{Deserialize, Serialize, Serializer};
+
+/// An authenticated user: `{id, username}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    /// The connection id (also the user's `sourceId`).
+    pub id: UserId,
+    /// The validated display name, unique case-insensitively among connected users.
+    pub username: String,
+}
+
+/// A member of a room: `{id, username, muted, raisedHand}`.
+///
+/// The demo leaves `muted`/`raisedHand` out until they are first set; Podium always sends both
+/// as booleans, which every consumer of the optional fields reads the same way.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Participant {
+    /// The member's user id.
+    pub id: UserId,
+    /// The member's username (copied at join time; usernames never change).
+    pub username: String,
+    /// Whether this speaker's microphone is muted. Always `false` for the audience.
+    pub muted: bool,
+    /// Whether this audience member asks to speak. Always `false` for speakers.
+    pub raised_hand: bool,
+}
+
+/// One seat on the stage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Speaker {
+    /// The speaker's user id.
+    pub id: UserId,
+    /// When they (last) became a speaker, in the caller's `now` unit.
+    pub since_ms: u64,
+}
+
+/// A room. It serialises to the demo's JSON:
+/// `{id, name, ownerId, audioOnly, participants:[{id, username, muted, raisedHand}], speakers:[userId…]}`.
+///
+/// Participants are listed in join order; speakers in the order they took the stage, so the
+/// first speaker after the owner is the longest-standing one (see ownership hand-over in the
+/// crate docs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Room {
+    id: RoomId,
+    name: String,
+    owner_id: UserId,
+    audio_only: bool,
+    participants: Vec<Participant>,
+    /// Stage order: the longest-standing speaker first. The owner is always among them.
+    speakers: Vec<Speaker>,
+    created_at_ms: u64,
+    /// Creation order, used to list the newest rooms first regardless of clock steps.
+    seq: u64,
+}
+
+impl Room {
+    /// A new room with its creator as the only participant and speaker.
+    pub(crate) fn new(
+        id: RoomId,
+        name: String,
+        owner: &User,
+        audio_only: bool,
+        now_ms: u64,
+        seq: u64,
+    ) -> Self {
+        let mut room = Self {
+            id,
+            name,
+            owner_id: owner.id.clone(),
+            audio_only,
+            participants: Vec::new(),
+            speakers: Vec::new(),
+            created_at_ms: now_ms,
+            seq,
+        };
+        room.add_participant(owner);
+        room.add_speaker(&owner.id, now_ms);
+        room
+    }
+
+    /// The room id (also the stream name).
+    pub fn id(&self) -> &RoomId {
+        &self.id
+    }
+
+    /// The room's display name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The current owner: always a participant and a speaker.
+    pub fn owner_id(&self) -> &UserId {
+        &self.owner_id
+    }
+
+    /// Whether the room is audio only (otherwise the owner also publishes video).
+    pub fn audio_only(&self) -> bool {
+        self.audio_only
+    }
+
+    /// When the room was created, in the caller's `now` unit.
+    pub fn created_at_ms(&self) -> u64 {
+        self.created_at_ms
+    }
+
+    /// Members in join order.
+    pub fn participants(&self) -> &[Participant] {
+        &self.participants
+    }
+
+    /// One member, if `user` is in the room.
+    pub fn participant(&self, user: &UserId) -> Option<&Participant> {
+        self.participants.iter().find(|p| &p.id == user)
+    }
+
+    /// Whether `user` is in the room.
+    pub fn is_member(&self, user: &UserId) -> bool {
+        self.participant(user).is_some()
+    }
+
+    /// The stage, longest-standing speaker first.
+    pub fn speakers(&self) -> &[Speaker] {
+        &self.speakers
+    }
+
+    /// Whether `user` is on the stage.
+    pub fn is_speaker(&self, user: &UserId) -> bool {
+        self.speakers.iter().any(|s| &s.id == user)
+    }
+
+    /// Number of speakers.
+    pub fn speaker_count(&self) -> usize {
+        self.speakers.len()
+    }
+
+    /// Number of listeners (participants who are not speakers).
+    pub fn audience_count(&self) -> usize {
+        self.participants.len() - self.speakers.len()
+    }
+
+    pub(crate) fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    pub(crate) fn participant_mut(&mut self, user: &UserId) -> Option<&mut Participant> {
+        self.participants.iter_mut().find(|p| &p.id == user)
+    }
+
+    pub(crate) fn add_participant(&mut self, user: &User) {
+        self.participants.push(Participant {
+            id: user.id.clone(),
+            username: user.username.clone(),
+            muted: false,
+            raised_hand: false,
+        });
+    }
+
+    /// Removes a member (and their seat on the stage). Returns whether they were a speaker.
+    pub(crate) fn remove_participant(&mut self, user: &UserId) -> bool {
+        self.participants.retain(|p| &p.id != user);
+        self.remove_speaker(user)
+    }
+
+    /// Puts a member on the stage (at its end) with a fresh mic state and no raised hand.
+    pub(crate) fn add_speaker(&mut self, user: &UserId, now_ms: u64) {
+        if let Some(p) = self.participant_mut(user) {
+            p.muted = false;
+            p.raised_hand = false;
+        }
+        self.speakers.push(Speaker {
+            id: user.clone(),
+            since_ms: now_ms,
+        });
+    }
+
+    /// Takes a member off the stage. Returns whether they were on it.
+    pub(crate) fn remove_speaker(&mut self, user: &UserId) -> bool {
+        let before = self.speakers.len();
+        self.speakers.retain(|s| &s.id != user);
+        if let Some(p) = self.participant_mut(user) {
+            p.muted = false;
+        }
+        self.speakers.len() != before
+    }
+
+    pub(crate) fn set_owner(&mut self, user: UserId) {
+        self.owner_id = user;
+    }
+}
+
+impl Serialize for Room {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        struct SpeakerIds<'a>(&'a [Speaker]);
+        impl Serialize for SpeakerIds<'_> {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_seq(self.0.iter().map(|s| &s.id))
+            }
+        }
+        let mut room = serializer.serialize_struct("Room", 6)?;
+        room.serialize_field("id", &self.id)?;
+        room.serialize_field("name", &self.name)?;
+        room.serialize_field("ownerId", &self.owner_id)?;
+        room.serialize_field("audioOnly", &self.audio_only)?;
+        room.serialize_field("participants", &self.participants)?;
+        room.serialize_field("speakers", &SpeakerIds(&self.speakers))?;
+        room.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn room_serialises_to_the_demo_shape() {
+        let owner = User {
+            id: "s1".into(),
+            username: "Ann".into(),
+        };
+        let bob = User {
+            id: "s2".into(),
+            username: "Bob".into(),
+        };
+        let mut room = Room::new("r1".into(), "Chat".into(), &owner, true, 5, 0);
+        room.add_participant(&bob);
+        room.participant_mut(&bob.id).unwrap().raised_hand = true;
+        assert_eq!(
+            serde_json::to_value(&room).unwrap(),
+            json!({
+                "id": "r1",
+                "name": "Chat",
+                "ownerId": "s1",
+                "audioOnly": true,
+                "participants": [
+                    {"id": "s1", "username": "Ann", "muted": false, "raisedHand": false},
+                    {"id": "s2", "username": "Bob", "muted": false, "raisedHand": true}
+                ],
+                "speakers": ["s1"]
+            })
+        );
+        assert_eq!(room.speaker_count(), 1);
+        assert_eq!(room.audience_count(), 1);
+    }
+
+    #[test]
+    fn user_serialises_to_id_and_username() {
+        let user = User {
+            id: "s1".into(),
+            username: "Ann".into(),
+        };
+        assert_eq!(
+            serde_json::to_value(&user).unwrap(),
+            json!({"id": "s1", "username": "Ann"})
+        );
+    }
+}

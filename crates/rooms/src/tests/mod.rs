@@ -1,0 +1,227 @@
+//! Tests of the state machine: every command, every refusal, hand-over, disconnect, and a
+//! property test over random command sequences.
+
+mod commands;
+mod handover;
+mod props;
+
+use crate::validate::username_key;
+use crate::{
+    Audience, Command, Effect, Group, MediaAction, Outcome, RoomError, RoomId, Rooms, UserId,
+};
+use std::collections::HashSet;
+
+pub(crate) fn u(id: &str) -> UserId {
+    UserId::new(id)
+}
+
+pub(crate) fn r(id: &str) -> RoomId {
+    RoomId::new(id)
+}
+
+/// A `Rooms` with a ticking clock that checks the invariants after every command and that a
+/// refused command changed nothing.
+pub(crate) struct World {
+    pub rooms: Rooms,
+    pub now: u64,
+}
+
+impl World {
+    pub fn new() -> Self {
+        Self {
+            rooms: Rooms::new(),
+            now: 1_000,
+        }
+    }
+
+    pub fn run(&mut self, who: &str, command: Command) -> Result<Outcome, RoomError> {
+        self.now += 10;
+        let before = self.rooms.clone();
+        let result = self.rooms.apply(self.now, &u(who), command);
+        if result.is_err() {
+            assert_eq!(before, self.rooms, "a refused command changed the state");
+        }
+        check_invariants(&self.rooms);
+        result
+    }
+
+    #[track_caller]
+    pub fn ok(&mut self, who: &str, command: Command) -> Outcome {
+        let name = command.event_name();
+        self.run(who, command)
+            .unwrap_or_else(|e| panic!("{who} {name}: unexpected refusal: {e}"))
+    }
+
+    #[track_caller]
+    pub fn err(&mut self, who: &str, command: Command) -> RoomError {
+        let name = command.event_name();
+        match self.run(who, command) {
+            Ok(o) => panic!("{who} {name}: expected a refusal, got {:?}", trace(&o)),
+            Err(e) => e,
+        }
+    }
+
+    /// Signs in connection `who` as `name`.
+    pub fn sign_in(&mut self, who: &str, name: &str) {
+        self.ok(
+            who,
+            Command::Authenticate {
+                username: name.into(),
+            },
+        );
+    }
+
+    /// `who` creates room `id` (audio only).
+    pub fn create(&mut self, who: &str, id: &str) -> Outcome {
+        self.ok(
+            who,
+            Command::CreateRoom {
+                room_id: r(id),
+                name: format!("Room {id}"),
+                audio_only: true,
+            },
+        )
+    }
+
+    pub fn join(&mut self, who: &str, room: &str) -> Outcome {
+        self.ok(who, Command::JoinRoom { room_id: r(room) })
+    }
+
+    pub fn promote(&mut self, owner: &str, room: &str, target: &str, promote: bool) -> Outcome {
+        self.ok(
+            owner,
+            Command::PromoteUser {
+                room_id: r(room),
+                user_id: u(target),
+                promote,
+            },
+        )
+    }
+
+    /// Signs in `a` (Ann, owner of `r1`), `b` (Bob) and `c` (Cat), both listeners in `r1`.
+    pub fn room_with_two_listeners() -> Self {
+        let mut w = Self::new();
+        w.sign_in("a", "Ann");
+        w.sign_in("b", "Bob");
+        w.sign_in("c", "Cat");
+        w.create("a", "r1");
+        w.join("b", "r1");
+        w.join("c", "r1");
+        w
+    }
+}
+
+/// One line per effect, for compact and exact assertions:
+/// `"spaces user-left [\"r1\",\"b\"]"`, `"end-view r1 b"`, `"join b room:r1"`, …
+pub(crate) fn trace(outcome: &Outcome) -> Vec<String> {
+    outcome.effects.iter().map(describe).collect()
+}
+
+fn group(g: &Group) -> String {
+    match g {
+        Group::Spaces => "spaces".into(),
+        Group::Room(id) => format!("room:{id}"),
+    }
+}
+
+fn describe(effect: &Effect) -> String {
+    match effect {
+        Effect::Join { user, group: g } => format!("join {user} {}", group(g)),
+        Effect::Leave { user, group: g } => format!("leave {user} {}", group(g)),
+        Effect::Emit { to, event } => {
+            let to = match to {
+                Audience::Spaces => "spaces".to_owned(),
+                Audience::Room(id) => format!("room:{id}"),
+                Audience::User(id) => format!("user:{id}"),
+            };
+            let args = serde_json::Value::Array(event.args());
+            format!("{to} {} {args}", event.name())
+        }
+        Effect::SendPromoted {
+            user,
+            room_id,
+            request,
+        } => {
+            assert_eq!(&request.stream, room_id);
+            assert_eq!(&request.source_id, user);
+            format!("promoted {user} {room_id}")
+        }
+        Effect::Media(MediaAction::EndPublication { room_id, user_id }) => {
+            format!("end-publication {room_id} {user_id}")
+        }
+        Effect::Media(MediaAction::EndView { room_id, user_id }) => {
+            format!("end-view {room_id} {user_id}")
+        }
+    }
+}
+
+/// The invariants every reachable state keeps.
+pub(crate) fn check_invariants(rooms: &Rooms) {
+    for room in rooms.rooms() {
+        let id = room.id();
+        assert!(!room.participants().is_empty(), "{id}: empty room");
+        let members: HashSet<&UserId> = room.participants().iter().map(|p| &p.id).collect();
+        assert_eq!(
+            members.len(),
+            room.participants().len(),
+            "{id}: duplicate member"
+        );
+        let speakers: HashSet<&UserId> = room.speakers().iter().map(|s| &s.id).collect();
+        assert_eq!(
+            speakers.len(),
+            room.speakers().len(),
+            "{id}: duplicate speaker"
+        );
+        assert!(
+            speakers.is_subset(&members),
+            "{id}: speakers ⊄ participants"
+        );
+        assert!(members.contains(room.owner_id()), "{id}: owner absent");
+        assert!(
+            speakers.contains(room.owner_id()),
+            "{id}: owner not a speaker"
+        );
+        for p in room.participants() {
+            let user = rooms.user(&p.id).expect("every member is signed in");
+            assert_eq!(user.username, p.username);
+            assert!(
+                rooms.rooms_of(&p.id).contains(id),
+                "{id}: not in user's list"
+            );
+            if speakers.contains(&p.id) {
+                assert!(!p.raised_hand, "{id}: speaker with a raised hand");
+            } else {
+                assert!(!p.muted, "{id}: muted listener");
+            }
+        }
+    }
+    let mut keys = HashSet::new();
+    for (user, joined) in rooms.users_iter() {
+        assert!(
+            keys.insert(username_key(&user.username)),
+            "duplicate username"
+        );
+        assert_eq!(
+            rooms.username_index().get(&username_key(&user.username)),
+            Some(&user.id)
+        );
+        let unique: HashSet<&RoomId> = joined.iter().collect();
+        assert_eq!(
+            unique.len(),
+            joined.len(),
+            "room listed twice for {}",
+            user.id
+        );
+        for room_id in joined {
+            let room = rooms.room(room_id).expect("user lists a deleted room");
+            assert!(room.is_member(&user.id));
+        }
+    }
+    assert_eq!(rooms.username_index().len(), rooms.user_count());
+    let live = rooms.live_rooms();
+    assert_eq!(live.len(), rooms.rooms().count());
+    for pair in live.windows(2) {
+        let size = |l: &crate::LiveRoom| l.speaker_count + l.audience_count;
+        assert!(size(&pair[0]) >= size(&pair[1]), "live rooms out of order");
+    }
+}

@@ -1,0 +1,295 @@
+//! Random command sequences never panic, keep the invariants, and produce effects that keep
+//! a shell's socket.io rooms and the SFU in sync with the domain.
+
+use super::{check_invariants, r, u};
+use crate::{Audience, Command, Effect, Group, MediaAction, Rooms, UserId};
+use proptest::prelude::*;
+use std::collections::{BTreeSet, HashMap};
+
+const CONNS: [&str; 5] = ["c0", "c1", "c2", "c3", "c4"];
+const TARGETS: [&str; 6] = ["c0", "c1", "c2", "c3", "c4", "ghost"];
+const ROOMS: [&str; 6] = ["r0", "r1", "r2", "r0", "r1", "spaces"];
+const ROOM_NAMES: [&str; 4] = ["Chat", "Talk", "Late show", "\n"];
+const NAMES: [&str; 9] = [
+    "Ann", "ann", "Bob", " Cat ", "", "x!", "...", "Émile", "Dan",
+];
+
+#[derive(Debug, Clone)]
+struct Step {
+    kind: u8,
+    conn: usize,
+    room: usize,
+    target: usize,
+    flag: bool,
+    name: usize,
+    /// Send owner-only commands, leaves and disconnects from the room's current owner.
+    as_owner: bool,
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    // Weighted so that rooms fill up and owners hand over: frequent sign-ins, joins and
+    // promotions; rare disconnects.
+    let kind = prop_oneof![
+        3 => Just(0u8),
+        2 => Just(1),
+        5 => Just(2),
+        1 => Just(3),
+        2 => Just(4),
+        5 => Just(5),
+        1 => Just(6),
+        2 => Just(7),
+        2 => Just(8),
+        1 => Just(9),
+    ];
+    (
+        kind,
+        0..CONNS.len(),
+        0..ROOMS.len(),
+        0..TARGETS.len(),
+        any::<bool>(),
+        0..NAMES.len(),
+        any::<bool>(),
+    )
+        .prop_map(|(kind, conn, room, target, flag, name, as_owner)| Step {
+            kind,
+            conn,
+            room,
+            target,
+            flag,
+            name,
+            as_owner,
+        })
+}
+
+/// Who sends the step's command.
+fn sender(rooms: &Rooms, s: &Step) -> UserId {
+    let owner = rooms
+        .room(&r(ROOMS[s.room]))
+        .map(|room| room.owner_id().clone());
+    match owner {
+        Some(owner) if s.as_owner && matches!(s.kind, 3 | 5 | 6 | 7 | 9) => owner,
+        _ => u(CONNS[s.conn]),
+    }
+}
+
+/// Everyone signed in, two rooms with listeners and a second speaker each, so random steps
+/// start from an interesting state.
+fn prologue(rooms: &mut Rooms) {
+    for (i, conn) in CONNS.iter().enumerate() {
+        let username = format!("P{i}");
+        rooms
+            .apply(0, &u(conn), Command::Authenticate { username })
+            .unwrap();
+    }
+    for (owner, room) in [("c0", "r0"), ("c1", "r1")] {
+        let create = Command::CreateRoom {
+            room_id: r(room),
+            name: "Chat".into(),
+            audio_only: true,
+        };
+        rooms.apply(0, &u(owner), create).unwrap();
+    }
+    for (owner, room, speaker, listener) in [("c0", "r0", "c2", "c3"), ("c1", "r1", "c3", "c4")] {
+        for member in [speaker, listener] {
+            rooms
+                .apply(0, &u(member), Command::JoinRoom { room_id: r(room) })
+                .unwrap();
+        }
+        let promote = Command::PromoteUser {
+            room_id: r(room),
+            user_id: u(speaker),
+            promote: true,
+        };
+        rooms.apply(0, &u(owner), promote).unwrap();
+    }
+    check_invariants(rooms);
+}
+
+fn command(s: &Step) -> Command {
+    let room_id = r(ROOMS[s.room]);
+    let user_id = u(TARGETS[s.target]);
+    match s.kind {
+        0 => Command::Authenticate {
+            username: NAMES[s.name].into(),
+        },
+        1 => Command::CreateRoom {
+            room_id,
+            name: ROOM_NAMES[s.name % ROOM_NAMES.len()].into(),
+            audio_only: s.flag,
+        },
+        2 => Command::JoinRoom { room_id },
+        3 => Command::LeaveRoom { room_id },
+        4 => Command::RaiseHand {
+            room_id,
+            raised: s.flag,
+        },
+        5 => Command::PromoteUser {
+            room_id,
+            user_id,
+            promote: s.flag,
+        },
+        6 => Command::KickUser { room_id, user_id },
+        7 => Command::MuteSpeaker { room_id, user_id },
+        8 => Command::Mute {
+            room_id,
+            muted: s.flag,
+        },
+        _ => Command::Disconnect,
+    }
+}
+
+type Groups = HashMap<Group, BTreeSet<UserId>>;
+
+/// Delivery groups as the domain says they should be.
+fn expected_groups(rooms: &Rooms) -> Groups {
+    let mut groups = Groups::new();
+    for room in rooms.rooms() {
+        let members = room.participants().iter().map(|p| p.id.clone()).collect();
+        groups.insert(Group::Room(room.id().clone()), members);
+    }
+    let spaces = CONNS
+        .iter()
+        .map(|c| u(c))
+        .filter(|c| rooms.user(c).is_some())
+        .collect();
+    groups.insert(Group::Spaces, spaces);
+    groups
+}
+
+fn speakers(rooms: &Rooms) -> BTreeSet<(String, UserId)> {
+    rooms
+        .rooms()
+        .flat_map(|room| {
+            room.speakers()
+                .iter()
+                .map(|s| (room.id().to_string(), s.id.clone()))
+        })
+        .collect()
+}
+
+fn members(rooms: &Rooms) -> BTreeSet<(String, UserId)> {
+    rooms
+        .rooms()
+        .flat_map(|room| {
+            room.participants()
+                .iter()
+                .map(|p| (room.id().to_string(), p.id.clone()))
+        })
+        .collect()
+}
+
+/// Replays the effects of one accepted command against the shell's view (`groups`) and
+/// checks each against the states before and after.
+fn check_effects(
+    before: &Rooms,
+    after: &Rooms,
+    effects: &[Effect],
+    groups: &mut Groups,
+    created: bool,
+) {
+    let signed_in = |user: &UserId| before.user(user).is_some() || after.user(user).is_some();
+    let mut ended_publications = BTreeSet::new();
+    let mut ended_views = BTreeSet::new();
+    let mut promoted = BTreeSet::new();
+    for effect in effects {
+        match effect {
+            Effect::Join { user, group } => {
+                assert!(signed_in(user), "join by a stranger");
+                assert!(
+                    groups
+                        .entry(group.clone())
+                        .or_default()
+                        .insert(user.clone()),
+                    "joined twice"
+                );
+            }
+            Effect::Leave { user, group } => {
+                let set = groups.get_mut(group).expect("leave of an unknown group");
+                assert!(set.remove(user), "leave of a group not joined");
+            }
+            Effect::Emit { to, event } => {
+                assert!(!event.name().is_empty() && !event.args().is_empty());
+                match to {
+                    Audience::Spaces => {}
+                    Audience::Room(id) => {
+                        assert!(before.room(id).is_some() || after.room(id).is_some());
+                        let set = groups.get(&Group::Room(id.clone()));
+                        assert!(set.is_some_and(|s| !s.is_empty()), "emit to an empty room");
+                    }
+                    Audience::User(id) => assert!(signed_in(id), "emit to a stranger"),
+                }
+            }
+            Effect::SendPromoted { user, room_id, .. } => {
+                let room = after.room(room_id).expect("promoted into a live room");
+                assert!(room.is_speaker(user));
+                promoted.insert((room_id.to_string(), user.clone()));
+            }
+            Effect::Media(MediaAction::EndPublication { room_id, user_id }) => {
+                ended_publications.insert((room_id.to_string(), user_id.clone()));
+            }
+            Effect::Media(MediaAction::EndView { room_id, user_id }) => {
+                ended_views.insert((room_id.to_string(), user_id.clone()));
+            }
+        }
+    }
+    // Delivery groups end up exactly as the domain's membership.
+    groups.retain(|_, set| !set.is_empty());
+    let mut expected = expected_groups(after);
+    expected.retain(|_, set| !set.is_empty());
+    assert_eq!(*groups, expected, "shell groups drifted from membership");
+    // Every lost stage seat ends its publication, every lost membership its view, and
+    // nothing else is ended.
+    let (speakers_before, speakers_after) = (speakers(before), speakers(after));
+    let lost: BTreeSet<_> = speakers_before
+        .difference(&speakers_after)
+        .cloned()
+        .collect();
+    assert_eq!(ended_publications, lost);
+    let (members_before, members_after) = (members(before), members(after));
+    let gone: BTreeSet<_> = members_before.difference(&members_after).cloned().collect();
+    assert_eq!(ended_views, gone);
+    // New speakers got a publish grant (or created the room and get it from join-room).
+    let gained: BTreeSet<_> = speakers_after
+        .difference(&speakers_before)
+        .cloned()
+        .collect();
+    if created {
+        assert!(promoted.is_empty() && gained.len() == 1);
+    } else {
+        assert_eq!(promoted, gained);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn random_sequences_keep_the_invariants(steps in prop::collection::vec(step(), 1..120)) {
+        let mut rooms = Rooms::new();
+        prologue(&mut rooms);
+        let mut groups = expected_groups(&rooms);
+        for (i, s) in steps.iter().enumerate() {
+            let before = rooms.clone();
+            let cmd = command(s);
+            let created = matches!(cmd, Command::CreateRoom { .. });
+            let from = sender(&rooms, s);
+            let result = rooms.apply(i as u64, &from, cmd);
+            match result {
+                Ok(outcome) => {
+                    check_effects(&before, &rooms, &outcome.effects, &mut groups, created);
+                }
+                Err(e) => {
+                    prop_assert_eq!(&before, &rooms, "refusal {} changed the state", e);
+                    prop_assert!(!e.to_string().is_empty());
+                }
+            }
+            check_invariants(&rooms);
+        }
+        // Everyone leaving empties everything.
+        for conn in CONNS {
+            rooms.apply(1_000, &u(conn), Command::Disconnect).expect("disconnect is never refused");
+        }
+        prop_assert_eq!(rooms.rooms().count(), 0);
+        prop_assert_eq!(rooms.user_count(), 0);
+    }
+}
