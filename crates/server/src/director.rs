@@ -149,7 +149,7 @@ pub async fn subscribe(
     ))))
 }
 
-fn connection_data(
+pub(crate) fn connection_data(
     state: &AppState,
     headers: &HeaderMap,
     grant: MillicastClaims,

@@ -10,6 +10,7 @@ pub mod media_worker;
 pub mod secrets;
 pub mod sessions;
 pub mod signal;
+pub mod spaces;
 pub mod state;
 pub mod web;
 
@@ -50,6 +51,7 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/", get(web::index))
         .route("/{file}", get(web::asset))
+        .layer(spaces::layer(state.clone()))
         .with_state(state)
 }
 

@@ -44,6 +44,8 @@ pub struct SessionInfo {
     pub jwt_exp: u64,
     /// The API token behind the JWT.
     pub token_id: Option<String>,
+    /// For a view: the identity the JWT was bound to (the rooms server's user id).
+    pub viewer: Option<String>,
 }
 
 /// Which sessions a kick targets.
@@ -53,6 +55,8 @@ pub enum KickTarget {
     Source(Option<String>),
     /// One viewer, by the `subscriberId` of its `view` reply.
     Subscriber(PeerId),
+    /// The views opened with JWTs bound to this viewer identity.
+    Viewer(String),
     /// Everyone on the stream.
     Stream,
 }
@@ -133,6 +137,9 @@ impl Sessions {
                     KickTarget::Subscriber(peer) => {
                         info.role == TokenType::Subscribe && info.peer == Some(*peer)
                     }
+                    KickTarget::Viewer(v) => {
+                        info.role == TokenType::Subscribe && info.viewer.as_ref() == Some(v)
+                    }
                 }
         })
     }
@@ -184,6 +191,7 @@ mod tests {
             jti: jti.into(),
             jwt_exp: 100,
             token_id: Some("tok_a".into()),
+            viewer: None,
         }
     }
 

@@ -126,6 +126,9 @@ impl Session {
             jti: self.claims.jti.clone(),
             jwt_exp: self.claims.exp,
             token_id: self.claims.millicast.token_id.clone(),
+            viewer: (self.role == TokenType::Subscribe)
+                .then(|| self.claims.millicast.source_id.clone())
+                .flatten(),
         });
         self.id = id;
         let mut end_gone = false;

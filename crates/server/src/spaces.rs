@@ -1,0 +1,388 @@
+//! The rooms server over socket.io (the "millicast-spaces" protocol), mounted on the same
+//! HTTP port. The room logic is the pure `podium-rooms` state machine; this module only
+//! turns socket.io messages into its commands and carries out its effects: socket.io room
+//! membership, broadcasts, in-process Director tokens, and ending media through the
+//! session registry.
+
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::http::HeaderMap;
+use podium_auth::{MillicastClaims, TokenType};
+use podium_rooms::{
+    Ack, Audience, Command, Effect, JoinTokens, MediaAction, RoomId, Rooms, UserId,
+};
+use serde::de::{SeqAccess, Visitor};
+use serde::ser::SerializeTuple;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{json, Value};
+use socketioxide::extract::{AckSender, SocketRef, TryData};
+use socketioxide::layer::SocketIoLayer;
+use socketioxide::SocketIo;
+
+use crate::director::connection_data;
+use crate::sessions::KickTarget;
+use crate::state::AppState;
+
+/// Namespaces served: the Spaces client connects to `/socket.io/` (its URL path), other
+/// socket.io clients to `/`. Users of both share the same rooms.
+const NAMESPACES: [&str; 2] = ["/", "/socket.io/"];
+
+/// The client→server events, each carrying an ack callback.
+const EVENTS: [&str; 9] = [
+    "authenticate",
+    "create-room",
+    "join-room",
+    "leave-room",
+    "raise-hand",
+    "promote-user",
+    "kick-user",
+    "mute-speaker",
+    "mute",
+];
+
+/// Shared by every socket handler.
+#[derive(Clone)]
+struct Spaces {
+    app: AppState,
+    rooms: Arc<Mutex<Rooms>>,
+    io: SocketIo,
+}
+
+/// The socket.io layer for the router. The Spaces client connects with its URL path as the
+/// namespace (`/socket.io/`), so that namespace is served as well as `/`.
+pub fn layer(app: AppState) -> SocketIoLayer {
+    let (layer, io) = SocketIo::builder().build_layer();
+    let spaces = Spaces {
+        app,
+        rooms: Arc::new(Mutex::new(Rooms::new())),
+        io: io.clone(),
+    };
+    for ns in NAMESPACES {
+        let spaces = spaces.clone();
+        io.ns(ns, async move |socket: SocketRef| spaces.connected(socket));
+    }
+    layer
+}
+
+/// Every argument of a message, however many the client sent (the events have 1 to 3).
+struct Args(Vec<Value>);
+
+impl<'de> Deserialize<'de> for Args {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct ArgsVisitor;
+        impl<'de> Visitor<'de> for ArgsVisitor {
+            type Value = Args;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("message arguments")
+            }
+            fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<Args, S::Error> {
+                let mut args = Vec::new();
+                while let Some(v) = seq.next_element()? {
+                    args.push(v);
+                }
+                Ok(Args(args))
+            }
+        }
+        // A tuple, so socketioxide hands over every argument rather than the first.
+        d.deserialize_tuple(16, ArgsVisitor)
+    }
+}
+
+impl Serialize for Args {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        // A tuple is emitted as separate socket.io arguments: `emit("user-left", room, user)`.
+        let mut t = s.serialize_tuple(self.0.len())?;
+        for v in &self.0 {
+            t.serialize_element(v)?;
+        }
+        t.end()
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl Spaces {
+    fn connected(&self, socket: SocketRef) {
+        for event in EVENTS {
+            let spaces = self.clone();
+            socket.on(
+                event,
+                async move |s: SocketRef, args: TryData<Args>, ack: AckSender| {
+                    let reply = match args.0 {
+                        Ok(Args(args)) => spaces.handle(&s, event, args).await,
+                        Err(_) => json!({"error": format!("Invalid arguments for {event}")}),
+                    };
+                    let _ = ack.send(&reply);
+                },
+            );
+        }
+        let spaces = self.clone();
+        socket.on_disconnect(async move |s: SocketRef| {
+            let user = UserId::new(s.id.to_string());
+            let outcome = spaces.apply(&user, Command::Disconnect);
+            if let Ok(outcome) = outcome {
+                let headers = s.req_parts().headers.clone();
+                spaces.carry_out(&headers, outcome.effects).await;
+            }
+        });
+    }
+
+    fn apply(
+        &self,
+        user: &UserId,
+        command: Command,
+    ) -> Result<podium_rooms::Outcome, podium_rooms::RoomError> {
+        let mut rooms = self
+            .rooms
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        rooms.apply(now_ms(), user, command)
+    }
+
+    /// One client message: parse, apply, carry out the effects, build the ack.
+    async fn handle(&self, socket: &SocketRef, event: &str, args: Vec<Value>) -> Value {
+        let command = match parse_command(event, &args) {
+            Ok(c) => c,
+            Err(message) => return json!({ "error": message }),
+        };
+        let user = UserId::new(socket.id.to_string());
+        let outcome = match self.apply(&user, command) {
+            Ok(o) => o,
+            Err(e) => return e.to_ack(),
+        };
+        let headers = socket.req_parts().headers.clone();
+        let ack = match &outcome.ack {
+            Ack::Joined(tokens) => json!({ "data": self.join_tokens(&headers, tokens) }),
+            other => json!({ "data": other.data().unwrap_or(Value::Null) }),
+        };
+        self.carry_out(&headers, outcome.effects).await;
+        ack
+    }
+
+    async fn carry_out(&self, headers: &HeaderMap, effects: Vec<Effect>) {
+        for effect in effects {
+            match effect {
+                Effect::Join { user, group } => {
+                    if let Some(s) = self.socket(&user) {
+                        s.join(group.name().to_owned());
+                    }
+                }
+                Effect::Leave { user, group } => {
+                    if let Some(s) = self.socket(&user) {
+                        s.leave(group.name().to_owned());
+                    }
+                }
+                Effect::Emit { to, event } => {
+                    let args = Args(event.args());
+                    match to {
+                        Audience::Spaces => {
+                            self.broadcast(podium_rooms::Group::Spaces.name(), event.name(), &args)
+                                .await
+                        }
+                        Audience::Room(room) => {
+                            self.broadcast(room.as_str(), event.name(), &args).await
+                        }
+                        Audience::User(user) => {
+                            if let Some(s) = self.socket(&user) {
+                                let _ = s.emit(event.name(), &args);
+                            }
+                        }
+                    }
+                }
+                Effect::SendPromoted {
+                    user,
+                    room_id,
+                    request,
+                } => {
+                    let token = self.publish_token(headers, &request.stream, &request.source_id);
+                    if let Some(s) = self.socket(&user) {
+                        let args = Args(vec![
+                            json!(room_id.as_str()),
+                            json!({ "publisherToken": token }),
+                        ]);
+                        let _ = s.emit("promoted", &args);
+                    }
+                }
+                Effect::Media(MediaAction::EndPublication { room_id, user_id }) => {
+                    self.app.sessions.kick(
+                        room_id.as_str(),
+                        &KickTarget::Source(Some(user_id.as_str().to_owned())),
+                    );
+                }
+                Effect::Media(MediaAction::EndView { room_id, user_id }) => {
+                    self.app.sessions.kick(
+                        room_id.as_str(),
+                        &KickTarget::Viewer(user_id.as_str().to_owned()),
+                    );
+                }
+                _ => {}
+            }
+        }
+    }
+
+    async fn broadcast(&self, room: &str, event: &str, args: &Args) {
+        for ns in NAMESPACES {
+            let Some(op) = self.io.of(ns) else { continue };
+            // Awaited one after the other, so each audience sees the effects in order.
+            if let Err(e) = op.to(room.to_owned()).emit(event, args).await {
+                tracing::debug!(error = %e, event, "broadcast failed");
+            }
+        }
+    }
+
+    fn socket(&self, user: &UserId) -> Option<SocketRef> {
+        let sid = user.as_str().parse().ok()?;
+        NAMESPACES
+            .iter()
+            .find_map(|ns| self.io.of(ns)?.get_socket(sid))
+    }
+
+    fn join_tokens(&self, headers: &HeaderMap, tokens: &JoinTokens) -> Value {
+        let view = self.view_token(headers, &tokens.view.stream, &tokens.view.viewer);
+        let publish = tokens
+            .publish
+            .as_ref()
+            .map(|p| self.publish_token(headers, &p.stream, &p.source_id));
+        json!({ "viewerToken": view, "publisherToken": publish })
+    }
+
+    fn publish_token(&self, headers: &HeaderMap, room: &RoomId, user: &UserId) -> Value {
+        let grant = MillicastClaims {
+            token_type: TokenType::Publish,
+            stream_account_id: self.app.account_id.clone(),
+            stream_name: room.as_str().to_owned(),
+            record: false,
+            multisource: true,
+            source_id: Some(user.as_str().to_owned()),
+            token_id: Some(ROOMS_TOKEN_ID.into()),
+        };
+        let mut data = connection_data(&self.app, headers, grant, "pub");
+        data.subscribe_requires_auth = Some(false);
+        serde_json::to_value(data).expect("connection data serialises")
+    }
+
+    fn view_token(&self, headers: &HeaderMap, room: &RoomId, user: &UserId) -> Value {
+        let grant = MillicastClaims {
+            token_type: TokenType::Subscribe,
+            stream_account_id: self.app.account_id.clone(),
+            stream_name: room.as_str().to_owned(),
+            record: false,
+            multisource: false,
+            // For a view, the bound sourceId names the viewer, so the rooms server can end it.
+            source_id: Some(user.as_str().to_owned()),
+            token_id: Some(ROOMS_TOKEN_ID.into()),
+        };
+        serde_json::to_value(connection_data(&self.app, headers, grant, "sub"))
+            .expect("connection data serialises")
+    }
+}
+
+/// The id put in JWTs minted by the rooms server.
+pub const ROOMS_TOKEN_ID: &str = "rooms";
+
+fn arg_str(args: &[Value], i: usize, name: &str) -> Result<String, String> {
+    match args.get(i) {
+        Some(Value::String(s)) => Ok(s.clone()),
+        _ => Err(format!("Missing {name}")),
+    }
+}
+
+fn arg_bool(args: &[Value], i: usize, name: &str) -> Result<bool, String> {
+    match args.get(i) {
+        Some(Value::Bool(b)) => Ok(*b),
+        _ => Err(format!("Missing {name}")),
+    }
+}
+
+/// Turns a socket.io event and its arguments into a room command (shapes of §9.2).
+fn parse_command(event: &str, args: &[Value]) -> Result<Command, String> {
+    let room = |i| arg_str(args, i, "roomId").map(RoomId::new);
+    Ok(match event {
+        "authenticate" => Command::Authenticate {
+            username: arg_str(args, 0, "username")?,
+        },
+        "create-room" => Command::CreateRoom {
+            room_id: RoomId::new(new_room_id()),
+            name: arg_str(args, 0, "room name")?,
+            audio_only: args.get(1).and_then(Value::as_bool).unwrap_or(true),
+        },
+        "join-room" => Command::JoinRoom { room_id: room(0)? },
+        "leave-room" => Command::LeaveRoom { room_id: room(0)? },
+        "raise-hand" => Command::RaiseHand {
+            room_id: room(0)?,
+            raised: arg_bool(args, 1, "raised")?,
+        },
+        "promote-user" => Command::PromoteUser {
+            room_id: room(0)?,
+            user_id: UserId::new(arg_str(args, 1, "userId")?),
+            promote: arg_bool(args, 2, "promote")?,
+        },
+        "kick-user" => Command::KickUser {
+            room_id: room(0)?,
+            user_id: UserId::new(arg_str(args, 1, "userId")?),
+        },
+        "mute-speaker" => Command::MuteSpeaker {
+            room_id: room(0)?,
+            user_id: UserId::new(arg_str(args, 1, "userId")?),
+        },
+        "mute" => Command::Mute {
+            room_id: room(0)?,
+            muted: arg_bool(args, 1, "muted")?,
+        },
+        other => return Err(format!("Unknown event {other}")),
+    })
+}
+
+/// A random UUID v4, as the demo used for room ids (they are also stream names).
+fn new_room_id() -> String {
+    let mut b = [0u8; 16];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut b);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_are_parsed_with_clear_errors() {
+        assert!(matches!(
+            parse_command("promote-user", &[json!("r"), json!("u"), json!(true)]),
+            Ok(Command::PromoteUser { promote: true, .. })
+        ));
+        assert_eq!(
+            parse_command("promote-user", &[json!("r")]).unwrap_err(),
+            "Missing userId"
+        );
+        assert_eq!(
+            parse_command("raise-hand", &[json!("r"), json!("yes")]).unwrap_err(),
+            "Missing raised"
+        );
+        assert_eq!(
+            parse_command("authenticate", &[json!(5)]).unwrap_err(),
+            "Missing username"
+        );
+        let id = new_room_id();
+        assert_eq!(id.len(), 36);
+        assert!(
+            crate::director::validate_stream_name(&id).is_ok(),
+            "room ids are valid stream names"
+        );
+    }
+}

@@ -1,0 +1,115 @@
+// The rooms server speaks the millicast-spaces socket.io protocol: driven here by the real
+// socket.io-client 4 from npm, as the original Spaces app does (websocket transport, the URL
+// path `/socket.io/` as namespace), against a running `podium serve`.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { io } from 'socket.io-client';
+import { startServer } from './helpers.js';
+
+let server;
+const clients = [];
+
+before(async () => {
+  server = await startServer();
+});
+
+after(async () => {
+  for (const c of clients) c.disconnect();
+  await server?.stop();
+});
+
+/** A connected client that records every event it receives. */
+async function client(namespace = '/socket.io/') {
+  // One engine connection per client, as in a real app (socketioxide ids one connection's
+  // sockets by its engine id, so two namespaces multiplexed on one connection would collide).
+  const socket = io(`${server.url}${namespace}`, { transports: ['websocket'], reconnection: false, forceNew: true });
+  socket.seen = [];
+  socket.onAny((name, ...args) => socket.seen.push({ name, args }));
+  await new Promise((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('connect_error', reject);
+  });
+  clients.push(socket);
+  return socket;
+}
+
+/** Emits with an ack, the way the demo does (`socket.emit(event, ...args, cb)`). */
+function call(socket, event, ...args) {
+  return socket.timeout(5000).emitWithAck(event, ...args);
+}
+
+async function waitEvent(socket, name, predicate = () => true) {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const hit = socket.seen.find((e) => e.name === name && predicate(...e.args));
+    if (hit) return hit.args;
+    if (Date.now() > deadline) {
+      throw new Error(`no ${name} event; got ${JSON.stringify(socket.seen.map((e) => e.name))}`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+test('authenticate, create, join, raise hand, promote, mute, kick, leave and disconnect', async () => {
+  const host = await client();
+  const alice = await client();
+  const bob = await client('/'); // the default namespace works as well
+
+  assert.match((await call(host, 'join-room', 'nope')).error, /sign/i, 'unauthenticated commands are refused');
+  const auth = await call(host, 'authenticate', 'Host');
+  assert.equal(auth.data.user.username, 'Host');
+  assert.equal(auth.data.user.id, host.id);
+  assert.deepEqual(auth.data.rooms, []);
+  assert.match((await call(alice, 'authenticate', 'host')).error, /taken/i, 'usernames are unique');
+  assert.match((await call(alice, 'authenticate', '')).error, /username/i);
+  await call(alice, 'authenticate', 'Alice');
+  await call(bob, 'authenticate', 'Bob');
+
+  const created = await call(host, 'create-room', 'Friday chat', true);
+  const roomId = created.data;
+  assert.match(roomId, /^[0-9a-f-]{36}$/);
+  const [room] = await waitEvent(alice, 'room-created');
+  assert.equal(room.id, roomId);
+  assert.equal(room.ownerId, host.id);
+  assert.equal(room.audioOnly, true);
+
+  const hostJoin = await call(host, 'join-room', roomId);
+  assert.ok(hostJoin.data.publisherToken?.jwt, 'the owner gets a publish token');
+  const join = await call(alice, 'join-room', roomId);
+  assert.ok(join.data.viewerToken.urls[0].endsWith('/ws/v2/sub'));
+  assert.equal(join.data.publisherToken, null, 'listeners get no publish token');
+  await waitEvent(bob, 'user-joined', (r, u) => r === roomId && u.id === alice.id);
+  await call(bob, 'join-room', roomId);
+
+  assert.deepEqual(await call(alice, 'raise-hand', roomId, true), { data: null });
+  await waitEvent(host, 'user-raised-hand', (r, u, raised) => u === alice.id && raised === true);
+
+  const denied = await call(alice, 'promote-user', roomId, bob.id, true);
+  assert.match(denied.error, /owner/i);
+  assert.deepEqual(await call(host, 'promote-user', roomId, alice.id, true), { data: null });
+  const [promotedRoom, grant] = await waitEvent(alice, 'promoted');
+  assert.equal(promotedRoom, roomId);
+  assert.ok(grant.publisherToken.jwt);
+  await waitEvent(bob, 'user-promoted', (r, u, p) => u === alice.id && p === true);
+
+  assert.deepEqual(await call(host, 'mute-speaker', roomId, alice.id), { data: null });
+  await waitEvent(alice, 'muted', (r) => r === roomId);
+  await waitEvent(bob, 'user-muted', (r, u, m) => u === alice.id && m === true);
+  assert.match((await call(bob, 'mute', roomId, true)).error, /speaker/i, 'only speakers mute');
+
+  assert.deepEqual(await call(host, 'kick-user', roomId, bob.id), { data: null });
+  await waitEvent(bob, 'kicked', (r) => r === roomId);
+  await waitEvent(alice, 'user-left', (r, u) => u === bob.id);
+  assert.match((await call(host, 'kick-user', roomId, bob.id)).error, /./, 'kicking someone gone is an error');
+
+  // Bad input is an error in the ack, never a crash.
+  assert.match((await call(host, 'promote-user', roomId)).error, /userId/);
+  assert.match((await call(host, 'raise-hand', 42, 'x')).error, /roomId/);
+
+  // The owner disconnects: ownership passes to the longest-standing speaker (Alice).
+  const hostId = host.id; // socket.io-client clears it on disconnect
+  host.disconnect();
+  await waitEvent(alice, 'user-left', (r, u) => u === hostId);
+  const [updated] = await waitEvent(alice, 'room-updated');
+  assert.equal(updated.ownerId, alice.id);
+});
