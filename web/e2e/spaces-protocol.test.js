@@ -3,6 +3,7 @@
 // path `/socket.io/` as namespace), against a running `podium serve`.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import { io } from 'socket.io-client';
 import { startServer } from './helpers.js';
 
@@ -36,6 +37,24 @@ async function client(namespace = '/socket.io/') {
 /** Emits with an ack, the way the demo does (`socket.emit(event, ...args, cb)`). */
 function call(socket, event, ...args) {
   return socket.timeout(5000).emitWithAck(event, ...args);
+}
+
+/** HTTP status of a WebSocket upgrade to signaling with this Director data (101 = accepted). */
+function signalingStatus(connectionData) {
+  const url = new URL(`${connectionData.urls[0]}?token=${connectionData.jwt}`.replace(/^ws/, 'http'));
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, {
+      headers: {
+        Connection: 'Upgrade',
+        Upgrade: 'websocket',
+        'Sec-WebSocket-Version': '13',
+        'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==',
+      },
+    });
+    req.on('upgrade', (res, socket) => { socket.destroy(); resolve(res.statusCode); });
+    req.on('response', (res) => { res.resume(); resolve(res.statusCode); });
+    req.on('error', reject);
+  });
 }
 
 async function waitEvent(socket, name, predicate = () => true) {
@@ -91,6 +110,15 @@ test('authenticate, create, join, raise hand, promote, mute, kick, leave and dis
   assert.equal(promotedRoom, roomId);
   assert.ok(grant.publisherToken.jwt);
   await waitEvent(bob, 'user-promoted', (r, u, p) => u === alice.id && p === true);
+
+  // Demoting stops the speaker's media and their unused publish token no longer opens signaling.
+  assert.equal(await signalingStatus(grant.publisherToken), 101, 'the fresh publish token works');
+  const second = await call(host, 'promote-user', roomId, bob.id, true);
+  assert.deepEqual(second, { data: null });
+  const [, bobGrant] = await waitEvent(bob, 'promoted');
+  assert.deepEqual(await call(host, 'promote-user', roomId, bob.id, false), { data: null });
+  await waitEvent(bob, 'demoted', (r) => r === roomId);
+  assert.equal(await signalingStatus(bobGrant.publisherToken), 401, 'a demoted speaker cannot publish');
 
   assert.deepEqual(await call(host, 'mute-speaker', roomId, alice.id), { data: null });
   await waitEvent(alice, 'muted', (r) => r === roomId);

@@ -4,7 +4,7 @@
 use axum::extract::rejection::JsonRejection;
 use std::net::SocketAddr;
 
-use crate::state::{unix_now, AppState};
+use crate::state::{unix_now, AppState, Minted};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -155,7 +155,18 @@ pub(crate) fn connection_data(
     grant: MillicastClaims,
     role: &str,
 ) -> ConnectionData {
-    let jwt = state.mint(grant);
+    connection_data_minted(state, headers, grant, role).0
+}
+
+/// [`connection_data`] plus the minted JWT's id and expiry (so it can be banned).
+pub(crate) fn connection_data_minted(
+    state: &AppState,
+    headers: &HeaderMap,
+    grant: MillicastClaims,
+    role: &str,
+) -> (ConnectionData, Minted) {
+    let minted = state.mint(grant);
+    let jwt = minted.jwt.clone();
     // The client reaches signaling the way it reached us (host and scheme as it sees them).
     let host = headers
         .get(axum::http::header::HOST)
@@ -169,14 +180,15 @@ pub(crate) fn connection_data(
         .is_some_and(|p| p.eq_ignore_ascii_case("https"));
     let scheme = if secure { "wss" } else { "ws" };
     let url = format!("{scheme}://{host}/ws/v2/{role}");
-    ConnectionData {
+    let data = ConnectionData {
         ws_url: url.clone(),
         urls: vec![url],
         jwt,
         ice_servers: vec![],
         stream_account_id: state.account_id.clone(),
         subscribe_requires_auth: None,
-    }
+    };
+    (data, minted)
 }
 
 /// Unknown API paths get the same error shape.

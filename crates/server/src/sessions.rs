@@ -123,6 +123,11 @@ impl Sessions {
         inner.banned.contains_key(jti)
     }
 
+    /// Refuses a JWT that has not been used yet (or again), until it expires.
+    pub fn ban(&self, jti: String, exp: u64) {
+        self.lock().banned.insert(jti, exp);
+    }
+
     /// Ends the sessions of `stream` matching `target`, bans their JWTs; returns how many.
     pub fn kick(&self, stream: &str, target: &KickTarget) -> usize {
         self.end_where(EndReason::Kicked, |info| {

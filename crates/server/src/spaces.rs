@@ -4,6 +4,7 @@
 //! membership, broadcasts, in-process Director tokens, and ending media through the
 //! session registry.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -20,9 +21,9 @@ use socketioxide::extract::{AckSender, SocketRef, TryData};
 use socketioxide::layer::SocketIoLayer;
 use socketioxide::SocketIo;
 
-use crate::director::connection_data;
+use crate::director::{connection_data, connection_data_minted};
 use crate::sessions::KickTarget;
-use crate::state::AppState;
+use crate::state::{AppState, Minted};
 
 /// Namespaces served: the Spaces client connects to `/socket.io/` (its URL path), other
 /// socket.io clients to `/`. Users of both share the same rooms.
@@ -47,6 +48,9 @@ struct Spaces {
     app: AppState,
     rooms: Arc<Mutex<Rooms>>,
     io: SocketIo,
+    /// Publish JWTs handed out per (room, user), so a demoted or kicked speaker's unused
+    /// tokens can be refused too, not only the one in use.
+    publish_grants: Arc<Mutex<HashMap<(String, String), Vec<Minted>>>>,
 }
 
 /// The socket.io layer for the router. The Spaces client connects with its URL path as the
@@ -57,6 +61,7 @@ pub fn layer(app: AppState) -> SocketIoLayer {
         app,
         rooms: Arc::new(Mutex::new(Rooms::new())),
         io: io.clone(),
+        publish_grants: Arc::default(),
     };
     for ns in NAMESPACES {
         let spaces = spaces.clone();
@@ -210,10 +215,14 @@ impl Spaces {
                     }
                 }
                 Effect::Media(MediaAction::EndPublication { room_id, user_id }) => {
-                    self.app.sessions.kick(
-                        room_id.as_str(),
-                        &KickTarget::Source(Some(user_id.as_str().to_owned())),
-                    );
+                    let key = (room_id.as_str().to_owned(), user_id.as_str().to_owned());
+                    let grants = self.grants().remove(&key).unwrap_or_default();
+                    for minted in grants {
+                        self.app.sessions.ban(minted.jti, minted.exp);
+                    }
+                    self.app
+                        .sessions
+                        .kick(room_id.as_str(), &KickTarget::Source(Some(key.1)));
                 }
                 Effect::Media(MediaAction::EndView { room_id, user_id }) => {
                     self.app.sessions.kick(
@@ -252,6 +261,12 @@ impl Spaces {
         json!({ "viewerToken": view, "publisherToken": publish })
     }
 
+    fn grants(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Vec<Minted>>> {
+        self.publish_grants
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     fn publish_token(&self, headers: &HeaderMap, room: &RoomId, user: &UserId) -> Value {
         let grant = MillicastClaims {
             token_type: TokenType::Publish,
@@ -262,8 +277,15 @@ impl Spaces {
             source_id: Some(user.as_str().to_owned()),
             token_id: Some(ROOMS_TOKEN_ID.into()),
         };
-        let mut data = connection_data(&self.app, headers, grant, "pub");
+        let (mut data, minted) = connection_data_minted(&self.app, headers, grant, "pub");
         data.subscribe_requires_auth = Some(false);
+        let now = crate::state::unix_now();
+        let mut grants = self.grants();
+        let list = grants
+            .entry((room.as_str().to_owned(), user.as_str().to_owned()))
+            .or_default();
+        list.retain(|m| m.exp > now);
+        list.push(minted);
         serde_json::to_value(data).expect("connection data serialises")
     }
 
