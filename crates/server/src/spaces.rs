@@ -42,6 +42,9 @@ const EVENTS: [&str; 9] = [
     "mute",
 ];
 
+/// Publish JWTs handed out, by (room id, user id).
+type PublishGrants = HashMap<(String, String), Vec<Minted>>;
+
 /// Shared by every socket handler.
 #[derive(Clone)]
 struct Spaces {
@@ -50,7 +53,7 @@ struct Spaces {
     io: SocketIo,
     /// Publish JWTs handed out per (room, user), so a demoted or kicked speaker's unused
     /// tokens can be refused too, not only the one in use.
-    publish_grants: Arc<Mutex<HashMap<(String, String), Vec<Minted>>>>,
+    publish_grants: Arc<Mutex<PublishGrants>>,
 }
 
 /// The socket.io layer for the router. The Spaces client connects with its URL path as the
@@ -261,7 +264,7 @@ impl Spaces {
         json!({ "viewerToken": view, "publisherToken": publish })
     }
 
-    fn grants(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Vec<Minted>>> {
+    fn grants(&self) -> std::sync::MutexGuard<'_, PublishGrants> {
         self.publish_grants
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
