@@ -14,6 +14,13 @@
 //   await view.connect();
 //   videoElement.srcObject = view.mediaStream;
 //
+// Connection data from elsewhere (e.g. tokens handed out by Podium's rooms server): pass the
+// Director reply itself, or a function returning it (called again on every connect, like the
+// Millicast SDK's tokenGenerator); the stream name then comes from the JWT:
+//
+//   const pub = new Publish({ tokenGenerator: async () => (await askMyServer()).publisherToken });
+//   const view = new View({ connectionData: joinReply.viewerToken });
+//
 // Events are dispatched as `CustomEvent`s whose `detail` carries the payload.
 
 /** Default timeout (ms) for opening the WebSocket and for each signaling command. */
@@ -113,6 +120,30 @@ export const Director = Object.freeze({
 /** WebSocket URL for Director data: plain concatenation, as every Millicast client does. */
 export function signalingUrl(directorData) {
   return `${directorData.urls[0]}?token=${directorData.jwt}`;
+}
+
+/**
+ * Decodes the claims of a signaling JWT (no signature check: the server does that).
+ * @param {string} jwt
+ * @returns {object|null} e.g. `{exp, millicast: {type, streamName, streamAccountId, sourceId, ...}}`
+ */
+export function decodeJwtClaims(jwt) {
+  try {
+    const part = String(jwt).split('.')[1];
+    const b64 = part.replace(/-/g, '+').replace(/_/g, '/').padEnd(Math.ceil(part.length / 4) * 4, '=');
+    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    return JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    return null;
+  }
+}
+
+/** Checks that `data` looks like a Director reply (`{urls: [..], jwt}`), or throws. */
+function checkConnectionData(data, where) {
+  if (!data || !Array.isArray(data.urls) || data.urls.length === 0 || typeof data.jwt !== 'string' || !data.jwt) {
+    throw new PodiumError(`${where} did not provide connection data ({urls, jwt, ...})`, { data });
+  }
+  return data;
 }
 
 /** Normalises Director ICE servers (`userName` → `username`) for RTCPeerConnection. */
@@ -285,6 +316,38 @@ class Connection extends EventTarget {
   /** @type {DirectorData|null} Director reply used for the current connection. */
   directorData = null;
 
+  /**
+   * Where connection data comes from: `{connectionData}` (a Director reply), `{tokenGenerator}`
+   * (a function returning one, or a promise of one), or the Director (`endpoint` + token).
+   * @param {{connectionData?: DirectorData, tokenGenerator?: () => DirectorData|Promise<DirectorData>, streamName?: string}} options
+   */
+  setSource({ connectionData, tokenGenerator, streamName }) {
+    if (tokenGenerator !== undefined && typeof tokenGenerator !== 'function') throw new TypeError('tokenGenerator must be a function');
+    if (connectionData !== undefined && connectionData !== null) checkConnectionData(connectionData, 'connectionData');
+    this.connectionData = connectionData ?? null;
+    this.tokenGenerator = tokenGenerator ?? null;
+    if (!streamName && !this.connectionData && !this.tokenGenerator) throw new TypeError('streamName is required');
+    /** Stream name; with connection data or a token generator it may come from the JWT. */
+    this.streamName = streamName || (this.connectionData ? decodeJwtClaims(this.connectionData.jwt)?.millicast?.streamName : undefined);
+  }
+
+  /** Connection data for the next connection: the given one, the generator's, or the Director's. */
+  async resolveConnectionData(fromDirector) {
+    let data;
+    if (this.tokenGenerator) {
+      data = checkConnectionData(await this.tokenGenerator(), 'tokenGenerator');
+    } else if (this.connectionData) {
+      data = this.connectionData;
+    } else {
+      return fromDirector();
+    }
+    if (!this.streamName) {
+      this.streamName = decodeJwtClaims(data.jwt)?.millicast?.streamName;
+      if (!this.streamName) throw new PodiumError('No streamName given and none in the JWT');
+    }
+    return data;
+  }
+
   /** Current `RTCPeerConnection.connectionState`, or `"new"` before connecting. */
   get connectionState() {
     return this.peerConnection?.connectionState ?? 'new';
@@ -427,15 +490,20 @@ export function enableOpusDtx(sdp) {
  */
 export class Publish extends Connection {
   /**
-   * @param {{endpoint?: string, token: string, streamName: string}} options
-   *   `endpoint` is the server base URL (default `location.origin`).
+   * @param {object} options
+   * @param {string} [options.streamName] Stream to publish (optional with `connectionData` or
+   *   `tokenGenerator`: then taken from the JWT's `millicast.streamName`).
+   * @param {string} [options.token] Publish token for the Director.
+   * @param {string} [options.endpoint] Server base URL for the Director (default `location.origin`).
+   * @param {DirectorData} [options.connectionData] Ready connection data (skips the Director).
+   * @param {() => DirectorData|Promise<DirectorData>} [options.tokenGenerator] Called on every
+   *   {@link Publish#connect} for fresh connection data (skips the Director).
    */
-  constructor({ endpoint, token, streamName }) {
+  constructor({ endpoint, token, streamName, connectionData, tokenGenerator }) {
     super();
-    if (!streamName) throw new TypeError('streamName is required');
-    this.endpoint = trimEndpoint(endpoint);
+    this.setSource({ connectionData, tokenGenerator, streamName });
+    this.endpoint = connectionData || tokenGenerator ? endpoint : trimEndpoint(endpoint);
     this.token = token;
-    this.streamName = streamName;
     /** Response `data` of the `publish` command (`publisherId`, `streamId`, ...). */
     this.publishData = null;
   }
@@ -469,7 +537,9 @@ export class Publish extends Connection {
     if (audioTracks.length + videoTracks.length === 0) throw new PodiumError('Nothing to publish: no audio or video track');
 
     return this.guard(async () => {
-      this.directorData = await Director.getPublisher({ endpoint: this.endpoint, token: this.token, streamName: this.streamName });
+      this.directorData = await this.resolveConnectionData(
+        () => Director.getPublisher({ endpoint: this.endpoint, token: this.token, streamName: this.streamName }),
+      );
       const pc = this.createPeerConnection(peerConfig);
       for (const track of audioTracks) {
         pc.addTransceiver(track, { direction: 'sendonly', streams: [mediaStream] });
@@ -491,6 +561,21 @@ export class Publish extends Connection {
       this.publishData = reply;
       return reply;
     });
+  }
+
+  /**
+   * Level (0..1, linear) of the local audio being sent, from the peer connection's
+   * `media-source` stats: what the microphone captures (0 while the track is disabled).
+   * @returns {Promise<number|null>} null when not connected or no audio is sent
+   */
+  async audioLevel() {
+    const pc = this.peerConnection;
+    if (!pc) return null;
+    const report = await pc.getStats();
+    for (const s of report.values()) {
+      if (s.type === 'media-source' && s.kind === 'audio' && typeof s.audioLevel === 'number') return s.audioLevel;
+    }
+    return null;
   }
 }
 
@@ -519,14 +604,20 @@ export class Publish extends Connection {
  */
 export class View extends Connection {
   /**
-   * @param {{endpoint?: string, streamName: string, streamAccountId?: string, token?: string}} options
-   *   `endpoint` defaults to `location.origin`; `token` is a subscribe token for protected streams.
+   * @param {object} options
+   * @param {string} [options.streamName] Stream to view (optional with `connectionData` or
+   *   `tokenGenerator`: then taken from the JWT's `millicast.streamName`).
+   * @param {string} [options.endpoint] Server base URL for the Director (default `location.origin`).
+   * @param {string} [options.streamAccountId]
+   * @param {string} [options.token] Subscribe token for protected streams.
+   * @param {DirectorData} [options.connectionData] Ready connection data (skips the Director).
+   * @param {() => DirectorData|Promise<DirectorData>} [options.tokenGenerator] Called on every
+   *   {@link View#connect} for fresh connection data (skips the Director).
    */
-  constructor({ endpoint, streamName, streamAccountId, token }) {
+  constructor({ endpoint, streamName, streamAccountId, token, connectionData, tokenGenerator }) {
     super();
-    if (!streamName) throw new TypeError('streamName is required');
-    this.endpoint = trimEndpoint(endpoint);
-    this.streamName = streamName;
+    this.setSource({ connectionData, tokenGenerator, streamName });
+    this.endpoint = connectionData || tokenGenerator ? endpoint : trimEndpoint(endpoint);
     this.streamAccountId = streamAccountId;
     this.token = token;
     /**
@@ -589,9 +680,9 @@ export class View extends Connection {
     this.slotTracks.clear();
 
     return this.guard(async () => {
-      this.directorData = await Director.getSubscriber({
+      this.directorData = await this.resolveConnectionData(() => Director.getSubscriber({
         endpoint: this.endpoint, streamName: this.streamName, streamAccountId: this.streamAccountId, token: this.token,
-      });
+      }));
       const pc = this.createPeerConnection(peerConfig);
 
       const mainTransceivers = new Set();
@@ -643,13 +734,31 @@ export class View extends Connection {
    * @returns {Promise<Object<string, number|null>>} e.g. `{"2": 0.31, "3": 0, "4": null}`
    */
   async slotLevels({ maxAgeMs = 1000 } = {}) {
+    return this.#levels(new Set(this.slots.keys()), maxAgeMs);
+  }
+
+  /**
+   * Like {@link View#slotLevels}, plus the main (pinned source) audio transceiver: current
+   * audio level (0..1) of every received audio track, keyed by mid. Use `mids.audio` to find
+   * the pinned source's level, {@link View#slots} for the speaker of each slot. Play the main
+   * audio too (its level may come from the decoded audio).
+   * @param {{maxAgeMs?: number}} [options]
+   * @returns {Promise<Object<string, number|null>>}
+   */
+  async audioLevels({ maxAgeMs = 1000 } = {}) {
+    const mids = new Set(this.slots.keys());
+    if (this.mids.audio !== null) mids.add(this.mids.audio);
+    return this.#levels(mids, maxAgeMs);
+  }
+
+  async #levels(wanted, maxAgeMs) {
     const pc = this.peerConnection;
     const levels = {};
     if (!pc) return levels;
     const missing = [];
     for (const transceiver of pc.getTransceivers()) {
       const { mid } = transceiver;
-      if (!this.slots.has(mid)) continue;
+      if (!wanted.has(mid)) continue;
       const sources = transceiver.receiver.getSynchronizationSources?.() ?? [];
       const latest = sources.reduce((a, b) => (!a || b.timestamp > a.timestamp ? b : a), null);
       if (latest && typeof latest.audioLevel === 'number') {

@@ -1,5 +1,5 @@
-// The demo page served at / : its assets are served with the right types, and
-// its Publish and View panels work end to end in the browser.
+// The publish/view demo page (/demo.html; the rooms app is at /): its assets are served with the
+// right types, and its Publish and View panels work end to end in the browser.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -22,9 +22,19 @@ after(async () => {
 test('web assets are served at /<filename> with usable content types', async () => {
   const expectations = [
     ['/', /text\/html/],
+    ['/demo.html', /text\/html/],
     ['/podium.js', /(text|application)\/javascript/],
     ['/demo.js', /(text|application)\/javascript/],
     ['/style.css', /text\/css/],
+    ['/sio.js', /(text|application)\/javascript/],
+    ['/app.js', /(text|application)\/javascript/],
+    ['/app-store.js', /(text|application)\/javascript/],
+    ['/app-ui.js', /(text|application)\/javascript/],
+    ['/app-lobby.js', /(text|application)\/javascript/],
+    ['/app-room.js', /(text|application)\/javascript/],
+    ['/app-media.js', /(text|application)\/javascript/],
+    ['/app.css', /text\/css/],
+    ['/favicon.svg', /image\/svg\+xml/],
   ];
   for (const [file, type] of expectations) {
     const res = await fetch(`${server.url}${file}`);
@@ -33,6 +43,10 @@ test('web assets are served at /<filename> with usable content types', async () 
   }
   const html = await (await fetch(`${server.url}/`)).text();
   assert.match(html, /<title>Podium<\/title>/);
+  assert.match(html, /src="\/app\.js"/, '/ is the rooms app');
+  const demo = await (await fetch(`${server.url}/demo.html`)).text();
+  assert.match(demo, /<title>Podium · publish\/view demo<\/title>/);
+  assert.match(demo, /src="\/demo\.js"/);
 });
 
 test('Director rejects a wrong publish token with the server message', async () => {
@@ -57,7 +71,7 @@ test('demo page publishes and views through its own UI', { timeout: 120_000 }, a
   const streamName = uniqueStreamName('demo');
   const page = await openPage(browser, server, 'demo');
   await withDiagnostics([page], server, async () => {
-    await page.goto(`${server.url}/?stream=${streamName}`);
+    await page.goto(`${server.url}/demo.html?stream=${streamName}`);
     assert.equal(await page.inputValue('#publish-form [name=streamName]'), streamName);
     assert.equal(await page.inputValue('#view-form [name=streamName]'), streamName);
 
@@ -98,7 +112,7 @@ test('demo page shows audio slots: speaker from vad events, live level, exclusio
     await inPage(hidden, 'talk', true);
 
     await page.setViewportSize({ width: 375, height: 800 });
-    await page.goto(`${server.url}/?stream=${streamName}`);
+    await page.goto(`${server.url}/demo.html?stream=${streamName}`);
     assert.equal(await page.isHidden('#view-slots-section'), true, 'no slot table before viewing');
     await page.fill('#view-form [name=slots]', '2');
     await page.fill('#view-form [name=excludedSourceIds]', 'hidden, nobody');

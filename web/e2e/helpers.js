@@ -7,7 +7,7 @@
 //   PODIUM_BIN          server binary (default ../target/debug/podium)
 //   CHROMIUM_BIN        browser binary (default /usr/bin/chromium; never `playwright install`)
 //   PODIUM_E2E_VERBOSE  1 = stream server output and page consoles to stderr
-//   PODIUM_E2E_WEB_DIR  serve the web app's top-level files (/, *.js, *.css, *.html) to
+//   PODIUM_E2E_WEB_DIR  serve the web app's top-level files (/, *.js, *.css, *.html, *.svg) to
 //                       the browser from this directory instead of the server's copies
 //                       (the binary embeds web/ at build time); `1` = this web/ folder.
 //                       For working on web/ without rebuilding the server.
@@ -42,7 +42,9 @@ const VERBOSE = !!process.env.PODIUM_E2E_VERBOSE;
 const WEB_DIR = process.env.PODIUM_E2E_WEB_DIR === '1'
   ? path.resolve(here, '..')
   : (process.env.PODIUM_E2E_WEB_DIR ? path.resolve(process.env.PODIUM_E2E_WEB_DIR) : null);
-const WEB_TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8' };
+const WEB_TYPES = {
+  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.svg': 'image/svg+xml',
+};
 
 export const CHROMIUM_ARGS = [
   '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
@@ -201,7 +203,7 @@ let staleWarned = false;
 async function warnIfStaleAssets(url) {
   if (staleWarned) return;
   const stale = [];
-  for (const file of ['index.html', 'podium.js', 'demo.js', 'style.css']) {
+  for (const file of ['index.html', 'demo.html', 'podium.js', 'demo.js', 'style.css', 'sio.js', 'app.js', 'app-store.js', 'app-ui.js', 'app-lobby.js', 'app-room.js', 'app-media.js', 'app.css']) {
     try {
       const [served, onDisk] = await Promise.all([
         fetch(`${url}/${file === 'index.html' ? '' : file}`).then((r) => r.text()),
@@ -236,7 +238,7 @@ export async function launchBrowser() {
   await context.addInitScript({ path: path.join(here, 'page-harness.js') });
   if (WEB_DIR) {
     // Only same-origin top-level files (/, /podium.js, /demo.js, /style.css, ...); API and WS untouched.
-    await context.route((url) => url.hostname === '127.0.0.1' && /^\/([\w.-]+\.(js|css|html))?$/.test(url.pathname), (route) => {
+    await context.route((url) => url.hostname === '127.0.0.1' && /^\/([\w.-]+\.(js|css|html|svg))?$/.test(url.pathname), (route) => {
       const { pathname } = new URL(route.request().url());
       const file = pathname === '/' ? 'index.html' : pathname.slice(1);
       return route.fulfill({ path: path.join(WEB_DIR, file), contentType: WEB_TYPES[path.extname(file)], headers: { 'cache-control': 'no-cache' } });
@@ -254,8 +256,10 @@ export async function launchBrowser() {
 /**
  * Open a page on the server's origin (a secure context: http://127.0.0.1).
  * Page console output and errors are kept in `page.consoleLog` for diagnostics.
+ * `path` defaults to the publish/view demo page, which runs nothing until clicked: a quiet
+ * host for the in-page harness. Pass `{path: '/'}` for the rooms app.
  */
-export async function openPage(browser, server, label) {
+export async function openPage(browser, server, label, { path: pagePath = '/demo.html' } = {}) {
   const page = await browser.context.newPage();
   page.label = label;
   page.consoleLog = [];
@@ -269,7 +273,7 @@ export async function openPage(browser, server, label) {
     page.consoleLog.push(line);
     if (VERBOSE) process.stderr.write(`${line}\n`);
   });
-  await page.goto(`${server.url}/`);
+  await page.goto(`${server.url}${pagePath}`);
   return page;
 }
 

@@ -1,4 +1,5 @@
-// Takes the README screenshot of the demo page: docs/img/demo.png (1280×800).
+// Takes the README screenshot of the publish/view demo page (/demo.html): docs/img/demo.png (1280×800).
+// The rooms app screenshots (docs/img/lobby.png, room.png) come from e2e/rooms-app.test.js.
 //
 // Run by hand from web/:   node e2e/screenshot.mjs [output.png]
 // (same environment variables as the tests: PODIUM_BIN, CHROMIUM_BIN, PODIUM_E2E_WEB_DIR, ...)
@@ -45,7 +46,7 @@ try {
 
   const page = await openPage(browser, server, 'demo');
   await page.setViewportSize({ width: 1280, height: 800 });
-  await page.goto(`${server.url}/?stream=${STREAM}`);
+  await page.goto(`${server.url}/demo.html?stream=${STREAM}`);
 
   // Publish panel: fake camera + mic as the main source.
   await page.fill('#publish-form [name=token]', PUBLISH_TOKEN);

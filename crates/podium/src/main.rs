@@ -151,7 +151,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     .await?;
     println!("Podium is running.");
     println!("  Rooms app:         http://{}/", running.http_addr);
-    println!("  Publish/view demo: http://{}/demo.html", running.http_addr);
+    println!(
+        "  Publish/view demo: http://{}/demo.html",
+        running.http_addr
+    );
     println!(
         "  Director API:      http://{}/api/director/{{publish,subscribe}}",
         running.http_addr

@@ -18,6 +18,7 @@ use serde::ser::SerializeTuple;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{json, Value};
 use socketioxide::extract::{AckSender, SocketRef, TryData};
+use socketioxide::handler::ConnectHandler;
 use socketioxide::layer::SocketIoLayer;
 use socketioxide::SocketIo;
 
@@ -68,7 +69,17 @@ pub fn layer(app: AppState) -> SocketIoLayer {
     };
     for ns in NAMESPACES {
         let spaces = spaces.clone();
-        io.ns(ns, async move |socket: SocketRef| spaces.connected(socket));
+        // The message handlers are registered in a connect middleware, which socketioxide
+        // awaits *before* answering CONNECT: the connect handler itself runs in a task spawned
+        // after the answer, so a message sent right after connecting could find no handler.
+        let register = move |socket: SocketRef| {
+            let spaces = spaces.clone();
+            async move {
+                spaces.connected(socket);
+                Ok::<(), std::convert::Infallible>(())
+            }
+        };
+        io.ns(ns, (async |_: SocketRef| {}).with(register));
     }
     layer
 }

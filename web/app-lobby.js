@@ -1,0 +1,133 @@
+// Rooms app: the "Live now" lobby — live list of rooms (updated from the server's broadcasts)
+// and the "Start a room" dialog.
+import { counts, ownerName, stage } from '/app-store.js';
+import {
+  avatar, busy, h, icon, openDialog, plural, renderKeyed, setChildren, toastError,
+} from '/app-ui.js';
+
+/**
+ * Renders the lobby into `root` and keeps it live until the returned `destroy()` is called.
+ * @param {HTMLElement} root
+ * @param {{store: import('/app-store.js').Store, createRoom: (name: string, audioOnly: boolean) => Promise<string>, openRoom: (id: string) => void}} app
+ */
+export function renderLobby(root, app) {
+  const { store } = app;
+  const list = h('ul', { class: 'room-grid', id: 'room-list', 'aria-labelledby': 'live-title' });
+  const summary = h('p', { class: 'lead', id: 'live-summary' });
+  const empty = h('div', { class: 'empty-state', id: 'live-empty', hidden: true },
+    h('div', { class: 'empty-art', 'aria-hidden': 'true' }, icon('audio')),
+    h('h2', {}, 'No live rooms right now'),
+    h('p', {}, 'Start one and invite people to talk. Rooms appear here the moment they go live.'),
+    h('button', { type: 'button', class: 'btn btn-primary', onclick: () => openCreate() }, icon('plus'), 'Start a room'));
+
+  setChildren(root, h('section', { class: 'lobby', 'aria-labelledby': 'live-title' },
+    h('div', { class: 'lobby-head' },
+      h('div', {},
+        h('h1', { id: 'live-title', class: 'page-title' }, h('span', { class: 'live-dot', 'aria-hidden': 'true' }), 'Live now'),
+        summary),
+      h('button', { type: 'button', class: 'btn btn-primary', id: 'create-room', onclick: () => openCreate() }, icon('plus'), 'Start a room')),
+    list,
+    empty,
+    h('p', { class: 'lobby-foot' }, 'Building on Podium? Try the ', h('a', { href: '/demo.html' }, 'publish/view demo'), '.')));
+
+  function cardFor(room) {
+    const button = h('button', { type: 'button', class: 'room-card-link', onclick: () => app.openRoom(room.id) });
+    return h('li', { class: 'room-card', dataset: { roomId: room.id } }, button);
+  }
+
+  function updateCard(li, room) {
+    const c = counts(room);
+    const host = ownerName(room);
+    const speakers = stage(room);
+    const button = li.firstElementChild;
+    button.setAttribute('aria-label', `Join ${room.name}, hosted by ${host || 'nobody'}: ${plural(c.speakers, 'speaker')}, ${c.audience} listening`);
+    li.dataset.audioOnly = String(room.audioOnly);
+    const names = speakers.slice(0, 3).map((p) => p.username);
+    const more = speakers.length - names.length;
+    setChildren(button,
+      h('div', { class: 'card-top' },
+        h('span', { class: 'pill pill-live' }, h('span', { class: 'live-dot', 'aria-hidden': 'true' }), 'Live'),
+        h('span', { class: 'pill pill-kind', title: room.audioOnly ? 'Audio-only room' : 'Room with the host’s video' },
+          icon(room.audioOnly ? 'audio' : 'video'), room.audioOnly ? 'Audio' : 'Video')),
+      h('h3', { class: 'card-title' }, room.name),
+      h('div', { class: 'card-speakers' },
+        h('span', { class: 'avatar-stack' }, speakers.slice(0, 4).map((p) => avatar(p, 'sm'))),
+        h('span', { class: 'card-names' }, names.join(', ') + (more > 0 ? ` +${more}` : ''))),
+      h('div', { class: 'card-foot' },
+        h('span', { class: 'stat', dataset: { count: 'speakers' }, title: 'Speakers' }, icon('mic'), h('span', { class: 'n' }, c.speakers), h('span', { class: 'sr-only' }, ' speakers')),
+        h('span', { class: 'stat', dataset: { count: 'audience' }, title: 'Listening' }, icon('headphones'), h('span', { class: 'n' }, c.audience), h('span', { class: 'sr-only' }, ' listening')),
+        h('span', { class: 'card-host' }, host ? ['Hosted by ', h('strong', { class: 'card-owner' }, host)] : 'No host')));
+  }
+
+  document.title = 'Live now · Podium';
+
+  function render() {
+    const rooms = store.live();
+    renderKeyed(list, rooms, (r) => r.id, cardFor, updateCard);
+    empty.hidden = rooms.length > 0;
+    list.hidden = rooms.length === 0;
+    const people = rooms.reduce((n, r) => n + r.participants.length, 0);
+    summary.textContent = rooms.length
+      ? `${plural(rooms.length, 'room')} live · ${plural(people, 'person', 'people')} talking and listening`
+      : 'Nothing live at the moment.';
+  }
+
+  function openCreate() {
+    const nameInput = h('input', {
+      id: 'room-name', name: 'name', required: true, maxlength: 80, autocomplete: 'off', placeholder: 'e.g. Friday product chat',
+    });
+    const error = h('p', { class: 'field-error', id: 'room-name-error', role: 'alert', hidden: true });
+    const submit = h('button', { type: 'submit', class: 'btn btn-primary', id: 'create-room-submit' }, 'Go live');
+    const option = (value, title, text, iconName, checked) => h('label', { class: 'choice' },
+      h('input', { type: 'radio', name: 'kind', value, checked }),
+      h('span', { class: 'choice-box' }, icon(iconName, 'choice-icon'),
+        h('span', { class: 'choice-text' }, h('strong', {}, title), h('span', {}, text))));
+    const form = h('form', { class: 'form', id: 'create-room-form', novalidate: true },
+      h('label', { class: 'label', for: 'room-name' }, 'Room name'),
+      nameInput,
+      error,
+      h('fieldset', { class: 'choices' },
+        h('legend', { class: 'label' }, 'Format'),
+        option('audio', 'Audio only', 'Everyone on stage talks; no cameras.', 'audio', true),
+        option('video', 'Audio + your video', 'Your camera is shown on stage while you host.', 'video', false)),
+      h('div', { class: 'dialog-actions' },
+        h('button', { type: 'button', class: 'btn btn-ghost', onclick: () => dialog.close() }, 'Cancel'),
+        submit));
+    const dialog = openDialog({ title: 'Start a room', content: form, labelledBy: 'create-title' });
+    nameInput.focus();
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      const name = nameInput.value.trim();
+      const showError = (msg) => {
+        error.textContent = msg;
+        error.hidden = !msg;
+        nameInput.setAttribute('aria-invalid', msg ? 'true' : 'false');
+        if (msg) nameInput.setAttribute('aria-describedby', 'room-name-error');
+      };
+      if (!name) {
+        showError('Give your room a name.');
+        nameInput.focus();
+        return;
+      }
+      showError('');
+      const audioOnly = form.elements.kind.value !== 'video';
+      try {
+        const roomId = await busy(submit, () => app.createRoom(name, audioOnly), 'Starting…');
+        dialog.close();
+        app.openRoom(roomId);
+      } catch (err) {
+        showError(err.message);
+        if (!err.fromServer) toastError(err, 'Could not start the room');
+      }
+    });
+  }
+
+  store.addEventListener('change', render);
+  render();
+  return {
+    openCreate,
+    destroy() {
+      store.removeEventListener('change', render);
+    },
+  };
+}

@@ -1,0 +1,646 @@
+// Rooms app: the room page — the stage (speakers as tiles with a live speaking indicator, the
+// host's video in video rooms, muted badges), the audience (raised-hand badges), the owner's
+// raised-hands queue and per-user actions, and the controls (mic, raise hand, leave).
+import {
+  audience, participant, roleOf, stage,
+} from '/app-store.js';
+import { RoomMedia, SPEAKING_LEVEL } from '/app-media.js';
+import {
+  avatar, busy, h, icon, openDialog, plural, renderKeyed, setChildren, toast, toastError,
+} from '/app-ui.js';
+
+/** How long (ms) a tile keeps showing "speaking" after the level drops. */
+const SPEAKING_HOLD_MS = 350;
+/** Level sampling period (ms). */
+const LEVEL_PERIOD_MS = 120;
+
+const STATUS_TEXT = {
+  joining: 'Joining…',
+  connecting: 'Connecting audio…',
+  live: 'Live',
+  reconnecting: 'Reconnecting…',
+  failed: 'Audio unavailable',
+  offline: 'Offline',
+};
+
+export class RoomPage {
+  /**
+   * @param {HTMLElement} root
+   * @param {object} app the shared app object (store, call, goLobby, …) from app.js
+   * @param {string} roomId
+   */
+  constructor(root, app, roomId) {
+    this.root = root;
+    this.app = app;
+    this.store = app.store;
+    this.roomId = roomId;
+    this.myId = null;
+    this.ownerId = null;
+    this.role = null;
+    this.left = false;
+    this.joined = false;
+    this.media = null;
+    this.phase = 'joining';
+    this.videoStreams = { remote: null, local: null };
+    this.levels = new Map();
+    this.loudAt = new Map();
+    this.slotOf = new Map();
+    this.onStoreChange = (e) => {
+      if (!e.detail.roomId || e.detail.roomId === this.roomId) this.render();
+    };
+    this.onRoomRemoved = (e) => {
+      if (e.detail.roomId === this.roomId && !this.left) this.exit('The room has ended.', 'info');
+    };
+    this.store.addEventListener('change', this.onStoreChange);
+    this.store.addEventListener('room-removed', this.onRoomRemoved);
+    this.build();
+  }
+
+  // --- lifecycle ------------------------------------------------------------------------
+
+  /** Joins the room (or re-joins after a reconnection) and starts the media. */
+  async enter() {
+    this.phase = 'joining';
+    this.renderStatus();
+    let tokens;
+    try {
+      tokens = await this.app.call('join-room', this.roomId);
+    } catch (err) {
+      if (this.left) return;
+      this.left = true;
+      toastError(err, 'Could not join the room');
+      this.app.goLobby();
+      return;
+    }
+    if (this.left) return;
+    const room = this.store.room(this.roomId);
+    if (!room) {
+      this.exit('This room has just ended.', 'info');
+      return;
+    }
+    this.joined = true;
+    this.myId = this.store.me.id;
+    this.ownerId = room.ownerId;
+    this.role = roleOf(room, this.myId);
+    this.phase = 'connecting';
+    this.startMedia(room, tokens);
+    this.render();
+  }
+
+  startMedia(room, tokens) {
+    this.media?.close();
+    const media = new RoomMedia({
+      roomId: this.roomId,
+      audioOnly: room.audioOnly,
+      audioContainer: this.els.audio,
+      freshToken: (kind) => this.freshToken(kind),
+    });
+    this.media = media;
+    media.addEventListener('status', () => this.renderStatus());
+    media.addEventListener('video', (e) => { this.videoStreams.remote = e.detail; this.render(); });
+    media.addEventListener('local-video', (e) => { this.videoStreams.local = e.detail; this.render(); });
+    media.addEventListener('slots', (e) => { this.slotOf = invert(e.detail); this.renderSlots(); });
+    media.addEventListener('error', (e) => toastError(e.detail));
+    media.addEventListener('autoplay-blocked', () => {
+      toast('Your browser paused the room’s sound until you interact with the page.', {
+        id: 'autoplay',
+        kind: 'warn',
+        duration: 0,
+        actions: [{ label: 'Turn on sound', primary: true, onClick: () => this.media?.resumePlayback() }],
+      });
+    });
+    media.setMuted(!!participant(room, this.myId)?.muted);
+    media.startView({ myId: this.myId, ownerId: room.ownerId, token: tokens.viewerToken });
+    if (tokens.publisherToken) {
+      const video = !room.audioOnly && room.ownerId === this.myId;
+      media.startPublish({ myId: this.myId, video, token: tokens.publisherToken })
+        .catch((err) => toastError(err, 'Microphone'));
+    }
+    clearInterval(this.levelTimer);
+    this.levelTimer = setInterval(() => this.sampleLevels(), LEVEL_PERIOD_MS);
+  }
+
+  /** New connection data for the media (reconnections, re-pins): asks join-room again. */
+  async freshToken(kind) {
+    const room = this.store.room(this.roomId);
+    if (this.left || !participant(room, this.myId)) throw new Error('You are no longer in this room');
+    const data = await this.app.call('join-room', this.roomId);
+    const token = kind === 'view' ? data.viewerToken : data.publisherToken;
+    if (!token) throw new Error('You are no longer a speaker');
+    return token;
+  }
+
+  /** The socket dropped: the server ends our membership and media; wait for resume(). */
+  onConnectionLost() {
+    if (this.left) return;
+    this.phase = 'offline';
+    this.joined = false;
+    clearInterval(this.levelTimer);
+    this.media?.close();
+    this.media = null;
+    this.levels.clear();
+    this.render();
+  }
+
+  /** Reconnected and signed in again (with a new user id): walk back in. */
+  async resume() {
+    if (this.left) return;
+    const wasSpeaker = this.role === 'owner' || this.role === 'speaker';
+    if (!this.store.room(this.roomId)) {
+      this.exit('The room ended while you were offline.', 'info');
+      return;
+    }
+    await this.enter();
+    if (!this.left && wasSpeaker && this.role === 'listener') {
+      toast('You rejoined as a listener. Raise your hand to speak again.', { kind: 'info' });
+    }
+  }
+
+  /** Leaves the page for the lobby with a message (kicked, room ended, …). */
+  exit(message, kind = 'info', title) {
+    if (this.left) return;
+    this.left = true;
+    this.teardown();
+    if (message) toast(message, { kind, title });
+    this.app.goLobby();
+  }
+
+  /** Leaves the room on purpose. */
+  async leave() {
+    if (this.left) return;
+    this.left = true;
+    this.teardown();
+    this.app.call('leave-room', this.roomId).catch(() => {});
+    this.app.goLobby();
+  }
+
+  teardown() {
+    clearInterval(this.levelTimer);
+    this.media?.close();
+    this.media = null;
+    this.actionDialog?.close();
+    this.store.removeEventListener('change', this.onStoreChange);
+    this.store.removeEventListener('room-removed', this.onRoomRemoved);
+  }
+
+  /** Called by the router when the page goes away. */
+  destroy({ leave }) {
+    if (!this.left) {
+      this.left = true;
+      if (leave && this.joined) this.app.call('leave-room', this.roomId).catch(() => {});
+    }
+    this.teardown();
+  }
+
+  // --- server events ---------------------------------------------------------------------
+
+  /** A room broadcast (already applied to the store). */
+  onRoomEvent(event, roomId, args) {
+    if (roomId !== this.roomId || this.left || !this.joined) return;
+    const [userId, flag] = args;
+    if (event === 'user-raised-hand' && flag && this.role === 'owner' && userId !== this.myId) {
+      const name = participant(this.store.room(this.roomId), userId)?.username ?? 'Someone';
+      toast(`${name} raised their hand. Invite them on stage?`, {
+        id: `hand-${userId}`,
+        title: 'Raised hand',
+        actions: [
+          { label: 'Deny', onClick: () => this.promote(userId, false) },
+          { label: 'Allow to speak', primary: true, onClick: () => this.promote(userId, true) },
+        ],
+      });
+    }
+    if (event === 'user-left' && userId === this.myId) {
+      this.exit('You are no longer in this room.', 'info');
+    }
+    if (event === 'user-muted' && userId === this.myId) this.media?.setMuted(!!flag);
+  }
+
+  /** An event for me only: promoted, demoted, kicked, muted, room-closed. */
+  onPersonalEvent(event, args) {
+    if (this.left) return;
+    switch (event) {
+      case 'promoted': {
+        const token = args[0]?.publisherToken;
+        this.role = 'speaker';
+        toast('You are on stage. Your microphone is on — say hi!', { kind: 'success', title: 'You can speak now' });
+        if (this.media && token) {
+          this.media.setMuted(false);
+          this.media.startPublish({ myId: this.myId, video: false, token }).catch((err) => toastError(err, 'Microphone'));
+        }
+        this.render();
+        break;
+      }
+      case 'demoted':
+        this.role = 'listener';
+        this.media?.stopPublish();
+        toast('The host moved you to the audience. Raise your hand to speak again.', { kind: 'info' });
+        this.render();
+        break;
+      case 'muted':
+        this.media?.setMuted(true);
+        toast('The host muted your microphone. You can unmute when you are ready.', { kind: 'warn', id: 'muted' });
+        this.render();
+        break;
+      case 'kicked':
+        this.exit('The host removed you from the room.', 'warn', 'Removed');
+        break;
+      case 'room-closed':
+        this.exit('The host left and nobody was on stage to take over.', 'info', 'The room has ended');
+        break;
+      default:
+        break;
+    }
+  }
+
+  /** The room's owner changed (room-updated): re-pin the view; a new video host shows the camera. */
+  onOwnerChanged(previous, next) {
+    const room = this.store.room(this.roomId);
+    const name = participant(room, next)?.username ?? 'Someone';
+    if (next === this.myId) {
+      toast('The host left, so you are the host now: invite people on stage and manage the room.', { kind: 'success', title: 'You are the host', duration: 8000 });
+    } else {
+      toast(`${name} is now the host.`, { kind: 'info' });
+    }
+    if (!this.media) return;
+    this.media.repin({ myId: this.myId, ownerId: next });
+    if (next === this.myId && !room.audioOnly) {
+      // As the host of a video room, show my camera on stage.
+      this.media.startPublish({ myId: this.myId, video: true }).catch((err) => toastError(err, 'Camera'));
+    }
+  }
+
+  // --- owner actions -------------------------------------------------------------------------
+
+  async promote(userId, promote) {
+    try {
+      await this.app.call('promote-user', this.roomId, userId, promote);
+    } catch (err) {
+      toastError(err, promote ? 'Could not invite to the stage' : 'Could not update');
+    }
+  }
+
+  async kick(userId) {
+    try {
+      await this.app.call('kick-user', this.roomId, userId);
+    } catch (err) {
+      toastError(err, 'Could not remove');
+    }
+  }
+
+  async muteSpeaker(userId) {
+    try {
+      await this.app.call('mute-speaker', this.roomId, userId);
+    } catch (err) {
+      toastError(err, 'Could not mute');
+    }
+  }
+
+  /** The owner's action sheet for one member. */
+  openActions(userId) {
+    const room = this.store.room(this.roomId);
+    const p = participant(room, userId);
+    if (!p || this.role !== 'owner' || userId === this.myId) return;
+    const onStage = room.speakers.includes(userId);
+    const act = (action, label, iconName, fn, cls = '') => h('button', {
+      type: 'button', class: `sheet-action ${cls}`.trim(), dataset: { action },
+      onclick: async (e) => { await busy(e.currentTarget, fn); dialog.close(); },
+    }, icon(iconName), label);
+    const content = h('div', { class: 'sheet' },
+      h('div', { class: 'sheet-person' }, avatar(p, 'lg'),
+        h('div', {}, h('strong', {}, p.username),
+          h('span', { class: 'muted-text' }, onStage ? (p.muted ? 'Speaker · muted' : 'Speaker') : (p.raisedHand ? 'Listener · hand raised' : 'Listener')))),
+      h('div', { class: 'sheet-actions' },
+        onStage
+          ? act('demote', 'Move to audience', 'down', () => this.promote(userId, false))
+          : act('promote', 'Invite to speak', 'up', () => this.promote(userId, true)),
+        onStage && !p.muted ? act('mute', 'Mute microphone', 'mic-off', () => this.muteSpeaker(userId)) : null,
+        p.raisedHand && !onStage ? act('deny', 'Lower their hand', 'hand', () => this.promote(userId, false)) : null,
+        act('kick', 'Remove from room', 'kick', () => this.kick(userId), 'danger')));
+    const dialog = openDialog({ title: p.username, content, labelledBy: 'actions-title', className: 'dialog-sheet' });
+    this.actionDialog = dialog;
+    dialog.dataset.userId = userId;
+  }
+
+  confirmLeave() {
+    const room = this.store.room(this.roomId);
+    if (this.role !== 'owner' || !room) {
+      this.leave();
+      return;
+    }
+    const next = stage(room).find((p) => p.id !== this.myId);
+    const text = next
+      ? `${next.username} will become the host and the room goes on.`
+      : 'Nobody else is on stage, so the room will end for everyone.';
+    const dialog = openDialog({
+      title: 'Leave the room?',
+      labelledBy: 'leave-title',
+      content: h('div', {},
+        h('p', { class: 'dialog-text' }, text),
+        h('div', { class: 'dialog-actions' },
+          h('button', { type: 'button', class: 'btn btn-ghost', onclick: () => dialog.close() }, 'Stay'),
+          h('button', {
+            type: 'button', class: 'btn btn-danger', id: 'confirm-leave', onclick: () => { dialog.close(); this.leave(); },
+          }, next ? 'Leave' : 'End room'))),
+    });
+  }
+
+  // --- my controls ---------------------------------------------------------------------
+
+  async toggleMic(button) {
+    const me = participant(this.store.room(this.roomId), this.myId);
+    if (!me) return;
+    const muted = !me.muted;
+    this.media?.setMuted(muted);
+    try {
+      await busy(button, () => this.app.call('mute', this.roomId, muted));
+    } catch (err) {
+      this.media?.setMuted(!muted);
+      toastError(err, 'Microphone');
+    }
+  }
+
+  async toggleHand(button) {
+    const me = participant(this.store.room(this.roomId), this.myId);
+    if (!me) return;
+    try {
+      await busy(button, () => this.app.call('raise-hand', this.roomId, !me.raisedHand));
+      if (!me.raisedHand) toast('Hand raised. The host has been notified.', { kind: 'success', id: 'hand' });
+    } catch (err) {
+      toastError(err, 'Raise hand');
+    }
+  }
+
+  // --- levels ------------------------------------------------------------------------------
+
+  async sampleLevels() {
+    if (this.sampling || !this.media) return;
+    this.sampling = true;
+    try {
+      this.levels = await this.media.levels();
+    } finally {
+      this.sampling = false;
+    }
+    this.renderLevels();
+  }
+
+  // --- rendering ------------------------------------------------------------------------------
+
+  build() {
+    const els = {};
+    els.title = h('h1', { class: 'room-title', id: 'room-title' }, '…');
+    els.meta = h('p', { class: 'room-meta', id: 'room-meta' });
+    els.status = h('span', { class: 'status-pill', id: 'room-status', role: 'status' });
+    els.stageCount = h('span', { class: 'count', id: 'stage-count' });
+    els.audienceCount = h('span', { class: 'count', id: 'audience-count' });
+    els.stage = h('div', { class: 'stage', id: 'stage', role: 'list', 'aria-labelledby': 'stage-heading' });
+    els.audience = h('ul', { class: 'audience', id: 'audience', 'aria-labelledby': 'audience-heading' });
+    els.audienceEmpty = h('p', { class: 'empty-line', hidden: true }, 'Nobody in the audience yet.');
+    els.handsList = h('ul', { class: 'hands-list', id: 'hands-queue' });
+    els.handsEmpty = h('p', { class: 'empty-line' }, 'No raised hands right now. When listeners ask to speak, they show up here.');
+    els.handsCount = h('span', { class: 'count', id: 'hands-count' });
+    els.hands = h('aside', { class: 'hands-panel', id: 'hands-panel', 'aria-labelledby': 'hands-heading', hidden: true },
+      h('h2', { class: 'section-title', id: 'hands-heading' }, icon('hand'), 'Raised hands ', els.handsCount),
+      els.handsList, els.handsEmpty);
+    els.audio = h('div', { class: 'room-audio', id: 'room-audio', hidden: true });
+    els.overlay = h('div', { class: 'room-overlay', id: 'room-overlay', role: 'status', hidden: true });
+    els.controls = h('div', { class: 'bar-center' });
+    els.handsButton = h('button', {
+      type: 'button', class: 'btn btn-round', id: 'hands-button', hidden: true, 'aria-controls': 'hands-panel',
+      onclick: () => { els.hands.scrollIntoView({ behavior: 'smooth', block: 'start' }); els.handsList.querySelector('button')?.focus(); },
+    });
+    els.leave = h('button', { type: 'button', class: 'btn btn-leave', id: 'leave-room', 'aria-label': 'Leave the room', onclick: () => this.confirmLeave() }, icon('leave'), h('span', {}, 'Leave'));
+    this.els = els;
+    this.section = h('section', { class: 'room', dataset: { roomId: this.roomId } },
+      h('header', { class: 'room-head' },
+        h('a', {
+          class: 'back-link',
+          href: '#/',
+          'aria-label': 'Back to Live now (leaves the room)',
+          onclick: (e) => { e.preventDefault(); this.confirmLeave(); },
+        }, icon('back'), h('span', {}, 'Live now')),
+        h('div', { class: 'room-heading' }, els.title, els.meta),
+        els.status),
+      h('div', { class: 'room-body' },
+        h('div', { class: 'room-main' },
+          h('section', { class: 'stage-section', 'aria-labelledby': 'stage-heading' },
+            h('h2', { class: 'section-title', id: 'stage-heading' }, icon('stage'), 'On stage ', els.stageCount),
+            els.stage),
+          h('section', { class: 'audience-section', 'aria-labelledby': 'audience-heading' },
+            h('h2', { class: 'section-title', id: 'audience-heading' }, icon('headphones'), 'Listening ', els.audienceCount),
+            els.audience, els.audienceEmpty)),
+        els.hands),
+      h('footer', { class: 'room-bar' }, els.leave, els.controls, els.handsButton),
+      els.overlay,
+      els.audio);
+    setChildren(this.root, this.section);
+  }
+
+  render() {
+    if (this.left) return;
+    const room = this.store.room(this.roomId);
+    if (!room) return;
+    if (this.joined && this.ownerId && room.ownerId !== this.ownerId) {
+      const previous = this.ownerId;
+      this.ownerId = room.ownerId;
+      this.role = roleOf(room, this.myId);
+      this.onOwnerChanged(previous, room.ownerId);
+    }
+    if (this.joined) this.role = roleOf(room, this.myId) ?? this.role;
+    const { els } = this;
+    const role = this.joined ? this.role : null;
+    this.section.dataset.role = role ?? 'none';
+    document.title = `${room.name} · Podium`;
+    els.title.textContent = room.name;
+    const host = participant(room, room.ownerId);
+    const speakers = stage(room);
+    const listeners = audience(room);
+    setChildren(els.meta,
+      h('span', { class: 'pill pill-kind' }, icon(room.audioOnly ? 'audio' : 'video'), room.audioOnly ? 'Audio room' : 'Video room'),
+      h('span', {}, 'Hosted by ', h('strong', { id: 'room-owner' }, host ? (host.id === this.myId ? `${host.username} (you)` : host.username) : '—')),
+      h('span', { class: 'dot-sep', 'aria-hidden': 'true' }, '·'),
+      h('span', {}, plural(room.participants.length, 'person', 'people')));
+    els.stageCount.textContent = String(speakers.length);
+    els.audienceCount.textContent = String(listeners.length);
+
+    renderKeyed(els.stage, speakers, (p) => p.id, (p) => this.createTile(p), (el, p) => this.updateTile(el, p, room));
+    renderKeyed(els.audience, listeners, (p) => p.id, (p) => this.createPerson(p), (el, p) => this.updatePerson(el, p, room));
+    els.audienceEmpty.hidden = listeners.length > 0;
+
+    // Owner: raised hands queue.
+    const isOwner = role === 'owner';
+    const queue = isOwner ? this.store.handQueue(this.roomId) : [];
+    els.hands.hidden = !isOwner;
+    els.handsButton.hidden = !isOwner;
+    els.handsCount.textContent = String(queue.length);
+    renderKeyed(els.handsList, queue, (p) => p.id, (p) => this.createHand(p), () => {});
+    els.handsEmpty.hidden = queue.length > 0;
+    setChildren(els.handsButton, icon('hand'),
+      h('span', { class: 'sr-only' }, `Raised hands: ${queue.length}`),
+      queue.length ? h('span', { class: 'badge-count', 'aria-hidden': 'true' }, String(queue.length)) : null);
+    els.handsButton.title = `Raised hands (${queue.length})`;
+
+    this.renderControls(room, role);
+    this.renderStatus();
+    this.renderSlots();
+    this.renderLevels();
+  }
+
+  renderControls(room, role) {
+    const me = participant(room, this.myId);
+    const { controls } = this.els;
+    if (!role || !me) {
+      controls.replaceChildren();
+      return;
+    }
+    const key = `${role}:${me.muted}:${me.raisedHand}`;
+    if (controls.dataset.key === key) return;
+    controls.dataset.key = key;
+    if (role === 'owner' || role === 'speaker') {
+      const button = h('button', {
+        type: 'button', class: `btn btn-mic ${me.muted ? 'is-muted' : ''}`, id: 'toggle-mic', 'aria-pressed': String(me.muted),
+        onclick: (e) => this.toggleMic(e.currentTarget),
+      }, icon(me.muted ? 'mic-off' : 'mic'), h('span', {}, me.muted ? 'Unmute' : 'Mute'));
+      setChildren(controls, button);
+    } else {
+      const button = h('button', {
+        type: 'button', class: `btn btn-hand ${me.raisedHand ? 'is-raised' : ''}`, id: 'toggle-hand', 'aria-pressed': String(me.raisedHand),
+        onclick: (e) => this.toggleHand(e.currentTarget),
+      }, icon('hand'), h('span', {}, me.raisedHand ? 'Lower hand' : 'Raise hand'));
+      setChildren(controls, button);
+    }
+  }
+
+  renderStatus() {
+    const { status, overlay } = this.els;
+    let state;
+    if (this.phase === 'joining') state = 'joining';
+    else if (this.phase === 'offline' || this.app.connection === 'reconnecting') state = 'offline';
+    else {
+      const view = this.media?.status.view ?? 'idle';
+      state = view === 'idle' ? 'connecting' : view;
+    }
+    status.dataset.status = state;
+    setChildren(status, h('span', { class: 'status-dot', 'aria-hidden': 'true' }), STATUS_TEXT[state] ?? state);
+    const overlayText = state === 'joining' ? 'Joining the room…' : state === 'offline' ? 'Connection lost. Reconnecting…' : null;
+    overlay.hidden = !overlayText;
+    if (overlayText) setChildren(overlay, h('div', { class: 'overlay-card' }, h('span', { class: 'spinner spinner-lg', 'aria-hidden': 'true' }), h('p', {}, overlayText)));
+  }
+
+  createTile(p) {
+    const media = h('span', { class: 'tile-media' }, h('span', { class: 'tile-ring' }), avatar(p, 'lg'));
+    const name = h('span', { class: 'tile-name' });
+    const badges = h('span', { class: 'tile-badges' });
+    const tag = this.role === 'owner' && p.id !== this.myId ? 'button' : 'div';
+    const body = h(tag, { class: 'tile-body', type: tag === 'button' ? 'button' : null }, media, name);
+    const el = h('div', { class: 'tile', role: 'listitem', dataset: { userId: p.id, speaking: 'false' } }, body, badges);
+    if (tag === 'button') body.addEventListener('click', () => this.openActions(p.id));
+    return el;
+  }
+
+  updateTile(el, p, room) {
+    const isOwner = p.id === room.ownerId;
+    const isMe = p.id === this.myId;
+    // The actions button exists only for the owner looking at someone else: rebuild if that changed.
+    const wantButton = this.role === 'owner' && !isMe;
+    const body = el.querySelector('.tile-body');
+    if ((body.tagName === 'BUTTON') !== wantButton) {
+      const fresh = this.createTile(p);
+      fresh.dataset.key = el.dataset.key;
+      el.replaceChildren(...fresh.childNodes);
+    }
+    el.dataset.role = isOwner ? 'owner' : 'speaker';
+    el.dataset.muted = String(p.muted);
+    el.classList.toggle('is-muted', p.muted);
+    el.classList.toggle('is-me', isMe);
+    const video = isOwner && !room.audioOnly ? (isMe ? this.videoStreams.local : this.videoStreams.remote) : null;
+    this.setTileVideo(el, video, isMe);
+    const tileBody = el.querySelector('.tile-body');
+    tileBody.setAttribute('aria-label', `${p.username}${isMe ? ' (you)' : ''}, ${isOwner ? 'host' : 'speaker'}${p.muted ? ', muted' : ''}${wantButton ? '. Open actions' : ''}`);
+    setChildren(el.querySelector('.tile-name'),
+      h('span', { class: 'name-text' }, p.username),
+      isMe ? h('span', { class: 'you' }, ' (you)') : null);
+    setChildren(el.querySelector('.tile-badges'),
+      isOwner ? h('span', { class: 'badge badge-host', title: 'Host' }, icon('crown'), h('span', {}, 'Host')) : null,
+      p.muted ? h('span', { class: 'badge badge-muted', title: 'Muted', dataset: { badge: 'muted' } }, icon('mic-off'), h('span', { class: 'sr-only' }, 'Muted')) : null);
+  }
+
+  setTileVideo(el, stream, mirror) {
+    const media = el.querySelector('.tile-media');
+    let video = media.querySelector('video');
+    el.classList.toggle('tile-video', !!stream);
+    if (!stream) {
+      if (video) video.remove();
+      return;
+    }
+    if (!video) {
+      video = h('video', { autoplay: true, playsinline: true, muted: true, class: mirror ? 'mirror' : '' });
+      video.muted = true;
+      media.append(video);
+    }
+    if (video.srcObject !== stream) {
+      video.srcObject = stream;
+      video.play().catch(() => {});
+    }
+    video.classList.toggle('mirror', mirror);
+  }
+
+  createPerson(p) {
+    const tag = this.role === 'owner' && p.id !== this.myId ? 'button' : 'div';
+    const body = h(tag, { class: 'person-body', type: tag === 'button' ? 'button' : null },
+      h('span', { class: 'person-avatar' }, avatar(p, 'md'), h('span', { class: 'hand-badge', title: 'Hand raised' }, icon('hand'))),
+      h('span', { class: 'person-name' }));
+    if (tag === 'button') body.addEventListener('click', () => this.openActions(p.id));
+    return h('li', { class: 'person', dataset: { userId: p.id } }, body);
+  }
+
+  updatePerson(el, p) {
+    const isMe = p.id === this.myId;
+    const wantButton = this.role === 'owner' && !isMe;
+    const body = el.querySelector('.person-body');
+    if ((body.tagName === 'BUTTON') !== wantButton) el.replaceChildren(...this.createPerson(p).childNodes);
+    el.dataset.hand = String(p.raisedHand);
+    el.classList.toggle('has-hand', p.raisedHand);
+    el.classList.toggle('is-me', isMe);
+    el.querySelector('.person-body').setAttribute('aria-label', `${p.username}${isMe ? ' (you)' : ''}${p.raisedHand ? ', hand raised' : ''}${wantButton ? '. Open actions' : ''}`);
+    setChildren(el.querySelector('.person-name'), p.username, isMe ? h('span', { class: 'you' }, ' (you)') : null);
+  }
+
+  createHand(p) {
+    return h('li', { class: 'hand-row', dataset: { userId: p.id } },
+      avatar(p, 'sm'),
+      h('span', { class: 'hand-name' }, p.username),
+      h('span', { class: 'hand-actions' },
+        h('button', { type: 'button', class: 'btn btn-ghost btn-sm', dataset: { action: 'deny' }, 'aria-label': `Deny ${p.username}`, onclick: (e) => busy(e.currentTarget, () => this.promote(p.id, false)) }, 'Deny'),
+        h('button', { type: 'button', class: 'btn btn-primary btn-sm', dataset: { action: 'allow' }, 'aria-label': `Allow ${p.username} to speak`, onclick: (e) => busy(e.currentTarget, () => this.promote(p.id, true)) }, 'Allow')));
+  }
+
+  renderSlots() {
+    for (const tile of this.els.stage.children) {
+      const mid = this.slotOf.get(tile.dataset.userId);
+      if (mid) tile.dataset.slot = mid;
+      else delete tile.dataset.slot;
+    }
+  }
+
+  renderLevels() {
+    const now = performance.now();
+    const room = this.store.room(this.roomId);
+    for (const tile of this.els.stage.children) {
+      const id = tile.dataset.userId;
+      const p = participant(room, id);
+      const level = p?.muted ? 0 : (this.levels.get(id) ?? 0);
+      if (level > SPEAKING_LEVEL) this.loudAt.set(id, now);
+      const speaking = now - (this.loudAt.get(id) ?? -Infinity) < SPEAKING_HOLD_MS;
+      tile.dataset.speaking = String(speaking);
+      tile.classList.toggle('speaking', speaking);
+      tile.style.setProperty('--level', Math.min(1, Math.sqrt(level) * 1.6).toFixed(3));
+    }
+  }
+}
+
+/** mid → userId map to userId → mid. */
+function invert(map) {
+  const out = new Map();
+  for (const [mid, userId] of map) out.set(userId, mid);
+  return out;
+}

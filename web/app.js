@@ -1,0 +1,338 @@
+// Podium rooms app (served at /): sign in with a name, see the rooms that are live now, walk
+// into one, listen, raise your hand, take the stage.
+//
+// Modules (all plain ES modules served by `podium serve`, no build step):
+//   app.js        this file: socket connection to the rooms server, sign-in, reconnection,
+//                 routing (#/ lobby, #/room/<id> room page), top bar
+//   app-store.js  client-side model: cached rooms updated from the server's broadcasts
+//   app-lobby.js  "Live now" list and the "Start a room" dialog
+//   app-room.js   the room page: stage, audience, raised hands, owner actions, controls
+//   app-media.js  the room's audio/video with podium.js (View with 3 audio slots, Publish)
+//   app-ui.js     DOM helpers, icons, avatars, toasts, dialogs
+//   sio.js        the socket.io client (socket.io v5 over a WebSocket)
+// The rooms protocol is the millicast-spaces one (authenticate, create-room, join-room, …);
+// see docs/ and the protocol reference §9.
+import { connect } from '/sio.js';
+import { Store } from '/app-store.js';
+import { renderLobby } from '/app-lobby.js';
+import { RoomPage } from '/app-room.js';
+import {
+  avatar, busy, h, icon, setChildren, toast, toastError,
+} from '/app-ui.js';
+
+const USERNAME_KEY = 'podium.rooms.username';
+const main = document.getElementById('main');
+const store = new Store();
+
+/** Everything the views share. Also exposed as `window.podiumApp` for debugging and tests. */
+const app = {
+  store,
+  /** @type {import('/sio.js').Socket|null} */
+  socket: null,
+  username: null,
+  /** `signed-out` | `signing-in` | `online` | `reconnecting` */
+  connection: 'signed-out',
+  /** @type {RoomPage|null} */
+  room: null,
+  lobby: null,
+  call,
+  createRoom,
+  openRoom,
+  goLobby,
+};
+window.podiumApp = app;
+
+// ---------------------------------------------------------------------------------------
+// Server calls
+// ---------------------------------------------------------------------------------------
+
+/**
+ * Sends a rooms command and returns the ack's `data`; throws an Error with the server's
+ * readable message (`err.fromServer = true`) for an `{error}` ack.
+ */
+async function call(event, ...args) {
+  if (!app.socket?.connected) throw new Error('Not connected to the server. Please wait a moment and try again.');
+  const reply = await app.socket.emitWithAck(event, ...args);
+  if (reply && typeof reply === 'object' && 'error' in reply && reply.error) {
+    const err = new Error(String(reply.error));
+    err.fromServer = true;
+    throw err;
+  }
+  return reply?.data;
+}
+
+/**
+ * `authenticate`, sent again if unanswered. It is the first message after connecting, and a
+ * server may not listen yet at that moment (socketioxide runs an async namespace handler after
+ * it has acknowledged the connection, so a message that arrives first is dropped without an
+ * ack). Repeating it is safe: the same name gets the same answer.
+ */
+async function authenticate(username) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      if (!app.socket?.connected) throw new Error('Not connected to the server.');
+      const reply = await app.socket.timeout(attempt < 3 ? 2500 : 10000).emitWithAck('authenticate', username);
+      if (reply?.error) {
+        const err = new Error(String(reply.error));
+        err.fromServer = true;
+        throw err;
+      }
+      return reply?.data;
+    } catch (err) {
+      if (err.code !== 'timeout' || attempt >= 3) throw err;
+    }
+  }
+}
+
+async function createRoom(name, audioOnly) {
+  return call('create-room', name, audioOnly);
+}
+
+function openRoom(roomId) {
+  location.hash = `#/room/${encodeURIComponent(roomId)}`;
+}
+
+function goLobby() {
+  if (location.hash === '#/' || location.hash === '') route();
+  else location.hash = '#/';
+}
+
+// ---------------------------------------------------------------------------------------
+// Connection: sign-in, server events, reconnection
+// ---------------------------------------------------------------------------------------
+
+const ROOM_EVENTS = ['user-joined', 'user-left', 'user-promoted', 'user-raised-hand', 'user-muted'];
+const PERSONAL_EVENTS = ['promoted', 'demoted', 'kicked', 'muted', 'room-closed'];
+
+function wire(socket) {
+  socket.on('room-created', (room) => store.putRoom(room));
+  socket.on('room-updated', (room) => store.putRoom(room));
+  socket.on('room-deleted', (roomId) => store.removeRoom(roomId));
+  for (const event of ROOM_EVENTS) {
+    socket.on(event, (roomId, ...args) => {
+      store.roomEvent(event, roomId, args);
+      app.room?.onRoomEvent(event, roomId, args);
+    });
+  }
+  for (const event of PERSONAL_EVENTS) {
+    socket.on(event, (roomId, ...args) => {
+      if (app.room?.roomId === roomId) app.room.onPersonalEvent(event, args);
+      if (event === 'room-closed') store.removeRoom(roomId);
+    });
+  }
+  socket.on('disconnect', (reason) => {
+    if (reason === 'io client disconnect' || app.socket !== socket) return;
+    app.room?.onConnectionLost();
+    if (reason === 'io server disconnect') {
+      // The server closed our session on purpose: no automatic reconnection.
+      toast('The server ended your session. Sign in again to continue.', { kind: 'warn', title: 'Signed out' });
+      signOut();
+      return;
+    }
+    setConnection('reconnecting');
+  });
+  socket.on('reconnect_attempt', (attempt, delay) => {
+    setConnection('reconnecting', `Reconnecting in ${Math.max(1, Math.round(delay / 1000))} s (attempt ${attempt})…`);
+  });
+  socket.on('connect', () => {
+    if (app.connection === 'reconnecting') resume();
+  });
+}
+
+/** Signs in: connects, authenticates, fills the store. Throws a readable Error. */
+async function signIn(username) {
+  const socket = connect(location.origin, { namespace: '/', timeout: 10000, ackTimeout: 10000 });
+  wire(socket);
+  setConnection('signing-in');
+  try {
+    await socket.connect();
+  } catch (err) {
+    socket.disconnect();
+    setConnection('signed-out');
+    throw new Error(`Cannot reach the rooms server (${err.message}). Check your connection and try again.`);
+  }
+  app.socket = socket;
+  try {
+    const data = await authenticate(username);
+    app.username = data.user.username;
+    store.reset(data.user, data.rooms);
+    sessionStorage.setItem(USERNAME_KEY, app.username);
+    setConnection('online');
+  } catch (err) {
+    app.socket = null;
+    socket.disconnect();
+    setConnection('signed-out');
+    throw err;
+  }
+}
+
+/** After a reconnection: authenticate again (same name), then restore the page. */
+async function resume() {
+  setConnection('reconnecting', 'Signing you back in…');
+  const deadline = Date.now() + 60000;
+  for (;;) {
+    try {
+      const data = await authenticate(app.username);
+      store.reset(data.user, data.rooms);
+      break;
+    } catch (err) {
+      // The server may still hold our old connection (and name) for a little while.
+      if (!app.socket?.connected) return; // lost again: the next `connect` resumes
+      if (!/taken/i.test(err.message) || Date.now() > deadline) {
+        toastError(err, 'Could not sign you back in');
+        signOut();
+        return;
+      }
+      setConnection('reconnecting', 'Waiting for the server to release your name…');
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+  }
+  setConnection('online');
+  toast('You are back online.', { kind: 'success', id: 'connection' });
+  if (app.room) app.room.resume();
+  else route();
+}
+
+function signOut() {
+  const socket = app.socket;
+  app.socket = null;
+  app.room?.destroy({ leave: true });
+  app.room = null;
+  socket?.disconnect();
+  store.clear();
+  app.username = null;
+  sessionStorage.removeItem(USERNAME_KEY);
+  setConnection('signed-out');
+  if (location.hash.startsWith('#/room/')) history.replaceState(null, '', '#/');
+  route();
+}
+
+// ---------------------------------------------------------------------------------------
+// Top bar and connection banner
+// ---------------------------------------------------------------------------------------
+
+const userSlot = document.getElementById('topbar-user');
+const banner = document.getElementById('connection-banner');
+
+function setConnection(state, detail) {
+  app.connection = state;
+  document.body.dataset.connection = state;
+  if (state === 'reconnecting') {
+    banner.hidden = false;
+    setChildren(banner, h('span', { class: 'spinner', 'aria-hidden': 'true' }),
+      h('span', {}, h('strong', {}, 'Connection lost. '), detail ?? 'Reconnecting…'));
+  } else {
+    banner.hidden = true;
+    banner.replaceChildren();
+  }
+  renderUser();
+}
+
+function renderUser() {
+  const me = store.me;
+  if (!me || app.connection === 'signed-out') {
+    userSlot.replaceChildren();
+    return;
+  }
+  setChildren(userSlot,
+    h('span', { class: 'user-chip', title: `Signed in as ${me.username}` }, avatar(me, 'xs'), h('span', { class: 'user-name', id: 'me-name' }, me.username)),
+    h('button', { type: 'button', class: 'btn btn-ghost btn-sm', id: 'sign-out', onclick: () => signOut() }, 'Sign out'));
+}
+store.addEventListener('change', () => renderUser());
+
+// ---------------------------------------------------------------------------------------
+// Views
+// ---------------------------------------------------------------------------------------
+
+function renderSignIn({ error, autoName } = {}) {
+  const input = h('input', {
+    id: 'username', name: 'username', required: true, maxlength: 32, autocomplete: 'nickname', autocapitalize: 'words',
+    spellcheck: 'false', placeholder: 'e.g. Ada Lovelace', 'aria-describedby': 'username-hint',
+  });
+  const errorEl = h('p', { class: 'field-error', id: 'signin-error', role: 'alert', hidden: !error }, error ?? '');
+  const submit = h('button', { type: 'submit', class: 'btn btn-primary btn-block', id: 'signin-submit' }, 'Continue');
+  const form = h('form', { class: 'form', id: 'signin-form', novalidate: true },
+    h('label', { class: 'label', for: 'username' }, 'Your name'),
+    input,
+    h('p', { class: 'field-hint', id: 'username-hint' }, 'This is how others see you. Letters, digits, spaces and _ - . (up to 32).'),
+    errorEl,
+    submit);
+  setChildren(main, h('section', { class: 'signin' },
+    h('div', { class: 'signin-card' },
+      h('div', { class: 'signin-art', 'aria-hidden': 'true' },
+        ...['#7c5cff', '#22c55e', '#f59e0b', '#ef4444'].map((c, i) => h('span', { class: 'bubble', style: `--c:${c};--i:${i}` }))),
+      h('h1', { class: 'signin-title' }, 'Talk live, together.'),
+      h('p', { class: 'signin-lead' }, 'Drop into live audio rooms. Listen in, raise your hand, and take the stage when the host invites you.'),
+      form)));
+  const showError = (msg) => {
+    errorEl.textContent = msg;
+    errorEl.hidden = !msg;
+    input.setAttribute('aria-invalid', msg ? 'true' : 'false');
+  };
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const name = input.value.trim();
+    if (!name) {
+      showError('Please enter a name.');
+      input.focus();
+      return;
+    }
+    showError('');
+    try {
+      await busy(submit, () => signIn(name), 'Signing in…');
+      route();
+    } catch (err) {
+      showError(err.message);
+      input.focus();
+    }
+  });
+  if (autoName) input.value = autoName;
+  if (error) input.setAttribute('aria-invalid', 'true');
+  input.focus();
+}
+
+function showLoading(text) {
+  setChildren(main, h('div', { class: 'page-loading', role: 'status' }, h('span', { class: 'spinner spinner-lg', 'aria-hidden': 'true' }), h('p', {}, text)));
+}
+
+/** Renders the view for the current hash (a room link opened while signed out waits in the hash). */
+function route() {
+  const match = /^#\/room\/(.+)$/.exec(location.hash);
+  const roomId = match ? decodeURIComponent(match[1]) : null;
+  if (app.connection === 'signed-out' || app.connection === 'signing-in' || !store.me) {
+    app.room?.destroy({ leave: false });
+    app.room = null;
+    app.lobby?.destroy();
+    app.lobby = null;
+    if (app.connection !== 'signing-in') {
+      const saved = sessionStorage.getItem(USERNAME_KEY);
+      if (saved && !autoTried) {
+        autoTried = true;
+        showLoading(`Signing in as ${saved}…`);
+        signIn(saved).then(() => route(), (err) => renderSignIn({ error: err.message, autoName: saved }));
+        return;
+      }
+      renderSignIn();
+    }
+    return;
+  }
+  if (roomId) {
+    if (app.room?.roomId === roomId) return;
+    app.room?.destroy({ leave: true });
+    app.lobby?.destroy();
+    app.lobby = null;
+    app.room = new RoomPage(main, app, roomId);
+    app.room.enter();
+  } else {
+    if (app.room) {
+      app.room.destroy({ leave: true });
+      app.room = null;
+    }
+    if (!app.lobby) app.lobby = renderLobby(main, app);
+  }
+  main.focus({ preventScroll: true });
+}
+let autoTried = false;
+
+window.addEventListener('hashchange', route);
+route();
