@@ -21,6 +21,19 @@ pub struct Authorized {
     pub multisource: bool,
 }
 
+/// Who is asking, as the Director sees a request.
+#[derive(Debug, Clone, Copy)]
+pub struct Requester<'a> {
+    /// The `Authorization: Bearer` secret, if any.
+    pub bearer: Option<&'a str>,
+    /// The browser's `Origin`, if any.
+    pub origin: Option<&'a str>,
+    /// The client's address.
+    pub ip: IpAddr,
+    /// Now, in unix seconds.
+    pub now: u64,
+}
+
 /// Requests per second allowed on the Director.
 #[derive(Debug, Clone, Copy)]
 pub struct RateLimits {
@@ -85,15 +98,8 @@ impl Access {
     }
 
     /// Decides a `POST /api/director/publish`.
-    pub fn authorize_publish(
-        &self,
-        bearer: Option<&str>,
-        stream: &str,
-        origin: Option<&str>,
-        ip: IpAddr,
-        now: u64,
-    ) -> Result<Authorized, Fail> {
-        let Some(secret) = bearer else {
+    pub fn authorize_publish(&self, who: &Requester<'_>, stream: &str) -> Result<Authorized, Fail> {
+        let Some(secret) = who.bearer else {
             return Err(unauthorized("Unauthorized: Missing token"));
         };
         if bool::from(secret.as_bytes().ct_eq(self.bootstrap_token.as_bytes())) {
@@ -103,21 +109,14 @@ impl Access {
                 multisource: true,
             });
         }
-        let record = self.authenticate(secret, now)?;
-        self.check(&record, Action::Publish, stream, origin, ip)
+        let record = self.authenticate(secret, who.now)?;
+        self.check(&record, Action::Publish, stream, who)
     }
 
     /// Decides a `POST /api/director/subscribe`. Open streams need no token; a token that is
     /// given must still be valid.
-    pub fn authorize_view(
-        &self,
-        bearer: Option<&str>,
-        stream: &str,
-        origin: Option<&str>,
-        ip: IpAddr,
-        now: u64,
-    ) -> Result<Authorized, Fail> {
-        match bearer {
+    pub fn authorize_view(&self, who: &Requester<'_>, stream: &str) -> Result<Authorized, Fail> {
+        match who.bearer {
             None if self.view_requires_auth(stream) => Err(unauthorized(
                 "Unauthorized: This stream requires a subscribe token",
             )),
@@ -126,8 +125,8 @@ impl Access {
                 multisource: false,
             }),
             Some(secret) => {
-                let record = self.authenticate(secret, now)?;
-                self.check(&record, Action::Subscribe, stream, origin, ip)
+                let record = self.authenticate(secret, who.now)?;
+                self.check(&record, Action::Subscribe, stream, who)
             }
         }
     }
@@ -168,11 +167,10 @@ impl Access {
         record: &TokenRecord,
         action: Action,
         stream: &str,
-        origin: Option<&str>,
-        ip: IpAddr,
+        who: &Requester<'_>,
     ) -> Result<Authorized, Fail> {
         record
-            .check(action, stream, origin, ip)
+            .check(action, stream, who.origin, who.ip)
             .map_err(|r| Fail(StatusCode::FORBIDDEN, r.to_string()))?;
         Ok(Authorized {
             token_id: Some(record.id.clone()),

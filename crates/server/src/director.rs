@@ -4,6 +4,7 @@
 use axum::extract::rejection::JsonRejection;
 use std::net::SocketAddr;
 
+use crate::access::Requester;
 use crate::state::{unix_now, AppState, Minted};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -60,8 +61,15 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
         .then_some(token.trim())
 }
 
-fn origin(headers: &HeaderMap) -> Option<&str> {
-    headers.get(axum::http::header::ORIGIN)?.to_str().ok()
+fn requester(headers: &HeaderMap, peer: SocketAddr) -> Requester<'_> {
+    Requester {
+        bearer: bearer(headers),
+        origin: headers
+            .get(axum::http::header::ORIGIN)
+            .and_then(|h| h.to_str().ok()),
+        ip: peer.ip(),
+        now: unix_now(),
+    }
 }
 
 /// `POST /api/director/publish`.
@@ -71,7 +79,8 @@ pub async fn publish(
     headers: HeaderMap,
     body: Result<Json<PublishRequest>, JsonRejection>,
 ) -> Result<Json<DirectorReply>, Fail> {
-    state.access.check_ip_rate(peer.ip())?;
+    let who = requester(&headers, peer);
+    state.access.check_ip_rate(who.ip)?;
     let Json(req) = body.map_err(bad_body)?;
     validate_stream_name(&req.stream_name)?;
     if let Some(t) = req.stream_type.as_deref() {
@@ -82,13 +91,7 @@ pub async fn publish(
             ));
         }
     }
-    let auth = state.access.authorize_publish(
-        bearer(&headers),
-        &req.stream_name,
-        origin(&headers),
-        peer.ip(),
-        unix_now(),
-    )?;
+    let auth = state.access.authorize_publish(&who, &req.stream_name)?;
     if req.source_id.is_some() && !auth.multisource {
         return Err(Fail(
             StatusCode::FORBIDDEN,
@@ -117,7 +120,8 @@ pub async fn subscribe(
     headers: HeaderMap,
     body: Result<Json<SubscribeRequest>, JsonRejection>,
 ) -> Result<Json<DirectorReply>, Fail> {
-    state.access.check_ip_rate(peer.ip())?;
+    let who = requester(&headers, peer);
+    state.access.check_ip_rate(who.ip)?;
     let Json(req) = body.map_err(bad_body)?;
     validate_stream_name(&req.stream_name)?;
     let account = req.stream_account_id.or(req.account_id);
@@ -128,13 +132,7 @@ pub async fn subscribe(
         ));
     }
     // Old clients send `Authorization: NoAuth` for open streams.
-    let auth = state.access.authorize_view(
-        bearer(&headers),
-        &req.stream_name,
-        origin(&headers),
-        peer.ip(),
-        unix_now(),
-    )?;
+    let auth = state.access.authorize_view(&who, &req.stream_name)?;
     let grant = MillicastClaims {
         token_type: TokenType::Subscribe,
         stream_account_id: state.account_id.clone(),
