@@ -7,6 +7,7 @@ pub mod admin;
 pub mod config;
 pub mod director;
 pub mod media_worker;
+pub mod metrics;
 pub mod secrets;
 pub mod sessions;
 pub mod signal;
@@ -49,6 +50,7 @@ pub fn app(state: AppState) -> Router {
         .route("/ws/v2/pub", get(signal::publisher))
         .route("/ws/v2/sub", get(signal::subscriber))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics::metrics))
         .route("/", get(web::index))
         .route("/{file}", get(web::asset))
         .layer(spaces::layer(state.clone()))

@@ -30,7 +30,16 @@ enum Command {
         oneshot::Sender<Result<Accepted, MediaError>>,
     ),
     Close(PeerId),
-    Counters(oneshot::Sender<podium_media::Counters>),
+    Snapshot(oneshot::Sender<MediaSnapshot>),
+}
+
+/// What `/metrics` reports of the media core.
+#[derive(Debug, Clone)]
+pub struct MediaSnapshot {
+    /// Running totals.
+    pub counters: podium_media::Counters,
+    /// Live peers (publications and views).
+    pub peers: usize,
 }
 
 /// Cheap, cloneable access to the media worker.
@@ -75,10 +84,10 @@ impl MediaHandle {
         let _ = self.tx.send(Command::Close(peer));
     }
 
-    /// Running totals of the core.
-    pub async fn counters(&self) -> Option<podium_media::Counters> {
+    /// Running totals and current sizes of the core, for metrics.
+    pub async fn snapshot(&self) -> Option<MediaSnapshot> {
         let (tx, rx) = oneshot::channel();
-        self.tx.send(Command::Counters(tx)).ok()?;
+        self.tx.send(Command::Snapshot(tx)).ok()?;
         rx.await.ok()
     }
 }
@@ -158,8 +167,11 @@ impl Worker {
                 self.register(&result, events, reply);
             }
             Command::Close(peer) => self.sfu.close_peer(now, peer),
-            Command::Counters(reply) => {
-                let _ = reply.send(self.sfu.counters().clone());
+            Command::Snapshot(reply) => {
+                let _ = reply.send(MediaSnapshot {
+                    counters: self.sfu.counters().clone(),
+                    peers: self.sfu.peer_count(),
+                });
             }
         }
     }

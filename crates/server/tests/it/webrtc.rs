@@ -88,6 +88,21 @@ async fn publish_and_view_over_loopback() {
         }
     }
 
+    // The metrics show the peers and the forwarded packets.
+    let metrics = reqwest::get(format!("{}/metrics", srv.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("podium_peers 2"), "{metrics}");
+    let forwarded: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("podium_rtp_forwarded_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("forwarded counter");
+    assert!(forwarded >= 40, "{metrics}");
+
     // The publisher's socket closes: the viewer hears `inactive` then `stopped`.
     drop(pub_ws);
     let inactive = wait_event(&mut view_ws, "inactive", &mut events).await;
