@@ -1,28 +1,19 @@
 // podium.js with connection data handed out by someone else (the rooms server's tokens), in the
 // browser: `new Publish({connectionData})` and `new View({tokenGenerator})` skip the Director,
 // take the stream name from the JWT, and the generator is asked again on every connect.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { io } from 'socket.io-client';
-import { startServer, launchBrowser, openPage, withDiagnostics } from './helpers.js';
+import { useServerAndBrowser, openPage, withDiagnostics } from './helpers.js';
 
-let server;
-let browser;
 const sockets = [];
 
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  for (const s of sockets) s.disconnect();
-  await browser?.close();
-  await server?.stop();
+const env = useServerAndBrowser({
+  teardown: () => { for (const s of sockets) s.disconnect(); },
 });
 
 async function roomsUser(name) {
-  const socket = io(`${server.url}/socket.io/`, { transports: ['websocket'], reconnection: false, forceNew: true });
+  const socket = io(`${env.server.url}/socket.io/`, { transports: ['websocket'], reconnection: false, forceNew: true });
   await new Promise((resolve, reject) => { socket.once('connect', resolve); socket.once('connect_error', reject); });
   sockets.push(socket);
   const call = async (event, ...args) => {
@@ -48,8 +39,8 @@ test('Publish({connectionData}) and View({tokenGenerator}) with rooms-server tok
   const roomId = await host.call('create-room', 'Token room', true);
   const hostTokens = await host.call('join-room', roomId);
   const guestTokens = await guest.call('join-room', roomId);
-  const page = await openPage(browser, server, 'tokens');
-  await withDiagnostics([page], server, async () => {
+  const page = await openPage(env.browser, env.server, 'tokens');
+  await withDiagnostics([page], env.server, async () => {
     const result = await page.evaluate(async ({ roomId, hostId, publisherToken, viewerToken, freshViewer }) => {
       const { Publish, View, decodeJwtClaims, PodiumError } = await import('/podium.js');
       const until = async (cond, what, ms = 15000) => {

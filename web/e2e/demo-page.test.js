@@ -1,23 +1,12 @@
 // The publish/view demo page (/demo.html; the rooms app is at /): its assets are served with the
 // right types, and its Publish and View panels work end to end in the browser.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  startServer, launchBrowser, openPage, inPage, withDiagnostics, uniqueStreamName, PUBLISH_TOKEN,
+  useServerAndBrowser, openPage, inPage, withDiagnostics, uniqueStreamName, PUBLISH_TOKEN,
 } from './helpers.js';
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = useServerAndBrowser();
 
 test('web assets are served at /<filename> with usable content types', async () => {
   const expectations = [
@@ -37,20 +26,20 @@ test('web assets are served at /<filename> with usable content types', async () 
     ['/favicon.svg', /image\/svg\+xml/],
   ];
   for (const [file, type] of expectations) {
-    const res = await fetch(`${server.url}${file}`);
+    const res = await fetch(`${env.server.url}${file}`);
     assert.equal(res.status, 200, `GET ${file} status`);
     assert.match(res.headers.get('content-type') ?? '', type, `GET ${file} content-type (module scripts need a JavaScript MIME type)`);
   }
-  const html = await (await fetch(`${server.url}/`)).text();
+  const html = await (await fetch(`${env.server.url}/`)).text();
   assert.match(html, /<title>Podium<\/title>/);
   assert.match(html, /src="\/app\.js"/, '/ is the rooms app');
-  const demo = await (await fetch(`${server.url}/demo.html`)).text();
+  const demo = await (await fetch(`${env.server.url}/demo.html`)).text();
   assert.match(demo, /<title>Podium · publish\/view demo<\/title>/);
   assert.match(demo, /src="\/demo\.js"/);
 });
 
 test('Director rejects a wrong publish token with the server message', async () => {
-  const page = await openPage(browser, server, 'director');
+  const page = await openPage(env.browser, env.server, 'director');
   const result = await page.evaluate(async () => {
     const { Director } = await import('/podium.js');
     try {
@@ -69,9 +58,9 @@ test('Director rejects a wrong publish token with the server message', async () 
 
 test('demo page publishes and views through its own UI', { timeout: 120_000 }, async () => {
   const streamName = uniqueStreamName('demo');
-  const page = await openPage(browser, server, 'demo');
-  await withDiagnostics([page], server, async () => {
-    await page.goto(`${server.url}/demo.html?stream=${streamName}`);
+  const page = await openPage(env.browser, env.server, 'demo');
+  await withDiagnostics([page], env.server, async () => {
+    await page.goto(`${env.server.url}/demo.html?stream=${streamName}`);
     assert.equal(await page.inputValue('#publish-form [name=streamName]'), streamName);
     assert.equal(await page.inputValue('#view-form [name=streamName]'), streamName);
 
@@ -100,11 +89,11 @@ test('demo page publishes and views through its own UI', { timeout: 120_000 }, a
 
 test('demo page shows audio slots: speaker from vad events, live level, exclusions; fits a phone', { timeout: 120_000 }, async () => {
   const streamName = uniqueStreamName('demo-slots');
-  const guest = await openPage(browser, server, 'tone-guest');
-  const hidden = await openPage(browser, server, 'tone-hidden');
-  const page = await openPage(browser, server, 'demo-slots');
+  const guest = await openPage(env.browser, env.server, 'tone-guest');
+  const hidden = await openPage(env.browser, env.server, 'tone-hidden');
+  const page = await openPage(env.browser, env.server, 'demo-slots');
   const pages = [guest, hidden, page];
-  await withDiagnostics(pages, server, async () => {
+  await withDiagnostics(pages, env.server, async () => {
     // Two audio-only speakers talk continuously; "hidden" is excluded by the viewer.
     await inPage(guest, 'publishTone', { streamName, token: PUBLISH_TOKEN, sourceId: 'guest', frequency: 440 });
     await inPage(hidden, 'publishTone', { streamName, token: PUBLISH_TOKEN, sourceId: 'hidden', frequency: 660 });
@@ -112,7 +101,7 @@ test('demo page shows audio slots: speaker from vad events, live level, exclusio
     await inPage(hidden, 'talk', true);
 
     await page.setViewportSize({ width: 375, height: 800 });
-    await page.goto(`${server.url}/demo.html?stream=${streamName}`);
+    await page.goto(`${env.server.url}/demo.html?stream=${streamName}`);
     assert.equal(await page.isHidden('#view-slots-section'), true, 'no slot table before viewing');
     await page.fill('#view-form [name=slots]', '2');
     await page.fill('#view-form [name=excludedSourceIds]', 'hidden, nobody');

@@ -16,6 +16,7 @@
 // full dump (complete SDPs, all events, whole server log) under web/test-results/.
 // In-page logic lives in page-harness.js (window.podiumE2E).
 import { spawn } from 'node:child_process';
+import { before, after } from 'node:test';
 import { once } from 'node:events';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
@@ -251,6 +252,35 @@ export async function launchBrowser() {
       await rm(userDataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Per-file suite setup: registers node:test `before`/`after` hooks that start a Podium server
+ * (startServer) and, unless `browser: false`, a Chromium (launchBrowser), and close both after
+ * the file's tests (browser first). Returns an object whose `server` and `browser` properties
+ * are filled in by the `before` hook, so read them inside tests, not at module load.
+ * @param {object} [options]
+ * @param {string[]} [options.serverArgs] extra `podium serve` arguments (startServer `extraArgs`)
+ * @param {boolean} [options.browser=true] launch a browser too
+ * @param {(env: {server: object, browser: object|undefined}) => Promise<void>|void} [options.setup]
+ *   runs at the end of the `before` hook
+ * @param {(env: {server: object|undefined, browser: object|undefined}) => Promise<void>|void} [options.teardown]
+ *   runs at the start of the `after` hook, before the browser and server are closed
+ * @returns {{server: object|undefined, browser: object|undefined}}
+ */
+export function useServerAndBrowser({ serverArgs, browser: withBrowser = true, setup, teardown } = {}) {
+  const env = { server: undefined, browser: undefined };
+  before(async () => {
+    env.server = await startServer(serverArgs ? { extraArgs: serverArgs } : undefined);
+    if (withBrowser) env.browser = await launchBrowser();
+    if (setup) await setup(env);
+  });
+  after(async () => {
+    if (teardown) await teardown(env);
+    await env.browser?.close();
+    await env.server?.stop();
+  });
+  return env;
 }
 
 /**

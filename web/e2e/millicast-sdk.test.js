@@ -19,13 +19,13 @@
 // On failure the message carries the SDK-level events, every WebSocket frame
 // the SDK sent/received (SDPs summarised), the SDK's own log tail, page
 // consoles and the server log tail; a full dump goes to web/test-results/.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
-  startServer, launchBrowser, openPage, uniqueStreamName, PUBLISH_TOKEN, RESULTS_DIR, sleep,
+  useServerAndBrowser, openPage, uniqueStreamName, PUBLISH_TOKEN, RESULTS_DIR, sleep,
 } from './helpers.js';
 
 const require = createRequire(import.meta.url);
@@ -36,19 +36,9 @@ const SDK_URL_PATH = '/__sdk/millicast.js';
 /** Account id of a default Podium server (config `account_id`, default "podium"). */
 const ACCOUNT_ID = 'podium';
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
+const env = useServerAndBrowser({
   // Record every WebSocket frame in every page (installed before any page script).
-  await browser.context.addInitScript(installWsRecorder);
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
+  setup: ({ browser }) => browser.context.addInitScript(installWsRecorder),
 });
 
 // ---------------------------------------------------------------------------
@@ -90,6 +80,9 @@ function installWsRecorder() {
  */
 async function installSdkHarness() {
   if (window.sdkE2E) return true;
+  // page-harness.js (window.podiumE2E), injected into every page by launchBrowser, supplies
+  // getMedia and until.
+  if (!window.podiumE2E) throw new Error('window.podiumE2E (e2e/page-harness.js) is missing in this page');
   const sdk = await import('/__sdk/millicast.js');
   const now = () => performance.now();
   const h = {
@@ -107,24 +100,9 @@ async function installSdkHarness() {
       h.events.push({ t: now(), src, name, data });
     },
 
-    async getMedia({ audio = true, video = true, silentAudio = false }) {
-      const stream = await navigator.mediaDevices.getUserMedia({
-        audio: audio && !silentAudio ? { echoCancellation: false, autoGainControl: false, noiseSuppression: false } : false,
-        video: video ? { width: 640, height: 360, frameRate: 30 } : false,
-      });
-      if (audio && silentAudio) {
-        // A real, continuously sent audio track carrying digital silence.
-        const ctx = new AudioContext();
-        const osc = ctx.createOscillator();
-        const gain = ctx.createGain();
-        gain.gain.value = 0;
-        const dest = ctx.createMediaStreamDestination();
-        osc.connect(gain).connect(dest);
-        osc.start();
-        h.audioContext = ctx;
-        stream.addTrack(dest.stream.getAudioTracks()[0]);
-      }
-      return stream;
+    /** Local media (fake camera/mic, or a digitally silent audio track): page-harness.js getMedia. */
+    getMedia(options) {
+      return window.podiumE2E.getMedia(options);
     },
 
     /** Publish with the SDK; resolves once the RTCPeerConnection is connected. */
@@ -272,12 +250,9 @@ async function installSdkHarness() {
         && (sourceId === undefined || (e.data?.sourceId ?? null) === sourceId));
     },
 
-    async until(cond, timeout, describe) {
-      const end = now() + timeout;
-      while (!cond()) {
-        if (now() > end) throw new Error(`timeout after ${timeout} ms: ${describe ? describe() : ''}`);
-        await new Promise((r) => setTimeout(r, 20));
-      }
+    /** Poll `cond` every 20 ms until truthy or `timeout` ms passed: page-harness.js until. */
+    until(cond, timeout, describe) {
+      return window.podiumE2E.until(cond, timeout, describe);
     },
 
     /** JSON-safe state dump for failure reports. */
@@ -317,9 +292,9 @@ const foreignRequests = [];
 
 /** Open a page on the Podium origin and load the SDK into it through request interception. */
 async function openSdkPage(label) {
-  const page = await openPage(browser, server, label);
-  const wsOrigin = server.url.replace(/^http/, 'ws');
-  page.on('request', (r) => { if (!r.url().startsWith(`${server.url}/`)) foreignRequests.push(`[${label}] ${r.method()} ${r.url()}`); });
+  const page = await openPage(env.browser, env.server, label);
+  const wsOrigin = env.server.url.replace(/^http/, 'ws');
+  page.on('request', (r) => { if (!r.url().startsWith(`${env.server.url}/`)) foreignRequests.push(`[${label}] ${r.method()} ${r.url()}`); });
   page.on('websocket', (ws) => { if (!ws.url().startsWith(`${wsOrigin}/`)) foreignRequests.push(`[${label}] WebSocket ${ws.url()}`); });
   await page.route(`**${SDK_URL_PATH}`, (route) => route.fulfill({
     path: SDK_FILE,
@@ -386,8 +361,8 @@ async function sdkDiagnostics(pages) {
       full.push(`--- page ${page.label} console ---\n${page.consoleLog.join('\n')}`);
     }
   }
-  compact.push(`--- server output (tail) ---\n${server.tail(60)}`);
-  full.push(`--- server output ---\n${server.logs()}`);
+  compact.push(`--- server output (tail) ---\n${env.server.tail(60)}`);
+  full.push(`--- server output ---\n${env.server.logs()}`);
   try {
     await mkdir(RESULTS_DIR, { recursive: true });
     const file = path.join(RESULTS_DIR, `failure-millicast-sdk-${new Date().toISOString().replace(/[:.]/g, '-')}.txt`);
@@ -408,7 +383,7 @@ async function withSdkDiagnostics(pages, fn) {
       try {
         err.message += `\n${await sdkDiagnostics(pages)}`;
       } catch (diagErr) {
-        err.message += `\n(diagnostics failed: ${diagErr.message})\n--- server output (tail) ---\n${server.tail(60)}`;
+        err.message += `\n(diagnostics failed: ${diagErr.message})\n--- server output (tail) ---\n${env.server.tail(60)}`;
       }
     }
     throw err;

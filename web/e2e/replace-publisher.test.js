@@ -2,24 +2,13 @@
 // publishes again without sourceId while the first still runs, then the first
 // stops). The viewer keeps decoding frames across both switches and is not
 // renegotiated.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  startServer, launchBrowser, openPage, inPage, waitInPage, withDiagnostics, uniqueStreamName, PUBLISH_TOKEN, sleep,
+  useServerAndBrowser, openPage, inPage, waitInPage, withDiagnostics, uniqueStreamName, PUBLISH_TOKEN, sleep,
 } from './helpers.js';
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = useServerAndBrowser();
 
 async function framesAdvanceWithinOneSecond(viewer, label) {
   const before = (await inPage(viewer, 'mainInbound')).video;
@@ -32,16 +21,16 @@ async function framesAdvanceWithinOneSecond(viewer, label) {
 
 test('replacing the main publisher keeps the viewer decoding without renegotiation', { timeout: 150_000 }, async () => {
   const streamName = uniqueStreamName('rep');
-  const first = await openPage(browser, server, 'P1-first');
-  const second = await openPage(browser, server, 'P2-replacement');
-  const viewer = await openPage(browser, server, 'V');
+  const first = await openPage(env.browser, env.server, 'P1-first');
+  const second = await openPage(env.browser, env.server, 'P2-replacement');
+  const viewer = await openPage(env.browser, env.server, 'V');
   const pages = [first, second, viewer];
 
-  await withDiagnostics(pages, server, async () => {
+  await withDiagnostics(pages, env.server, async () => {
     await inPage(first, 'publish', { streamName, token: PUBLISH_TOKEN });
     await inPage(viewer, 'startView', { streamName });
     await waitInPage(viewer, () => podiumE2E.timing.firstFrame !== null, null,
-      { what: 'first decoded video frame from the first publisher', timeout: 30_000, pages, server });
+      { what: 'first decoded video frame from the first publisher', timeout: 30_000, pages, server: env.server });
     await framesAdvanceWithinOneSecond(viewer, 'first publisher');
     const negotiatedBefore = await inPage(viewer, 'negotiationState');
     console.log(`[replace-publisher] timings: ${JSON.stringify(await inPage(viewer, 'viewTimings'))}`);

@@ -4,29 +4,20 @@
 // user's page shows the speaking indicator on that user's tile; the host kicks a speaker whose
 // media then stops for everyone; the host leaves and ownership passes on.
 // Screenshots of the lobby and of a room with speakers go to web/test-results/.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { io } from 'socket.io-client';
 import {
-  startServer, launchBrowser, openPage, withDiagnostics, RESULTS_DIR, sleep,
+  useServerAndBrowser, openPage, withDiagnostics, RESULTS_DIR, sleep,
 } from './helpers.js';
 
-let server;
-let browser;
 const sockets = [];
 
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-  await mkdir(RESULTS_DIR, { recursive: true });
-});
-
-after(async () => {
-  for (const s of sockets) s.disconnect();
-  await browser?.close();
-  await server?.stop();
+const env = useServerAndBrowser({
+  setup: () => mkdir(RESULTS_DIR, { recursive: true }),
+  teardown: () => { for (const s of sockets) s.disconnect(); },
 });
 
 /**
@@ -73,7 +64,7 @@ async function useToneMicrophone(page, { frequency = 440, amplitude = 0.35 } = {
 /** Opens the app at `/` and signs in through the form. */
 async function signIn(page, name, { width = 1280, height = 860 } = {}) {
   await page.setViewportSize({ width, height });
-  await page.goto(`${server.url}/`);
+  await page.goto(`${env.server.url}/`);
   await page.fill('#username', name);
   await page.click('#signin-submit');
   await page.waitForSelector('#live-title', { timeout: 10_000 })
@@ -98,7 +89,7 @@ const tileSel = (id) => `#stage .tile[data-user-id="${id}"]`;
 
 /** A socket.io-client user (extra audience for realistic screenshots, other rooms in the lobby). */
 async function botUser(name) {
-  const socket = io(`${server.url}/socket.io/`, { transports: ['websocket'], reconnection: false, forceNew: true });
+  const socket = io(`${env.server.url}/socket.io/`, { transports: ['websocket'], reconnection: false, forceNew: true });
   await new Promise((resolve, reject) => { socket.once('connect', resolve); socket.once('connect_error', reject); });
   sockets.push(socket);
   const call = async (event, ...args) => {
@@ -130,10 +121,10 @@ async function assertFitsWidth(page, what) {
 
 test('sign-in shows readable errors; the lobby and a room fit a 375 px phone', { timeout: 60_000 }, async () => {
   const taken = await botUser('Taken Name');
-  const page = await openPage(browser, server, 'phone', { path: '/' });
-  await withDiagnostics([], server, async () => {
+  const page = await openPage(env.browser, env.server, 'phone', { path: '/' });
+  await withDiagnostics([], env.server, async () => {
     await page.setViewportSize({ width: 375, height: 740 });
-    await page.goto(`${server.url}/`);
+    await page.goto(`${env.server.url}/`);
     await page.fill('#username', 'taken name');
     await page.click('#signin-submit');
     const error = await waitFor(page, 'the username-taken error', () => {
@@ -175,8 +166,8 @@ test('a lost connection shows progress and walks back into the room; a reload si
   const roomId = await owner.call('create-room', 'Flaky wifi club', true);
   const seen = [];
   owner.socket.onAny((name, ...args) => seen.push({ name, args }));
-  const page = await openPage(browser, server, 'reconnect', { path: '/' });
-  await withDiagnostics([], server, async () => {
+  const page = await openPage(env.browser, env.server, 'reconnect', { path: '/' });
+  await withDiagnostics([], env.server, async () => {
     const firstId = await signIn(page, 'Roaming Reader');
     await page.click(`#room-list [data-room-id="${roomId}"] button`);
     await waitFor(page, 'the room page', () => document.querySelector('.room')?.dataset.role === 'listener');
@@ -225,14 +216,14 @@ test('host, raised hand, promotion, speaking indicator, mute, kick and hand-over
   await mei.call('join-room', games);
   await felix.call('promote-user', games, mei.id, true);
 
-  const host = await openPage(browser, server, 'host', { path: '/' });
-  const leo = await openPage(browser, server, 'leo', { path: '/' });
-  const zoe = await openPage(browser, server, 'zoe', { path: '/' });
+  const host = await openPage(env.browser, env.server, 'host', { path: '/' });
+  const leo = await openPage(env.browser, env.server, 'leo', { path: '/' });
+  const zoe = await openPage(env.browser, env.server, 'zoe', { path: '/' });
   const pages = [host, leo, zoe];
   await useToneMicrophone(leo, { frequency: 440 });
   await useToneMicrophone(zoe, { frequency: 660 });
 
-  await withDiagnostics([], server, async () => {
+  await withDiagnostics([], env.server, async () => {
     const hostId = await signIn(host, 'Maya Chen');
     const leoId = await signIn(leo, 'Leo Park');
     const zoeId = await signIn(zoe, 'Zoe Adams');
@@ -344,7 +335,7 @@ test('host, raised hand, promotion, speaking indicator, mute, kick and hand-over
     await host.click('.toast:has-text("Zoe Adams raised their hand") button:has-text("Allow to speak")');
     await waitFor(zoe, 'Zoe on stage again', () => document.querySelector('.room')?.dataset.role === 'speaker' && window.podiumApp.room?.media?.status.publish === 'live');
 
-    const listener = await openPage(browser, server, 'listener-phone', { path: '/' });
+    const listener = await openPage(env.browser, env.server, 'listener-phone', { path: '/' });
     pages.push(listener);
     await signIn(listener, 'Ines Costa', { width: 390, height: 844 });
     await listener.click(`#room-list [data-room-id="${roomId}"] button`);

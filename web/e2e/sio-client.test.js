@@ -4,21 +4,15 @@
 //   same calls), including pings, server-side acks and a CONNECT_ERROR;
 // - reconnection with backoff, ping timeout and dropped acks on the fake server;
 // - side by side with socket.io-client against a real `podium serve` rooms server.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import WebSocket, { WebSocketServer } from 'ws';
 import { io } from 'socket.io-client';
 import { Socket, SocketError, decodePacket, encodePacket, engineUrl } from '../sio.js';
-import { startServer, sleep } from './helpers.js';
+import { useServerAndBrowser, sleep } from './helpers.js';
 
-let server;
-before(async () => {
-  server = await startServer();
-});
-after(async () => {
-  await server?.stop();
-});
+const env = useServerAndBrowser({ browser: false });
 
 /**
  * A scripted engine.io v4 server on a random port: records every frame each client sends and
@@ -245,9 +239,9 @@ test('reconnects with backoff after a lost connection; pending acks are rejected
 });
 
 test('against podium serve, side by side with socket.io-client: ids, acks, broadcasts, errors', async () => {
-  const ours = new Socket(server.url, { namespace: '/socket.io/', WebSocket, reconnection: false });
-  const oursDefault = new Socket(server.url, { WebSocket, reconnection: false });
-  const theirs = io(`${server.url}/socket.io/`, { transports: ['websocket'], reconnection: false, forceNew: true });
+  const ours = new Socket(env.server.url, { namespace: '/socket.io/', WebSocket, reconnection: false });
+  const oursDefault = new Socket(env.server.url, { WebSocket, reconnection: false });
+  const theirs = io(`${env.server.url}/socket.io/`, { transports: ['websocket'], reconnection: false, forceNew: true });
   const seen = { ours: [], oursDefault: [], theirs: [] };
   ours.onAny((name, ...args) => seen.ours.push({ name, args }));
   oursDefault.onAny((name, ...args) => seen.oursDefault.push({ name, args }));

@@ -1,29 +1,24 @@
 // The rooms server speaks the millicast-spaces socket.io protocol: driven here by the real
 // socket.io-client 4 from npm, as the original Spaces app does (websocket transport, the URL
 // path `/socket.io/` as namespace), against a running `podium serve`.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { io } from 'socket.io-client';
-import { startServer } from './helpers.js';
+import { useServerAndBrowser } from './helpers.js';
 
-let server;
 const clients = [];
 
-before(async () => {
-  server = await startServer();
-});
-
-after(async () => {
-  for (const c of clients) c.disconnect();
-  await server?.stop();
+const env = useServerAndBrowser({
+  browser: false,
+  teardown: () => { for (const c of clients) c.disconnect(); },
 });
 
 /** A connected client that records every event it receives. */
 async function client(namespace = '/socket.io/') {
   // One engine connection per client, as in a real app (socketioxide ids one connection's
   // sockets by its engine id, so two namespaces multiplexed on one connection would collide).
-  const socket = io(`${server.url}${namespace}`, { transports: ['websocket'], reconnection: false, forceNew: true });
+  const socket = io(`${env.server.url}${namespace}`, { transports: ['websocket'], reconnection: false, forceNew: true });
   socket.seen = [];
   socket.onAny((name, ...args) => socket.seen.push({ name, args }));
   await new Promise((resolve, reject) => {

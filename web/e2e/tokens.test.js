@@ -12,35 +12,23 @@
 // (c) POST /api/admin/kick {streamName, sourceId: null} does the same to a publisher that
 //     uses the bootstrap --publish-token (reason "Kicked"); a second source of the stream
 //     stays live.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  startServer, launchBrowser, openPage, inPage, waitInPage, withDiagnostics, uniqueStreamName,
-  adminRequest, createToken, PUBLISH_TOKEN, sleep,
+  useServerAndBrowser, openPage, inPage, waitInPage, withDiagnostics, uniqueStreamName, adminRequest, createToken, PUBLISH_TOKEN, sleep,
 } from './helpers.js';
 
 const NOT_VALID_FOR_TOKEN = 'StreamName is not valid for token';
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = useServerAndBrowser();
 
 /** Start viewing `streamName` and wait for decoded main video and an `active` event for the main source. */
 async function viewUntilPlaying(viewer, streamName, pages) {
   await inPage(viewer, 'startView', { streamName });
   await waitInPage(viewer, () => podiumE2E.hasEvent('active', null), null,
-    { what: `active event for the main source of ${streamName}`, pages, server });
+    { what: `active event for the main source of ${streamName}`, pages, server: env.server });
   await waitInPage(viewer, () => podiumE2E.timing.firstFrame !== null, null,
-    { what: `first decoded video frame of ${streamName}`, timeout: 30_000, pages, server });
+    { what: `first decoded video frame of ${streamName}`, timeout: 30_000, pages, server: env.server });
   const first = await inPage(viewer, 'mainInbound');
   await sleep(500);
   const second = await inPage(viewer, 'mainInbound');
@@ -57,12 +45,12 @@ async function signalingCloses(page) {
 test('stored publish token: publishes to its stream, refused for another one (Director and signaling)', { timeout: 120_000 }, async () => {
   const streamA = uniqueStreamName('tok-a');
   const streamB = uniqueStreamName('tok-b');
-  const token = await createToken(server, { label: 'e2e-a', action: 'publish', streams: [streamA], multisource: false });
-  const publisher = await openPage(browser, server, 'P-token-A');
-  const viewer = await openPage(browser, server, 'V-A');
+  const token = await createToken(env.server, { label: 'e2e-a', action: 'publish', streams: [streamA], multisource: false });
+  const publisher = await openPage(env.browser, env.server, 'P-token-A');
+  const viewer = await openPage(env.browser, env.server, 'V-A');
   const pages = [publisher, viewer];
 
-  await withDiagnostics(pages, server, async () => {
+  await withDiagnostics(pages, env.server, async () => {
     const { state } = await inPage(publisher, 'publish', { streamName: streamA, token: token.secret });
     assert.equal(state, 'connected', `publishing to ${streamA} with its stored token`);
     await viewUntilPlaying(viewer, streamA, pages);
@@ -127,31 +115,31 @@ test('stored publish token: publishes to its stream, refused for another one (Di
 
 test('revoking a stored token ends the publication it opened', { timeout: 120_000 }, async () => {
   const streamName = uniqueStreamName('tok-rev');
-  const token = await createToken(server, { label: 'e2e-revoke', action: 'publish', streams: [streamName] });
-  const publisher = await openPage(browser, server, 'P-revoked');
-  const viewer = await openPage(browser, server, 'V-revoked');
+  const token = await createToken(env.server, { label: 'e2e-revoke', action: 'publish', streams: [streamName] });
+  const publisher = await openPage(env.browser, env.server, 'P-revoked');
+  const viewer = await openPage(env.browser, env.server, 'V-revoked');
   const pages = [publisher, viewer];
 
-  await withDiagnostics(pages, server, async () => {
+  await withDiagnostics(pages, env.server, async () => {
     await inPage(publisher, 'publish', { streamName, token: token.secret });
     await viewUntilPlaying(viewer, streamName, pages);
     assert.deepEqual(await signalingCloses(publisher), [], 'publisher signaling still open before the revocation');
 
-    const res = await adminRequest(server, 'DELETE', `/api/admin/tokens/${encodeURIComponent(token.id)}`);
+    const res = await adminRequest(env.server, 'DELETE', `/api/admin/tokens/${encodeURIComponent(token.id)}`);
     assert.equal(res.status, 200, `DELETE /api/admin/tokens/${token.id}: ${JSON.stringify(res.body)}`);
     assert.equal(res.body?.data?.revoked, token.id, `revocation reply names the token: ${JSON.stringify(res.body)}`);
     assert.ok(res.body?.data?.sessionsEnded >= 1, `revocation ends the live publish session: ${JSON.stringify(res.body)}`);
 
     await waitInPage(viewer, () => podiumE2E.hasEvent('inactive', null), null,
-      { what: 'inactive event for the main source after its token was revoked', pages, server });
+      { what: 'inactive event for the main source after its token was revoked', pages, server: env.server });
     await waitInPage(publisher, () => podiumE2E.events.some((e) => e.src === 'pub' && e.name === 'signalingClose'), null,
-      { what: 'publisher signalingClose after its token was revoked', pages, server });
+      { what: 'publisher signalingClose after its token was revoked', pages, server: env.server });
     const closes = await signalingCloses(publisher);
     assert.equal(closes.length, 1, `one signaling close: ${JSON.stringify(closes)}`);
     assert.equal(closes[0].reason, 'Token revoked', `close reason: ${JSON.stringify(closes)}`);
 
     // The revoked secret no longer gets connection data from the Director.
-    const director = await fetch(`${server.url}/api/director/publish`, {
+    const director = await fetch(`${env.server.url}/api/director/publish`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token.secret}` },
       body: JSON.stringify({ streamName, streamType: 'WebRtc' }),
@@ -167,26 +155,26 @@ test('revoking a stored token ends the publication it opened', { timeout: 120_00
 
 test('admin kick of the main source ends a bootstrap-token publisher, other sources stay', { timeout: 120_000 }, async () => {
   const streamName = uniqueStreamName('tok-kick');
-  const publisher = await openPage(browser, server, 'P-kicked');
-  const guest = await openPage(browser, server, 'P-guest');
-  const viewer = await openPage(browser, server, 'V-kick');
+  const publisher = await openPage(env.browser, env.server, 'P-kicked');
+  const guest = await openPage(env.browser, env.server, 'P-guest');
+  const viewer = await openPage(env.browser, env.server, 'V-kick');
   const pages = [publisher, guest, viewer];
 
-  await withDiagnostics(pages, server, async () => {
+  await withDiagnostics(pages, env.server, async () => {
     await inPage(publisher, 'publish', { streamName, token: PUBLISH_TOKEN });
     await inPage(guest, 'publish', { streamName, token: PUBLISH_TOKEN, sourceId: 'guest', video: false });
     await viewUntilPlaying(viewer, streamName, pages);
     await waitInPage(viewer, () => podiumE2E.hasEvent('active', 'guest'), null,
-      { what: 'active event for source "guest"', pages, server });
+      { what: 'active event for source "guest"', pages, server: env.server });
 
-    const res = await adminRequest(server, 'POST', '/api/admin/kick', { streamName, sourceId: null });
+    const res = await adminRequest(env.server, 'POST', '/api/admin/kick', { streamName, sourceId: null });
     assert.equal(res.status, 200, `POST /api/admin/kick: ${JSON.stringify(res.body)}`);
     assert.ok(res.body?.data?.sessionsEnded >= 1, `kick ends the main publisher's session: ${JSON.stringify(res.body)}`);
 
     await waitInPage(viewer, () => podiumE2E.hasEvent('inactive', null), null,
-      { what: 'inactive event for the main source after the kick', pages, server });
+      { what: 'inactive event for the main source after the kick', pages, server: env.server });
     await waitInPage(publisher, () => podiumE2E.events.some((e) => e.src === 'pub' && e.name === 'signalingClose'), null,
-      { what: 'publisher signalingClose after the kick', pages, server });
+      { what: 'publisher signalingClose after the kick', pages, server: env.server });
     const closes = await signalingCloses(publisher);
     assert.equal(closes.length, 1, `one signaling close: ${JSON.stringify(closes)}`);
     assert.equal(closes[0].reason, 'Kicked', `close reason: ${JSON.stringify(closes)}`);
@@ -199,7 +187,7 @@ test('admin kick of the main source ends a bootstrap-token publisher, other sour
     assert.deepEqual(live, ['guest'], `only "guest" remains active: ${JSON.stringify(live)}`);
 
     // Nothing left to kick for the main source.
-    const again = await adminRequest(server, 'POST', '/api/admin/kick', { streamName, sourceId: null });
+    const again = await adminRequest(env.server, 'POST', '/api/admin/kick', { streamName, sourceId: null });
     assert.equal(again.status, 404, `a second kick finds no session: HTTP ${again.status} ${JSON.stringify(again.body)}`);
     console.log(`[tokens] kick: ${JSON.stringify(res.body)}; publisher close ${JSON.stringify(closes[0])}; second kick: ${JSON.stringify(again.body)}`);
   });

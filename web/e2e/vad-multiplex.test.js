@@ -22,10 +22,10 @@
 // event and to an audible slot, the packets of each talk spurt that reached the slot versus
 // those the speaker sent (a shortfall = dropped speech onset), the speakers' packet rate
 // while silent (DTX), and the slots' concealment / jitter-buffer figures at the end.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  startServer, launchBrowser, openPage, inPage, waitInPage, withDiagnostics, uniqueStreamName, PUBLISH_TOKEN, sleep,
+  useServerAndBrowser, openPage, inPage, waitInPage, withDiagnostics, uniqueStreamName, PUBLISH_TOKEN, sleep,
 } from './helpers.js';
 
 const SPEAKERS = [
@@ -44,18 +44,7 @@ const CHECK_TO_MS = 1600;
 const TALKING_ENERGY = 5e-3;
 const SILENT_ENERGY = 5e-4;
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const env = useServerAndBrowser();
 
 /** The sample of `samples` taken closest to wall time `t`. */
 function sampleAt(samples, t) {
@@ -131,13 +120,13 @@ function checkTalkSpurts(label, samples, mids, upAt, sentBySpeaker) {
 test('vad multiplexing: slots follow four speakers taking turns, excluded speaker never appears', { timeout: 180_000 }, async () => {
   const streamName = uniqueStreamName('vad');
   const speakers = [];
-  for (const sp of SPEAKERS) speakers.push({ ...sp, page: await openPage(browser, server, `P-${sp.id}`) });
-  const v3 = await openPage(browser, server, 'V3-slots');
-  const v1 = await openPage(browser, server, 'V1-slot');
+  for (const sp of SPEAKERS) speakers.push({ ...sp, page: await openPage(env.browser, env.server, `P-${sp.id}`) });
+  const v3 = await openPage(env.browser, env.server, 'V3-slots');
+  const v1 = await openPage(env.browser, env.server, 'V1-slot');
   const viewers = [{ page: v3, label: 'V3', slots: 3 }, { page: v1, label: 'V1', slots: 1 }];
   const pages = [...speakers.map((s) => s.page), v3, v1];
 
-  await withDiagnostics(pages, server, async () => {
+  await withDiagnostics(pages, env.server, async () => {
     // Speakers publish silence first (gain 0); DTX must be negotiated.
     for (const sp of speakers) {
       const res = await inPage(sp.page, 'publishTone', { streamName, token: PUBLISH_TOKEN, sourceId: sp.id, frequency: sp.frequency, dtx: true });
@@ -150,9 +139,9 @@ test('vad multiplexing: slots follow four speakers taking turns, excluded speake
       assert.equal(mids.multiplexed.length, v.slots, `${v.label}: ${v.slots} slot mids`);
       v.mids = mids.multiplexed;
       await waitInPage(v.page, () => podiumE2E.view?.connectionState === 'connected', null,
-        { what: `${v.label} connected`, pages, server });
+        { what: `${v.label} connected`, pages, server: env.server });
       await waitInPage(v.page, (n) => podiumE2E.view.slotTracks.size === n, v.slots,
-        { what: `${v.label}: a track for each of its ${v.slots} slots`, pages, server });
+        { what: `${v.label}: a track for each of its ${v.slots} slots`, pages, server: env.server });
       // Each slot has its own msid stream podium-slot-<mid>.
       const answer = (await inPage(v.page, 'negotiationState')).remoteSdp;
       for (const mid of v.mids) {
@@ -243,7 +232,7 @@ test('vad multiplexing: slots follow four speakers taking turns, excluded speake
       const emptied = await waitInPage(v.page, (m) => {
         const e = podiumE2E.events.find((x) => x.name === 'vad' && x.data?.mediaId === m && !('sourceId' in x.data));
         return e ? { slot: podiumE2E.view.slots.has(m) ? (podiumE2E.view.slots.get(m) ?? '(empty)') : '(no such slot)' } : null;
-      }, mid, { what: `${v.label}: vad {mediaId: "${mid}"} without sourceId after alice unpublished`, timeout: 20_000, pages, server });
+      }, mid, { what: `${v.label}: vad {mediaId: "${mid}"} without sourceId after alice unpublished`, timeout: 20_000, pages, server: env.server });
       if (v.slots >= 3) {
         assert.equal(emptied.slot, '(empty)', `${v.label}: view.slots marks slot ${mid} empty`);
       }
