@@ -101,6 +101,23 @@ impl NewToken {
 
     /// Checks every field and returns the normalised token: label trimmed, lists without
     /// duplicates, origins and IP ranges in canonical form.
+    /// The stored form of this (validated) request: fresh, not revoked.
+    pub(crate) fn into_record(self, id: String, now: u64) -> TokenRecord {
+        TokenRecord {
+            id,
+            label: self.label,
+            action: self.action,
+            streams: self.streams,
+            multisource: self.multisource,
+            allowed_origins: self.allowed_origins,
+            allowed_ips: self.allowed_ips,
+            expires_at: self.expires_at,
+            revoked: false,
+            revoked_at: None,
+            created_at: now,
+        }
+    }
+
     pub(crate) fn validate(self, now: u64) -> Result<NewToken, ValidationError> {
         let label = self.label.trim().to_owned();
         if label.is_empty() {
@@ -267,20 +284,9 @@ mod tests {
     }
 
     fn record(new: NewToken) -> TokenRecord {
-        let new = new.validate(NOW).unwrap();
-        TokenRecord {
-            id: "tok_0123456789abcdef".into(),
-            label: new.label,
-            action: new.action,
-            streams: new.streams,
-            multisource: new.multisource,
-            allowed_origins: new.allowed_origins,
-            allowed_ips: new.allowed_ips,
-            expires_at: new.expires_at,
-            revoked: false,
-            revoked_at: None,
-            created_at: NOW,
-        }
+        new.validate(NOW)
+            .unwrap()
+            .into_record("tok_0123456789abcdef".into(), NOW)
     }
 
     fn ip(s: &str) -> IpAddr {

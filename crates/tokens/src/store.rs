@@ -88,19 +88,7 @@ impl TokenStore {
             );
             match inserted {
                 Ok(_) => {
-                    let record = TokenRecord {
-                        id,
-                        label: new.label,
-                        action: new.action,
-                        streams: new.streams,
-                        multisource: new.multisource,
-                        allowed_origins: new.allowed_origins,
-                        allowed_ips: new.allowed_ips,
-                        expires_at: new.expires_at,
-                        revoked: false,
-                        revoked_at: None,
-                        created_at: now,
-                    };
+                    let record = new.into_record(id, now);
                     return Ok((record, secret));
                 }
                 Err(rusqlite::Error::SqliteFailure(e, _))
