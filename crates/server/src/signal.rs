@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
 use podium_auth::{Claims, TokenType};
-use podium_media::{MediaEvent, PeerId, PublishParams, ViewParams};
+use podium_media::{Accepted, MediaError, MediaEvent, PeerId, PublishParams, ViewParams};
 use podium_proto::signal::{
     ActiveEvent, CommandFrame, Event, InactiveEvent, PublishCommand, PublishResponse, ServerFrame,
     TrackInfo, VadEvent, ViewCommand, ViewResponse, ViewerCountEvent,
@@ -21,6 +21,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::director::Fail;
+use crate::media_worker::WorkerGone;
 use crate::sessions::SessionInfo;
 use crate::state::{unix_now, AppState};
 
@@ -251,15 +252,8 @@ impl Session {
             codec: cmd.codec,
         };
         self.wanted = cmd.events;
-        let accepted = self
-            .state
-            .media
-            .publish(params, events.clone())
-            .await
-            .map_err(|_| "Server is shutting down".to_string())?
-            .map_err(|e| e.to_string())?;
-        self.peer = Some(accepted.peer);
-        self.state.sessions.set_peer(self.id, accepted.peer, source);
+        let reply = self.state.media.publish(params, events.clone()).await;
+        let accepted = self.accepted(reply, source)?;
         let response = PublishResponse {
             sdp: accepted.answer,
             publisher_id: accepted.peer.to_string(),
@@ -305,15 +299,8 @@ impl Session {
             max_slots,
         };
         self.wanted = cmd.events;
-        let accepted = self
-            .state
-            .media
-            .view(params, events.clone())
-            .await
-            .map_err(|_| "Server is shutting down".to_string())?
-            .map_err(|e| e.to_string())?;
-        self.peer = Some(accepted.peer);
-        self.state.sessions.set_peer(self.id, accepted.peer, None);
+        let reply = self.state.media.view(params, events.clone()).await;
+        let accepted = self.accepted(reply, None)?;
         let response = ViewResponse {
             sdp: accepted.answer,
             subscriber_id: accepted.peer.to_string(),
@@ -322,6 +309,20 @@ impl Session {
             stream_id: self.stream_id(),
         };
         Ok(serde_json::to_value(response).expect("response serialises"))
+    }
+
+    /// Records the peer of an accepted publish or view; turns refusals into the error text.
+    fn accepted(
+        &mut self,
+        reply: Result<Result<Accepted, MediaError>, WorkerGone>,
+        source: Option<String>,
+    ) -> Result<Accepted, String> {
+        let accepted = reply
+            .map_err(|_| "Server is shutting down".to_string())?
+            .map_err(|e| e.to_string())?;
+        self.peer = Some(accepted.peer);
+        self.state.sessions.set_peer(self.id, accepted.peer, source);
+        Ok(accepted)
     }
 
     fn event_frame(&self, event: MediaEvent) -> Option<ServerFrame> {

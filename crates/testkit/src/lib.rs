@@ -354,6 +354,16 @@ impl Net {
         moved
     }
 
+    /// Drains client `idx` and delivers what it sent to the SFU now.
+    fn flush_client(&mut self, idx: usize) {
+        let mut to_sfu = Vec::new();
+        self.drain_client(idx, &mut to_sfu);
+        for (source, data) in to_sfu {
+            self.sfu
+                .handle_receive(self.now, source, self.sfu_addr, &data);
+        }
+    }
+
     /// Hands one SFU datagram to client `i` and drains it (str0m wants a drain per input).
     fn deliver(
         &mut self,
@@ -439,12 +449,7 @@ impl Net {
                 idx as u8,
                 Some(level.unwrap_or(-127)),
             );
-            let mut to_sfu = Vec::new();
-            self.drain_client(idx, &mut to_sfu);
-            for (source, data) in to_sfu {
-                self.sfu
-                    .handle_receive(self.now, source, self.sfu_addr, &data);
-            }
+            self.flush_client(idx);
         }
         self.run(Duration::from_millis(20));
     }
@@ -515,12 +520,7 @@ impl Net {
                 if c.mids.iter().any(|(_, k)| *k == MediaKind::Video) {
                     c.send(now, MediaKind::Video, tag, None);
                 }
-                let mut to_sfu = Vec::new();
-                self.drain_client(idx, &mut to_sfu);
-                for (source, data) in to_sfu {
-                    self.sfu
-                        .handle_receive(self.now, source, self.sfu_addr, &data);
-                }
+                self.flush_client(idx);
             }
             self.run(Duration::from_millis(20));
         }
