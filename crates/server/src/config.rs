@@ -13,9 +13,14 @@ pub struct ServeArgs {
     /// HTTP address for the Director API, WebSocket signaling and web app [default: 127.0.0.1:8080]
     #[arg(long, env = "PODIUM_HTTP_ADDR")]
     pub http_addr: Option<SocketAddr>,
-    /// UDP address of the media socket shared by all peers [default: 127.0.0.1:5004]
+    /// UDP address of the first media worker's socket; worker N listens on the port + N
+    /// (port 0: each picks a free one) [default: 127.0.0.1:5004]
     #[arg(long, env = "PODIUM_UDP_ADDR")]
     pub udp_addr: Option<SocketAddr>,
+    /// Media worker threads, each with its own UDP socket; streams are spread over them
+    /// [default: one per CPU core]
+    #[arg(long, env = "PODIUM_MEDIA_WORKERS")]
+    pub media_workers: Option<usize>,
     /// Address put in ICE candidates; defaults to the UDP address's IP (127.0.0.1 if unspecified)
     #[arg(long, env = "PODIUM_PUBLIC_IP")]
     pub public_ip: Option<IpAddr>,
@@ -67,6 +72,7 @@ pub struct ServeArgs {
 struct FileConfig {
     http_addr: Option<SocketAddr>,
     udp_addr: Option<SocketAddr>,
+    media_workers: Option<usize>,
     public_ip: Option<IpAddr>,
     data_dir: Option<PathBuf>,
     publish_token: Option<String>,
@@ -87,8 +93,10 @@ struct FileConfig {
 pub struct Config {
     /// HTTP listen address (port 0 picks a free one).
     pub http_addr: SocketAddr,
-    /// UDP listen address (port 0 picks a free one).
+    /// UDP listen address of the first media worker (port 0 picks a free one per worker).
     pub udp_addr: SocketAddr,
+    /// Media worker threads; worker N binds `udp_addr`'s port + N.
+    pub media_workers: usize,
     /// IP advertised in ICE candidates.
     pub public_ip: IpAddr,
     /// Where persistent secrets live.
@@ -133,6 +141,19 @@ impl Config {
             None if udp_addr.ip().is_unspecified() => "127.0.0.1".parse().expect("valid literal"),
             None => udp_addr.ip(),
         };
+        let media_workers = args
+            .media_workers
+            .or(file.media_workers)
+            .unwrap_or_else(default_media_workers);
+        if media_workers == 0 {
+            bail!("--media-workers must be at least 1");
+        }
+        if udp_addr.port() != 0 && usize::from(udp_addr.port()) + media_workers - 1 > 65535 {
+            bail!(
+                "--udp-addr port {} + {media_workers} media workers goes past port 65535",
+                udp_addr.port()
+            );
+        }
         if public_ip.is_unspecified() {
             bail!("--public-ip must be an address clients can reach, not {public_ip}");
         }
@@ -168,6 +189,7 @@ impl Config {
                 .or(file.http_addr)
                 .unwrap_or_else(|| "127.0.0.1:8080".parse().expect("valid literal")),
             udp_addr,
+            media_workers,
             public_ip,
             data_dir: args
                 .data_dir
@@ -202,6 +224,11 @@ impl Config {
                 .filter(|n| *n > 0),
         })
     }
+}
+
+/// One media worker per CPU core.
+pub fn default_media_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
 }
 
 fn read_file(path: &Path) -> anyhow::Result<FileConfig> {
@@ -239,6 +266,30 @@ mod tests {
         );
         assert_eq!(cfg.http_addr.to_string(), "127.0.0.1:8080");
         assert_eq!(cfg.jwt_ttl, 60);
+        assert_eq!(cfg.media_workers, default_media_workers());
+    }
+
+    #[test]
+    fn media_workers_are_checked() {
+        let cfg = Config::resolve(ServeArgs {
+            media_workers: Some(3),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(cfg.media_workers, 3);
+        let err = Config::resolve(ServeArgs {
+            media_workers: Some(0),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("at least 1"), "{err}");
+        let err = Config::resolve(ServeArgs {
+            udp_addr: Some("127.0.0.1:65535".parse().unwrap()),
+            media_workers: Some(2),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("65535"), "{err}");
     }
 
     #[test]

@@ -13,7 +13,10 @@ pub mod sessions;
 pub mod signal;
 pub mod spaces;
 pub mod state;
+pub mod stats;
+pub mod udp;
 pub mod web;
+mod worker;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -24,7 +27,7 @@ use axum::http::{header, Method};
 use axum::routing::{get, post};
 use axum::Router;
 use podium_auth::JwtKeys;
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::net::TcpListener;
 use tower_http::cors::{Any, CorsLayer};
 
 pub use config::{Config, ServeArgs};
@@ -49,7 +52,7 @@ pub fn app(state: AppState) -> Router {
         .merge(api)
         .route("/ws/v2/pub", get(signal::publisher))
         .route("/ws/v2/sub", get(signal::subscriber))
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(metrics::healthz))
         .route("/metrics", get(metrics::metrics))
         .route("/", get(web::index))
         .route("/{file}", get(web::asset))
@@ -61,8 +64,10 @@ pub fn app(state: AppState) -> Router {
 pub struct Running {
     /// Where HTTP listens.
     pub http_addr: SocketAddr,
-    /// Where the media socket listens.
+    /// Where the first media worker's socket listens.
     pub udp_addr: SocketAddr,
+    /// Every media worker's socket, in worker order.
+    pub udp_addrs: Vec<SocketAddr>,
     /// The publish token in effect.
     pub publish_token: String,
     /// True when the token was generated on this start.
@@ -89,24 +94,34 @@ pub async fn start(
     let keys = JwtKeys::new(&secrets.key_ring, config.key_grace)
         .map_err(|e| anyhow::anyhow!("signing keys: {e}"))?;
     let keys = Arc::new(std::sync::RwLock::new(Arc::new(keys)));
-    let udp = UdpSocket::bind(config.udp_addr)
-        .await
-        .with_context(|| format!("binding UDP {}", config.udp_addr))?;
-    let udp_addr = udp.local_addr()?;
+    let sockets = bind_media_sockets(config.udp_addr, config.media_workers)?;
+    let udp_addrs = sockets
+        .iter()
+        .map(std::net::UdpSocket::local_addr)
+        .collect::<std::io::Result<Vec<_>>>()?;
+    let udp_addr = udp_addrs[0];
     let listener = TcpListener::bind(config.http_addr)
         .await
         .with_context(|| format!("binding HTTP {}", config.http_addr))?;
     let http_addr = listener.local_addr()?;
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let candidate_addr = SocketAddr::new(config.public_ip, udp_addr.port());
-    let mut media_stop = stop_rx.clone();
-    let mut sfu_config = podium_media::SfuConfig::new(candidate_addr);
-    sfu_config.max_viewers_per_stream = config.max_viewers_per_stream;
-    sfu_config.max_sources_per_stream = config.max_sources_per_stream;
-    let (media, media_join) = media_worker::spawn(udp, sfu_config, async move {
-        let _ = media_stop.wait_for(|s| *s).await;
-    });
+    let specs = sockets
+        .into_iter()
+        .zip(&udp_addrs)
+        .map(|(socket, local)| {
+            // Each worker's candidate is its own port: its core only sees its own socket.
+            let candidate_addr = SocketAddr::new(config.public_ip, local.port());
+            let mut sfu_config = podium_media::SfuConfig::new(candidate_addr);
+            sfu_config.max_viewers_per_stream = config.max_viewers_per_stream;
+            sfu_config.max_sources_per_stream = config.max_sources_per_stream;
+            media_worker::WorkerSpec {
+                socket,
+                config: sfu_config,
+            }
+        })
+        .collect();
+    let (media, media_join) = media_worker::spawn(specs, stop_rx.clone()).await?;
     let store = podium_tokens::TokenStore::open(config.data_dir.join(TOKEN_DB_FILE)).with_context(
         || {
             format!(
@@ -155,19 +170,40 @@ pub async fn start(
         // The media worker stops first and closes every peer, which closes the WebSockets,
         // so the HTTP server's graceful shutdown does not wait on live connections.
         let http = tokio::spawn(async move { server.await });
-        media_join.await.context("media worker panicked")?;
+        media_join.wait().await?;
         http.await.context("http server panicked")??;
         Ok(())
     });
     Ok(Running {
         http_addr,
         udp_addr,
+        udp_addrs,
         publish_token: secrets.publish_token,
         publish_token_generated: secrets.publish_token_generated,
         admin_secret: secrets.admin_secret,
         admin_secret_generated: secrets.admin_secret_generated,
         done,
     })
+}
+
+/// One socket per media worker: `addr`'s port, then the ports after it (port 0: any free
+/// port for each).
+fn bind_media_sockets(
+    addr: SocketAddr,
+    workers: usize,
+) -> anyhow::Result<Vec<std::net::UdpSocket>> {
+    (0..workers)
+        .map(|i| {
+            let mut a = addr;
+            if addr.port() != 0 {
+                let port = u16::try_from(usize::from(addr.port()) + i)
+                    .context("media worker port past 65535")?;
+                a.set_port(port);
+            }
+            std::net::UdpSocket::bind(a)
+                .with_context(|| format!("binding UDP {a} (media worker {i})"))
+        })
+        .collect()
 }
 
 /// Picks up `podium keys rotate` run while the server is up: the key ring file is checked

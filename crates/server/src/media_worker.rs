@@ -1,24 +1,29 @@
-//! The one task that owns the media core and the UDP socket.
+//! The media workers: each owns one media core (`Sfu`) and one UDP socket, on an OS thread of
+//! its own ("podium-media-N", a single-threaded tokio runtime), so nothing is shared and
+//! there are no locks.
 //!
-//! Signaling talks to it only through [`MediaHandle`] messages; it answers commands, routes
-//! core events to the signaling connection of the addressed peer, and moves datagrams.
-//! Nothing else touches the `Sfu`, so there are no locks.
+//! Streams are sharded over the workers by a hash of the stream name: every peer of a stream
+//! lives in the same core, which is all forwarding needs. Signaling talks to the workers
+//! only through [`MediaHandle`], which routes publish/view by stream, close by peer id, and
+//! gathers snapshots from all of them. The loop itself is in `worker.rs`.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::Duration;
 
 use podium_media::{
-    Accepted, MediaError, MediaEvent, Output, PeerId, PublishParams, Sfu, SfuConfig, ViewParams,
+    Accepted, MediaError, MediaEvent, PeerId, PublishParams, SfuConfig, ViewParams,
 };
-use tokio::net::UdpSocket;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::stats::IoStats;
+use crate::worker::Worker;
 
 /// Events delivered to one signaling connection.
 pub type EventSender = mpsc::UnboundedSender<MediaEvent>;
 
-enum Command {
+/// A request to one worker.
+pub(crate) enum Command {
     Publish(
         PublishParams,
         EventSender,
@@ -29,28 +34,80 @@ enum Command {
         EventSender,
         oneshot::Sender<Result<Accepted, MediaError>>,
     ),
+    /// Ends a peer (by its id in that worker's core).
     Close(PeerId),
-    Snapshot(oneshot::Sender<MediaSnapshot>),
+    Snapshot(oneshot::Sender<WorkerSnapshot>),
 }
 
-/// What `/metrics` reports of the media core.
+/// What one worker reports for `/metrics` and `/healthz`.
 #[derive(Debug, Clone)]
-pub struct MediaSnapshot {
-    /// Running totals.
+pub struct WorkerSnapshot {
+    /// Running totals of its core.
     pub counters: podium_media::Counters,
     /// Live peers (publications and views).
     pub peers: usize,
+    /// Streams with a live peer.
+    pub streams: usize,
+    /// Live sources.
+    pub sources: usize,
+    /// Live publications.
+    pub publications: usize,
+    /// Live views.
+    pub viewers: usize,
+    /// UDP traffic and forwarding latency.
+    pub io: IoStats,
+    /// CPU seconds (user + system) of the worker's thread, where procfs tells.
+    pub cpu_seconds: Option<f64>,
 }
 
-/// Cheap, cloneable access to the media worker.
+/// Snapshots of every worker, in worker order.
+#[derive(Debug, Clone)]
+pub struct MediaSnapshot {
+    /// One per worker.
+    pub workers: Vec<WorkerSnapshot>,
+}
+
+impl MediaSnapshot {
+    /// Core counters summed over the workers.
+    pub fn counters(&self) -> podium_media::Counters {
+        let mut total = podium_media::Counters::default();
+        for w in &self.workers {
+            total.merge(&w.counters);
+        }
+        total
+    }
+
+    /// UDP statistics summed over the workers.
+    pub fn io(&self) -> IoStats {
+        let mut total = IoStats::default();
+        for w in &self.workers {
+            total.merge(&w.io);
+        }
+        total
+    }
+
+    /// A size summed over the workers.
+    pub fn sum(&self, f: impl Fn(&WorkerSnapshot) -> usize) -> usize {
+        self.workers.iter().map(f).sum()
+    }
+}
+
+/// Cheap, cloneable access to the media workers.
 #[derive(Clone)]
 pub struct MediaHandle {
-    tx: mpsc::UnboundedSender<Command>,
+    workers: Arc<[mpsc::UnboundedSender<Command>]>,
 }
 
 /// The worker is gone (server shutting down).
 #[derive(Debug)]
 pub struct WorkerGone;
+
+/// A worker did not answer in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotAnswering {
+    /// Which one (the first found).
+    pub worker: usize,
+}
 
 impl MediaHandle {
     /// Offers a publication; events for it go to `events`.
@@ -60,7 +117,7 @@ impl MediaHandle {
         events: EventSender,
     ) -> Result<Result<Accepted, MediaError>, WorkerGone> {
         let (tx, rx) = oneshot::channel();
-        self.tx
+        self.workers[self.worker_of_stream(&p.stream)]
             .send(Command::Publish(p, events, tx))
             .map_err(|_| WorkerGone)?;
         rx.await.map_err(|_| WorkerGone)
@@ -73,7 +130,7 @@ impl MediaHandle {
         events: EventSender,
     ) -> Result<Result<Accepted, MediaError>, WorkerGone> {
         let (tx, rx) = oneshot::channel();
-        self.tx
+        self.workers[self.worker_of_stream(&v.stream)]
             .send(Command::View(v, events, tx))
             .map_err(|_| WorkerGone)?;
         rx.await.map_err(|_| WorkerGone)
@@ -81,143 +138,178 @@ impl MediaHandle {
 
     /// Ends a peer (its signaling connection closed).
     pub fn close(&self, peer: PeerId) {
-        let _ = self.tx.send(Command::Close(peer));
+        let (worker, local) = split_peer(peer, self.workers.len());
+        if let Some(tx) = self.workers.get(worker) {
+            let _ = tx.send(Command::Close(local));
+        }
     }
 
-    /// Running totals and current sizes of the core, for metrics.
+    /// Every worker's totals and sizes, for metrics; `None` once the workers stopped or if
+    /// one does not answer within two seconds.
     pub async fn snapshot(&self) -> Option<MediaSnapshot> {
-        let (tx, rx) = oneshot::channel();
-        self.tx.send(Command::Snapshot(tx)).ok()?;
-        rx.await.ok()
+        self.snapshot_within(Duration::from_secs(2)).await.ok()
+    }
+
+    /// Asks every worker at once and waits at most `limit` for all the answers.
+    pub async fn snapshot_within(&self, limit: Duration) -> Result<MediaSnapshot, NotAnswering> {
+        let deadline = tokio::time::Instant::now() + limit;
+        let pending: Vec<_> = self
+            .workers
+            .iter()
+            .map(|tx| {
+                let (reply, rx) = oneshot::channel();
+                let _ = tx.send(Command::Snapshot(reply));
+                rx
+            })
+            .collect();
+        let mut workers = Vec::with_capacity(pending.len());
+        for (worker, rx) in pending.into_iter().enumerate() {
+            match tokio::time::timeout_at(deadline, rx).await {
+                Ok(Ok(s)) => workers.push(s),
+                _ => return Err(NotAnswering { worker }),
+            }
+        }
+        Ok(MediaSnapshot { workers })
+    }
+
+    /// How many workers there are.
+    pub fn worker_count(&self) -> usize {
+        self.workers.len()
+    }
+
+    /// The worker that owns `stream`.
+    pub fn worker_of_stream(&self, stream: &str) -> usize {
+        shard_of(stream, self.workers.len())
     }
 }
 
-/// Starts the worker on `socket`; it stops when `shutdown` resolves or every handle is dropped.
-pub fn spawn(
-    socket: UdpSocket,
-    config: SfuConfig,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> (MediaHandle, tokio::task::JoinHandle<()>) {
-    let (tx, rx) = mpsc::unbounded_channel();
-    let candidate_addr = config.candidate_addr;
-    let sfu = Sfu::new(config, Instant::now());
-    let worker = Worker {
-        sfu,
-        socket: Arc::new(socket),
-        candidate_addr,
-        routes: HashMap::new(),
-    };
-    let join = tokio::spawn(worker.run(rx, shutdown));
-    (MediaHandle { tx }, join)
+/// FNV-1a of the stream name, modulo the worker count: stable across runs and processes.
+pub fn shard_of(stream: &str, workers: usize) -> usize {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in stream.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    (h % workers.max(1) as u64) as usize
 }
 
-struct Worker {
-    sfu: Sfu,
-    socket: Arc<UdpSocket>,
-    /// Local address as put in candidates: str0m matches received datagrams against it.
-    candidate_addr: SocketAddr,
-    routes: HashMap<PeerId, EventSender>,
+/// The id signaling sees for peer `local` of worker `worker`: `local × workers + worker`, so
+/// one worker keeps the core's own numbers and ids stay small (JSON-safe).
+pub(crate) fn global_peer(local: PeerId, worker: usize, workers: usize) -> PeerId {
+    PeerId(local.0 * workers as u64 + worker as u64)
 }
 
-impl Worker {
-    async fn run(
-        mut self,
-        mut rx: mpsc::UnboundedReceiver<Command>,
-        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-    ) {
-        let mut buf = vec![0u8; 2048];
-        tokio::pin!(shutdown);
-        loop {
-            let deadline = self.drain().await;
-            tokio::select! {
-                r = self.socket.recv_from(&mut buf) => match r {
-                    Ok((n, source)) => {
-                        self.sfu.handle_receive(Instant::now(), source, self.candidate_addr, &buf[..n]);
+/// The inverse of [`global_peer`]: (worker, id in that worker's core).
+pub(crate) fn split_peer(global: PeerId, workers: usize) -> (usize, PeerId) {
+    let n = workers.max(1) as u64;
+    ((global.0 % n) as usize, PeerId(global.0 / n))
+}
+
+/// One worker to start: its bound socket and its core's settings (candidate = its port).
+pub struct WorkerSpec {
+    /// The bound socket.
+    pub socket: std::net::UdpSocket,
+    /// The core's settings.
+    pub config: SfuConfig,
+}
+
+/// Resolves when every worker has stopped.
+pub struct MediaJoin {
+    done: Vec<oneshot::Receiver<()>>,
+}
+
+impl MediaJoin {
+    /// Waits for all workers; an error if one ended by panicking.
+    pub async fn wait(self) -> anyhow::Result<()> {
+        for (i, rx) in self.done.into_iter().enumerate() {
+            rx.await
+                .map_err(|_| anyhow::anyhow!("media worker {i} panicked"))?;
+        }
+        Ok(())
+    }
+}
+
+/// Starts one worker thread per spec; they stop when `stop` becomes true (or its sender is
+/// dropped) or every handle is dropped, closing their peers first.
+pub async fn spawn(
+    specs: Vec<WorkerSpec>,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<(MediaHandle, MediaJoin)> {
+    let count = specs.len();
+    anyhow::ensure!(count > 0, "at least one media worker is needed");
+    let mut senders = Vec::with_capacity(count);
+    let mut done = Vec::with_capacity(count);
+    for (index, spec) in specs.into_iter().enumerate() {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (ready_tx, ready_rx) = oneshot::channel::<std::io::Result<SocketAddr>>();
+        let (done_tx, done_rx) = oneshot::channel();
+        let stop = stop.clone();
+        std::thread::Builder::new()
+            .name(format!("podium-media-{index}"))
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
                     }
-                    // ICMP errors from a vanished peer surface here on Linux; they are not fatal.
-                    Err(e) => tracing::debug!(error = %e, "udp receive error"),
-                },
-                cmd = rx.recv() => match cmd {
-                    Some(cmd) => self.command(cmd),
-                    None => break,
-                },
-                _ = tokio::time::sleep_until(deadline.into()) => {
-                    self.sfu.handle_timeout(Instant::now());
-                }
-                _ = &mut shutdown => break,
-            }
-        }
-        // Tell every connection its peer is gone, so sockets close cleanly.
-        let peers: Vec<PeerId> = self.routes.keys().copied().collect();
-        for peer in peers {
-            self.sfu.close_peer(Instant::now(), peer);
-        }
-        self.drain().await;
-    }
-
-    fn command(&mut self, cmd: Command) {
-        let now = Instant::now();
-        match cmd {
-            Command::Publish(p, events, reply) => {
-                let result = self.sfu.publish(now, p);
-                self.register(&result, events, reply);
-            }
-            Command::View(v, events, reply) => {
-                let result = self.sfu.view(now, v);
-                self.register(&result, events, reply);
-            }
-            Command::Close(peer) => self.sfu.close_peer(now, peer),
-            Command::Snapshot(reply) => {
-                let _ = reply.send(MediaSnapshot {
-                    counters: self.sfu.counters().clone(),
-                    peers: self.sfu.peer_count(),
+                };
+                runtime.block_on(async move {
+                    let worker = match Worker::new(index, count, spec) {
+                        Ok(w) => w,
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e));
+                            return;
+                        }
+                    };
+                    let _ = ready_tx.send(Ok(worker.local_addr()));
+                    worker.run(rx, stop).await;
                 });
-            }
-        }
+                let _ = done_tx.send(());
+            })?;
+        let addr = ready_rx
+            .await
+            .map_err(|_| anyhow::anyhow!("media worker {index} failed to start"))??;
+        tracing::debug!(worker = index, %addr, "media worker started");
+        senders.push(tx);
+        done.push(done_rx);
     }
+    Ok((
+        MediaHandle {
+            workers: senders.into(),
+        },
+        MediaJoin { done },
+    ))
+}
 
-    fn register(
-        &mut self,
-        result: &Result<Accepted, MediaError>,
-        events: EventSender,
-        reply: oneshot::Sender<Result<Accepted, MediaError>>,
-    ) {
-        if let Ok(accepted) = result {
-            self.routes.insert(accepted.peer, events);
-        }
-        // The reply is sent before any event is routed (events wait in the core's queue until
-        // the next drain), so a client always sees its response before `active`.
-        if reply.send(result.clone()).is_err() {
-            if let Ok(accepted) = result {
-                // The connection went away while we answered.
-                self.sfu.close_peer(Instant::now(), accepted.peer);
-            }
-        }
-    }
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-    /// Sends every pending datagram and routes every event; returns the next deadline.
-    async fn drain(&mut self) -> Instant {
-        loop {
-            match self.sfu.poll_output() {
-                Output::Transmit(t) => {
-                    if let Err(e) = self.socket.send_to(&t.contents, t.destination).await {
-                        tracing::debug!(error = %e, to = %t.destination, "udp send failed");
-                    }
+    #[test]
+    fn peer_ids_round_trip_and_one_worker_keeps_core_ids() {
+        for workers in 1..5 {
+            for worker in 0..workers {
+                for local in 1..50 {
+                    let g = global_peer(PeerId(local), worker, workers);
+                    assert_eq!(split_peer(g, workers), (worker, PeerId(local)));
                 }
-                Output::Event(e) => self.route(e),
-                Output::Timeout(at) => return at,
             }
         }
+        assert_eq!(global_peer(PeerId(7), 0, 1), PeerId(7));
     }
 
-    fn route(&mut self, event: MediaEvent) {
-        let to = event.recipient();
-        if matches!(event, MediaEvent::PeerClosed { .. }) {
-            if let Some(tx) = self.routes.remove(&to) {
-                let _ = tx.send(event);
-            }
-        } else if let Some(tx) = self.routes.get(&to) {
-            let _ = tx.send(event);
+    #[test]
+    fn streams_spread_over_workers_and_stay_put() {
+        let mut per = [0usize; 4];
+        for i in 0..4000 {
+            per[shard_of(&format!("stream-{i}"), 4)] += 1;
         }
+        assert!(per.iter().all(|&n| n > 800), "{per:?}");
+        assert_eq!(shard_of("room", 3), shard_of("room", 3));
+        assert_eq!(shard_of("anything", 1), 0);
     }
 }

@@ -1,7 +1,10 @@
-//! `GET /metrics` in the Prometheus/OpenMetrics text format.
+//! `GET /metrics` in the Prometheus/OpenMetrics text format, and `GET /healthz`.
 //!
-//! The media core keeps plain running totals (no locks on the packet path); a scrape asks
-//! the media worker for a snapshot and encodes it, so scraping costs nothing between scrapes.
+//! The media workers keep plain running totals (no locks on the packet path); a scrape asks
+//! each worker for a snapshot and encodes their sum, so scraping costs nothing between
+//! scrapes. Per-worker series carry a `worker="N"` label.
+
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -11,26 +14,88 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
+use crate::media_worker::MediaSnapshot;
 use crate::state::AppState;
+use crate::stats::PerWorker;
+
+/// How long `/healthz` waits for every media worker.
+const HEALTH_LIMIT: Duration = Duration::from_secs(1);
 
 /// The metrics endpoint.
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let Some(media) = state.media.snapshot().await else {
-        return (StatusCode::SERVICE_UNAVAILABLE, "media worker stopped").into_response();
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "media worker not answering",
+        )
+            .into_response();
     };
+    let mut body = String::new();
+    if encode(&mut body, &registry(&media, state.sessions.list().len())).is_err() {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "metrics encoding failed").into_response();
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
+}
+
+/// 200 `ok` when every media worker answers within a second, 503 otherwise.
+pub async fn healthz(State(state): State<AppState>) -> Response {
+    match state.media.snapshot_within(HEALTH_LIMIT).await {
+        Ok(_) => "ok".into_response(),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("media worker {} not answering", e.worker),
+        )
+            .into_response(),
+    }
+}
+
+fn registry(media: &MediaSnapshot, sessions: usize) -> Registry {
     let mut registry = Registry::with_prefix("podium");
     let gauge = |v: usize| ConstGauge::new(i64::try_from(v).unwrap_or(i64::MAX));
-    registry.register(
-        "peers",
-        "Live WebRTC peers (publications and views)",
-        gauge(media.peers),
-    );
-    registry.register(
-        "signaling_sessions",
-        "Open signaling WebSocket sessions",
-        gauge(state.sessions.list().len()),
-    );
-    let c = &media.counters;
+    for (name, help, value) in [
+        (
+            "peers",
+            "Live WebRTC peers (publications and views)",
+            media.sum(|w| w.peers),
+        ),
+        (
+            "streams",
+            "Streams with a live peer",
+            media.sum(|w| w.streams),
+        ),
+        (
+            "sources",
+            "Live sources (stream and source id with a publication)",
+            media.sum(|w| w.sources),
+        ),
+        (
+            "publications",
+            "Live publications (a replaced source has two for a moment)",
+            media.sum(|w| w.publications),
+        ),
+        ("viewers", "Live views", media.sum(|w| w.viewers)),
+        (
+            "signaling_sessions",
+            "Open signaling WebSocket sessions",
+            sessions,
+        ),
+        (
+            "media_workers",
+            "Media worker threads (each with its own UDP port)",
+            media.workers.len(),
+        ),
+    ] {
+        registry.register(name, help, gauge(value));
+    }
+    let c = media.counters();
+    let io = media.io();
     for (name, help, value) in [
         (
             "rtp_received",
@@ -67,19 +132,78 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             "Audio slots that changed source",
             c.slot_switches,
         ),
+        (
+            "udp_datagrams_received",
+            "UDP datagrams received",
+            io.datagrams_in,
+        ),
+        (
+            "udp_received_bytes",
+            "UDP payload bytes received",
+            io.bytes_in,
+        ),
+        ("udp_datagrams_sent", "UDP datagrams sent", io.datagrams_out),
+        ("udp_sent_bytes", "UDP payload bytes sent", io.bytes_out),
+        (
+            "udp_send_errors",
+            "Datagrams the kernel refused to send (dropped)",
+            io.send_errors,
+        ),
+        (
+            "udp_receive_errors",
+            "Failed UDP receive calls",
+            io.recv_errors,
+        ),
+        (
+            "udp_datagrams_invalid",
+            "Received datagrams dropped as oversized or without an IP source",
+            io.invalid_in,
+        ),
     ] {
         registry.register(name, help, ConstCounter::new(value));
     }
-    let mut body = String::new();
-    if encode(&mut body, &registry).is_err() {
-        return (StatusCode::INTERNAL_SERVER_ERROR, "metrics encoding failed").into_response();
-    }
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        body,
-    )
-        .into_response()
+    registry.register(
+        "forwarding_latency_seconds",
+        "Time from the receive call that brought a datagram in to the send call that put out \
+         each datagram it caused",
+        io.latency,
+    );
+    registry.register(
+        "udp_receive_batch_size",
+        "Datagrams per recvmmsg call",
+        io.recv_batches,
+    );
+    registry.register(
+        "udp_send_batch_size",
+        "Datagrams per sendmmsg call",
+        io.send_batches,
+    );
+    registry.register(
+        "media_worker_cpu_seconds",
+        "CPU time (user + system) of each media worker thread",
+        PerWorker::counter(
+            media
+                .workers
+                .iter()
+                .map(|w| w.cpu_seconds.unwrap_or(0.0))
+                .collect(),
+        ),
+    );
+    registry.register(
+        "media_worker_peers",
+        "Live peers of each media worker",
+        PerWorker::gauge(media.workers.iter().map(|w| w.peers as f64).collect()),
+    );
+    registry.register(
+        "media_worker_datagrams_sent",
+        "UDP datagrams sent by each media worker",
+        PerWorker::counter(
+            media
+                .workers
+                .iter()
+                .map(|w| w.io.datagrams_out as f64)
+                .collect(),
+        ),
+    );
+    registry
 }

@@ -84,6 +84,29 @@ pub struct Counters {
     pub slot_switches: u64,
 }
 
+impl Counters {
+    /// Adds another core's totals (the shell runs one core per media worker).
+    pub fn merge(&mut self, other: &Counters) {
+        // Destructured without `..`, so a new counter cannot be forgotten here.
+        let Counters {
+            datagrams_unroutable,
+            datagrams_rejected,
+            rtp_received,
+            rtp_forwarded,
+            rtp_dropped_not_current,
+            rtp_dropped_no_codec,
+            slot_switches,
+        } = other;
+        self.datagrams_unroutable += datagrams_unroutable;
+        self.datagrams_rejected += datagrams_rejected;
+        self.rtp_received += rtp_received;
+        self.rtp_forwarded += rtp_forwarded;
+        self.rtp_dropped_not_current += rtp_dropped_not_current;
+        self.rtp_dropped_no_codec += rtp_dropped_no_codec;
+        self.slot_switches += slot_switches;
+    }
+}
+
 /// The selective forwarding unit. See the crate docs for the run loop.
 pub struct Sfu {
     config: SfuConfig,
@@ -132,6 +155,42 @@ impl Sfu {
     /// Number of live peers.
     pub fn peer_count(&self) -> usize {
         self.peers.len()
+    }
+
+    /// Streams with at least one live peer (publication or view).
+    pub fn stream_count(&self) -> usize {
+        let streams: std::collections::HashSet<&str> =
+            self.peers.values().map(|p| p.stream.as_str()).collect();
+        streams.len()
+    }
+
+    /// Sources (stream and source id) with at least one live publication.
+    pub fn source_count(&self) -> usize {
+        let sources: std::collections::HashSet<(&str, &SourceKey)> = self
+            .peers
+            .values()
+            .filter_map(|p| match &p.role {
+                Role::Publisher(publication) => Some((p.stream.as_str(), &publication.source)),
+                Role::Viewer(_) => None,
+            })
+            .collect();
+        sources.len()
+    }
+
+    /// Live publications (a source being replaced has two for a moment).
+    pub fn publication_count(&self) -> usize {
+        self.peers
+            .values()
+            .filter(|p| matches!(p.role, Role::Publisher(_)))
+            .count()
+    }
+
+    /// Live views.
+    pub fn viewer_count(&self) -> usize {
+        self.peers
+            .values()
+            .filter(|p| matches!(p.role, Role::Viewer(_)))
+            .count()
     }
 
     /// Accepts a publish offer. The source goes live for viewers at once; if it was already

@@ -1,0 +1,241 @@
+//! The loop of one media worker: batches of datagrams in, the core's output out.
+//!
+//! Each wake-up reads up to [`RECV_BATCH`] datagrams per system call (a few calls at most, so
+//! commands and timers are never starved), feeds them all to the core, then drains it: events
+//! go to signaling connections, datagrams join the send queue, and the queue leaves in
+//! `sendmmsg` calls of up to 64. What the kernel cannot take now waits for writability.
+
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use podium_media::{Accepted, MediaError, MediaEvent, Output, PeerId, Sfu};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::media_worker::{global_peer, Command, EventSender, WorkerSnapshot, WorkerSpec};
+use crate::stats::{thread_cpu_seconds, IoStats};
+use crate::udp::{BatchSocket, Outgoing, RECV_BATCH};
+
+/// Receive calls per wake-up at most, before commands and timers get a turn.
+const RECV_CALLS_PER_WAKE: usize = 4;
+
+pub(crate) struct Worker {
+    index: usize,
+    workers: usize,
+    sfu: Sfu,
+    io: BatchSocket,
+    /// Local address as put in candidates: str0m matches received datagrams against it.
+    candidate_addr: SocketAddr,
+    /// Signaling connection of each peer, by its id in this core.
+    routes: HashMap<PeerId, EventSender>,
+    queue: VecDeque<Outgoing>,
+    stats: IoStats,
+}
+
+enum Wake {
+    Readable(io::Result<()>),
+    Writable,
+    Command(Option<Command>),
+    Timer,
+    Stop,
+}
+
+impl Worker {
+    /// Must run inside the worker's runtime (the socket registers with it).
+    pub(crate) fn new(index: usize, workers: usize, spec: WorkerSpec) -> io::Result<Self> {
+        let WorkerSpec { socket, config } = spec;
+        let candidate_addr = config.candidate_addr;
+        Ok(Self {
+            index,
+            workers,
+            sfu: Sfu::new(config, Instant::now()),
+            io: BatchSocket::new(socket)?,
+            candidate_addr,
+            routes: HashMap::new(),
+            queue: VecDeque::new(),
+            stats: IoStats::default(),
+        })
+    }
+
+    pub(crate) fn local_addr(&self) -> SocketAddr {
+        self.io.local_addr().unwrap_or(self.candidate_addr)
+    }
+
+    pub(crate) async fn run(
+        mut self,
+        mut rx: mpsc::UnboundedReceiver<Command>,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        let mut deadline = self.drain(None);
+        let sleep = tokio::time::sleep_until(deadline.into());
+        tokio::pin!(sleep);
+        loop {
+            if sleep.deadline() != deadline.into() {
+                sleep.as_mut().reset(deadline.into());
+            }
+            let want_writable = !self.queue.is_empty();
+            let wake = tokio::select! {
+                r = self.io.readable() => Wake::Readable(r),
+                _ = self.io.writable(), if want_writable => Wake::Writable,
+                cmd = rx.recv() => Wake::Command(cmd),
+                () = &mut sleep => Wake::Timer,
+                _ = stop.wait_for(|s| *s) => Wake::Stop,
+            };
+            match wake {
+                Wake::Readable(Ok(())) => self.receive(),
+                Wake::Readable(Err(e)) => {
+                    self.stats.recv_errors += 1;
+                    tracing::warn!(error = %e, "udp socket not readable");
+                }
+                Wake::Writable => {}
+                Wake::Command(Some(cmd)) => self.command(cmd),
+                Wake::Command(None) | Wake::Stop => break,
+                Wake::Timer => {}
+            }
+            // Timers are checked after every wake-up: under steady traffic the socket is
+            // always readable, and timers must not wait for a quiet moment.
+            let now = Instant::now();
+            if now >= deadline {
+                self.sfu.handle_timeout(now);
+            }
+            deadline = self.drain(None);
+        }
+        // Tell every connection its peer is gone, so sockets close cleanly.
+        let peers: Vec<PeerId> = self.routes.keys().copied().collect();
+        for peer in peers {
+            self.sfu.close_peer(Instant::now(), peer);
+        }
+        self.drain(None);
+    }
+
+    /// Reads what the socket has (a few batches at most) and feeds it to the core.
+    fn receive(&mut self) {
+        for _ in 0..RECV_CALLS_PER_WAKE {
+            match self.io.try_recv_batch() {
+                Ok(n) => {
+                    let now = Instant::now();
+                    self.stats.recv_batches.observe(n as f64);
+                    for (meta, data) in self.io.datagrams() {
+                        if meta.invalid {
+                            self.stats.invalid_in += 1;
+                            continue;
+                        }
+                        self.stats.datagrams_in += 1;
+                        self.stats.bytes_in += data.len() as u64;
+                        self.sfu
+                            .handle_receive(now, meta.from, self.candidate_addr, data);
+                    }
+                    self.drain(Some(now));
+                    if n < RECV_BATCH {
+                        // Most likely empty now; the next wake-up finds out.
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                // ICMP errors from a vanished peer may surface here; they are not fatal.
+                Err(e) => {
+                    self.stats.recv_errors += 1;
+                    tracing::debug!(error = %e, "udp receive error");
+                }
+            }
+        }
+    }
+
+    fn command(&mut self, cmd: Command) {
+        let now = Instant::now();
+        match cmd {
+            Command::Publish(p, events, reply) => {
+                let result = self.sfu.publish(now, p);
+                self.register(result, events, reply);
+            }
+            Command::View(v, events, reply) => {
+                let result = self.sfu.view(now, v);
+                self.register(result, events, reply);
+            }
+            Command::Close(peer) => self.sfu.close_peer(now, peer),
+            Command::Snapshot(reply) => {
+                let _ = reply.send(self.snapshot());
+            }
+        }
+    }
+
+    fn snapshot(&self) -> WorkerSnapshot {
+        WorkerSnapshot {
+            counters: self.sfu.counters().clone(),
+            peers: self.sfu.peer_count(),
+            streams: self.sfu.stream_count(),
+            sources: self.sfu.source_count(),
+            publications: self.sfu.publication_count(),
+            viewers: self.sfu.viewer_count(),
+            io: self.stats.clone(),
+            cpu_seconds: thread_cpu_seconds(),
+        }
+    }
+
+    fn register(
+        &mut self,
+        result: Result<Accepted, MediaError>,
+        events: EventSender,
+        reply: oneshot::Sender<Result<Accepted, MediaError>>,
+    ) {
+        let local = result.as_ref().ok().map(|a| a.peer);
+        if let Some(peer) = local {
+            self.routes.insert(peer, events);
+        }
+        let result = result.map(|a| Accepted {
+            peer: global_peer(a.peer, self.index, self.workers),
+            answer: a.answer,
+        });
+        // The reply is sent before any event is routed (events wait in the core's queue until
+        // the next drain), so a client always sees its response before `active`.
+        if reply.send(result).is_err() {
+            if let Some(peer) = local {
+                // The connection went away while we answered.
+                self.sfu.close_peer(Instant::now(), peer);
+            }
+        }
+    }
+
+    /// Routes every event, queues every datagram (stamped with `origin`, when it came from
+    /// received input) and sends what the socket takes; returns the core's next deadline.
+    fn drain(&mut self, origin: Option<Instant>) -> Instant {
+        let deadline = loop {
+            match self.sfu.poll_output() {
+                Output::Transmit(transmit) => self.queue.push_back(Outgoing { transmit, origin }),
+                Output::Event(e) => self.route(e),
+                Output::Timeout(at) => break at,
+            }
+        };
+        if !self.queue.is_empty() {
+            self.io.flush(&mut self.queue, &mut self.stats);
+        }
+        deadline
+    }
+
+    fn route(&mut self, event: MediaEvent) {
+        let to = event.recipient();
+        let event = self.globalize(event);
+        if matches!(event, MediaEvent::PeerClosed { .. }) {
+            if let Some(tx) = self.routes.remove(&to) {
+                let _ = tx.send(event);
+            }
+        } else if let Some(tx) = self.routes.get(&to) {
+            let _ = tx.send(event);
+        }
+    }
+
+    /// The event with the peer ids signaling knows.
+    fn globalize(&self, mut event: MediaEvent) -> MediaEvent {
+        let (index, workers) = (self.index, self.workers);
+        match &mut event {
+            MediaEvent::SourceActive { to, .. }
+            | MediaEvent::SourceInactive { to, .. }
+            | MediaEvent::StreamStopped { to }
+            | MediaEvent::SlotChanged { to, .. }
+            | MediaEvent::ViewerCount { to, .. } => *to = global_peer(*to, index, workers),
+            MediaEvent::PeerClosed { peer, .. } => *peer = global_peer(*peer, index, workers),
+        }
+        event
+    }
+}
