@@ -23,6 +23,8 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Load a server with many WebRTC clients and report packets, loss, latency and joins.
+    Loadtest(Box<podium_loadtest::LoadArgs>),
     /// Manage the keys that sign signaling JWTs.
     Keys {
         #[command(subcommand)]
@@ -120,6 +122,7 @@ async fn run() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Serve(args) => serve(*args).await,
         Command::Token { command } => token(command),
+        Command::Loadtest(args) => loadtest(*args).await,
         Command::Keys {
             command:
                 KeysCommand::Rotate {
@@ -257,6 +260,20 @@ fn token(command: TokenCommand) -> anyhow::Result<()> {
                 anyhow::bail!("no token with id {id}");
             }
         }
+    }
+    Ok(())
+}
+
+async fn loadtest(args: podium_loadtest::LoadArgs) -> anyhow::Result<()> {
+    let json_path = args.json.clone();
+    let summary = podium_loadtest::run(args).await?;
+    let text = serde_json::to_string_pretty(&summary)?;
+    if let Some(path) = json_path {
+        std::fs::write(&path, &text)?;
+    }
+    println!("{text}");
+    if summary.windows.iter().any(|w| w.rx_pps == 0.0) {
+        anyhow::bail!("no media reached the listeners");
     }
     Ok(())
 }

@@ -1,0 +1,268 @@
+//! What a run reports: one [`WindowReport`] per measured window (one, or one per step),
+//! built from the clients' counts, /proc readings of the server and its /metrics.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::procstat::ProcSample;
+use crate::stats::{Acc, Percentiles};
+
+/// The server's side of a window.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerReport {
+    /// CPU cores used on average (user + system).
+    pub cpu_cores: f64,
+    /// Server CPU µs per packet the clients received.
+    pub cpu_us_per_packet: f64,
+    /// Packets received by clients per server CPU-second.
+    pub packets_per_cpu_second: f64,
+    /// Resident memory at the end, MiB.
+    pub rss_mib: f64,
+    /// Resident memory added per listener since before the listeners joined, KiB.
+    pub rss_per_listener_kib: f64,
+    /// CPU cores per thread name.
+    pub threads: BTreeMap<String, f64>,
+    /// `podium_rtp_forwarded_total` per second (Podium only).
+    pub forwarded_pps: Option<f64>,
+    /// In-server forwarding latency from the server's histogram (Podium only), ms.
+    pub in_server_latency_ms: Option<ServerLatency>,
+}
+
+/// Quantiles read off a Prometheus histogram (bucket upper bounds), ms.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct ServerLatency {
+    /// Observations in the window.
+    pub count: f64,
+    /// Median (upper bound of its bucket).
+    pub p50: f64,
+    /// 99th percentile (upper bound of its bucket).
+    pub p99: f64,
+    /// 99.9th percentile (upper bound of its bucket).
+    pub p999: f64,
+}
+
+/// One measured window.
+#[derive(Debug, Clone, Serialize)]
+pub struct WindowReport {
+    /// Listeners connected during the window.
+    pub listeners: usize,
+    /// Wall-clock seconds measured.
+    pub seconds: f64,
+    /// RTP packets per second received by all clients.
+    pub rx_pps: f64,
+    /// RTP packets per second sent by publishers.
+    pub tx_pps: f64,
+    /// Received payload, Mbit/s.
+    pub rx_mbit_s: f64,
+    /// Loss from sequence gaps, percent.
+    pub loss_pct: f64,
+    /// Send → receive time of live packets, ms.
+    pub latency_ms: Percentiles,
+    /// Packets the SFU replayed at slot switches (not in `latency_ms`).
+    pub replayed: u64,
+    /// Spurt onset → first packet at a listener whose slot changed to that speaker, ms.
+    pub switch_ms: Percentiles,
+    /// `view` sent → first audio packet, ms (joins since the previous window, ramp included).
+    pub join_ms: Percentiles,
+    /// `view` sent → ICE and DTLS connected, ms.
+    pub connect_ms: Percentiles,
+    /// Joins that failed in the window.
+    pub join_failures: usize,
+    /// `vad` events received.
+    pub vad_events: u64,
+    /// Client sends the kernel refused.
+    pub client_send_errors: u64,
+    /// Clients whose peer failed during the window (ICE or DTLS).
+    pub peer_failures: u64,
+    /// CPU cores the load tool itself used.
+    pub loadtest_cpu_cores: f64,
+    /// The server's side, when its pid is known.
+    pub server: Option<ServerReport>,
+    /// Loss and latency within the bounds, and no failed joins.
+    pub within_bounds: bool,
+}
+
+/// Readings at the start of a window.
+pub struct Marks {
+    /// Server process.
+    pub server: Option<ProcSample>,
+    /// This process.
+    pub own: Option<ProcSample>,
+    /// Server metrics.
+    pub metrics: BTreeMap<String, f64>,
+    /// Server RSS before any listener joined.
+    pub baseline_rss: Option<u64>,
+}
+
+/// Inputs of [`window`] besides the counts.
+pub struct WindowInput<'a> {
+    /// Listeners connected.
+    pub listeners: usize,
+    /// Seconds measured.
+    pub seconds: f64,
+    /// Readings at the start.
+    pub start: &'a Marks,
+    /// Readings at the end.
+    pub end: &'a Marks,
+    /// Joins that failed.
+    pub join_failures: usize,
+    /// `vad` events.
+    pub vad_events: u64,
+    /// Bounds: loss percent and p99 ms.
+    pub bounds: (f64, f64),
+}
+
+/// Builds the report of a window.
+pub fn window(acc: &Acc, w: &WindowInput<'_>) -> WindowReport {
+    let secs = w.seconds.max(1e-3);
+    let latency = acc.latency();
+    let loss = acc.loss_pct();
+    let own = match (&w.start.own, &w.end.own) {
+        (Some(a), Some(b)) => (b.cpu_secs - a.cpu_secs) / secs,
+        _ => 0.0,
+    };
+    let server = match (&w.start.server, &w.end.server) {
+        (Some(a), Some(b)) => {
+            let cpu = b.cpu_secs - a.cpu_secs;
+            let threads = b
+                .threads
+                .iter()
+                .map(|(name, t)| {
+                    (
+                        name.clone(),
+                        (t - a.threads.get(name).copied().unwrap_or(0.0)) / secs,
+                    )
+                })
+                .filter(|(_, c)| *c > 0.0005)
+                .collect();
+            let forwarded = counter_delta(
+                &w.start.metrics,
+                &w.end.metrics,
+                "podium_rtp_forwarded_total",
+            );
+            Some(ServerReport {
+                cpu_cores: cpu / secs,
+                cpu_us_per_packet: if acc.rx_packets > 0 {
+                    cpu * 1e6 / acc.rx_packets as f64
+                } else {
+                    0.0
+                },
+                packets_per_cpu_second: if cpu > 0.0 {
+                    acc.rx_packets as f64 / cpu
+                } else {
+                    0.0
+                },
+                rss_mib: b.rss_bytes as f64 / 1048576.0,
+                rss_per_listener_kib: match w.start.baseline_rss {
+                    Some(base) if w.listeners > 0 => {
+                        (b.rss_bytes.saturating_sub(base)) as f64 / 1024.0 / w.listeners as f64
+                    }
+                    _ => 0.0,
+                },
+                threads,
+                forwarded_pps: forwarded.map(|f| f / secs),
+                in_server_latency_ms: histogram_quantiles(&w.start.metrics, &w.end.metrics),
+            })
+        }
+        _ => None,
+    };
+    WindowReport {
+        listeners: w.listeners,
+        seconds: w.seconds,
+        rx_pps: acc.rx_packets as f64 / secs,
+        tx_pps: acc.tx_packets as f64 / secs,
+        rx_mbit_s: acc.rx_bytes as f64 * 8.0 / secs / 1e6,
+        loss_pct: loss,
+        latency_ms: latency,
+        replayed: acc.replayed,
+        switch_ms: Percentiles::of(&acc.switch_ms),
+        join_ms: Percentiles::of(&acc.join_ms),
+        connect_ms: Percentiles::of(&acc.connect_ms),
+        join_failures: w.join_failures,
+        vad_events: w.vad_events,
+        client_send_errors: acc.send_errors,
+        peer_failures: acc.deaths,
+        loadtest_cpu_cores: own,
+        server,
+        within_bounds: loss <= w.bounds.0
+            && latency.p99 <= w.bounds.1
+            && w.join_failures == 0
+            && acc.deaths == 0,
+    }
+}
+
+/// Parses Prometheus/OpenMetrics text into `name{labels}` → value.
+pub fn parse_metrics(text: &str) -> BTreeMap<String, f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (key, value) = l.rsplit_once(' ')?;
+            Some((key.to_owned(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+fn counter_delta(a: &BTreeMap<String, f64>, b: &BTreeMap<String, f64>, name: &str) -> Option<f64> {
+    Some(b.get(name)? - a.get(name).copied().unwrap_or(0.0))
+}
+
+/// Quantiles of the window from the first histogram whose name mentions latency.
+fn histogram_quantiles(
+    a: &BTreeMap<String, f64>,
+    b: &BTreeMap<String, f64>,
+) -> Option<ServerLatency> {
+    let mut buckets: Vec<(f64, f64)> = b
+        .iter()
+        .filter(|(k, _)| k.contains("latency") && k.contains("_bucket{"))
+        .filter_map(|(k, v)| {
+            let le = k.split("le=\"").nth(1)?.split('"').next()?;
+            let le: f64 = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().ok()?
+            };
+            Some((le, v - a.get(k).copied().unwrap_or(0.0)))
+        })
+        .collect();
+    buckets.sort_by(|x, y| x.0.total_cmp(&y.0));
+    let total = buckets.last()?.1;
+    if total <= 0.0 {
+        return None;
+    }
+    let q = |q: f64| {
+        buckets
+            .iter()
+            .find(|(_, c)| *c >= q * total)
+            .map_or(f64::INFINITY, |(le, _)| le * 1000.0)
+    };
+    Some(ServerLatency {
+        count: total,
+        p50: q(0.5),
+        p99: q(0.99),
+        p999: q(0.999),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_quantiles_off_histogram_buckets() {
+        let before = parse_metrics("x_latency_seconds_bucket{le=\"0.0001\"} 0\nx_latency_seconds_bucket{le=\"0.001\"} 0\nx_latency_seconds_bucket{le=\"+Inf\"} 0\n");
+        let after = parse_metrics("# HELP x\nx_latency_seconds_bucket{le=\"0.0001\"} 900\nx_latency_seconds_bucket{le=\"0.001\"} 995\nx_latency_seconds_bucket{le=\"+Inf\"} 1000\npodium_rtp_forwarded_total 5\n");
+        let q = histogram_quantiles(&before, &after).unwrap();
+        assert_eq!(q.count, 1000.0);
+        assert!((q.p50 - 0.1).abs() < 1e-9);
+        assert!((q.p99 - 1.0).abs() < 1e-9);
+        assert!(
+            q.p999.is_infinite(),
+            "995 of 1000 are under 1 ms, so p99.9 is beyond"
+        );
+        assert_eq!(
+            counter_delta(&before, &after, "podium_rtp_forwarded_total"),
+            Some(5.0)
+        );
+    }
+}
