@@ -40,6 +40,8 @@ pub struct Summary {
     pub windows: Vec<WindowReport>,
     /// Step mode: the most listeners whose window stayed within the bounds.
     pub knee_listeners: Option<usize>,
+    /// `vad` events received over the whole run.
+    pub vad_events_total: u64,
     /// The first errors (failed joins), if any.
     pub errors: Vec<String>,
 }
@@ -49,6 +51,7 @@ impl Summary {
         args: LoadArgs,
         windows: Vec<WindowReport>,
         knee: Option<usize>,
+        vad_events_total: u64,
         errors: Vec<String>,
     ) -> Self {
         Self {
@@ -59,6 +62,7 @@ impl Summary {
                 .map_or(0, |d| d.as_secs()),
             windows,
             knee_listeners: knee,
+            vad_events_total,
             errors,
         }
     }

@@ -286,11 +286,12 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<Summary> {
     }
     collector.abort();
     let errors = shared.errors.lock().expect("errors lock").clone();
+    let vad_total = shared.vad.load(Ordering::Relaxed);
     if let Ok(shared) = Arc::try_unwrap(shared) {
         shared.target.stop().await;
     }
     let (windows, knee) = result?;
-    Ok(Summary::new(args, windows, knee, errors))
+    Ok(Summary::new(args, windows, knee, vad_total, errors))
 }
 
 async fn start_target(args: &LoadArgs) -> anyhow::Result<Target> {
