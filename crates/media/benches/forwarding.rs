@@ -16,6 +16,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use podium_media::audio::mux::{Mux, TICK};
 use podium_media::audio::slots::SlotConfig;
 use podium_media::audio::speaker::SpeakerConfig;
+use podium_media::registry::{SourceId, StreamId};
 use podium_media::PeerId;
 use podium_testkit::Net;
 
@@ -24,26 +25,30 @@ fn mux_tick(c: &mut Criterion) {
     for viewers in [100usize, 1000] {
         let t0 = Instant::now();
         let mut mux = Mux::new(SpeakerConfig::default(), SlotConfig::default());
+        // Sources s0..s9 are ids 0..9; the viewers pin the main source (id 10).
+        let room = StreamId(0);
         for v in 0..viewers {
             mux.add_viewer(
                 t0,
-                "room",
+                room,
                 PeerId(v as u64),
-                None,
+                SourceId(10),
                 vec![format!("s{}", v % 10)],
                 3,
             );
         }
-        let sources: Vec<_> = (0..10).map(|i| Some(format!("s{i}"))).collect();
+        let sources: Vec<_> = (0..10u32)
+            .map(|i| (SourceId(i), Some(format!("s{i}"))))
+            .collect();
         let mut now = t0;
         group.throughput(Throughput::Elements(viewers as u64));
         group.bench_with_input(BenchmarkId::from_parameter(viewers), &viewers, |b, _| {
             b.iter(|| {
                 now += TICK;
                 // Four talkers whose loudness keeps changing, so the ranking moves.
-                for (i, s) in sources.iter().enumerate().take(4) {
+                for (i, (id, key)) in sources.iter().enumerate().take(4) {
                     let level = -20 - ((now - t0).as_millis() as i8 % 7) - i as i8;
-                    mux.observe("room", s, now, Some(level), Some(true));
+                    mux.observe(room, *id, key, now, Some(level), Some(true));
                 }
                 black_box(mux.tick(now));
             })
