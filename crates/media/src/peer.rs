@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use str0m::change::SdpOffer;
 use str0m::format::{Codec, FormatParams, PayloadParams};
@@ -345,6 +345,18 @@ pub(crate) fn viewing_tracks(rtc: &Rtc, mids: &[Mid], max_slots: usize) -> Viewi
         }
     }
     viewing
+}
+
+/// Audio sent to a viewer is never resent (not nackable, no RTX), so its send streams need
+/// no resend cache and no retransmission-ratio history: str0m would otherwise record every
+/// packet's size for the ratio (a push per forwarded copy) and keep the history per track.
+pub(crate) fn lighten_audio_senders(rtc: &mut Rtc, viewing: &Viewing) {
+    let mut api = rtc.direct_api();
+    for track in viewing.audio.iter().chain(&viewing.slots) {
+        if let Some(tx) = api.stream_tx_by_mid(track.mid, None) {
+            tx.set_rtx_cache(1, Duration::ZERO, None);
+        }
+    }
 }
 
 /// Puts the given m-lines (by mid) into one media stream in an answer, so the browser groups

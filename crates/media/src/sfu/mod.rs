@@ -295,7 +295,7 @@ impl Sfu {
                 )));
             }
         }
-        let (rtc, answer) = peer::accept_offer(
+        let (mut rtc, answer) = peer::accept_offer(
             now,
             self.config.candidate_addr,
             &v.offer,
@@ -308,6 +308,7 @@ impl Sfu {
                 "a view offer needs a recvonly audio or video m-line with a supported codec",
             ));
         }
+        peer::lighten_audio_senders(&mut rtc, &viewing);
         let main_mids: Vec<_> = [&viewing.video, &viewing.audio]
             .into_iter()
             .flatten()
