@@ -4,6 +4,8 @@
 #![allow(clippy::disallowed_methods)] // the simulated clock starts from one real Instant
 #![allow(missing_docs)]
 
+pub mod srtp;
+
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -43,6 +45,8 @@ pub struct Client {
     pub answer: String,
     /// While false the client neither sends nor receives (a vanished browser).
     pub online: bool,
+    /// The SRTP profile its DTLS handshake settled on.
+    pub srtp: srtp::SrtpLog,
     next_timeout: Instant,
     seq: [u64; 2],
 }
@@ -156,12 +160,17 @@ impl Net {
         SdpPendingOffer,
         Vec<(Mid, MediaKind)>,
         SocketAddr,
+        srtp::SrtpLog,
     ) {
         // 10.0.1.1, 10.0.1.2, … and on into 10.0.2.x for nets of more than 254 clients.
         let base = u32::from(std::net::Ipv4Addr::new(10, 0, 1, 0));
         let ip = std::net::Ipv4Addr::from(base + self.clients.len() as u32 + 1);
         let addr = SocketAddr::from((ip, 4000));
-        let mut rtc = RtcConfig::new().set_rtp_mode(true).build(self.now);
+        let (provider, srtp) = srtp::spied_provider();
+        let mut rtc = RtcConfig::new()
+            .set_rtp_mode(true)
+            .set_crypto_provider(provider)
+            .build(self.now);
         rtc.add_local_candidate(Candidate::host(addr, "udp").unwrap());
         let mut api = rtc.sdp_api();
         let mids = kinds
@@ -169,16 +178,19 @@ impl Net {
             .map(|(k, d)| (api.add_media(*k, *d, None, None, None), *k))
             .collect();
         let (offer, pending) = api.apply().expect("offer");
-        (rtc, offer.to_sdp_string(), pending, mids, addr)
+        (rtc, offer.to_sdp_string(), pending, mids, addr, srtp)
     }
 
     fn add_client(
         &mut self,
-        mut rtc: Rtc,
-        pending: SdpPendingOffer,
+        (mut rtc, pending, mids, addr, srtp): (
+            Rtc,
+            SdpPendingOffer,
+            Vec<(Mid, MediaKind)>,
+            SocketAddr,
+            srtp::SrtpLog,
+        ),
         accepted: Accepted,
-        mids: Vec<(Mid, MediaKind)>,
-        addr: SocketAddr,
     ) -> usize {
         let answer = SdpAnswer::from_sdp_string(&accepted.answer).expect("answer parses");
         rtc.sdp_api()
@@ -194,6 +206,7 @@ impl Net {
             connected: false,
             answer: accepted.answer.clone(),
             online: true,
+            srtp,
             next_timeout: self.now,
             seq: [0; 2],
         });
@@ -206,7 +219,7 @@ impl Net {
         if video {
             kinds.push((MediaKind::Video, Direction::SendOnly));
         }
-        let (rtc, offer, pending, mids, addr) = self.new_client(&kinds);
+        let (rtc, offer, pending, mids, addr, srtp) = self.new_client(&kinds);
         let accepted = self
             .sfu
             .publish(
@@ -219,7 +232,7 @@ impl Net {
                 },
             )
             .expect("publish accepted");
-        self.add_client(rtc, pending, accepted, mids, addr)
+        self.add_client((rtc, pending, mids, addr, srtp), accepted)
     }
 
     /// A viewer with the default video+audio transceivers.
@@ -267,7 +280,7 @@ impl Net {
             (MediaKind::Audio, Direction::RecvOnly),
             slots,
         ));
-        let (rtc, offer, pending, mids, addr) = self.new_client(&kinds);
+        let (rtc, offer, pending, mids, addr, srtp) = self.new_client(&kinds);
         let accepted = self
             .sfu
             .view(
@@ -281,7 +294,7 @@ impl Net {
                 },
             )
             .expect("view accepted");
-        self.add_client(rtc, pending, accepted, mids, addr)
+        self.add_client((rtc, pending, mids, addr, srtp), accepted)
     }
 
     /// Moves every pending datagram and event, then advances the clock by one step.
