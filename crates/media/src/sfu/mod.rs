@@ -571,9 +571,16 @@ impl Sfu {
         }
     }
 
-    /// Drains every peer that was written to since the last flush.
+    /// Drains every peer that was written to since the last flush. Its clock is run first:
+    /// str0m sends written packets on its next timeout and would otherwise answer this drain
+    /// with an immediate deadline only, costing a second drain per forwarded copy.
     fn flush(&mut self, now: Instant) {
         while let Some(id) = self.dirty.pop() {
+            if let Some(peer) = self.peers.get_mut(&id) {
+                if peer.rtc.handle_input(Input::Timeout(now)).is_err() {
+                    peer.closing = Some(CloseReason::Failed);
+                }
+            }
             self.drain(now, id);
         }
     }
