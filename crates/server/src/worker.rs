@@ -85,8 +85,9 @@ impl Worker {
             match wake {
                 Wake::Readable(Ok(())) => self.receive(),
                 Wake::Readable(Err(e)) => {
-                    self.stats.recv_errors += 1;
-                    tracing::warn!(error = %e, "udp socket not readable");
+                    // Only when the runtime is going away; looping on it would spin.
+                    tracing::error!(error = %e, worker = self.index, "media socket unusable");
+                    break;
                 }
                 Wake::Writable => {}
                 Wake::Command(Some(cmd)) => self.command(cmd),
