@@ -16,6 +16,8 @@ use crate::PeerId;
 pub struct Demux {
     by_addr: HashMap<SocketAddr, PeerId>,
     by_ufrag: HashMap<String, PeerId>,
+    /// The addresses each peer has used, so forgetting a peer never scans all addresses.
+    addrs: HashMap<PeerId, Vec<SocketAddr>>,
 }
 
 impl Demux {
@@ -27,7 +29,11 @@ impl Demux {
     /// Forgets a peer and every address it used.
     pub fn remove_peer(&mut self, ufrag: &str, peer: PeerId) {
         self.by_ufrag.remove(ufrag);
-        self.by_addr.retain(|_, p| *p != peer);
+        for addr in self.addrs.remove(&peer).unwrap_or_default() {
+            if self.by_addr.get(&addr) == Some(&peer) {
+                self.by_addr.remove(&addr);
+            }
+        }
     }
 
     /// The peer for a datagram, learning the source address from STUN when it is new.
@@ -35,7 +41,16 @@ impl Demux {
         if is_stun(data) {
             // STUN may come from a new address of a known peer (NAT rebinding, ICE restart).
             let peer = self.peer_for_stun(data)?;
-            self.by_addr.insert(source, peer);
+            match self.by_addr.insert(source, peer) {
+                Some(old) if old == peer => {}
+                previous => {
+                    // A new address of this peer, possibly taken over from another one.
+                    if let Some(list) = previous.and_then(|old| self.addrs.get_mut(&old)) {
+                        list.retain(|a| *a != source);
+                    }
+                    self.addrs.entry(peer).or_default().push(source);
+                }
+            }
             return Some(peer);
         }
         self.by_addr.get(&source).copied()

@@ -2,24 +2,27 @@
 
 use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use str0m::change::SdpOffer;
 use str0m::format::{Codec, FormatParams, PayloadParams};
 use str0m::media::{Direction, Frequency, MediaKind, Mid, Pt};
+use str0m::rtp::{Extension, ExtensionMap};
 use str0m::{Candidate, Rtc, RtcConfig};
 
 use crate::codec::PtMap;
+use crate::registry::{SourceId, StreamId};
 use crate::rewrite::Rewriter;
-use crate::{CloseReason, Kind, MediaError, PeerId, SourceKey, TrackDesc};
+use crate::sfu::TimerSlot;
+use crate::{CloseReason, Kind, MediaError, SourceKey, TrackDesc};
 
 /// Largest SDP offer accepted; real offers are a few KiB.
 pub(crate) const MAX_SDP_LEN: usize = 64 * 1024;
 
 pub(crate) struct Peer {
-    pub id: PeerId,
     pub rtc: Rtc,
-    pub stream: String,
+    /// Valid while the peer is registered (it keeps the stream alive).
+    pub stream: StreamId,
     pub ufrag: String,
     pub role: Role,
     pub created: Instant,
@@ -29,6 +32,8 @@ pub(crate) struct Peer {
     pub next_timeout: Instant,
     /// Queued for draining after something wrote into its `Rtc`.
     pub dirty: bool,
+    /// Its place in the SFU's deadline queue.
+    pub timer: TimerSlot,
     /// Set while handling events; the peer is closed once they are handled.
     pub closing: Option<CloseReason>,
 }
@@ -41,6 +46,8 @@ pub(crate) enum Role {
 /// A publication: the incoming tracks of one source.
 pub(crate) struct Publication {
     pub source: SourceKey,
+    /// Interned `source`, valid while the publication is registered.
+    pub source_id: SourceId,
     /// Changes whenever viewers must treat this publication as a new input.
     pub generation: u64,
     pub tracks: Vec<InTrack>,
@@ -62,7 +69,8 @@ pub(crate) struct InTrack {
 /// A view: the default transceivers carry the pinned source; the audio slots carry whatever
 /// the multiplexer puts in them.
 pub(crate) struct Viewing {
-    pub pinned: SourceKey,
+    /// The pinned source, valid while the viewer is registered (it keeps the source's id).
+    pub pinned_id: SourceId,
     pub audio: Option<OutTrack>,
     pub video: Option<OutTrack>,
     pub slots: Vec<OutTrack>,
@@ -117,12 +125,32 @@ impl OutTrack {
     }
 }
 
+/// Which side of the SFU a peer is on, for its `Rtc` settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Side {
+    /// Sends media to the SFU.
+    Publisher,
+    /// Receives media from the SFU.
+    Viewer,
+}
+
 /// Builds an ICE-lite, RTP-mode `Rtc` and answers `offer` with it.
+///
+/// SRTP: the answer takes the DTLS server role (`a=setup:passive` to a browser's `actpass`),
+/// so str0m picks the protection profile, and it prefers AEAD AES-GCM (256, then 128) over
+/// AES-CM-HMAC-SHA1-80 whenever the client offers GCM, as Chromium does. See
+/// `docs/benchmarks.md` for what that costs per packet.
+///
+/// Viewers do not negotiate transport-wide congestion control: Podium runs no bandwidth
+/// estimation towards viewers, and with the extension str0m keeps a 1000-entry send record
+/// per peer (about 44 KiB) and the browser sends TWCC feedback every few tens of ms, which
+/// the SFU would decrypt and parse for nothing.
 pub(crate) fn accept_offer(
     now: Instant,
     candidate: SocketAddr,
     offer: &str,
     codecs: CodecChoice,
+    side: Side,
 ) -> Result<(Rtc, String), MediaError> {
     if offer.len() > MAX_SDP_LEN {
         return Err(MediaError::InvalidOffer("SDP too large".into()));
@@ -136,6 +164,9 @@ pub(crate) fn accept_offer(
         .set_ice_lite(true)
         .set_rtp_mode(true)
         .clear_codecs();
+    if side == Side::Viewer {
+        config = config.set_extension_map(without_twcc(ExtensionMap::standard()));
+    }
     add_codecs(&mut config, codecs, dtx);
     let mut rtc = config.build(now);
     let local = Candidate::host(candidate, "udp")
@@ -224,6 +255,16 @@ fn add_codecs(config: &mut RtcConfig, choice: CodecChoice, dtx: bool) {
     codecs.enable_h265(wanted(Codec::H265));
 }
 
+fn without_twcc(standard: ExtensionMap) -> ExtensionMap {
+    let mut map = ExtensionMap::empty();
+    for (id, ext) in standard.iter() {
+        if *ext != Extension::TransportSequenceNumber {
+            map.set(id, ext.clone());
+        }
+    }
+    map
+}
+
 /// True when the offer's Opus fmtp carries `usedtx=1` (the Millicast SDK's `dtx` option).
 fn offer_wants_dtx(offer: &str) -> bool {
     offer
@@ -275,14 +316,10 @@ pub(crate) fn publication_tracks(rtc: &Rtc, mids: &[Mid]) -> Vec<InTrack> {
 
 /// The viewer's default transceivers (its first sending video and audio m-lines) and up to
 /// `max_slots` audio slots (the further audio m-lines, in order).
-pub(crate) fn viewing_tracks(
-    rtc: &Rtc,
-    mids: &[Mid],
-    pinned: SourceKey,
-    max_slots: usize,
-) -> Viewing {
+pub(crate) fn viewing_tracks(rtc: &Rtc, mids: &[Mid], max_slots: usize) -> Viewing {
     let mut viewing = Viewing {
-        pinned,
+        // Set when the viewer is registered.
+        pinned_id: SourceId(u32::MAX),
         audio: None,
         video: None,
         slots: Vec::new(),
@@ -308,6 +345,18 @@ pub(crate) fn viewing_tracks(
         }
     }
     viewing
+}
+
+/// Audio sent to a viewer is never resent (not nackable, no RTX), so its send streams need
+/// no resend cache and no retransmission-ratio history: str0m would otherwise record every
+/// packet's size for the ratio (a push per forwarded copy) and keep the history per track.
+pub(crate) fn lighten_audio_senders(rtc: &mut Rtc, viewing: &Viewing) {
+    let mut api = rtc.direct_api();
+    for track in viewing.audio.iter().chain(&viewing.slots) {
+        if let Some(tx) = api.stream_tx_by_mid(track.mid, None) {
+            tx.set_rtx_cache(1, Duration::ZERO, None);
+        }
+    }
 }
 
 /// Puts the given m-lines (by mid) into one media stream in an answer, so the browser groups
@@ -382,12 +431,12 @@ mod tests {
             "v=0\r\no=- 0 0 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n",
         ] {
             assert!(
-                accept_offer(now, addr, offer, CodecChoice::All).is_err(),
+                accept_offer(now, addr, offer, CodecChoice::All, Side::Viewer).is_err(),
                 "{offer:?}"
             );
         }
         let huge = "a".repeat(MAX_SDP_LEN + 1);
-        assert!(accept_offer(now, addr, &huge, CodecChoice::All).is_err());
+        assert!(accept_offer(now, addr, &huge, CodecChoice::All, Side::Publisher).is_err());
     }
 
     #[test]

@@ -4,6 +4,15 @@
 //! Several publications may exist for one source at once (a reconnecting or replacing
 //! encoder): the newest is the one viewers receive; when it ends the previous one still alive
 //! takes over, and only when none is left does the source end.
+//!
+//! Names are interned: a stream gets a [`StreamId`] and each of its sources a [`SourceId`],
+//! small integers that index slabs. Peers keep their ids, so the forwarding path finds the
+//! current publication and the viewers of a source by indexing, without hashing or cloning a
+//! name per packet.
+//!
+//! Lifetimes: a stream's id is valid while the stream has a publication or a viewer; a
+//! source's id while the source has a publication or a viewer pinned to it. Ids are reused
+//! after that, so holders must drop them when their peer leaves.
 
 use std::collections::HashMap;
 
@@ -12,14 +21,74 @@ use crate::PeerId;
 /// `sourceId` of a publication; `None` is the main source.
 pub type SourceKey = Option<String>;
 
-#[derive(Debug, Default)]
+/// Interned handle of a stream (see the module docs for how long it is valid).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StreamId(pub u32);
+
+/// Interned handle of a source within its stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SourceId(pub u32);
+
+#[derive(Debug)]
+struct SourceEntry {
+    key: SourceKey,
+    /// Publications, oldest first: the last one is current.
+    pubs: Vec<PeerId>,
+    /// Viewers whose default transceivers carry this source.
+    pinned: Vec<PeerId>,
+    /// When it went live (a stream-wide counter), for listing in start order.
+    live_since: u64,
+}
+
+#[derive(Debug)]
 struct StreamEntry {
-    /// Sources in the order they went live (main source first when listing).
-    sources: Vec<(SourceKey, Vec<PeerId>)>,
+    name: String,
+    sources: Slab<SourceEntry>,
     /// Every viewer of the stream.
     viewers: Vec<PeerId>,
-    /// Viewers by the source their default transceivers carry.
-    pinned: HashMap<SourceKey, Vec<PeerId>>,
+    next_live: u64,
+}
+
+impl StreamEntry {
+    fn source_id(&self, key: &SourceKey) -> Option<u32> {
+        self.sources
+            .iter()
+            .find(|(_, s)| s.key == *key)
+            .map(|(i, _)| i)
+    }
+
+    fn intern(&mut self, key: &SourceKey) -> u32 {
+        self.source_id(key).unwrap_or_else(|| {
+            self.sources.insert(SourceEntry {
+                key: key.clone(),
+                pubs: Vec::new(),
+                pinned: Vec::new(),
+                live_since: 0,
+            })
+        })
+    }
+
+    /// Frees a source nobody refers to any more.
+    fn release(&mut self, id: u32) {
+        if self
+            .sources
+            .get(id)
+            .is_some_and(|s| s.pubs.is_empty() && s.pinned.is_empty())
+        {
+            self.sources.remove(id);
+        }
+    }
+}
+
+/// A registered publication's handles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Added {
+    /// Its stream.
+    pub stream: StreamId,
+    /// Its source.
+    pub source: SourceId,
+    /// The source was not live before.
+    pub went_live: bool,
 }
 
 /// What removing a publication changed.
@@ -36,131 +105,167 @@ pub struct Removed {
 /// Streams, their sources and their viewers.
 #[derive(Debug, Default)]
 pub struct Registry {
-    streams: HashMap<String, StreamEntry>,
+    by_name: HashMap<String, StreamId>,
+    streams: Slab<StreamEntry>,
 }
 
 impl Registry {
-    /// Records a publication of `source` on `stream`; returns true when the source was not
-    /// live before. A publication added to a live source waits behind the current one until
-    /// [`Registry::make_current`] (its media flows), so viewers never wait on a silent feed.
-    pub fn add_publication(&mut self, stream: &str, source: &SourceKey, peer: PeerId) -> bool {
-        let entry = self.streams.entry(stream.to_owned()).or_default();
-        match entry.sources.iter_mut().find(|(s, _)| s == source) {
-            Some((_, pubs)) => {
-                pubs.insert(0, peer);
-                false
-            }
-            None => {
-                entry.sources.push((source.clone(), vec![peer]));
-                true
-            }
+    /// The id of a stream that has a publication or a viewer.
+    pub fn stream_id(&self, name: &str) -> Option<StreamId> {
+        self.by_name.get(name).copied()
+    }
+
+    /// Streams with at least one publication or viewer.
+    pub fn stream_count(&self) -> usize {
+        self.by_name.len()
+    }
+
+    /// Sources with at least one publication, over all streams.
+    pub fn live_source_count(&self) -> usize {
+        self.streams
+            .iter()
+            .flat_map(|(_, e)| e.sources.iter())
+            .filter(|(_, s)| !s.pubs.is_empty())
+            .count()
+    }
+
+    /// A source's `sourceId`.
+    pub fn source_key(&self, stream: StreamId, source: SourceId) -> Option<&SourceKey> {
+        Some(&self.source(stream, source)?.key)
+    }
+
+    /// Records a publication of `source` on `stream`. A publication added to a live source
+    /// waits behind the current one until [`Registry::make_current`] (its media flows), so
+    /// viewers never wait on a silent feed.
+    pub fn add_publication(&mut self, stream: &str, source: &SourceKey, peer: PeerId) -> Added {
+        let stream_id = self.intern_stream(stream);
+        let entry = self.streams.get_mut(stream_id.0).expect("interned");
+        let id = entry.intern(source);
+        let next_live = entry.next_live;
+        let s = entry.sources.get_mut(id).expect("interned");
+        let went_live = s.pubs.is_empty();
+        if went_live {
+            s.live_since = next_live;
+            s.pubs.push(peer);
+            entry.next_live += 1;
+        } else {
+            s.pubs.insert(0, peer);
+        }
+        Added {
+            stream: stream_id,
+            source: SourceId(id),
+            went_live,
         }
     }
 
     /// Makes `peer` the publication viewers of its source receive; true if that changed.
-    pub fn make_current(&mut self, stream: &str, source: &SourceKey, peer: PeerId) -> bool {
-        let Some(entry) = self.streams.get_mut(stream) else {
+    pub fn make_current(&mut self, stream: StreamId, source: SourceId, peer: PeerId) -> bool {
+        let Some(s) = self.source_mut(stream, source) else {
             return false;
         };
-        let Some((_, pubs)) = entry.sources.iter_mut().find(|(s, _)| s == source) else {
-            return false;
-        };
-        match pubs.iter().position(|p| *p == peer) {
-            Some(i) if i + 1 != pubs.len() => {
-                pubs.remove(i);
-                pubs.push(peer);
+        match s.pubs.iter().position(|p| *p == peer) {
+            Some(i) if i + 1 != s.pubs.len() => {
+                s.pubs.remove(i);
+                s.pubs.push(peer);
                 true
             }
             _ => false,
         }
     }
 
-    /// Forgets a publication.
+    /// Forgets a publication. Its ids are invalid afterwards.
     pub fn remove_publication(
         &mut self,
-        stream: &str,
-        source: &SourceKey,
+        stream: StreamId,
+        source: SourceId,
         peer: PeerId,
     ) -> Removed {
-        let Some(entry) = self.streams.get_mut(stream) else {
+        let Some(entry) = self.streams.get_mut(stream.0) else {
             return Removed::default();
         };
-        let Some(idx) = entry.sources.iter().position(|(s, _)| s == source) else {
+        let Some(s) = entry.sources.get_mut(source.0) else {
             return Removed::default();
         };
-        let pubs = &mut entry.sources[idx].1;
-        let was_current = pubs.last() == Some(&peer);
-        pubs.retain(|p| *p != peer);
+        let was_current = s.pubs.last() == Some(&peer);
+        s.pubs.retain(|p| *p != peer);
         let mut removed = Removed {
             new_current: if was_current {
-                pubs.last().copied()
+                s.pubs.last().copied()
             } else {
                 None
             },
             ..Removed::default()
         };
-        if pubs.is_empty() {
-            entry.sources.remove(idx);
+        if s.pubs.is_empty() {
             removed.source_ended = true;
-            removed.stream_idle = entry.sources.is_empty();
+            entry.release(source.0);
+            removed.stream_idle = entry.sources.iter().all(|(_, s)| s.pubs.is_empty());
         }
         self.gc(stream);
         removed
     }
 
     /// The publication viewers of `source` receive.
-    pub fn current(&self, stream: &str, source: &SourceKey) -> Option<PeerId> {
-        let entry = self.streams.get(stream)?;
-        let (_, pubs) = entry.sources.iter().find(|(s, _)| s == source)?;
-        pubs.last().copied()
+    pub fn current(&self, stream: StreamId, source: SourceId) -> Option<PeerId> {
+        self.source(stream, source)?.pubs.last().copied()
     }
 
     /// Live sources with their current publication, main source first, then in start order.
     pub fn live_sources(&self, stream: &str) -> Vec<(SourceKey, PeerId)> {
-        let Some(entry) = self.streams.get(stream) else {
+        let Some(entry) = self.stream_id(stream).and_then(|id| self.streams.get(id.0)) else {
             return vec![];
         };
         let mut out: Vec<_> = entry
             .sources
             .iter()
-            .filter_map(|(s, pubs)| pubs.last().map(|p| (s.clone(), *p)))
+            .filter_map(|(_, s)| Some((s.key.is_some(), s.live_since, &s.key, *s.pubs.last()?)))
             .collect();
-        out.sort_by_key(|(s, _)| s.is_some());
-        out
+        out.sort_by_key(|&(named, since, _, _)| (named, since));
+        out.into_iter().map(|(_, _, k, p)| (k.clone(), p)).collect()
     }
 
     /// Every publication of the stream (current or not).
-    pub fn publications(&self, stream: &str) -> Vec<PeerId> {
+    pub fn publications(&self, stream: StreamId) -> impl Iterator<Item = PeerId> + '_ {
         self.streams
-            .get(stream)
-            .map(|e| {
-                e.sources
-                    .iter()
-                    .flat_map(|(_, p)| p.iter().copied())
-                    .collect()
-            })
-            .unwrap_or_default()
+            .get(stream.0)
+            .into_iter()
+            .flat_map(|e| e.sources.iter())
+            .flat_map(|(_, s)| s.pubs.iter().copied())
     }
 
     /// Records a viewer whose default transceivers carry `pinned`.
-    pub fn add_viewer(&mut self, stream: &str, pinned: &SourceKey, peer: PeerId) -> usize {
-        let entry = self.streams.entry(stream.to_owned()).or_default();
+    pub fn add_viewer(
+        &mut self,
+        stream: &str,
+        pinned: &SourceKey,
+        peer: PeerId,
+    ) -> (StreamId, SourceId) {
+        let stream_id = self.intern_stream(stream);
+        let entry = self.streams.get_mut(stream_id.0).expect("interned");
         entry.viewers.push(peer);
-        entry.pinned.entry(pinned.clone()).or_default().push(peer);
-        entry.viewers.len()
+        let id = entry.intern(pinned);
+        entry
+            .sources
+            .get_mut(id)
+            .expect("interned")
+            .pinned
+            .push(peer);
+        (stream_id, SourceId(id))
     }
 
-    /// Forgets a viewer; returns the remaining viewer count.
-    pub fn remove_viewer(&mut self, stream: &str, pinned: &SourceKey, peer: PeerId) -> usize {
-        let Some(entry) = self.streams.get_mut(stream) else {
+    /// Forgets a viewer; returns the remaining viewer count. Its ids are invalid afterwards.
+    pub fn remove_viewer(&mut self, stream: StreamId, pinned: SourceId, peer: PeerId) -> usize {
+        let Some(entry) = self.streams.get_mut(stream.0) else {
             return 0;
         };
-        entry.viewers.retain(|p| *p != peer);
-        if let Some(list) = entry.pinned.get_mut(pinned) {
-            list.retain(|p| *p != peer);
-            if list.is_empty() {
-                entry.pinned.remove(pinned);
+        if let Some(i) = entry.viewers.iter().position(|p| *p == peer) {
+            entry.viewers.remove(i);
+        }
+        if let Some(s) = entry.sources.get_mut(pinned.0) {
+            if let Some(i) = s.pinned.iter().position(|p| *p == peer) {
+                s.pinned.remove(i);
             }
+            entry.release(pinned.0);
         }
         let count = entry.viewers.len();
         self.gc(stream);
@@ -168,33 +273,120 @@ impl Registry {
     }
 
     /// Every viewer of the stream.
-    pub fn viewers(&self, stream: &str) -> &[PeerId] {
+    pub fn viewers(&self, stream: StreamId) -> &[PeerId] {
         self.streams
-            .get(stream)
+            .get(stream.0)
             .map(|e| e.viewers.as_slice())
             .unwrap_or_default()
     }
 
-    /// Viewers whose default transceivers carry `source`.
-    pub fn pinned_viewers(&self, stream: &str, source: &SourceKey) -> &[PeerId] {
-        self.streams
-            .get(stream)
-            .and_then(|e| e.pinned.get(source))
-            .map(Vec::as_slice)
+    /// Every viewer of the stream, by name.
+    pub fn viewers_by_name(&self, stream: &str) -> &[PeerId] {
+        self.stream_id(stream)
+            .map(|id| self.viewers(id))
             .unwrap_or_default()
     }
 
-    fn gc(&mut self, stream: &str) {
-        if let Some(e) = self.streams.get(stream) {
+    /// Viewers whose default transceivers carry `source`.
+    pub fn pinned_viewers(&self, stream: StreamId, source: SourceId) -> &[PeerId] {
+        self.source(stream, source)
+            .map(|s| s.pinned.as_slice())
+            .unwrap_or_default()
+    }
+
+    fn source(&self, stream: StreamId, source: SourceId) -> Option<&SourceEntry> {
+        self.streams.get(stream.0)?.sources.get(source.0)
+    }
+
+    fn source_mut(&mut self, stream: StreamId, source: SourceId) -> Option<&mut SourceEntry> {
+        self.streams.get_mut(stream.0)?.sources.get_mut(source.0)
+    }
+
+    fn intern_stream(&mut self, name: &str) -> StreamId {
+        if let Some(id) = self.by_name.get(name) {
+            return *id;
+        }
+        let id = StreamId(self.streams.insert(StreamEntry {
+            name: name.to_owned(),
+            sources: Slab::default(),
+            viewers: Vec::new(),
+            next_live: 0,
+        }));
+        self.by_name.insert(name.to_owned(), id);
+        id
+    }
+
+    fn gc(&mut self, stream: StreamId) {
+        if let Some(e) = self.streams.get(stream.0) {
             if e.sources.is_empty() && e.viewers.is_empty() {
-                self.streams.remove(stream);
+                let e = self.streams.remove(stream.0).expect("present");
+                self.by_name.remove(&e.name);
             }
         }
     }
 }
 
+/// A vector of optional entries whose free indexes are reused: stable small ids, O(1) access.
+#[derive(Debug)]
+struct Slab<T> {
+    entries: Vec<Option<T>>,
+    free: Vec<u32>,
+    len: usize,
+}
+
+impl<T> Default for Slab<T> {
+    fn default() -> Self {
+        Self {
+            entries: Vec::new(),
+            free: Vec::new(),
+            len: 0,
+        }
+    }
+}
+
+impl<T> Slab<T> {
+    fn insert(&mut self, value: T) -> u32 {
+        self.len += 1;
+        match self.free.pop() {
+            Some(i) => {
+                self.entries[i as usize] = Some(value);
+                i
+            }
+            None => {
+                self.entries.push(Some(value));
+                (self.entries.len() - 1) as u32
+            }
+        }
+    }
+
+    fn remove(&mut self, i: u32) -> Option<T> {
+        let v = self.entries.get_mut(i as usize)?.take()?;
+        self.free.push(i);
+        self.len -= 1;
+        Some(v)
+    }
+
+    fn get(&self, i: u32) -> Option<&T> {
+        self.entries.get(i as usize)?.as_ref()
+    }
+
+    fn get_mut(&mut self, i: u32) -> Option<&mut T> {
+        self.entries.get_mut(i as usize)?.as_mut()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (u32, &T)> {
+        self.entries
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| Some((i as u32, e.as_ref()?)))
+    }
+}
+
 #[cfg(test)]
-#[allow(clippy::disallowed_methods)] // tests need an arbitrary origin for simulated time
 mod tests {
     use super::*;
 
@@ -208,49 +400,70 @@ mod tests {
     #[test]
     fn newest_publication_wins_once_flowing_and_falls_back() {
         let mut r = Registry::default();
-        assert!(r.add_publication("s", &main(), PeerId(1)));
-        assert!(!r.add_publication("s", &main(), PeerId(2)));
-        assert_eq!(r.current("s", &main()), Some(PeerId(1)), "not flowing yet");
-        assert!(r.make_current("s", &main(), PeerId(2)));
-        assert!(!r.make_current("s", &main(), PeerId(2)));
-        assert_eq!(r.current("s", &main()), Some(PeerId(2)));
-        let removed = r.remove_publication("s", &main(), PeerId(2));
+        let a = r.add_publication("s", &main(), PeerId(1));
+        assert!(a.went_live);
+        let b = r.add_publication("s", &main(), PeerId(2));
+        assert!(!b.went_live);
+        assert_eq!((a.stream, a.source), (b.stream, b.source), "one source");
+        let (s, src) = (a.stream, a.source);
+        assert_eq!(r.current(s, src), Some(PeerId(1)), "not flowing yet");
+        assert!(r.make_current(s, src, PeerId(2)));
+        assert!(!r.make_current(s, src, PeerId(2)));
+        assert_eq!(r.current(s, src), Some(PeerId(2)));
+        let removed = r.remove_publication(s, src, PeerId(2));
         assert_eq!(removed.new_current, Some(PeerId(1)));
         assert!(!removed.source_ended);
-        let removed = r.remove_publication("s", &main(), PeerId(1));
+        let removed = r.remove_publication(s, src, PeerId(1));
         assert!(removed.source_ended && removed.stream_idle);
-        assert_eq!(r.current("s", &main()), None);
+        assert_eq!(r.current(s, src), None);
+        assert_eq!(r.stream_count(), 0, "empty streams are forgotten");
     }
 
     #[test]
     fn removing_an_older_publication_changes_nothing_for_viewers() {
         let mut r = Registry::default();
-        r.add_publication("s", &main(), PeerId(1));
+        let a = r.add_publication("s", &main(), PeerId(1));
         r.add_publication("s", &main(), PeerId(2));
-        r.make_current("s", &main(), PeerId(2));
-        let removed = r.remove_publication("s", &main(), PeerId(1));
+        r.make_current(a.stream, a.source, PeerId(2));
+        let removed = r.remove_publication(a.stream, a.source, PeerId(1));
         assert_eq!(removed, Removed::default());
-        assert_eq!(r.current("s", &main()), Some(PeerId(2)));
+        assert_eq!(r.current(a.stream, a.source), Some(PeerId(2)));
     }
 
     #[test]
-    fn main_source_is_listed_first() {
+    fn main_source_is_listed_first_then_start_order() {
         let mut r = Registry::default();
         r.add_publication("s", &guest(), PeerId(1));
+        r.add_publication("s", &Some("b".into()), PeerId(3));
         r.add_publication("s", &main(), PeerId(2));
         let live = r.live_sources("s");
-        assert_eq!(live, vec![(main(), PeerId(2)), (guest(), PeerId(1))]);
+        assert_eq!(
+            live,
+            vec![
+                (main(), PeerId(2)),
+                (guest(), PeerId(1)),
+                (Some("b".into()), PeerId(3))
+            ]
+        );
+        assert_eq!(r.live_source_count(), 3);
     }
 
     #[test]
-    fn viewers_are_indexed_by_pinned_source() {
+    fn viewers_are_indexed_by_pinned_source_which_outlives_its_publications() {
         let mut r = Registry::default();
-        assert_eq!(r.add_viewer("s", &main(), PeerId(5)), 1);
-        assert_eq!(r.add_viewer("s", &guest(), PeerId(6)), 2);
-        assert_eq!(r.pinned_viewers("s", &guest()), &[PeerId(6)]);
-        assert_eq!(r.remove_viewer("s", &guest(), PeerId(6)), 1);
-        assert!(r.pinned_viewers("s", &guest()).is_empty());
-        r.remove_viewer("s", &main(), PeerId(5));
-        assert!(r.streams.is_empty(), "empty streams are forgotten");
+        let (s, m) = r.add_viewer("s", &main(), PeerId(5));
+        let (_, g) = r.add_viewer("s", &guest(), PeerId(6));
+        assert_eq!(r.viewers(s).len(), 2);
+        assert_eq!(r.pinned_viewers(s, g), &[PeerId(6)]);
+        // The guest publishes and leaves; its pinned viewer keeps the source's id valid.
+        let a = r.add_publication("s", &guest(), PeerId(7));
+        assert_eq!(a.source, g);
+        r.remove_publication(s, g, PeerId(7));
+        assert_eq!(r.pinned_viewers(s, g), &[PeerId(6)]);
+        assert_eq!(r.remove_viewer(s, g, PeerId(6)), 1);
+        assert!(r.pinned_viewers(s, g).is_empty());
+        r.remove_viewer(s, m, PeerId(5));
+        assert_eq!(r.stream_count(), 0, "empty streams are forgotten");
+        assert!(r.streams.is_empty());
     }
 }

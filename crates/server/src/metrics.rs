@@ -162,6 +162,20 @@ fn registry(media: &MediaSnapshot, sessions: usize) -> Registry {
     ] {
         registry.register(name, help, ConstCounter::new(value));
     }
+    for (name, help, value) in [
+        (
+            "udp_receive_seconds",
+            "Time the media workers spent in receive system calls",
+            io.recv_seconds,
+        ),
+        (
+            "udp_send_seconds",
+            "Time the media workers spent in send system calls",
+            io.send_seconds,
+        ),
+    ] {
+        registry.register(name, help, ConstCounter::new(value));
+    }
     registry.register(
         "forwarding_latency_seconds",
         "Time from the receive call that brought a datagram in to the send call that put out \

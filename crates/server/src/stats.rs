@@ -169,6 +169,10 @@ pub struct IoStats {
     pub recv_errors: u64,
     /// Received datagrams dropped before the core: oversized or without an IP source.
     pub invalid_in: u64,
+    /// Seconds spent in receive system calls.
+    pub recv_seconds: f64,
+    /// Seconds spent in send system calls.
+    pub send_seconds: f64,
     /// Datagrams per receive call.
     pub recv_batches: Histogram,
     /// Datagrams per send call.
@@ -188,6 +192,8 @@ impl Default for IoStats {
             send_errors: 0,
             recv_errors: 0,
             invalid_in: 0,
+            recv_seconds: 0.0,
+            send_seconds: 0.0,
             recv_batches: Histogram::new(BATCH_BUCKETS),
             send_batches: Histogram::new(BATCH_BUCKETS),
             latency: Histogram::new(LATENCY_BUCKETS),
@@ -205,6 +211,8 @@ impl IoStats {
         self.send_errors += o.send_errors;
         self.recv_errors += o.recv_errors;
         self.invalid_in += o.invalid_in;
+        self.recv_seconds += o.recv_seconds;
+        self.send_seconds += o.send_seconds;
         self.recv_batches.merge(&o.recv_batches);
         self.send_batches.merge(&o.send_batches);
         self.latency.merge(&o.latency);

@@ -123,10 +123,13 @@ impl BatchSocket {
 
     /// The datagrams of the last [`BatchSocket::try_recv_batch`].
     pub fn datagrams(&self) -> impl Iterator<Item = (Received, &[u8])> + '_ {
-        self.received
-            .iter()
-            .zip(self.bufs.iter())
-            .map(|(r, buf)| (*r, &buf[..r.len]))
+        (0..self.received.len()).map(|i| self.datagram(i))
+    }
+
+    /// Datagram `i` of the last [`BatchSocket::try_recv_batch`].
+    pub fn datagram(&self, i: usize) -> (Received, &[u8]) {
+        let r = self.received[i];
+        (r, &self.bufs[i][..r.len])
     }
 
     /// Sends from the front of `queue`, [`SEND_BATCH`] datagrams per system call, until it is
@@ -134,16 +137,38 @@ impl BatchSocket {
     /// call again). A datagram the kernel refuses (unreachable, bad address) is counted and
     /// dropped; it never holds up the ones behind it.
     pub fn flush(&mut self, queue: &mut VecDeque<Outgoing>, stats: &mut IoStats) -> bool {
-        while !queue.is_empty() {
+        self.send_while(queue, stats, 1)
+    }
+
+    /// Like [`BatchSocket::flush`], but sends only full batches of [`SEND_BATCH`]: called while
+    /// a fan-out is still being produced, so the first datagrams leave without waiting for
+    /// the last and no call is wasted on a few.
+    pub fn flush_full_batches(
+        &mut self,
+        queue: &mut VecDeque<Outgoing>,
+        stats: &mut IoStats,
+    ) -> bool {
+        self.send_while(queue, stats, SEND_BATCH)
+    }
+
+    fn send_while(
+        &mut self,
+        queue: &mut VecDeque<Outgoing>,
+        stats: &mut IoStats,
+        at_least: usize,
+    ) -> bool {
+        while queue.len() >= at_least {
             let n = queue.len().min(SEND_BATCH);
+            let start = Instant::now();
             let result = {
                 let (front, back) = queue.as_slices();
                 let batch: Vec<&Outgoing> = front.iter().chain(back).take(n).collect();
                 self.try_send_batch(&batch)
             };
+            let done = Instant::now();
+            stats.send_seconds += (done - start).as_secs_f64();
             match result {
                 Ok(sent) => {
-                    let done = Instant::now();
                     stats.send_batches.observe(sent as f64);
                     for out in queue.drain(..sent) {
                         stats.datagrams_out += 1;

@@ -85,8 +85,9 @@ impl Worker {
             match wake {
                 Wake::Readable(Ok(())) => self.receive(),
                 Wake::Readable(Err(e)) => {
-                    self.stats.recv_errors += 1;
-                    tracing::warn!(error = %e, "udp socket not readable");
+                    // Only when the runtime is going away; looping on it would spin.
+                    tracing::error!(error = %e, worker = self.index, "media socket unusable");
+                    break;
                 }
                 Wake::Writable => {}
                 Wake::Command(Some(cmd)) => self.command(cmd),
@@ -112,11 +113,15 @@ impl Worker {
     /// Reads what the socket has (a few batches at most) and feeds it to the core.
     fn receive(&mut self) {
         for _ in 0..RECV_CALLS_PER_WAKE {
-            match self.io.try_recv_batch() {
+            let start = Instant::now();
+            let result = self.io.try_recv_batch();
+            let now = Instant::now();
+            self.stats.recv_seconds += (now - start).as_secs_f64();
+            match result {
                 Ok(n) => {
-                    let now = Instant::now();
                     self.stats.recv_batches.observe(n as f64);
-                    for (meta, data) in self.io.datagrams() {
+                    for i in 0..n {
+                        let (meta, data) = self.io.datagram(i);
                         if meta.invalid {
                             self.stats.invalid_in += 1;
                             continue;
@@ -125,6 +130,10 @@ impl Worker {
                         self.stats.bytes_in += data.len() as u64;
                         self.sfu
                             .handle_receive(now, meta.from, self.candidate_addr, data);
+                        // Whole send batches leave as soon as they exist: a fan-out to many
+                        // viewers does not wait for the rest of the input batch.
+                        self.collect(Some(now));
+                        self.io.flush_full_batches(&mut self.queue, &mut self.stats);
                     }
                     self.drain(Some(now));
                     if n < RECV_BATCH {
@@ -200,17 +209,22 @@ impl Worker {
     /// Routes every event, queues every datagram (stamped with `origin`, when it came from
     /// received input) and sends what the socket takes; returns the core's next deadline.
     fn drain(&mut self, origin: Option<Instant>) -> Instant {
-        let deadline = loop {
-            match self.sfu.poll_output() {
-                Output::Transmit(transmit) => self.queue.push_back(Outgoing { transmit, origin }),
-                Output::Event(e) => self.route(e),
-                Output::Timeout(at) => break at,
-            }
-        };
+        let deadline = self.collect(origin);
         if !self.queue.is_empty() {
             self.io.flush(&mut self.queue, &mut self.stats);
         }
         deadline
+    }
+
+    /// Takes the core's output: events are routed, datagrams queued; returns its deadline.
+    fn collect(&mut self, origin: Option<Instant>) -> Instant {
+        loop {
+            match self.sfu.poll_output() {
+                Output::Transmit(transmit) => self.queue.push_back(Outgoing { transmit, origin }),
+                Output::Event(e) => self.route(e),
+                Output::Timeout(at) => return at,
+            }
+        }
     }
 
     fn route(&mut self, event: MediaEvent) {

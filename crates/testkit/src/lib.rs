@@ -4,6 +4,8 @@
 #![allow(clippy::disallowed_methods)] // the simulated clock starts from one real Instant
 #![allow(missing_docs)]
 
+pub mod srtp;
+
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -43,6 +45,8 @@ pub struct Client {
     pub answer: String,
     /// While false the client neither sends nor receives (a vanished browser).
     pub online: bool,
+    /// The SRTP profile its DTLS handshake settled on.
+    pub srtp: srtp::SrtpLog,
     next_timeout: Instant,
     seq: [u64; 2],
 }
@@ -156,11 +160,17 @@ impl Net {
         SdpPendingOffer,
         Vec<(Mid, MediaKind)>,
         SocketAddr,
+        srtp::SrtpLog,
     ) {
-        let addr: SocketAddr = format!("10.0.1.{}:4000", self.clients.len() + 1)
-            .parse()
-            .unwrap();
-        let mut rtc = RtcConfig::new().set_rtp_mode(true).build(self.now);
+        // 10.0.1.1, 10.0.1.2, … and on into 10.0.2.x for nets of more than 254 clients.
+        let base = u32::from(std::net::Ipv4Addr::new(10, 0, 1, 0));
+        let ip = std::net::Ipv4Addr::from(base + self.clients.len() as u32 + 1);
+        let addr = SocketAddr::from((ip, 4000));
+        let (provider, srtp) = srtp::spied_provider();
+        let mut rtc = RtcConfig::new()
+            .set_rtp_mode(true)
+            .set_crypto_provider(provider)
+            .build(self.now);
         rtc.add_local_candidate(Candidate::host(addr, "udp").unwrap());
         let mut api = rtc.sdp_api();
         let mids = kinds
@@ -168,16 +178,19 @@ impl Net {
             .map(|(k, d)| (api.add_media(*k, *d, None, None, None), *k))
             .collect();
         let (offer, pending) = api.apply().expect("offer");
-        (rtc, offer.to_sdp_string(), pending, mids, addr)
+        (rtc, offer.to_sdp_string(), pending, mids, addr, srtp)
     }
 
     fn add_client(
         &mut self,
-        mut rtc: Rtc,
-        pending: SdpPendingOffer,
+        (mut rtc, pending, mids, addr, srtp): (
+            Rtc,
+            SdpPendingOffer,
+            Vec<(Mid, MediaKind)>,
+            SocketAddr,
+            srtp::SrtpLog,
+        ),
         accepted: Accepted,
-        mids: Vec<(Mid, MediaKind)>,
-        addr: SocketAddr,
     ) -> usize {
         let answer = SdpAnswer::from_sdp_string(&accepted.answer).expect("answer parses");
         rtc.sdp_api()
@@ -193,6 +206,7 @@ impl Net {
             connected: false,
             answer: accepted.answer.clone(),
             online: true,
+            srtp,
             next_timeout: self.now,
             seq: [0; 2],
         });
@@ -205,7 +219,7 @@ impl Net {
         if video {
             kinds.push((MediaKind::Video, Direction::SendOnly));
         }
-        let (rtc, offer, pending, mids, addr) = self.new_client(&kinds);
+        let (rtc, offer, pending, mids, addr, srtp) = self.new_client(&kinds);
         let accepted = self
             .sfu
             .publish(
@@ -218,7 +232,7 @@ impl Net {
                 },
             )
             .expect("publish accepted");
-        self.add_client(rtc, pending, accepted, mids, addr)
+        self.add_client((rtc, pending, mids, addr, srtp), accepted)
     }
 
     /// A viewer with the default video+audio transceivers.
@@ -234,15 +248,39 @@ impl Net {
         slots: usize,
         excluded: &[&str],
     ) -> usize {
-        let mut kinds = vec![
-            (MediaKind::Video, Direction::RecvOnly),
-            (MediaKind::Audio, Direction::RecvOnly),
-        ];
+        self.view_inner(stream, pinned, true, slots, excluded)
+    }
+
+    /// An audio-only listener (the Rooms app's audience with video off): the default audio
+    /// transceiver plus `slots` multiplexed audio m-lines, no video m-line.
+    pub fn listen(
+        &mut self,
+        stream: &str,
+        pinned: Option<&str>,
+        slots: usize,
+        excluded: &[&str],
+    ) -> usize {
+        self.view_inner(stream, pinned, false, slots, excluded)
+    }
+
+    fn view_inner(
+        &mut self,
+        stream: &str,
+        pinned: Option<&str>,
+        video: bool,
+        slots: usize,
+        excluded: &[&str],
+    ) -> usize {
+        let mut kinds = Vec::with_capacity(slots + 2);
+        if video {
+            kinds.push((MediaKind::Video, Direction::RecvOnly));
+        }
+        kinds.push((MediaKind::Audio, Direction::RecvOnly));
         kinds.extend(std::iter::repeat_n(
             (MediaKind::Audio, Direction::RecvOnly),
             slots,
         ));
-        let (rtc, offer, pending, mids, addr) = self.new_client(&kinds);
+        let (rtc, offer, pending, mids, addr, srtp) = self.new_client(&kinds);
         let accepted = self
             .sfu
             .view(
@@ -256,7 +294,7 @@ impl Net {
                 },
             )
             .expect("view accepted");
-        self.add_client(rtc, pending, accepted, mids, addr)
+        self.add_client((rtc, pending, mids, addr, srtp), accepted)
     }
 
     /// Moves every pending datagram and event, then advances the clock by one step.
@@ -459,6 +497,14 @@ impl Net {
     /// other clients run a normal step, so their ICE consent keeps the SFU's peers alive.
     /// Returns the number of datagrams the SFU sent. For benchmarks that time the SFU alone.
     pub fn sfu_only_audio_step(&mut self, idx: usize, level: i8) -> usize {
+        let datagrams = self.bench_client_send(idx, level);
+        self.bench_sfu_input(idx, &datagrams)
+    }
+
+    /// First half of [`Net::sfu_only_audio_step`]: advances the clock 20 ms (running a full
+    /// step once a simulated second) and returns the datagrams client `idx` sends for one
+    /// audio packet at `level`.
+    pub fn bench_client_send(&mut self, idx: usize, level: i8) -> Vec<(SocketAddr, Vec<u8>)> {
         self.bench_steps += 1;
         if self.bench_steps.is_multiple_of(50) {
             self.step();
@@ -472,7 +518,15 @@ impl Net {
             .expect("client timeout");
         let mut datagrams = Vec::new();
         self.drain_client(idx, &mut datagrams);
-        for (source, data) in &datagrams {
+        datagrams
+    }
+
+    /// Second half of [`Net::sfu_only_audio_step`]: the SFU alone receives `datagrams` from
+    /// client `idx`, runs its timers and is drained; returns the number of datagrams it sent
+    /// to others (discarded).
+    pub fn bench_sfu_input(&mut self, idx: usize, datagrams: &[(SocketAddr, Vec<u8>)]) -> usize {
+        let now = self.now;
+        for (source, data) in datagrams {
             self.sfu.handle_receive(now, *source, self.sfu_addr, data);
         }
         self.sfu.handle_timeout(now);

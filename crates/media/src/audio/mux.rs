@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::slots::{assign, Ranked, Slot, SlotConfig};
 use super::speaker::{Activity, SpeakerConfig};
+use crate::registry::{SourceId, StreamId};
 use crate::{PeerId, SourceKey};
 
 /// How often slots are re-evaluated.
@@ -17,60 +18,72 @@ pub const TICK: Duration = Duration::from_millis(20);
 /// A slot that changed source (`source: None` = emptied).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SlotChange {
+    /// The viewer's stream.
+    pub stream: StreamId,
     /// The viewer.
     pub viewer: PeerId,
     /// Slot index.
     pub slot: usize,
     /// What it carries now.
-    pub source: Option<SourceKey>,
+    pub source: Option<SourceId>,
 }
 
 #[derive(Debug)]
 struct MuxViewer {
-    pinned: SourceKey,
+    pinned: SourceId,
     excluded: Vec<String>,
-    slots: Vec<Slot>,
+    slots: Vec<Slot<SourceId>>,
 }
 
 impl MuxViewer {
-    fn eligible(&self, source: &SourceKey) -> bool {
-        source != &self.pinned
-            && source
+    fn eligible(&self, id: SourceId, key: &SourceKey) -> bool {
+        id != self.pinned
+            && key
                 .as_ref()
                 .is_none_or(|s| !self.excluded.iter().any(|e| e == s))
     }
 }
 
-#[derive(Debug, Default)]
-struct StreamMux {
-    activity: HashMap<SourceKey, Activity>,
-    viewers: HashMap<PeerId, MuxViewer>,
-    carriers: HashMap<SourceKey, Vec<(PeerId, usize)>>,
+/// What the multiplexer knows of one source: from its first audio packet until it ends.
+#[derive(Debug)]
+struct SourceState {
+    key: SourceKey,
+    activity: Activity,
+    /// The (viewer, slot) pairs carrying it.
+    carriers: Vec<(PeerId, usize)>,
 }
 
-impl StreamMux {
-    fn set_slot(
-        &mut self,
-        viewer: PeerId,
-        slot: usize,
-        old: Option<&SourceKey>,
-        new: Option<&SourceKey>,
-    ) {
-        if let Some(old) = old {
-            if let Some(list) = self.carriers.get_mut(old) {
-                list.retain(|c| *c != (viewer, slot));
-                if list.is_empty() {
-                    self.carriers.remove(old);
-                }
-            }
-        }
-        if let Some(new) = new {
-            self.carriers
-                .entry(new.clone())
-                .or_default()
-                .push((viewer, slot));
+#[derive(Debug, Default)]
+struct StreamMux {
+    /// Indexed by [`SourceId`].
+    sources: Vec<Option<SourceState>>,
+    viewers: HashMap<PeerId, MuxViewer>,
+}
+
+fn set_slot(
+    sources: &mut [Option<SourceState>],
+    viewer: PeerId,
+    slot: usize,
+    old: Option<SourceId>,
+    new: Option<SourceId>,
+) {
+    if let Some(state) = old.and_then(|o| sources.get_mut(o.0 as usize)?.as_mut()) {
+        if let Some(i) = state.carriers.iter().position(|c| *c == (viewer, slot)) {
+            state.carriers.swap_remove(i);
         }
     }
+    if let Some(state) = new.and_then(|n| sources.get_mut(n.0 as usize)?.as_mut()) {
+        state.carriers.push((viewer, slot));
+    }
+}
+
+/// Buffers reused by every tick, so a tick allocates nothing once warm.
+#[derive(Debug, Default)]
+struct Scratch {
+    ranking: Vec<Ranked<SourceId>>,
+    eligible: Vec<Ranked<SourceId>>,
+    before: Vec<Option<SourceId>>,
+    updates: Vec<(PeerId, usize, Option<SourceId>, Option<SourceId>)>,
 }
 
 /// All streams' multiplexer state.
@@ -78,8 +91,11 @@ impl StreamMux {
 pub struct Mux {
     speaker: SpeakerConfig,
     slots: SlotConfig,
-    streams: HashMap<String, StreamMux>,
+    /// Indexed by [`StreamId`]; only streams with a viewer that has slots.
+    streams: Vec<Option<StreamMux>>,
+    live: usize,
     next_tick: Option<Instant>,
+    scratch: Scratch,
 }
 
 impl Mux {
@@ -98,17 +114,26 @@ impl Mux {
     }
 
     /// Whether any viewer of `stream` has slots (only then is activity tracked).
-    pub fn has_stream(&self, stream: &str) -> bool {
-        self.streams.contains_key(stream)
+    pub fn has_stream(&self, stream: StreamId) -> bool {
+        self.stream(stream).is_some()
     }
 
-    /// Registers a viewer with `n` empty slots.
+    fn stream(&self, stream: StreamId) -> Option<&StreamMux> {
+        self.streams.get(stream.0 as usize)?.as_ref()
+    }
+
+    fn stream_mut(&mut self, stream: StreamId) -> Option<&mut StreamMux> {
+        self.streams.get_mut(stream.0 as usize)?.as_mut()
+    }
+
+    /// Registers a viewer with `n` empty slots; `pinned` (its default transceivers' source)
+    /// and the sources named in `excluded` are never put in them.
     pub fn add_viewer(
         &mut self,
         now: Instant,
-        stream: &str,
+        stream: StreamId,
         viewer: PeerId,
-        pinned: SourceKey,
+        pinned: SourceId,
         excluded: Vec<String>,
         n: usize,
     ) {
@@ -119,7 +144,14 @@ impl Mux {
             };
             n
         ];
-        let s = self.streams.entry(stream.to_owned()).or_default();
+        let i = stream.0 as usize;
+        if self.streams.len() <= i {
+            self.streams.resize_with(i + 1, || None);
+        }
+        let s = self.streams[i].get_or_insert_with(|| {
+            self.live += 1;
+            StreamMux::default()
+        });
         s.viewers.insert(
             viewer,
             MuxViewer {
@@ -132,67 +164,73 @@ impl Mux {
     }
 
     /// Forgets a viewer.
-    pub fn remove_viewer(&mut self, stream: &str, viewer: PeerId) {
-        let Some(s) = self.streams.get_mut(stream) else {
+    pub fn remove_viewer(&mut self, stream: StreamId, viewer: PeerId) {
+        let Some(s) = self.stream_mut(stream) else {
             return;
         };
         if let Some(v) = s.viewers.remove(&viewer) {
             for (i, slot) in v.slots.iter().enumerate() {
-                s.set_slot(viewer, i, slot.source.as_ref(), None);
+                set_slot(&mut s.sources, viewer, i, slot.source, None);
             }
         }
         if s.viewers.is_empty() {
-            self.streams.remove(stream);
-            if self.streams.is_empty() {
+            self.streams[stream.0 as usize] = None;
+            self.live -= 1;
+            if self.live == 0 {
                 self.next_tick = None;
             }
         }
     }
 
-    /// Accounts one audio packet of `source` (only streams with slots keep activity).
+    /// Accounts one audio packet of `source` (named `key`); only streams with slots keep
+    /// activity.
     pub fn observe(
         &mut self,
-        stream: &str,
-        source: &SourceKey,
+        stream: StreamId,
+        source: SourceId,
+        key: &SourceKey,
         now: Instant,
         level: Option<i8>,
         voice: Option<bool>,
     ) {
-        let Some(s) = self.streams.get_mut(stream) else {
+        let cfg = self.speaker;
+        let Some(s) = self.stream_mut(stream) else {
             return;
         };
-        let cfg = &self.speaker;
-        match s.activity.get_mut(source) {
-            Some(a) => a.observe(now, level, voice, cfg),
-            None => {
-                let mut a = Activity::new(now);
-                a.observe(now, level, voice, cfg);
-                s.activity.insert(source.clone(), a);
-            }
+        let i = source.0 as usize;
+        if s.sources.len() <= i {
+            s.sources.resize_with(i + 1, || None);
         }
+        let state = s.sources[i].get_or_insert_with(|| SourceState {
+            key: key.clone(),
+            activity: Activity::new(now),
+            carriers: Vec::new(),
+        });
+        state.activity.observe(now, level, voice, &cfg);
     }
 
     /// The (viewer, slot) pairs carrying `source`.
-    pub fn carriers(&self, stream: &str, source: &SourceKey) -> &[(PeerId, usize)] {
-        self.streams
-            .get(stream)
-            .and_then(|s| s.carriers.get(source))
-            .map(Vec::as_slice)
+    pub fn carriers(&self, stream: StreamId, source: SourceId) -> &[(PeerId, usize)] {
+        self.stream(stream)
+            .and_then(|s| s.sources.get(source.0 as usize)?.as_ref())
+            .map(|st| st.carriers.as_slice())
             .unwrap_or_default()
     }
 
     /// A source ended: its activity is dropped and the slots carrying it are emptied.
-    pub fn source_ended(&mut self, stream: &str, source: &SourceKey) -> Vec<SlotChange> {
-        let Some(s) = self.streams.get_mut(stream) else {
+    pub fn source_ended(&mut self, stream: StreamId, source: SourceId) -> Vec<SlotChange> {
+        let Some(s) = self.stream_mut(stream) else {
             return vec![];
         };
-        s.activity.remove(source);
-        let carriers = s.carriers.remove(source).unwrap_or_default();
+        let Some(state) = s.sources.get_mut(source.0 as usize).and_then(Option::take) else {
+            return vec![];
+        };
         let mut changes = Vec::new();
-        for (viewer, slot) in carriers {
+        for (viewer, slot) in state.carriers {
             if let Some(v) = s.viewers.get_mut(&viewer) {
                 v.slots[slot].source = None;
                 changes.push(SlotChange {
+                    stream,
                     viewer,
                     slot,
                     source: None,
@@ -204,46 +242,58 @@ impl Mux {
 
     /// Re-evaluates every viewer's slots; returns what changed.
     pub fn tick(&mut self, now: Instant) -> Vec<SlotChange> {
+        let mut changes = Vec::new();
         let Some(due) = self.next_tick else {
-            return vec![];
+            return changes;
         };
         if now < due {
-            return vec![];
+            return changes;
         }
         self.next_tick = Some(now + TICK);
-        let mut changes = Vec::new();
-        for s in self.streams.values_mut() {
-            let mut ranking: Vec<Ranked> = s
-                .activity
-                .iter()
-                .map(|(source, a)| Ranked {
-                    source: source.clone(),
-                    score: a.score_at(now, &self.speaker),
-                })
-                .filter(|r| r.score >= self.slots.deactivate)
-                .collect();
-            ranking.sort_by(|a, b| b.score.total_cmp(&a.score));
-            let mut updates = Vec::new();
-            for (&viewer, v) in s.viewers.iter_mut() {
-                let eligible: Vec<Ranked> = ranking
-                    .iter()
-                    .filter(|r| v.eligible(&r.source))
-                    .cloned()
-                    .collect();
-                let before: Vec<Option<SourceKey>> =
-                    v.slots.iter().map(|sl| sl.source.clone()).collect();
-                for slot in assign(&mut v.slots, &eligible, now, &self.slots) {
-                    updates.push((
-                        viewer,
-                        slot,
-                        before[slot].clone(),
-                        v.slots[slot].source.clone(),
-                    ));
+        let Scratch {
+            ranking,
+            eligible,
+            before,
+            updates,
+        } = &mut self.scratch;
+        for (index, s) in self.streams.iter_mut().enumerate() {
+            let Some(StreamMux { sources, viewers }) = s else {
+                continue;
+            };
+            ranking.clear();
+            for (i, state) in sources.iter().enumerate() {
+                let Some(state) = state else { continue };
+                let score = state.activity.score_at(now, &self.speaker);
+                if score >= self.slots.deactivate {
+                    ranking.push(Ranked {
+                        source: SourceId(i as u32),
+                        score,
+                    });
                 }
             }
-            for (viewer, slot, old, new) in updates {
-                s.set_slot(viewer, slot, old.as_ref(), new.as_ref());
+            ranking.sort_by(|a, b| b.score.total_cmp(&a.score));
+            updates.clear();
+            for (&viewer, v) in viewers.iter_mut() {
+                eligible.clear();
+                eligible.extend(
+                    ranking
+                        .iter()
+                        .filter(|r| {
+                            let key = sources[r.source.0 as usize].as_ref().map(|s| &s.key);
+                            key.is_some_and(|k| v.eligible(r.source, k))
+                        })
+                        .cloned(),
+                );
+                before.clear();
+                before.extend(v.slots.iter().map(|sl| sl.source));
+                for slot in assign(&mut v.slots, eligible, now, &self.slots) {
+                    updates.push((viewer, slot, before[slot], v.slots[slot].source));
+                }
+            }
+            for (viewer, slot, old, new) in updates.drain(..) {
+                set_slot(sources, viewer, slot, old, new);
                 changes.push(SlotChange {
+                    stream: StreamId(index as u32),
                     viewer,
                     slot,
                     source: new,
@@ -254,15 +304,13 @@ impl Mux {
     }
 
     /// The source in a viewer's slot (for tests and diagnostics).
-    pub fn slot_source(&self, stream: &str, viewer: PeerId, slot: usize) -> Option<&SourceKey> {
-        self.streams
-            .get(stream)?
+    pub fn slot_source(&self, stream: StreamId, viewer: PeerId, slot: usize) -> Option<SourceId> {
+        self.stream(stream)?
             .viewers
             .get(&viewer)?
             .slots
             .get(slot)?
             .source
-            .as_ref()
     }
 }
 
@@ -294,42 +342,44 @@ mod tests {
         ) {
             let t0 = Instant::now();
             let mut mux = Mux::new(SpeakerConfig::default(), SlotConfig::default());
-            let viewer = PeerId(1);
-            mux.add_viewer(t0, "s", viewer, key(pinned), vec![format!("s{excluded}")], slot_count);
-            let excluded_key: SourceKey = Some(format!("s{excluded}"));
+            let (st, viewer) = (StreamId(0), PeerId(1));
+            let id = |i: usize| SourceId(i as u32);
+            mux.add_viewer(t0, st, viewer, id(pinned), vec![format!("s{excluded}")], slot_count);
             let mut switched_at = vec![t0; slot_count];
-            let mut holder: Vec<Option<SourceKey>> = vec![None; slot_count];
+            let mut holder: Vec<Option<SourceId>> = vec![None; slot_count];
             for (tick, levels) in script.iter().enumerate() {
                 let now = t0 + TICK * tick as u32;
                 for (i, &l) in levels.iter().enumerate() {
                     match l {
                         0 => {}
-                        1 => mux.observe("s", &key(i), now, Some(-127), Some(false)),
-                        db => mux.observe("s", &key(i), now, Some(-(db as i8)), Some(true)),
+                        1 => mux.observe(st, id(i), &key(i), now, Some(-127), Some(false)),
+                        db => mux.observe(st, id(i), &key(i), now, Some(-(db as i8)), Some(true)),
                     }
                 }
                 for change in mux.tick(now) {
-                    let old = holder[change.slot].clone();
-                    if let Some(old) = old {
+                    prop_assert_eq!(change.stream, st);
+                    if let Some(old) = holder[change.slot] {
                         // Evicting a still-active source needs the dwell.
-                        let s = mux.streams["s"].activity.get(&old).map_or(0.0, |a| a.score_at(now, &mux.speaker));
+                        let s = mux.streams[0].as_ref().unwrap().sources[old.0 as usize]
+                            .as_ref()
+                            .map_or(0.0, |s| s.activity.score_at(now, &mux.speaker));
                         if s >= mux.slots.deactivate {
                             prop_assert!(now - switched_at[change.slot] >= mux.slots.min_dwell);
                         }
                     }
-                    holder[change.slot] = change.source.clone();
+                    holder[change.slot] = change.source;
                     switched_at[change.slot] = now;
                 }
-                let live: Vec<&SourceKey> = holder.iter().flatten().collect();
+                let live: Vec<SourceId> = holder.iter().flatten().copied().collect();
                 let unique: std::collections::HashSet<_> = live.iter().collect();
                 prop_assert_eq!(live.len(), unique.len());
-                prop_assert!(!live.contains(&&key(pinned)));
-                prop_assert!(!live.contains(&&excluded_key));
+                prop_assert!(!live.contains(&id(pinned)));
+                prop_assert!(excluded == 0 || !live.contains(&id(excluded)));
                 for (slot, source) in holder.iter().enumerate() {
                     if let Some(source) = source {
-                        prop_assert!(mux.carriers("s", source).contains(&(viewer, slot)));
+                        prop_assert!(mux.carriers(st, *source).contains(&(viewer, slot)));
                     }
-                    prop_assert_eq!(mux.slot_source("s", viewer, slot), source.as_ref());
+                    prop_assert_eq!(mux.slot_source(st, viewer, slot), *source);
                 }
             }
         }

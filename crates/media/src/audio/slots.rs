@@ -39,34 +39,34 @@ impl Default for SlotConfig {
     }
 }
 
-/// One slot of a viewer.
+/// One slot of a viewer. `S` names a source: a [`SourceKey`] or an interned id.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Slot {
+pub struct Slot<S = SourceKey> {
     /// The source it carries, if any.
-    pub source: Option<SourceKey>,
+    pub source: Option<S>,
     /// When it last changed source (or was created).
     pub switched_at: Instant,
 }
 
 /// A source and its current score, as ranked for the stream.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Ranked {
+pub struct Ranked<S = SourceKey> {
     /// The source.
-    pub source: SourceKey,
+    pub source: S,
     /// Its activity score now.
     pub score: f32,
 }
 
 /// Applies one tick of the rules; returns the indexes of slots whose source changed.
 /// `ranking` is sorted by score, highest first, and holds only the viewer's eligible sources.
-pub fn assign(
-    slots: &mut [Slot],
-    ranking: &[Ranked],
+pub fn assign<S: Clone + PartialEq>(
+    slots: &mut [Slot<S>],
+    ranking: &[Ranked<S>],
     now: Instant,
     cfg: &SlotConfig,
 ) -> Vec<usize> {
     let mut changed = Vec::new();
-    let score_of = |source: &SourceKey| {
+    let score_of = |source: &S| {
         ranking
             .iter()
             .find(|r| &r.source == source)

@@ -8,12 +8,13 @@ use std::time::{Duration, Instant};
 use str0m::media::{KeyframeRequest, KeyframeRequestKind, Pt};
 use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, SeqNo, VideoOrientation};
 
-use super::Sfu;
+use super::{Counters, IdMap, Sfu};
 use crate::audio::speaker::is_speech;
 use crate::codec::PtMap;
-use crate::peer::{Role, Target};
+use crate::peer::{Peer, Role, Target};
+use crate::registry::{SourceId, StreamId};
 use crate::rewrite::{InPacket, InputKey};
-use crate::{Kind, PeerId, SourceKey};
+use crate::{Kind, PeerId};
 
 /// How much recent audio of each source is kept, to be replayed into a slot the moment the
 /// source takes it: the listener then hears the start of the speech that won the slot.
@@ -51,7 +52,19 @@ struct Input {
     generation: u64,
 }
 
+/// The parts of the SFU that writing to a viewer touches, borrowed apart from the registry
+/// and the multiplexer so their viewer lists can be iterated while writing (no copy of the
+/// list per packet).
+struct Writer<'a> {
+    peers: &'a mut IdMap<PeerId, Box<Peer>>,
+    counters: &'a mut Counters,
+    dirty: &'a mut Vec<PeerId>,
+}
+
 impl Sfu {
+    /// One RTP packet of a publisher. Allocation-free once warm: ids instead of names, the
+    /// payload shared with every copy, viewer lists iterated in place. What str0m allocates
+    /// per copy (the SRTP output datagram) is outside.
     pub(super) fn on_rtp(&mut self, now: Instant, from: PeerId, pkt: RtpPacket) {
         let Some(peer) = self.peers.get_mut(&from) else {
             return;
@@ -78,13 +91,13 @@ impl Sfu {
         };
         let kind = publication.tracks[track_idx].kind;
         let generation = publication.generation;
-        let source = publication.source.clone();
-        let stream = peer.stream.clone();
-        if !publication.flowing {
-            publication.flowing = true;
-            self.on_publication_flowing(now, &stream, &source, from);
+        let (stream, source) = (peer.stream, publication.source_id);
+        let first = !publication.flowing;
+        publication.flowing = true;
+        if first {
+            self.on_publication_flowing(now, stream, source, from);
         }
-        if self.registry.current(&stream, &source) != Some(from) {
+        if self.registry.current(stream, source) != Some(from) {
             self.counters.rtp_dropped_not_current += 1;
             return;
         }
@@ -107,35 +120,34 @@ impl Sfu {
             arrival: pkt.timestamp,
             payload: pkt.payload,
         };
-        let viewers = self.registry.pinned_viewers(&stream, &source).to_vec();
-        for viewer in viewers {
-            self.write_to_viewer(viewer, Target::Main(kind), &pkt);
+        let mut out = Writer {
+            peers: &mut self.peers,
+            counters: &mut self.counters,
+            dirty: &mut self.dirty,
+        };
+        for &viewer in self.registry.pinned_viewers(stream, source) {
+            out.write(viewer, Target::Main(kind), &pkt);
         }
-        if kind == Kind::Audio && self.mux.has_stream(&stream) {
-            self.mux.observe(
-                &stream,
-                &source,
-                pkt.arrival,
-                pkt.audio_level,
-                pkt.voice_activity,
-            );
-            let carriers = self.mux.carriers(&stream, &source).to_vec();
-            for (viewer, slot) in carriers {
-                self.write_to_viewer(viewer, Target::Slot(slot), &pkt);
+        if kind == Kind::Audio && self.mux.has_stream(stream) {
+            if let Some(Role::Publisher(p)) = out.peers.get(&from).map(|p| &p.role) {
+                self.mux.observe(
+                    stream,
+                    source,
+                    &p.source,
+                    pkt.arrival,
+                    pkt.audio_level,
+                    pkt.voice_activity,
+                );
             }
-            self.remember_audio(&stream, &source, pkt);
+            for &(viewer, slot) in self.mux.carriers(stream, source) {
+                out.write(viewer, Target::Slot(slot), &pkt);
+            }
+            self.remember_audio(stream, source, pkt);
         }
     }
 
-    fn remember_audio(&mut self, stream: &str, source: &SourceKey, pkt: Packet) {
-        let by_source = match self.recent_audio.get_mut(stream) {
-            Some(m) => m,
-            None => self.recent_audio.entry(stream.to_owned()).or_default(),
-        };
-        let recent = match by_source.get_mut(source) {
-            Some(r) => r,
-            None => by_source.entry(source.clone()).or_default(),
-        };
+    fn remember_audio(&mut self, stream: StreamId, source: SourceId, pkt: Packet) {
+        let recent = self.recent_audio.entry((stream, source)).or_default();
         let horizon = pkt.arrival.checked_sub(RECENT_AUDIO);
         while recent.front().is_some_and(|p| Some(p.arrival) < horizon) {
             recent.pop_front();
@@ -148,25 +160,28 @@ impl Sfu {
         &mut self,
         viewer: PeerId,
         slot: usize,
-        stream: &str,
-        source: &SourceKey,
+        stream: StreamId,
+        source: SourceId,
         now: Instant,
     ) {
-        let Some(recent) = self.recent_audio.get(stream).and_then(|m| m.get(source)) else {
+        let Some(recent) = self.recent_audio.get(&(stream, source)) else {
             return;
         };
         let horizon = now.checked_sub(RECENT_AUDIO);
         let cfg = &self.config.speaker;
+        let mut out = Writer {
+            peers: &mut self.peers,
+            counters: &mut self.counters,
+            dirty: &mut self.dirty,
+        };
         // From the first speech packet on: replaying the silence before it would only make
         // the burst (and the listener's jitter-buffer catch-up) longer.
-        let packets: Vec<Packet> = recent
+        for pkt in recent
             .iter()
             .filter(|p| Some(p.arrival) >= horizon)
             .skip_while(|p| !is_speech(p.audio_level, p.voice_activity, cfg))
-            .cloned()
-            .collect();
-        for pkt in &packets {
-            self.write_to_viewer(viewer, Target::Slot(slot), pkt);
+        {
+            out.write(viewer, Target::Slot(slot), pkt);
         }
     }
 
@@ -175,8 +190,8 @@ impl Sfu {
     fn on_publication_flowing(
         &mut self,
         now: Instant,
-        stream: &str,
-        source: &SourceKey,
+        stream: StreamId,
+        source: SourceId,
         id: PeerId,
     ) {
         let previous = self.registry.current(stream, source);
@@ -185,7 +200,61 @@ impl Sfu {
         }
     }
 
-    fn write_to_viewer(&mut self, viewer: PeerId, target: Target, pkt: &Packet) {
+    pub(super) fn on_keyframe_request(
+        &mut self,
+        now: Instant,
+        viewer: PeerId,
+        req: KeyframeRequest,
+    ) {
+        let Some(peer) = self.peers.get(&viewer) else {
+            return;
+        };
+        let Role::Viewer(v) = &peer.role else { return };
+        if v.video.as_ref().map(|t| t.mid) != Some(req.mid) {
+            return;
+        }
+        if let Some(publisher) = self.registry.current(peer.stream, v.pinned_id) {
+            self.request_keyframe(now, publisher, req.kind);
+        }
+    }
+
+    pub(super) fn request_keyframe(
+        &mut self,
+        now: Instant,
+        publisher: PeerId,
+        kind: KeyframeRequestKind,
+    ) {
+        let interval = self.config.keyframe_request_interval;
+        let Some(peer) = self.peers.get_mut(&publisher) else {
+            return;
+        };
+        let Role::Publisher(p) = &mut peer.role else {
+            return;
+        };
+        if p.last_keyframe_request
+            .is_some_and(|t| now.saturating_duration_since(t) < interval)
+        {
+            return;
+        }
+        let mut requested = false;
+        let mut api = peer.rtc.direct_api();
+        for track in p.tracks.iter().filter(|t| t.kind == Kind::Video) {
+            if let Some(rx) = api.stream_rx_by_mid(track.mid, None) {
+                rx.request_keyframe(kind);
+                requested = true;
+            }
+        }
+        if requested {
+            p.last_keyframe_request = Some(now);
+            self.mark_dirty(publisher);
+        }
+    }
+}
+
+impl Writer<'_> {
+    /// Writes one packet to a viewer's track (rewritten, PT translated); the viewer is
+    /// drained at the next flush.
+    fn write(&mut self, viewer: PeerId, target: Target, pkt: &Packet) {
         let input = pkt.input;
         let Input {
             kind, generation, ..
@@ -252,7 +321,10 @@ impl Sfu {
             .nackable(kind == Kind::Video),
         );
         self.counters.rtp_forwarded += 1;
-        self.mark_dirty(viewer);
+        if !peer.dirty {
+            peer.dirty = true;
+            self.dirty.push(viewer);
+        }
     }
 
     fn build_pt_map(&mut self, viewer: PeerId, target: Target, input: Input) {
@@ -271,55 +343,5 @@ impl Sfu {
         };
         let map = PtMap::build(&params, &peer.rtc, track.mid);
         track.pt_map = Some((input.generation, map));
-    }
-
-    pub(super) fn on_keyframe_request(
-        &mut self,
-        now: Instant,
-        viewer: PeerId,
-        req: KeyframeRequest,
-    ) {
-        let Some(peer) = self.peers.get(&viewer) else {
-            return;
-        };
-        let Role::Viewer(v) = &peer.role else { return };
-        if v.video.as_ref().map(|t| t.mid) != Some(req.mid) {
-            return;
-        }
-        if let Some(publisher) = self.registry.current(&peer.stream, &v.pinned) {
-            self.request_keyframe(now, publisher, req.kind);
-        }
-    }
-
-    pub(super) fn request_keyframe(
-        &mut self,
-        now: Instant,
-        publisher: PeerId,
-        kind: KeyframeRequestKind,
-    ) {
-        let interval = self.config.keyframe_request_interval;
-        let Some(peer) = self.peers.get_mut(&publisher) else {
-            return;
-        };
-        let Role::Publisher(p) = &mut peer.role else {
-            return;
-        };
-        if p.last_keyframe_request
-            .is_some_and(|t| now.saturating_duration_since(t) < interval)
-        {
-            return;
-        }
-        let mut requested = false;
-        let mut api = peer.rtc.direct_api();
-        for track in p.tracks.iter().filter(|t| t.kind == Kind::Video) {
-            if let Some(rx) = api.stream_rx_by_mid(track.mid, None) {
-                rx.request_keyframe(kind);
-                requested = true;
-            }
-        }
-        if requested {
-            p.last_keyframe_request = Some(now);
-            self.mark_dirty(publisher);
-        }
     }
 }

@@ -2,8 +2,12 @@
 
 mod forward;
 mod multiplex;
+mod timers;
+
+pub(crate) use timers::TimerSlot;
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -15,12 +19,41 @@ use crate::audio::mux::Mux;
 use crate::audio::slots::SlotConfig;
 use crate::audio::speaker::SpeakerConfig;
 use crate::demux::Demux;
-use crate::peer::{self, CodecChoice, Peer, Publication, Role};
-use crate::registry::Registry;
+use crate::peer::{self, CodecChoice, Peer, Publication, Role, Side};
+use crate::registry::{Registry, SourceId, StreamId};
 use crate::{
-    Accepted, CloseReason, MediaError, MediaEvent, Output, PeerId, PublishParams, SourceKey,
-    ViewParams,
+    Accepted, CloseReason, MediaError, MediaEvent, Output, PeerId, PublishParams, ViewParams,
 };
+use timers::Timers;
+
+/// Hashes the server-assigned integer ids (peers, streams, sources) with one multiply:
+/// they are never chosen by a client, so no flooding resistance is needed, and the lookups
+/// on the per-packet path stay a few nanoseconds.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+/// A map keyed by server-assigned ids.
+pub(crate) type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
 
 /// The `a=msid` stream id of a viewer's default (pinned source) transceivers.
 pub const MAIN_STREAM_ID: &str = "podium-main";
@@ -112,7 +145,8 @@ pub struct Sfu {
     config: SfuConfig,
     next_peer: u64,
     next_generation: u64,
-    peers: HashMap<PeerId, Peer>,
+    /// Boxed: an `Rtc` is about 10 KiB, so the map stays small and moves stay cheap.
+    peers: IdMap<PeerId, Box<Peer>>,
     registry: Registry,
     demux: Demux,
     transmits: VecDeque<str0m::net::Transmit>,
@@ -122,9 +156,15 @@ pub struct Sfu {
     /// Audio multiplexing state (speaker activity and viewers' slots).
     mux: Mux,
     /// Recent audio per stream and source, replayed into a slot when its source takes it.
-    recent_audio: HashMap<String, HashMap<SourceKey, forward::RecentAudio>>,
+    recent_audio: IdMap<(StreamId, SourceId), forward::RecentAudio>,
     /// Latest time passed in, for the idle deadline.
     last_now: Instant,
+    /// Peers' deadlines.
+    timers: Timers,
+    /// Scratch: peers due in `handle_timeout`.
+    due: Vec<PeerId>,
+    /// Scratch: a peer's `Rtc` events while it is drained.
+    rtc_events: Vec<Event>,
 }
 
 impl Sfu {
@@ -136,14 +176,17 @@ impl Sfu {
             last_now: now,
             next_peer: 1,
             next_generation: 1,
-            peers: HashMap::new(),
+            peers: IdMap::default(),
             registry: Registry::default(),
             demux: Demux::default(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             dirty: Vec::new(),
             counters: Counters::default(),
-            recent_audio: HashMap::new(),
+            recent_audio: IdMap::default(),
+            timers: Timers::default(),
+            due: Vec::new(),
+            rtc_events: Vec::new(),
         }
     }
 
@@ -159,22 +202,12 @@ impl Sfu {
 
     /// Streams with at least one live peer (publication or view).
     pub fn stream_count(&self) -> usize {
-        let streams: std::collections::HashSet<&str> =
-            self.peers.values().map(|p| p.stream.as_str()).collect();
-        streams.len()
+        self.registry.stream_count()
     }
 
     /// Sources (stream and source id) with at least one live publication.
     pub fn source_count(&self) -> usize {
-        let sources: std::collections::HashSet<(&str, &SourceKey)> = self
-            .peers
-            .values()
-            .filter_map(|p| match &p.role {
-                Role::Publisher(publication) => Some((p.stream.as_str(), &publication.source)),
-                Role::Viewer(_) => None,
-            })
-            .collect();
-        sources.len()
+        self.registry.live_source_count()
     }
 
     /// Live publications (a source being replaced has two for a moment).
@@ -209,7 +242,13 @@ impl Sfu {
             Some(name) => CodecChoice::Only(peer::parse_codec(name)?),
             None => CodecChoice::All,
         };
-        let (rtc, answer) = peer::accept_offer(now, self.config.candidate_addr, &p.offer, choice)?;
+        let (rtc, answer) = peer::accept_offer(
+            now,
+            self.config.candidate_addr,
+            &p.offer,
+            choice,
+            Side::Publisher,
+        )?;
         let tracks = peer::publication_tracks(&rtc, &peer::offer_mids(&p.offer));
         if tracks.is_empty() {
             return Err(MediaError::NoUsableMedia(
@@ -217,18 +256,21 @@ impl Sfu {
             ));
         }
         let generation = self.bump_generation();
+        let id = self.next_peer_id();
+        let added = self.registry.add_publication(&p.stream, &p.source, id);
         let role = Role::Publisher(Publication {
             source: p.source.clone(),
+            source_id: added.source,
             generation,
             tracks,
             ssrcs: Vec::new(),
             flowing: false,
             last_keyframe_request: None,
         });
-        let id = self.insert_peer(now, rtc, p.stream.clone(), role);
-        if self.registry.add_publication(&p.stream, &p.source, id) {
+        self.insert_peer(now, id, rtc, added.stream, role);
+        if added.went_live {
             let tracks = self.track_descs(id);
-            for &viewer in self.registry.viewers(&p.stream) {
+            for &viewer in self.registry.viewers(added.stream) {
                 self.events.push_back(MediaEvent::SourceActive {
                     to: viewer,
                     source: p.source.clone(),
@@ -236,7 +278,7 @@ impl Sfu {
                 });
             }
         }
-        let count = self.registry.viewers(&p.stream).len();
+        let count = self.registry.viewers(added.stream).len();
         self.events
             .push_back(MediaEvent::ViewerCount { to: id, count });
         Ok(Accepted { peer: id, answer })
@@ -247,25 +289,26 @@ impl Sfu {
     pub fn view(&mut self, now: Instant, v: ViewParams) -> Result<Accepted, MediaError> {
         self.last_now = self.last_now.max(now);
         if let Some(max) = self.config.max_viewers_per_stream {
-            if self.registry.viewers(&v.stream).len() >= max {
+            if self.registry.viewers_by_name(&v.stream).len() >= max {
                 return Err(MediaError::LimitReached(format!(
                     "Too many viewers of this stream (at most {max})"
                 )));
             }
         }
-        let (rtc, answer) =
-            peer::accept_offer(now, self.config.candidate_addr, &v.offer, CodecChoice::All)?;
-        let viewing = peer::viewing_tracks(
-            &rtc,
-            &peer::offer_mids(&v.offer),
-            v.pinned.clone(),
-            v.max_slots,
-        );
+        let (mut rtc, answer) = peer::accept_offer(
+            now,
+            self.config.candidate_addr,
+            &v.offer,
+            CodecChoice::All,
+            Side::Viewer,
+        )?;
+        let mut viewing = peer::viewing_tracks(&rtc, &peer::offer_mids(&v.offer), v.max_slots);
         if viewing.audio.is_none() && viewing.video.is_none() {
             return Err(MediaError::NoUsableMedia(
                 "a view offer needs a recvonly audio or video m-line with a supported codec",
             ));
         }
+        peer::lighten_audio_senders(&mut rtc, &viewing);
         let main_mids: Vec<_> = [&viewing.video, &viewing.audio]
             .into_iter()
             .flatten()
@@ -277,10 +320,13 @@ impl Sfu {
             answer = peer::group_msid(&answer, &[slot.mid], &format!("podium-slot-{}", slot.mid));
         }
         let slot_count = viewing.slots.len();
-        let id = self.insert_peer(now, rtc, v.stream.clone(), Role::Viewer(Box::new(viewing)));
+        let id = self.next_peer_id();
+        let (stream, pinned) = self.registry.add_viewer(&v.stream, &v.pinned, id);
+        viewing.pinned_id = pinned;
+        self.insert_peer(now, id, rtc, stream, Role::Viewer(Box::new(viewing)));
         if slot_count > 0 {
             self.mux
-                .add_viewer(now, &v.stream, id, v.pinned.clone(), v.excluded, slot_count);
+                .add_viewer(now, stream, id, pinned, v.excluded, slot_count);
         }
         for (source, publisher) in self.registry.live_sources(&v.stream) {
             let tracks = self.track_descs(publisher);
@@ -290,8 +336,7 @@ impl Sfu {
                 tracks,
             });
         }
-        self.registry.add_viewer(&v.stream, &v.pinned, id);
-        self.announce_viewer_count(&v.stream);
+        self.announce_viewer_count(stream);
         Ok(Accepted { peer: id, answer })
     }
 
@@ -343,42 +388,21 @@ impl Sfu {
         self.flush(now);
     }
 
-    /// Drives time: every peer whose deadline has passed runs its timers.
+    /// Drives time: every peer whose deadline has passed runs its timers. Only due peers
+    /// are visited ([`timers`]).
     pub fn handle_timeout(&mut self, now: Instant) {
         self.last_now = self.last_now.max(now);
-        let due: Vec<PeerId> = self
-            .peers
-            .values()
-            .filter(|p| {
-                p.next_timeout <= now
-                    || !p.connected
-                    || now.saturating_duration_since(p.last_received) > self.config.idle_timeout
-            })
-            .map(|p| p.id)
-            .collect();
-        for id in due {
-            let Some(peer) = self.peers.get_mut(&id) else {
-                continue;
-            };
-            if !peer.connected
-                && now.saturating_duration_since(peer.created) > self.config.connect_timeout
-            {
-                self.close(now, id, CloseReason::ConnectTimeout);
-                continue;
-            }
-            if peer.connected
-                && now.saturating_duration_since(peer.last_received) > self.config.idle_timeout
-            {
-                self.close(now, id, CloseReason::Disconnected);
-                continue;
-            }
-            if peer.next_timeout <= now {
-                if peer.rtc.handle_input(Input::Timeout(now)).is_err() {
-                    peer.closing = Some(CloseReason::Failed);
-                }
-                self.drain(now, id);
-            }
+        let mut due = std::mem::take(&mut self.due);
+        self.timers.take_due(now, &mut self.peers, &mut due);
+        for &id in &due {
+            self.on_due(now, id);
         }
+        due.clear();
+        self.due = due;
+        let peers = &self.peers;
+        self.timers.compact(peers.len(), |id, at| {
+            peers.get(&id).is_some_and(|p| p.timer.is_scheduled_at(at))
+        });
         self.mux_tick(now);
         self.flush(now);
     }
@@ -391,14 +415,64 @@ impl Sfu {
         if let Some(e) = self.events.pop_front() {
             return Output::Event(e);
         }
+        let peers = &self.peers;
         let next = self
-            .peers
-            .values()
-            .map(|p| p.next_timeout)
+            .timers
+            .next(self.last_now, |id, at| {
+                peers.get(&id).is_some_and(|p| p.timer.is_scheduled_at(at))
+            })
+            .into_iter()
             .chain(self.mux.next_tick())
             .min();
         // With no peers nothing is due; a second after the last input is a cheap idle tick.
         Output::Timeout(next.unwrap_or(self.last_now + Duration::from_secs(1)))
+    }
+
+    /// A peer whose deadline has come: closed if it outlived its connect or idle limit,
+    /// else its `Rtc` runs its timers if they are due.
+    fn on_due(&mut self, now: Instant, id: PeerId) {
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        if !peer.connected
+            && now.saturating_duration_since(peer.created) > self.config.connect_timeout
+        {
+            self.close(now, id, CloseReason::ConnectTimeout);
+            return;
+        }
+        if peer.connected
+            && now.saturating_duration_since(peer.last_received) > self.config.idle_timeout
+        {
+            self.close(now, id, CloseReason::Disconnected);
+            return;
+        }
+        if peer.next_timeout <= now {
+            if peer.rtc.handle_input(Input::Timeout(now)).is_err() {
+                peer.closing = Some(CloseReason::Failed);
+            }
+            self.drain(now, id);
+        } else {
+            self.arm(id);
+        }
+    }
+
+    /// Queues a peer's deadline: its `Rtc`'s timeout or, just after, the moment it outlives
+    /// its connect or idle limit (both are exceeded strictly after the limit).
+    fn arm(&mut self, id: PeerId) {
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        let (since, limit) = if peer.connected {
+            (peer.last_received, self.config.idle_timeout)
+        } else {
+            (peer.created, self.config.connect_timeout)
+        };
+        let life = since
+            .checked_add(limit + Duration::from_nanos(1))
+            .unwrap_or(peer.next_timeout);
+        let deadline = peer.next_timeout.min(life);
+        self.timers
+            .arm(&mut peer.timer, id, deadline, self.last_now);
     }
 
     fn bump_generation(&mut self) -> u64 {
@@ -406,21 +480,25 @@ impl Sfu {
         self.next_generation
     }
 
+    fn next_peer_id(&mut self) -> PeerId {
+        let id = PeerId(self.next_peer);
+        self.next_peer += 1;
+        id
+    }
+
     fn insert_peer(
         &mut self,
         now: Instant,
+        id: PeerId,
         mut rtc: str0m::Rtc,
-        stream: String,
+        stream: StreamId,
         role: Role,
-    ) -> PeerId {
-        let id = PeerId(self.next_peer);
-        self.next_peer += 1;
+    ) {
         let ufrag = rtc.direct_api().local_ice_credentials().ufrag;
         self.demux.add_peer(ufrag.clone(), id);
         self.peers.insert(
             id,
-            Peer {
-                id,
+            Box::new(Peer {
                 rtc,
                 stream,
                 ufrag,
@@ -430,11 +508,11 @@ impl Sfu {
                 last_received: now,
                 next_timeout: now,
                 dirty: false,
+                timer: TimerSlot::default(),
                 closing: None,
-            },
+            }),
         );
         self.drain(now, id);
-        id
     }
 
     fn track_descs(&self, publisher: PeerId) -> Vec<crate::TrackDesc> {
@@ -444,15 +522,14 @@ impl Sfu {
         }
     }
 
-    fn announce_viewer_count(&mut self, stream: &str) {
+    fn announce_viewer_count(&mut self, stream: StreamId) {
         let count = self.registry.viewers(stream).len();
         let targets = self
             .registry
             .viewers(stream)
             .iter()
-            .chain(self.registry.publications(stream).iter())
             .copied()
-            .collect::<Vec<_>>();
+            .chain(self.registry.publications(stream));
         for to in targets {
             self.events.push_back(MediaEvent::ViewerCount { to, count });
         }
@@ -460,10 +537,10 @@ impl Sfu {
 
     /// Polls one peer's `Rtc` until it has nothing more, then acts on its events.
     fn drain(&mut self, now: Instant, id: PeerId) {
-        let mut events = Vec::new();
         let Some(peer) = self.peers.get_mut(&id) else {
             return;
         };
+        let mut events = std::mem::take(&mut self.rtc_events);
         peer.dirty = false;
         loop {
             match peer.rtc.poll_output() {
@@ -483,17 +560,27 @@ impl Sfu {
         if !peer.rtc.is_alive() && peer.closing.is_none() {
             peer.closing = Some(CloseReason::Disconnected);
         }
-        for event in events {
+        for event in events.drain(..) {
             self.handle_rtc_event(now, id, event);
         }
-        if let Some(reason) = self.peers.get(&id).and_then(|p| p.closing) {
-            self.close(now, id, reason);
+        self.rtc_events = events;
+        match self.peers.get(&id).map(|p| p.closing) {
+            Some(Some(reason)) => self.close(now, id, reason),
+            Some(None) => self.arm(id),
+            None => {}
         }
     }
 
-    /// Drains every peer that was written to since the last flush.
+    /// Drains every peer that was written to since the last flush. Its clock is run first:
+    /// str0m sends written packets on its next timeout and would otherwise answer this drain
+    /// with an immediate deadline only, costing a second drain per forwarded copy.
     fn flush(&mut self, now: Instant) {
         while let Some(id) = self.dirty.pop() {
+            if let Some(peer) = self.peers.get_mut(&id) {
+                if peer.rtc.handle_input(Input::Timeout(now)).is_err() {
+                    peer.closing = Some(CloseReason::Failed);
+                }
+            }
             self.drain(now, id);
         }
     }
@@ -515,8 +602,7 @@ impl Sfu {
                 };
                 peer.connected = true;
                 if let Role::Viewer(v) = &peer.role {
-                    let (stream, pinned) = (peer.stream.clone(), v.pinned.clone());
-                    if let Some(publisher) = self.registry.current(&stream, &pinned) {
+                    if let Some(publisher) = self.registry.current(peer.stream, v.pinned_id) {
                         self.request_keyframe(now, publisher, KeyframeRequestKind::Pli);
                     }
                 }
@@ -538,18 +624,18 @@ impl Sfu {
         };
         peer.rtc.disconnect();
         self.demux.remove_peer(&peer.ufrag, id);
-        let stream = peer.stream.clone();
+        let stream = peer.stream;
         match peer.role {
             Role::Publisher(p) => {
-                let removed = self.registry.remove_publication(&stream, &p.source, id);
+                let removed = self.registry.remove_publication(stream, p.source_id, id);
                 if let Some(next) = removed.new_current {
                     self.request_keyframe(now, next, KeyframeRequestKind::Fir);
                 }
                 if removed.source_ended {
-                    let emptied = self.mux.source_ended(&stream, &p.source);
+                    let emptied = self.mux.source_ended(stream, p.source_id);
                     self.announce_slot_changes(emptied);
-                    self.forget_recent_audio(&stream, Some(&p.source));
-                    for &to in self.registry.viewers(&stream) {
+                    self.forget_recent_audio(stream, Some(p.source_id));
+                    for &to in self.registry.viewers(stream) {
                         self.events.push_back(MediaEvent::SourceInactive {
                             to,
                             source: p.source.clone(),
@@ -557,16 +643,16 @@ impl Sfu {
                     }
                 }
                 if removed.stream_idle {
-                    for &to in self.registry.viewers(&stream) {
+                    for &to in self.registry.viewers(stream) {
                         self.events.push_back(MediaEvent::StreamStopped { to });
                     }
                 }
             }
             Role::Viewer(v) => {
-                self.registry.remove_viewer(&stream, &v.pinned, id);
-                self.mux.remove_viewer(&stream, id);
-                self.forget_recent_audio(&stream, None);
-                self.announce_viewer_count(&stream);
+                self.mux.remove_viewer(stream, id);
+                self.registry.remove_viewer(stream, v.pinned_id, id);
+                self.forget_recent_audio(stream, None);
+                self.announce_viewer_count(stream);
             }
         }
         self.events
