@@ -30,6 +30,8 @@ const MAX_SLOTS: usize = 16;
 
 /// Largest text frame accepted (an SDP offer with many m-lines stays far below).
 const MAX_FRAME: usize = 256 * 1024;
+/// Read and write buffer of a signaling WebSocket; larger frames grow it.
+const SESSION_BUFFER: usize = 4 * 1024;
 
 /// `GET /ws/v2/pub?token=…`.
 pub async fn publisher(
@@ -84,7 +86,11 @@ fn upgrade(
         )
         .into_response();
     }
+    // Small buffers: a session exchanges a few KiB of SDP, then idles for hours, and the
+    // 128 KiB defaults would cost more per listener than its whole media state.
     ws.max_message_size(MAX_FRAME)
+        .read_buffer_size(SESSION_BUFFER)
+        .write_buffer_size(SESSION_BUFFER)
         .on_upgrade(move |socket| Session::new(state, claims, role).run(socket))
 }
 
