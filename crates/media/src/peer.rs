@@ -134,6 +134,22 @@ pub(crate) enum Side {
     Viewer,
 }
 
+/// What every peer of this SFU shares: the candidate address and one DTLS certificate
+/// (generating a key pair per peer would cost every join a key generation).
+pub(crate) struct LocalSide {
+    pub(crate) candidate: SocketAddr,
+    pub(crate) cert: Option<str0m::crypto::dtls::DtlsCert>,
+}
+
+impl LocalSide {
+    pub(crate) fn new(candidate: SocketAddr) -> Self {
+        let cert = str0m::crypto::from_feature_flags()
+            .dtls_provider
+            .generate_certificate();
+        Self { candidate, cert }
+    }
+}
+
 /// Builds an ICE-lite, RTP-mode `Rtc` and answers `offer` with it.
 ///
 /// SRTP: the answer takes the DTLS server role (`a=setup:passive` to a browser's `actpass`),
@@ -147,7 +163,7 @@ pub(crate) enum Side {
 /// the SFU would decrypt and parse for nothing.
 pub(crate) fn accept_offer(
     now: Instant,
-    candidate: SocketAddr,
+    local: &LocalSide,
     offer: &str,
     codecs: CodecChoice,
     side: Side,
@@ -168,8 +184,11 @@ pub(crate) fn accept_offer(
         config = config.set_extension_map(without_twcc(ExtensionMap::standard()));
     }
     add_codecs(&mut config, codecs, dtx);
+    if let Some(cert) = &local.cert {
+        config = config.set_dtls_cert(cert.clone());
+    }
     let mut rtc = config.build(now);
-    let local = Candidate::host(candidate, "udp")
+    let local = Candidate::host(local.candidate, "udp")
         .map_err(|e| MediaError::InvalidOffer(format!("bad local candidate: {e}")))?;
     rtc.add_local_candidate(local);
     // str0m promises not to panic on input; a hostile offer must still never take the server down.
@@ -431,12 +450,26 @@ mod tests {
             "v=0\r\no=- 0 0 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n",
         ] {
             assert!(
-                accept_offer(now, addr, offer, CodecChoice::All, Side::Viewer).is_err(),
+                accept_offer(
+                    now,
+                    &LocalSide::new(addr),
+                    offer,
+                    CodecChoice::All,
+                    Side::Viewer
+                )
+                .is_err(),
                 "{offer:?}"
             );
         }
         let huge = "a".repeat(MAX_SDP_LEN + 1);
-        assert!(accept_offer(now, addr, &huge, CodecChoice::All, Side::Publisher).is_err());
+        assert!(accept_offer(
+            now,
+            &LocalSide::new(addr),
+            &huge,
+            CodecChoice::All,
+            Side::Publisher
+        )
+        .is_err());
     }
 
     #[test]

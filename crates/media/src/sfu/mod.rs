@@ -3,6 +3,7 @@
 mod forward;
 mod multiplex;
 mod timers;
+mod viewer_counts;
 
 pub(crate) use timers::TimerSlot;
 
@@ -25,6 +26,7 @@ use crate::{
     Accepted, CloseReason, MediaError, MediaEvent, Output, PeerId, PublishParams, ViewParams,
 };
 use timers::Timers;
+use viewer_counts::ViewerCounts;
 
 /// Hashes the server-assigned integer ids (peers, streams, sources) with one multiply:
 /// they are never chosen by a client, so no flooding resistance is needed, and the lookups
@@ -161,6 +163,9 @@ pub struct Sfu {
     last_now: Instant,
     /// Peers' deadlines.
     timers: Timers,
+    local: peer::LocalSide,
+    viewer_counts: ViewerCounts,
+    counted: Vec<StreamId>,
     /// Scratch: peers due in `handle_timeout`.
     due: Vec<PeerId>,
     /// Scratch: a peer's `Rtc` events while it is drained.
@@ -170,6 +175,7 @@ pub struct Sfu {
 impl Sfu {
     /// An SFU with no peers, started at `now`.
     pub fn new(config: SfuConfig, now: Instant) -> Self {
+        let local = peer::LocalSide::new(config.candidate_addr);
         Self {
             mux: Mux::new(config.speaker, config.slots),
             config,
@@ -185,6 +191,9 @@ impl Sfu {
             counters: Counters::default(),
             recent_audio: IdMap::default(),
             timers: Timers::default(),
+            local,
+            viewer_counts: ViewerCounts::default(),
+            counted: Vec::new(),
             due: Vec::new(),
             rtc_events: Vec::new(),
         }
@@ -242,13 +251,8 @@ impl Sfu {
             Some(name) => CodecChoice::Only(peer::parse_codec(name)?),
             None => CodecChoice::All,
         };
-        let (rtc, answer) = peer::accept_offer(
-            now,
-            self.config.candidate_addr,
-            &p.offer,
-            choice,
-            Side::Publisher,
-        )?;
+        let (rtc, answer) =
+            peer::accept_offer(now, &self.local, &p.offer, choice, Side::Publisher)?;
         let tracks = peer::publication_tracks(&rtc, &peer::offer_mids(&p.offer));
         if tracks.is_empty() {
             return Err(MediaError::NoUsableMedia(
@@ -295,13 +299,8 @@ impl Sfu {
                 )));
             }
         }
-        let (mut rtc, answer) = peer::accept_offer(
-            now,
-            self.config.candidate_addr,
-            &v.offer,
-            CodecChoice::All,
-            Side::Viewer,
-        )?;
+        let (mut rtc, answer) =
+            peer::accept_offer(now, &self.local, &v.offer, CodecChoice::All, Side::Viewer)?;
         let mut viewing = peer::viewing_tracks(&rtc, &peer::offer_mids(&v.offer), v.max_slots);
         if viewing.audio.is_none() && viewing.video.is_none() {
             return Err(MediaError::NoUsableMedia(
@@ -336,7 +335,11 @@ impl Sfu {
                 tracks,
             });
         }
-        self.announce_viewer_count(stream);
+        // The new viewer hears the count at once; the others in the next batch.
+        let count = self.registry.viewers(stream).len();
+        self.events
+            .push_back(MediaEvent::ViewerCount { to: id, count });
+        self.viewer_counts.mark(now, stream);
         Ok(Accepted { peer: id, answer })
     }
 
@@ -404,6 +407,12 @@ impl Sfu {
             peers.get(&id).is_some_and(|p| p.timer.is_scheduled_at(at))
         });
         self.mux_tick(now);
+        let mut counted = std::mem::take(&mut self.counted);
+        self.viewer_counts.take_due(now, &mut counted);
+        for stream in counted.drain(..) {
+            self.announce_viewer_count(stream);
+        }
+        self.counted = counted;
         self.flush(now);
     }
 
@@ -423,6 +432,7 @@ impl Sfu {
             })
             .into_iter()
             .chain(self.mux.next_tick())
+            .chain(self.viewer_counts.next())
             .min();
         // With no peers nothing is due; a second after the last input is a cheap idle tick.
         Output::Timeout(next.unwrap_or(self.last_now + Duration::from_secs(1)))
@@ -652,7 +662,7 @@ impl Sfu {
                 self.mux.remove_viewer(stream, id);
                 self.registry.remove_viewer(stream, v.pinned_id, id);
                 self.forget_recent_audio(stream, None);
-                self.announce_viewer_count(stream);
+                self.viewer_counts.mark(now, stream);
             }
         }
         self.events
