@@ -44,6 +44,7 @@ impl ViewerCounts {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests need an arbitrary origin for simulated time
 mod tests {
     use super::*;
 
