@@ -144,9 +144,9 @@ impl BatchSocket {
         self.send_while(queue, stats, 1)
     }
 
-    /// Like [`BatchSocket::flush`], but sends only full batches of [`SEND_BATCH`]: called while
-    /// a fan-out is still being produced, so the first datagrams leave without waiting for
-    /// the last and no call is wasted on a few.
+    /// Like [`BatchSocket::flush`], but sends only full batches of [`SEND_BATCH`]: called
+    /// between the datagrams of an input batch, so one datagram's fan-out leaves before the
+    /// next one is processed, and no call is wasted on a few.
     pub fn flush_full_batches(
         &mut self,
         queue: &mut VecDeque<Outgoing>,
