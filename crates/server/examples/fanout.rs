@@ -112,17 +112,9 @@ async fn main() -> anyhow::Result<()> {
         a.workers
     );
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let (m0, r0, t0) = (
-        scrape(&base).await?,
-        received.load(Ordering::Relaxed),
-        Instant::now(),
-    );
+    let (m0, r0, t0) = measure(&base, &received).await?;
     tokio::time::sleep(Duration::from_secs(a.seconds)).await;
-    let (m1, r1, t1) = (
-        scrape(&base).await?,
-        received.load(Ordering::Relaxed),
-        Instant::now(),
-    );
+    let (m1, r1, t1) = measure(&base, &received).await?;
     let secs = (t1 - t0).as_secs_f64();
     let delta =
         |name: &str| m1.get(name).copied().unwrap_or(0.0) - m0.get(name).copied().unwrap_or(0.0);
@@ -196,6 +188,23 @@ async fn main() -> anyhow::Result<()> {
     drop(keep);
     let _ = std::fs::remove_dir_all(dir);
     Ok(())
+}
+
+/// A scrape, the viewers' count and the time, taken halfway through the scrape (a slow
+/// answer on a busy machine must not stretch the window).
+async fn measure(
+    base: &str,
+    received: &AtomicU64,
+) -> anyhow::Result<(HashMap<String, f64>, u64, Instant)> {
+    let start = Instant::now();
+    let m = scrape(base).await?;
+    let at = start + start.elapsed() / 2;
+    let spent = start.elapsed();
+    anyhow::ensure!(
+        spent < Duration::from_millis(500),
+        "/metrics took {spent:?}: the machine is too busy to measure"
+    );
+    Ok((m, received.load(Ordering::Relaxed), at))
 }
 
 /// `/metrics` as sample name (with labels) → value.

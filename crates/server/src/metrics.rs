@@ -150,6 +150,11 @@ fn registry(media: &MediaSnapshot, sessions: usize) -> Registry {
             io.send_errors,
         ),
         (
+            "udp_send_queue_dropped",
+            "Datagrams dropped while the socket stayed full (send queue over its limit)",
+            io.send_queue_dropped,
+        ),
+        (
             "udp_receive_errors",
             "Failed UDP receive calls",
             io.recv_errors,

@@ -165,6 +165,8 @@ pub struct IoStats {
     pub bytes_out: u64,
     /// Datagrams the kernel refused to send (unreachable, bad address), then dropped.
     pub send_errors: u64,
+    /// Datagrams dropped because the socket stayed full and too many were waiting.
+    pub send_queue_dropped: u64,
     /// Failed receive calls.
     pub recv_errors: u64,
     /// Received datagrams dropped before the core: oversized or without an IP source.
@@ -190,6 +192,7 @@ impl Default for IoStats {
             datagrams_out: 0,
             bytes_out: 0,
             send_errors: 0,
+            send_queue_dropped: 0,
             recv_errors: 0,
             invalid_in: 0,
             recv_seconds: 0.0,
@@ -209,6 +212,7 @@ impl IoStats {
         self.datagrams_out += o.datagrams_out;
         self.bytes_out += o.bytes_out;
         self.send_errors += o.send_errors;
+        self.send_queue_dropped += o.send_queue_dropped;
         self.recv_errors += o.recv_errors;
         self.invalid_in += o.invalid_in;
         self.recv_seconds += o.recv_seconds;

@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use podium_media::Transmit;
+#[cfg(target_os = "linux")]
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
 
@@ -23,6 +24,9 @@ pub const SEND_BATCH: usize = 64;
 /// Receive buffer per datagram; WebRTC datagrams stay under the path MTU, so a datagram that
 /// fills it is not ours and is dropped (counted as invalid).
 pub const MAX_DATAGRAM: usize = 2048;
+/// Datagrams a worker keeps waiting for a full socket at most; past that the oldest are
+/// dropped (they would be stale by the time they left anyway).
+pub const MAX_QUEUED: usize = 1 << 16;
 /// Kernel socket buffers asked for (the kernel caps them at `net.core.{r,w}mem_max`).
 const SOCKET_BUFFER: usize = 4 << 20;
 
@@ -140,9 +144,9 @@ impl BatchSocket {
         self.send_while(queue, stats, 1)
     }
 
-    /// Like [`BatchSocket::flush`], but sends only full batches of [`SEND_BATCH`]: called while
-    /// a fan-out is still being produced, so the first datagrams leave without waiting for
-    /// the last and no call is wasted on a few.
+    /// Like [`BatchSocket::flush`], but sends only full batches of [`SEND_BATCH`]: called
+    /// between the datagrams of an input batch, so one datagram's fan-out leaves before the
+    /// next one is processed, and no call is wasted on a few.
     pub fn flush_full_batches(
         &mut self,
         queue: &mut VecDeque<Outgoing>,
@@ -180,7 +184,14 @@ impl BatchSocket {
                         }
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    let excess = queue.len().saturating_sub(MAX_QUEUED);
+                    if excess > 0 {
+                        queue.drain(..excess);
+                        stats.send_queue_dropped += excess as u64;
+                    }
+                    return false;
+                }
                 Err(e) => {
                     // The first datagram of the batch failed; the rest are retried.
                     stats.send_errors += 1;
