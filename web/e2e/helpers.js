@@ -20,7 +20,6 @@ import { before, after } from 'node:test';
 import { once } from 'node:events';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
-import dgram from 'node:dgram';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -66,16 +65,6 @@ export async function freeTcpPort() {
   return port;
 }
 
-/** A free UDP port on 127.0.0.1. */
-export async function freeUdpPort() {
-  const socket = dgram.createSocket('udp4');
-  socket.bind(0, '127.0.0.1');
-  await once(socket, 'listening');
-  const { port } = socket.address();
-  socket.close();
-  return port;
-}
-
 /** Unique stream name for one test. */
 export function uniqueStreamName(prefix = 'e2e') {
   return `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
@@ -83,16 +72,16 @@ export function uniqueStreamName(prefix = 'e2e') {
 
 /**
  * Spawn `podium serve` on free ports with a fresh data dir and wait for /healthz.
- * @returns {Promise<{url: string, httpPort: number, udpPort: number, logs: () => string, stop: () => Promise<void>}>}
+ * @returns {Promise<{url: string, httpPort: number, logs: () => string, stop: () => Promise<void>}>}
  */
 export async function startServer({ extraArgs = [] } = {}) {
   const httpPort = await freeTcpPort();
-  const udpPort = await freeUdpPort();
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'podium-e2e-data-'));
   const args = [
     'serve',
     '--http-addr', `127.0.0.1:${httpPort}`,
-    '--udp-addr', `127.0.0.1:${udpPort}`,
+    // Port 0: every media worker binds a free port of its own (a fixed port is a range).
+    '--udp-addr', '127.0.0.1:0',
     '--data-dir', dataDir,
     '--publish-token', PUBLISH_TOKEN,
     '--admin-secret', ADMIN_SECRET,
@@ -122,7 +111,6 @@ export async function startServer({ extraArgs = [] } = {}) {
   const server = {
     url,
     httpPort,
-    udpPort,
     dataDir,
     process: child,
     /** Everything the server printed so far. */
