@@ -162,11 +162,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         "  Director API:      http://{}/api/director/{{publish,subscribe}}",
         running.http_addr
     );
+    let ports: Vec<String> = running
+        .udp_addrs
+        .iter()
+        .map(|a| a.port().to_string())
+        .collect();
     println!(
-        "  Media (UDP):       {} (advertised as {}:{})",
-        running.udp_addr,
+        "  Media (UDP):       {} ({} worker{}, port{} {} advertised on {})",
+        running.udp_addr.ip(),
+        ports.len(),
+        if ports.len() == 1 { "" } else { "s" },
+        if ports.len() == 1 { "" } else { "s" },
+        ports.join(", "),
         public_ip,
-        running.udp_addr.port()
     );
     let token_file = data_dir.join("publish-token");
     match (token_configured, running.publish_token_generated) {
