@@ -32,6 +32,8 @@ fn parse_stat(text: &str) -> Option<(String, f64)> {
 /// One reading of a process.
 #[derive(Debug, Clone, Default)]
 pub struct ProcSample {
+    /// When it was read.
+    pub at: Option<std::time::Instant>,
     /// User + system CPU seconds so far.
     pub cpu_secs: f64,
     /// Resident memory, bytes.
@@ -64,6 +66,7 @@ pub fn sample(pid: u32) -> Option<ProcSample> {
         }
     }
     Some(ProcSample {
+        at: Some(std::time::Instant::now()),
         cpu_secs,
         rss_bytes: rss_kib * 1024,
         threads,

@@ -91,6 +91,8 @@ pub struct Marks {
     pub own: Option<ProcSample>,
     /// Server metrics.
     pub metrics: BTreeMap<String, f64>,
+    /// When the metrics were read.
+    pub metrics_at: std::time::Instant,
     /// Server RSS before any listener joined.
     pub baseline_rss: Option<u64>,
 }
@@ -119,19 +121,23 @@ pub fn window(acc: &Acc, w: &WindowInput<'_>) -> WindowReport {
     let latency = acc.latency();
     let loss = acc.loss_pct();
     let own = match (&w.start.own, &w.end.own) {
-        (Some(a), Some(b)) => (b.cpu_secs - a.cpu_secs) / secs,
+        (Some(a), Some(b)) => (b.cpu_secs - a.cpu_secs) / between(a, b),
         _ => 0.0,
     };
     let server = match (&w.start.server, &w.end.server) {
         (Some(a), Some(b)) => {
-            let cpu = b.cpu_secs - a.cpu_secs;
+            // Rates over each reading's own interval: a slow /metrics answer under load
+            // must not stretch or shrink the CPU figures.
+            let proc_secs = between(a, b);
+            let cpu_cores = (b.cpu_secs - a.cpu_secs) / proc_secs;
+            let rx_pps = acc.rx_packets as f64 / secs;
             let threads = b
                 .threads
                 .iter()
                 .map(|(name, t)| {
                     (
                         name.clone(),
-                        (t - a.threads.get(name).copied().unwrap_or(0.0)) / secs,
+                        (t - a.threads.get(name).copied().unwrap_or(0.0)) / proc_secs,
                     )
                 })
                 .filter(|(_, c)| *c > 0.0005)
@@ -142,14 +148,14 @@ pub fn window(acc: &Acc, w: &WindowInput<'_>) -> WindowReport {
                 "podium_rtp_forwarded_total",
             );
             Some(ServerReport {
-                cpu_cores: cpu / secs,
-                cpu_us_per_packet: if acc.rx_packets > 0 {
-                    cpu * 1e6 / acc.rx_packets as f64
+                cpu_cores,
+                cpu_us_per_packet: if rx_pps > 0.0 {
+                    cpu_cores * 1e6 / rx_pps
                 } else {
                     0.0
                 },
-                packets_per_cpu_second: if cpu > 0.0 {
-                    acc.rx_packets as f64 / cpu
+                packets_per_cpu_second: if cpu_cores > 0.0 {
+                    rx_pps / cpu_cores
                 } else {
                     0.0
                 },
@@ -161,7 +167,11 @@ pub fn window(acc: &Acc, w: &WindowInput<'_>) -> WindowReport {
                     _ => 0.0,
                 },
                 threads,
-                forwarded_pps: forwarded.map(|f| f / secs),
+                forwarded_pps: forwarded.map(|f| {
+                    f / (w.end.metrics_at - w.start.metrics_at)
+                        .as_secs_f64()
+                        .max(1e-3)
+                }),
                 in_server_latency_ms: histogram_quantiles(&w.start.metrics, &w.end.metrics),
             })
         }
@@ -189,6 +199,14 @@ pub fn window(acc: &Acc, w: &WindowInput<'_>) -> WindowReport {
             && latency.p99 <= w.bounds.1
             && w.join_failures == 0
             && acc.deaths == 0,
+    }
+}
+
+/// Seconds between two readings.
+fn between(a: &ProcSample, b: &ProcSample) -> f64 {
+    match (a.at, b.at) {
+        (Some(a), Some(b)) => (b - a).as_secs_f64().max(1e-3),
+        _ => 1e-3,
     }
 }
 

@@ -221,18 +221,33 @@ fn spawn_member(shared: &Arc<Shared>, publish: Option<usize>) -> Member {
     Member { stop, task }
 }
 
-async fn marks(shared: &Shared, baseline_rss: Option<u64>) -> Marks {
+/// Readings of the server and the tool; `metrics_first` at a window's start, so that the
+/// /proc readings lie right at the window's edges on both ends.
+async fn marks(shared: &Shared, baseline_rss: Option<u64>, metrics_first: bool) -> Marks {
+    let early = if metrics_first {
+        Some(read_metrics(shared).await)
+    } else {
+        None
+    };
+    let server = shared.target.pid().and_then(procstat::sample);
+    let own = procstat::sample(std::process::id());
+    let (metrics, metrics_at) = match early {
+        Some(m) => m,
+        None => read_metrics(shared).await,
+    };
     Marks {
-        server: shared.target.pid().and_then(procstat::sample),
-        own: procstat::sample(std::process::id()),
-        metrics: shared
-            .target
-            .metrics()
-            .await
-            .map(|t| report::parse_metrics(&t))
-            .unwrap_or_default(),
+        server,
+        own,
+        metrics,
+        metrics_at,
         baseline_rss,
     }
+}
+
+async fn read_metrics(shared: &Shared) -> (std::collections::BTreeMap<String, f64>, Instant) {
+    let text = shared.target.metrics().await;
+    let parsed = text.map(|t| report::parse_metrics(&t)).unwrap_or_default();
+    (parsed, Instant::now())
 }
 
 /// Runs the load described by `args`.
@@ -357,7 +372,7 @@ async fn drive(shared: &Arc<Shared>) -> anyhow::Result<(Vec<WindowReport>, Optio
     }
     // Let ICE and DTLS settle, then note the server's memory before any listener.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let baseline_rss = marks(shared, None).await.server.map(|s| s.rss_bytes);
+    let baseline_rss = marks(shared, None, false).await.server.map(|s| s.rss_bytes);
 
     let mut members: Vec<Member> = Vec::new();
     let mut windows = Vec::new();
@@ -435,7 +450,7 @@ async fn measure(
     churn: f64,
 ) -> WindowReport {
     let a = &shared.args;
-    let start = marks(shared, baseline_rss).await;
+    let start = marks(shared, baseline_rss, true).await;
     let failures = shared.failures.load(Ordering::Relaxed);
     let vad = shared.vad.load(Ordering::Relaxed);
     let began = Instant::now();
@@ -475,7 +490,7 @@ async fn measure(
         }
     }
     let seconds = began.elapsed().as_secs_f64();
-    let end = marks(shared, baseline_rss).await;
+    let end = marks(shared, baseline_rss, false).await;
     let mut acc = std::mem::take(&mut *shared.window.lock().expect("window lock"));
     (acc.join_ms, acc.connect_ms) = std::mem::take(&mut *shared.joins.lock().expect("joins lock"));
     report::window(
