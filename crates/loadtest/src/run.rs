@@ -57,6 +57,12 @@ impl Shared {
         &self.engines[usize::from(id) % self.engines.len()]
     }
 
+    /// From now on an engine drives client `id`.
+    fn hand_over(&self, id: u16, negotiated: Negotiated, sending: Sending, started: Instant) {
+        let client = Client::new(id, negotiated, sending, started, self.epoch);
+        self.engine(id).add(client);
+    }
+
     fn bind(&self) -> IpAddr {
         match &self.target {
             Target::Janus { bind, .. } => *bind,
@@ -111,13 +117,7 @@ impl Shared {
             }
         };
         let negotiated = offering.accept(&answer)?;
-        self.engine(id).add(Client::new(
-            id,
-            negotiated,
-            self.sending(id),
-            started,
-            self.epoch,
-        ));
+        self.hand_over(id, negotiated, self.sending(id), started);
         if let Holder::Janus(mut handle, feed) = holder {
             // VideoRoom refuses subscribers to a feed whose connection is not up yet.
             handle.wait_for("webrtcup", Duration::from_secs(10)).await?;
@@ -149,13 +149,7 @@ impl Shared {
                 let started = Instant::now();
                 let answer = Podium::view(&mut ws, &self.args.stream, offer, slots).await?;
                 let negotiated = offering.accept(&answer)?;
-                self.engine(id).add(Client::new(
-                    id,
-                    negotiated,
-                    Sending::Nothing,
-                    started,
-                    self.epoch,
-                ));
+                self.hand_over(id, negotiated, Sending::Nothing, started);
                 Ok(Holder::Podium(Box::new(ws)))
             }
             Target::Janus { api, room, .. } => {
@@ -163,13 +157,7 @@ impl Shared {
                 let started = Instant::now();
                 let (handle, offer) = api.subscribe(*room, &feeds).await?;
                 let (negotiated, answer) = Negotiated::answer(self.bind(), &offer)?;
-                self.engine(id).add(Client::new(
-                    id,
-                    negotiated,
-                    Sending::Nothing,
-                    started,
-                    self.epoch,
-                ));
+                self.hand_over(id, negotiated, Sending::Nothing, started);
                 api.start(&handle, &answer).await?;
                 Ok(Holder::Janus(handle, 0))
             }
