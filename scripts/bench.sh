@@ -30,7 +30,7 @@ bounds=(--max-loss 0.1 --max-p99-ms 50 --duration 10 --warmup 3)
 if [ "$only" != janus ]; then
   load podium-room-step --scenario room --speakers 10 --slots 3 --listeners 250 --step --step-by 250 "${bounds[@]}"
   load podium-broadcast-step --scenario broadcast --listeners 50 --step --step-by 50 "${bounds[@]}"
-  load podium-churn --scenario churn --speakers 10 --listeners 300 --churn 20 --duration 20
+  load podium-churn --scenario churn --speakers 10 --listeners 300 --churn 20 --duration 20 --max-loss 0.1 --max-p99-ms 50
 fi
 if [ "$only" != podium ]; then
   load janus-broadcast-step --target janus --scenario broadcast --listeners 50 --step --step-by 50 "${bounds[@]}"
