@@ -92,7 +92,8 @@ pub struct LoadArgs {
     #[arg(long)]
     pub step: bool,
     /// Listeners added per step
-    #[arg(long, default_value_t = 250)]
+    #[arg(long, default_value_t = 250,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub step_by: usize,
     /// Most listeners step mode tries
     #[arg(long, default_value_t = 10_000)]

@@ -131,7 +131,7 @@ struct Track {
 /// A client an engine drives.
 pub struct Client {
     /// Run-wide index, carried in probes as the sender.
-    pub id: u16,
+    pub id: u32,
     rtc: Rtc,
     /// Its socket, registered with the engine's poll.
     pub socket: mio::net::UdpSocket,
@@ -151,11 +151,14 @@ pub struct Client {
     video_tx: Option<(Mid, Pt)>,
     /// The peer ended (ICE or DTLS failure, or an error): the engine drops it.
     pub dead: bool,
+    connected_at: Option<Instant>,
+    last_rx: Option<Instant>,
+    disconnected_since: Option<Instant>,
 }
 
 impl Client {
     /// `started`: when the join began (for the join time).
-    pub fn new(id: u16, n: Negotiated, sending: Sending, started: Instant, epoch: Instant) -> Self {
+    pub fn new(id: u32, n: Negotiated, sending: Sending, started: Instant, epoch: Instant) -> Self {
         let pt_of = |rtc: &Rtc, codec: Codec| {
             rtc.codec_config()
                 .params()
@@ -183,6 +186,9 @@ impl Client {
             audio_tx: None,
             video_tx: None,
             dead: false,
+            disconnected_since: None,
+            connected_at: None,
+            last_rx: None,
         };
         for (mid, kind, direction) in own {
             client.note_media(mid, kind, direction);
@@ -239,6 +245,14 @@ impl Client {
                 return;
             }
             self.drain(epoch, acc);
+            // A missed consent check is only a passing "disconnected"; one that lasts is a
+            // failed peer (and str0m gives up on a peer by no longer being alive).
+            let lost = self
+                .disconnected_since
+                .is_some_and(|t| now.saturating_duration_since(t) > DISCONNECT_GRACE);
+            if lost || !self.rtc.is_alive() {
+                self.dead = true;
+            }
         }
     }
 
@@ -270,10 +284,11 @@ impl Client {
         };
         let mut payload = vec![0u8; f.bytes];
         Probe {
-            sender: self.id,
+            // Publishers join first, so their ids fit the probe's 16 bits.
+            sender: self.id as u16,
             spurt: f.spurt,
             frame: f.frame,
-            sent_us: micros(self.epoch, now),
+            sent_us: micros(self.epoch, Instant::now()),
             spurt_start_us: f.spurt_start_us,
         }
         .write(&mut payload);
@@ -301,10 +316,11 @@ impl Client {
         payload[0] = if p.keyframe_start { 0x10 } else { 0x00 };
         payload[1] = if p.keyframe_start { 0x00 } else { 0x01 };
         Probe {
-            sender: self.id,
+            // Publishers join first, so their ids fit the probe's 16 bits.
+            sender: self.id as u16,
             spurt: 1,
             frame: p.frame,
-            sent_us: micros(self.epoch, now),
+            sent_us: micros(self.epoch, Instant::now()),
             spurt_start_us: 0,
         }
         .write(&mut payload);
@@ -346,6 +362,7 @@ impl Client {
             Event::Connected => {
                 let now = Instant::now();
                 self.connected_us = Some(micros(epoch, now));
+                self.connected_at = Some(now);
                 // Media starts now; nothing is owed for the time spent connecting.
                 match &mut self.sending {
                     Sending::Nothing => {}
@@ -358,8 +375,13 @@ impl Client {
                 acc.connect_ms.push(ms(now - self.started));
             }
             Event::MediaAdded(m) => self.note_media(m.mid, m.kind, m.direction),
-            Event::IceConnectionStateChange(str0m::IceConnectionState::Disconnected) => {
-                self.dead = true;
+            Event::IceConnectionStateChange(state) => {
+                self.disconnected_since = match state {
+                    str0m::IceConnectionState::Disconnected => {
+                        self.disconnected_since.or(Some(Instant::now()))
+                    }
+                    _ => None,
+                };
             }
             Event::RtpPacket(p) => {
                 let recv_us = micros(epoch, p.timestamp);
@@ -382,9 +404,12 @@ impl Client {
                 }
                 let track = self.tracks.get_mut(&ssrc).expect("inserted");
                 acc.rx_packets += 1;
+                self.last_rx = Some(p.timestamp);
                 acc.rx_bytes += p.payload.len() as u64;
                 let seq = *p.seq_no;
-                let base = *track.base_seq.get_or_insert(seq);
+                // A late packet older than the first one seen widens the range it counts in.
+                let base = track.base_seq.map_or(seq, |b| b.min(seq));
+                track.base_seq = Some(base);
                 track.max_seq = track.max_seq.max(seq).max(base);
                 track.received += 1;
                 if track.kind_audio && !self.first_audio {
@@ -402,16 +427,31 @@ impl Client {
         }
     }
 
+    /// A listener connected for over 2 s that has received nothing for over 2 s (DTX still
+    /// sends a frame every 400 ms, so a live slot or track is never that quiet).
+    pub fn starved(&self, now: Instant) -> bool {
+        const QUIET: std::time::Duration = std::time::Duration::from_secs(2);
+        let listening = matches!(self.sending, Sending::Nothing);
+        let since = self.last_rx.or(self.connected_at);
+        listening
+            && self
+                .connected_at
+                .is_some_and(|c| now.saturating_duration_since(c) > QUIET)
+            && since.is_some_and(|t| now.saturating_duration_since(t) > QUIET)
+    }
+
     /// Moves this client's loss counts into `acc` (packets expected and received since the
     /// last call, from RTP sequence numbers).
     pub fn report_loss(&mut self, acc: &mut Acc) {
         for t in self.tracks.values_mut() {
             let Some(base) = t.base_seq else { continue };
             let expected = t.max_seq - base + 1;
+            // Duplicates must not hide another track's loss.
+            let received = t.received.min(expected);
             acc.expected += expected.saturating_sub(t.reported_expected);
-            acc.received += t.received.saturating_sub(t.reported_received);
+            acc.received += received.saturating_sub(t.reported_received);
             t.reported_expected = expected;
-            t.reported_received = t.received;
+            t.reported_received = received;
         }
     }
 }
@@ -447,6 +487,9 @@ fn record_probe(
     }
     acc.record_latency(recv_us.saturating_sub(probe.sent_us));
 }
+
+/// How long ICE may stay disconnected before the client counts as failed.
+const DISCONNECT_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// µs from `epoch` to `t`.
 pub fn micros(epoch: Instant, t: Instant) -> u64 {

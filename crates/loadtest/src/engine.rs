@@ -15,11 +15,12 @@ use crate::stats::Acc;
 
 const WAKER: Token = Token(usize::MAX);
 const SWEEP: Duration = Duration::from_millis(2);
-const REPORT: Duration = Duration::from_millis(250);
+/// How often an engine hands over its counts.
+pub const REPORT: Duration = Duration::from_millis(250);
 
 enum Command {
     Add(Box<Client>),
-    Remove(u16),
+    Remove(u32),
     Stop,
 }
 
@@ -38,7 +39,7 @@ impl EngineHandle {
     }
 
     /// The engine drops client `id` (its signaling ended).
-    pub fn remove(&self, id: u16) {
+    pub fn remove(&self, id: u32) {
         let _ = self.tx.send(Command::Remove(id));
         let _ = self.waker.wake();
     }
@@ -73,7 +74,7 @@ struct Engine {
     reports: tokio::sync::mpsc::UnboundedSender<Acc>,
     slots: Vec<Option<Client>>,
     free: Vec<usize>,
-    by_id: HashMap<u16, usize>,
+    by_id: HashMap<u32, usize>,
     acc: Acc,
 }
 
@@ -204,8 +205,12 @@ impl Engine {
     }
 
     fn report(&mut self) {
+        let now = Instant::now();
         for c in self.slots.iter_mut().flatten() {
             c.report_loss(&mut self.acc);
+            if c.starved(now) {
+                self.acc.starved_reports += 1;
+            }
         }
         let acc = std::mem::take(&mut self.acc);
         let _ = self.reports.send(acc);

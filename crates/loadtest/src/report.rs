@@ -45,8 +45,12 @@ pub struct ServerLatency {
 /// One measured window.
 #[derive(Debug, Clone, Serialize)]
 pub struct WindowReport {
-    /// Listeners connected during the window.
+    /// Listeners the run kept joined during the window.
     pub listeners: usize,
+    /// Of those, how many still had their session at the end (not reported under churn).
+    pub listeners_connected: Option<usize>,
+    /// Listener-seconds in which a connected listener received nothing for over 2 s.
+    pub starved_listener_seconds: f64,
     /// Wall-clock seconds measured.
     pub seconds: f64,
     /// RTP packets per second received by all clients.
@@ -101,6 +105,8 @@ pub struct Marks {
 pub struct WindowInput<'a> {
     /// Listeners connected.
     pub listeners: usize,
+    /// Listeners whose session was up at the end, when all of them should be.
+    pub connected: Option<usize>,
     /// Seconds measured.
     pub seconds: f64,
     /// Readings at the start.
@@ -179,6 +185,8 @@ pub fn window(acc: &Acc, w: &WindowInput<'_>) -> WindowReport {
     };
     WindowReport {
         listeners: w.listeners,
+        listeners_connected: w.connected,
+        starved_listener_seconds: acc.starved_reports as f64 * crate::engine::REPORT.as_secs_f64(),
         seconds: w.seconds,
         rx_pps: acc.rx_packets as f64 / secs,
         tx_pps: acc.tx_packets as f64 / secs,
@@ -195,7 +203,12 @@ pub fn window(acc: &Acc, w: &WindowInput<'_>) -> WindowReport {
         peer_failures: acc.deaths,
         loadtest_cpu_cores: own,
         server,
-        within_bounds: loss <= w.bounds.0
+        // No media at all, a listener cut off, or one that hears nothing is out of bounds
+        // whatever the loss among the packets that did arrive.
+        within_bounds: latency.count > 0
+            && acc.starved_reports == 0
+            && w.connected.is_none_or(|c| c >= w.listeners)
+            && loss <= w.bounds.0
             && latency.p99 <= w.bounds.1
             && w.join_failures == 0
             && acc.deaths == 0,
@@ -265,6 +278,60 @@ fn histogram_quantiles(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn marks() -> Marks {
+        Marks {
+            server: None,
+            own: None,
+            metrics: BTreeMap::new(),
+            metrics_at: std::time::Instant::now(),
+            baseline_rss: None,
+        }
+    }
+
+    fn within(acc: &Acc, listeners: usize, connected: Option<usize>) -> bool {
+        let (start, end) = (marks(), marks());
+        let input = WindowInput {
+            listeners,
+            connected,
+            seconds: 10.0,
+            start: &start,
+            end: &end,
+            join_failures: 0,
+            vad_events: 0,
+            bounds: (0.1, 50.0),
+        };
+        window(acc, &input).within_bounds
+    }
+
+    #[test]
+    fn silence_cut_off_listeners_and_starved_ones_break_the_bounds() {
+        let mut ok = Acc {
+            expected: 1000,
+            received: 1000,
+            ..Default::default()
+        };
+        ok.record_latency(2_000);
+        assert!(within(&ok, 10, Some(10)));
+        assert!(!within(&Acc::default(), 10, Some(10)), "no media at all");
+        assert!(!within(&ok, 10, Some(9)), "a listener was cut off");
+        assert!(within(&ok, 10, None), "not checked under churn");
+        let starved = Acc {
+            starved_reports: 1,
+            ..Default::default()
+        };
+        let mut both = Acc::default();
+        both.merge(&ok);
+        both.merge(&starved);
+        assert!(!within(&both, 10, Some(10)), "a listener heard nothing");
+        let mut lossy = Acc {
+            expected: 1000,
+            received: 990,
+            ..Default::default()
+        };
+        lossy.record_latency(2_000);
+        assert!(!within(&lossy, 10, Some(10)), "1 % loss");
+    }
 
     #[test]
     fn reads_quantiles_off_histogram_buckets() {

@@ -2,7 +2,7 @@
 //! one window (or one per step in step mode) and summarise.
 
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU16, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -32,7 +32,7 @@ struct Shared {
     second: Mutex<Acc>,
     /// Join and connect times since the last window ended (ramp-up included).
     joins: Mutex<(Vec<f64>, Vec<f64>)>,
-    next_id: AtomicU16,
+    next_id: AtomicU32,
     vad: AtomicU64,
     connected: AtomicUsize,
     failures: AtomicUsize,
@@ -53,12 +53,12 @@ struct Member {
 }
 
 impl Shared {
-    fn engine(&self, id: u16) -> &EngineHandle {
-        &self.engines[usize::from(id) % self.engines.len()]
+    fn engine(&self, id: u32) -> &EngineHandle {
+        &self.engines[id as usize % self.engines.len()]
     }
 
     /// From now on an engine drives client `id`.
-    fn hand_over(&self, id: u16, negotiated: Negotiated, sending: Sending, started: Instant) {
+    fn hand_over(&self, id: u32, negotiated: Negotiated, sending: Sending, started: Instant) {
         let client = Client::new(id, negotiated, sending, started, self.epoch);
         self.engine(id).add(client);
     }
@@ -78,7 +78,7 @@ impl Shared {
         }
     }
 
-    fn sending(&self, id: u16) -> Sending {
+    fn sending(&self, id: u32) -> Sending {
         let now_us = micros(self.epoch, Instant::now());
         let a = &self.args;
         match a.scenario {
@@ -93,7 +93,7 @@ impl Shared {
     }
 
     /// Publishes client `id`, as speaker `index` (room) or the broadcaster.
-    async fn publish(&self, id: u16, index: usize) -> anyhow::Result<Holder> {
+    async fn publish(&self, id: u32, index: usize) -> anyhow::Result<Holder> {
         let video = self.args.scenario == Scenario::Broadcast;
         let mut kinds = vec![(MediaKind::Audio, Direction::SendOnly)];
         if video {
@@ -128,7 +128,7 @@ impl Shared {
     }
 
     /// Joins client `id` as a listener.
-    async fn listen(&self, id: u16) -> anyhow::Result<Holder> {
+    async fn listen(&self, id: u32) -> anyhow::Result<Holder> {
         match &self.target {
             Target::Podium { api, .. } => {
                 let mut ws = api.open_view(&self.args.stream).await?;
@@ -164,7 +164,8 @@ impl Shared {
         }
     }
 
-    async fn hold(&self, holder: Holder, stop: oneshot::Receiver<()>) {
+    /// Holds the client until told to stop (true) or until the server ends it (false).
+    async fn hold(&self, holder: Holder, stop: oneshot::Receiver<()>) -> bool {
         match holder {
             Holder::Podium(ws) => {
                 signal::hold(
@@ -181,6 +182,7 @@ impl Shared {
                 if let Target::Janus { api, .. } = &self.target {
                     let _ = api.detach(handle).await;
                 }
+                true
             }
         }
     }
@@ -199,8 +201,14 @@ fn spawn_member(shared: &Arc<Shared>, publish: Option<usize>) -> Member {
         match joined {
             Ok(holder) => {
                 s.connected.fetch_add(1, Ordering::Relaxed);
-                s.hold(holder, stop_rx).await;
+                let stopped = s.hold(holder, stop_rx).await;
                 s.connected.fetch_sub(1, Ordering::Relaxed);
+                if !stopped {
+                    s.fail(
+                        "session",
+                        &anyhow::anyhow!("the server closed the signaling connection"),
+                    );
+                }
             }
             Err(e) => s.fail(if publish.is_some() { "publish" } else { "join" }, &e),
         }
@@ -259,7 +267,7 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<Summary> {
         window: Mutex::new(Acc::default()),
         second: Mutex::new(Acc::default()),
         joins: Mutex::new((Vec::new(), Vec::new())),
-        next_id: AtomicU16::new(0),
+        next_id: AtomicU32::new(0),
         vad: AtomicU64::new(0),
         connected: AtomicUsize::new(0),
         failures: AtomicUsize::new(0),
@@ -287,7 +295,8 @@ pub async fn run(args: LoadArgs) -> anyhow::Result<Summary> {
     for j in joins {
         let _ = tokio::task::spawn_blocking(move || j.join()).await;
     }
-    collector.abort();
+    // The engines' report channels closed with them, so the collector ends by itself.
+    let _ = collector.await;
     let errors = shared.errors.lock().expect("errors lock").clone();
     let vad_total = shared.vad.load(Ordering::Relaxed);
     if let Ok(shared) = Arc::try_unwrap(shared) {
@@ -337,11 +346,7 @@ async fn start_target(args: &LoadArgs) -> anyhow::Result<Target> {
 /// Publishers, listeners, windows; returns the windows and the knee (step mode).
 async fn drive(shared: &Arc<Shared>) -> anyhow::Result<(Vec<WindowReport>, Option<usize>)> {
     let a = &shared.args;
-    let publishers = if a.scenario == Scenario::Broadcast {
-        1
-    } else {
-        a.speakers
-    };
+    let publishers = publisher_count(a);
     let mut pubs = Vec::new();
     for i in 0..publishers {
         pubs.push(spawn_member(shared, Some(i)));
@@ -367,6 +372,8 @@ async fn drive(shared: &Arc<Shared>) -> anyhow::Result<(Vec<WindowReport>, Optio
     let mut knee = None;
     let mut target = a.listeners;
     loop {
+        // Joins that fail while the step ramps up count against it too.
+        let failures_before = shared.failures.load(Ordering::Relaxed);
         grow(shared, &mut members, target).await;
         tokio::time::sleep(Duration::from_secs(a.warmup)).await;
         let churn = if a.scenario == Scenario::Churn {
@@ -374,7 +381,7 @@ async fn drive(shared: &Arc<Shared>) -> anyhow::Result<(Vec<WindowReport>, Optio
         } else {
             0.0
         };
-        let w = measure(shared, &mut members, baseline_rss, a.duration, churn).await;
+        let w = measure(shared, &mut members, baseline_rss, churn, failures_before).await;
         let ok = w.within_bounds;
         windows.push(w);
         if !a.step {
@@ -389,9 +396,22 @@ async fn drive(shared: &Arc<Shared>) -> anyhow::Result<(Vec<WindowReport>, Optio
         }
         target += a.step_by;
     }
-    for m in members.drain(..).chain(pubs) {
-        let _ = m.stop.send(());
-        let _ = tokio::time::timeout(Duration::from_secs(5), m.task).await;
+    // Every client is told at once; whatever has not finished within 10 s is aborted.
+    let tasks: Vec<_> = members
+        .drain(..)
+        .chain(pubs)
+        .map(|m| {
+            let _ = m.stop.send(());
+            m.task
+        })
+        .collect();
+    let aborts: Vec<_> = tasks.iter().map(|t| t.abort_handle()).collect();
+    let all = futures_util::future::join_all(tasks);
+    if tokio::time::timeout(Duration::from_secs(10), all)
+        .await
+        .is_err()
+    {
+        aborts.iter().for_each(tokio::task::AbortHandle::abort);
     }
     Ok((windows, knee))
 }
@@ -399,11 +419,7 @@ async fn drive(shared: &Arc<Shared>) -> anyhow::Result<(Vec<WindowReport>, Optio
 /// Adds listeners at the join rate until `n` exist, then waits for their joins to finish.
 async fn grow(shared: &Arc<Shared>, members: &mut Vec<Member>, n: usize) {
     let gap = Duration::from_secs_f64(1.0 / shared.args.join_rate.max(0.1));
-    let pubs = if shared.args.scenario == Scenario::Broadcast {
-        1
-    } else {
-        shared.args.speakers
-    };
+    let pubs = publisher_count(&shared.args);
     let failures_before = shared.failures.load(Ordering::Relaxed);
     let mut next = Instant::now();
     let mut last_print = Instant::now();
@@ -415,7 +431,10 @@ async fn grow(shared: &Arc<Shared>, members: &mut Vec<Member>, n: usize) {
             last_print = Instant::now();
             eprintln!(
                 "joining: {} / {n} connected",
-                shared.connected.load(Ordering::Relaxed) - pubs
+                shared
+                    .connected
+                    .load(Ordering::Relaxed)
+                    .saturating_sub(pubs)
             );
         }
     }
@@ -434,12 +453,12 @@ async fn measure(
     shared: &Arc<Shared>,
     members: &mut Vec<Member>,
     baseline_rss: Option<u64>,
-    secs: u64,
     churn: f64,
+    failures: usize,
 ) -> WindowReport {
     let a = &shared.args;
+    let secs = a.duration;
     let start = marks(shared, baseline_rss, true).await;
-    let failures = shared.failures.load(Ordering::Relaxed);
     let vad = shared.vad.load(Ordering::Relaxed);
     let began = Instant::now();
     *shared.window.lock().expect("window lock") = Acc::default();
@@ -477,14 +496,21 @@ async fn measure(
             );
         }
     }
+    // The counts end here, not after the (possibly slow) readings of the loaded server.
     let seconds = began.elapsed().as_secs_f64();
-    let end = marks(shared, baseline_rss, false).await;
     let mut acc = std::mem::take(&mut *shared.window.lock().expect("window lock"));
+    let connected = shared
+        .connected
+        .load(Ordering::Relaxed)
+        .saturating_sub(publisher_count(a));
+    let end = marks(shared, baseline_rss, false).await;
     (acc.join_ms, acc.connect_ms) = std::mem::take(&mut *shared.joins.lock().expect("joins lock"));
     report::window(
         &acc,
         &WindowInput {
             listeners: members.len(),
+            // Under churn some joins are always under way.
+            connected: if churn > 0.0 { None } else { Some(connected) },
             seconds,
             start: &start,
             end: &end,
@@ -493,6 +519,14 @@ async fn measure(
             bounds: (a.max_loss, a.max_p99_ms),
         },
     )
+}
+
+fn publisher_count(a: &LoadArgs) -> usize {
+    if a.scenario == Scenario::Broadcast {
+        1
+    } else {
+        a.speakers
+    }
 }
 
 /// Machine description for the summary.

@@ -161,12 +161,13 @@ async fn command(ws: &mut Ws, name: &str, data: Value) -> anyhow::Result<Value> 
     }
 }
 
-/// Keeps a signaling connection open until `stop` resolves, counting `vad` events.
+/// Keeps a signaling connection open until `stop` resolves (true), or until the server ends
+/// it (false), counting `vad` events.
 pub async fn hold(
     mut ws: Ws,
     stop: impl std::future::Future<Output = ()>,
     vad: &std::sync::atomic::AtomicU64,
-) {
+) -> bool {
     tokio::pin!(stop);
     loop {
         tokio::select! {
@@ -177,11 +178,11 @@ pub async fn hold(
                     }
                 }
                 Some(Ok(_)) => {}
-                _ => return,
+                _ => return false,
             },
             _ = &mut stop => {
                 let _ = ws.close(None).await;
-                return;
+                return true;
             }
         }
     }

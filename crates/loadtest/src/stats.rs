@@ -26,6 +26,8 @@ pub struct Acc {
     pub foreign: u64,
     /// Clients whose peer failed on its own.
     pub deaths: u64,
+    /// Connected listeners that had received nothing for over 2 s, summed over reports.
+    pub starved_reports: u64,
     /// Send-to-receive time of probed packets, µs.
     pub latency_us: Histogram<u64>,
     /// Spurt onset → first packet of it at a listener whose slot changed speaker, ms.
@@ -49,6 +51,7 @@ impl Default for Acc {
             replayed: 0,
             foreign: 0,
             deaths: 0,
+            starved_reports: 0,
             latency_us: Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds"),
             switch_ms: Vec::new(),
             join_ms: Vec::new(),
@@ -75,6 +78,7 @@ impl Acc {
         self.replayed += other.replayed;
         self.foreign += other.foreign;
         self.deaths += other.deaths;
+        self.starved_reports += other.starved_reports;
         let _ = self.latency_us.add(&other.latency_us);
         self.switch_ms.extend_from_slice(&other.switch_ms);
         self.join_ms.extend_from_slice(&other.join_ms);

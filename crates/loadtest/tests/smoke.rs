@@ -59,6 +59,11 @@ async fn every_scenario_runs_against_podium() {
     assert!(w.loss_pct < 1.0, "{w:?}");
     assert!(room.vad_events_total >= 12, "slots were announced");
     assert_eq!((w.join_failures, w.peer_failures), (0, 0));
+    assert_eq!(w.listeners_connected, Some(12), "nobody was cut off");
+    assert_eq!(
+        w.starved_listener_seconds, 0.0,
+        "everyone kept hearing audio"
+    );
     // Three speakers into three slots: each listener gets at most what the speakers send.
     assert!(w.rx_pps <= w.tx_pps * 12.0 * 1.05 + 50.0, "{w:?}");
 
