@@ -359,3 +359,48 @@ fn viewer_and_source_caps_refuse_with_clear_errors() {
         MediaError::LimitReached("Too many viewers of this stream (at most 1)".into())
     );
 }
+
+#[test]
+fn viewer_counts_reach_everyone_in_batches_not_per_join() {
+    let mut net = Net::new();
+    let p = net.publish("crowd", None, false);
+    let viewers: Vec<usize> = (0..40).map(|_| net.view("crowd", None)).collect();
+    net.run(Duration::from_millis(1500));
+    let total = net
+        .events
+        .iter()
+        .filter(|e| matches!(e, MediaEvent::ViewerCount { .. }))
+        .count();
+    // Telling everyone at every join would be 1 + 2 + … + 40 events, plus the publisher's 40.
+    assert!(total < 200, "{total} viewer-count events for 40 joins");
+    for i in viewers.into_iter().chain([p]) {
+        let last = net
+            .events_for(net.clients[i].peer)
+            .into_iter()
+            .filter_map(|e| match e {
+                MediaEvent::ViewerCount { count, .. } => Some(count),
+                _ => None,
+            })
+            .last();
+        assert_eq!(last, Some(40), "client {i} ends with the full count");
+    }
+}
+
+#[test]
+fn every_peer_presents_the_same_dtls_certificate() {
+    let mut net = Net::new();
+    let p = net.publish("cert", None, true);
+    let v = net.view("cert", None);
+    let fingerprint = |i: usize| {
+        net.clients[i]
+            .answer
+            .lines()
+            .find(|l| l.starts_with("a=fingerprint:"))
+            .map(str::to_owned)
+            .expect("answer has a fingerprint")
+    };
+    assert_eq!(fingerprint(p), fingerprint(v));
+    // And DTLS still completes with it on both.
+    net.connect_all();
+    assert!(net.clients[p].connected && net.clients[v].connected);
+}
