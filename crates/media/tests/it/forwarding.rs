@@ -377,11 +377,11 @@ fn viewer_counts_reach_everyone_in_batches_not_per_join() {
         let last = net
             .events_for(net.clients[i].peer)
             .into_iter()
-            .filter_map(|e| match e {
+            .rev()
+            .find_map(|e| match e {
                 MediaEvent::ViewerCount { count, .. } => Some(count),
                 _ => None,
-            })
-            .last();
+            });
         assert_eq!(last, Some(40), "client {i} ends with the full count");
     }
 }
