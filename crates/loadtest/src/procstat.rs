@@ -1,20 +1,13 @@
 //! CPU time and resident memory of a process (and its threads), read from /proc.
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
 
 /// Clock ticks per second of /proc's CPU times.
 fn ticks_per_sec() -> f64 {
-    static TICKS: OnceLock<f64> = OnceLock::new();
-    *TICKS.get_or_init(|| {
-        std::process::Command::new("getconf")
-            .arg("CLK_TCK")
-            .output()
-            .ok()
-            .and_then(|o| String::from_utf8(o.stdout).ok())
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(100.0)
-    })
+    match nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK) {
+        Ok(Some(hz)) if hz > 0 => hz as f64,
+        _ => 100.0,
+    }
 }
 
 /// (name, CPU seconds) from a `stat` file's text.
