@@ -386,23 +386,15 @@ impl Client {
             Event::RtpPacket(p) => {
                 let recv_us = micros(epoch, p.timestamp);
                 let ssrc = p.header.ssrc;
-                if !self.tracks.contains_key(&ssrc) {
-                    let kind_audio = self
-                        .rtc
+                let (rtc, mids) = (&mut self.rtc, &self.mids);
+                let track = self.tracks.entry(ssrc).or_insert_with(|| Track {
+                    kind_audio: rtc
                         .direct_api()
                         .stream_rx(&ssrc)
-                        .map(|s| s.mid())
-                        .and_then(|mid| self.mids.get(&mid))
-                        .is_some_and(|k| *k == MediaKind::Audio);
-                    self.tracks.insert(
-                        ssrc,
-                        Track {
-                            kind_audio,
-                            ..Default::default()
-                        },
-                    );
-                }
-                let track = self.tracks.get_mut(&ssrc).expect("inserted");
+                        .and_then(|s| mids.get(&s.mid()))
+                        .is_some_and(|k| *k == MediaKind::Audio),
+                    ..Default::default()
+                });
                 acc.rx_packets += 1;
                 self.last_rx = Some(p.timestamp);
                 acc.rx_bytes += p.payload.len() as u64;
