@@ -19,8 +19,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
 
-use crate::director::{bearer, validate_stream_name, Fail};
-use crate::sessions::KickTarget;
+use crate::director::{bearer, validate_stream_name};
+use crate::policy::sessions::KickTarget;
+use crate::policy::Refusal;
 use crate::state::{unix_now, AppState};
 
 /// The admin routes.
@@ -36,9 +37,9 @@ fn success(data: Value) -> Json<Value> {
     Json(json!({"status": "success", "data": data}))
 }
 
-fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), Fail> {
+fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), Refusal> {
     let Some(secret) = bearer(headers) else {
-        return Err(Fail(
+        return Err(Refusal(
             StatusCode::UNAUTHORIZED,
             "Unauthorized: Missing admin secret".into(),
         ));
@@ -46,26 +47,26 @@ fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), Fail> {
     if bool::from(secret.as_bytes().ct_eq(state.admin_secret.as_bytes())) {
         Ok(())
     } else {
-        Err(Fail(
+        Err(Refusal(
             StatusCode::UNAUTHORIZED,
             "Unauthorized: Invalid admin secret".into(),
         ))
     }
 }
 
-fn bad_body(rejection: JsonRejection) -> Fail {
-    Fail(
+fn bad_body(rejection: JsonRejection) -> Refusal {
+    Refusal(
         StatusCode::BAD_REQUEST,
         format!("Invalid request body: {}", rejection.body_text()),
     )
 }
 
-fn store_error(e: podium_tokens::Error) -> Fail {
+fn store_error(e: podium_tokens::Error) -> Refusal {
     match e {
-        podium_tokens::Error::Invalid(v) => Fail(StatusCode::BAD_REQUEST, v.to_string()),
+        podium_tokens::Error::Invalid(v) => Refusal(StatusCode::BAD_REQUEST, v.to_string()),
         other => {
             tracing::error!(error = %other, "token store failed");
-            Fail(StatusCode::INTERNAL_SERVER_ERROR, "Internal error".into())
+            Refusal(StatusCode::INTERNAL_SERVER_ERROR, "Internal error".into())
         }
     }
 }
@@ -74,7 +75,7 @@ async fn create_token(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Result<Json<NewToken>, JsonRejection>,
-) -> Result<(StatusCode, Json<Value>), Fail> {
+) -> Result<(StatusCode, Json<Value>), Refusal> {
     authorize(&state, &headers)?;
     let Json(new) = body.map_err(bad_body)?;
     let (record, secret) = state
@@ -91,7 +92,7 @@ async fn create_token(
 async fn list_tokens(
     State(state): State<AppState>,
     headers: HeaderMap,
-) -> Result<Json<Value>, Fail> {
+) -> Result<Json<Value>, Refusal> {
     authorize(&state, &headers)?;
     let tokens = state.access.store.list().map_err(store_error)?;
     Ok(success(json!({ "tokens": tokens })))
@@ -101,7 +102,7 @@ async fn revoke_token(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<Json<Value>, Fail> {
+) -> Result<Json<Value>, Refusal> {
     authorize(&state, &headers)?;
     if !state
         .access
@@ -109,10 +110,12 @@ async fn revoke_token(
         .revoke(&id, unix_now())
         .map_err(store_error)?
     {
-        return Err(Fail(StatusCode::NOT_FOUND, "Unknown token id".into()));
+        return Err(Refusal(StatusCode::NOT_FOUND, "Unknown token id".into()));
     }
     let ended = if state.revoke_ends_sessions {
-        state.sessions.end_token_sessions(&id)
+        state
+            .sessions
+            .end_token_sessions(&id, crate::policy::sessions::EndReason::TokenRevoked)
     } else {
         0
     };
@@ -138,13 +141,13 @@ async fn kick(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Result<Json<KickRequest>, JsonRejection>,
-) -> Result<Json<Value>, Fail> {
+) -> Result<Json<Value>, Refusal> {
     authorize(&state, &headers)?;
     let Json(req) = body.map_err(bad_body)?;
     validate_stream_name(&req.stream_name)?;
     let target = match (req.source_id, req.subscriber_id) {
         (Some(_), Some(_)) => {
-            return Err(Fail(
+            return Err(Refusal(
                 StatusCode::BAD_REQUEST,
                 "Give sourceId or subscriberId, not both".into(),
             ))
@@ -153,14 +156,14 @@ async fn kick(
         (None, Some(sub)) => {
             let id = sub
                 .parse::<u64>()
-                .map_err(|_| Fail(StatusCode::BAD_REQUEST, "Invalid subscriberId".into()))?;
+                .map_err(|_| Refusal(StatusCode::BAD_REQUEST, "Invalid subscriberId".into()))?;
             KickTarget::Subscriber(PeerId(id))
         }
         (None, None) => KickTarget::Stream,
     };
     let ended = state.sessions.kick(&req.stream_name, &target);
     if ended == 0 {
-        return Err(Fail(StatusCode::NOT_FOUND, "No matching session".into()));
+        return Err(Refusal(StatusCode::NOT_FOUND, "No matching session".into()));
     }
     Ok(success(json!({ "sessionsEnded": ended })))
 }
@@ -168,7 +171,7 @@ async fn kick(
 async fn list_sessions(
     State(state): State<AppState>,
     headers: HeaderMap,
-) -> Result<Json<Value>, Fail> {
+) -> Result<Json<Value>, Refusal> {
     authorize(&state, &headers)?;
     let sessions: Vec<Value> = state
         .sessions

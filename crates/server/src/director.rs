@@ -4,37 +4,24 @@
 use axum::extract::rejection::JsonRejection;
 use std::net::SocketAddr;
 
-use crate::access::Requester;
+use crate::policy::access::Requester;
+use crate::policy::Refusal;
 use crate::state::{unix_now, AppState, Minted};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
 use axum::Json;
 use podium_auth::{MillicastClaims, TokenType};
-use podium_proto::director::{
-    ConnectionData, DirectorReply, FailData, PublishRequest, SubscribeRequest,
-};
+use podium_proto::director::{ConnectionData, DirectorReply, PublishRequest, SubscribeRequest};
 
-/// A Director refusal in the Millicast shape `{status:"fail",data:{message}}`.
-#[derive(Debug)]
-pub struct Fail(pub StatusCode, pub String);
-
-impl IntoResponse for Fail {
-    fn into_response(self) -> Response {
-        let body = DirectorReply::Fail(FailData { message: self.1 });
-        (self.0, Json(body)).into_response()
-    }
-}
-
-fn bad_body(rejection: JsonRejection) -> Fail {
-    Fail(
+fn bad_body(rejection: JsonRejection) -> Refusal {
+    Refusal(
         StatusCode::BAD_REQUEST,
         format!("Invalid request body: {}", rejection.body_text()),
     )
 }
 
 /// Stream names: 1–128 characters of letters, digits, `-`, `_`, `.`.
-pub fn validate_stream_name(name: &str) -> Result<(), Fail> {
+pub fn validate_stream_name(name: &str) -> Result<(), Refusal> {
     let ok = !name.is_empty()
         && name.len() <= 128
         && name
@@ -43,7 +30,7 @@ pub fn validate_stream_name(name: &str) -> Result<(), Fail> {
     if ok {
         Ok(())
     } else {
-        Err(Fail(
+        Err(Refusal(
             StatusCode::BAD_REQUEST,
             "Invalid streamName: use 1-128 letters, digits, '-', '_' or '.'".into(),
         ))
@@ -78,14 +65,14 @@ pub async fn publish(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Result<Json<PublishRequest>, JsonRejection>,
-) -> Result<Json<DirectorReply>, Fail> {
+) -> Result<Json<DirectorReply>, Refusal> {
     let who = requester(&headers, peer);
     state.access.check_ip_rate(who.ip)?;
     let Json(req) = body.map_err(bad_body)?;
     validate_stream_name(&req.stream_name)?;
     if let Some(t) = req.stream_type.as_deref() {
         if !t.eq_ignore_ascii_case("webrtc") {
-            return Err(Fail(
+            return Err(Refusal(
                 StatusCode::BAD_REQUEST,
                 format!("Unsupported streamType: {t}"),
             ));
@@ -93,7 +80,7 @@ pub async fn publish(
     }
     let auth = state.access.authorize_publish(&who, &req.stream_name)?;
     if req.source_id.is_some() && !auth.multisource {
-        return Err(Fail(
+        return Err(Refusal(
             StatusCode::FORBIDDEN,
             "Token does not allow multisource publishing (sourceId)".into(),
         ));
@@ -119,14 +106,14 @@ pub async fn subscribe(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Result<Json<SubscribeRequest>, JsonRejection>,
-) -> Result<Json<DirectorReply>, Fail> {
+) -> Result<Json<DirectorReply>, Refusal> {
     let who = requester(&headers, peer);
     state.access.check_ip_rate(who.ip)?;
     let Json(req) = body.map_err(bad_body)?;
     validate_stream_name(&req.stream_name)?;
     let account = req.stream_account_id.or(req.account_id);
     if account.as_deref().is_some_and(|a| a != state.account_id) {
-        return Err(Fail(
+        return Err(Refusal(
             StatusCode::NOT_FOUND,
             "Unknown streamAccountId".into(),
         ));
@@ -190,6 +177,6 @@ pub(crate) fn connection_data_minted(
 }
 
 /// Unknown API paths get the same error shape.
-pub async fn not_found() -> Fail {
-    Fail(StatusCode::NOT_FOUND, "Not found".into())
+pub async fn not_found() -> Refusal {
+    Refusal(StatusCode::NOT_FOUND, "Not found".into())
 }

@@ -2,16 +2,15 @@
 //! (Director API, WebSocket signaling, web app). All media and protocol logic lives in the
 //! sans-IO crates; this crate only moves bytes and reads the clock.
 
-pub mod access;
 pub mod admin;
 pub mod config;
 pub mod director;
 pub mod media_worker;
 pub mod metrics;
+pub mod policy;
+pub mod rooms_server;
 pub mod secrets;
-pub mod sessions;
 pub mod signal;
-pub mod spaces;
 pub mod state;
 pub mod stats;
 pub mod udp;
@@ -56,7 +55,7 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(metrics::metrics))
         .route("/", get(web::index))
         .route("/{file}", get(web::asset))
-        .layer(spaces::layer(state.clone()))
+        .layer(rooms_server::layer(state.clone()))
         .with_state(state)
 }
 
@@ -130,11 +129,11 @@ pub async fn start(
             )
         },
     )?;
-    let access = access::Access::new(
+    let access = policy::access::Access::new(
         Arc::new(store),
         secrets.publish_token.clone(),
         config.private_streams.clone(),
-        access::RateLimits {
+        policy::access::RateLimits {
             per_ip: config.rate_per_ip,
             per_token: config.rate_per_token,
         },
@@ -142,7 +141,7 @@ pub async fn start(
     let state = AppState {
         keys: keys.clone(),
         access: Arc::new(access),
-        sessions: Arc::new(sessions::Sessions::default()),
+        sessions: Arc::new(policy::sessions::Sessions::default()),
         admin_secret: Arc::from(secrets.admin_secret.as_str()),
         revoke_ends_sessions: config.revoke_ends_sessions,
         account_id: config.account_id.clone(),

@@ -31,7 +31,16 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             .into_response();
     };
     let mut body = String::new();
-    if encode(&mut body, &registry(&media, state.sessions.list().len())).is_err() {
+    if encode(
+        &mut body,
+        &registry(
+            &media,
+            state.sessions.list().len(),
+            state.access.rooms.live_count(),
+        ),
+    )
+    .is_err()
+    {
         return (StatusCode::INTERNAL_SERVER_ERROR, "metrics encoding failed").into_response();
     }
     (
@@ -56,7 +65,7 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
     }
 }
 
-fn registry(media: &MediaSnapshot, sessions: usize) -> Registry {
+fn registry(media: &MediaSnapshot, sessions: usize, room_grants: usize) -> Registry {
     let mut registry = Registry::with_prefix("podium");
     let gauge = |v: usize| ConstGauge::new(i64::try_from(v).unwrap_or(i64::MAX));
     for (name, help, value) in [
@@ -85,6 +94,11 @@ fn registry(media: &MediaSnapshot, sessions: usize) -> Registry {
             "signaling_sessions",
             "Open signaling WebSocket sessions",
             sessions,
+        ),
+        (
+            "room_grants",
+            "Media grants in force for room members (one per member and kind)",
+            room_grants,
         ),
         (
             "media_workers",

@@ -20,9 +20,9 @@ use podium_proto::signal::{
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use crate::director::Fail;
 use crate::media_worker::WorkerGone;
-use crate::sessions::SessionInfo;
+use crate::policy::sessions::SessionInfo;
+use crate::policy::Refusal;
 use crate::state::{unix_now, AppState};
 
 /// Most audio slots one viewer may have.
@@ -58,7 +58,7 @@ fn upgrade(
     role: TokenType,
 ) -> Response {
     let Some(token) = query.get("token") else {
-        return Fail(
+        return Refusal(
             StatusCode::UNAUTHORIZED,
             "Unauthorized: Missing token".into(),
         )
@@ -67,20 +67,17 @@ fn upgrade(
     let now = unix_now();
     let claims = match state.keys().verify(token, now, role) {
         Ok(c) => c,
-        Err(e) => return Fail(StatusCode::UNAUTHORIZED, e.to_string()).into_response(),
+        Err(e) => return Refusal(StatusCode::UNAUTHORIZED, e.to_string()).into_response(),
     };
-    if !state
-        .access
-        .token_still_valid(claims.millicast.token_id.as_deref())
-    {
-        return Fail(
-            StatusCode::UNAUTHORIZED,
-            "Unauthorized: Token revoked".into(),
-        )
-        .into_response();
+    if let Err(refusal) = state.access.admit_session(
+        role,
+        &claims.millicast.stream_name,
+        claims.millicast.token_id.as_deref(),
+    ) {
+        return refusal.into_response();
     }
     if state.sessions.is_banned(&claims.jti, now) {
-        return Fail(
+        return Refusal(
             StatusCode::UNAUTHORIZED,
             "Unauthorized: This token's session was ended by the server".into(),
         )
@@ -242,12 +239,17 @@ impl Session {
             return Err("StreamName is not valid for token".into());
         }
         let source = cmd.source_id.filter(|s| !s.is_empty());
+        // A JWT bound to a source publishes that source and nothing else: leaving `sourceId`
+        // out (the main source) is a mismatch too, or a room speaker could publish as the
+        // room's main source, beyond the reach of demote and kick.
+        if let Some(only) = &grant.source_id {
+            if source.as_ref() != Some(only) {
+                return Err("sourceId is not valid for token".into());
+            }
+        }
         if let Some(s) = &source {
             if !grant.multisource {
                 return Err("Token does not allow multisource (sourceId)".into());
-            }
-            if grant.source_id.as_ref().is_some_and(|only| only != s) {
-                return Err("sourceId is not valid for token".into());
             }
             validate_source_id(s)?;
         }

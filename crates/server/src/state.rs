@@ -6,9 +6,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use podium_auth::{JwtKeys, MillicastClaims};
 
-use crate::access::Access;
 use crate::media_worker::MediaHandle;
-use crate::sessions::Sessions;
+use crate::policy::access::Access;
+use crate::policy::sessions::Sessions;
 
 /// Everything a handler needs; cheap to clone.
 #[derive(Clone)]

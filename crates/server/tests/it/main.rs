@@ -1,6 +1,7 @@
 //! End-to-end tests of the server over real loopback sockets.
 
 mod access;
+mod authz;
 mod client;
 mod signaling;
 mod webrtc;

@@ -4,14 +4,13 @@
 //! membership, broadcasts, in-process Director tokens, and ending media through the
 //! session registry.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::http::HeaderMap;
 use podium_auth::{MillicastClaims, TokenType};
 use podium_rooms::{
-    Ack, Audience, Command, Effect, JoinTokens, MediaAction, RoomId, Rooms, UserId,
+    Ack, Audience, Command, Effect, Event, JoinTokens, MediaAction, RoomId, Rooms, UserId,
 };
 use serde::de::{SeqAccess, Visitor};
 use serde::ser::SerializeTuple;
@@ -22,9 +21,10 @@ use socketioxide::handler::ConnectHandler;
 use socketioxide::layer::SocketIoLayer;
 use socketioxide::SocketIo;
 
-use crate::director::{connection_data, connection_data_minted};
-use crate::sessions::KickTarget;
-use crate::state::{AppState, Minted};
+use crate::director::connection_data;
+use crate::policy::room_grants::{GrantKind, RoomGrants};
+use crate::policy::sessions::EndReason;
+use crate::state::AppState;
 
 /// Namespaces served: the Spaces client connects to `/socket.io/` (its URL path), other
 /// socket.io clients to `/`. Users of both share the same rooms.
@@ -43,18 +43,12 @@ const EVENTS: [&str; 9] = [
     "mute",
 ];
 
-/// Publish JWTs handed out, by (room id, user id).
-type PublishGrants = HashMap<(String, String), Vec<Minted>>;
-
 /// Shared by every socket handler.
 #[derive(Clone)]
 struct Spaces {
     app: AppState,
     rooms: Arc<Mutex<Rooms>>,
     io: SocketIo,
-    /// Publish JWTs handed out per (room, user), so a demoted or kicked speaker's unused
-    /// tokens can be refused too, not only the one in use.
-    publish_grants: Arc<Mutex<PublishGrants>>,
 }
 
 /// The socket.io layer for the router. The Spaces client connects with its URL path as the
@@ -65,7 +59,6 @@ pub fn layer(app: AppState) -> SocketIoLayer {
         app,
         rooms: Arc::new(Mutex::new(Rooms::new())),
         io: io.clone(),
-        publish_grants: Arc::default(),
     };
     for ns in NAMESPACES {
         let spaces = spaces.clone();
@@ -198,6 +191,13 @@ impl Spaces {
                     }
                 }
                 Effect::Emit { to, event } => {
+                    match &event {
+                        Event::RoomCreated(room) => self.grants().open_room(room.id().as_str()),
+                        Event::RoomDeleted { room_id } => {
+                            self.grants().close_room(room_id.as_str())
+                        }
+                        _ => {}
+                    }
                     let args = Args(event.args());
                     match to {
                         Audience::Spaces => {
@@ -229,20 +229,10 @@ impl Spaces {
                     }
                 }
                 Effect::Media(MediaAction::EndPublication { room_id, user_id }) => {
-                    let key = (room_id.as_str().to_owned(), user_id.as_str().to_owned());
-                    let grants = self.grants().remove(&key).unwrap_or_default();
-                    for minted in grants {
-                        self.app.sessions.ban(minted.jti, minted.exp);
-                    }
-                    self.app
-                        .sessions
-                        .kick(room_id.as_str(), &KickTarget::Source(Some(key.1)));
+                    self.revoke(&room_id, &user_id, GrantKind::Publish);
                 }
                 Effect::Media(MediaAction::EndView { room_id, user_id }) => {
-                    self.app.sessions.kick(
-                        room_id.as_str(),
-                        &KickTarget::Viewer(user_id.as_str().to_owned()),
-                    );
+                    self.revoke(&room_id, &user_id, GrantKind::View);
                 }
                 _ => {}
             }
@@ -275,13 +265,24 @@ impl Spaces {
         json!({ "viewerToken": view, "publisherToken": publish })
     }
 
-    fn grants(&self) -> std::sync::MutexGuard<'_, PublishGrants> {
-        self.publish_grants
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn grants(&self) -> &RoomGrants {
+        &self.app.access.rooms
+    }
+
+    /// Ends a member's grant: the sessions opened with it close and its JWTs not used yet
+    /// stop working.
+    fn revoke(&self, room: &RoomId, user: &UserId, kind: GrantKind) {
+        if let Some(token_id) = self.grants().revoke(room.as_str(), user.as_str(), kind) {
+            self.app
+                .sessions
+                .end_token_sessions(&token_id, EndReason::GrantRevoked);
+        }
     }
 
     fn publish_token(&self, headers: &HeaderMap, room: &RoomId, user: &UserId) -> Value {
+        let token_id = self
+            .grants()
+            .grant(room.as_str(), user.as_str(), GrantKind::Publish);
         let grant = MillicastClaims {
             token_type: TokenType::Publish,
             stream_account_id: self.app.account_id.clone(),
@@ -289,38 +290,31 @@ impl Spaces {
             record: false,
             multisource: true,
             source_id: Some(user.as_str().to_owned()),
-            token_id: Some(ROOMS_TOKEN_ID.into()),
+            token_id: Some(token_id),
         };
-        let (mut data, minted) = connection_data_minted(&self.app, headers, grant, "pub");
+        let mut data = connection_data(&self.app, headers, grant, "pub");
         data.subscribe_requires_auth = Some(false);
-        let now = crate::state::unix_now();
-        let mut grants = self.grants();
-        let list = grants
-            .entry((room.as_str().to_owned(), user.as_str().to_owned()))
-            .or_default();
-        list.retain(|m| m.exp > now);
-        list.push(minted);
         serde_json::to_value(data).expect("connection data serialises")
     }
 
     fn view_token(&self, headers: &HeaderMap, room: &RoomId, user: &UserId) -> Value {
+        let token_id = self
+            .grants()
+            .grant(room.as_str(), user.as_str(), GrantKind::View);
         let grant = MillicastClaims {
             token_type: TokenType::Subscribe,
             stream_account_id: self.app.account_id.clone(),
             stream_name: room.as_str().to_owned(),
             record: false,
             multisource: false,
-            // For a view, the bound sourceId names the viewer, so the rooms server can end it.
+            // For a view, the bound sourceId names the viewer.
             source_id: Some(user.as_str().to_owned()),
-            token_id: Some(ROOMS_TOKEN_ID.into()),
+            token_id: Some(token_id),
         };
         serde_json::to_value(connection_data(&self.app, headers, grant, "sub"))
             .expect("connection data serialises")
     }
 }
-
-/// The id put in JWTs minted by the rooms server.
-pub const ROOMS_TOKEN_ID: &str = "rooms";
 
 fn arg_str(args: &[Value], i: usize, name: &str) -> Result<String, String> {
     match args.get(i) {

@@ -15,6 +15,8 @@ pub enum EndReason {
     Kicked,
     /// The API token that authorised it was revoked.
     TokenRevoked,
+    /// The rooms server revoked the grant behind it (demoted, kicked, left the room).
+    GrantRevoked,
 }
 
 impl EndReason {
@@ -23,6 +25,7 @@ impl EndReason {
         match self {
             Self::Kicked => "Kicked",
             Self::TokenRevoked => "Token revoked",
+            Self::GrantRevoked => "No longer allowed in this room",
         }
     }
 }
@@ -149,11 +152,10 @@ impl Sessions {
         })
     }
 
-    /// Ends the sessions opened with JWTs from API token `token_id`; returns how many.
-    pub fn end_token_sessions(&self, token_id: &str) -> usize {
-        self.end_where(EndReason::TokenRevoked, |info| {
-            info.token_id.as_deref() == Some(token_id)
-        })
+    /// Ends the sessions opened with JWTs from API token (or rooms grant) `token_id`, for
+    /// `reason`; returns how many.
+    pub fn end_token_sessions(&self, token_id: &str, reason: EndReason) -> usize {
+        self.end_where(reason, |info| info.token_id.as_deref() == Some(token_id))
     }
 
     /// Snapshot of the live sessions.
@@ -213,7 +215,11 @@ mod tests {
         assert!(!s.is_banned("j1", 100), "forgotten once the JWT expired");
         assert_eq!(s.kick("room", &KickTarget::Subscriber(PeerId(3))), 1);
         assert_eq!(s.kick("other", &KickTarget::Stream), 0);
-        assert_eq!(s.end_token_sessions("tok_a"), 1, "only main is still live");
+        assert_eq!(
+            s.end_token_sessions("tok_a", EndReason::TokenRevoked),
+            1,
+            "only main is still live"
+        );
         assert_eq!(main.try_recv(), Ok(EndReason::TokenRevoked));
     }
 }

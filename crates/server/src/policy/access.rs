@@ -10,7 +10,8 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use podium_tokens::{Action, TokenRecord, TokenStore};
 use subtle::ConstantTimeEq;
 
-use crate::director::Fail;
+use crate::policy::room_grants::RoomGrants;
+use crate::policy::Refusal;
 
 /// What an authorised Director request may do; goes into the JWT.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,7 +52,12 @@ pub struct Access {
     private_streams: Vec<String>,
     by_ip: DefaultKeyedRateLimiter<IpAddr>,
     by_token: DefaultKeyedRateLimiter<String>,
+    /// The rooms server's streams and grants.
+    pub rooms: RoomGrants,
 }
+
+/// Why the Director and signaling refuse to open a room's stream.
+const PRIVATE_ROOM: &str = "This stream is a private room: join the room to listen";
 
 /// The id put in JWTs minted from the bootstrap `--publish-token`.
 pub const BOOTSTRAP_TOKEN_ID: &str = "bootstrap";
@@ -77,6 +83,7 @@ impl Access {
             private_streams,
             by_ip: RateLimiter::keyed(quota(limits.per_ip)),
             by_token: RateLimiter::keyed(quota(limits.per_token)),
+            rooms: RoomGrants::default(),
         }
     }
 
@@ -88,9 +95,9 @@ impl Access {
     }
 
     /// Refuses a client that exceeds its request rate.
-    pub fn check_ip_rate(&self, ip: IpAddr) -> Result<(), Fail> {
+    pub fn check_ip_rate(&self, ip: IpAddr) -> Result<(), Refusal> {
         self.by_ip.check_key(&ip).map_err(|_| {
-            Fail(
+            Refusal(
                 StatusCode::TOO_MANY_REQUESTS,
                 "Too many requests, slow down".into(),
             )
@@ -98,7 +105,11 @@ impl Access {
     }
 
     /// Decides a `POST /api/director/publish`.
-    pub fn authorize_publish(&self, who: &Requester<'_>, stream: &str) -> Result<Authorized, Fail> {
+    pub fn authorize_publish(
+        &self,
+        who: &Requester<'_>,
+        stream: &str,
+    ) -> Result<Authorized, Refusal> {
         let Some(secret) = who.bearer else {
             return Err(unauthorized("Unauthorized: Missing token"));
         };
@@ -115,7 +126,10 @@ impl Access {
 
     /// Decides a `POST /api/director/subscribe`. Open streams need no token; a token that is
     /// given must still be valid.
-    pub fn authorize_view(&self, who: &Requester<'_>, stream: &str) -> Result<Authorized, Fail> {
+    pub fn authorize_view(&self, who: &Requester<'_>, stream: &str) -> Result<Authorized, Refusal> {
+        if self.rooms.is_room(stream) {
+            return Err(Refusal::forbidden(PRIVATE_ROOM));
+        }
         match who.bearer {
             None if self.view_requires_auth(stream) => Err(unauthorized(
                 "Unauthorized: This stream requires a subscribe token",
@@ -131,31 +145,51 @@ impl Access {
         }
     }
 
+    /// Whether a verified JWT may open a signaling session now: its API token (or rooms
+    /// grant) is still in force, and a room's stream is viewed only with the rooms
+    /// server's grants.
+    pub fn admit_session(
+        &self,
+        role: podium_auth::TokenType,
+        stream: &str,
+        token_id: Option<&str>,
+    ) -> Result<(), Refusal> {
+        if !self.token_still_valid(token_id) {
+            return Err(unauthorized("Unauthorized: Token revoked"));
+        }
+        let rooms_token = token_id.is_some_and(RoomGrants::is_rooms_token);
+        if role == podium_auth::TokenType::Subscribe && !rooms_token && self.rooms.is_room(stream) {
+            return Err(Refusal::forbidden(PRIVATE_ROOM));
+        }
+        Ok(())
+    }
+
     /// Whether a JWT minted from API token `token_id` may still open a connection.
     pub fn token_still_valid(&self, token_id: Option<&str>) -> bool {
         match token_id {
-            None | Some(BOOTSTRAP_TOKEN_ID) | Some(crate::spaces::ROOMS_TOKEN_ID) => true,
+            None | Some(BOOTSTRAP_TOKEN_ID) => true,
+            Some(id) if RoomGrants::is_rooms_token(id) => self.rooms.is_live(id),
             // Storage errors refuse: better a retry than a revoked token getting through.
             Some(id) => !self.store.is_revoked(id).unwrap_or(true),
         }
     }
 
-    fn authenticate(&self, secret: &str, now: u64) -> Result<TokenRecord, Fail> {
+    fn authenticate(&self, secret: &str, now: u64) -> Result<TokenRecord, Refusal> {
         let record = self.store.authenticate(secret, now).map_err(|e| {
             if e.is_unauthorized() {
                 unauthorized(&e.to_string())
             } else {
                 tracing::error!(error = %e, "token store failed");
-                Fail(StatusCode::INTERNAL_SERVER_ERROR, "Internal error".into())
+                Refusal(StatusCode::INTERNAL_SERVER_ERROR, "Internal error".into())
             }
         })?;
         self.check_token_rate(&record.id)?;
         Ok(record)
     }
 
-    fn check_token_rate(&self, id: &str) -> Result<(), Fail> {
+    fn check_token_rate(&self, id: &str) -> Result<(), Refusal> {
         self.by_token.check_key(&id.to_owned()).map_err(|_| {
-            Fail(
+            Refusal(
                 StatusCode::TOO_MANY_REQUESTS,
                 "Too many requests for this token, slow down".into(),
             )
@@ -168,10 +202,10 @@ impl Access {
         action: Action,
         stream: &str,
         who: &Requester<'_>,
-    ) -> Result<Authorized, Fail> {
+    ) -> Result<Authorized, Refusal> {
         record
             .check(action, stream, who.origin, who.ip)
-            .map_err(|r| Fail(StatusCode::FORBIDDEN, r.to_string()))?;
+            .map_err(|r| Refusal(StatusCode::FORBIDDEN, r.to_string()))?;
         Ok(Authorized {
             token_id: Some(record.id.clone()),
             multisource: record.multisource,
@@ -179,6 +213,6 @@ impl Access {
     }
 }
 
-fn unauthorized(message: &str) -> Fail {
-    Fail(StatusCode::UNAUTHORIZED, message.into())
+fn unauthorized(message: &str) -> Refusal {
+    Refusal(StatusCode::UNAUTHORIZED, message.into())
 }

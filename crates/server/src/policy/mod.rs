@@ -1,0 +1,10 @@
+//! Who may do what: the server's policy, below every handler. Nothing here knows about HTTP
+//! routes, WebSockets or socket.io; handlers ask, policy answers with a [`Refusal`] or a
+//! grant.
+
+pub mod access;
+pub mod refusal;
+pub mod room_grants;
+pub mod sessions;
+
+pub use refusal::Refusal;
