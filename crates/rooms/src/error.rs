@@ -26,8 +26,9 @@ pub enum RoomError {
     /// The username has no letter or digit (for example `"..."`).
     #[error("Usernames need at least one letter or digit")]
     UsernameNoAlphanumeric,
-    /// Another connected user has this name (compared case-insensitively).
-    #[error("The username {0} is already taken")]
+    /// Another connected user has this name or one that looks the same (compared by
+    /// case-insensitive confusable skeleton, see [`normalize_username`](crate::normalize_username)).
+    #[error("The username {0} is already taken (or looks too much like one that is)")]
     UsernameTaken(String),
     /// The room name is empty (or only whitespace).
     #[error("Missing room name")]
@@ -71,6 +72,32 @@ pub enum RoomError {
     /// The owner tried to kick themselves.
     #[error("You cannot kick yourself; leave the room instead")]
     CannotKickSelf,
+    /// The caller already owns [`Limits::max_owned_rooms`](crate::Limits::max_owned_rooms)
+    /// rooms.
+    #[error("You can host at most {} at a time; close one first", rooms(*max))]
+    TooManyOwnedRooms {
+        /// The limit in force.
+        max: usize,
+    },
+    /// The caller is already in [`Limits::max_joined_rooms`](crate::Limits::max_joined_rooms)
+    /// rooms.
+    #[error("You can be in at most {} at a time; leave one first", rooms(*max))]
+    TooManyJoinedRooms {
+        /// The limit in force.
+        max: usize,
+    },
+    /// The server holds [`Limits::max_live_rooms`](crate::Limits::max_live_rooms) rooms.
+    #[error("The server has too many live rooms right now; please try again later")]
+    TooManyLiveRooms,
+}
+
+/// "1 room", "3 rooms".
+fn rooms(n: usize) -> String {
+    if n == 1 {
+        "1 room".to_owned()
+    } else {
+        format!("{n} rooms")
+    }
 }
 
 impl RoomError {

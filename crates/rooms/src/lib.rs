@@ -67,10 +67,16 @@
 //!   [`RoomError`] message is the ack's `{error}`. Acting on a user who has disconnected is
 //!   [`RoomError::UserGone`]; on one who is connected but not in the room,
 //!   [`RoomError::UserNotInRoom`].
-//! - **Usernames**: trimmed, inner spaces collapsed, 1–32 characters of letters, digits
-//!   (any script), space, `_`, `-`, `.`, with at least one letter or digit, unique
-//!   case-insensitively. **Room names**: trimmed, 1–80 characters, no control or invisible
-//!   formatting characters. See [`normalize_username`], [`normalize_room_name`].
+//! - **Usernames**: NFKC-normalized, trimmed, inner spaces collapsed, 1–32 characters of
+//!   letters, digits (any script), space, `_`, `-`, `.`, with at least one letter or digit.
+//!   The name is *stored and shown* in NFKC, so fullwidth `ａｄｍｉｎ` appears as `admin`
+//!   (compatibility variants are presentation, not identity); case and script are kept as
+//!   typed. Names are **unique by look-alike**: two clash when they are equal after NFKC,
+//!   lowercasing and the Unicode confusables skeleton (UTS #39), compared both
+//!   case-insensitively and as typed, so `admin`, `Admin`, `ADMIN`, `аdmin` (Cyrillic `а`) and
+//!   `ａｄｍｉｎ` exclude each other, as do `Bill`/`BiII` and `Bob`/`B0b`
+//!   ([`RoomError::UsernameTaken`]). **Room names**: trimmed, 1–80 characters, no control or
+//!   invisible formatting characters. See [`normalize_username`], [`normalize_room_name`].
 //! - **`authenticate` twice** with the same name answers again; with another name it is
 //!   [`RoomError::AlreadyAuthenticated`].
 //! - **`create-room` seats the creator**: they become the first participant and speaker in
@@ -105,12 +111,30 @@
 //!   ([`Room::created_at_ms`], [`Speaker::since_ms`]); ordering (stage seniority, newest
 //!   room) follows the order of commands, so a clock step cannot reorder anything.
 //! - **Live now** ([`Rooms::live_rooms`]): most participants first, then newest.
+//! - **Quotas** ([`Limits`], set with [`Rooms::with_limits`]) keep one client from making
+//!   the server hold and broadcast without bound (every room is announced to every user):
+//!   - a user owns at most 3 rooms at once: one more `create-room` is
+//!     [`RoomError::TooManyOwnedRooms`] (a hand-over may still make someone own more; only
+//!     creating is refused);
+//!   - a user is a member of at most 16 rooms at once, owned ones included: one more
+//!     `join-room` or `create-room` is [`RoomError::TooManyJoinedRooms`] (a member's repeated
+//!     `join-room` still answers);
+//!   - at most 10,000 rooms are live: one more `create-room` is
+//!     [`RoomError::TooManyLiveRooms`];
+//!   - the `authenticate` ack lists at most 100 rooms, the first in listing order (busiest,
+//!     then newest), so its size does not grow with the number of rooms. [`Rooms::live_rooms`]
+//!     is the whole list, for the server's own use; anything sent to a client takes
+//!     [`Rooms::live_rooms_page`] with [`Limits::max_listed_rooms`].
+//!
+//!   The per-user checks come first (they are the ones the user can act on), then the total.
+//!   Rates (commands per second) are the shell's business: the domain has no clock.
 #![deny(missing_docs)]
 
 mod command;
 mod effect;
 mod error;
 mod ids;
+mod limits;
 mod listing;
 mod model;
 mod rooms;
@@ -120,6 +144,7 @@ pub use command::{Ack, Command, JoinTokens, Outcome, PublishTokenRequest, ViewTo
 pub use effect::{Audience, Effect, Event, Group, MediaAction};
 pub use error::RoomError;
 pub use ids::{RoomId, UserId};
+pub use limits::Limits;
 pub use listing::LiveRoom;
 pub use model::{Participant, Room, Speaker, User};
 pub use rooms::Rooms;

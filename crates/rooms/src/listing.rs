@@ -47,15 +47,38 @@ impl LiveRoom {
 }
 
 impl Rooms {
-    /// The "live now" list: busiest rooms first (most participants), then the newest (by
-    /// creation order, not by clock). The authenticate ack lists full rooms in the same order.
+    /// The whole "live now" list: busiest rooms first (most participants), then the newest
+    /// (by creation order, not by clock). The authenticate ack lists full rooms in the same
+    /// order. It has one card per live room, up to [`Limits::max_live_rooms`]: to send the
+    /// list to a client, send [`Rooms::live_rooms_page`] instead.
+    ///
+    /// [`Limits::max_live_rooms`]: crate::Limits::max_live_rooms
     pub fn live_rooms(&self) -> Vec<LiveRoom> {
-        self.listing_order().into_iter().map(LiveRoom::of).collect()
+        self.live_rooms_page(usize::MAX)
     }
 
-    pub(crate) fn listing_order(&self) -> Vec<&Room> {
+    /// The first `limit` cards of [`Rooms::live_rooms`], found without sorting every room.
+    /// Pass [`Limits::max_listed_rooms`] to send what the `authenticate` ack lists.
+    ///
+    /// [`Limits::max_listed_rooms`]: crate::Limits::max_listed_rooms
+    pub fn live_rooms_page(&self, limit: usize) -> Vec<LiveRoom> {
+        self.listing_order(limit)
+            .into_iter()
+            .map(LiveRoom::of)
+            .collect()
+    }
+
+    /// The first `limit` rooms in listing order.
+    pub(crate) fn listing_order(&self, limit: usize) -> Vec<&Room> {
+        // Creation numbers are unique, so the order is total and unstable sorts are exact.
+        let key = |r: &&Room| (Reverse(r.participants().len()), Reverse(r.seq()));
         let mut rooms: Vec<&Room> = self.rooms().collect();
-        rooms.sort_by_key(|r| (Reverse(r.participants().len()), Reverse(r.seq())));
+        if limit < rooms.len() {
+            // Every sign-in lists rooms: select the first ones in linear time.
+            rooms.select_nth_unstable_by_key(limit, key);
+            rooms.truncate(limit);
+        }
+        rooms.sort_unstable_by_key(key);
         rooms
     }
 }

@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize, Serializer};
 pub struct User {
     /// The connection id (also the user's `sourceId`).
     pub id: UserId,
-    /// The validated display name, unique case-insensitively among connected users.
+    /// The validated display name (NFKC), unique among connected users up to case and
+    /// look-alike characters (see [`normalize_username`](crate::normalize_username)).
     pub username: String,
 }
 

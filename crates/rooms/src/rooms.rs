@@ -4,8 +4,11 @@ use crate::command::{Ack, Command, JoinTokens, Outcome, PublishTokenRequest, Vie
 use crate::effect::{Audience, Effect, Event, Group, MediaAction};
 use crate::error::RoomError;
 use crate::ids::{RoomId, UserId};
+use crate::limits::Limits;
 use crate::model::{Room, User};
-use crate::validate::{is_usable_room_id, normalize_room_name, normalize_username, username_key};
+use crate::validate::{
+    is_usable_room_id, normalize_room_name, normalize_username, username_keys, UsernameKeys,
+};
 use std::collections::HashMap;
 
 /// An authenticated connection.
@@ -14,29 +17,48 @@ struct Member {
     user: User,
     /// The rooms this user is in, in join order (disconnect leaves them in that order).
     rooms: Vec<RoomId>,
+    /// Their entries in [`Rooms::usernames`] and [`Rooms::username_shapes`].
+    keys: UsernameKeys,
 }
 
 /// Every connected user and every live room.
 ///
 /// Drive it with [`Rooms::apply`]; read it with [`Rooms::room`], [`Rooms::user`] and
 /// [`Rooms::live_rooms`](crate::Rooms::live_rooms). A refused command leaves it untouched.
+/// It enforces the quotas of its [`Limits`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Rooms {
     users: HashMap<UserId, Member>,
-    /// [`username_key`] → user, so names are unique case-insensitively.
+    /// [`UsernameKeys::folded`] → user: no two names equal up to case and look-alikes.
     usernames: HashMap<String, UserId>,
+    /// [`UsernameKeys::shape`] → user: no two names that look alike as typed (`I` and `l`).
+    username_shapes: HashMap<String, UserId>,
     rooms: HashMap<RoomId, Room>,
     /// Creation counter: orders rooms by age without trusting the clock.
     next_seq: u64,
+    limits: Limits,
 }
 
 /// What an effect list is being built for.
 type Effects = Vec<Effect>;
 
 impl Rooms {
-    /// No users, no rooms.
+    /// No users, no rooms, the default [`Limits`].
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// No users, no rooms, the given quotas.
+    pub fn with_limits(limits: Limits) -> Self {
+        Self {
+            limits,
+            ..Self::default()
+        }
+    }
+
+    /// The quotas in force.
+    pub fn limits(&self) -> Limits {
+        self.limits
     }
 
     /// Applies one command from connection `conn` at time `now_ms`.
@@ -172,8 +194,8 @@ impl Rooms {
 
     fn authenticate(&mut self, conn: &UserId, raw: &str) -> Result<Outcome, RoomError> {
         if let Some(member) = self.users.get(conn) {
-            let same = normalize_username(raw)
-                .is_ok_and(|name| username_key(&name) == username_key(&member.user.username));
+            let same =
+                normalize_username(raw).is_ok_and(|name| username_keys(&name).clash(&member.keys));
             return if same {
                 // A retried authenticate: answer again, change nothing.
                 Ok(Outcome::ack(Ack::Authenticated {
@@ -187,20 +209,25 @@ impl Rooms {
             };
         }
         let username = normalize_username(raw)?;
-        let key = username_key(&username);
-        if self.usernames.contains_key(&key) {
+        let keys = username_keys(&username);
+        if self.usernames.contains_key(&keys.folded)
+            || self.username_shapes.contains_key(&keys.shape)
+        {
             return Err(RoomError::UsernameTaken(username));
         }
         let user = User {
             id: conn.clone(),
             username,
         };
-        self.usernames.insert(key, conn.clone());
+        self.usernames.insert(keys.folded.clone(), conn.clone());
+        self.username_shapes
+            .insert(keys.shape.clone(), conn.clone());
         self.users.insert(
             conn.clone(),
             Member {
                 user: user.clone(),
                 rooms: Vec::new(),
+                keys,
             },
         );
         let mut outcome = Outcome::ack(Ack::Authenticated {
@@ -214,9 +241,42 @@ impl Rooms {
         Ok(outcome)
     }
 
-    /// Every room, in listing order.
+    /// The first [`Limits::max_listed_rooms`] rooms in listing order, so that a sign-in's
+    /// reply stays small however many rooms there are.
     fn snapshots(&self) -> Vec<Room> {
-        self.listing_order().into_iter().cloned().collect()
+        self.listing_order(self.limits.max_listed_rooms)
+            .into_iter()
+            .cloned()
+            .collect()
+    }
+
+    /// Refuses a `create-room` beyond the caller's or the server's quotas.
+    fn check_create_quota(&self, user: &UserId) -> Result<(), RoomError> {
+        let max = self.limits.max_owned_rooms;
+        // The owner is always a member, so their rooms list holds every room they own.
+        let owned = self
+            .rooms_of(user)
+            .iter()
+            .filter(|id| self.rooms.get(id).is_some_and(|r| r.owner_id() == user))
+            .count();
+        if owned >= max {
+            return Err(RoomError::TooManyOwnedRooms { max });
+        }
+        self.check_join_quota(user)?;
+        if self.rooms.len() >= self.limits.max_live_rooms {
+            return Err(RoomError::TooManyLiveRooms);
+        }
+        Ok(())
+    }
+
+    /// Refuses entering one more room beyond [`Limits::max_joined_rooms`].
+    fn check_join_quota(&self, user: &UserId) -> Result<(), RoomError> {
+        let max = self.limits.max_joined_rooms;
+        if self.rooms_of(user).len() >= max {
+            Err(RoomError::TooManyJoinedRooms { max })
+        } else {
+            Ok(())
+        }
     }
 
     fn create_room(
@@ -228,6 +288,7 @@ impl Rooms {
         audio_only: bool,
     ) -> Result<Outcome, RoomError> {
         let name = normalize_room_name(raw_name)?;
+        self.check_create_quota(&owner.id)?;
         if !is_usable_room_id(room_id.as_str()) || self.rooms.contains_key(&room_id) {
             return Err(RoomError::RoomIdUnavailable);
         }
@@ -274,6 +335,7 @@ impl Rooms {
             // Already in (the creator, or a retry): hand out the grants again, nothing else.
             return Ok(Outcome::ack(Ack::Joined(tokens)));
         }
+        self.check_join_quota(&user.id)?;
         self.live_mut(&room_id).add_participant(&user);
         self.member_mut(&user.id).rooms.push(room_id.clone());
         Ok(Outcome {
@@ -471,7 +533,8 @@ impl Rooms {
             group: Group::Spaces,
         });
         if let Some(member) = self.users.remove(conn) {
-            self.usernames.remove(&username_key(&member.user.username));
+            self.usernames.remove(&member.keys.folded);
+            self.username_shapes.remove(&member.keys.shape);
         }
         outcome
     }
@@ -546,9 +609,10 @@ impl Rooms {
         });
     }
 
+    /// The two username indexes: by folded key and by shape key.
     #[cfg(test)]
-    pub(crate) fn username_index(&self) -> &HashMap<String, UserId> {
-        &self.usernames
+    pub(crate) fn username_indexes(&self) -> [&HashMap<String, UserId>; 2] {
+        [&self.usernames, &self.username_shapes]
     }
 
     #[cfg(test)]

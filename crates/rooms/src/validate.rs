@@ -1,6 +1,8 @@
 //! Input validation for usernames and room names.
 
 use crate::error::RoomError;
+use unicode_normalization::UnicodeNormalization;
+use unicode_security::confusable_detection::skeleton;
 
 /// Longest accepted username, in characters (Unicode scalar values), after trimming.
 pub const MAX_USERNAME_CHARS: usize = 32;
@@ -11,20 +13,27 @@ pub const MAX_ROOM_ID_LEN: usize = 128;
 /// The delivery group of all authenticated connections; no room may use it as its id.
 pub const SPACES: &str = "spaces";
 
-/// Validates a username and returns its canonical form.
+/// Validates a username and returns its canonical form, the name others see.
 ///
-/// Leading and trailing whitespace is trimmed and runs of inner spaces collapse to one, so
-/// `" Ann  Lee "` becomes `"Ann Lee"`. The result has 1 to [`MAX_USERNAME_CHARS`] characters,
-/// each a letter or digit (any script), a space, `_`, `-` or `.`, and at least one letter or
-/// digit.
+/// The name is put in Unicode normalization form NFKC, so compatibility variants display as
+/// the plain characters they stand for: fullwidth `ａｄｍｉｎ` becomes `admin`, `ﬁ` becomes
+/// `fi`, an ideographic or no-break space becomes a space. Leading and trailing whitespace is
+/// trimmed and runs of inner spaces collapse to one, so `" Ann  Lee "` becomes `"Ann Lee"`.
+/// The result has 1 to [`MAX_USERNAME_CHARS`] characters (both as typed and once
+/// normalized), each a letter or digit (any script), a space, `_`, `-` or `.`, and at least
+/// one letter or digit. Case is kept.
+///
+/// Usernames are unique by look-alike, not by spelling: two names clash when they are equal
+/// after NFKC, lowercasing and the Unicode confusables skeleton (UTS #39), so `Admin`,
+/// `ADMIN`, `аdmin` (Cyrillic `а`) and `ａｄｍｉｎ` all clash with `admin`, `B0b` with `Bob`, and
+/// `BiII` (capital `I`s) with `Bill`.
 pub fn normalize_username(raw: &str) -> Result<String, RoomError> {
-    let mut name = String::with_capacity(raw.len());
-    for word in raw.trim().split(' ').filter(|w| !w.is_empty()) {
-        if !name.is_empty() {
-            name.push(' ');
-        }
-        name.push_str(word);
+    let typed = collapse_spaces(raw);
+    // Checked before normalizing too: NFKC can expand one character into eighteen.
+    if typed.chars().count() > MAX_USERNAME_CHARS {
+        return Err(RoomError::UsernameTooLong);
     }
+    let name = collapse_spaces(&typed.nfkc().collect::<String>());
     if name.is_empty() {
         return Err(RoomError::UsernameMissing);
     }
@@ -43,9 +52,48 @@ pub fn normalize_username(raw: &str) -> Result<String, RoomError> {
     Ok(name)
 }
 
-/// The key under which usernames are unique: `Ann` and `ANN` cannot both be connected.
-pub(crate) fn username_key(name: &str) -> String {
-    name.to_lowercase()
+/// Trims and collapses runs of inner spaces to one.
+fn collapse_spaces(raw: &str) -> String {
+    let mut name = String::with_capacity(raw.len());
+    for word in raw.trim().split(' ').filter(|w| !w.is_empty()) {
+        if !name.is_empty() {
+            name.push(' ');
+        }
+        name.push_str(word);
+    }
+    name
+}
+
+/// The keys under which a username is unique. Two names clash when either key is equal.
+///
+/// Two keys are needed because case folding and the confusables skeleton disagree on `I`:
+/// folding makes it `i`, the skeleton makes it `l`. One key could honour only one of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct UsernameKeys {
+    /// Case-insensitive: NFKC, lowercase, skeleton, lowercase (the skeleton's prototypes can
+    /// be capitals, e.g. `0` → `O`). `Admin`, `ADMIN`, `аdmin` and `adm1n`/`admln` pairs.
+    pub folded: String,
+    /// As typed: NFKC, skeleton, lowercase, so a capital `I` still looks like `l`
+    /// (`BiII` and `Bill`), which lowercasing first would hide.
+    pub shape: String,
+}
+
+impl UsernameKeys {
+    /// Whether the two names would look the same to someone reading them.
+    pub(crate) fn clash(&self, other: &Self) -> bool {
+        self.folded == other.folded || self.shape == other.shape
+    }
+}
+
+/// The uniqueness keys of a (normalized) username.
+pub(crate) fn username_keys(name: &str) -> UsernameKeys {
+    let nfkc: String = name.nfkc().collect();
+    let folded: String = skeleton(&nfkc.to_lowercase()).collect();
+    let shape: String = skeleton(&nfkc).collect();
+    UsernameKeys {
+        folded: folded.to_lowercase(),
+        shape: shape.to_lowercase(),
+    }
 }
 
 /// Validates a room name and returns it trimmed.
@@ -140,10 +188,80 @@ mod tests {
         assert!(msg.ends_with("(not '\\n')"), "{msg}");
     }
 
+    fn clash(a: &str, b: &str) -> bool {
+        let (a, b) = (
+            normalize_username(a).unwrap(),
+            normalize_username(b).unwrap(),
+        );
+        username_keys(&a).clash(&username_keys(&b))
+    }
+
     #[test]
     fn username_keys_ignore_case() {
-        assert_eq!(username_key("Ann"), username_key("aNN"));
-        assert_eq!(username_key("ÉLISE"), username_key("élise"));
+        assert!(clash("Ann", "aNN"));
+        assert!(clash("ÉLISE", "élise"));
+        assert!(clash("Ivan", "ivan"));
+    }
+
+    #[test]
+    fn look_alike_usernames_clash() {
+        for look_alike in [
+            "admin",
+            "Admin",
+            "ADMIN",
+            "\u{430}dmin",   // Cyrillic а
+            "\u{410}DMIN",   // Cyrillic А
+            "ａｄｍｉｎ",    // fullwidth
+            "admIn",         // capital I for i
+            "\u{1D41A}dmin", // mathematical bold a
+        ] {
+            assert!(clash("admin", look_alike), "{look_alike:?}");
+        }
+        assert!(clash("paypal", "p\u{430}yp\u{430}l"));
+        assert!(clash("l", "1"));
+        assert!(clash("l", "I"));
+        assert!(clash("1", "I"));
+        assert!(clash("Bill", "BiII"));
+        assert!(clash("Bob", "B0b"));
+        assert!(clash("Ann Lee", "Ann\u{3000}Lee"));
+    }
+
+    #[test]
+    fn distinct_usernames_do_not_clash() {
+        for (a, b) in [
+            ("Ann", "Bob"),
+            ("Ann", "Anna"),
+            ("Ann Lee", "AnnLee"),
+            ("José", "Jose"),
+            ("ivan", "lvan"),
+            ("张伟", "张三"),
+            ("admin", "admin2"),
+            ("a_b", "a-b"),
+        ] {
+            assert!(!clash(a, b), "{a:?} vs {b:?}");
+        }
+    }
+
+    #[test]
+    fn usernames_are_stored_in_nfkc() {
+        assert_eq!(normalize_username("ａｄｍｉｎ").unwrap(), "admin");
+        assert_eq!(normalize_username("\u{FB01}ne").unwrap(), "fine");
+        assert_eq!(normalize_username("Ann\u{3000}Lee").unwrap(), "Ann Lee");
+        assert_eq!(normalize_username("Ann\u{A0}\u{A0}Lee").unwrap(), "Ann Lee");
+        // Composed and decomposed accents are one name.
+        assert_eq!(normalize_username("Jose\u{301}").unwrap(), "José");
+        // Case and script are kept: only the uniqueness key folds them.
+        assert_eq!(normalize_username("\u{430}dmin").unwrap(), "\u{430}dmin");
+        assert_eq!(normalize_username("ADMIN").unwrap(), "ADMIN");
+    }
+
+    #[test]
+    fn username_length_is_checked_before_and_after_normalizing() {
+        // U+FDFA normalizes to 18 characters.
+        let wide = "\u{FDFA}".repeat(2);
+        assert_eq!(normalize_username(&wide), Err(RoomError::UsernameTooLong));
+        let typed = format!("{}!", "x".repeat(MAX_USERNAME_CHARS));
+        assert_eq!(normalize_username(&typed), Err(RoomError::UsernameTooLong));
     }
 
     #[test]

@@ -64,7 +64,7 @@ fn authenticate_refusals() {
     );
     assert_eq!(
         w.err("b", auth("aNN")).to_string(),
-        "The username aNN is already taken"
+        "The username aNN is already taken (or looks too much like one that is)"
     );
     assert_eq!(
         w.err("a", auth("Other")),

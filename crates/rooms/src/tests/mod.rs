@@ -3,11 +3,14 @@
 
 mod commands;
 mod handover;
+mod limits;
 mod props;
+mod usernames;
 
-use crate::validate::username_key;
+use crate::validate::username_keys;
 use crate::{
-    Audience, Command, Effect, Group, MediaAction, Outcome, RoomError, RoomId, Rooms, UserId,
+    Audience, Command, Effect, Group, Limits, MediaAction, Outcome, RoomError, RoomId, Rooms,
+    UserId,
 };
 use std::collections::HashSet;
 
@@ -28,8 +31,12 @@ pub(crate) struct World {
 
 impl World {
     pub fn new() -> Self {
+        Self::with_limits(Limits::default())
+    }
+
+    pub fn with_limits(limits: Limits) -> Self {
         Self {
-            rooms: Rooms::new(),
+            rooms: Rooms::with_limits(limits),
             now: 1_000,
         }
     }
@@ -195,16 +202,21 @@ pub(crate) fn check_invariants(rooms: &Rooms) {
             }
         }
     }
-    let mut keys = HashSet::new();
-    for (user, joined) in rooms.users_iter() {
-        assert!(
-            keys.insert(username_key(&user.username)),
-            "duplicate username"
-        );
-        assert_eq!(
-            rooms.username_index().get(&username_key(&user.username)),
-            Some(&user.id)
-        );
+    let [folded, shapes] = rooms.username_indexes();
+    let signed_in: Vec<_> = rooms.users_iter().collect();
+    let limits = rooms.limits();
+    for (i, &(user, joined)) in signed_in.iter().enumerate() {
+        let keys = username_keys(&user.username);
+        for (other, _) in &signed_in[i + 1..] {
+            assert!(
+                !keys.clash(&username_keys(&other.username)),
+                "look-alike usernames {} and {}",
+                user.username,
+                other.username
+            );
+        }
+        assert_eq!(folded.get(&keys.folded), Some(&user.id));
+        assert_eq!(shapes.get(&keys.shape), Some(&user.id));
         let unique: HashSet<&RoomId> = joined.iter().collect();
         assert_eq!(
             unique.len(),
@@ -212,16 +224,30 @@ pub(crate) fn check_invariants(rooms: &Rooms) {
             "room listed twice for {}",
             user.id
         );
+        assert!(
+            joined.len() <= limits.max_joined_rooms,
+            "over the joined quota"
+        );
         for room_id in joined {
             let room = rooms.room(room_id).expect("user lists a deleted room");
             assert!(room.is_member(&user.id));
         }
     }
-    assert_eq!(rooms.username_index().len(), rooms.user_count());
+    assert_eq!(folded.len(), rooms.user_count());
+    assert_eq!(shapes.len(), rooms.user_count());
     let live = rooms.live_rooms();
     assert_eq!(live.len(), rooms.rooms().count());
+    assert!(
+        live.len() <= limits.max_live_rooms,
+        "over the live rooms quota"
+    );
     for pair in live.windows(2) {
         let size = |l: &crate::LiveRoom| l.speaker_count + l.audience_count;
         assert!(size(&pair[0]) >= size(&pair[1]), "live rooms out of order");
+    }
+    // A page is a prefix of the whole list, whatever its length.
+    for limit in [0, 1, 2, live.len() / 2, live.len(), live.len() + 1] {
+        let page = rooms.live_rooms_page(limit);
+        assert_eq!(page, live[..limit.min(live.len())], "page of {limit}");
     }
 }

@@ -2,16 +2,29 @@
 //! a shell's socket.io rooms and the SFU in sync with the domain.
 
 use super::{check_invariants, r, u};
-use crate::{Audience, Command, Effect, Group, MediaAction, Rooms, UserId};
+use crate::{Audience, Command, Effect, Group, Limits, MediaAction, Rooms, UserId};
 use proptest::prelude::*;
 use std::collections::{BTreeSet, HashMap};
 
 const CONNS: [&str; 5] = ["c0", "c1", "c2", "c3", "c4"];
 const TARGETS: [&str; 6] = ["c0", "c1", "c2", "c3", "c4", "ghost"];
-const ROOMS: [&str; 6] = ["r0", "r1", "r2", "r0", "r1", "spaces"];
+const ROOMS: [&str; 7] = ["r0", "r1", "r2", "r0", "r1", "spaces", "r3"];
 const ROOM_NAMES: [&str; 4] = ["Chat", "Talk", "Late show", "\n"];
-const NAMES: [&str; 9] = [
-    "Ann", "ann", "Bob", " Cat ", "", "x!", "...", "Émile", "Dan",
+/// Includes look-alikes of `Ann`: Cyrillic `а`, fullwidth, capital `I` vs `l` (`BiII`/`Bill`).
+const NAMES: [&str; 13] = [
+    "Ann",
+    "ann",
+    "Bob",
+    " Cat ",
+    "",
+    "x!",
+    "...",
+    "Émile",
+    "Dan",
+    "\u{430}nn",
+    "ＡＮＮ",
+    "BiII",
+    "Bill",
 ];
 
 #[derive(Debug, Clone)]
@@ -260,36 +273,71 @@ fn check_effects(
     }
 }
 
+/// Runs `steps` after the prologue, checking every outcome, then disconnects everyone.
+fn run(mut rooms: Rooms, steps: &[Step]) -> Result<(), TestCaseError> {
+    prologue(&mut rooms);
+    let mut groups = expected_groups(&rooms);
+    for (i, s) in steps.iter().enumerate() {
+        let before = rooms.clone();
+        let cmd = command(s);
+        let created = matches!(cmd, Command::CreateRoom { .. });
+        let from = sender(&rooms, s);
+        let result = rooms.apply(i as u64, &from, cmd);
+        match result {
+            Ok(outcome) => {
+                if created {
+                    // Only hand-overs may take someone past the owned quota, never creating.
+                    let owned = |rooms: &Rooms| {
+                        rooms
+                            .rooms()
+                            .filter(|room| room.owner_id() == &from)
+                            .count()
+                    };
+                    prop_assert!(owned(&before) < before.limits().max_owned_rooms);
+                    prop_assert_eq!(owned(&rooms), owned(&before) + 1);
+                }
+                check_effects(&before, &rooms, &outcome.effects, &mut groups, created);
+            }
+            Err(e) => {
+                prop_assert_eq!(&before, &rooms, "refusal {} changed the state", e);
+                prop_assert!(!e.to_string().is_empty());
+            }
+        }
+        check_invariants(&rooms);
+    }
+    // Everyone leaving empties everything.
+    for conn in CONNS {
+        rooms
+            .apply(1_000, &u(conn), Command::Disconnect)
+            .expect("disconnect is never refused");
+    }
+    prop_assert_eq!(rooms.rooms().count(), 0);
+    prop_assert_eq!(rooms.user_count(), 0);
+    Ok(())
+}
+
+/// Quotas small enough for random steps to hit all of them (the prologue just fits).
+fn tight() -> Limits {
+    Limits {
+        max_owned_rooms: 1,
+        max_joined_rooms: 2,
+        max_live_rooms: 2,
+        max_listed_rooms: 1,
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
     #[test]
     fn random_sequences_keep_the_invariants(steps in prop::collection::vec(step(), 1..120)) {
-        let mut rooms = Rooms::new();
-        prologue(&mut rooms);
-        let mut groups = expected_groups(&rooms);
-        for (i, s) in steps.iter().enumerate() {
-            let before = rooms.clone();
-            let cmd = command(s);
-            let created = matches!(cmd, Command::CreateRoom { .. });
-            let from = sender(&rooms, s);
-            let result = rooms.apply(i as u64, &from, cmd);
-            match result {
-                Ok(outcome) => {
-                    check_effects(&before, &rooms, &outcome.effects, &mut groups, created);
-                }
-                Err(e) => {
-                    prop_assert_eq!(&before, &rooms, "refusal {} changed the state", e);
-                    prop_assert!(!e.to_string().is_empty());
-                }
-            }
-            check_invariants(&rooms);
-        }
-        // Everyone leaving empties everything.
-        for conn in CONNS {
-            rooms.apply(1_000, &u(conn), Command::Disconnect).expect("disconnect is never refused");
-        }
-        prop_assert_eq!(rooms.rooms().count(), 0);
-        prop_assert_eq!(rooms.user_count(), 0);
+        run(Rooms::new(), &steps)?;
+    }
+
+    #[test]
+    fn random_sequences_keep_the_invariants_under_tight_quotas(
+        steps in prop::collection::vec(step(), 1..120)
+    ) {
+        run(Rooms::with_limits(tight()), &steps)?;
     }
 }
