@@ -30,6 +30,9 @@ use crate::state::AppState;
 /// socket.io clients to `/`. Users of both share the same rooms.
 const NAMESPACES: [&str; 2] = ["/", "/socket.io/"];
 
+/// Largest socket.io message (or polling request body) a client may send.
+pub const MAX_MESSAGE: usize = 16 * 1024;
+
 /// The client→server events, each carrying an ack callback.
 const EVENTS: [&str; 9] = [
     "authenticate",
@@ -54,7 +57,13 @@ struct Spaces {
 /// The socket.io layer for the router. The Spaces client connects with its URL path as the
 /// namespace (`/socket.io/`), so that namespace is served as well as `/`.
 pub fn layer(app: AppState) -> SocketIoLayer {
-    let (layer, io) = SocketIo::builder().build_layer();
+    // The rooms protocol's messages are a few hundred bytes: refuse anything bigger than
+    // MAX_MESSAGE when its frame header (or its polling body) says so, before buffering it.
+    let (layer, io) = SocketIo::builder()
+        .ws_max_frame_size(MAX_MESSAGE)
+        .ws_max_message_size(MAX_MESSAGE)
+        .max_payload(MAX_MESSAGE as u64)
+        .build_layer();
     let spaces = Spaces {
         app,
         rooms: Arc::new(Mutex::new(Rooms::new())),

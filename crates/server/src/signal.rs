@@ -30,6 +30,8 @@ const MAX_SLOTS: usize = 16;
 
 /// Largest text frame accepted (an SDP offer with many m-lines stays far below).
 const MAX_FRAME: usize = 256 * 1024;
+/// How long a socket closed for an oversized message stays open for its close frame to be read.
+const CLOSE_LINGER: std::time::Duration = std::time::Duration::from_secs(1);
 /// Read and write buffer of a signaling WebSocket; larger frames grow it.
 const SESSION_BUFFER: usize = 4 * 1024;
 
@@ -85,7 +87,10 @@ fn upgrade(
     }
     // Small buffers: a session exchanges a few KiB of SDP, then idles for hours, and the
     // 128 KiB defaults would cost more per listener than its whole media state.
+    // Both limits are checked as a frame's header arrives, so a peer announcing a huge frame
+    // is refused before any of it is buffered.
     ws.max_message_size(MAX_FRAME)
+        .max_frame_size(MAX_FRAME)
         .read_buffer_size(SESSION_BUFFER)
         .write_buffer_size(SESSION_BUFFER)
         .on_upgrade(move |socket| Session::new(state, claims, role).run(socket))
@@ -136,6 +141,7 @@ impl Session {
         });
         self.id = id;
         let mut end_gone = false;
+        let mut linger = false;
         let (mut sink, mut stream) = socket.split();
         let (events_tx, mut events_rx) = mpsc::unbounded_channel::<MediaEvent>();
         let mut shutdown = self.state.shutdown.clone();
@@ -162,6 +168,16 @@ impl Session {
                             if sink.send(Message::Text(frame.to_text().into())).await.is_err() { break; }
                             continue;
                         }
+                        Some(Err(e)) if is_too_big(&e) => {
+                            let frame = CloseFrame {
+                                code: close_code::SIZE,
+                                reason: format!("Message too big (at most {} KiB)", MAX_FRAME / 1024).into(),
+                            };
+                            let _ = sink.send(Message::Close(Some(frame))).await;
+                            let _ = sink.close().await;
+                            linger = true;
+                            break;
+                        }
                         Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
                         Some(Ok(_)) => continue, // ping/pong are answered by the library
                     };
@@ -187,6 +203,13 @@ impl Session {
             self.state.media.close(peer);
         }
         self.state.sessions.remove(self.id);
+        if linger {
+            // The rest of the refused message is still unread: closing the socket now would
+            // answer with a TCP reset that can destroy the close frame before the client
+            // reads it. Nothing more is read; only the kernel's buffers are held meanwhile.
+            tokio::time::sleep(CLOSE_LINGER).await;
+        }
+        drop((sink, stream));
     }
 
     async fn handle(
@@ -370,6 +393,13 @@ impl Session {
             .is_none_or(|w| w.iter().any(|n| n == event.name()));
         wanted.then(|| ServerFrame::event(&event))
     }
+}
+
+/// Whether a read failed because the peer sent a frame or message over the limit.
+fn is_too_big(e: &axum::Error) -> bool {
+    std::error::Error::source(e)
+        .and_then(|inner| inner.downcast_ref::<tungstenite::Error>())
+        .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)))
 }
 
 fn validate_source_id(s: &str) -> Result<(), String> {

@@ -3,5 +3,6 @@
 mod access;
 mod authz;
 mod client;
+mod limits;
 mod signaling;
 mod webrtc;
