@@ -37,7 +37,8 @@ fn success(data: Value) -> Json<Value> {
     Json(json!({"status": "success", "data": data}))
 }
 
-fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), Refusal> {
+/// Checks the admin secret (`Authorization: Bearer`).
+pub(crate) fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), Refusal> {
     let Some(secret) = bearer(headers) else {
         return Err(Refusal(
             StatusCode::UNAUTHORIZED,

@@ -61,6 +61,30 @@ pub struct ServeArgs {
     /// Most live sources of one stream (0 = no limit) [default: 0]
     #[arg(long, env = "PODIUM_MAX_SOURCES_PER_STREAM")]
     pub max_sources_per_stream: Option<usize>,
+    /// Most open HTTP/WebSocket connections from one client address (IPv6: per /64);
+    /// trusted proxies are exempt (0 = no limit) [default: 128]
+    #[arg(long, env = "PODIUM_MAX_CONNECTIONS_PER_IP")]
+    pub max_connections_per_ip: Option<usize>,
+    /// Most open HTTP/WebSocket connections in all [default: from the open-files limit,
+    /// leaving room for everything else]
+    #[arg(long, env = "PODIUM_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Seconds a connection gets to send its request headers (and an idle keep-alive
+    /// connection stays open), and a signaling WebSocket to send its first command
+    /// [default: 10]
+    #[arg(long, env = "PODIUM_CONNECTION_TIMEOUT")]
+    pub connection_timeout: Option<u64>,
+    /// Reverse proxies (addresses or CIDRs, comma separated) whose `X-Forwarded-For` and
+    /// `X-Forwarded-Proto` are believed; they are exempt from the per-address connection cap
+    #[arg(long, env = "PODIUM_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Option<Vec<String>>,
+    /// Require the admin secret (`Authorization: Bearer`) on `/metrics` [default: false]
+    #[arg(long, env = "PODIUM_METRICS_AUTH")]
+    pub metrics_auth: Option<bool>,
+    /// Serve `/metrics` on this address only (a private port for Prometheus) instead of
+    /// the HTTP port
+    #[arg(long, env = "PODIUM_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
     /// TOML file with any of the settings above (snake_case keys)
     #[arg(long, env = "PODIUM_CONFIG")]
     pub config: Option<PathBuf>,
@@ -86,6 +110,12 @@ struct FileConfig {
     revoke_ends_sessions: Option<bool>,
     max_viewers_per_stream: Option<usize>,
     max_sources_per_stream: Option<usize>,
+    max_connections_per_ip: Option<usize>,
+    max_connections: Option<usize>,
+    connection_timeout: Option<u64>,
+    trusted_proxies: Option<Vec<String>>,
+    metrics_auth: Option<bool>,
+    metrics_addr: Option<SocketAddr>,
 }
 
 /// Resolved settings.
@@ -123,6 +153,18 @@ pub struct Config {
     pub max_viewers_per_stream: Option<usize>,
     /// Source cap per stream (`None` = unlimited).
     pub max_sources_per_stream: Option<usize>,
+    /// Connection cap per client address (`None` = unlimited).
+    pub max_connections_per_ip: Option<usize>,
+    /// Connection cap in all (`None` = derived from the open-files limit at start).
+    pub max_connections: Option<usize>,
+    /// Header, keep-alive idle and first-command timeout.
+    pub connection_timeout: std::time::Duration,
+    /// Reverse proxies whose forwarding headers are believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Whether `/metrics` needs the admin secret.
+    pub metrics_auth: bool,
+    /// A separate listener for `/metrics`.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 impl Config {
@@ -183,6 +225,22 @@ impl Config {
         {
             bail!("--admin-secret must be at least 16 characters");
         }
+        let trusted_proxies = args
+            .trusted_proxies
+            .or(file.trusted_proxies)
+            .unwrap_or_default()
+            .iter()
+            .map(|p| p.trim())
+            .filter(|p| !p.is_empty())
+            .map(parse_net)
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let connection_timeout = args
+            .connection_timeout
+            .or(file.connection_timeout)
+            .unwrap_or(10);
+        if connection_timeout == 0 {
+            bail!("--connection-timeout must be at least 1 second");
+        }
         Ok(Self {
             http_addr: args
                 .http_addr
@@ -222,8 +280,32 @@ impl Config {
                 .max_sources_per_stream
                 .or(file.max_sources_per_stream)
                 .filter(|n| *n > 0),
+            max_connections_per_ip: Some(
+                args.max_connections_per_ip
+                    .or(file.max_connections_per_ip)
+                    .unwrap_or(128),
+            )
+            .filter(|n| *n > 0),
+            max_connections: args
+                .max_connections
+                .or(file.max_connections)
+                .filter(|n| *n > 0),
+            connection_timeout: std::time::Duration::from_secs(connection_timeout),
+            trusted_proxies,
+            metrics_auth: args.metrics_auth.or(file.metrics_auth).unwrap_or(false),
+            metrics_addr: args.metrics_addr.or(file.metrics_addr),
         })
     }
+}
+
+/// An address (a network of one) or a CIDR network.
+fn parse_net(text: &str) -> anyhow::Result<ipnet::IpNet> {
+    if let Ok(ip) = text.parse::<IpAddr>() {
+        return Ok(ipnet::IpNet::from(ip));
+    }
+    text.parse::<ipnet::IpNet>()
+        .map(|n| n.trunc())
+        .with_context(|| format!("--trusted-proxies: {text:?} is not an address or CIDR network"))
 }
 
 /// One media worker per CPU core.

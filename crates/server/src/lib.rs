@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod config;
 pub mod director;
+pub mod http_server;
 pub mod media_worker;
 pub mod metrics;
 pub mod policy;
@@ -35,8 +36,8 @@ use state::AppState;
 /// File of the API token database in the data directory.
 pub const TOKEN_DB_FILE: &str = "podium.db";
 
-/// The HTTP routes.
-pub fn app(state: AppState) -> Router {
+/// The HTTP routes; `/metrics` among them unless it has a listener of its own.
+pub fn app(state: AppState, with_metrics: bool) -> Router {
     let cors = CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
@@ -47,12 +48,15 @@ pub fn app(state: AppState) -> Router {
         .merge(admin::routes())
         .route("/api/{*rest}", axum::routing::any(director::not_found))
         .layer(cors);
-    Router::new()
+    let mut router = Router::new()
         .merge(api)
         .route("/ws/v2/pub", get(signal::publisher))
         .route("/ws/v2/sub", get(signal::subscriber))
-        .route("/healthz", get(metrics::healthz))
-        .route("/metrics", get(metrics::metrics))
+        .route("/healthz", get(metrics::healthz));
+    if with_metrics {
+        router = router.route("/metrics", get(metrics::metrics));
+    }
+    router
         .route("/", get(web::index))
         .route("/{file}", get(web::asset))
         .layer(rooms_server::layer(state.clone()))
@@ -65,6 +69,8 @@ pub struct Running {
     pub http_addr: SocketAddr,
     /// Where the first media worker's socket listens.
     pub udp_addr: SocketAddr,
+    /// Where `/metrics` listens, when it has a listener of its own.
+    pub metrics_addr: Option<SocketAddr>,
     /// Every media worker's socket, in worker order.
     pub udp_addrs: Vec<SocketAddr>,
     /// The publish token in effect.
@@ -138,7 +144,19 @@ pub async fn start(
             per_token: config.rate_per_token,
         },
     );
+    let fd_limit = raise_open_files_limit();
+    let admission = policy::connections::Admission::new(policy::connections::ConnectionLimits {
+        per_client: config.max_connections_per_ip,
+        total: config
+            .max_connections
+            .unwrap_or_else(|| connections_for(fd_limit)),
+        exempt: config.trusted_proxies.clone(),
+    });
     let state = AppState {
+        snapshots: Arc::default(),
+        metrics_auth: config.metrics_auth,
+        connections: admission.clone(),
+        connection_timeout: config.connection_timeout,
         keys: keys.clone(),
         access: Arc::new(access),
         sessions: Arc::new(policy::sessions::Sessions::default()),
@@ -156,11 +174,43 @@ pub async fn start(
         keys,
         stop_rx.clone(),
     ));
-    let mut http_stop = stop_rx;
-    let service = app(state).into_make_service_with_connect_info::<SocketAddr>();
-    let server = axum::serve(listener, service).with_graceful_shutdown(async move {
-        let _ = http_stop.wait_for(|s| *s).await;
-    });
+    let metrics_listener = match config.metrics_addr {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding the metrics listener {addr}"))?,
+        ),
+        None => None,
+    };
+    let metrics_addr = metrics_listener
+        .as_ref()
+        .map(TcpListener::local_addr)
+        .transpose()?;
+    if let Some(l) = metrics_listener {
+        let router = Router::new()
+            .route("/metrics", get(metrics::metrics))
+            .route("/healthz", get(metrics::healthz))
+            .with_state(state.clone());
+        let limits = policy::connections::ConnectionLimits {
+            per_client: None,
+            total: 64,
+            exempt: vec![],
+        };
+        tokio::spawn(http_server::serve(
+            l,
+            router,
+            policy::connections::Admission::new(limits),
+            config.connection_timeout,
+            stop_rx.clone(),
+        ));
+    }
+    let server = http_server::serve(
+        listener,
+        app(state, metrics_addr.is_none()),
+        admission,
+        config.connection_timeout,
+        stop_rx,
+    );
     let done = tokio::spawn(async move {
         tokio::spawn(async move {
             shutdown.await;
@@ -168,14 +218,15 @@ pub async fn start(
         });
         // The media worker stops first and closes every peer, which closes the WebSockets,
         // so the HTTP server's graceful shutdown does not wait on live connections.
-        let http = tokio::spawn(async move { server.await });
+        let http = tokio::spawn(server);
         media_join.wait().await?;
-        http.await.context("http server panicked")??;
+        http.await.context("http server panicked")?;
         Ok(())
     });
     Ok(Running {
         http_addr,
         udp_addr,
+        metrics_addr,
         udp_addrs,
         publish_token: secrets.publish_token,
         publish_token_generated: secrets.publish_token_generated,
@@ -183,6 +234,37 @@ pub async fn start(
         admin_secret_generated: secrets.admin_secret_generated,
         done,
     })
+}
+
+/// Raises the soft limit of open files to the hard limit (the usual soft limit, 1024, is a
+/// few hundred clients); returns the limit in effect, if known.
+fn raise_open_files_limit() -> Option<u64> {
+    #[cfg(target_os = "linux")]
+    {
+        use nix::sys::resource::{getrlimit, setrlimit, Resource};
+        let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).ok()?;
+        if soft < hard {
+            match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+                Ok(()) => return Some(hard),
+                Err(e) => {
+                    tracing::warn!(error = %e, soft, hard, "could not raise the open-files limit")
+                }
+            }
+        }
+        Some(soft)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        None
+    }
+}
+
+/// The default cap on HTTP connections: the open-files limit less a reserve for everything
+/// else the process opens (sockets of the media workers, the database, key files).
+fn connections_for(fd_limit: Option<u64>) -> usize {
+    const RESERVE: u64 = 256;
+    let limit = fd_limit.unwrap_or(1024).min(1 << 20);
+    usize::try_from(limit.saturating_sub(RESERVE).max(64)).unwrap_or(usize::MAX)
 }
 
 /// One socket per media worker: `addr`'s port, then the ports after it (port 0: any free

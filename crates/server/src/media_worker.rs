@@ -58,6 +58,8 @@ pub struct WorkerSnapshot {
     pub io: IoStats,
     /// CPU seconds (user + system) of the worker's thread, where procfs tells.
     pub cpu_seconds: Option<f64>,
+    /// Snapshots the worker has taken, this one included.
+    pub snapshots: u64,
 }
 
 /// Snapshots of every worker, in worker order.

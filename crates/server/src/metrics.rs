@@ -4,43 +4,54 @@
 //! each worker for a snapshot and encodes their sum, so scraping costs nothing between
 //! scrapes. Per-worker series carry a `worker="N"` label.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
-use crate::media_worker::MediaSnapshot;
+use crate::media_worker::{MediaHandle, MediaSnapshot, NotAnswering};
 use crate::state::AppState;
 use crate::stats::PerWorker;
 
 /// How long `/healthz` waits for every media worker.
 const HEALTH_LIMIT: Duration = Duration::from_secs(1);
+/// `/healthz` answers from a reading at most this old, so a flood of health checks costs
+/// the media workers one snapshot a second.
+const HEALTH_MAX_AGE: Duration = Duration::from_secs(1);
+/// `/metrics` is always fresh; concurrent scrapes still share one reading.
+const METRICS_MAX_AGE: Duration = Duration::ZERO;
 
 /// The metrics endpoint.
-pub async fn metrics(State(state): State<AppState>) -> Response {
-    let Some(media) = state.media.snapshot().await else {
+pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if state.metrics_auth {
+        if let Err(refusal) = crate::admin::authorize(&state, &headers) {
+            return refusal.into_response();
+        }
+    }
+    let Ok(media) = state.snapshots.get(&state.media, METRICS_MAX_AGE).await else {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             "media worker not answering",
         )
             .into_response();
     };
+    let (refused_per_ip, refused_total) = state.connections.refused();
+    let shell = ShellCounts {
+        sessions: state.sessions.list().len(),
+        room_grants: state.access.rooms.live_count(),
+        http_connections: state.connections.open(),
+        http_clients: state.connections.clients(),
+        refused_per_ip,
+        refused_total,
+    };
     let mut body = String::new();
-    if encode(
-        &mut body,
-        &registry(
-            &media,
-            state.sessions.list().len(),
-            state.access.rooms.live_count(),
-        ),
-    )
-    .is_err()
-    {
+    if encode(&mut body, &registry(&media, &shell)).is_err() {
         return (StatusCode::INTERNAL_SERVER_ERROR, "metrics encoding failed").into_response();
     }
     (
@@ -53,9 +64,10 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-/// 200 `ok` when every media worker answers within a second, 503 otherwise.
+/// 200 `ok` when every media worker answered within a second at the last reading (at most
+/// a second old), 503 otherwise.
 pub async fn healthz(State(state): State<AppState>) -> Response {
-    match state.media.snapshot_within(HEALTH_LIMIT).await {
+    match state.snapshots.get(&state.media, HEALTH_MAX_AGE).await {
         Ok(_) => "ok".into_response(),
         Err(e) => (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -65,7 +77,46 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
     }
 }
 
-fn registry(media: &MediaSnapshot, sessions: usize, room_grants: usize) -> Registry {
+/// The latest reading of the media workers, shared by every request that comes while it
+/// is fresh enough; one request refreshes it while the others wait for that answer, and a
+/// reading started after a request arrived is always fresh enough for it. So however many
+/// requests are in flight, the workers answer one reading at a time.
+#[derive(Default)]
+pub struct SnapshotCache {
+    latest: tokio::sync::Mutex<Option<(Instant, Reading)>>,
+}
+
+type Reading = Result<Arc<MediaSnapshot>, NotAnswering>;
+
+impl SnapshotCache {
+    /// A reading at most `max_age` old.
+    pub async fn get(&self, media: &MediaHandle, max_age: Duration) -> Reading {
+        let asked = Instant::now();
+        // Held across the refresh: concurrent requests queue here and then find it fresh.
+        let mut latest = self.latest.lock().await;
+        if let Some((started, reading)) = latest.as_ref() {
+            if *started >= asked || started.elapsed() < max_age {
+                return reading.clone();
+            }
+        }
+        let started = Instant::now();
+        let reading = media.snapshot_within(HEALTH_LIMIT).await.map(Arc::new);
+        *latest = Some((started, reading.clone()));
+        reading
+    }
+}
+
+/// What the shell counts, beside the media workers.
+struct ShellCounts {
+    sessions: usize,
+    room_grants: usize,
+    http_connections: usize,
+    http_clients: usize,
+    refused_per_ip: u64,
+    refused_total: u64,
+}
+
+fn registry(media: &MediaSnapshot, shell: &ShellCounts) -> Registry {
     let mut registry = Registry::with_prefix("podium");
     let gauge = |v: usize| ConstGauge::new(i64::try_from(v).unwrap_or(i64::MAX));
     for (name, help, value) in [
@@ -93,12 +144,22 @@ fn registry(media: &MediaSnapshot, sessions: usize, room_grants: usize) -> Regis
         (
             "signaling_sessions",
             "Open signaling WebSocket sessions",
-            sessions,
+            shell.sessions,
         ),
         (
             "room_grants",
             "Media grants in force for room members (one per member and kind)",
-            room_grants,
+            shell.room_grants,
+        ),
+        (
+            "http_connections",
+            "Open HTTP and WebSocket connections",
+            shell.http_connections,
+        ),
+        (
+            "http_connection_clients",
+            "Client addresses (IPv6: /64 prefixes) with an open connection",
+            shell.http_clients,
         ),
         (
             "media_workers",
@@ -177,6 +238,21 @@ fn registry(media: &MediaSnapshot, sessions: usize, room_grants: usize) -> Regis
             "udp_datagrams_invalid",
             "Received datagrams dropped as oversized or without an IP source",
             io.invalid_in,
+        ),
+        (
+            "media_snapshots",
+            "Readings taken from the media workers (summed over the workers)",
+            media.workers.iter().map(|w| w.snapshots).sum(),
+        ),
+        (
+            "http_connections_refused_per_ip",
+            "Connections closed at once: their client address held its share",
+            shell.refused_per_ip,
+        ),
+        (
+            "http_connections_refused_total_cap",
+            "Connections closed at once: the server held all it may",
+            shell.refused_total,
         ),
     ] {
         registry.register(name, help, ConstCounter::new(value));

@@ -145,8 +145,20 @@ impl Session {
         let (mut sink, mut stream) = socket.split();
         let (events_tx, mut events_rx) = mpsc::unbounded_channel::<MediaEvent>();
         let mut shutdown = self.state.shutdown.clone();
+        // A socket that never publishes or views only holds a connection: it gets as long as
+        // a new HTTP connection gets for its headers.
+        let command_deadline = tokio::time::Instant::now() + self.state.connection_timeout;
         loop {
             tokio::select! {
+                _ = tokio::time::sleep_until(command_deadline), if self.peer.is_none() => {
+                    let reason = format!(
+                        "No publish or view within {} s",
+                        self.state.connection_timeout.as_secs()
+                    );
+                    let frame = CloseFrame { code: close_code::POLICY, reason: reason.into() };
+                    let _ = sink.send(Message::Close(Some(frame))).await;
+                    break;
+                }
                 reason = &mut ended, if !end_gone => match reason {
                     Ok(reason) => {
                         let frame = CloseFrame { code: close_code::POLICY, reason: reason.message().into() };

@@ -31,6 +31,14 @@ pub struct AppState {
     pub http_addr: SocketAddr,
     /// The media worker.
     pub media: MediaHandle,
+    /// The latest media workers' reading, shared by `/healthz` and `/metrics`.
+    pub snapshots: Arc<crate::metrics::SnapshotCache>,
+    /// Whether `/metrics` needs the admin secret.
+    pub metrics_auth: bool,
+    /// Open HTTP connections (caps and counts).
+    pub connections: crate::policy::connections::Admission,
+    /// How long a signaling WebSocket may stay open without sending its first command.
+    pub connection_timeout: std::time::Duration,
     /// Becomes true when the server shuts down; open signaling sockets then close.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
 }

@@ -31,6 +31,8 @@ pub(crate) struct Worker {
     routes: HashMap<PeerId, EventSender>,
     queue: VecDeque<Outgoing>,
     stats: IoStats,
+    /// Snapshots taken (each costs the loop a turn; `/healthz` and `/metrics` share them).
+    snapshots: u64,
 }
 
 enum Wake {
@@ -55,6 +57,7 @@ impl Worker {
             routes: HashMap::new(),
             queue: VecDeque::new(),
             stats: IoStats::default(),
+            snapshots: 0,
         })
     }
 
@@ -164,6 +167,7 @@ impl Worker {
             }
             Command::Close(peer) => self.sfu.close_peer(now, peer),
             Command::Snapshot(reply) => {
+                self.snapshots += 1;
                 let _ = reply.send(self.snapshot());
             }
         }
@@ -179,6 +183,7 @@ impl Worker {
             viewers: self.sfu.viewer_count(),
             io: self.stats.clone(),
             cpu_seconds: thread_cpu_seconds(),
+            snapshots: self.snapshots,
         }
     }
 

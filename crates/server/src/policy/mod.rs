@@ -3,6 +3,7 @@
 //! grant.
 
 pub mod access;
+pub mod connections;
 pub mod refusal;
 pub mod room_grants;
 pub mod sessions;

@@ -129,3 +129,194 @@ async fn an_oversized_socket_io_frame_or_poll_body_is_refused_before_it_is_buffe
         .unwrap();
     assert!(post.status().is_client_error(), "{}", post.status());
 }
+
+/// A TCP connection to `to` from the loopback address `from` (another client).
+async fn connect_from(from: &str, to: std::net::SocketAddr) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{from}:0").parse().unwrap()).unwrap();
+    socket.connect(to).await.unwrap()
+}
+
+/// Whether the server closed `tcp` within `limit` (it sends nothing to a silent client).
+async fn closed_within(tcp: &mut TcpStream, limit: Duration) -> bool {
+    let mut b = [0u8; 64];
+    matches!(
+        tokio::time::timeout(limit, tcp.read(&mut b)).await,
+        Ok(Ok(0)) | Ok(Err(_))
+    )
+}
+
+#[tokio::test]
+async fn silent_connections_from_one_address_cannot_lock_out_everyone_else() {
+    let srv = crate::client::server_with(|a| {
+        a.max_connections_per_ip = Some(20);
+        a.connection_timeout = Some(2);
+    })
+    .await;
+    let addr = srv.running.http_addr;
+    let mut held = Vec::new();
+    for _ in 0..40 {
+        held.push(connect_from("127.0.0.2", addr).await);
+    }
+    let refused = futures_util::future::join_all(
+        held.iter_mut()
+            .map(|tcp| closed_within(tcp, Duration::from_millis(500))),
+    )
+    .await;
+    assert_eq!(
+        refused.iter().filter(|r| **r).count(),
+        20,
+        "the address keeps its 20 and no more"
+    );
+
+    // Meanwhile another client is served: plain requests, the Director, signaling.
+    let http = reqwest::Client::new();
+    for _ in 0..5 {
+        let r = http
+            .get(format!("{}/healthz", srv.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let mut ws = connect(&srv.base, false, "s").await;
+    let r = crate::client::send_raw(&mut ws, r#"{"type":"cmd","transId":1,"name":"nope"}"#).await;
+    assert_eq!(r["type"], "error");
+
+    // The silent ones are closed once the header timeout passes.
+    let closed = futures_util::future::join_all(
+        held.iter_mut()
+            .map(|tcp| closed_within(tcp, Duration::from_secs(4))),
+    )
+    .await;
+    assert!(
+        closed.iter().all(|c| *c),
+        "a connection that never sent its headers stays open"
+    );
+    held.clear();
+    let mut again = connect_from("127.0.0.2", addr).await;
+    again
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut reply = vec![0u8; 256];
+    let n = again.read(&mut reply).await.unwrap();
+    assert!(
+        String::from_utf8_lossy(&reply[..n]).starts_with("HTTP/1.1 200"),
+        "the address is served again once its connections closed"
+    );
+    // An idle keep-alive connection is closed by the same timeout.
+    assert!(closed_within(&mut again, Duration::from_secs(4)).await);
+}
+
+#[tokio::test]
+async fn a_signaling_socket_that_never_sends_a_command_is_closed() {
+    let srv = crate::client::server_with(|a| a.connection_timeout = Some(1)).await;
+    let mut ws = connect(&srv.base, false, "s").await;
+    let started = std::time::Instant::now();
+    let reason = crate::client::closed_reason(&mut ws).await;
+    assert_eq!(reason.as_deref(), Some("No publish or view within 1 s"));
+    assert!(started.elapsed() < Duration::from_secs(4));
+}
+
+#[tokio::test]
+async fn websockets_keep_their_place_in_the_connection_cap() {
+    let srv = crate::client::server_with(|a| a.max_connections_per_ip = Some(3)).await;
+    let mut urls = Vec::new();
+    for _ in 0..3 {
+        let (_, b) = crate::client::director(
+            &srv.base,
+            "subscribe",
+            None,
+            serde_json::json!({"streamName":"s"}),
+        )
+        .await;
+        urls.push(format!(
+            "{}?token={}",
+            b["data"]["urls"][0].as_str().unwrap(),
+            b["data"]["jwt"].as_str().unwrap()
+        ));
+    }
+    // The Director calls' connections are closed by now.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut sockets = Vec::new();
+    for url in &urls {
+        sockets.push(tokio_tungstenite::connect_async(url).await.unwrap().0);
+    }
+    // Every place of this client is taken by an upgraded socket now.
+    let err = tokio_tungstenite::connect_async(&urls[0])
+        .await
+        .unwrap_err();
+    assert!(
+        !err.to_string().contains("HTTP"),
+        "refused before any request was read: {err}"
+    );
+    sockets.pop();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let r = reqwest::get(format!("{}/healthz", srv.base)).await.unwrap();
+    assert_eq!(r.status(), 200, "a closed WebSocket frees its place");
+}
+
+/// A metric's value from `/metrics` on `base` (with the admin secret if `auth`).
+async fn metric(base: &str, name: &str) -> f64 {
+    let text = reqwest::Client::new()
+        .get(format!("{base}/metrics"))
+        .bearer_auth(crate::client::ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_health_check_flood_costs_the_media_workers_one_reading_a_second() {
+    let srv = crate::client::server_with(|a| {
+        a.media_workers = Some(1);
+        a.max_connections_per_ip = Some(0);
+    })
+    .await;
+    let before = metric(&srv.base, "podium_media_snapshots_total").await;
+    let http = reqwest::Client::new();
+    let started = std::time::Instant::now();
+    let checks = (0..300).map(|_| {
+        let http = http.clone();
+        let url = format!("{}/healthz", srv.base);
+        async move { http.get(url).send().await.unwrap().status() }
+    });
+    let statuses = futures_util::future::join_all(checks).await;
+    let secs = started.elapsed().as_secs_f64();
+    assert!(statuses.iter().all(|s| *s == 200));
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let taken = metric(&srv.base, "podium_media_snapshots_total").await - before;
+    // This scrape's own reading, plus one health reading per started second.
+    assert!(
+        taken <= 2.0 + secs.ceil(),
+        "{taken} readings for 300 health checks in {secs:.2} s"
+    );
+}
+
+#[tokio::test]
+async fn metrics_can_require_the_admin_secret_or_a_port_of_their_own() {
+    let srv = crate::client::server_with(|a| a.metrics_auth = Some(true)).await;
+    let open = reqwest::get(format!("{}/metrics", srv.base)).await.unwrap();
+    assert_eq!(open.status(), 401);
+    assert!(metric(&srv.base, "podium_peers").await >= 0.0);
+
+    let srv = crate::client::server_with(|a| {
+        a.metrics_addr = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
+    let main = reqwest::get(format!("{}/metrics", srv.base)).await.unwrap();
+    assert_eq!(main.status(), 404, "not on the public port");
+    let private = format!("http://{}", srv.running.metrics_addr.unwrap());
+    assert!(metric(&private, "podium_peers").await >= 0.0);
+    let health = reqwest::get(format!("{}/healthz", srv.base)).await.unwrap();
+    assert_eq!(health.status(), 200, "health stays on the public port");
+}
