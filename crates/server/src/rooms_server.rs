@@ -340,7 +340,7 @@ fn arg_bool(args: &[Value], i: usize, name: &str) -> Result<bool, String> {
 }
 
 /// Turns a socket.io event and its arguments into a room command (shapes of §9.2).
-fn parse_command(event: &str, args: &[Value]) -> Result<Command, String> {
+pub fn parse_command(event: &str, args: &[Value]) -> Result<Command, String> {
     let room = |i| arg_str(args, i, "roomId").map(RoomId::new);
     Ok(match event {
         "authenticate" => Command::Authenticate {
