@@ -58,6 +58,7 @@ impl SpawnedPodium {
             .arg(dir.path().join("data"))
             .args(["--publish-token", &token])
             .args(["--rate-per-ip", "1000000", "--rate-per-token", "1000000"])
+            .args(["--rate-global", "1000000"])
             // Every simulated client shares this one address.
             .args(["--max-connections-per-ip", "0"])
             .args(extra)

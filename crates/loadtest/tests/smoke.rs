@@ -30,6 +30,7 @@ async fn server() -> (String, oneshot::Sender<()>) {
         publish_token: Some(TOKEN.into()),
         rate_per_ip: Some(100_000),
         rate_per_token: Some(100_000),
+        rate_global: Some(1_000_000),
         max_connections_per_ip: Some(0),
         ..Default::default()
     })

@@ -52,6 +52,9 @@ pub struct ServeArgs {
     /// Director requests per second per API token [default: 50]
     #[arg(long, env = "PODIUM_RATE_PER_TOKEN")]
     pub rate_per_token: Option<u32>,
+    /// Director requests per second from everyone together [default: 1000]
+    #[arg(long, env = "PODIUM_RATE_GLOBAL")]
+    pub rate_global: Option<u32>,
     /// Whether revoking an API token also ends the sessions it opened [default: true]
     #[arg(long, env = "PODIUM_REVOKE_ENDS_SESSIONS")]
     pub revoke_ends_sessions: Option<bool>,
@@ -78,6 +81,11 @@ pub struct ServeArgs {
     /// `X-Forwarded-Proto` are believed; they are exempt from the per-address connection cap
     #[arg(long, env = "PODIUM_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Option<Vec<String>>,
+    /// The URL clients reach this server at (e.g. `https://live.example.com`); the Director
+    /// builds signaling URLs from it. Without it they follow the request's `Host` (and
+    /// `X-Forwarded-Host`/`-Proto` from trusted proxies)
+    #[arg(long, env = "PODIUM_PUBLIC_URL")]
+    pub public_url: Option<String>,
     /// Require the admin secret (`Authorization: Bearer`) on `/metrics` [default: false]
     #[arg(long, env = "PODIUM_METRICS_AUTH")]
     pub metrics_auth: Option<bool>,
@@ -107,6 +115,7 @@ struct FileConfig {
     private_streams: Option<Vec<String>>,
     rate_per_ip: Option<u32>,
     rate_per_token: Option<u32>,
+    rate_global: Option<u32>,
     revoke_ends_sessions: Option<bool>,
     max_viewers_per_stream: Option<usize>,
     max_sources_per_stream: Option<usize>,
@@ -116,6 +125,7 @@ struct FileConfig {
     trusted_proxies: Option<Vec<String>>,
     metrics_auth: Option<bool>,
     metrics_addr: Option<SocketAddr>,
+    public_url: Option<String>,
 }
 
 /// Resolved settings.
@@ -147,6 +157,8 @@ pub struct Config {
     pub rate_per_ip: u32,
     /// Director rate limit per API token.
     pub rate_per_token: u32,
+    /// Director rate limit for everyone together.
+    pub rate_global: u32,
     /// Whether revoking an API token ends its sessions.
     pub revoke_ends_sessions: bool,
     /// Viewer cap per stream (`None` = unlimited).
@@ -165,6 +177,8 @@ pub struct Config {
     pub metrics_auth: bool,
     /// A separate listener for `/metrics`.
     pub metrics_addr: Option<SocketAddr>,
+    /// The URL clients reach this server at.
+    pub public_url: Option<String>,
 }
 
 impl Config {
@@ -268,6 +282,7 @@ impl Config {
                 .or(file.rate_per_token)
                 .unwrap_or(50)
                 .max(1),
+            rate_global: args.rate_global.or(file.rate_global).unwrap_or(1000).max(1),
             revoke_ends_sessions: args
                 .revoke_ends_sessions
                 .or(file.revoke_ends_sessions)
@@ -294,6 +309,7 @@ impl Config {
             trusted_proxies,
             metrics_auth: args.metrics_auth.or(file.metrics_auth).unwrap_or(false),
             metrics_addr: args.metrics_addr.or(file.metrics_addr),
+            public_url: args.public_url.or(file.public_url),
         })
     }
 }

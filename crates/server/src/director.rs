@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use crate::policy::access::Requester;
 use crate::policy::Refusal;
-use crate::state::{unix_now, AppState, Minted};
+use crate::state::{unix_now, AppState};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
@@ -48,13 +48,13 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
         .then_some(token.trim())
 }
 
-fn requester(headers: &HeaderMap, peer: SocketAddr) -> Requester<'_> {
+fn requester<'a>(state: &AppState, headers: &'a HeaderMap, peer: SocketAddr) -> Requester<'a> {
     Requester {
         bearer: bearer(headers),
         origin: headers
             .get(axum::http::header::ORIGIN)
             .and_then(|h| h.to_str().ok()),
-        ip: peer.ip(),
+        ip: state.access.forwarding.client_ip(peer, headers),
         now: unix_now(),
     }
 }
@@ -66,7 +66,7 @@ pub async fn publish(
     headers: HeaderMap,
     body: Result<Json<PublishRequest>, JsonRejection>,
 ) -> Result<Json<DirectorReply>, Refusal> {
-    let who = requester(&headers, peer);
+    let who = requester(&state, &headers, peer);
     state.access.check_ip_rate(who.ip)?;
     let Json(req) = body.map_err(bad_body)?;
     validate_stream_name(&req.stream_name)?;
@@ -77,6 +77,9 @@ pub async fn publish(
                 format!("Unsupported streamType: {t}"),
             ));
         }
+    }
+    if let Some(source) = &req.source_id {
+        crate::policy::access::validate_source_id(source).map_err(Refusal::bad_request)?;
     }
     let auth = state.access.authorize_publish(&who, &req.stream_name)?;
     if req.source_id.is_some() && !auth.multisource {
@@ -95,7 +98,11 @@ pub async fn publish(
         source_id: req.source_id,
         token_id: auth.token_id,
     };
-    let mut data = connection_data(&state, &headers, grant, "pub");
+    let ws_base = state
+        .access
+        .forwarding
+        .ws_base(peer, &headers, state.http_addr);
+    let mut data = connection_data(&state, &ws_base, grant, "pub");
     data.subscribe_requires_auth = Some(requires_auth);
     Ok(Json(DirectorReply::Success(data)))
 }
@@ -107,7 +114,7 @@ pub async fn subscribe(
     headers: HeaderMap,
     body: Result<Json<SubscribeRequest>, JsonRejection>,
 ) -> Result<Json<DirectorReply>, Refusal> {
-    let who = requester(&headers, peer);
+    let who = requester(&state, &headers, peer);
     state.access.check_ip_rate(who.ip)?;
     let Json(req) = body.map_err(bad_body)?;
     validate_stream_name(&req.stream_name)?;
@@ -129,51 +136,33 @@ pub async fn subscribe(
         source_id: None,
         token_id: auth.token_id,
     };
+    let ws_base = state
+        .access
+        .forwarding
+        .ws_base(peer, &headers, state.http_addr);
     Ok(Json(DirectorReply::Success(connection_data(
-        &state, &headers, grant, "sub",
+        &state, &ws_base, grant, "sub",
     ))))
 }
 
+/// What a client needs to open signaling: the URL under `ws_base` (see
+/// [`crate::policy::forwarded::Forwarding::ws_base`]) and a JWT minted for `grant`.
 pub(crate) fn connection_data(
     state: &AppState,
-    headers: &HeaderMap,
+    ws_base: &str,
     grant: MillicastClaims,
     role: &str,
 ) -> ConnectionData {
-    connection_data_minted(state, headers, grant, role).0
-}
-
-/// [`connection_data`] plus the minted JWT's id and expiry (so it can be banned).
-pub(crate) fn connection_data_minted(
-    state: &AppState,
-    headers: &HeaderMap,
-    grant: MillicastClaims,
-    role: &str,
-) -> (ConnectionData, Minted) {
     let minted = state.mint(grant);
-    let jwt = minted.jwt.clone();
-    // The client reaches signaling the way it reached us (host and scheme as it sees them).
-    let host = headers
-        .get(axum::http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_graphic()))
-        .map(str::to_owned)
-        .unwrap_or_else(|| state.http_addr.to_string());
-    let secure = headers
-        .get("x-forwarded-proto")
-        .and_then(|h| h.to_str().ok())
-        .is_some_and(|p| p.eq_ignore_ascii_case("https"));
-    let scheme = if secure { "wss" } else { "ws" };
-    let url = format!("{scheme}://{host}/ws/v2/{role}");
-    let data = ConnectionData {
+    let url = format!("{ws_base}/ws/v2/{role}");
+    ConnectionData {
         ws_url: url.clone(),
         urls: vec![url],
-        jwt,
+        jwt: minted.jwt,
         ice_servers: vec![],
         stream_account_id: state.account_id.clone(),
         subscribe_requires_auth: None,
-    };
-    (data, minted)
+    }
 }
 
 /// Unknown API paths get the same error shape.

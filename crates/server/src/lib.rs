@@ -142,7 +142,12 @@ pub async fn start(
         policy::access::RateLimits {
             per_ip: config.rate_per_ip,
             per_token: config.rate_per_token,
+            global: config.rate_global,
         },
+        policy::forwarded::Forwarding::new(
+            config.trusted_proxies.clone(),
+            config.public_url.as_deref(),
+        )?,
     );
     let fd_limit = raise_open_files_limit();
     let admission = policy::connections::Admission::new(policy::connections::ConnectionLimits {
@@ -168,6 +173,10 @@ pub async fn start(
         media,
         shutdown: stop_rx.clone(),
     };
+    tokio::spawn(forget_idle_rate_limits(
+        state.access.clone(),
+        stop_rx.clone(),
+    ));
     tokio::spawn(reload_keys_on_change(
         config.data_dir.clone(),
         config.key_grace,
@@ -285,6 +294,19 @@ fn bind_media_sockets(
                 .with_context(|| format!("binding UDP {a} (media worker {i})"))
         })
         .collect()
+}
+
+/// Every few seconds, drops the rate-limit state of callers that went quiet.
+async fn forget_idle_rate_limits(
+    access: Arc<policy::access::Access>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(10)) => access.forget_idle(),
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
 }
 
 /// Picks up `podium keys rotate` run while the server is up: the key ring file is checked

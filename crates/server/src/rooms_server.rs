@@ -7,7 +7,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use axum::http::HeaderMap;
+use std::net::SocketAddr;
+
+use axum::extract::ConnectInfo;
 use podium_auth::{MillicastClaims, TokenType};
 use podium_rooms::{
     Ack, Audience, Command, Effect, Event, JoinTokens, MediaAction, RoomId, Rooms, UserId,
@@ -148,8 +150,7 @@ impl Spaces {
             let user = UserId::new(s.id.to_string());
             let outcome = spaces.apply(&user, Command::Disconnect);
             if let Ok(outcome) = outcome {
-                let headers = s.req_parts().headers.clone();
-                spaces.carry_out(&headers, outcome.effects).await;
+                spaces.carry_out(outcome.effects).await;
             }
         });
     }
@@ -177,16 +178,17 @@ impl Spaces {
             Ok(o) => o,
             Err(e) => return e.to_ack(),
         };
-        let headers = socket.req_parts().headers.clone();
         let ack = match &outcome.ack {
-            Ack::Joined(tokens) => json!({ "data": self.join_tokens(&headers, tokens) }),
+            Ack::Joined(tokens) => {
+                json!({ "data": self.join_tokens(&self.ws_base(socket), tokens) })
+            }
             other => json!({ "data": other.data().unwrap_or(Value::Null) }),
         };
-        self.carry_out(&headers, outcome.effects).await;
+        self.carry_out(outcome.effects).await;
         ack
     }
 
-    async fn carry_out(&self, headers: &HeaderMap, effects: Vec<Effect>) {
+    async fn carry_out(&self, effects: Vec<Effect>) {
         for effect in effects {
             match effect {
                 Effect::Join { user, group } => {
@@ -228,8 +230,12 @@ impl Spaces {
                     room_id,
                     request,
                 } => {
-                    let token = self.publish_token(headers, &request.stream, &request.source_id);
                     if let Some(s) = self.socket(&user) {
+                        let token = self.publish_token(
+                            &self.ws_base(&s),
+                            &request.stream,
+                            &request.source_id,
+                        );
                         let args = Args(vec![
                             json!(room_id.as_str()),
                             json!({ "publisherToken": token }),
@@ -265,12 +271,25 @@ impl Spaces {
             .find_map(|ns| self.io.of(ns)?.get_socket(sid))
     }
 
-    fn join_tokens(&self, headers: &HeaderMap, tokens: &JoinTokens) -> Value {
-        let view = self.view_token(headers, &tokens.view.stream, &tokens.view.viewer);
+    /// Where `socket`'s client reaches signaling (as it reached us).
+    fn ws_base(&self, socket: &SocketRef) -> String {
+        let parts = socket.req_parts();
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(self.app.http_addr, |c| c.0);
+        self.app
+            .access
+            .forwarding
+            .ws_base(peer, &parts.headers, self.app.http_addr)
+    }
+
+    fn join_tokens(&self, ws_base: &str, tokens: &JoinTokens) -> Value {
+        let view = self.view_token(ws_base, &tokens.view.stream, &tokens.view.viewer);
         let publish = tokens
             .publish
             .as_ref()
-            .map(|p| self.publish_token(headers, &p.stream, &p.source_id));
+            .map(|p| self.publish_token(ws_base, &p.stream, &p.source_id));
         json!({ "viewerToken": view, "publisherToken": publish })
     }
 
@@ -288,7 +307,7 @@ impl Spaces {
         }
     }
 
-    fn publish_token(&self, headers: &HeaderMap, room: &RoomId, user: &UserId) -> Value {
+    fn publish_token(&self, ws_base: &str, room: &RoomId, user: &UserId) -> Value {
         let token_id = self
             .grants()
             .grant(room.as_str(), user.as_str(), GrantKind::Publish);
@@ -301,12 +320,12 @@ impl Spaces {
             source_id: Some(user.as_str().to_owned()),
             token_id: Some(token_id),
         };
-        let mut data = connection_data(&self.app, headers, grant, "pub");
+        let mut data = connection_data(&self.app, ws_base, grant, "pub");
         data.subscribe_requires_auth = Some(false);
         serde_json::to_value(data).expect("connection data serialises")
     }
 
-    fn view_token(&self, headers: &HeaderMap, room: &RoomId, user: &UserId) -> Value {
+    fn view_token(&self, ws_base: &str, room: &RoomId, user: &UserId) -> Value {
         let token_id = self
             .grants()
             .grant(room.as_str(), user.as_str(), GrantKind::View);
@@ -320,7 +339,7 @@ impl Spaces {
             source_id: Some(user.as_str().to_owned()),
             token_id: Some(token_id),
         };
-        serde_json::to_value(connection_data(&self.app, headers, grant, "sub"))
+        serde_json::to_value(connection_data(&self.app, ws_base, grant, "sub"))
             .expect("connection data serialises")
     }
 }

@@ -286,7 +286,7 @@ impl Session {
             if !grant.multisource {
                 return Err("Token does not allow multisource (sourceId)".into());
             }
-            validate_source_id(s)?;
+            crate::policy::access::validate_source_id(s)?;
         }
         let params = PublishParams {
             stream: cmd.name.clone(),
@@ -322,7 +322,7 @@ impl Session {
         }
         let pinned = cmd.pinned_source_id.filter(|s| !s.is_empty());
         if let Some(s) = &pinned {
-            validate_source_id(s)?;
+            crate::policy::access::validate_source_id(s)?;
         }
         let excluded = cmd.excluded_source_ids.unwrap_or_default();
         if excluded.len() > MAX_SLOTS * 16 {
@@ -412,12 +412,4 @@ fn is_too_big(e: &axum::Error) -> bool {
     std::error::Error::source(e)
         .and_then(|inner| inner.downcast_ref::<tungstenite::Error>())
         .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)))
-}
-
-fn validate_source_id(s: &str) -> Result<(), String> {
-    if s.len() <= 128 && !s.chars().any(char::is_control) {
-        Ok(())
-    } else {
-        Err("Invalid sourceId: at most 128 printable characters".into())
-    }
 }

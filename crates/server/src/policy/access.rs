@@ -10,6 +10,8 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use podium_tokens::{Action, TokenRecord, TokenStore};
 use subtle::ConstantTimeEq;
 
+use crate::policy::connections::client_key;
+use crate::policy::forwarded::Forwarding;
 use crate::policy::room_grants::RoomGrants;
 use crate::policy::Refusal;
 
@@ -42,6 +44,8 @@ pub struct RateLimits {
     pub per_ip: u32,
     /// Per API token.
     pub per_token: u32,
+    /// For everyone together: a ceiling that many source addresses cannot get around.
+    pub global: u32,
 }
 
 /// Access control state shared by the Director and signaling.
@@ -50,10 +54,14 @@ pub struct Access {
     pub store: Arc<TokenStore>,
     bootstrap_token: String,
     private_streams: Vec<String>,
+    /// Keyed by client (an IPv6 /64 is one client: it can pick any address in it).
     by_ip: DefaultKeyedRateLimiter<IpAddr>,
+    global: governor::DefaultDirectRateLimiter,
     by_token: DefaultKeyedRateLimiter<String>,
     /// The rooms server's streams and grants.
     pub rooms: RoomGrants,
+    /// Which forwarding headers are believed, and the public URL.
+    pub forwarding: Forwarding,
 }
 
 /// Why the Director and signaling refuse to open a room's stream.
@@ -70,6 +78,7 @@ impl Access {
         bootstrap_token: String,
         private_streams: Vec<String>,
         limits: RateLimits,
+        forwarding: Forwarding,
     ) -> Self {
         let quota = |per_sec: u32| {
             let per_sec = NonZeroU32::new(per_sec.max(1)).expect("max(1) is non-zero");
@@ -82,8 +91,10 @@ impl Access {
             bootstrap_token,
             private_streams,
             by_ip: RateLimiter::keyed(quota(limits.per_ip)),
+            global: RateLimiter::direct(quota(limits.global)),
             by_token: RateLimiter::keyed(quota(limits.per_token)),
             rooms: RoomGrants::default(),
+            forwarding,
         }
     }
 
@@ -94,14 +105,28 @@ impl Access {
             .any(|p| podium_tokens::pattern_matches(p, stream))
     }
 
-    /// Refuses a client that exceeds its request rate.
+    /// Refuses a client that exceeds its request rate, or any request past the global one.
     pub fn check_ip_rate(&self, ip: IpAddr) -> Result<(), Refusal> {
-        self.by_ip.check_key(&ip).map_err(|_| {
-            Refusal(
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too many requests, slow down".into(),
-            )
-        })
+        self.by_ip
+            .check_key(&client_key(ip))
+            .map_err(|_| Refusal::too_many("Too many requests, slow down"))?;
+        self.global
+            .check()
+            .map_err(|_| Refusal::too_many("The server is busy, try again shortly"))
+    }
+
+    /// Forgets rate-limit state that has fully recovered (clients and tokens gone quiet),
+    /// so the tables only hold recent callers. The shell calls this every few seconds.
+    pub fn forget_idle(&self) {
+        self.by_ip.retain_recent();
+        self.by_ip.shrink_to_fit();
+        self.by_token.retain_recent();
+        self.by_token.shrink_to_fit();
+    }
+
+    /// Clients and tokens with rate-limit state (what the tables cost).
+    pub fn rate_limited_keys(&self) -> usize {
+        self.by_ip.len() + self.by_token.len()
     }
 
     /// Decides a `POST /api/director/publish`.
@@ -215,4 +240,64 @@ impl Access {
 
 fn unauthorized(message: &str) -> Refusal {
     Refusal(StatusCode::UNAUTHORIZED, message.into())
+}
+
+/// Source ids: at most 128 bytes, no control characters (signaling and the Director apply
+/// the same rule, so the Director never mints a JWT signaling would refuse).
+pub fn validate_source_id(s: &str) -> Result<(), String> {
+    if s.len() <= 128 && !s.chars().any(char::is_control) {
+        Ok(())
+    } else {
+        Err("Invalid sourceId: at most 128 printable characters".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn access(per_ip: u32, global: u32) -> Access {
+        let dir =
+            std::env::temp_dir().join(format!("podium-access-{}-{per_ip}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = TokenStore::open(dir.join("t.db")).unwrap();
+        Access::new(
+            Arc::new(store),
+            "bootstrap-token".into(),
+            vec![],
+            RateLimits {
+                per_ip,
+                per_token: 10,
+                global,
+            },
+            Forwarding::default(),
+        )
+    }
+
+    #[test]
+    fn an_ipv6_client_is_limited_by_its_slash_64() {
+        let a = access(1, 1000);
+        let mut refused = 0;
+        for i in 0..20u16 {
+            let ip = IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 1, i, 0, 0, 1));
+            refused += usize::from(a.check_ip_rate(ip).is_err());
+        }
+        assert!(refused >= 17, "only {refused} of 20 refused");
+    }
+
+    #[test]
+    fn many_addresses_meet_the_global_ceiling_and_idle_ones_are_forgotten() {
+        let a = access(1000, 5);
+        let mut refused = 0;
+        for i in 0..100u32 {
+            let ip = IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + i));
+            refused += usize::from(a.check_ip_rate(ip).is_err());
+        }
+        assert!(refused >= 85, "only {refused} of 100 refused");
+        assert_eq!(a.rate_limited_keys(), 100);
+        // A key is forgotten once its bucket has refilled (burst / rate = 2 s).
+        std::thread::sleep(std::time::Duration::from_millis(2100));
+        a.forget_idle();
+        assert_eq!(a.rate_limited_keys(), 0);
+    }
 }

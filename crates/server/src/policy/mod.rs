@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod connections;
+pub mod forwarded;
 pub mod refusal;
 pub mod room_grants;
 pub mod sessions;

@@ -50,3 +50,90 @@ async fn a_jwt_bound_to_a_source_cannot_publish_as_the_main_source() {
     .await;
     assert_eq!(r["type"], "response", "{r}");
 }
+
+#[tokio::test]
+async fn the_director_refuses_source_ids_signaling_would_refuse() {
+    let srv = server().await;
+    for bad in ["x".repeat(10_000), "a\u{0}b".into(), "line\nbreak".into()] {
+        let (s, b) = director(
+            &srv.base,
+            "publish",
+            Some(TOKEN),
+            json!({"streamName":"s","sourceId":bad}),
+        )
+        .await;
+        assert_eq!(s, 400, "{b}");
+        assert_eq!(b["status"], "fail");
+        assert!(b["data"]["message"].as_str().unwrap().contains("sourceId"));
+    }
+    let (s, _) = director(
+        &srv.base,
+        "publish",
+        Some(TOKEN),
+        json!({"streamName":"s","sourceId":"guest-1 ✓"}),
+    )
+    .await;
+    assert_eq!(s, 200);
+}
+
+/// Director subscribe with extra headers; returns (status, body).
+async fn subscribe_with(base: &str, headers: &[(&str, &str)]) -> (u16, Value) {
+    let mut req = reqwest::Client::new()
+        .post(format!("{base}/api/director/subscribe"))
+        .json(&json!({"streamName":"s"}));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = req.send().await.unwrap();
+    (resp.status().as_u16(), resp.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn urls_and_client_addresses_come_from_configuration_not_from_any_client() {
+    let forged = [
+        ("x-forwarded-proto", "https"),
+        ("x-forwarded-host", "evil.example"),
+        ("x-forwarded-for", "1.2.3.4"),
+    ];
+    // Untrusted: the forwarding headers are ignored.
+    let srv = crate::client::server_with(|a| a.rate_per_ip = Some(1)).await;
+    let (_, b) = subscribe_with(&srv.base, &forged).await;
+    let url = b["data"]["wsUrl"].as_str().unwrap();
+    assert_eq!(url, format!("ws://{}/ws/v2/sub", srv.running.http_addr));
+    // A forged X-Forwarded-For does not escape the per-address rate limit.
+    let mut refused = 0;
+    for i in 0..6 {
+        let ip = format!("5.5.5.{i}");
+        let (s, _) = subscribe_with(&srv.base, &[("x-forwarded-for", &ip)]).await;
+        refused += usize::from(s == 429);
+    }
+    assert!(refused >= 3, "only {refused} of 6 refused");
+
+    // A configured public URL wins over every header.
+    let srv = crate::client::server_with(|a| {
+        a.public_url = Some("https://live.example.com/podium".into());
+    })
+    .await;
+    let (_, b) = subscribe_with(&srv.base, &forged).await;
+    assert_eq!(
+        b["data"]["wsUrl"],
+        "wss://live.example.com/podium/ws/v2/sub"
+    );
+
+    // Behind a trusted proxy, its headers are believed.
+    let srv = crate::client::server_with(|a| {
+        a.trusted_proxies = Some(vec!["127.0.0.1".into()]);
+        a.rate_per_ip = Some(1);
+    })
+    .await;
+    let (_, b) = subscribe_with(&srv.base, &forged).await;
+    assert_eq!(b["data"]["wsUrl"], "wss://evil.example/ws/v2/sub");
+    for i in 0..6 {
+        let ip = format!("5.5.5.{i}");
+        let (s, b) = subscribe_with(&srv.base, &[("x-forwarded-for", &ip)]).await;
+        assert_eq!(
+            s, 200,
+            "each client behind the proxy has its own limit: {b}"
+        );
+    }
+}
