@@ -35,7 +35,7 @@ export const CHROMIUM_BIN = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
 /** Publish token given to every test server. */
 export const PUBLISH_TOKEN = 'e2e-token';
 /** Admin secret given to every test server (Bearer token of /api/admin/*). */
-export const ADMIN_SECRET = 'e2e-admin-secret-0123';
+export const ADMIN_SECRET = 'e2e-admin-9d1b37c4e08a52f6b7c3d1e9';
 /** Set PODIUM_E2E_VERBOSE=1 to stream server output and page console to stderr. */
 const VERBOSE = !!process.env.PODIUM_E2E_VERBOSE;
 /** Directory whose top-level web files replace the server's embedded ones (see header). */

@@ -9,7 +9,9 @@
 //! * `GET    /api/admin/sessions` — live sessions.
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
@@ -37,8 +39,21 @@ fn success(data: Value) -> Json<Value> {
     Json(json!({"status": "success", "data": data}))
 }
 
-/// Checks the admin secret (`Authorization: Bearer`).
-pub(crate) fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), Refusal> {
+/// Checks the admin secret (`Authorization: Bearer`); a client that keeps getting it wrong
+/// must wait before its next attempt is even compared.
+pub(crate) fn authorize(
+    state: &AppState,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+) -> Result<(), Refusal> {
+    let ip = state.access.forwarding.client_ip(peer, headers);
+    let now = std::time::Instant::now();
+    if let Err(wait) = state.admin_guard.check(ip, now) {
+        return Err(Refusal::too_many(format!(
+            "Too many wrong admin secrets: wait {} s",
+            wait.as_secs().max(1)
+        )));
+    }
     let Some(secret) = bearer(headers) else {
         return Err(Refusal(
             StatusCode::UNAUTHORIZED,
@@ -46,8 +61,10 @@ pub(crate) fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), Ref
         ));
     };
     if bool::from(secret.as_bytes().ct_eq(state.admin_secret.as_bytes())) {
+        state.admin_guard.succeeded(ip);
         Ok(())
     } else {
+        state.admin_guard.failed(ip, now);
         Err(Refusal(
             StatusCode::UNAUTHORIZED,
             "Unauthorized: Invalid admin secret".into(),
@@ -74,10 +91,11 @@ fn store_error(e: podium_tokens::Error) -> Refusal {
 
 async fn create_token(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Result<Json<NewToken>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), Refusal> {
-    authorize(&state, &headers)?;
+    authorize(&state, peer, &headers)?;
     let Json(new) = body.map_err(bad_body)?;
     let (record, secret) = state
         .access
@@ -92,19 +110,21 @@ async fn create_token(
 
 async fn list_tokens(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, Refusal> {
-    authorize(&state, &headers)?;
+    authorize(&state, peer, &headers)?;
     let tokens = state.access.store.list().map_err(store_error)?;
     Ok(success(json!({ "tokens": tokens })))
 }
 
 async fn revoke_token(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, Refusal> {
-    authorize(&state, &headers)?;
+    authorize(&state, peer, &headers)?;
     if !state
         .access
         .store
@@ -140,10 +160,11 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Strin
 
 async fn kick(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Result<Json<KickRequest>, JsonRejection>,
 ) -> Result<Json<Value>, Refusal> {
-    authorize(&state, &headers)?;
+    authorize(&state, peer, &headers)?;
     let Json(req) = body.map_err(bad_body)?;
     validate_stream_name(&req.stream_name)?;
     let target = match (req.source_id, req.subscriber_id) {
@@ -171,9 +192,10 @@ async fn kick(
 
 async fn list_sessions(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, Refusal> {
-    authorize(&state, &headers)?;
+    authorize(&state, peer, &headers)?;
     let sessions: Vec<Value> = state
         .sessions
         .list()

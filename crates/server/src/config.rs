@@ -231,13 +231,12 @@ impl Config {
         if publish_token.as_deref().is_some_and(|t| t.len() < 8) {
             bail!("--publish-token must be at least 8 characters");
         }
-        if args
+        if let Some(secret) = args
             .admin_secret
             .as_deref()
             .or(file.admin_secret.as_deref())
-            .is_some_and(|t| t.len() < 16)
         {
-            bail!("--admin-secret must be at least 16 characters");
+            check_admin_secret(secret)?;
         }
         let trusted_proxies = args
             .trusted_proxies
@@ -314,6 +313,19 @@ impl Config {
     }
 }
 
+/// The admin secret opens everything: it must be long and hard to guess (zxcvbn's top
+/// score, about 10^10 guesses or more), not a word with a few digits.
+fn check_admin_secret(secret: &str) -> anyhow::Result<()> {
+    const MIN_LEN: usize = 24;
+    if secret.chars().count() < MIN_LEN {
+        bail!("--admin-secret must be at least {MIN_LEN} characters (leave it out to have a random one generated)");
+    }
+    if zxcvbn::zxcvbn(secret, &[]).score() < zxcvbn::Score::Four {
+        bail!("--admin-secret is too easy to guess: use a random string (e.g. `openssl rand -hex 24`), or leave it out to have one generated");
+    }
+    Ok(())
+}
+
 /// An address (a network of one) or a CIDR network.
 fn parse_net(text: &str) -> anyhow::Result<ipnet::IpNet> {
     if let Ok(ip) = text.parse::<IpAddr>() {
@@ -388,6 +400,29 @@ mod tests {
         })
         .unwrap_err();
         assert!(err.to_string().contains("65535"), "{err}");
+    }
+
+    #[test]
+    fn weak_admin_secrets_are_refused() {
+        for weak in [
+            "short-secret",
+            "adminadminadminadminadmin",
+            "passwordpasswordpassword",
+            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            "password1234567890123456",
+        ] {
+            let err = Config::resolve(ServeArgs {
+                admin_secret: Some(weak.into()),
+                ..Default::default()
+            })
+            .unwrap_err();
+            assert!(err.to_string().contains("--admin-secret"), "{weak}: {err}");
+        }
+        let ok = Config::resolve(ServeArgs {
+            admin_secret: Some("5f0c2e9a7b41d8e3c6a92f17b0d4e58a".into()),
+            ..Default::default()
+        });
+        assert!(ok.is_ok());
     }
 
     #[test]

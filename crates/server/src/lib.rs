@@ -33,6 +33,9 @@ use tower_http::cors::{Any, CorsLayer};
 pub use config::{Config, ServeArgs};
 use state::AppState;
 
+/// Largest request body of the Director and admin APIs (their JSON is a few hundred bytes).
+const API_BODY_LIMIT: usize = 64 * 1024;
+
 /// File of the API token database in the data directory.
 pub const TOKEN_DB_FILE: &str = "podium.db";
 
@@ -42,12 +45,17 @@ pub fn app(state: AppState, with_metrics: bool) -> Router {
         .allow_origin(Any)
         .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]);
-    let api = Router::new()
+    // The Director is called from other origins (apps using the Millicast SDKs); the admin
+    // API is not, so it gets no CORS: a page elsewhere cannot script it from a browser.
+    let director = Router::new()
         .route("/api/director/publish", post(director::publish))
         .route("/api/director/subscribe", post(director::subscribe))
-        .merge(admin::routes())
         .route("/api/{*rest}", axum::routing::any(director::not_found))
         .layer(cors);
+    let api = Router::new()
+        .merge(director)
+        .merge(admin::routes())
+        .layer(axum::extract::DefaultBodyLimit::max(API_BODY_LIMIT));
     let mut router = Router::new()
         .merge(api)
         .route("/ws/v2/pub", get(signal::publisher))
@@ -56,11 +64,11 @@ pub fn app(state: AppState, with_metrics: bool) -> Router {
     if with_metrics {
         router = router.route("/metrics", get(metrics::metrics));
     }
-    router
+    let router = router
         .route("/", get(web::index))
         .route("/{file}", get(web::asset))
-        .layer(rooms_server::layer(state.clone()))
-        .with_state(state)
+        .layer(rooms_server::layer(state.clone()));
+    web::with_security_headers(router).with_state(state)
 }
 
 /// A started server.
@@ -166,6 +174,7 @@ pub async fn start(
         access: Arc::new(access),
         sessions: Arc::new(policy::sessions::Sessions::default()),
         admin_secret: Arc::from(secrets.admin_secret.as_str()),
+        admin_guard: Arc::default(),
         revoke_ends_sessions: config.revoke_ends_sessions,
         account_id: config.account_id.clone(),
         jwt_ttl: config.jwt_ttl,

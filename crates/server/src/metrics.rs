@@ -7,7 +7,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::State;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use prometheus_client::encoding::text::encode;
@@ -28,9 +30,13 @@ const HEALTH_MAX_AGE: Duration = Duration::from_secs(1);
 const METRICS_MAX_AGE: Duration = Duration::ZERO;
 
 /// The metrics endpoint.
-pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+pub async fn metrics(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
     if state.metrics_auth {
-        if let Err(refusal) = crate::admin::authorize(&state, &headers) {
+        if let Err(refusal) = crate::admin::authorize(&state, peer, &headers) {
             return refusal.into_response();
         }
     }

@@ -21,6 +21,8 @@ pub struct AppState {
     pub sessions: Arc<Sessions>,
     /// Admin API secret.
     pub admin_secret: Arc<str>,
+    /// Wrong admin secrets, per client.
+    pub admin_guard: Arc<crate::policy::admin_guard::AdminGuard>,
     /// Whether revoking an API token ends the sessions it opened.
     pub revoke_ends_sessions: bool,
     /// Account id of every stream.

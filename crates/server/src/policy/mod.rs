@@ -3,6 +3,7 @@
 //! grant.
 
 pub mod access;
+pub mod admin_guard;
 pub mod connections;
 pub mod forwarded;
 pub mod refusal;

@@ -137,3 +137,61 @@ async fn urls_and_client_addresses_come_from_configuration_not_from_any_client()
         );
     }
 }
+
+#[tokio::test]
+async fn every_page_carries_security_headers_and_the_admin_api_has_no_cors() {
+    let srv = server().await;
+    let http = reqwest::Client::new();
+    for path in ["/", "/demo.html", "/app.js", "/nope.html", "/healthz"] {
+        let r = http
+            .get(format!("{}{path}", srv.base))
+            .send()
+            .await
+            .unwrap();
+        let h = r.headers();
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert!(csp.contains("script-src 'self'"), "{path}: {csp}");
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(h["x-frame-options"], "DENY", "{path}");
+    }
+    let preflight = |path: &'static str| {
+        http.request(reqwest::Method::OPTIONS, format!("{}{path}", srv.base))
+            .header("origin", "https://elsewhere.example")
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "authorization")
+            .send()
+    };
+    let director = preflight("/api/director/subscribe").await.unwrap();
+    assert_eq!(director.headers()["access-control-allow-origin"], "*");
+    let admin = preflight("/api/admin/tokens").await.unwrap();
+    assert!(
+        !admin.headers().contains_key("access-control-allow-origin"),
+        "{:?}",
+        admin.headers()
+    );
+}
+
+#[tokio::test]
+async fn wrong_admin_secrets_are_throttled() {
+    let srv = server().await;
+    let http = reqwest::Client::new();
+    let tokens = |secret: &'static str| {
+        http.get(format!("{}/api/admin/tokens", srv.base))
+            .bearer_auth(secret)
+            .send()
+    };
+    for _ in 0..6 {
+        assert_eq!(tokens("wrong").await.unwrap().status(), 401);
+    }
+    // Now even the right secret waits: guesses are not compared while throttled.
+    let r = tokens(crate::client::ADMIN).await.unwrap();
+    assert_eq!(r.status(), 429);
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert_eq!(tokens(crate::client::ADMIN).await.unwrap().status(), 200);
+    assert_eq!(
+        tokens("wrong").await.unwrap().status(),
+        401,
+        "a success clears the record"
+    );
+}

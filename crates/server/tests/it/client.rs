@@ -42,7 +42,7 @@ impl Drop for Server {
     }
 }
 
-pub const ADMIN: &str = "test-admin-secret-0123";
+pub const ADMIN: &str = "it-admin-5f0c2e9a7b41d8e3c6a92f17";
 
 pub async fn server() -> Server {
     server_with(|_| {}).await
