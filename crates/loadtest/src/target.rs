@@ -60,7 +60,12 @@ impl SpawnedPodium {
             .args(["--rate-per-ip", "1000000", "--rate-per-token", "1000000"])
             .args(["--rate-global", "1000000"])
             // Every simulated client shares this one address.
-            .args(["--max-connections-per-ip", "0"])
+            .args([
+                "--max-connections-per-ip",
+                "0",
+                "--max-pending-per-ip",
+                "1000000",
+            ])
             .args(extra)
             .env(
                 "PODIUM_LOG",

@@ -32,6 +32,7 @@ async fn server() -> (String, oneshot::Sender<()>) {
         rate_per_token: Some(100_000),
         rate_global: Some(1_000_000),
         max_connections_per_ip: Some(0),
+        max_pending_per_ip: Some(1_000_000),
         ..Default::default()
     })
     .unwrap();

@@ -44,7 +44,8 @@ impl MediaEvent {
             | Self::SourceInactive { to, .. }
             | Self::StreamStopped { to }
             | Self::SlotChanged { to, .. }
-            | Self::ViewerCount { to, .. } => *to,
+            | Self::ViewerCount { to, .. }
+            | Self::Connected { to } => *to,
             Self::PeerClosed { peer, .. } => *peer,
         }
     }
@@ -139,6 +140,8 @@ pub enum CloseReason {
     ConnectTimeout,
     /// The WebRTC engine reported a fatal error for this peer.
     Failed,
+    /// The viewer connected when the stream already had its most viewers.
+    StreamFull,
 }
 
 /// Something a peer's signaling connection must hear about.
@@ -180,6 +183,11 @@ pub enum MediaEvent {
         to: PeerId,
         /// Viewers now.
         count: usize,
+    },
+    /// A peer's connection (ICE and DTLS) is up.
+    Connected {
+        /// The peer.
+        to: PeerId,
     },
     /// A peer ended; its signaling connection should be closed.
     PeerClosed {

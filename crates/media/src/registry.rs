@@ -46,6 +46,8 @@ struct StreamEntry {
     sources: Slab<SourceEntry>,
     /// Every viewer of the stream.
     viewers: Vec<PeerId>,
+    /// Viewers whose connection is up (the others are still connecting).
+    connected_viewers: usize,
     next_live: u64,
 }
 
@@ -253,11 +255,41 @@ impl Registry {
         (stream_id, SourceId(id))
     }
 
-    /// Forgets a viewer; returns the remaining viewer count. Its ids are invalid afterwards.
-    pub fn remove_viewer(&mut self, stream: StreamId, pinned: SourceId, peer: PeerId) -> usize {
+    /// Counts a viewer whose connection came up.
+    pub fn viewer_connected(&mut self, stream: StreamId) {
+        if let Some(entry) = self.streams.get_mut(stream.0) {
+            entry.connected_viewers += 1;
+        }
+    }
+
+    /// Viewers of the stream whose connection is up.
+    pub fn connected_viewers(&self, stream: StreamId) -> usize {
+        self.streams
+            .get(stream.0)
+            .map_or(0, |e| e.connected_viewers)
+    }
+
+    /// Viewers of the stream whose connection is up, by name.
+    pub fn connected_viewers_by_name(&self, stream: &str) -> usize {
+        self.stream_id(stream)
+            .map_or(0, |id| self.connected_viewers(id))
+    }
+
+    /// Forgets a viewer (`connected`: whether it was counted by [`Self::viewer_connected`]);
+    /// returns the remaining viewer count. Its ids are invalid afterwards.
+    pub fn remove_viewer(
+        &mut self,
+        stream: StreamId,
+        pinned: SourceId,
+        peer: PeerId,
+        connected: bool,
+    ) -> usize {
         let Some(entry) = self.streams.get_mut(stream.0) else {
             return 0;
         };
+        if connected {
+            entry.connected_viewers = entry.connected_viewers.saturating_sub(1);
+        }
         if let Some(i) = entry.viewers.iter().position(|p| *p == peer) {
             entry.viewers.remove(i);
         }
@@ -310,6 +342,7 @@ impl Registry {
             name: name.to_owned(),
             sources: Slab::default(),
             viewers: Vec::new(),
+            connected_viewers: 0,
             next_live: 0,
         }));
         self.by_name.insert(name.to_owned(), id);
@@ -460,9 +493,9 @@ mod tests {
         assert_eq!(a.source, g);
         r.remove_publication(s, g, PeerId(7));
         assert_eq!(r.pinned_viewers(s, g), &[PeerId(6)]);
-        assert_eq!(r.remove_viewer(s, g, PeerId(6)), 1);
+        assert_eq!(r.remove_viewer(s, g, PeerId(6), false), 1);
         assert!(r.pinned_viewers(s, g).is_empty());
-        r.remove_viewer(s, m, PeerId(5));
+        r.remove_viewer(s, m, PeerId(5), false);
         assert_eq!(r.stream_count(), 0, "empty streams are forgotten");
         assert!(r.streams.is_empty());
     }

@@ -61,6 +61,12 @@ pub struct ServeArgs {
     /// Most viewers of one stream (0 = no limit) [default: 0]
     #[arg(long, env = "PODIUM_MAX_VIEWERS_PER_STREAM")]
     pub max_viewers_per_stream: Option<usize>,
+    /// Most media connections still being set up (ICE/DTLS not up) with one JWT [default: 4]
+    #[arg(long, env = "PODIUM_MAX_PENDING_PER_TOKEN")]
+    pub max_pending_per_token: Option<usize>,
+    /// Most media connections still being set up from one client address [default: 32]
+    #[arg(long, env = "PODIUM_MAX_PENDING_PER_IP")]
+    pub max_pending_per_ip: Option<usize>,
     /// Most live sources of one stream (0 = no limit) [default: 0]
     #[arg(long, env = "PODIUM_MAX_SOURCES_PER_STREAM")]
     pub max_sources_per_stream: Option<usize>,
@@ -119,6 +125,8 @@ struct FileConfig {
     revoke_ends_sessions: Option<bool>,
     max_viewers_per_stream: Option<usize>,
     max_sources_per_stream: Option<usize>,
+    max_pending_per_token: Option<usize>,
+    max_pending_per_ip: Option<usize>,
     max_connections_per_ip: Option<usize>,
     max_connections: Option<usize>,
     connection_timeout: Option<u64>,
@@ -165,6 +173,10 @@ pub struct Config {
     pub max_viewers_per_stream: Option<usize>,
     /// Source cap per stream (`None` = unlimited).
     pub max_sources_per_stream: Option<usize>,
+    /// Pending media connections per JWT.
+    pub max_pending_per_token: usize,
+    /// Pending media connections per client address.
+    pub max_pending_per_ip: usize,
     /// Connection cap per client address (`None` = unlimited).
     pub max_connections_per_ip: Option<usize>,
     /// Connection cap in all (`None` = derived from the open-files limit at start).
@@ -294,6 +306,16 @@ impl Config {
                 .max_sources_per_stream
                 .or(file.max_sources_per_stream)
                 .filter(|n| *n > 0),
+            max_pending_per_token: args
+                .max_pending_per_token
+                .or(file.max_pending_per_token)
+                .unwrap_or(4)
+                .max(1),
+            max_pending_per_ip: args
+                .max_pending_per_ip
+                .or(file.max_pending_per_ip)
+                .unwrap_or(32)
+                .max(1),
             max_connections_per_ip: Some(
                 args.max_connections_per_ip
                     .or(file.max_connections_per_ip)

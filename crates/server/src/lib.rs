@@ -169,6 +169,10 @@ pub async fn start(
         snapshots: Arc::default(),
         metrics_auth: config.metrics_auth,
         connections: admission.clone(),
+        pending_limits: policy::sessions::PendingLimits {
+            per_token: config.max_pending_per_token,
+            per_ip: config.max_pending_per_ip,
+        },
         connection_timeout: config.connection_timeout,
         keys: keys.clone(),
         access: Arc::new(access),

@@ -7,12 +7,16 @@
 use std::collections::HashMap;
 
 use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket};
-use axum::extract::{Query, State, WebSocketUpgrade};
-use axum::http::StatusCode;
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Query, State, WebSocketUpgrade};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
 use podium_auth::{Claims, TokenType};
-use podium_media::{Accepted, MediaError, MediaEvent, PeerId, PublishParams, ViewParams};
+use podium_media::{
+    Accepted, CloseReason, MediaError, MediaEvent, PeerId, PublishParams, ViewParams,
+};
 use podium_proto::signal::{
     ActiveEvent, CommandFrame, Event, InactiveEvent, PublishCommand, PublishResponse, ServerFrame,
     TrackInfo, VadEvent, ViewCommand, ViewResponse, ViewerCountEvent,
@@ -21,7 +25,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::media_worker::WorkerGone;
-use crate::policy::sessions::SessionInfo;
+use crate::policy::sessions::{MediaState, SessionInfo};
 use crate::policy::Refusal;
 use crate::state::{unix_now, AppState};
 
@@ -39,23 +43,30 @@ const SESSION_BUFFER: usize = 4 * 1024;
 pub async fn publisher(
     state: State<AppState>,
     query: Query<HashMap<String, String>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    upgrade(state, query, ws, TokenType::Publish)
+    let ip = state.access.forwarding.client_ip(peer, &headers);
+    upgrade(state, query, ip, ws, TokenType::Publish)
 }
 
 /// `GET /ws/v2/sub?token=…`.
 pub async fn subscriber(
     state: State<AppState>,
     query: Query<HashMap<String, String>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    upgrade(state, query, ws, TokenType::Subscribe)
+    let ip = state.access.forwarding.client_ip(peer, &headers);
+    upgrade(state, query, ip, ws, TokenType::Subscribe)
 }
 
 fn upgrade(
     State(state): State<AppState>,
     Query(query): Query<HashMap<String, String>>,
+    client_ip: std::net::IpAddr,
     ws: WebSocketUpgrade,
     role: TokenType,
 ) -> Response {
@@ -93,7 +104,7 @@ fn upgrade(
         .max_frame_size(MAX_FRAME)
         .read_buffer_size(SESSION_BUFFER)
         .write_buffer_size(SESSION_BUFFER)
-        .on_upgrade(move |socket| Session::new(state, claims, role).run(socket))
+        .on_upgrade(move |socket| Session::new(state, claims, role, client_ip).run(socket))
 }
 
 struct Session {
@@ -105,11 +116,13 @@ struct Session {
     peer: Option<PeerId>,
     /// Event names the client asked for; `None` means all (what the Spaces demo relies on).
     wanted: Option<Vec<String>>,
+    client_ip: std::net::IpAddr,
 }
 
 impl Session {
-    fn new(state: AppState, claims: Claims, role: TokenType) -> Self {
+    fn new(state: AppState, claims: Claims, role: TokenType, client_ip: std::net::IpAddr) -> Self {
         Self {
+            client_ip,
             state,
             claims,
             role,
@@ -138,6 +151,8 @@ impl Session {
             viewer: (self.role == TokenType::Subscribe)
                 .then(|| self.claims.millicast.source_id.clone())
                 .flatten(),
+            client_ip: self.client_ip,
+            media: MediaState::None,
         });
         self.id = id;
         let mut end_gone = false;
@@ -199,13 +214,20 @@ impl Session {
                     }
                 }
                 Some(event) = events_rx.recv() => {
-                    let closed = matches!(event, MediaEvent::PeerClosed { .. });
+                    let closed = match &event {
+                        MediaEvent::PeerClosed { reason, .. } => Some(*reason),
+                        _ => None,
+                    };
                     if let Some(frame) = self.event_frame(event) {
                         if sink.send(Message::Text(frame.to_text().into())).await.is_err() { break; }
                     }
-                    if closed {
+                    if let Some(reason) = closed {
                         self.peer = None;
-                        let _ = sink.send(Message::Close(None)).await;
+                        let frame = close_message(reason).map(|reason| CloseFrame {
+                            code: close_code::NORMAL,
+                            reason: reason.into(),
+                        });
+                        let _ = sink.send(Message::Close(frame)).await;
                         break;
                     }
                 }
@@ -295,6 +317,7 @@ impl Session {
             codec: cmd.codec,
         };
         self.wanted = cmd.events;
+        self.start_pending()?;
         let reply = self.state.media.publish(params, events.clone()).await;
         let accepted = self.accepted(reply, source)?;
         let response = PublishResponse {
@@ -342,6 +365,7 @@ impl Session {
             max_slots,
         };
         self.wanted = cmd.events;
+        self.start_pending()?;
         let reply = self.state.media.view(params, events.clone()).await;
         let accepted = self.accepted(reply, None)?;
         let response = ViewResponse {
@@ -354,15 +378,25 @@ impl Session {
         Ok(serde_json::to_value(response).expect("response serialises"))
     }
 
+    fn start_pending(&self) -> Result<(), String> {
+        self.state
+            .sessions
+            .start_pending(self.id, self.state.pending_limits)
+    }
+
     /// Records the peer of an accepted publish or view; turns refusals into the error text.
     fn accepted(
         &mut self,
         reply: Result<Result<Accepted, MediaError>, WorkerGone>,
         source: Option<String>,
     ) -> Result<Accepted, String> {
+        let refused = |e: String| {
+            self.state.sessions.set_media(self.id, MediaState::None);
+            e
+        };
         let accepted = reply
-            .map_err(|_| "Server is shutting down".to_string())?
-            .map_err(|e| e.to_string())?;
+            .map_err(|_| refused("Server is shutting down".to_string()))?
+            .map_err(|e| refused(e.to_string()))?;
         self.peer = Some(accepted.peer);
         self.state.sessions.set_peer(self.id, accepted.peer, source);
         Ok(accepted)
@@ -398,12 +432,29 @@ impl Session {
                 tracing::debug!(?reason, "peer closed");
                 return None;
             }
+            MediaEvent::Connected { .. } => {
+                self.state
+                    .sessions
+                    .set_media(self.id, MediaState::Connected);
+                return None;
+            }
         };
         let wanted = self
             .wanted
             .as_ref()
             .is_none_or(|w| w.iter().any(|n| n == event.name()));
         wanted.then(|| ServerFrame::event(&event))
+    }
+}
+
+/// What the client is told when its media connection ends on the server's side.
+fn close_message(reason: CloseReason) -> Option<&'static str> {
+    match reason {
+        CloseReason::Requested => None,
+        CloseReason::Disconnected => Some("Media connection lost"),
+        CloseReason::ConnectTimeout => Some("Media connection not established in time"),
+        CloseReason::Failed => Some("Media connection failed"),
+        CloseReason::StreamFull => Some("Too many viewers of this stream"),
     }
 }
 

@@ -37,6 +37,8 @@ pub struct AppState {
     pub snapshots: Arc<crate::metrics::SnapshotCache>,
     /// Whether `/metrics` needs the admin secret.
     pub metrics_auth: bool,
+    /// Caps on media connections still being set up.
+    pub pending_limits: crate::policy::sessions::PendingLimits,
     /// Open HTTP connections (caps and counts).
     pub connections: crate::policy::connections::Admission,
     /// How long a signaling WebSocket may stay open without sending its first command.

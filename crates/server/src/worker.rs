@@ -252,7 +252,8 @@ impl Worker {
             | MediaEvent::SourceInactive { to, .. }
             | MediaEvent::StreamStopped { to }
             | MediaEvent::SlotChanged { to, .. }
-            | MediaEvent::ViewerCount { to, .. } => *to = global_peer(*to, index, workers),
+            | MediaEvent::ViewerCount { to, .. }
+            | MediaEvent::Connected { to } => *to = global_peer(*to, index, workers),
             MediaEvent::PeerClosed { peer, .. } => *peer = global_peer(*peer, index, workers),
         }
         event

@@ -89,7 +89,9 @@ impl SfuConfig {
     pub fn new(candidate_addr: SocketAddr) -> Self {
         Self {
             candidate_addr,
-            connect_timeout: Duration::from_secs(20),
+            // Browsers connect to an ICE-lite server in well under a second, a few seconds
+            // through relays; a peer that is not up by then only holds resources.
+            connect_timeout: Duration::from_secs(10),
             keyframe_request_interval: Duration::from_millis(300),
             idle_timeout: Duration::from_secs(10),
             speaker: SpeakerConfig::default(),
@@ -292,8 +294,10 @@ impl Sfu {
     /// source first) right after; a stream with no source yet is simply waited for.
     pub fn view(&mut self, now: Instant, v: ViewParams) -> Result<Accepted, MediaError> {
         self.last_now = self.last_now.max(now);
+        // Only connected viewers count: peers still connecting (or never going to) cannot
+        // hold the places of real viewers. They are checked again when they connect.
         if let Some(max) = self.config.max_viewers_per_stream {
-            if self.registry.viewers_by_name(&v.stream).len() >= max {
+            if self.registry.connected_viewers_by_name(&v.stream) >= max {
                 return Err(MediaError::LimitReached(format!(
                     "Too many viewers of this stream (at most {max})"
                 )));
@@ -611,6 +615,23 @@ impl Sfu {
                     return;
                 };
                 peer.connected = true;
+                if let Role::Viewer(_) = &peer.role {
+                    let full = self
+                        .config
+                        .max_viewers_per_stream
+                        .is_some_and(|max| self.registry.connected_viewers(peer.stream) >= max);
+                    if full {
+                        // Others connected first; this one was admitted while there was room.
+                        peer.connected = false;
+                        peer.closing = Some(CloseReason::StreamFull);
+                        return;
+                    }
+                    self.registry.viewer_connected(peer.stream);
+                }
+                self.events.push_back(MediaEvent::Connected { to: id });
+                let Some(peer) = self.peers.get(&id) else {
+                    return;
+                };
                 if let Role::Viewer(v) = &peer.role {
                     if let Some(publisher) = self.registry.current(peer.stream, v.pinned_id) {
                         self.request_keyframe(now, publisher, KeyframeRequestKind::Pli);
@@ -660,7 +681,8 @@ impl Sfu {
             }
             Role::Viewer(v) => {
                 self.mux.remove_viewer(stream, id);
-                self.registry.remove_viewer(stream, v.pinned_id, id);
+                self.registry
+                    .remove_viewer(stream, v.pinned_id, id, peer.connected);
                 self.forget_recent_audio(stream, None);
                 self.viewer_counts.mark(now, stream);
             }

@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use podium_media::{CloseReason, MediaEvent};
+use podium_media::{CloseReason, MediaEvent, PeerId};
 use str0m::media::MediaKind;
 
 use podium_testkit::{Net, Seen};
@@ -322,6 +322,7 @@ fn viewer_and_source_caps_refuse_with_clear_errors() {
     });
     net.publish("s", None, false);
     net.view("s", None);
+    net.connect_all();
     // Replacing the live main source is allowed; a second source is not.
     net.publish("s", None, false);
     let offer = net.clients[0].answer.clone(); // any SDP: the cap is checked first
@@ -358,6 +359,40 @@ fn viewer_and_source_caps_refuse_with_clear_errors() {
         err,
         MediaError::LimitReached("Too many viewers of this stream (at most 1)".into())
     );
+}
+
+#[test]
+fn viewers_still_connecting_do_not_hold_the_places_of_real_ones() {
+    let mut net = Net::with_config(|c| c.max_viewers_per_stream = Some(2));
+    net.publish("s", None, false);
+    // Five viewers get answers, none has connected yet: none holds a place.
+    let viewers: Vec<usize> = (0..5).map(|_| net.view("s", None)).collect();
+    net.run(Duration::from_secs(2));
+    // Only the first two to connect stay; the others are told the stream is full.
+    let full: Vec<PeerId> = net
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            MediaEvent::PeerClosed {
+                peer,
+                reason: CloseReason::StreamFull,
+            } => Some(*peer),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(full.len(), 3, "{:?}", net.events);
+    let connected = net
+        .events
+        .iter()
+        .filter(|e| matches!(e, MediaEvent::Connected { .. }))
+        .count();
+    assert_eq!(
+        connected, 3,
+        "the publisher and two viewers: {:?}",
+        net.events
+    );
+    assert_eq!(viewers.len(), 5);
+    assert_eq!(net.sfu.viewer_count(), 2);
 }
 
 #[test]

@@ -2,11 +2,14 @@
 //! client cannot come back with the JWT it used.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Mutex;
 
 use podium_auth::TokenType;
 use podium_media::PeerId;
 use tokio::sync::oneshot;
+
+use crate::policy::connections::client_key;
 
 /// Why a session is being ended by the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +52,32 @@ pub struct SessionInfo {
     pub token_id: Option<String>,
     /// For a view: the identity the JWT was bound to (the rooms server's user id).
     pub viewer: Option<String>,
+    /// The client's address (behind trusted proxies: the forwarded one).
+    pub client_ip: IpAddr,
+    /// Where its media connection stands.
+    pub media: MediaState,
+}
+
+/// Where a session's media connection stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MediaState {
+    /// No publish or view yet (or it was refused).
+    #[default]
+    None,
+    /// Accepted (or being accepted), ICE/DTLS not up yet.
+    Pending,
+    /// Up.
+    Connected,
+}
+
+/// Caps on media connections still being set up: one JWT, or one client address, cannot
+/// hold many peers that never connect (each costs a WebRTC stack until it times out).
+#[derive(Debug, Clone, Copy)]
+pub struct PendingLimits {
+    /// Per JWT.
+    pub per_token: usize,
+    /// Per client address (IPv6: /64).
+    pub per_ip: usize,
 }
 
 /// Which sessions a kick targets.
@@ -81,6 +110,37 @@ struct Inner {
     live: HashMap<u64, Entry>,
     /// JWT ids that may not open a connection again, with their expiry.
     banned: HashMap<String, u64>,
+    /// Sessions whose media is pending, per JWT id and per client.
+    pending_by_token: HashMap<String, usize>,
+    pending_by_ip: HashMap<IpAddr, usize>,
+}
+
+impl Inner {
+    /// Moves a session's media state, keeping the pending counts (entries at zero are
+    /// removed, so the maps only hold clients with something pending).
+    fn set_media(&mut self, id: u64, state: MediaState) {
+        let Some(e) = self.live.get_mut(&id) else {
+            return;
+        };
+        let was = std::mem::replace(&mut e.info.media, state);
+        let (jti, ip) = (e.info.jti.clone(), client_key(e.info.client_ip));
+        if was == MediaState::Pending && state != MediaState::Pending {
+            decrement(&mut self.pending_by_token, jti);
+            decrement(&mut self.pending_by_ip, ip);
+        } else if was != MediaState::Pending && state == MediaState::Pending {
+            *self.pending_by_token.entry(jti).or_default() += 1;
+            *self.pending_by_ip.entry(ip).or_default() += 1;
+        }
+    }
+}
+
+fn decrement<K: std::hash::Hash + Eq>(map: &mut HashMap<K, usize>, key: K) {
+    if let Some(n) = map.get_mut(&key) {
+        *n -= 1;
+        if *n == 0 {
+            map.remove(&key);
+        }
+    }
 }
 
 impl Sessions {
@@ -114,9 +174,48 @@ impl Sessions {
         }
     }
 
+    /// Marks a session as setting up media, unless its JWT or its client address already
+    /// has as many pending as `limits` allow; the refusal is the message for the client.
+    pub fn start_pending(&self, id: u64, limits: PendingLimits) -> Result<(), String> {
+        let mut inner = self.lock();
+        let Some(me) = inner.live.get(&id).map(|e| &e.info) else {
+            return Err("Session ended".into());
+        };
+        if me.media == MediaState::Pending {
+            return Ok(());
+        }
+        let by_token = inner.pending_by_token.get(&me.jti).copied().unwrap_or(0);
+        let by_ip = inner
+            .pending_by_ip
+            .get(&client_key(me.client_ip))
+            .copied()
+            .unwrap_or(0);
+        if by_token >= limits.per_token {
+            return Err(format!(
+                "Too many connections being set up with this token (at most {}); wait for them to connect",
+                limits.per_token
+            ));
+        }
+        if by_ip >= limits.per_ip {
+            return Err(format!(
+                "Too many connections being set up from your address (at most {}); wait for them to connect",
+                limits.per_ip
+            ));
+        }
+        inner.set_media(id, MediaState::Pending);
+        Ok(())
+    }
+
+    /// Records where a session's media connection stands now.
+    pub fn set_media(&self, id: u64, state: MediaState) {
+        self.lock().set_media(id, state);
+    }
+
     /// Forgets a session that ended.
     pub fn remove(&self, id: u64) {
-        self.lock().live.remove(&id);
+        let mut inner = self.lock();
+        inner.set_media(id, MediaState::None);
+        inner.live.remove(&id);
     }
 
     /// Whether a JWT id was banned by a kick (and has not expired since).
@@ -199,7 +298,51 @@ mod tests {
             jwt_exp: 100,
             token_id: Some("tok_a".into()),
             viewer: None,
+            client_ip: "10.0.0.1".parse().unwrap(),
+            media: MediaState::None,
         }
+    }
+
+    #[test]
+    fn pending_media_is_capped_per_jwt_and_per_address() {
+        let s = Sessions::default();
+        let limits = PendingLimits {
+            per_token: 2,
+            per_ip: 2,
+        };
+        let ids: Vec<u64> = (0..4)
+            .map(|i| {
+                s.register(info("room", TokenType::Subscribe, None, i, "j1"))
+                    .0
+            })
+            .collect();
+        assert!(s.start_pending(ids[0], limits).is_ok());
+        assert!(s.start_pending(ids[1], limits).is_ok());
+        let err = s.start_pending(ids[2], limits).unwrap_err();
+        assert!(err.contains("token"), "{err}");
+        s.set_media(ids[0], MediaState::Connected);
+        assert!(
+            s.start_pending(ids[2], limits).is_ok(),
+            "a connected peer frees its place"
+        );
+        // Another JWT from the same address: the address cap.
+        let mut other = info("room", TokenType::Subscribe, None, 9, "j2");
+        let (o1, _) = s.register(other.clone());
+        assert!(
+            s.start_pending(o1, limits).is_err(),
+            "2 pending from 10.0.0.1"
+        );
+        other.client_ip = "10.0.0.2".parse().unwrap();
+        let (o2, _) = s.register(other);
+        assert!(s.start_pending(o2, limits).is_ok());
+        s.remove(ids[1]);
+        assert!(
+            s.start_pending(o1, limits).is_ok(),
+            "an ended session frees its place"
+        );
+        let _ = ids[3];
+        let inner = s.lock();
+        assert_eq!(inner.pending_by_token.values().sum::<usize>(), 3);
     }
 
     #[test]

@@ -324,3 +324,65 @@ async fn metrics_can_require_the_admin_secret_or_a_port_of_their_own() {
     let health = reqwest::get(format!("{}/healthz", srv.base)).await.unwrap();
     assert_eq!(health.status(), 200, "health stays on the public port");
 }
+
+async fn view(ws: &mut crate::client::Ws, i: u64, offer: &str) -> serde_json::Value {
+    let data = serde_json::json!({"streamId":"s","sdp":offer});
+    crate::client::command(ws, i, "view", data, &mut Vec::new()).await
+}
+
+#[tokio::test]
+async fn one_jwt_or_one_address_cannot_hold_many_views_that_never_connect() {
+    let srv = crate::client::server_with(|a| {
+        a.max_pending_per_token = Some(3);
+        a.max_pending_per_ip = Some(5);
+    })
+    .await;
+    let (_, b) = crate::client::director(
+        &srv.base,
+        "subscribe",
+        None,
+        serde_json::json!({"streamName":"s"}),
+    )
+    .await;
+    let url = format!(
+        "{}?token={}",
+        b["data"]["urls"][0].as_str().unwrap(),
+        b["data"]["jwt"].as_str().unwrap()
+    );
+    // Views whose ICE never starts: the offers are real, nobody answers the server.
+    let offer = crate::client::Peer::new(false).await.offer;
+    let mut held = Vec::new();
+    for i in 0..4 {
+        let mut ws = tokio_tungstenite::connect_async(&url).await.unwrap().0;
+        let r = view(&mut ws, i, &offer).await;
+        if i < 3 {
+            assert_eq!(r["type"], "response", "{r}");
+        } else {
+            assert_eq!(r["type"], "error");
+            assert!(r["data"].as_str().unwrap().contains("this token"), "{r}");
+        }
+        held.push(ws);
+    }
+    // Fresh JWTs from the same address meet the address cap.
+    let mut refused = None;
+    for i in 0..4 {
+        let mut ws = connect(&srv.base, false, "s").await;
+        let r = view(&mut ws, 10 + i, &offer).await;
+        if r["type"] == "error" {
+            refused = Some((i, r["data"].clone()));
+            break;
+        }
+        held.push(ws);
+    }
+    let (at, message) = refused.expect("the address cap");
+    assert_eq!(at, 2, "3 pending with the first JWT + 2 more = 5");
+    assert!(
+        message.as_str().unwrap().contains("your address"),
+        "{message}"
+    );
+    // Closing pending views frees their places.
+    held.clear();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut ws = tokio_tungstenite::connect_async(&url).await.unwrap().0;
+    assert_eq!(view(&mut ws, 99, &offer).await["type"], "response");
+}
