@@ -393,8 +393,11 @@ async function withSdkDiagnostics(pages, fn) {
 /** Wait until predicate(sdkE2E, arg) is truthy in the page; throws a descriptive error on timeout. */
 async function waitSdk(page, predicate, arg, { what, timeout = 30_000 } = {}) {
   try {
-    const expression = `(${predicate.toString()})(window.sdkE2E, ${JSON.stringify(arg ?? null)})`;
-    const handle = await page.waitForFunction(expression, undefined, { timeout, polling: 50 });
+    // A function, not a string expression: the page's CSP forbids eval, and Playwright
+    // evaluates string expressions with it (functions go through the debugger instead).
+    // eslint-disable-next-line no-new-func
+    const fn = new Function('arg', `return (${predicate.toString()})(window.sdkE2E, arg);`);
+    const handle = await page.waitForFunction(fn, arg ?? null, { timeout, polling: 50 });
     const value = await handle.jsonValue();
     await handle.dispose();
     return value;
