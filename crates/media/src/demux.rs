@@ -3,6 +3,12 @@
 //! Known remote addresses map straight to their peer. A datagram from an unknown address can
 //! only be a STUN binding request (ICE-lite: the browser always starts); its USERNAME is
 //! `<our ufrag>:<their ufrag>`, and our ufrag is unique per peer.
+//!
+//! The ufrag is not a secret (anyone who sees one request knows it), so a request that only
+//! names it is routed to its peer but does not teach us its address: the caller
+//! [`Demux::learn`]s the address once the peer's ICE agent has accepted the request (its
+//! MESSAGE-INTEGRITY checked with the peer's password), and a peer keeps at most
+//! [`MAX_ADDRS_PER_PEER`] addresses, the oldest forgotten first.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -10,6 +16,29 @@ use std::net::SocketAddr;
 use str0m::ice::StunMessage;
 
 use crate::PeerId;
+
+/// Most remote addresses remembered per peer (a browser uses one or two; NAT rebinding
+/// and network changes add a few over a session).
+pub const MAX_ADDRS_PER_PEER: usize = 8;
+
+/// Where a datagram goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// From an address the peer is known to use.
+    Known(PeerId),
+    /// A STUN request from a new address naming the peer's ufrag: deliver it, and
+    /// [`Demux::learn`] the address only if the peer accepts it.
+    Unverified(PeerId),
+}
+
+impl Route {
+    /// The peer, either way.
+    pub fn peer(self) -> PeerId {
+        match self {
+            Self::Known(p) | Self::Unverified(p) => p,
+        }
+    }
+}
 
 /// Address and ufrag tables.
 #[derive(Debug, Default)]
@@ -36,24 +65,48 @@ impl Demux {
         }
     }
 
-    /// The peer for a datagram, learning the source address from STUN when it is new.
-    pub fn lookup(&mut self, source: SocketAddr, data: &[u8]) -> Option<PeerId> {
-        if is_stun(data) {
-            // STUN may come from a new address of a known peer (NAT rebinding, ICE restart).
-            let peer = self.peer_for_stun(data)?;
-            match self.by_addr.insert(source, peer) {
-                Some(old) if old == peer => {}
-                previous => {
-                    // A new address of this peer, possibly taken over from another one.
-                    if let Some(list) = previous.and_then(|old| self.addrs.get_mut(&old)) {
-                        list.retain(|a| *a != source);
-                    }
-                    self.addrs.entry(peer).or_default().push(source);
+    /// The peer for a datagram, if any.
+    pub fn lookup(&self, source: SocketAddr, data: &[u8]) -> Option<Route> {
+        if let Some(peer) = self.by_addr.get(&source) {
+            return Some(Route::Known(*peer));
+        }
+        // STUN may come from a new address of a known peer (NAT rebinding, ICE restart).
+        is_stun(data)
+            .then(|| self.peer_for_stun(data))
+            .flatten()
+            .map(Route::Unverified)
+    }
+
+    /// Records that `peer` uses `source` (its ICE agent accepted a request from there).
+    pub fn learn(&mut self, source: SocketAddr, peer: PeerId) {
+        match self.by_addr.insert(source, peer) {
+            Some(old) if old == peer => return,
+            Some(old) => {
+                // Taken over from another peer (the address was reassigned by a NAT).
+                if let Some(list) = self.addrs.get_mut(&old) {
+                    list.retain(|a| *a != source);
                 }
             }
-            return Some(peer);
+            None => {}
         }
-        self.by_addr.get(&source).copied()
+        let list = self.addrs.entry(peer).or_default();
+        list.push(source);
+        if list.len() > MAX_ADDRS_PER_PEER {
+            let oldest = list.remove(0);
+            if self.by_addr.get(&oldest) == Some(&peer) {
+                self.by_addr.remove(&oldest);
+            }
+        }
+    }
+
+    /// Addresses known for `peer`.
+    pub fn addrs_of(&self, peer: PeerId) -> &[SocketAddr] {
+        self.addrs.get(&peer).map_or(&[], Vec::as_slice)
+    }
+
+    /// Addresses known for all peers.
+    pub fn addr_count(&self) -> usize {
+        self.by_addr.len()
     }
 
     fn peer_for_stun(&self, data: &[u8]) -> Option<PeerId> {
@@ -77,6 +130,7 @@ mod tests {
     fn unknown_non_stun_traffic_is_not_routed() {
         let mut d = Demux::default();
         d.add_peer("abcd".into(), PeerId(1));
+        d.learn("127.0.0.1:6000".parse().unwrap(), PeerId(1));
         let addr: SocketAddr = "127.0.0.1:5000".parse().unwrap();
         assert_eq!(d.lookup(addr, &[0x80; 40]), None);
         assert_eq!(d.lookup(addr, &[0u8; 3]), None);
@@ -85,5 +139,32 @@ mod tests {
             None,
             "garbage that looks like STUN"
         );
+    }
+
+    #[test]
+    fn a_peer_keeps_a_bounded_set_of_addresses() {
+        let mut d = Demux::default();
+        d.add_peer("abcd".into(), PeerId(1));
+        let addr = |i: u16| SocketAddr::from(([10, 0, 0, 1], 1000 + i));
+        for i in 0..20 {
+            d.learn(addr(i), PeerId(1));
+        }
+        assert_eq!(d.addrs_of(PeerId(1)).len(), MAX_ADDRS_PER_PEER);
+        assert_eq!(d.addr_count(), MAX_ADDRS_PER_PEER);
+        assert_eq!(
+            d.lookup(addr(0), &[0x80; 40]),
+            None,
+            "the oldest is forgotten"
+        );
+        assert_eq!(
+            d.lookup(addr(19), &[0x80; 40]),
+            Some(Route::Known(PeerId(1)))
+        );
+        // Another peer taking over an address removes it from the first one's list.
+        d.add_peer("efgh".into(), PeerId(2));
+        d.learn(addr(19), PeerId(2));
+        assert_eq!(d.addrs_of(PeerId(1)).len(), MAX_ADDRS_PER_PEER - 1);
+        d.remove_peer("abcd", PeerId(1));
+        assert_eq!(d.addr_count(), 1);
     }
 }

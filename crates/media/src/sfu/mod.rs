@@ -19,7 +19,7 @@ use str0m::{Event, IceConnectionState, Input};
 use crate::audio::mux::Mux;
 use crate::audio::slots::SlotConfig;
 use crate::audio::speaker::SpeakerConfig;
-use crate::demux::Demux;
+use crate::demux::{self, Demux};
 use crate::peer::{self, CodecChoice, Peer, Publication, Role, Side};
 use crate::registry::{Registry, SourceId, StreamId};
 use crate::{
@@ -206,6 +206,11 @@ impl Sfu {
         &self.counters
     }
 
+    /// Remote addresses the demultiplexer knows (what its table costs).
+    pub fn known_addresses(&self) -> usize {
+        self.demux.addr_count()
+    }
+
     /// Number of live peers.
     pub fn peer_count(&self) -> usize {
         self.peers.len()
@@ -362,10 +367,11 @@ impl Sfu {
         data: &[u8],
     ) {
         self.last_now = self.last_now.max(now);
-        let Some(id) = self.demux.lookup(source, data) else {
+        let Some(route) = self.demux.lookup(source, data) else {
             self.counters.datagrams_unroutable += 1;
             return;
         };
+        let id = route.peer();
         let Ok(contents) = data.try_into() else {
             self.counters.datagrams_rejected += 1;
             return;
@@ -387,11 +393,31 @@ impl Sfu {
             self.counters.datagrams_rejected += 1;
             return;
         }
-        peer.last_received = now;
+        if route == demux::Route::Known(id) {
+            // Only traffic from a verified address keeps the peer alive.
+            peer.last_received = now;
+        }
         if peer.rtc.handle_input(input).is_err() {
             self.counters.datagrams_rejected += 1;
         }
+        let queued = self.transmits.len();
         self.drain(now, id);
+        if let demux::Route::Unverified(peer) = route {
+            // The ICE agent answers a request only once its MESSAGE-INTEGRITY checked out
+            // with the peer's password: that answer is the proof the address is the peer's.
+            if self
+                .transmits
+                .range(queued..)
+                .any(|t| t.destination == source)
+            {
+                self.demux.learn(source, peer);
+                if let Some(p) = self.peers.get_mut(&peer) {
+                    p.last_received = now;
+                }
+            } else {
+                self.counters.datagrams_rejected += 1;
+            }
+        }
         self.flush(now);
     }
 

@@ -2,4 +2,5 @@
 #![allow(clippy::disallowed_methods)] // the simulated clock starts from one real Instant
 
 mod forwarding;
+mod hostile;
 mod multiplex;
