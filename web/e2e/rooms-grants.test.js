@@ -16,6 +16,8 @@ const sockets = [];
 
 const env = useServerAndBrowser({
   browser: false,
+  // The join-room loop below is a burst far over the default command rates.
+  serverArgs: ['--rooms-rate-per-user', '100000', '--rooms-rate-per-ip', '100000'],
   teardown: () => {
     for (const c of clients) c.disconnect();
     for (const s of sockets) s.terminate();

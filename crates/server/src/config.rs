@@ -99,6 +99,18 @@ pub struct ServeArgs {
     /// the HTTP port
     #[arg(long, env = "PODIUM_METRICS_ADDR")]
     pub metrics_addr: Option<SocketAddr>,
+    /// Rooms protocol commands per second per connection [default: 10]
+    #[arg(long, env = "PODIUM_ROOMS_RATE_PER_USER")]
+    pub rooms_rate_per_user: Option<u32>,
+    /// Rooms protocol commands per second per client address [default: 100]
+    #[arg(long, env = "PODIUM_ROOMS_RATE_PER_IP")]
+    pub rooms_rate_per_ip: Option<u32>,
+    /// Rooms one user may host at once [default: 3]
+    #[arg(long, env = "PODIUM_ROOMS_PER_USER")]
+    pub rooms_per_user: Option<usize>,
+    /// Live rooms on the server [default: 10000]
+    #[arg(long, env = "PODIUM_MAX_ROOMS")]
+    pub max_rooms: Option<usize>,
     /// TOML file with any of the settings above (snake_case keys)
     #[arg(long, env = "PODIUM_CONFIG")]
     pub config: Option<PathBuf>,
@@ -134,6 +146,10 @@ struct FileConfig {
     metrics_auth: Option<bool>,
     metrics_addr: Option<SocketAddr>,
     public_url: Option<String>,
+    rooms_rate_per_user: Option<u32>,
+    rooms_rate_per_ip: Option<u32>,
+    rooms_per_user: Option<usize>,
+    max_rooms: Option<usize>,
 }
 
 /// Resolved settings.
@@ -191,6 +207,8 @@ pub struct Config {
     pub metrics_addr: Option<SocketAddr>,
     /// The URL clients reach this server at.
     pub public_url: Option<String>,
+    /// Rooms server quotas and rates.
+    pub rooms: crate::rooms_server::RoomsSettings,
 }
 
 impl Config {
@@ -259,6 +277,7 @@ impl Config {
             .filter(|p| !p.is_empty())
             .map(parse_net)
             .collect::<anyhow::Result<Vec<_>>>()?;
+        let defaults = podium_rooms::Limits::default();
         let connection_timeout = args
             .connection_timeout
             .or(file.connection_timeout)
@@ -331,6 +350,33 @@ impl Config {
             metrics_auth: args.metrics_auth.or(file.metrics_auth).unwrap_or(false),
             metrics_addr: args.metrics_addr.or(file.metrics_addr),
             public_url: args.public_url.or(file.public_url),
+            rooms: crate::rooms_server::RoomsSettings {
+                limits: podium_rooms::Limits {
+                    max_owned_rooms: args
+                        .rooms_per_user
+                        .or(file.rooms_per_user)
+                        .unwrap_or(defaults.max_owned_rooms)
+                        .max(1),
+                    max_live_rooms: args
+                        .max_rooms
+                        .or(file.max_rooms)
+                        .unwrap_or(defaults.max_live_rooms)
+                        .max(1),
+                    ..defaults
+                },
+                rates: crate::rooms_server::throttle::CommandRates {
+                    per_user: args
+                        .rooms_rate_per_user
+                        .or(file.rooms_rate_per_user)
+                        .unwrap_or(10)
+                        .max(1),
+                    per_ip: args
+                        .rooms_rate_per_ip
+                        .or(file.rooms_rate_per_ip)
+                        .unwrap_or(100)
+                        .max(1),
+                },
+            },
         })
     }
 }

@@ -40,7 +40,7 @@ const API_BODY_LIMIT: usize = 64 * 1024;
 pub const TOKEN_DB_FILE: &str = "podium.db";
 
 /// The HTTP routes; `/metrics` among them unless it has a listener of its own.
-pub fn app(state: AppState, with_metrics: bool) -> Router {
+pub fn app(state: AppState, with_metrics: bool, rooms: rooms_server::RoomsSettings) -> Router {
     let cors = CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
@@ -67,7 +67,7 @@ pub fn app(state: AppState, with_metrics: bool) -> Router {
     let router = router
         .route("/", get(web::index))
         .route("/{file}", get(web::asset))
-        .layer(rooms_server::layer(state.clone()));
+        .layer(rooms_server::layer(state.clone(), rooms));
     web::with_security_headers(router).with_state(state)
 }
 
@@ -168,6 +168,7 @@ pub async fn start(
     let state = AppState {
         snapshots: Arc::default(),
         metrics_auth: config.metrics_auth,
+        rooms_overflow: Arc::default(),
         connections: admission.clone(),
         pending_limits: policy::sessions::PendingLimits {
             per_token: config.max_pending_per_token,
@@ -228,7 +229,7 @@ pub async fn start(
     }
     let server = http_server::serve(
         listener,
-        app(state, metrics_addr.is_none()),
+        app(state, metrics_addr.is_none(), config.rooms),
         admission,
         config.connection_timeout,
         stop_rx,

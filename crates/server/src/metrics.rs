@@ -55,6 +55,7 @@ pub async fn metrics(
         http_clients: state.connections.clients(),
         refused_per_ip,
         refused_total,
+        rooms_overflowed: state.rooms_overflow.total(),
     };
     let mut body = String::new();
     if encode(&mut body, &registry(&media, &shell)).is_err() {
@@ -120,6 +121,7 @@ struct ShellCounts {
     http_clients: usize,
     refused_per_ip: u64,
     refused_total: u64,
+    rooms_overflowed: u64,
 }
 
 fn registry(media: &MediaSnapshot, shell: &ShellCounts) -> Registry {
@@ -249,6 +251,11 @@ fn registry(media: &MediaSnapshot, shell: &ShellCounts) -> Registry {
             "media_snapshots",
             "Readings taken from the media workers (summed over the workers)",
             media.workers.iter().map(|w| w.snapshots).sum(),
+        ),
+        (
+            "rooms_clients_overflowed",
+            "socket.io clients disconnected because they stopped reading (queue full)",
+            shell.rooms_overflowed,
         ),
         (
             "http_connections_refused_per_ip",

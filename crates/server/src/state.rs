@@ -37,6 +37,8 @@ pub struct AppState {
     pub snapshots: Arc<crate::metrics::SnapshotCache>,
     /// Whether `/metrics` needs the admin secret.
     pub metrics_auth: bool,
+    /// socket.io clients that stopped reading.
+    pub rooms_overflow: Arc<crate::rooms_server::delivery::Overflow>,
     /// Caps on media connections still being set up.
     pub pending_limits: crate::policy::sessions::PendingLimits,
     /// Open HTTP connections (caps and counts).

@@ -21,7 +21,13 @@ use serde_json::{json, Value};
 use socketioxide::extract::{AckSender, SocketRef, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::layer::SocketIoLayer;
-use socketioxide::SocketIo;
+use socketioxide::{SendError, SocketError, SocketIo};
+
+pub mod delivery;
+pub mod throttle;
+
+use delivery::Sent;
+use throttle::{CommandRates, Throttle};
 
 use crate::director::connection_data;
 use crate::policy::room_grants::{GrantKind, RoomGrants};
@@ -31,6 +37,16 @@ use crate::state::AppState;
 /// Namespaces served: the Spaces client connects to `/socket.io/` (its URL path), other
 /// socket.io clients to `/`. Users of both share the same rooms.
 const NAMESPACES: [&str; 2] = ["/", "/socket.io/"];
+
+/// Every few seconds, drops the rate state of users and addresses that went quiet.
+async fn forget_idle(throttle: Arc<Throttle>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(10)) => throttle.forget_idle(),
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
+}
 
 /// Largest socket.io message (or polling request body) a client may send.
 pub const MAX_MESSAGE: usize = 16 * 1024;
@@ -54,23 +70,42 @@ struct Spaces {
     app: AppState,
     rooms: Arc<Mutex<Rooms>>,
     io: SocketIo,
+    throttle: Arc<Throttle>,
 }
+
+/// How the rooms server is limited (see [`podium_rooms::Limits`] and [`CommandRates`]).
+#[derive(Debug, Clone, Copy)]
+pub struct RoomsSettings {
+    /// Quotas of the rooms domain.
+    pub limits: podium_rooms::Limits,
+    /// Command rates.
+    pub rates: CommandRates,
+}
+
+/// Packets queued per socket.io client before it counts as not reading.
+const CLIENT_QUEUE: usize = 256;
 
 /// The socket.io layer for the router. The Spaces client connects with its URL path as the
 /// namespace (`/socket.io/`), so that namespace is served as well as `/`.
-pub fn layer(app: AppState) -> SocketIoLayer {
+pub fn layer(app: AppState, settings: RoomsSettings) -> SocketIoLayer {
     // The rooms protocol's messages are a few hundred bytes: refuse anything bigger than
     // MAX_MESSAGE when its frame header (or its polling body) says so, before buffering it.
     let (layer, io) = SocketIo::builder()
         .ws_max_frame_size(MAX_MESSAGE)
         .ws_max_message_size(MAX_MESSAGE)
         .max_payload(MAX_MESSAGE as u64)
+        .max_buffer_size(CLIENT_QUEUE)
         .build_layer();
     let spaces = Spaces {
+        throttle: Arc::new(Throttle::new(settings.rates)),
         app,
-        rooms: Arc::new(Mutex::new(Rooms::new())),
+        rooms: Arc::new(Mutex::new(Rooms::with_limits(settings.limits))),
         io: io.clone(),
     };
+    tokio::spawn(forget_idle(
+        spaces.throttle.clone(),
+        spaces.app.shutdown.clone(),
+    ));
     for ns in NAMESPACES {
         let spaces = spaces.clone();
         // The message handlers are registered in a connect middleware, which socketioxide
@@ -141,17 +176,18 @@ impl Spaces {
                         Ok(Args(args)) => spaces.handle(&s, event, args).await,
                         Err(_) => json!({"error": format!("Invalid arguments for {event}")}),
                     };
-                    let _ = ack.send(&reply);
+                    if let Err(SendError::Socket(SocketError::InternalChannelFull)) =
+                        ack.send(&reply)
+                    {
+                        spaces.overflowed(&s);
+                    }
                 },
             );
         }
         let spaces = self.clone();
         socket.on_disconnect(async move |s: SocketRef| {
-            let user = UserId::new(s.id.to_string());
-            let outcome = spaces.apply(&user, Command::Disconnect);
-            if let Ok(outcome) = outcome {
-                spaces.carry_out(outcome.effects).await;
-            }
+            spaces.gone(UserId::new(s.id.to_string())).await;
+            spaces.app.rooms_overflow.forget(&s);
         });
     }
 
@@ -167,8 +203,49 @@ impl Spaces {
         rooms.apply(now_ms(), user, command)
     }
 
+    /// The user is gone (disconnected, or not reading): the domain frees their seats.
+    async fn gone(&self, user: UserId) {
+        if let Ok(outcome) = self.apply(&user, Command::Disconnect) {
+            self.carry_out(outcome.effects).await;
+        }
+    }
+
+    /// A socket stopped reading: it is treated as gone from now on (see [`delivery`]).
+    fn overflowed(&self, socket: &SocketRef) {
+        delivery::mark_overflowed(&self.app.rooms_overflow, socket);
+        let spaces = self.clone();
+        let user = UserId::new(socket.id.to_string());
+        // A task of its own: this runs in the middle of carrying out other effects.
+        tokio::spawn(async move { spaces.gone(user).await });
+    }
+
+    /// Emits to one client, handling a client that is not reading.
+    fn emit_to(&self, socket: &SocketRef, event: &str, args: &Args) {
+        if delivery::emit(&self.app.rooms_overflow, socket, event, args) == Sent::Overflowed {
+            self.overflowed(socket);
+        }
+    }
+
+    fn client_ip(&self, socket: &SocketRef) -> std::net::IpAddr {
+        let parts = socket.req_parts();
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(self.app.http_addr, |c| c.0);
+        self.app.access.forwarding.client_ip(peer, &parts.headers)
+    }
+
     /// One client message: parse, apply, carry out the effects, build the ack.
     async fn handle(&self, socket: &SocketRef, event: &str, args: Vec<Value>) -> Value {
+        if self.app.rooms_overflow.is_overflowed(socket) {
+            return json!({ "error": "Disconnected for not reading: reconnect" });
+        }
+        if !self
+            .throttle
+            .allow(socket.id.as_str(), self.client_ip(socket))
+        {
+            return json!({ "error": "Too many requests, slow down" });
+        }
         let command = match parse_command(event, &args) {
             Ok(c) => c,
             Err(message) => return json!({ "error": message }),
@@ -220,7 +297,7 @@ impl Spaces {
                         }
                         Audience::User(user) => {
                             if let Some(s) = self.socket(&user) {
-                                let _ = s.emit(event.name(), &args);
+                                self.emit_to(&s, event.name(), &args);
                             }
                         }
                     }
@@ -240,7 +317,7 @@ impl Spaces {
                             json!(room_id.as_str()),
                             json!({ "publisherToken": token }),
                         ]);
-                        let _ = s.emit("promoted", &args);
+                        self.emit_to(&s, "promoted", &args);
                     }
                 }
                 Effect::Media(MediaAction::EndPublication { room_id, user_id }) => {
@@ -254,12 +331,13 @@ impl Spaces {
         }
     }
 
+    /// Emits to every member of a delivery group, one socket at a time so a client that is
+    /// not reading is found and dealt with (a library broadcast only says that some failed).
     async fn broadcast(&self, room: &str, event: &str, args: &Args) {
         for ns in NAMESPACES {
             let Some(op) = self.io.of(ns) else { continue };
-            // Awaited one after the other, so each audience sees the effects in order.
-            if let Err(e) = op.to(room.to_owned()).emit(event, args).await {
-                tracing::debug!(error = %e, event, "broadcast failed");
+            for socket in op.to(room.to_owned()).sockets() {
+                self.emit_to(&socket, event, args);
             }
         }
     }
