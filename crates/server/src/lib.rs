@@ -6,7 +6,8 @@ pub mod admin;
 pub mod config;
 pub mod director;
 pub mod http_server;
-pub mod media_worker;
+pub mod media_handle;
+mod media_loop;
 pub mod metrics;
 pub mod policy;
 pub mod rooms_server;
@@ -16,7 +17,6 @@ pub mod state;
 pub mod stats;
 pub mod udp;
 pub mod web;
-mod worker;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -128,13 +128,13 @@ pub async fn start(
             let mut sfu_config = podium_media::SfuConfig::new(candidate_addr);
             sfu_config.max_viewers_per_stream = config.max_viewers_per_stream;
             sfu_config.max_sources_per_stream = config.max_sources_per_stream;
-            media_worker::WorkerSpec {
+            media_handle::WorkerSpec {
                 socket,
                 config: sfu_config,
             }
         })
         .collect();
-    let (media, media_join) = media_worker::spawn(specs, stop_rx.clone()).await?;
+    let (media, media_join) = media_handle::spawn(specs, stop_rx.clone()).await?;
     let store = podium_tokens::TokenStore::open(config.data_dir.join(TOKEN_DB_FILE)).with_context(
         || {
             format!(

@@ -17,7 +17,7 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
-use crate::media_worker::{MediaHandle, MediaSnapshot, NotAnswering};
+use crate::media_handle::{MediaHandle, MediaSnapshot, NotAnswering};
 use crate::state::AppState;
 use crate::stats::PerWorker;
 

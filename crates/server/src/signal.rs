@@ -24,7 +24,7 @@ use podium_proto::signal::{
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use crate::media_worker::WorkerGone;
+use crate::media_handle::WorkerGone;
 use crate::policy::sessions::{MediaState, SessionInfo};
 use crate::policy::Refusal;
 use crate::state::{unix_now, AppState};

@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use podium_auth::{JwtKeys, MillicastClaims};
 
-use crate::media_worker::MediaHandle;
+use crate::media_handle::MediaHandle;
 use crate::policy::access::Access;
 use crate::policy::sessions::Sessions;
 

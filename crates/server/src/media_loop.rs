@@ -13,7 +13,7 @@ use std::time::Instant;
 use podium_media::{Accepted, MediaError, MediaEvent, Output, PeerId, Sfu};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::media_worker::{global_peer, Command, EventSender, WorkerSnapshot, WorkerSpec};
+use crate::media_handle::{global_peer, Command, EventSender, WorkerSnapshot, WorkerSpec};
 use crate::stats::{thread_cpu_seconds, IoStats};
 use crate::udp::{BatchSocket, Outgoing, RECV_BATCH};
 

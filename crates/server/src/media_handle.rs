@@ -1,11 +1,12 @@
-//! The media workers: each owns one media core (`Sfu`) and one UDP socket, on an OS thread of
+//! The handle signaling uses to reach the media workers ([`MediaHandle`]), and their start.
+//! Each worker owns one media core (`Sfu`) and one UDP socket, on an OS thread of
 //! its own ("podium-media-N", a single-threaded tokio runtime), so nothing is shared and
 //! there are no locks.
 //!
 //! Streams are sharded over the workers by a hash of the stream name: every peer of a stream
 //! lives in the same core, which is all forwarding needs. Signaling talks to the workers
 //! only through [`MediaHandle`], which routes publish/view by stream, close by peer id, and
-//! gathers snapshots from all of them. The loop itself is in `worker.rs`.
+//! gathers snapshots from all of them. The loop itself is in `media_loop.rs`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,8 +17,8 @@ use podium_media::{
 };
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::media_loop::Worker;
 use crate::stats::IoStats;
-use crate::worker::Worker;
 
 /// Events delivered to one signaling connection.
 pub type EventSender = mpsc::UnboundedSender<MediaEvent>;
