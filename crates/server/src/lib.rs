@@ -36,6 +36,9 @@ use state::AppState;
 /// Largest request body of the Director and admin APIs (their JSON is a few hundred bytes).
 const API_BODY_LIMIT: usize = 64 * 1024;
 
+/// A Director or admin request, body included, may take this many connection timeouts.
+const API_TIMEOUT_FACTOR: u32 = 3;
+
 /// File of the API token database in the data directory.
 pub const TOKEN_DB_FILE: &str = "podium.db";
 
@@ -55,7 +58,12 @@ pub fn app(state: AppState, with_metrics: bool, rooms: rooms_server::RoomsSettin
     let api = Router::new()
         .merge(director)
         .merge(admin::routes())
-        .layer(axum::extract::DefaultBodyLimit::max(API_BODY_LIMIT));
+        .layer(axum::extract::DefaultBodyLimit::max(API_BODY_LIMIT))
+        // A body sent a byte at a time must not hold a connection for ever.
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            state.connection_timeout * API_TIMEOUT_FACTOR,
+        ));
     let mut router = Router::new()
         .merge(api)
         .route("/ws/v2/pub", get(signal::publisher))

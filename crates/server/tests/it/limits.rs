@@ -386,3 +386,32 @@ async fn one_jwt_or_one_address_cannot_hold_many_views_that_never_connect() {
     let mut ws = tokio_tungstenite::connect_async(&url).await.unwrap().0;
     assert_eq!(view(&mut ws, 99, &offer).await["type"], "response");
 }
+
+#[tokio::test]
+async fn a_director_request_whose_body_trickles_in_is_cut_off() {
+    let srv = crate::client::server_with(|a| a.connection_timeout = Some(1)).await;
+    let mut tcp = TcpStream::connect(srv.running.http_addr).await.unwrap();
+    tcp.write_all(
+        b"POST /api/director/subscribe HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+          Content-Length: 1000\r\n\r\n{\"streamName\":",
+    )
+    .await
+    .unwrap();
+    let started = std::time::Instant::now();
+    let mut reply = Vec::new();
+    let mut buf = [0u8; 512];
+    while !reply.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(6), tcp.read(&mut buf))
+            .await
+            .expect("the server answers before the body is complete")
+            .unwrap();
+        assert!(n > 0, "closed without an answer");
+        reply.extend_from_slice(&buf[..n]);
+    }
+    assert!(
+        String::from_utf8_lossy(&reply).starts_with("HTTP/1.1 408"),
+        "{}",
+        String::from_utf8_lossy(&reply)
+    );
+    assert!(started.elapsed() >= Duration::from_secs(2));
+}

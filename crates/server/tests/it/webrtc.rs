@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 
 use crate::client::{command, connect, server, server_with, wait_event, Peer, PeerReport, Ws};
-use podium_server::media_worker::shard_of;
+use podium_server::media_handle::shard_of;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publish_and_view_over_loopback() {
