@@ -201,6 +201,11 @@ fn registry(media: &MediaSnapshot, shell: &ShellCounts) -> Registry {
             c.rtp_dropped_no_codec,
         ),
         (
+            "rtp_dropped_oversized",
+            "Packets dropped for a payload over 1500 bytes",
+            c.rtp_dropped_oversized,
+        ),
+        (
             "datagrams_unroutable",
             "Datagrams from unknown addresses that were not STUN for a peer",
             c.datagrams_unroutable,

@@ -4,6 +4,7 @@
 #![allow(clippy::disallowed_methods)] // the simulated clock starts from one real Instant
 #![allow(missing_docs)]
 
+pub mod hostile;
 pub mod srtp;
 
 use std::net::SocketAddr;
@@ -45,8 +46,12 @@ pub struct Client {
     pub answer: String,
     /// While false the client neither sends nor receives (a vanished browser).
     pub online: bool,
-    /// The SRTP profile its DTLS handshake settled on.
+    /// The SRTP profile its DTLS handshake settled on, and its sending keys.
     pub srtp: srtp::SrtpLog,
+    /// Datagrams the SFU sent it (delivered while online).
+    pub datagrams_in: u64,
+    /// Protects the hand-built packets of [`Net::send_raw_rtp`] and [`Net::send_raw_rtcp`].
+    raw: Option<srtp::SrtpSender>,
     next_timeout: Instant,
     seq: [u64; 2],
 }
@@ -207,6 +212,8 @@ impl Net {
             answer: accepted.answer.clone(),
             online: true,
             srtp,
+            datagrams_in: 0,
+            raw: None,
             next_timeout: self.now,
             seq: [0; 2],
         });
@@ -419,6 +426,7 @@ impl Net {
                 contents: (&*t.contents).try_into().expect("datagram"),
             },
         );
+        self.clients[i].datagrams_in += 1;
         self.clients[i]
             .rtc
             .handle_input(input)

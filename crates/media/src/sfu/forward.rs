@@ -52,6 +52,15 @@ struct Input {
     generation: u64,
 }
 
+/// Largest RTP payload forwarded. Encoders keep packets under the path MTU (about 1200
+/// bytes of payload); str0m writes a packet out in a 2000-byte buffer, header included, and
+/// a payload that does not fit would take the media worker down.
+pub(crate) const MAX_PAYLOAD: usize = 1500;
+
+/// Most SSRCs remembered per publication: each track's media and RTX, times a few
+/// renegotiations; a publisher rotating SSRCs only recycles the list.
+pub(crate) const MAX_SSRCS_PER_PUBLICATION: usize = 16;
+
 /// The parts of the SFU that writing to a viewer touches, borrowed apart from the registry
 /// and the multiplexer so their viewer lists can be iterated while writing (no copy of the
 /// list per packet).
@@ -73,6 +82,11 @@ impl Sfu {
             return;
         };
         self.counters.rtp_received += 1;
+        if pkt.payload.len() > MAX_PAYLOAD {
+            // No encoder sends this much in one packet, and str0m cannot write it out again.
+            self.counters.rtp_dropped_oversized += 1;
+            return;
+        }
         let ssrc = *pkt.header.ssrc;
         let track_idx = match publication.ssrcs.iter().find(|(s, _)| *s == ssrc) {
             Some((_, idx)) => *idx,
@@ -85,6 +99,11 @@ impl Sfu {
                 let Some(idx) = publication.tracks.iter().position(|t| t.mid == mid) else {
                     return;
                 };
+                if publication.ssrcs.len() >= MAX_SSRCS_PER_PUBLICATION {
+                    // A publisher rotating SSRCs must not grow this list (searched per
+                    // packet): the oldest is forgotten and relearned if it comes back.
+                    publication.ssrcs.remove(0);
+                }
                 publication.ssrcs.push((ssrc, idx));
                 idx
             }

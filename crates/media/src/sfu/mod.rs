@@ -117,6 +117,8 @@ pub struct Counters {
     pub rtp_dropped_not_current: u64,
     /// Packets whose codec the viewer did not negotiate.
     pub rtp_dropped_no_codec: u64,
+    /// Packets with a payload over [`forward::MAX_PAYLOAD`] bytes.
+    pub rtp_dropped_oversized: u64,
     /// Audio slots that changed source.
     pub slot_switches: u64,
 }
@@ -132,6 +134,7 @@ impl Counters {
             rtp_forwarded,
             rtp_dropped_not_current,
             rtp_dropped_no_codec,
+            rtp_dropped_oversized,
             slot_switches,
         } = other;
         self.datagrams_unroutable += datagrams_unroutable;
@@ -140,6 +143,7 @@ impl Counters {
         self.rtp_forwarded += rtp_forwarded;
         self.rtp_dropped_not_current += rtp_dropped_not_current;
         self.rtp_dropped_no_codec += rtp_dropped_no_codec;
+        self.rtp_dropped_oversized += rtp_dropped_oversized;
         self.slot_switches += slot_switches;
     }
 }
@@ -204,6 +208,14 @@ impl Sfu {
     /// Running totals.
     pub fn counters(&self) -> &Counters {
         &self.counters
+    }
+
+    /// SSRCs a publication has learned (bounded; for tests and diagnostics).
+    pub fn publication_ssrcs(&self, peer: PeerId) -> Option<usize> {
+        match &self.peers.get(&peer)?.role {
+            Role::Publisher(p) => Some(p.ssrcs.len()),
+            Role::Viewer(_) => None,
+        }
     }
 
     /// Remote addresses the demultiplexer knows (what its table costs).
