@@ -171,6 +171,12 @@ pub(crate) fn accept_offer(
     if offer.len() > MAX_SDP_LEN {
         return Err(MediaError::InvalidOffer("SDP too large".into()));
     }
+    if let Some(pt) = conflicting_payload_type(offer) {
+        // str0m panics on this (caught below, but every such offer would log a panic).
+        return Err(MediaError::InvalidOffer(format!(
+            "payload type {pt} is declared differently in two media sections"
+        )));
+    }
     let normalized = normalize_media_sections(offer);
     // str0m's parse errors point into its input buffer; they mean nothing to a client.
     let parsed = SdpOffer::from_sdp_string(&normalized)
@@ -196,6 +202,46 @@ pub(crate) fn accept_offer(
         .map_err(|_| MediaError::InvalidOffer("offer could not be processed".into()))?
         .map_err(|e| MediaError::InvalidOffer(first_line(&e.to_string())))?;
     Ok((rtc, answer.to_sdp_string()))
+}
+
+/// A payload type whose `a=rtpmap`/`a=fmtp` differ between media sections. Browsers give a
+/// payload type one meaning for the whole (bundled) session; a hostile offer that does not
+/// trips an assertion in str0m.
+fn conflicting_payload_type(sdp: &str) -> Option<String> {
+    use std::collections::HashMap;
+    // Per section: payload type -> (rtpmap, fmtp).
+    let mut seen: HashMap<&str, (&str, &str)> = HashMap::new();
+    for section in split_sections(sdp).iter().skip(1) {
+        let mut here: HashMap<&str, (&str, &str)> = HashMap::new();
+        for line in section {
+            let (kind, rest) = if let Some(r) = line.strip_prefix("a=rtpmap:") {
+                (0, r)
+            } else if let Some(r) = line.strip_prefix("a=fmtp:") {
+                (1, r)
+            } else {
+                continue;
+            };
+            let (pt, value) = rest.split_once(' ').unwrap_or((rest, ""));
+            let entry = here.entry(pt.trim()).or_default();
+            if kind == 0 {
+                entry.0 = value.trim();
+            } else {
+                entry.1 = value.trim();
+            }
+        }
+        for (pt, desc) in here {
+            match seen.get(pt) {
+                Some(known) if !known.0.eq_ignore_ascii_case(desc.0) || known.1 != desc.1 => {
+                    return Some(pt.chars().take(8).collect());
+                }
+                Some(_) => {}
+                None => {
+                    seen.insert(pt, desc);
+                }
+            }
+        }
+    }
+    None
 }
 
 /// Puts each media section's `i=`/`c=`/`b=`/`k=` lines right after its `m=` line, as RFC 8866
@@ -490,6 +536,22 @@ mod tests {
             "other sections untouched"
         );
         assert_eq!(out.lines().count(), answer.lines().count());
+    }
+
+    #[test]
+    fn a_payload_type_with_two_meanings_is_refused_before_str0m_sees_it() {
+        // The fuzzer's find (fuzz/regressions/sdp_view), trimmed: 124 is H264 twice, once
+        // with an fmtp.
+        let offer = "v=0\r\nm=video 9 X 124\r\na=rtpmap:124 H264/90000\r\nm=audio 9 X 111\r\n\
+            a=rtpmap:111 opus/48000/2\r\na=rtpmap:124 H264/90000\r\n\
+            a=fmtp:124 packetization-mode=0;profile-level-id=42e01f\r\n";
+        assert_eq!(conflicting_payload_type(offer).as_deref(), Some("124"));
+        let same = "v=0\r\nm=video 9 X 96\r\na=rtpmap:96 VP8/90000\r\nm=video 9 X 96\r\na=rtpmap:96 VP8/90000\r\n";
+        assert_eq!(
+            conflicting_payload_type(same),
+            None,
+            "one meaning repeated is fine"
+        );
     }
 
     #[test]
