@@ -8,10 +8,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
-import { io } from 'socket.io-client';
-import { useServerAndBrowser, sleep } from './helpers.js';
+import { useServerAndBrowser } from './helpers.js';
+import { call, sioClients, waitEvent } from './sio-helpers.js';
 
-const clients = [];
 const sockets = [];
 
 const env = useServerAndBrowser({
@@ -19,10 +18,12 @@ const env = useServerAndBrowser({
   // The join-room loop below is a burst far over the default command rates.
   serverArgs: ['--rooms-rate-per-user', '100000', '--rooms-rate-per-ip', '100000'],
   teardown: () => {
-    for (const c of clients) c.disconnect();
+    sio.disconnectAll();
     for (const s of sockets) s.terminate();
   },
 });
+const sio = sioClients(env);
+const client = () => sio.client();
 
 /** A minimal but complete WebRTC publish offer (one Opus m-line), as a browser sends. */
 const OFFER = [
@@ -35,32 +36,6 @@ const OFFER = [
   'a=rtpmap:111 opus/48000/2', 'a=fmtp:111 minptime=10;useinbandfec=1', 'a=ssrc:1001 cname:hostile',
   '',
 ].join('\r\n');
-
-async function client() {
-  const socket = io(`${env.server.url}/socket.io/`, { transports: ['websocket'], reconnection: false, forceNew: true });
-  socket.seen = [];
-  socket.onAny((name, ...args) => socket.seen.push({ name, args }));
-  await new Promise((resolve, reject) => {
-    socket.once('connect', resolve);
-    socket.once('connect_error', reject);
-  });
-  clients.push(socket);
-  return socket;
-}
-
-function call(socket, event, ...args) {
-  return socket.timeout(5000).emitWithAck(event, ...args);
-}
-
-async function waitEvent(socket, name, predicate = () => true) {
-  const deadline = Date.now() + 5000;
-  for (;;) {
-    const hit = socket.seen.find((e) => e.name === name && predicate(...e.args));
-    if (hit) return hit.args;
-    if (Date.now() > deadline) throw new Error(`no ${name} event; got ${JSON.stringify(socket.seen.map((e) => e.name))}`);
-    await sleep(20);
-  }
-}
 
 /**
  * A signaling WebSocket opened with Director-shaped connection data. Resolves with

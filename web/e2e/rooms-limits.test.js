@@ -3,29 +3,15 @@
 // room list in the authenticate reply.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { io } from 'socket.io-client';
 import { useServerAndBrowser, sleep } from './helpers.js';
-
-const clients = [];
+import { call, sioClients } from './sio-helpers.js';
 
 const env = useServerAndBrowser({
   browser: false,
-  teardown: () => { for (const c of clients) c.disconnect(); },
+  teardown: () => sio.disconnectAll(),
 });
-
-async function client() {
-  const socket = io(`${env.server.url}/socket.io/`, { transports: ['websocket'], reconnection: false, forceNew: true });
-  socket.seen = [];
-  socket.onAny((name, ...args) => socket.seen.push({ name, args }));
-  await new Promise((resolve, reject) => {
-    socket.once('connect', resolve);
-    socket.once('connect_error', reject);
-  });
-  clients.push(socket);
-  return socket;
-}
-
-const call = (socket, event, ...args) => socket.timeout(5000).emitWithAck(event, ...args);
+const sio = sioClients(env);
+const client = () => sio.client();
 
 test('a flooding user is slowed down while others are served', async () => {
   const host = await client();

@@ -4,35 +4,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { io } from 'socket.io-client';
 import { useServerAndBrowser } from './helpers.js';
-
-const clients = [];
+import { call, sioClients, waitEvent } from './sio-helpers.js';
 
 const env = useServerAndBrowser({
   browser: false,
-  teardown: () => { for (const c of clients) c.disconnect(); },
+  teardown: () => sio.disconnectAll(),
 });
-
-/** A connected client that records every event it receives. */
-async function client(namespace = '/socket.io/') {
-  // One engine connection per client, as in a real app (socketioxide ids one connection's
-  // sockets by its engine id, so two namespaces multiplexed on one connection would collide).
-  const socket = io(`${env.server.url}${namespace}`, { transports: ['websocket'], reconnection: false, forceNew: true });
-  socket.seen = [];
-  socket.onAny((name, ...args) => socket.seen.push({ name, args }));
-  await new Promise((resolve, reject) => {
-    socket.once('connect', resolve);
-    socket.once('connect_error', reject);
-  });
-  clients.push(socket);
-  return socket;
-}
-
-/** Emits with an ack, the way the demo does (`socket.emit(event, ...args, cb)`). */
-function call(socket, event, ...args) {
-  return socket.timeout(5000).emitWithAck(event, ...args);
-}
+const sio = sioClients(env);
+const client = (namespace) => sio.client(namespace);
 
 /** HTTP status of a WebSocket upgrade to signaling with this Director data (101 = accepted). */
 function signalingStatus(connectionData) {
@@ -50,18 +30,6 @@ function signalingStatus(connectionData) {
     req.on('response', (res) => { res.resume(); resolve(res.statusCode); });
     req.on('error', reject);
   });
-}
-
-async function waitEvent(socket, name, predicate = () => true) {
-  const deadline = Date.now() + 5000;
-  for (;;) {
-    const hit = socket.seen.find((e) => e.name === name && predicate(...e.args));
-    if (hit) return hit.args;
-    if (Date.now() > deadline) {
-      throw new Error(`no ${name} event; got ${JSON.stringify(socket.seen.map((e) => e.name))}`);
-    }
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 test('authenticate, create, join, raise hand, promote, mute, kick, leave and disconnect', async () => {

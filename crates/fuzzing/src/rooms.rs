@@ -5,18 +5,8 @@ use podium_rooms::{Ack, Command, Effect, RoomId, Rooms, UserId};
 use podium_server::rooms_server::parse_command;
 use serde_json::Value;
 
-/// The client→server events of the rooms server (its `EVENTS`), in order.
-pub const EVENTS: [&str; 9] = [
-    "authenticate",
-    "create-room",
-    "join-room",
-    "leave-room",
-    "raise-hand",
-    "promote-user",
-    "kick-user",
-    "mute-speaker",
-    "mute",
-];
+/// The client→server events of the rooms server, in order.
+pub use podium_server::rooms_server::EVENTS;
 
 /// Connections taking part: their ids are the user ids a script can name.
 pub const USERS: [&str; 3] = ["u0", "u1", "u2"];

@@ -52,7 +52,7 @@ async fn forget_idle(throttle: Arc<Throttle>, mut stop: tokio::sync::watch::Rece
 pub const MAX_MESSAGE: usize = 16 * 1024;
 
 /// The client→server events, each carrying an ack callback.
-const EVENTS: [&str; 9] = [
+pub const EVENTS: [&str; 9] = [
     "authenticate",
     "create-room",
     "join-room",
@@ -308,10 +308,11 @@ impl Spaces {
                     request,
                 } => {
                     if let Some(s) = self.socket(&user) {
-                        let token = self.publish_token(
+                        let token = self.member_token(
                             &self.ws_base(&s),
                             &request.stream,
                             &request.source_id,
+                            GrantKind::Publish,
                         );
                         let args = Args(vec![
                             json!(room_id.as_str()),
@@ -363,11 +364,16 @@ impl Spaces {
     }
 
     fn join_tokens(&self, ws_base: &str, tokens: &JoinTokens) -> Value {
-        let view = self.view_token(ws_base, &tokens.view.stream, &tokens.view.viewer);
+        let view = self.member_token(
+            ws_base,
+            &tokens.view.stream,
+            &tokens.view.viewer,
+            GrantKind::View,
+        );
         let publish = tokens
             .publish
             .as_ref()
-            .map(|p| self.publish_token(ws_base, &p.stream, &p.source_id));
+            .map(|p| self.member_token(ws_base, &p.stream, &p.source_id, GrantKind::Publish));
         json!({ "viewerToken": view, "publisherToken": publish })
     }
 
@@ -385,40 +391,30 @@ impl Spaces {
         }
     }
 
-    fn publish_token(&self, ws_base: &str, room: &RoomId, user: &UserId) -> Value {
-        let token_id = self
-            .grants()
-            .grant(room.as_str(), user.as_str(), GrantKind::Publish);
+    /// A JWT for `user` in `room` under the member's grant of `kind`: a publish JWT bound to
+    /// the user's own source, or a view JWT whose bound source names the viewer.
+    fn member_token(&self, ws_base: &str, room: &RoomId, user: &UserId, kind: GrantKind) -> Value {
+        let token_id = self.grants().grant(room.as_str(), user.as_str(), kind);
+        let publish = kind == GrantKind::Publish;
         let grant = MillicastClaims {
-            token_type: TokenType::Publish,
+            token_type: if publish {
+                TokenType::Publish
+            } else {
+                TokenType::Subscribe
+            },
             stream_account_id: self.app.account_id.clone(),
             stream_name: room.as_str().to_owned(),
             record: false,
-            multisource: true,
+            multisource: publish,
             source_id: Some(user.as_str().to_owned()),
             token_id: Some(token_id),
         };
-        let mut data = connection_data(&self.app, ws_base, grant, "pub");
-        data.subscribe_requires_auth = Some(false);
+        let role = if publish { "pub" } else { "sub" };
+        let mut data = connection_data(&self.app, ws_base, grant, role);
+        if publish {
+            data.subscribe_requires_auth = Some(false);
+        }
         serde_json::to_value(data).expect("connection data serialises")
-    }
-
-    fn view_token(&self, ws_base: &str, room: &RoomId, user: &UserId) -> Value {
-        let token_id = self
-            .grants()
-            .grant(room.as_str(), user.as_str(), GrantKind::View);
-        let grant = MillicastClaims {
-            token_type: TokenType::Subscribe,
-            stream_account_id: self.app.account_id.clone(),
-            stream_name: room.as_str().to_owned(),
-            record: false,
-            multisource: false,
-            // For a view, the bound sourceId names the viewer.
-            source_id: Some(user.as_str().to_owned()),
-            token_id: Some(token_id),
-        };
-        serde_json::to_value(connection_data(&self.app, ws_base, grant, "sub"))
-            .expect("connection data serialises")
     }
 }
 

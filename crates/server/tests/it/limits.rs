@@ -70,15 +70,12 @@ async fn an_oversized_signaling_frame_is_refused_at_its_header_with_close_1009()
 
     // A 16 MiB frame announced but never sent: refused from the header, so nothing of it
     // is buffered while the client dawdles.
-    let (_, body) = crate::client::director(
-        &srv.base,
-        "subscribe",
-        None,
-        serde_json::json!({"streamName":"s"}),
-    )
-    .await;
-    let jwt = body["data"]["jwt"].as_str().unwrap();
-    let mut tcp = raw_websocket(srv.running.http_addr, &format!("/ws/v2/sub?token={jwt}")).await;
+    let url = crate::client::subscribe_url(&srv.base, "s").await;
+    let path = url
+        .split_once("/ws/")
+        .map(|(_, p)| format!("/ws/{p}"))
+        .unwrap();
+    let mut tcp = raw_websocket(srv.running.http_addr, &path).await;
     tcp.write_all(&frame_header(16 << 20)).await.unwrap();
     tcp.write_all(&[b'x'; 1000]).await.unwrap();
     let sent = read_until_closed(&mut tcp, Duration::from_secs(3)).await;
@@ -228,18 +225,7 @@ async fn websockets_keep_their_place_in_the_connection_cap() {
     let srv = crate::client::server_with(|a| a.max_connections_per_ip = Some(3)).await;
     let mut urls = Vec::new();
     for _ in 0..3 {
-        let (_, b) = crate::client::director(
-            &srv.base,
-            "subscribe",
-            None,
-            serde_json::json!({"streamName":"s"}),
-        )
-        .await;
-        urls.push(format!(
-            "{}?token={}",
-            b["data"]["urls"][0].as_str().unwrap(),
-            b["data"]["jwt"].as_str().unwrap()
-        ));
+        urls.push(crate::client::subscribe_url(&srv.base, "s").await);
     }
     // The Director calls' connections are closed by now.
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -337,18 +323,7 @@ async fn one_jwt_or_one_address_cannot_hold_many_views_that_never_connect() {
         a.max_pending_per_ip = Some(5);
     })
     .await;
-    let (_, b) = crate::client::director(
-        &srv.base,
-        "subscribe",
-        None,
-        serde_json::json!({"streamName":"s"}),
-    )
-    .await;
-    let url = format!(
-        "{}?token={}",
-        b["data"]["urls"][0].as_str().unwrap(),
-        b["data"]["jwt"].as_str().unwrap()
-    );
+    let url = crate::client::subscribe_url(&srv.base, "s").await;
     // Views whose ICE never starts: the offers are real, nobody answers the server.
     let offer = crate::client::Peer::new(false).await.offer;
     let mut held = Vec::new();
