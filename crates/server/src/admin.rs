@@ -134,9 +134,7 @@ async fn revoke_token(
         return Err(Refusal(StatusCode::NOT_FOUND, "Unknown token id".into()));
     }
     let ended = if state.revoke_ends_sessions {
-        state
-            .sessions
-            .end_token_sessions(&id, crate::policy::sessions::EndReason::TokenRevoked)
+        state.end_token_sessions(&id, crate::policy::sessions::EndReason::TokenRevoked)
     } else {
         0
     };
@@ -183,7 +181,7 @@ async fn kick(
         }
         (None, None) => KickTarget::Stream,
     };
-    let ended = state.sessions.kick(&req.stream_name, &target);
+    let ended = state.kick(&req.stream_name, &target);
     if ended == 0 {
         return Err(Refusal(StatusCode::NOT_FOUND, "No matching session".into()));
     }

@@ -163,6 +163,33 @@ impl Session {
         // A socket that never publishes or views only holds a connection: it gets as long as
         // a new HTTP connection gets for its headers.
         let command_deadline = tokio::time::Instant::now() + self.state.connection_timeout;
+        // A client that stops reading must not wedge this loop (and with it kick, revoke and
+        // shutdown): a write that cannot finish within the connection timeout ends the session.
+        let limit = self.state.connection_timeout;
+        // A kick or revocation between the upgrade's checks and the registration above would
+        // have found nothing to end: check again now that it would.
+        let admitted = self
+            .state
+            .access
+            .admit_session(
+                self.role,
+                &self.claims.millicast.stream_name,
+                self.claims.millicast.token_id.as_deref(),
+            )
+            .map_err(|r| r.1)
+            .and_then(|()| {
+                if self.state.sessions.is_banned(&self.claims.jti, unix_now()) {
+                    Err("This token's session was ended by the server".into())
+                } else {
+                    Ok(())
+                }
+            });
+        if let Err(reason) = admitted {
+            let frame = CloseFrame { code: close_code::POLICY, reason: reason.into() };
+            let _ = send_within(&mut sink, Message::Close(Some(frame)), limit).await;
+            self.state.sessions.remove(self.id);
+            return;
+        }
         loop {
             tokio::select! {
                 _ = tokio::time::sleep_until(command_deadline), if self.peer.is_none() => {
@@ -171,20 +198,20 @@ impl Session {
                         self.state.connection_timeout.as_secs()
                     );
                     let frame = CloseFrame { code: close_code::POLICY, reason: reason.into() };
-                    let _ = sink.send(Message::Close(Some(frame))).await;
+                    let _ = send_within(&mut sink, Message::Close(Some(frame)), limit).await;
                     break;
                 }
                 reason = &mut ended, if !end_gone => match reason {
                     Ok(reason) => {
                         let frame = CloseFrame { code: close_code::POLICY, reason: reason.message().into() };
-                        let _ = sink.send(Message::Close(Some(frame))).await;
+                        let _ = send_within(&mut sink, Message::Close(Some(frame)), limit).await;
                         break;
                     }
                     Err(_) => end_gone = true,
                 },
                 _ = async { let _ = shutdown.wait_for(|stop| *stop).await; } => {
                     let frame = CloseFrame { code: close_code::AWAY, reason: "server shutting down".into() };
-                    let _ = sink.send(Message::Close(Some(frame))).await;
+                    let _ = send_within(&mut sink, Message::Close(Some(frame)), limit).await;
                     break;
                 }
                 msg = stream.next() => {
@@ -192,7 +219,7 @@ impl Session {
                         Some(Ok(Message::Text(t))) => t,
                         Some(Ok(Message::Binary(_))) => {
                             let frame = ServerFrame::Error { trans_id: Value::Null, data: "Binary frames are not supported".into() };
-                            if sink.send(Message::Text(frame.to_text().into())).await.is_err() { break; }
+                            if !send_within(&mut sink, Message::Text(frame.to_text().into()), limit).await { break; }
                             continue;
                         }
                         Some(Err(e)) if is_too_big(&e) => {
@@ -200,8 +227,8 @@ impl Session {
                                 code: close_code::SIZE,
                                 reason: format!("Message too big (at most {} KiB)", MAX_FRAME / 1024).into(),
                             };
-                            let _ = sink.send(Message::Close(Some(frame))).await;
-                            let _ = sink.close().await;
+                            let _ = send_within(&mut sink, Message::Close(Some(frame)), limit).await;
+                            let _ = tokio::time::timeout(limit, sink.close()).await;
                             linger = true;
                             break;
                         }
@@ -209,7 +236,7 @@ impl Session {
                         Some(Ok(_)) => continue, // ping/pong are answered by the library
                     };
                     let reply = self.handle(text.as_str(), &events_tx).await;
-                    if sink.send(Message::Text(reply.to_text().into())).await.is_err() {
+                    if !send_within(&mut sink, Message::Text(reply.to_text().into()), limit).await {
                         break;
                     }
                 }
@@ -219,15 +246,16 @@ impl Session {
                         _ => None,
                     };
                     if let Some(frame) = self.event_frame(event) {
-                        if sink.send(Message::Text(frame.to_text().into())).await.is_err() { break; }
+                        if !send_within(&mut sink, Message::Text(frame.to_text().into()), limit).await { break; }
                     }
                     if let Some(reason) = closed {
                         self.peer = None;
-                        let frame = close_message(reason).map(|reason| CloseFrame {
-                            code: close_code::NORMAL,
-                            reason: reason.into(),
+                        let frame = close_message(reason).map(|text| CloseFrame {
+                            // 1013: the client may try again later, when a viewer has left.
+                            code: if reason == CloseReason::StreamFull { close_code::AGAIN } else { close_code::NORMAL },
+                            reason: text.into(),
                         });
-                        let _ = sink.send(Message::Close(frame)).await;
+                        let _ = send_within(&mut sink, Message::Close(frame), limit).await;
                         break;
                     }
                 }
@@ -445,6 +473,15 @@ impl Session {
             .is_none_or(|w| w.iter().any(|n| n == event.name()));
         wanted.then(|| ServerFrame::event(&event))
     }
+}
+
+/// Sends `msg` unless the client has not taken it within `limit`; false if it failed.
+async fn send_within(
+    sink: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+    msg: Message,
+    limit: std::time::Duration,
+) -> bool {
+    matches!(tokio::time::timeout(limit, sink.send(msg)).await, Ok(Ok(())))
 }
 
 /// What the client is told when its media connection ends on the server's side.

@@ -8,7 +8,7 @@ use podium_auth::{JwtKeys, MillicastClaims};
 
 use crate::media_handle::MediaHandle;
 use crate::policy::access::Access;
-use crate::policy::sessions::Sessions;
+use crate::policy::sessions::{EndReason, KickTarget, Sessions};
 
 /// Everything a handler needs; cheap to clone.
 #[derive(Clone)]
@@ -56,6 +56,26 @@ impl AppState {
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
+    }
+
+    /// Ends the sessions of `stream` matching `target` and their media; returns how many.
+    pub fn kick(&self, stream: &str, target: &KickTarget) -> usize {
+        let ended = self.sessions.kick(stream, target);
+        self.close_media(&ended.peers);
+        ended.count
+    }
+
+    /// Ends the sessions (and media) opened under API token or rooms grant `token_id`.
+    pub fn end_token_sessions(&self, token_id: &str, reason: EndReason) -> usize {
+        let ended = self.sessions.end_token_sessions(token_id, reason);
+        self.close_media(&ended.peers);
+        ended.count
+    }
+
+    fn close_media(&self, peers: &[podium_media::PeerId]) {
+        for &peer in peers {
+            self.media.close(peer);
+        }
     }
 
     /// Mints a JWT for `grant`, valid from now for the configured lifetime.

@@ -80,6 +80,16 @@ pub struct PendingLimits {
     pub per_ip: usize,
 }
 
+/// Sessions a kick or revocation ended.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Ended {
+    /// How many.
+    pub count: usize,
+    /// Their media peers, which the caller closes at once: a session whose client stopped
+    /// reading may take a while to notice it was ended, and its media must not flow meanwhile.
+    pub peers: Vec<PeerId>,
+}
+
 /// Which sessions a kick targets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KickTarget {
@@ -225,13 +235,8 @@ impl Sessions {
         inner.banned.contains_key(jti)
     }
 
-    /// Refuses a JWT that has not been used yet (or again), until it expires.
-    pub fn ban(&self, jti: String, exp: u64) {
-        self.lock().banned.insert(jti, exp);
-    }
-
-    /// Ends the sessions of `stream` matching `target`, bans their JWTs; returns how many.
-    pub fn kick(&self, stream: &str, target: &KickTarget) -> usize {
+    /// Ends the sessions of `stream` matching `target` and bans their JWTs.
+    pub fn kick(&self, stream: &str, target: &KickTarget) -> Ended {
         self.end_where(EndReason::Kicked, |info| {
             info.stream == stream
                 && match target {
@@ -252,8 +257,8 @@ impl Sessions {
     }
 
     /// Ends the sessions opened with JWTs from API token (or rooms grant) `token_id`, for
-    /// `reason`; returns how many.
-    pub fn end_token_sessions(&self, token_id: &str, reason: EndReason) -> usize {
+    /// `reason`.
+    pub fn end_token_sessions(&self, token_id: &str, reason: EndReason) -> Ended {
         self.end_where(reason, |info| info.token_id.as_deref() == Some(token_id))
     }
 
@@ -262,14 +267,15 @@ impl Sessions {
         self.lock().live.values().map(|e| e.info.clone()).collect()
     }
 
-    fn end_where(&self, reason: EndReason, matches: impl Fn(&SessionInfo) -> bool) -> usize {
+    fn end_where(&self, reason: EndReason, matches: impl Fn(&SessionInfo) -> bool) -> Ended {
         let mut inner = self.lock();
         let mut bans = Vec::new();
-        let mut ended = 0;
+        let mut ended = Ended::default();
         for entry in inner.live.values_mut().filter(|e| matches(&e.info)) {
             if let Some(end) = entry.end.take() {
                 let _ = end.send(reason);
-                ended += 1;
+                ended.count += 1;
+                ended.peers.extend(entry.info.peer);
             }
             bans.push((entry.info.jti.clone(), entry.info.jwt_exp));
         }
@@ -340,7 +346,6 @@ mod tests {
             s.start_pending(o1, limits).is_ok(),
             "an ended session frees its place"
         );
-        let _ = ids[3];
         let inner = s.lock();
         assert_eq!(inner.pending_by_token.values().sum::<usize>(), 3);
     }
@@ -351,15 +356,16 @@ mod tests {
         let (_, mut guest) = s.register(info("room", TokenType::Publish, Some("guest"), 1, "j1"));
         let (_, mut main) = s.register(info("room", TokenType::Publish, None, 2, "j2"));
         let (_, mut viewer) = s.register(info("room", TokenType::Subscribe, None, 3, "j3"));
-        assert_eq!(s.kick("room", &KickTarget::Source(Some("guest".into()))), 1);
+        let ended = s.kick("room", &KickTarget::Source(Some("guest".into())));
+        assert_eq!((ended.count, ended.peers), (1, vec![PeerId(1)]));
         assert_eq!(guest.try_recv(), Ok(EndReason::Kicked));
         assert!(main.try_recv().is_err() && viewer.try_recv().is_err());
         assert!(s.is_banned("j1", 50) && !s.is_banned("j2", 50));
         assert!(!s.is_banned("j1", 100), "forgotten once the JWT expired");
-        assert_eq!(s.kick("room", &KickTarget::Subscriber(PeerId(3))), 1);
-        assert_eq!(s.kick("other", &KickTarget::Stream), 0);
+        assert_eq!(s.kick("room", &KickTarget::Subscriber(PeerId(3))).count, 1);
+        assert_eq!(s.kick("other", &KickTarget::Stream).count, 0);
         assert_eq!(
-            s.end_token_sessions("tok_a", EndReason::TokenRevoked),
+            s.end_token_sessions("tok_a", EndReason::TokenRevoked).count,
             1,
             "only main is still live"
         );

@@ -386,7 +386,6 @@ impl Spaces {
     fn revoke(&self, room: &RoomId, user: &UserId, kind: GrantKind) {
         if let Some(token_id) = self.grants().revoke(room.as_str(), user.as_str(), kind) {
             self.app
-                .sessions
                 .end_token_sessions(&token_id, EndReason::GrantRevoked);
         }
     }

@@ -390,3 +390,66 @@ async fn a_director_request_whose_body_trickles_in_is_cut_off() {
     );
     assert!(started.elapsed() >= Duration::from_secs(2));
 }
+
+#[tokio::test]
+async fn a_kick_ends_the_media_of_a_client_that_stopped_reading() {
+    let srv = crate::client::server().await;
+    let (s, b) = crate::client::director(
+        &srv.base,
+        "publish",
+        Some(crate::client::TOKEN),
+        serde_json::json!({"streamName":"s"}),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let url = format!(
+        "{}?token={}",
+        b["data"]["urls"][0].as_str().unwrap(),
+        b["data"]["jwt"].as_str().unwrap()
+    );
+    // A small receive buffer, so the server's replies back up quickly.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let tcp = socket.connect(srv.running.http_addr).await.unwrap();
+    let tcp = tokio_tungstenite::MaybeTlsStream::Plain(tcp);
+    let (mut ws, _) = tokio_tungstenite::client_async(&url, tcp).await.unwrap();
+    let offer = crate::client::Peer::new(true).await.offer;
+    let r = crate::client::command(
+        &mut ws,
+        1,
+        "publish",
+        serde_json::json!({"name":"s","sdp":offer}),
+        &mut Vec::new(),
+    )
+    .await;
+    assert_eq!(r["type"], "response", "{r}");
+    assert_eq!(metric(&srv.base, "podium_publications").await, 1.0);
+    // Commands whose replies are never read: the server's writes to this client block.
+    let flood = tokio::spawn(async move {
+        for i in 0..60_000u32 {
+            let frame = format!(r#"{{"type":"cmd","transId":{i},"name":"nope"}}"#);
+            if ws.send(Message::Text(frame.into())).await.is_err() {
+                break;
+            }
+        }
+        ws
+    });
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (status, _) = crate::client::admin(
+        &srv.base,
+        reqwest::Method::POST,
+        "kick",
+        Some(serde_json::json!({"streamName":"s","sourceId":null})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while metric(&srv.base, "podium_publications").await > 0.0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the kicked publication still lives while its client does not read"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    flood.abort();
+}
