@@ -169,3 +169,16 @@ test('join-room in a loop keeps one grant per member and kind', async () => {
   assert.ok(tokens.size > 1, 'every join still hands out a fresh JWT');
   assert.equal(await metric('podium_room_grants'), before, 'no grant was added');
 });
+
+test('join and leave racing each other leave no grant behind', async () => {
+  const { roomId } = await roomWithSpeaker('f');
+  const before = await metric('podium_room_grants');
+  const racer = await client();
+  await call(racer, 'authenticate', 'Racer f');
+  // socket.io runs each message's handler as a task of its own: these really race.
+  for (let i = 0; i < 40; i += 1) {
+    await Promise.all([call(racer, 'join-room', roomId), call(racer, 'leave-room', roomId)]);
+  }
+  await call(racer, 'leave-room', roomId);
+  assert.equal(await metric('podium_room_grants'), before, 'a grant outlived its membership');
+});

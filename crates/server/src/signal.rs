@@ -185,7 +185,10 @@ impl Session {
                 }
             });
         if let Err(reason) = admitted {
-            let frame = CloseFrame { code: close_code::POLICY, reason: reason.into() };
+            let frame = CloseFrame {
+                code: close_code::POLICY,
+                reason: reason.into(),
+            };
             let _ = send_within(&mut sink, Message::Close(Some(frame)), limit).await;
             self.state.sessions.remove(self.id);
             return;
@@ -481,7 +484,10 @@ async fn send_within(
     msg: Message,
     limit: std::time::Duration,
 ) -> bool {
-    matches!(tokio::time::timeout(limit, sink.send(msg)).await, Ok(Ok(())))
+    matches!(
+        tokio::time::timeout(limit, sink.send(msg)).await,
+        Ok(Ok(()))
+    )
 }
 
 /// What the client is told when its media connection ends on the server's side.

@@ -73,6 +73,15 @@ struct Spaces {
     throttle: Arc<Throttle>,
 }
 
+/// A command's outcome with the grants created and revoked for it (see [`Spaces::apply`]).
+struct Applied {
+    outcome: podium_rooms::Outcome,
+    /// For `join-room`: the view grant and, for a speaker, the publish grant.
+    joined: Option<(String, Option<String>)>,
+    /// Per effect: the grant it hands out (`SendPromoted`) or ended (media actions).
+    tokens: Vec<Option<String>>,
+}
+
 /// How the rooms server is limited (see [`podium_rooms::Limits`] and [`CommandRates`]).
 #[derive(Debug, Clone, Copy)]
 pub struct RoomsSettings {
@@ -191,22 +200,68 @@ impl Spaces {
         });
     }
 
-    fn apply(
-        &self,
-        user: &UserId,
-        command: Command,
-    ) -> Result<podium_rooms::Outcome, podium_rooms::RoomError> {
+    /// Applies a command and, under the same lock, the grant bookkeeping it implies: rooms
+    /// opened and closed, grants created for the tokens it hands out and revoked for the
+    /// memberships it ends. Done apart, a revocation by one message could land between
+    /// another message's change and its grant, leaving a grant no membership backs.
+    fn apply(&self, user: &UserId, command: Command) -> Result<Applied, podium_rooms::RoomError> {
         let mut rooms = self
             .rooms
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        rooms.apply(now_ms(), user, command)
+        let outcome = rooms.apply(now_ms(), user, command)?;
+        let grants = self.grants();
+        let joined = match &outcome.ack {
+            Ack::Joined(t) => Some((
+                grants.grant(
+                    t.view.stream.as_str(),
+                    t.view.viewer.as_str(),
+                    GrantKind::View,
+                ),
+                t.publish.as_ref().map(|p| {
+                    grants.grant(p.stream.as_str(), p.source_id.as_str(), GrantKind::Publish)
+                }),
+            )),
+            _ => None,
+        };
+        let tokens = outcome
+            .effects
+            .iter()
+            .map(|effect| match effect {
+                Effect::Emit { event, .. } => {
+                    match event {
+                        Event::RoomCreated(room) => grants.open_room(room.id().as_str()),
+                        Event::RoomDeleted { room_id } => grants.close_room(room_id.as_str()),
+                        _ => {}
+                    }
+                    None
+                }
+                Effect::SendPromoted { request, .. } => Some(grants.grant(
+                    request.stream.as_str(),
+                    request.source_id.as_str(),
+                    GrantKind::Publish,
+                )),
+                Effect::Media(MediaAction::EndPublication { room_id, user_id }) => {
+                    grants.revoke(room_id.as_str(), user_id.as_str(), GrantKind::Publish)
+                }
+                Effect::Media(MediaAction::EndView { room_id, user_id }) => {
+                    grants.revoke(room_id.as_str(), user_id.as_str(), GrantKind::View)
+                }
+                _ => None,
+            })
+            .collect();
+        Ok(Applied {
+            outcome,
+            joined,
+            tokens,
+        })
     }
 
     /// The user is gone (disconnected, or not reading): the domain frees their seats.
     async fn gone(&self, user: UserId) {
-        if let Ok(outcome) = self.apply(&user, Command::Disconnect) {
-            self.carry_out(outcome.effects).await;
+        if let Ok(applied) = self.apply(&user, Command::Disconnect) {
+            self.carry_out(applied.outcome.effects, applied.tokens)
+                .await;
         }
     }
 
@@ -251,22 +306,25 @@ impl Spaces {
             Err(message) => return json!({ "error": message }),
         };
         let user = UserId::new(socket.id.to_string());
-        let outcome = match self.apply(&user, command) {
-            Ok(o) => o,
+        let applied = match self.apply(&user, command) {
+            Ok(a) => a,
             Err(e) => return e.to_ack(),
         };
-        let ack = match &outcome.ack {
-            Ack::Joined(tokens) => {
-                json!({ "data": self.join_tokens(&self.ws_base(socket), tokens) })
+        let ack = match (&applied.outcome.ack, &applied.joined) {
+            (Ack::Joined(tokens), Some(grants)) => {
+                json!({ "data": self.join_tokens(&self.ws_base(socket), tokens, grants) })
             }
-            other => json!({ "data": other.data().unwrap_or(Value::Null) }),
+            (other, _) => json!({ "data": other.data().unwrap_or(Value::Null) }),
         };
-        self.carry_out(outcome.effects).await;
+        self.carry_out(applied.outcome.effects, applied.tokens)
+            .await;
         ack
     }
 
-    async fn carry_out(&self, effects: Vec<Effect>) {
-        for effect in effects {
+    /// Carries out `effects` in order; `tokens[i]` is the grant `apply` created or revoked
+    /// for effect `i`.
+    async fn carry_out(&self, effects: Vec<Effect>, tokens: Vec<Option<String>>) {
+        for (effect, token_id) in effects.into_iter().zip(tokens) {
             match effect {
                 Effect::Join { user, group } => {
                     if let Some(s) = self.socket(&user) {
@@ -279,13 +337,6 @@ impl Spaces {
                     }
                 }
                 Effect::Emit { to, event } => {
-                    match &event {
-                        Event::RoomCreated(room) => self.grants().open_room(room.id().as_str()),
-                        Event::RoomDeleted { room_id } => {
-                            self.grants().close_room(room_id.as_str())
-                        }
-                        _ => {}
-                    }
                     let args = Args(event.args());
                     match to {
                         Audience::Spaces => {
@@ -307,12 +358,12 @@ impl Spaces {
                     room_id,
                     request,
                 } => {
-                    if let Some(s) = self.socket(&user) {
+                    if let (Some(s), Some(token_id)) = (self.socket(&user), token_id) {
                         let token = self.member_token(
                             &self.ws_base(&s),
-                            &request.stream,
-                            &request.source_id,
+                            (&request.stream, &request.source_id),
                             GrantKind::Publish,
+                            token_id,
                         );
                         let args = Args(vec![
                             json!(room_id.as_str()),
@@ -321,11 +372,12 @@ impl Spaces {
                         self.emit_to(&s, "promoted", &args);
                     }
                 }
-                Effect::Media(MediaAction::EndPublication { room_id, user_id }) => {
-                    self.revoke(&room_id, &user_id, GrantKind::Publish);
-                }
-                Effect::Media(MediaAction::EndView { room_id, user_id }) => {
-                    self.revoke(&room_id, &user_id, GrantKind::View);
+                Effect::Media(_) => {
+                    // Revoked in `apply`: end the sessions opened with it and their media.
+                    if let Some(token_id) = token_id {
+                        self.app
+                            .end_token_sessions(&token_id, EndReason::GrantRevoked);
+                    }
                 }
                 _ => {}
             }
@@ -363,17 +415,30 @@ impl Spaces {
             .ws_base(peer, &parts.headers, self.app.http_addr)
     }
 
-    fn join_tokens(&self, ws_base: &str, tokens: &JoinTokens) -> Value {
+    fn join_tokens(
+        &self,
+        ws_base: &str,
+        tokens: &JoinTokens,
+        (view_grant, publish_grant): &(String, Option<String>),
+    ) -> Value {
         let view = self.member_token(
             ws_base,
-            &tokens.view.stream,
-            &tokens.view.viewer,
+            (&tokens.view.stream, &tokens.view.viewer),
             GrantKind::View,
+            view_grant.clone(),
         );
         let publish = tokens
             .publish
             .as_ref()
-            .map(|p| self.member_token(ws_base, &p.stream, &p.source_id, GrantKind::Publish));
+            .zip(publish_grant.clone())
+            .map(|(p, grant)| {
+                self.member_token(
+                    ws_base,
+                    (&p.stream, &p.source_id),
+                    GrantKind::Publish,
+                    grant,
+                )
+            });
         json!({ "viewerToken": view, "publisherToken": publish })
     }
 
@@ -381,19 +446,15 @@ impl Spaces {
         &self.app.access.rooms
     }
 
-    /// Ends a member's grant: the sessions opened with it close and its JWTs not used yet
-    /// stop working.
-    fn revoke(&self, room: &RoomId, user: &UserId, kind: GrantKind) {
-        if let Some(token_id) = self.grants().revoke(room.as_str(), user.as_str(), kind) {
-            self.app
-                .end_token_sessions(&token_id, EndReason::GrantRevoked);
-        }
-    }
-
-    /// A JWT for `user` in `room` under the member's grant of `kind`: a publish JWT bound to
-    /// the user's own source, or a view JWT whose bound source names the viewer.
-    fn member_token(&self, ws_base: &str, room: &RoomId, user: &UserId, kind: GrantKind) -> Value {
-        let token_id = self.grants().grant(room.as_str(), user.as_str(), kind);
+    /// A JWT for `user` in `room` under grant `token_id`: a publish JWT bound to the user's
+    /// own source, or a view JWT whose bound source names the viewer.
+    fn member_token(
+        &self,
+        ws_base: &str,
+        (room, user): (&RoomId, &UserId),
+        kind: GrantKind,
+        token_id: String,
+    ) -> Value {
         let publish = kind == GrantKind::Publish;
         let grant = MillicastClaims {
             token_type: if publish {
