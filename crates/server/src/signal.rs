@@ -195,6 +195,17 @@ impl Session {
         }
         loop {
             tokio::select! {
+                // The server's end first: a kick also closes the media, whose own notice
+                // must not win and close the socket without the kick's reason.
+                biased;
+                reason = &mut ended, if !end_gone => match reason {
+                    Ok(reason) => {
+                        let frame = CloseFrame { code: close_code::POLICY, reason: reason.message().into() };
+                        let _ = send_within(&mut sink, Message::Close(Some(frame)), limit).await;
+                        break;
+                    }
+                    Err(_) => end_gone = true,
+                },
                 _ = tokio::time::sleep_until(command_deadline), if self.peer.is_none() => {
                     let reason = format!(
                         "No publish or view within {} s",
@@ -204,14 +215,6 @@ impl Session {
                     let _ = send_within(&mut sink, Message::Close(Some(frame)), limit).await;
                     break;
                 }
-                reason = &mut ended, if !end_gone => match reason {
-                    Ok(reason) => {
-                        let frame = CloseFrame { code: close_code::POLICY, reason: reason.message().into() };
-                        let _ = send_within(&mut sink, Message::Close(Some(frame)), limit).await;
-                        break;
-                    }
-                    Err(_) => end_gone = true,
-                },
                 _ = async { let _ = shutdown.wait_for(|stop| *stop).await; } => {
                     let frame = CloseFrame { code: close_code::AWAY, reason: "server shutting down".into() };
                     let _ = send_within(&mut sink, Message::Close(Some(frame)), limit).await;
