@@ -49,7 +49,7 @@ pub async fn metrics(
     };
     let (refused_per_ip, refused_total) = state.connections.refused();
     let shell = ShellCounts {
-        sessions: state.sessions.list().len(),
+        sessions: state.sessions.len(),
         room_grants: state.access.rooms.live_count(),
         http_connections: state.connections.open(),
         http_clients: state.connections.clients(),

@@ -69,6 +69,7 @@ impl Admission {
 
     /// Admits a connection from `ip`, or says which cap it hits.
     pub fn admit(&self, ip: IpAddr) -> Result<Permit, Refused> {
+        let ip = ip.to_canonical();
         let client = (!self.limits.exempt.iter().any(|n| n.contains(&ip))).then(|| client_key(ip));
         let mut counts = self.lock();
         if counts.total >= self.limits.total {

@@ -31,13 +31,15 @@ impl Forwarding {
     }
 
     fn trusts(&self, ip: IpAddr) -> bool {
+        // A dual-stack listener sees IPv4 peers as `::ffff:a.b.c.d`.
+        let ip = ip.to_canonical();
         self.trusted.iter().any(|n| n.contains(&ip))
     }
 
     /// The client's address: the TCP peer, or for a trusted proxy the last address in
     /// `X-Forwarded-For` that is not itself a trusted proxy.
     pub fn client_ip(&self, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
-        let peer_ip = peer.ip();
+        let peer_ip = peer.ip().to_canonical();
         if !self.trusts(peer_ip) {
             return peer_ip;
         }
@@ -48,10 +50,11 @@ impl Forwarding {
             .flat_map(|v| v.split(','))
             .filter_map(parse_hop)
             .collect();
+        // Every hop trusted: the nearest is the one no client could have written.
         hops.iter()
             .rev()
             .find(|ip| !self.trusts(**ip))
-            .or(hops.first())
+            .or(hops.last())
             .copied()
             .unwrap_or(peer_ip)
     }
@@ -90,6 +93,7 @@ fn parse_hop(text: &str) -> Option<IpAddr> {
     text.parse::<IpAddr>()
         .ok()
         .or_else(|| text.parse::<SocketAddr>().ok().map(|s| s.ip()))
+        .map(|ip| ip.to_canonical())
 }
 
 /// `host`, `host:port`, `[v6]:port`: what may go into a URL's authority unescaped.
@@ -173,6 +177,16 @@ mod tests {
         let h = headers(&[("x-forwarded-for", "[2001:db8::1]:443, garbage")]);
         assert_eq!(f.client_ip(proxy, &h).to_string(), "2001:db8::1");
         assert_eq!(f.client_ip(proxy, &HeaderMap::new()), proxy.ip());
+        // A dual-stack listener: the proxy appears IPv4-mapped, and is still trusted.
+        let mapped: SocketAddr = "[::ffff:10.0.0.2]:5000".parse().unwrap();
+        let h = headers(&[("x-forwarded-for", "1.2.3.4")]);
+        assert_eq!(f.client_ip(mapped, &h).to_string(), "1.2.3.4");
+        let h = headers(&[("x-forwarded-for", "10.0.0.9, 10.0.0.7")]);
+        assert_eq!(
+            f.client_ip(proxy, &h).to_string(),
+            "10.0.0.7",
+            "the nearest hop"
+        );
     }
 
     #[test]

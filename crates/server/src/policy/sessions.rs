@@ -262,6 +262,16 @@ impl Sessions {
         self.end_where(reason, |info| info.token_id.as_deref() == Some(token_id))
     }
 
+    /// How many sessions are live.
+    pub fn len(&self) -> usize {
+        self.lock().live.len()
+    }
+
+    /// Whether no session is live.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Snapshot of the live sessions.
     pub fn list(&self) -> Vec<SessionInfo> {
         self.lock().live.values().map(|e| e.info.clone()).collect()

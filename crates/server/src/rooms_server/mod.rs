@@ -472,7 +472,8 @@ impl Spaces {
         let role = if publish { "pub" } else { "sub" };
         let mut data = connection_data(&self.app, ws_base, grant, role);
         if publish {
-            data.subscribe_requires_auth = Some(false);
+            // Rooms are private: only members get view tokens.
+            data.subscribe_requires_auth = Some(true);
         }
         serde_json::to_value(data).expect("connection data serialises")
     }
