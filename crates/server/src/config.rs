@@ -278,6 +278,12 @@ impl Config {
             .map(parse_net)
             .collect::<anyhow::Result<Vec<_>>>()?;
         let defaults = podium_rooms::Limits::default();
+        let max_connections_per_ip = Some(
+            args.max_connections_per_ip
+                .or(file.max_connections_per_ip)
+                .unwrap_or(128),
+        )
+        .filter(|n| *n > 0);
         let connection_timeout = args
             .connection_timeout
             .or(file.connection_timeout)
@@ -335,12 +341,7 @@ impl Config {
                 .or(file.max_pending_per_ip)
                 .unwrap_or(32)
                 .max(1),
-            max_connections_per_ip: Some(
-                args.max_connections_per_ip
-                    .or(file.max_connections_per_ip)
-                    .unwrap_or(128),
-            )
-            .filter(|n| *n > 0),
+            max_connections_per_ip,
             max_connections: args
                 .max_connections
                 .or(file.max_connections)
@@ -364,6 +365,7 @@ impl Config {
                         .max(1),
                     ..defaults
                 },
+                max_sockets_per_ip: max_connections_per_ip,
                 rates: crate::rooms_server::throttle::CommandRates {
                     per_user: args
                         .rooms_rate_per_user

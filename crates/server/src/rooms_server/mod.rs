@@ -30,6 +30,7 @@ use delivery::Sent;
 use throttle::{CommandRates, Throttle};
 
 use crate::director::connection_data;
+use crate::policy::connections::client_key;
 use crate::policy::room_grants::{GrantKind, RoomGrants};
 use crate::policy::sessions::EndReason;
 use crate::state::AppState;
@@ -71,6 +72,44 @@ struct Spaces {
     rooms: Arc<Mutex<Rooms>>,
     io: SocketIo,
     throttle: Arc<Throttle>,
+    sockets: Arc<SocketsPerAddress>,
+}
+
+/// Open socket.io sockets per client address (IPv6: /64).
+struct SocketsPerAddress {
+    cap: Option<usize>,
+    open: Mutex<std::collections::HashMap<std::net::IpAddr, usize>>,
+}
+
+impl SocketsPerAddress {
+    fn admit(&self, client: std::net::IpAddr) -> Result<(), String> {
+        let mut open = self
+            .open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let n = open.entry(client).or_default();
+        if self.cap.is_some_and(|cap| *n >= cap) {
+            if *n == 0 {
+                open.remove(&client);
+            }
+            return Err("Too many connections from your address".into());
+        }
+        *n += 1;
+        Ok(())
+    }
+
+    fn release(&self, client: std::net::IpAddr) {
+        let mut open = self
+            .open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(n) = open.get_mut(&client) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&client);
+            }
+        }
+    }
 }
 
 /// A command's outcome with the grants created and revoked for it (see [`Spaces::apply`]).
@@ -89,6 +128,8 @@ pub struct RoomsSettings {
     pub limits: podium_rooms::Limits,
     /// Command rates.
     pub rates: CommandRates,
+    /// Most open sockets per client address (the HTTP port's per-address cap).
+    pub max_sockets_per_ip: Option<usize>,
 }
 
 /// Packets queued per socket.io client before it counts as not reading.
@@ -107,6 +148,10 @@ pub fn layer(app: AppState, settings: RoomsSettings) -> SocketIoLayer {
         .build_layer();
     let spaces = Spaces {
         throttle: Arc::new(Throttle::new(settings.rates)),
+        sockets: Arc::new(SocketsPerAddress {
+            cap: settings.max_sockets_per_ip,
+            open: Mutex::default(),
+        }),
         app,
         rooms: Arc::new(Mutex::new(Rooms::with_limits(settings.limits))),
         io: io.clone(),
@@ -123,8 +168,13 @@ pub fn layer(app: AppState, settings: RoomsSettings) -> SocketIoLayer {
         let register = move |socket: SocketRef| {
             let spaces = spaces.clone();
             async move {
+                // Long-polling clients hold no TCP connection between polls, so the HTTP
+                // port's per-address cap does not see them: sockets are counted here too.
+                spaces
+                    .sockets
+                    .admit(client_key(spaces.client_ip(&socket)))?;
                 spaces.connected(socket);
-                Ok::<(), std::convert::Infallible>(())
+                Ok::<(), String>(())
             }
         };
         io.ns(ns, (async |_: SocketRef| {}).with(register));
@@ -195,6 +245,7 @@ impl Spaces {
         }
         let spaces = self.clone();
         socket.on_disconnect(async move |s: SocketRef| {
+            spaces.sockets.release(client_key(spaces.client_ip(&s)));
             spaces.gone(UserId::new(s.id.to_string())).await;
             spaces.app.rooms_overflow.forget(&s);
         });
