@@ -67,20 +67,33 @@ impl Demux {
 
     /// The peer for a datagram, if any.
     pub fn lookup(&self, source: SocketAddr, data: &[u8]) -> Option<Route> {
-        if let Some(peer) = self.by_addr.get(&source) {
-            return Some(Route::Known(*peer));
+        let known = self.by_addr.get(&source).copied();
+        if !is_stun(data) {
+            return known.map(Route::Known);
         }
-        // STUN may come from a new address of a known peer (NAT rebinding, ICE restart).
-        is_stun(data)
-            .then(|| self.peer_for_stun(data))
-            .flatten()
-            .map(Route::Unverified)
+        // STUN may come from a new address of a known peer (NAT rebinding, ICE restart), or
+        // from an address another peer used before (a NAT reusing a port).
+        match (known, self.peer_for_stun(data)) {
+            (Some(old), Some(named)) if named != old => Some(Route::Unverified(named)),
+            (Some(old), _) => Some(Route::Known(old)),
+            (None, named) => named.map(Route::Unverified),
+        }
     }
 
-    /// Records that `peer` uses `source` (its ICE agent accepted a request from there).
+    /// Records that `peer` uses `source` (its ICE agent accepted a request from there); an
+    /// address it already had becomes its most recent, so the one in use is never the one
+    /// forgotten.
     pub fn learn(&mut self, source: SocketAddr, peer: PeerId) {
         match self.by_addr.insert(source, peer) {
-            Some(old) if old == peer => return,
+            Some(old) if old == peer => {
+                if let Some(list) = self.addrs.get_mut(&peer) {
+                    if let Some(i) = list.iter().position(|a| *a == source) {
+                        let a = list.remove(i);
+                        list.push(a);
+                    }
+                }
+                return;
+            }
             Some(old) => {
                 // Taken over from another peer (the address was reassigned by a NAT).
                 if let Some(list) = self.addrs.get_mut(&old) {
@@ -164,6 +177,10 @@ mod tests {
         d.add_peer("efgh".into(), PeerId(2));
         d.learn(addr(19), PeerId(2));
         assert_eq!(d.addrs_of(PeerId(1)).len(), MAX_ADDRS_PER_PEER - 1);
+        assert_eq!(
+            d.lookup(addr(19), &[0x80; 40]),
+            Some(Route::Known(PeerId(2)))
+        );
         d.remove_peer("abcd", PeerId(1));
         assert_eq!(d.addr_count(), 1);
     }

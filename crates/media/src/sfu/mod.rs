@@ -414,7 +414,7 @@ impl Sfu {
         }
         let queued = self.transmits.len();
         self.drain(now, id);
-        if let demux::Route::Unverified(peer) = route {
+        if data.len() >= 20 && data[0] < 4 {
             // The ICE agent answers a request only once its MESSAGE-INTEGRITY checked out
             // with the peer's password: that answer is the proof the address is the peer's.
             if self
@@ -422,11 +422,11 @@ impl Sfu {
                 .range(queued..)
                 .any(|t| t.destination == source)
             {
-                self.demux.learn(source, peer);
-                if let Some(p) = self.peers.get_mut(&peer) {
+                self.demux.learn(source, id);
+                if let Some(p) = self.peers.get_mut(&id) {
                     p.last_received = now;
                 }
-            } else {
+            } else if matches!(route, demux::Route::Unverified(_)) {
                 self.counters.datagrams_rejected += 1;
             }
         }
