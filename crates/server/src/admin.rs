@@ -48,7 +48,7 @@ pub(crate) fn authorize(
 ) -> Result<(), Refusal> {
     let ip = state.access.forwarding.client_ip(peer, headers);
     let now = std::time::Instant::now();
-    if let Err(wait) = state.admin_guard.check(ip, now) {
+    if let Err(wait) = state.admin_guard.attempt(ip, now) {
         return Err(Refusal::too_many(format!(
             "Too many wrong admin secrets: wait {} s",
             wait.as_secs().max(1)
@@ -64,7 +64,6 @@ pub(crate) fn authorize(
         state.admin_guard.succeeded(ip);
         Ok(())
     } else {
-        state.admin_guard.failed(ip, now);
         Err(Refusal(
             StatusCode::UNAUTHORIZED,
             "Unauthorized: Invalid admin secret".into(),

@@ -4,8 +4,8 @@
 //!
 //! The table is bounded: it only keeps clients that failed in the last ten minutes, and at
 //! most [`MAX_CLIENTS`] of them. When it is full of recent failures (a guesser hopping over
-//! addresses), every client not in it waits the longest wait: fail closed for a minute
-//! rather than let guesses through or grow.
+//! addresses), the clients not in it share one attempt a second: slow, but the operator is
+//! not locked out and the table does not grow.
 //! Time is an input, like everywhere in policy.
 
 use std::collections::HashMap;
@@ -48,9 +48,13 @@ pub struct AdminGuard {
 #[derive(Debug, Default)]
 struct Inner {
     table: HashMap<IpAddr, Failures>,
-    /// Set while the table is full: clients not in it wait until then.
-    overflow_until: Option<Instant>,
+    /// While the table is full, clients not in it share one attempt per [`OVERFLOW_PACE`]:
+    /// the next one may come then.
+    overflow_next: Option<Instant>,
 }
+
+/// Attempts allowed, for all clients not in a full table together.
+const OVERFLOW_PACE: Duration = Duration::from_secs(1);
 
 impl AdminGuard {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -59,41 +63,45 @@ impl AdminGuard {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Whether `ip` may try a secret at `now`; if not, how long it must still wait.
-    pub fn check(&self, ip: IpAddr, now: Instant) -> Result<(), Duration> {
-        let inner = self.lock();
-        let Some(f) = inner.table.get(&client_key(ip)) else {
-            return match inner.overflow_until {
-                Some(until) if now < until => Err(until - now),
-                _ => Ok(()),
-            };
-        };
-        let ready = f.last + f.wait();
-        if now >= ready {
-            Ok(())
-        } else {
-            Err(ready - now)
-        }
-    }
-
-    /// Records a wrong secret from `ip`.
-    pub fn failed(&self, ip: IpAddr, now: Instant) {
+    /// Whether `ip` may try a secret at `now`; if not, how long it must still wait. An
+    /// attempt allowed counts as a failure until [`Self::succeeded`] clears it, so guesses
+    /// sent all at once are counted before any of them is compared.
+    pub fn attempt(&self, ip: IpAddr, now: Instant) -> Result<(), Duration> {
         let mut inner = self.lock();
         let key = client_key(ip);
-        let table = &mut inner.table;
-        if table.len() >= MAX_CLIENTS && !table.contains_key(&key) {
-            table.retain(|_, f| now.saturating_duration_since(f.last) < FORGET_AFTER);
+        if let Some(f) = inner.table.get_mut(&key) {
+            let ready = f.last + f.wait();
+            if now < ready {
+                return Err(ready - now);
+            }
+            f.count = f.count.saturating_add(1);
+            f.last = now;
+            return Ok(());
         }
-        if table.len() >= MAX_CLIENTS && !table.contains_key(&key) {
-            inner.overflow_until = Some(now + MAX_WAIT);
-            return;
+        if inner.table.len() >= MAX_CLIENTS {
+            inner
+                .table
+                .retain(|_, f| now.saturating_duration_since(f.last) < FORGET_AFTER);
         }
-        let f = table.entry(key).or_insert(Failures {
-            count: 0,
-            last: now,
-        });
-        f.count = f.count.saturating_add(1);
-        f.last = now;
+        if inner.table.len() >= MAX_CLIENTS {
+            // Full of recent failures (a guesser hopping over addresses): everyone else
+            // shares a slow pace rather than being refused outright or growing the table.
+            return match inner.overflow_next {
+                Some(next) if now < next => Err(next - now),
+                _ => {
+                    inner.overflow_next = Some(now + OVERFLOW_PACE);
+                    Ok(())
+                }
+            };
+        }
+        inner.table.insert(
+            key,
+            Failures {
+                count: 1,
+                last: now,
+            },
+        );
+        Ok(())
     }
 
     /// Records a right secret from `ip`.
@@ -121,48 +129,46 @@ mod tests {
     fn waiting_starts_after_a_few_wrong_secrets_and_doubles() {
         let g = AdminGuard::default();
         let ip: IpAddr = "198.51.100.4".parse().unwrap();
+        let other: IpAddr = "198.51.100.5".parse().unwrap();
         let t0 = Instant::now();
         for _ in 0..FREE_ATTEMPTS {
-            assert!(g.check(ip, t0).is_ok());
-            g.failed(ip, t0);
+            assert!(g.attempt(ip, t0).is_ok());
         }
         assert!(
-            g.check(ip, t0).is_ok(),
+            g.attempt(ip, t0).is_ok(),
             "the last free failure has no wait yet"
         );
-        g.failed(ip, t0);
-        assert_eq!(g.check(ip, t0), Err(Duration::from_secs(2)));
-        assert!(g.check(ip, t0 + Duration::from_secs(2)).is_ok());
-        g.failed(ip, t0 + Duration::from_secs(2));
-        assert_eq!(
-            g.check(ip, t0 + Duration::from_secs(2)),
-            Err(Duration::from_secs(4))
-        );
-        assert!(
-            g.check("198.51.100.5".parse().unwrap(), t0).is_ok(),
-            "others unaffected"
-        );
+        assert_eq!(g.attempt(ip, t0), Err(Duration::from_secs(2)));
+        let t2 = t0 + Duration::from_secs(2);
+        assert!(g.attempt(ip, t2).is_ok());
+        assert_eq!(g.attempt(ip, t2), Err(Duration::from_secs(4)));
+        assert!(g.attempt(other, t0).is_ok(), "others unaffected");
         g.succeeded(ip);
-        assert!(g.check(ip, t0).is_ok() && g.is_empty());
+        g.succeeded(other);
+        assert!(g.is_empty(), "a right secret clears the record");
     }
 
     #[test]
-    fn the_table_stays_bounded() {
+    fn the_table_stays_bounded_and_a_full_one_slows_everyone_else() {
         let g = AdminGuard::default();
         let t0 = Instant::now();
-        for i in 0..(MAX_CLIENTS as u32 + 50) {
-            g.failed(IpAddr::V4(i.into()), t0);
+        for i in 0..(MAX_CLIENTS as u32) {
+            assert!(g.attempt(IpAddr::V4(i.into()), t0).is_ok());
         }
         assert_eq!(g.len(), MAX_CLIENTS);
         let stranger: IpAddr = "203.0.113.9".parse().unwrap();
-        assert_eq!(
-            g.check(stranger, t0),
-            Err(MAX_WAIT),
-            "full: everyone else waits"
+        assert!(
+            g.attempt(stranger, t0).is_ok(),
+            "one attempt a second for the rest"
         );
-        assert!(g.check(stranger, t0 + MAX_WAIT).is_ok());
+        assert_eq!(
+            g.attempt("203.0.113.10".parse().unwrap(), t0),
+            Err(OVERFLOW_PACE)
+        );
+        assert!(g.attempt(stranger, t0 + OVERFLOW_PACE).is_ok());
+        assert_eq!(g.len(), MAX_CLIENTS, "the table did not grow");
         let late = t0 + FORGET_AFTER + Duration::from_secs(1);
-        g.failed("203.0.113.1".parse().unwrap(), late);
+        assert!(g.attempt("203.0.113.1".parse().unwrap(), late).is_ok());
         assert_eq!(g.len(), 1, "old failures are forgotten to make room");
     }
 }
