@@ -56,6 +56,7 @@ fn requester<'a>(state: &AppState, headers: &'a HeaderMap, peer: SocketAddr) -> 
             .and_then(|h| h.to_str().ok()),
         ip: state.access.forwarding.client_ip(peer, headers),
         now: unix_now(),
+        at: std::time::Instant::now(),
     }
 }
 
@@ -67,7 +68,7 @@ pub async fn publish(
     body: Result<Json<PublishRequest>, JsonRejection>,
 ) -> Result<Json<DirectorReply>, Refusal> {
     let who = requester(&state, &headers, peer);
-    state.access.check_ip_rate(who.ip)?;
+    state.access.check_ip_rate(who.ip, who.at)?;
     let Json(req) = body.map_err(bad_body)?;
     validate_stream_name(&req.stream_name)?;
     if let Some(t) = req.stream_type.as_deref() {
@@ -115,7 +116,7 @@ pub async fn subscribe(
     body: Result<Json<SubscribeRequest>, JsonRejection>,
 ) -> Result<Json<DirectorReply>, Refusal> {
     let who = requester(&state, &headers, peer);
-    state.access.check_ip_rate(who.ip)?;
+    state.access.check_ip_rate(who.ip, who.at)?;
     let Json(req) = body.map_err(bad_body)?;
     validate_stream_name(&req.stream_name)?;
     let account = req.stream_account_id.or(req.account_id);

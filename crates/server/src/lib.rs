@@ -155,11 +155,14 @@ pub async fn start(
         Arc::new(store),
         secrets.publish_token.clone(),
         config.private_streams.clone(),
-        policy::access::RateLimits {
-            per_ip: config.rate_per_ip,
-            per_token: config.rate_per_token,
-            global: config.rate_global,
-        },
+        (
+            policy::access::RateLimits {
+                per_ip: config.rate_per_ip,
+                per_token: config.rate_per_token,
+                global: config.rate_global,
+            },
+            std::time::Instant::now(),
+        ),
         policy::forwarded::Forwarding::new(
             config.trusted_proxies.clone(),
             config.public_url.as_deref(),
@@ -325,7 +328,9 @@ async fn forget_idle_rate_limits(
 ) {
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(std::time::Duration::from_secs(10)) => access.forget_idle(),
+            _ = tokio::time::sleep(std::time::Duration::from_secs(10)) => {
+                access.forget_idle(std::time::Instant::now())
+            }
             _ = stop.wait_for(|s| *s) => return,
         }
     }

@@ -2,16 +2,16 @@
 //! the stored API tokens and the streams that require auth to view.
 
 use std::net::IpAddr;
-use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::http::StatusCode;
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use podium_tokens::{Action, TokenRecord, TokenStore};
 use subtle::ConstantTimeEq;
 
 use crate::policy::connections::client_key;
 use crate::policy::forwarded::Forwarding;
+use crate::policy::rate::{KeyedRate, Rate};
 use crate::policy::room_grants::RoomGrants;
 use crate::policy::Refusal;
 
@@ -33,8 +33,10 @@ pub struct Requester<'a> {
     pub origin: Option<&'a str>,
     /// The client's address.
     pub ip: IpAddr,
-    /// Now, in unix seconds.
+    /// Now, in unix seconds (token expiry).
     pub now: u64,
+    /// Now, on the monotonic clock (rate limits).
+    pub at: Instant,
 }
 
 /// Requests per second allowed on the Director.
@@ -55,9 +57,9 @@ pub struct Access {
     bootstrap_token: String,
     private_streams: Vec<String>,
     /// Keyed by client (an IPv6 /64 is one client: it can pick any address in it).
-    by_ip: DefaultKeyedRateLimiter<IpAddr>,
-    global: governor::DefaultDirectRateLimiter,
-    by_token: DefaultKeyedRateLimiter<String>,
+    by_ip: KeyedRate<IpAddr>,
+    global: Rate,
+    by_token: KeyedRate<String>,
     /// The rooms server's streams and grants.
     pub rooms: RoomGrants,
     /// Which forwarding headers are believed, and the public URL.
@@ -72,27 +74,22 @@ pub const BOOTSTRAP_TOKEN_ID: &str = "bootstrap";
 
 impl Access {
     /// Access control over `store`; `private_streams` are patterns of streams that require
-    /// a subscribe token to view.
+    /// a subscribe token to view. Rate limits count time from `origin` (bursts of twice the
+    /// rate absorb an app opening a few connections at once).
     pub fn new(
         store: Arc<TokenStore>,
         bootstrap_token: String,
         private_streams: Vec<String>,
-        limits: RateLimits,
+        (limits, origin): (RateLimits, Instant),
         forwarding: Forwarding,
     ) -> Self {
-        let quota = |per_sec: u32| {
-            let per_sec = NonZeroU32::new(per_sec.max(1)).expect("max(1) is non-zero");
-            // Bursts of twice the rate absorb an app opening a few connections at once.
-            let burst = NonZeroU32::new(per_sec.get().saturating_mul(2)).expect("non-zero");
-            Quota::per_second(per_sec).allow_burst(burst)
-        };
         Self {
             store,
             bootstrap_token,
             private_streams,
-            by_ip: RateLimiter::keyed(quota(limits.per_ip)),
-            global: RateLimiter::direct(quota(limits.global)),
-            by_token: RateLimiter::keyed(quota(limits.per_token)),
+            by_ip: KeyedRate::new(limits.per_ip, origin),
+            global: Rate::new(limits.global, origin),
+            by_token: KeyedRate::new(limits.per_token, origin),
             rooms: RoomGrants::default(),
             forwarding,
         }
@@ -106,22 +103,21 @@ impl Access {
     }
 
     /// Refuses a client that exceeds its request rate, or any request past the global one.
-    pub fn check_ip_rate(&self, ip: IpAddr) -> Result<(), Refusal> {
-        self.by_ip
-            .check_key(&client_key(ip))
-            .map_err(|_| Refusal::too_many("Too many requests, slow down"))?;
-        self.global
-            .check()
-            .map_err(|_| Refusal::too_many("The server is busy, try again shortly"))
+    pub fn check_ip_rate(&self, ip: IpAddr, now: Instant) -> Result<(), Refusal> {
+        if !self.by_ip.check(&client_key(ip), now) {
+            return Err(Refusal::too_many("Too many requests, slow down"));
+        }
+        if !self.global.check(now) {
+            return Err(Refusal::too_many("The server is busy, try again shortly"));
+        }
+        Ok(())
     }
 
-    /// Forgets rate-limit state that has fully recovered (clients and tokens gone quiet),
-    /// so the tables only hold recent callers. The shell calls this every few seconds.
-    pub fn forget_idle(&self) {
-        self.by_ip.retain_recent();
-        self.by_ip.shrink_to_fit();
-        self.by_token.retain_recent();
-        self.by_token.shrink_to_fit();
+    /// Forgets rate-limit state that has fully recovered by `now` (clients and tokens gone
+    /// quiet), so the tables only hold recent callers. The shell calls this every few seconds.
+    pub fn forget_idle(&self, now: Instant) {
+        self.by_ip.forget_idle(now);
+        self.by_token.forget_idle(now);
     }
 
     /// Clients and tokens with rate-limit state (what the tables cost).
@@ -139,13 +135,13 @@ impl Access {
             return Err(unauthorized("Unauthorized: Missing token"));
         };
         if bool::from(secret.as_bytes().ct_eq(self.bootstrap_token.as_bytes())) {
-            self.check_token_rate(BOOTSTRAP_TOKEN_ID)?;
+            self.check_token_rate(BOOTSTRAP_TOKEN_ID, who.at)?;
             return Ok(Authorized {
                 token_id: Some(BOOTSTRAP_TOKEN_ID.into()),
                 multisource: true,
             });
         }
-        let record = self.authenticate(secret, who.now)?;
+        let record = self.authenticate(secret, who)?;
         self.check(&record, Action::Publish, stream, who)
     }
 
@@ -164,7 +160,7 @@ impl Access {
                 multisource: false,
             }),
             Some(secret) => {
-                let record = self.authenticate(secret, who.now)?;
+                let record = self.authenticate(secret, who)?;
                 self.check(&record, Action::Subscribe, stream, who)
             }
         }
@@ -199,8 +195,8 @@ impl Access {
         }
     }
 
-    fn authenticate(&self, secret: &str, now: u64) -> Result<TokenRecord, Refusal> {
-        let record = self.store.authenticate(secret, now).map_err(|e| {
+    fn authenticate(&self, secret: &str, who: &Requester<'_>) -> Result<TokenRecord, Refusal> {
+        let record = self.store.authenticate(secret, who.now).map_err(|e| {
             if e.is_unauthorized() {
                 unauthorized(&e.to_string())
             } else {
@@ -208,17 +204,18 @@ impl Access {
                 Refusal(StatusCode::INTERNAL_SERVER_ERROR, "Internal error".into())
             }
         })?;
-        self.check_token_rate(&record.id)?;
+        self.check_token_rate(&record.id, who.at)?;
         Ok(record)
     }
 
-    fn check_token_rate(&self, id: &str) -> Result<(), Refusal> {
-        self.by_token.check_key(&id.to_owned()).map_err(|_| {
-            Refusal(
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too many requests for this token, slow down".into(),
-            )
-        })
+    fn check_token_rate(&self, id: &str, now: Instant) -> Result<(), Refusal> {
+        if self.by_token.check(&id.to_owned(), now) {
+            Ok(())
+        } else {
+            Err(Refusal::too_many(
+                "Too many requests for this token, slow down",
+            ))
+        }
     }
 
     fn check(
@@ -253,10 +250,11 @@ pub fn validate_source_id(s: &str) -> Result<(), String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // an arbitrary origin for simulated time
 mod tests {
     use super::*;
 
-    fn access(per_ip: u32, global: u32) -> Access {
+    fn access(per_ip: u32, global: u32, origin: Instant) -> Access {
         let dir =
             std::env::temp_dir().join(format!("podium-access-{}-{per_ip}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -265,39 +263,43 @@ mod tests {
             Arc::new(store),
             "bootstrap-token".into(),
             vec![],
-            RateLimits {
-                per_ip,
-                per_token: 10,
-                global,
-            },
+            (
+                RateLimits {
+                    per_ip,
+                    per_token: 10,
+                    global,
+                },
+                origin,
+            ),
             Forwarding::default(),
         )
     }
 
     #[test]
     fn an_ipv6_client_is_limited_by_its_slash_64() {
-        let a = access(1, 1000);
+        let t0 = Instant::now();
+        let a = access(1, 1000, t0);
         let mut refused = 0;
         for i in 0..20u16 {
             let ip = IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 1, i, 0, 0, 1));
-            refused += usize::from(a.check_ip_rate(ip).is_err());
+            refused += usize::from(a.check_ip_rate(ip, t0).is_err());
         }
         assert!(refused >= 17, "only {refused} of 20 refused");
     }
 
     #[test]
     fn many_addresses_meet_the_global_ceiling_and_idle_ones_are_forgotten() {
-        let a = access(1000, 5);
+        let t0 = Instant::now();
+        let a = access(1000, 5, t0);
         let mut refused = 0;
         for i in 0..100u32 {
             let ip = IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + i));
-            refused += usize::from(a.check_ip_rate(ip).is_err());
+            refused += usize::from(a.check_ip_rate(ip, t0).is_err());
         }
         assert!(refused >= 85, "only {refused} of 100 refused");
         assert_eq!(a.rate_limited_keys(), 100);
         // A key is forgotten once its bucket has refilled (burst / rate = 2 s).
-        std::thread::sleep(std::time::Duration::from_millis(2100));
-        a.forget_idle();
+        a.forget_idle(t0 + std::time::Duration::from_millis(2100));
         assert_eq!(a.rate_limited_keys(), 0);
     }
 }

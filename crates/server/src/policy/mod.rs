@@ -6,6 +6,7 @@ pub mod access;
 pub mod admin_guard;
 pub mod connections;
 pub mod forwarded;
+pub mod rate;
 pub mod refusal;
 pub mod room_grants;
 pub mod sessions;

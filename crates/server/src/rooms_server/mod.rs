@@ -43,7 +43,9 @@ const NAMESPACES: [&str; 2] = ["/", "/socket.io/"];
 async fn forget_idle(throttle: Arc<Throttle>, mut stop: tokio::sync::watch::Receiver<bool>) {
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(std::time::Duration::from_secs(10)) => throttle.forget_idle(),
+            _ = tokio::time::sleep(std::time::Duration::from_secs(10)) => {
+                throttle.forget_idle(std::time::Instant::now())
+            }
             _ = stop.wait_for(|s| *s) => return,
         }
     }
@@ -147,7 +149,7 @@ pub fn layer(app: AppState, settings: RoomsSettings) -> SocketIoLayer {
         .max_buffer_size(CLIENT_QUEUE)
         .build_layer();
     let spaces = Spaces {
-        throttle: Arc::new(Throttle::new(settings.rates)),
+        throttle: Arc::new(Throttle::new(settings.rates, std::time::Instant::now())),
         sockets: Arc::new(SocketsPerAddress {
             cap: settings.max_sockets_per_ip,
             open: Mutex::default(),
@@ -346,10 +348,11 @@ impl Spaces {
         if self.app.rooms_overflow.is_overflowed(socket) {
             return json!({ "error": "Disconnected for not reading: reconnect" });
         }
-        if !self
-            .throttle
-            .allow(socket.id.as_str(), self.client_ip(socket))
-        {
+        if !self.throttle.allow(
+            socket.id.as_str(),
+            self.client_ip(socket),
+            std::time::Instant::now(),
+        ) {
             return json!({ "error": "Too many requests, slow down" });
         }
         let command = match parse_command(event, &args) {

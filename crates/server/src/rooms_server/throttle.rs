@@ -3,11 +3,10 @@
 //! connections from one address multiply that.
 
 use std::net::IpAddr;
-use std::num::NonZeroU32;
-
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use std::time::Instant;
 
 use crate::policy::connections::client_key;
+use crate::policy::rate::KeyedRate;
 
 /// Commands per second allowed.
 #[derive(Debug, Clone, Copy)]
@@ -20,60 +19,57 @@ pub struct CommandRates {
 
 /// The limiters.
 pub struct Throttle {
-    by_user: DefaultKeyedRateLimiter<String>,
-    by_ip: DefaultKeyedRateLimiter<IpAddr>,
+    by_user: KeyedRate<String>,
+    by_ip: KeyedRate<IpAddr>,
 }
 
 impl Throttle {
-    /// Limiters for `rates`, each allowing bursts of twice the rate.
-    pub fn new(rates: CommandRates) -> Self {
-        let quota = |per_sec: u32| {
-            let per_sec = NonZeroU32::new(per_sec.max(1)).expect("max(1) is non-zero");
-            let burst = NonZeroU32::new(per_sec.get().saturating_mul(2)).expect("non-zero");
-            Quota::per_second(per_sec).allow_burst(burst)
-        };
+    /// Limiters for `rates` (bursts of twice the rate), time counted from `origin`.
+    pub fn new(rates: CommandRates, origin: Instant) -> Self {
         Self {
-            by_user: RateLimiter::keyed(quota(rates.per_user)),
-            by_ip: RateLimiter::keyed(quota(rates.per_ip)),
+            by_user: KeyedRate::new(rates.per_user, origin),
+            by_ip: KeyedRate::new(rates.per_ip, origin),
         }
     }
 
-    /// Whether a command from `user` at `ip` may run now.
-    pub fn allow(&self, user: &str, ip: IpAddr) -> bool {
+    /// Whether a command from `user` at `ip` may run at `now`.
+    pub fn allow(&self, user: &str, ip: IpAddr, now: Instant) -> bool {
         // The user first: a user over its own rate must not use up its address's share.
-        self.by_user.check_key(&user.to_owned()).is_ok()
-            && self.by_ip.check_key(&client_key(ip)).is_ok()
+        self.by_user.check(&user.to_owned(), now) && self.by_ip.check(&client_key(ip), now)
     }
 
-    /// Forgets limiter state that has fully recovered.
-    pub fn forget_idle(&self) {
-        self.by_user.retain_recent();
-        self.by_user.shrink_to_fit();
-        self.by_ip.retain_recent();
-        self.by_ip.shrink_to_fit();
+    /// Forgets limiter state that has fully recovered by `now`.
+    pub fn forget_idle(&self, now: Instant) {
+        self.by_user.forget_idle(now);
+        self.by_ip.forget_idle(now);
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // an arbitrary origin for simulated time
 mod tests {
     use super::*;
 
     #[test]
     fn users_and_addresses_are_limited() {
-        let t = Throttle::new(CommandRates {
-            per_user: 5,
-            per_ip: 15,
-        });
+        let t0 = Instant::now();
+        let t = Throttle::new(
+            CommandRates {
+                per_user: 5,
+                per_ip: 15,
+            },
+            t0,
+        );
         let ip: IpAddr = "10.0.0.1".parse().unwrap();
-        let allowed = (0..50).filter(|_| t.allow("ann", ip)).count();
+        let allowed = (0..50).filter(|_| t.allow("ann", ip, t0)).count();
         assert_eq!(allowed, 10, "a burst of twice the rate");
-        let bob = (0..50).filter(|_| t.allow("bob", ip)).count();
+        let bob = (0..50).filter(|_| t.allow("bob", ip, t0)).count();
         assert_eq!(bob, 10);
-        let cy = (0..50).filter(|_| t.allow("cy", ip)).count();
+        let cy = (0..50).filter(|_| t.allow("cy", ip, t0)).count();
         assert_eq!(cy, 10, "the address's burst of 30 is used up now");
-        assert_eq!((0..50).filter(|_| t.allow("dee", ip)).count(), 0);
+        assert_eq!((0..50).filter(|_| t.allow("dee", ip, t0)).count(), 0);
         assert!(
-            t.allow("eve", "10.0.0.2".parse().unwrap()),
+            t.allow("eve", "10.0.0.2".parse().unwrap(), t0),
             "other addresses are served"
         );
     }
