@@ -2,18 +2,7 @@
 
 use serde_json::{json, Value};
 
-use crate::client::{command, director, server, Peer, Ws, TOKEN};
-
-/// Director call with the bootstrap token; returns the signaling URL with its JWT.
-async fn publish_url(base: &str, body: Value) -> String {
-    let (s, b) = director(base, "publish", Some(TOKEN), body).await;
-    assert_eq!(s, 200, "{b}");
-    format!(
-        "{}?token={}",
-        b["data"]["urls"][0].as_str().unwrap(),
-        b["data"]["jwt"].as_str().unwrap()
-    )
-}
+use crate::client::{command, director, publish_url, server, Peer, Ws, TOKEN};
 
 async fn open(url: &str) -> Ws {
     tokio_tungstenite::connect_async(url).await.unwrap().0

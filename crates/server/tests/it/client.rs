@@ -126,6 +126,18 @@ pub async fn connect_with(
     (url, ws)
 }
 
+/// A Director publish with the bootstrap token and `body`; returns the signaling URL with
+/// its JWT.
+pub async fn publish_url(base: &str, body: Value) -> String {
+    let (status, b) = director(base, "publish", Some(TOKEN), body).await;
+    assert_eq!(status, 200, "{b}");
+    format!(
+        "{}?token={}",
+        b["data"]["urls"][0].as_str().unwrap(),
+        b["data"]["jwt"].as_str().unwrap()
+    )
+}
+
 /// A Director subscribe (no token) for `stream`; returns the signaling URL with its JWT.
 pub async fn subscribe_url(base: &str, stream: &str) -> String {
     let (status, b) = director(base, "subscribe", None, json!({ "streamName": stream })).await;

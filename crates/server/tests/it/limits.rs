@@ -394,19 +394,7 @@ async fn a_director_request_whose_body_trickles_in_is_cut_off() {
 #[tokio::test]
 async fn a_kick_ends_the_media_of_a_client_that_stopped_reading() {
     let srv = crate::client::server().await;
-    let (s, b) = crate::client::director(
-        &srv.base,
-        "publish",
-        Some(crate::client::TOKEN),
-        serde_json::json!({"streamName":"s"}),
-    )
-    .await;
-    assert_eq!(s, 200);
-    let url = format!(
-        "{}?token={}",
-        b["data"]["urls"][0].as_str().unwrap(),
-        b["data"]["jwt"].as_str().unwrap()
-    );
+    let url = crate::client::publish_url(&srv.base, serde_json::json!({"streamName":"s"})).await;
     // A small receive buffer, so the server's replies back up quickly.
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
