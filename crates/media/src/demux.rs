@@ -130,7 +130,7 @@ impl Demux {
 }
 
 /// RFC 7983 demultiplexing: STUN messages start with a byte in 0..=3.
-fn is_stun(data: &[u8]) -> bool {
+pub(crate) fn is_stun(data: &[u8]) -> bool {
     data.len() >= 20 && data[0] < 4
 }
 

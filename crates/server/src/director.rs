@@ -99,11 +99,7 @@ pub async fn publish(
         source_id: req.source_id,
         token_id: auth.token_id,
     };
-    let ws_base = state
-        .access
-        .forwarding
-        .ws_base(peer, &headers, state.http_addr);
-    let mut data = connection_data(&state, &ws_base, grant, "pub");
+    let mut data = connection_data(&state, &ws_base(&state, peer, &headers), grant, "pub");
     data.subscribe_requires_auth = Some(requires_auth);
     Ok(Json(DirectorReply::Success(data)))
 }
@@ -137,13 +133,20 @@ pub async fn subscribe(
         source_id: None,
         token_id: auth.token_id,
     };
-    let ws_base = state
+    Ok(Json(DirectorReply::Success(connection_data(
+        &state,
+        &ws_base(&state, peer, &headers),
+        grant,
+        "sub",
+    ))))
+}
+
+/// Where the client that sent `headers` from `peer` reaches signaling.
+pub(crate) fn ws_base(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> String {
+    state
         .access
         .forwarding
-        .ws_base(peer, &headers, state.http_addr);
-    Ok(Json(DirectorReply::Success(connection_data(
-        &state, &ws_base, grant, "sub",
-    ))))
+        .ws_base(peer, headers, state.http_addr)
 }
 
 /// What a client needs to open signaling: the URL under `ws_base` (see
@@ -154,12 +157,11 @@ pub(crate) fn connection_data(
     grant: MillicastClaims,
     role: &str,
 ) -> ConnectionData {
-    let minted = state.mint(grant);
     let url = format!("{ws_base}/ws/v2/{role}");
     ConnectionData {
         ws_url: url.clone(),
         urls: vec![url],
-        jwt: minted.jwt,
+        jwt: state.mint(grant),
         ice_servers: vec![],
         stream_account_id: state.account_id.clone(),
         subscribe_requires_auth: None,

@@ -198,10 +198,10 @@ pub async fn start(
         media,
         shutdown: stop_rx.clone(),
     };
-    tokio::spawn(forget_idle_rate_limits(
-        state.access.clone(),
-        stop_rx.clone(),
-    ));
+    let access = state.access.clone();
+    tokio::spawn(every(FORGET_IDLE_EVERY, stop_rx.clone(), move || {
+        access.forget_idle(std::time::Instant::now())
+    }));
     tokio::spawn(reload_keys_on_change(
         config.data_dir.clone(),
         config.key_grace,
@@ -321,16 +321,18 @@ fn bind_media_sockets(
         .collect()
 }
 
-/// Every few seconds, drops the rate-limit state of callers that went quiet.
-async fn forget_idle_rate_limits(
-    access: Arc<policy::access::Access>,
+/// How often rate limiters drop the state of callers that went quiet.
+pub(crate) const FORGET_IDLE_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Runs `tick` every `period` until the server stops.
+pub(crate) async fn every(
+    period: std::time::Duration,
     mut stop: tokio::sync::watch::Receiver<bool>,
+    mut tick: impl FnMut(),
 ) {
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(std::time::Duration::from_secs(10)) => {
-                access.forget_idle(std::time::Instant::now())
-            }
+            _ = tokio::time::sleep(period) => tick(),
             _ = stop.wait_for(|s| *s) => return,
         }
     }

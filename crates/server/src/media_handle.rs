@@ -147,12 +147,6 @@ impl MediaHandle {
         }
     }
 
-    /// Every worker's totals and sizes, for metrics; `None` once the workers stopped or if
-    /// one does not answer within two seconds.
-    pub async fn snapshot(&self) -> Option<MediaSnapshot> {
-        self.snapshot_within(Duration::from_secs(2)).await.ok()
-    }
-
     /// Asks every worker at once and waits at most `limit` for all the answers.
     pub async fn snapshot_within(&self, limit: Duration) -> Result<MediaSnapshot, NotAnswering> {
         let deadline = tokio::time::Instant::now() + limit;

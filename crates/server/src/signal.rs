@@ -82,19 +82,8 @@ fn upgrade(
         Ok(c) => c,
         Err(e) => return Refusal(StatusCode::UNAUTHORIZED, e.to_string()).into_response(),
     };
-    if let Err(refusal) = state.access.admit_session(
-        role,
-        &claims.millicast.stream_name,
-        claims.millicast.token_id.as_deref(),
-    ) {
+    if let Err(refusal) = admit(&state, &claims, role, now) {
         return refusal.into_response();
-    }
-    if state.sessions.is_banned(&claims.jti, now) {
-        return Refusal(
-            StatusCode::UNAUTHORIZED,
-            "Unauthorized: This token's session was ended by the server".into(),
-        )
-        .into_response();
     }
     // Small buffers: a session exchanges a few KiB of SDP, then idles for hours, and the
     // 128 KiB defaults would cost more per listener than its whole media state.
@@ -105,6 +94,23 @@ fn upgrade(
         .read_buffer_size(SESSION_BUFFER)
         .write_buffer_size(SESSION_BUFFER)
         .on_upgrade(move |socket| Session::new(state, claims, role, client_ip).run(socket))
+}
+
+/// Whether a verified JWT may open a session now: its token or grant is in force, the stream
+/// is open to it, and no kick banned it.
+fn admit(state: &AppState, claims: &Claims, role: TokenType, now: u64) -> Result<(), Refusal> {
+    state.access.admit_session(
+        role,
+        &claims.millicast.stream_name,
+        claims.millicast.token_id.as_deref(),
+    )?;
+    if state.sessions.is_banned(&claims.jti, now) {
+        return Err(Refusal(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized: This token's session was ended by the server".into(),
+        ));
+    }
+    Ok(())
 }
 
 struct Session {
@@ -148,9 +154,6 @@ impl Session {
             jti: self.claims.jti.clone(),
             jwt_exp: self.claims.exp,
             token_id: self.claims.millicast.token_id.clone(),
-            viewer: (self.role == TokenType::Subscribe)
-                .then(|| self.claims.millicast.source_id.clone())
-                .flatten(),
             client_ip: self.client_ip,
             media: MediaState::None,
         });
@@ -168,26 +171,10 @@ impl Session {
         let limit = self.state.connection_timeout;
         // A kick or revocation between the upgrade's checks and the registration above would
         // have found nothing to end: check again now that it would.
-        let admitted = self
-            .state
-            .access
-            .admit_session(
-                self.role,
-                &self.claims.millicast.stream_name,
-                self.claims.millicast.token_id.as_deref(),
-            )
-            .map_err(|r| r.1)
-            .and_then(|()| {
-                if self.state.sessions.is_banned(&self.claims.jti, unix_now()) {
-                    Err("This token's session was ended by the server".into())
-                } else {
-                    Ok(())
-                }
-            });
-        if let Err(reason) = admitted {
+        if let Err(refused) = admit(&self.state, &self.claims, self.role, unix_now()) {
             let frame = CloseFrame {
                 code: close_code::POLICY,
-                reason: reason.into(),
+                reason: refused.1.into(),
             };
             let _ = send_within(&mut sink, Message::Close(Some(frame)), limit).await;
             self.state.sessions.remove(self.id);

@@ -78,30 +78,14 @@ impl AppState {
         }
     }
 
-    /// Mints a JWT for `grant`, valid from now for the configured lifetime.
-    pub fn mint(&self, grant: MillicastClaims) -> Minted {
+    /// Mints a JWT for `grant`, valid from now for the configured lifetime, with a fresh id
+    /// (so a kick can ban the JWTs it ends).
+    pub fn mint(&self, grant: MillicastClaims) -> String {
         let mut jti = [0u8; 12];
         rand::RngCore::fill_bytes(&mut rand::rng(), &mut jti);
-        let jti = hex::encode(jti);
-        let now = unix_now();
-        let jwt = self.keys().mint(grant, now, self.jwt_ttl, jti.clone());
-        Minted {
-            jwt,
-            jti,
-            exp: now + self.jwt_ttl,
-        }
+        self.keys()
+            .mint(grant, unix_now(), self.jwt_ttl, hex::encode(jti))
     }
-}
-
-/// A freshly signed JWT with what is needed to ban it later.
-#[derive(Debug, Clone)]
-pub struct Minted {
-    /// The token.
-    pub jwt: String,
-    /// Its id.
-    pub jti: String,
-    /// Its expiry (unix seconds).
-    pub exp: u64,
 }
 
 /// Seconds since the Unix epoch (the shell owns the clock).

@@ -414,7 +414,7 @@ impl Sfu {
         }
         let queued = self.transmits.len();
         self.drain(now, id);
-        if data.len() >= 20 && data[0] < 4 {
+        if demux::is_stun(data) {
             // The ICE agent answers a request only once its MESSAGE-INTEGRITY checked out
             // with the peer's password: that answer is the proof the address is the peer's.
             if self

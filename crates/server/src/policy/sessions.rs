@@ -50,8 +50,6 @@ pub struct SessionInfo {
     pub jwt_exp: u64,
     /// The API token behind the JWT.
     pub token_id: Option<String>,
-    /// For a view: the identity the JWT was bound to (the rooms server's user id).
-    pub viewer: Option<String>,
     /// The client's address (behind trusted proxies: the forwarded one).
     pub client_ip: IpAddr,
     /// Where its media connection stands.
@@ -97,8 +95,6 @@ pub enum KickTarget {
     Source(Option<String>),
     /// One viewer, by the `subscriberId` of its `view` reply.
     Subscriber(PeerId),
-    /// The views opened with JWTs bound to this viewer identity.
-    Viewer(String),
     /// Everyone on the stream.
     Stream,
 }
@@ -249,9 +245,6 @@ impl Sessions {
                     KickTarget::Subscriber(peer) => {
                         info.role == TokenType::Subscribe && info.peer == Some(*peer)
                     }
-                    KickTarget::Viewer(v) => {
-                        info.role == TokenType::Subscribe && info.viewer.as_ref() == Some(v)
-                    }
                 }
         })
     }
@@ -313,7 +306,6 @@ mod tests {
             jti: jti.into(),
             jwt_exp: 100,
             token_id: Some("tok_a".into()),
-            viewer: None,
             client_ip: "10.0.0.1".parse().unwrap(),
             media: MediaState::None,
         }

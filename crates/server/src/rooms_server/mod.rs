@@ -30,7 +30,7 @@ use delivery::Sent;
 use throttle::{CommandRates, Throttle};
 
 use crate::director::connection_data;
-use crate::policy::connections::client_key;
+use crate::policy::connections::{Admission, ConnectionLimits, Permit};
 use crate::policy::room_grants::{GrantKind, RoomGrants};
 use crate::policy::sessions::EndReason;
 use crate::state::AppState;
@@ -38,18 +38,6 @@ use crate::state::AppState;
 /// Namespaces served: the Spaces client connects to `/socket.io/` (its URL path), other
 /// socket.io clients to `/`. Users of both share the same rooms.
 const NAMESPACES: [&str; 2] = ["/", "/socket.io/"];
-
-/// Every few seconds, drops the rate state of users and addresses that went quiet.
-async fn forget_idle(throttle: Arc<Throttle>, mut stop: tokio::sync::watch::Receiver<bool>) {
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(std::time::Duration::from_secs(10)) => {
-                throttle.forget_idle(std::time::Instant::now())
-            }
-            _ = stop.wait_for(|s| *s) => return,
-        }
-    }
-}
 
 /// Largest socket.io message (or polling request body) a client may send.
 pub const MAX_MESSAGE: usize = 16 * 1024;
@@ -74,44 +62,9 @@ struct Spaces {
     rooms: Arc<Mutex<Rooms>>,
     io: SocketIo,
     throttle: Arc<Throttle>,
-    sockets: Arc<SocketsPerAddress>,
-}
-
-/// Open socket.io sockets per client address (IPv6: /64).
-struct SocketsPerAddress {
-    cap: Option<usize>,
-    open: Mutex<std::collections::HashMap<std::net::IpAddr, usize>>,
-}
-
-impl SocketsPerAddress {
-    fn admit(&self, client: std::net::IpAddr) -> Result<(), String> {
-        let mut open = self
-            .open
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let n = open.entry(client).or_default();
-        if self.cap.is_some_and(|cap| *n >= cap) {
-            if *n == 0 {
-                open.remove(&client);
-            }
-            return Err("Too many connections from your address".into());
-        }
-        *n += 1;
-        Ok(())
-    }
-
-    fn release(&self, client: std::net::IpAddr) {
-        let mut open = self
-            .open
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(n) = open.get_mut(&client) {
-            *n -= 1;
-            if *n == 0 {
-                open.remove(&client);
-            }
-        }
-    }
+    /// Open sockets per client address: long-polling clients hold no TCP connection between
+    /// polls, so the HTTP port's own cap does not see them.
+    sockets: Admission,
 }
 
 /// A command's outcome with the grants created and revoked for it (see [`Spaces::apply`]).
@@ -150,17 +103,20 @@ pub fn layer(app: AppState, settings: RoomsSettings) -> SocketIoLayer {
         .build_layer();
     let spaces = Spaces {
         throttle: Arc::new(Throttle::new(settings.rates, std::time::Instant::now())),
-        sockets: Arc::new(SocketsPerAddress {
-            cap: settings.max_sockets_per_ip,
-            open: Mutex::default(),
+        sockets: Admission::new(ConnectionLimits {
+            per_client: settings.max_sockets_per_ip,
+            total: usize::MAX,
+            exempt: vec![],
         }),
         app,
         rooms: Arc::new(Mutex::new(Rooms::with_limits(settings.limits))),
         io: io.clone(),
     };
-    tokio::spawn(forget_idle(
-        spaces.throttle.clone(),
+    let throttle = spaces.throttle.clone();
+    tokio::spawn(crate::every(
+        crate::FORGET_IDLE_EVERY,
         spaces.app.shutdown.clone(),
+        move || throttle.forget_idle(std::time::Instant::now()),
     ));
     for ns in NAMESPACES {
         let spaces = spaces.clone();
@@ -170,11 +126,12 @@ pub fn layer(app: AppState, settings: RoomsSettings) -> SocketIoLayer {
         let register = move |socket: SocketRef| {
             let spaces = spaces.clone();
             async move {
-                // Long-polling clients hold no TCP connection between polls, so the HTTP
-                // port's per-address cap does not see them: sockets are counted here too.
-                spaces
+                let permit = spaces
                     .sockets
-                    .admit(client_key(spaces.client_ip(&socket)))?;
+                    .admit(spaces.client_ip(&socket))
+                    .map_err(|_| "Too many connections from your address".to_owned())?;
+                // Held by the socket; released when it disconnects.
+                socket.extensions.insert(Arc::new(permit));
                 spaces.connected(socket);
                 Ok::<(), String>(())
             }
@@ -247,7 +204,7 @@ impl Spaces {
         }
         let spaces = self.clone();
         socket.on_disconnect(async move |s: SocketRef| {
-            spaces.sockets.release(client_key(spaces.client_ip(&s)));
+            s.extensions.remove::<Arc<Permit>>();
             spaces.gone(UserId::new(s.id.to_string())).await;
             spaces.app.rooms_overflow.forget(&s);
         });
@@ -334,13 +291,21 @@ impl Spaces {
         }
     }
 
-    fn client_ip(&self, socket: &SocketRef) -> std::net::IpAddr {
-        let parts = socket.req_parts();
-        let peer = parts
+    /// The TCP peer `socket`'s connection came from.
+    fn peer(&self, socket: &SocketRef) -> SocketAddr {
+        socket
+            .req_parts()
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map_or(self.app.http_addr, |c| c.0);
-        self.app.access.forwarding.client_ip(peer, &parts.headers)
+            .map_or(self.app.http_addr, |c| c.0)
+    }
+
+    fn client_ip(&self, socket: &SocketRef) -> std::net::IpAddr {
+        let headers = &socket.req_parts().headers;
+        self.app
+            .access
+            .forwarding
+            .client_ip(self.peer(socket), headers)
     }
 
     /// One client message: parse, apply, carry out the effects, build the ack.
@@ -458,15 +423,7 @@ impl Spaces {
 
     /// Where `socket`'s client reaches signaling (as it reached us).
     fn ws_base(&self, socket: &SocketRef) -> String {
-        let parts = socket.req_parts();
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or(self.app.http_addr, |c| c.0);
-        self.app
-            .access
-            .forwarding
-            .ws_base(peer, &parts.headers, self.app.http_addr)
+        crate::director::ws_base(&self.app, self.peer(socket), &socket.req_parts().headers)
     }
 
     fn join_tokens(
