@@ -1,7 +1,7 @@
 //! The rooms server's socket.io arguments (`crates/server/src/rooms_server.rs`) and the rooms
 //! domain they drive (`crates/rooms`).
 
-use podium_rooms::{Ack, Command, Effect, RoomId, Rooms, UserId};
+use podium_rooms::{Ack, Command, ConnId, Effect, RoomId, Rooms, UserId};
 use podium_server::rooms_server::parse_command;
 use serde_json::Value;
 
@@ -15,8 +15,9 @@ pub const USERS: [&str; 3] = ["u0", "u1", "u2"];
 ///
 /// - `<user>` is a digit choosing the connection from [`USERS`] (`0`, `1`, `2`; other
 ///   bytes wrap);
-/// - `<event>` is a digit choosing the event: `0`–`8` index [`EVENTS`], `9` is an unknown
-///   event (`"bogus"`), `:` is a disconnect (other bytes wrap);
+/// - `<event>` is a byte choosing the event: `0`–`<` (0–12 after `0`) index [`EVENTS`], `=`
+///   is an unknown event (`"bogus"`), `>` a lost connection and `?` a disconnect (other
+///   bytes wrap); every line also lets the presence deadlines expire;
 /// - the rest of the line is the socket.io arguments as a JSON array, e.g.
 ///   `01["Morning chat", true]` is `u0` sending `create-room("Morning chat", true)`.
 ///
@@ -33,18 +34,21 @@ pub fn rooms_args(data: &[u8]) {
     let mut rooms = Rooms::new();
     let users: Vec<UserId> = USERS.iter().map(|u| UserId::new(*u)).collect();
     let mut created: Vec<RoomId> = Vec::new();
+    let conns: Vec<ConnId> = USERS.iter().map(|u| ConnId::new(*u)).collect();
     let mut now_ms: u64 = 1_764_633_600_000;
-    for line in text.lines() {
+    for (n, line) in text.lines().enumerate() {
         let bytes = line.as_bytes();
         if bytes.len() < 2 {
             continue;
         }
         now_ms += 1_000;
-        let user = &users[usize::from(bytes[0].wrapping_sub(b'0')) % users.len()];
-        let command = match bytes[1].wrapping_sub(b'0') % 11 {
-            10 => Command::Disconnect,
+        let _ = rooms.expire(now_ms);
+        let conn = &conns[usize::from(bytes[0].wrapping_sub(b'0')) % conns.len()];
+        let command = match usize::from(bytes[1].wrapping_sub(b'0')) % (EVENTS.len() + 3) {
+            e if e == EVENTS.len() + 1 => Command::ConnectionLost { silent_ms: 0 },
+            e if e == EVENTS.len() + 2 => Command::Disconnect,
             ev => {
-                let event = EVENTS.get(usize::from(ev)).copied().unwrap_or("bogus");
+                let event = EVENTS.get(ev).copied().unwrap_or("bogus");
                 // Byte 1 may start a multi-byte character after the lossy conversion.
                 let Some(rest) = line.get(2..) else {
                     continue;
@@ -55,7 +59,7 @@ pub fn rooms_args(data: &[u8]) {
                 for arg in &mut args {
                     substitute_room(arg, &created);
                 }
-                match parse_command(event, &args) {
+                match parse_command(event, &args, &format!("secret-{n}")) {
                     Ok(command) => {
                         assert!(
                             EVENTS.contains(&event),
@@ -71,7 +75,7 @@ pub fn rooms_args(data: &[u8]) {
                 }
             }
         };
-        match rooms.apply(now_ms, user, command) {
+        match rooms.apply(now_ms, conn, command) {
             Ok(outcome) => {
                 match &outcome.ack {
                     Ack::RoomCreated { room_id } => created.push(room_id.clone()),

@@ -11,10 +11,24 @@ use serde::Serialize;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Command {
-    /// `authenticate(username)`: sign in under a name.
+    /// `authenticate(username, options?)`: sign in under a name as a new user.
     Authenticate {
         /// The requested username, as typed (it is trimmed and validated).
         username: String,
+        /// The secret that lets this user resume, and what the client supports.
+        client: ClientInfo,
+    },
+    /// `authenticate(username, {resume})`: come back as the user a previous connection
+    /// signed in as (a reload, a dropped network), with the secret that connection was
+    /// given. The user keeps their id, rooms and roles (see the crate docs, *Presence*).
+    Resume {
+        /// The username, as typed: it must be the resumed user's.
+        username: String,
+        /// The secret the previous connection was given.
+        secret: String,
+        /// The new secret (a resumed user's old secret stops working) and what the client
+        /// supports.
+        client: ClientInfo,
     },
     /// `create-room(name, audioOnly)`: open a room owned (and joined) by the caller.
     CreateRoom {
@@ -73,15 +87,67 @@ pub enum Command {
         /// Mute (`true`) or unmute (`false`).
         muted: bool,
     },
-    /// The connection is gone (socket.io `disconnect`). Never refused.
+    /// `answer-invite(roomId, accept)`: a listener the owner invited to speak accepts
+    /// (they go on stage) or declines (they stay in the audience).
+    AnswerInvite {
+        /// The room.
+        room_id: RoomId,
+        /// Accept (`true`) or decline.
+        accept: bool,
+    },
+    /// `leave-stage(roomId)`: a speaker moves themselves to the audience.
+    LeaveStage {
+        /// The room.
+        room_id: RoomId,
+    },
+    /// `mic-state(roomId, available)`: a speaker says whether their microphone works
+    /// (permission denied or device failed: `false`), so everyone sees it.
+    MicState {
+        /// The room.
+        room_id: RoomId,
+        /// Whether the microphone is available.
+        available: bool,
+    },
+    /// `sign-out`, or a connection the shell drops for good: the user leaves every room at
+    /// once and cannot resume. Never refused.
     Disconnect,
+    /// The connection is gone (socket.io `disconnect`: closed, or its heartbeat timed out).
+    /// The user keeps their seats, unseen by others, until [`Limits::hold_ms`](crate::Limits)
+    /// after they were last heard (see [`Rooms::expire`](crate::Rooms::expire)). Never refused.
+    ConnectionLost {
+        /// How long before now the client was last heard (the heartbeat's timeout for a
+        /// timed-out connection, 0 for a closed one).
+        silent_ms: u64,
+    },
+}
+
+/// What a client brings when it signs in.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientInfo {
+    /// A fresh random secret minted by the shell and given to the client: presented later in
+    /// [`Command::Resume`], it proves the client is the one that signed in. Empty = the user
+    /// cannot resume.
+    pub resume_secret: String,
+    /// The client answers invitations (`invited` / `answer-invite`). The original demo app
+    /// does not: the owner's invitation promotes its users at once, as it always did.
+    pub answers_invitations: bool,
+}
+
+impl ClientInfo {
+    /// A client that can resume with `secret` and answers invitations.
+    pub fn new(secret: impl Into<String>) -> Self {
+        Self {
+            resume_secret: secret.into(),
+            answers_invitations: true,
+        }
+    }
 }
 
 impl Command {
-    /// The socket.io event this command comes from (`"disconnect"` for [`Command::Disconnect`]).
+    /// The socket.io event this command comes from (`"disconnect"` for a lost connection).
     pub fn event_name(&self) -> &'static str {
         match self {
-            Self::Authenticate { .. } => "authenticate",
+            Self::Authenticate { .. } | Self::Resume { .. } => "authenticate",
             Self::CreateRoom { .. } => "create-room",
             Self::JoinRoom { .. } => "join-room",
             Self::LeaveRoom { .. } => "leave-room",
@@ -90,7 +156,11 @@ impl Command {
             Self::KickUser { .. } => "kick-user",
             Self::MuteSpeaker { .. } => "mute-speaker",
             Self::Mute { .. } => "mute",
-            Self::Disconnect => "disconnect",
+            Self::AnswerInvite { .. } => "answer-invite",
+            Self::LeaveStage { .. } => "leave-stage",
+            Self::MicState { .. } => "mic-state",
+            Self::Disconnect => "sign-out",
+            Self::ConnectionLost { .. } => "disconnect",
         }
     }
 }
@@ -141,6 +211,16 @@ pub enum Ack {
         /// Snapshots of all rooms, most participants first, then newest.
         rooms: Vec<Room>,
     },
+    /// `authenticate` with a resume secret: `{user, rooms, seats}` — as
+    /// [`Ack::Authenticated`], plus every room the user is (back) in.
+    Resumed {
+        /// The user, with the same id as before.
+        user: User,
+        /// Snapshots of the live rooms, in listing order.
+        rooms: Vec<Room>,
+        /// The rooms the user is in now, with their role in each (read from the snapshot).
+        seats: Vec<Room>,
+    },
     /// `create-room`: the new room's id.
     RoomCreated {
         /// The id.
@@ -160,6 +240,11 @@ impl Ack {
             Self::Authenticated { user, rooms } => Some(serde_json::json!({
                 "user": user,
                 "rooms": rooms,
+            })),
+            Self::Resumed { user, rooms, seats } => Some(serde_json::json!({
+                "user": user,
+                "rooms": rooms,
+                "seats": seats,
             })),
             Self::RoomCreated { room_id } => Some(serde_json::json!(room_id)),
             Self::Joined(_) => None,

@@ -1,7 +1,7 @@
 //! Effects: what the shell must do after an accepted command.
 
 use crate::command::PublishTokenRequest;
-use crate::ids::{RoomId, UserId};
+use crate::ids::{ConnId, RoomId, UserId};
 use crate::model::{Room, User};
 use crate::validate::SPACES;
 use serde_json::{json, Value};
@@ -11,17 +11,19 @@ use serde_json::{json, Value};
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Effect {
-    /// Add the connection to a delivery group (`socket.join(group.name())`).
+    /// Add the user's connection to a delivery group (`socket.join(group.name())`). Effects
+    /// name users; [`Rooms::conn_of`](crate::Rooms::conn_of) gives their connection (none
+    /// while they are away: skip the effect).
     Join {
-        /// The connection.
+        /// The user.
         user: UserId,
         /// The group.
         group: Group,
     },
-    /// Remove the connection from a delivery group (`socket.leave(group.name())`). Harmless
-    /// if the connection is already gone (disconnect).
+    /// Remove the user's connection from a delivery group (`socket.leave(group.name())`).
+    /// Harmless if the connection is already gone (disconnect).
     Leave {
-        /// The connection.
+        /// The user.
         user: UserId,
         /// The group.
         group: Group,
@@ -45,6 +47,12 @@ pub enum Effect {
     },
     /// Stop some media server-side.
     Media(MediaAction),
+    /// Close this connection: its user resumed on another one. Its own `disconnect` then
+    /// changes nothing.
+    CloseConnection {
+        /// The replaced connection.
+        conn: ConnId,
+    },
 }
 
 /// A delivery group, kept in sync by [`Effect::Join`]/[`Effect::Leave`]: a socket.io room.
@@ -178,6 +186,38 @@ pub enum Event {
         /// The room.
         room_id: RoomId,
     },
+    /// `invited(roomId)`, to a listener the owner invites to speak: ask them, then send
+    /// `answer-invite`. Their microphone stays closed until they accept.
+    Invited {
+        /// The room.
+        room_id: RoomId,
+    },
+    /// `user-invited(roomId, userId, invited)`, to the room's members: an invitation is
+    /// pending (`true`) or over (`false`: declined, cancelled, or accepted right before
+    /// `user-promoted`).
+    UserInvited {
+        /// The room.
+        room_id: RoomId,
+        /// The invited listener.
+        user_id: UserId,
+        /// Pending or over.
+        invited: bool,
+    },
+    /// `hand-denied(roomId)`, to a listener whose raised hand the owner denied.
+    HandDenied {
+        /// The room.
+        room_id: RoomId,
+    },
+    /// `user-mic(roomId, userId, available)`, to the room's members: a speaker's microphone
+    /// became unavailable (`false`: denied or failed) or works again.
+    UserMic {
+        /// The room.
+        room_id: RoomId,
+        /// Which speaker.
+        user_id: UserId,
+        /// Whether their microphone works.
+        available: bool,
+    },
 }
 
 impl Event {
@@ -196,6 +236,10 @@ impl Event {
             Self::Demoted { .. } => "demoted",
             Self::Kicked { .. } => "kicked",
             Self::Muted { .. } => "muted",
+            Self::Invited { .. } => "invited",
+            Self::UserInvited { .. } => "user-invited",
+            Self::HandDenied { .. } => "hand-denied",
+            Self::UserMic { .. } => "user-mic",
         }
     }
 
@@ -212,7 +256,11 @@ impl Event {
             | Self::UserMuted { room_id, .. }
             | Self::Demoted { room_id }
             | Self::Kicked { room_id }
-            | Self::Muted { room_id } => room_id,
+            | Self::Muted { room_id }
+            | Self::Invited { room_id }
+            | Self::UserInvited { room_id, .. }
+            | Self::HandDenied { room_id }
+            | Self::UserMic { room_id, .. } => room_id,
         }
     }
 
@@ -224,7 +272,9 @@ impl Event {
             | Self::RoomClosed { room_id }
             | Self::Demoted { room_id }
             | Self::Kicked { room_id }
-            | Self::Muted { room_id } => vec![json!(room_id)],
+            | Self::Muted { room_id }
+            | Self::Invited { room_id }
+            | Self::HandDenied { room_id } => vec![json!(room_id)],
             Self::UserJoined { room_id, user } => vec![json!(room_id), json!(user)],
             Self::UserLeft { room_id, user_id } => vec![json!(room_id), json!(user_id)],
             Self::UserPromoted {
@@ -241,6 +291,16 @@ impl Event {
                 room_id,
                 user_id,
                 muted: flag,
+            }
+            | Self::UserInvited {
+                room_id,
+                user_id,
+                invited: flag,
+            }
+            | Self::UserMic {
+                room_id,
+                user_id,
+                available: flag,
             } => vec![json!(room_id), json!(user_id), json!(flag)],
         }
     }
@@ -316,6 +376,30 @@ mod tests {
             (Event::Demoted { room_id: r() }, "demoted", json!(["r1"])),
             (Event::Kicked { room_id: r() }, "kicked", json!(["r1"])),
             (Event::Muted { room_id: r() }, "muted", json!(["r1"])),
+            (Event::Invited { room_id: r() }, "invited", json!(["r1"])),
+            (
+                Event::HandDenied { room_id: r() },
+                "hand-denied",
+                json!(["r1"]),
+            ),
+            (
+                Event::UserInvited {
+                    room_id: r(),
+                    user_id: "s1".into(),
+                    invited: true,
+                },
+                "user-invited",
+                json!(["r1", "s1", true]),
+            ),
+            (
+                Event::UserMic {
+                    room_id: r(),
+                    user_id: "s1".into(),
+                    available: false,
+                },
+                "user-mic",
+                json!(["r1", "s1", false]),
+            ),
         ];
         for (event, name, args) in cases {
             assert_eq!(event.name(), name);

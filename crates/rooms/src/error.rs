@@ -20,9 +20,10 @@ pub enum RoomError {
     /// The username is longer than [`MAX_USERNAME_CHARS`].
     #[error("Usernames can be at most {MAX_USERNAME_CHARS} characters long")]
     UsernameTooLong,
-    /// The username contains a character outside letters, digits, space, `_`, `-` and `.`.
-    #[error("Usernames may only contain letters, digits, spaces and _ - . (not {0:?})")]
-    UsernameInvalidChar(char),
+    /// The username contains a character no name needs (a control or invisible character, a
+    /// symbol); the text describes it.
+    #[error("Names can use letters, digits, emoji, spaces and ' - _ . (not {0})")]
+    UsernameInvalidChar(String),
     /// The username has no letter or digit (for example `"..."`).
     #[error("Usernames need at least one letter or digit")]
     UsernameNoAlphanumeric,
@@ -86,6 +87,17 @@ pub enum RoomError {
         /// The limit in force.
         max: usize,
     },
+    /// The owner removed this user (or someone with a name that looks like theirs) from the
+    /// room earlier.
+    #[error("The host removed you from this room, so you cannot join it again")]
+    Banned,
+    /// `answer-invite` with no pending invitation.
+    #[error("There is no invitation to answer (the host may have withdrawn it)")]
+    NotInvited,
+    /// `authenticate` with a resume secret that matches nobody (unknown, or more than
+    /// [`Limits::resume_ms`](crate::Limits::resume_ms) passed): sign in afresh.
+    #[error("Your previous session has expired: sign in again")]
+    ResumeExpired,
     /// The server holds [`Limits::max_live_rooms`](crate::Limits::max_live_rooms) rooms.
     #[error("The server has too many live rooms right now; please try again later")]
     TooManyLiveRooms,

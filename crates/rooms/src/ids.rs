@@ -1,8 +1,10 @@
 //! Identifier newtypes.
 //!
-//! Both are opaque strings chosen by the shell: a [`UserId`] is the socket.io connection id
-//! (socket id), which is also the `sourceId` the user publishes with; a [`RoomId`] is a fresh
-//! id (a UUID v4 in the shell) that is also the room's stream name.
+//! All are opaque strings chosen by the shell: a [`ConnId`] is a socket.io connection id
+//! (socket id); a [`UserId`] is the id of the connection a user first signed in on, which is
+//! also the `sourceId` they publish with and stays theirs when they resume on a new
+//! connection; a [`RoomId`] is a fresh id (a UUID v4 in the shell) that is also the room's
+//! stream name.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -53,10 +55,17 @@ macro_rules! string_id {
 }
 
 string_id!(
-    /// A user: the id of their socket.io connection. It doubles as the `sourceId` the user
-    /// publishes with, exactly as in the original demo, so it is unique per connection and a
-    /// reconnect is a new user.
+    /// A user: the id of the socket.io connection they signed in on. It doubles as the
+    /// `sourceId` the user publishes with, as in the original demo. A user who resumes on a
+    /// new connection (a reload, a network change) keeps it, so their seats, media grants and
+    /// source stay the same; a sign-in without resuming is a new user.
     UserId
+);
+
+string_id!(
+    /// A socket.io connection (its socket id). Commands come from connections; the domain
+    /// maps each to the user signed in on it.
+    ConnId
 );
 
 string_id!(

@@ -8,12 +8,13 @@
 //! [`Outcome::effects`] in order:
 //!
 //! ```
-//! use podium_rooms::{Ack, Command, Effect, RoomId, Rooms, UserId};
+//! use podium_rooms::{Ack, ClientInfo, Command, ConnId, Effect, RoomId, Rooms};
 //!
 //! let mut rooms = Rooms::new();
-//! let ann = UserId::new("socket-ann");
-//! let now = 1_700_000_000_000; // unix milliseconds
-//! rooms.apply(now, &ann, Command::Authenticate { username: "Ann".into() }).unwrap();
+//! let ann = ConnId::new("socket-ann");
+//! let now = 42_000; // monotonic milliseconds
+//! let client = ClientInfo::new("a fresh random resume secret");
+//! rooms.apply(now, &ann, Command::Authenticate { username: "Ann".into(), client }).unwrap();
 //! let outcome = rooms
 //!     .apply(now, &ann, Command::CreateRoom {
 //!         room_id: RoomId::new("7d0c…-uuid"),
@@ -29,6 +30,7 @@
 //!         Effect::Emit { to, event } => { /* io.to(..).emit(event.name(), event.args()) */ }
 //!         Effect::SendPromoted { user, room_id, request } => { /* mint, emit "promoted" */ }
 //!         Effect::Media(action) => { /* kick the publication / view in the SFU */ }
+//!         Effect::CloseConnection { conn } => { /* disconnect that socket */ }
 //!         _ => {}
 //!     }
 //! }
@@ -39,9 +41,17 @@
 //! ```
 //!
 //! # Model
-//! - A **user** is one authenticated socket.io connection: user id = socket id = the
-//!   `sourceId` they publish with. A reconnect is a new user; [`Command::Disconnect`] frees
-//!   the username.
+//! - A **user** signs in on a socket.io connection ([`ConnId`]): user id = the socket id they
+//!   signed in on = the `sourceId` they publish with. Effects name users;
+//!   [`Rooms::conn_of`] gives the connection each is on now.
+//! - **Presence** (see the `presence` module): a lost connection
+//!   ([`Command::ConnectionLost`]) leaves its user *away*: nobody else sees a change until
+//!   [`Limits::hold_ms`] after they were last heard, when [`Rooms::expire`] takes them out of
+//!   their rooms and frees their name. Coming back with the resume secret their client was
+//!   given ([`Command::Resume`], [`ClientInfo`]) within the hold changes nothing for anyone;
+//!   within [`Limits::resume_ms`] of the loss it gives back each seat the room still has
+//!   (a host whose room was handed over comes back as a speaker). [`Command::Disconnect`]
+//!   (sign-out) leaves at once for good.
 //! - A **room** is one stream (room id = stream name). Its JSON is exactly the demo's
 //!   (`{id, name, ownerId, audioOnly, participants, speakers}`, see [`Room`]). The **owner**
 //!   is always a participant and a speaker; **speakers** are participants on stage;
@@ -83,6 +93,15 @@
 //!   the same step, so no room is ever empty and the `room-created` JSON already shows them.
 //!   Their following `join-room` (as the demo client sends) and any repeated `join-room` by
 //!   a member just returns the grants again, without broadcasts.
+//! - **Consent**: an owner's invitation to a listener who did not raise a hand, on a client
+//!   that answers invitations, only asks ([`Event::Invited`], `user-invited`); the listener
+//!   goes on stage when they accept ([`Command::AnswerInvite`]). A raised hand is consent.
+//!   The demo's app cannot answer, so its users are promoted at once as before. A speaker
+//!   may step down ([`Command::LeaveStage`]) and report a missing microphone
+//!   ([`Command::MicState`], `micUnavailable` in the room JSON).
+//! - **Kicked means gone**: a removed user (by id, and anyone under a look-alike name) cannot
+//!   join the room again while it lives ([`RoomError::Banned`]); a denied hand is told
+//!   (`hand-denied`).
 //! - **Only the owner** promotes, demotes, kicks and mutes others. The owner cannot demote
 //!   or kick themselves (promoting themselves is a no-op). Promoting requires the target to
 //!   be a member. A promotion clears the target's raised hand (announced with
@@ -107,9 +126,9 @@
 //! - **Disconnect** removes the user from every room in join order (each with `user-left`,
 //!   media actions, and hand-over, closing or deletion), leaves `spaces` and frees the
 //!   username.
-//! - **Time** is an input (`now_ms`) and is only recorded and reported
-//!   ([`Room::created_at_ms`], [`Speaker::since_ms`]); ordering (stage seniority, newest
-//!   room) follows the order of commands, so a clock step cannot reorder anything.
+//! - **Time** is an input (`now_ms`, monotonic): recorded ([`Room::created_at_ms`],
+//!   [`Speaker::since_ms`]) and compared only for presence deadlines; ordering (stage
+//!   seniority, newest room) follows the order of commands.
 //! - **Live now** ([`Rooms::live_rooms`]): most participants first, then newest.
 //! - **Quotas** ([`Limits`], set with [`Rooms::with_limits`]) keep one client from making
 //!   the server hold and broadcast without bound (every room is announced to every user):
@@ -137,13 +156,17 @@ mod ids;
 mod limits;
 mod listing;
 mod model;
+mod presence;
 mod rooms;
+mod stage;
 mod validate;
 
-pub use command::{Ack, Command, JoinTokens, Outcome, PublishTokenRequest, ViewTokenRequest};
+pub use command::{
+    Ack, ClientInfo, Command, JoinTokens, Outcome, PublishTokenRequest, ViewTokenRequest,
+};
 pub use effect::{Audience, Effect, Event, Group, MediaAction};
 pub use error::RoomError;
-pub use ids::{RoomId, UserId};
+pub use ids::{ConnId, RoomId, UserId};
 pub use limits::Limits;
 pub use listing::LiveRoom;
 pub use model::{Participant, Room, Speaker, User};

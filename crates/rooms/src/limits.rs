@@ -29,6 +29,15 @@ pub struct Limits {
     /// rooms. Use the same cap for any list sent to a client, see
     /// [`Rooms::live_rooms_page`](crate::Rooms::live_rooms_page).
     pub max_listed_rooms: usize,
+    /// How long after a lost connection was last heard its user keeps every seat, unseen by
+    /// others (default 9 s): a reload or a short network drop within it goes unnoticed;
+    /// past it the user leaves their rooms as on a disconnect. The shell's heartbeat must
+    /// detect a silent connection well within it.
+    pub hold_ms: u64,
+    /// How long after a connection was lost its user may still resume (default 30 s): past
+    /// [`Limits::hold_ms`] they were seen leaving, but they get their seats back where the
+    /// room still has them.
+    pub resume_ms: u64,
 }
 
 impl Default for Limits {
@@ -38,6 +47,8 @@ impl Default for Limits {
             max_joined_rooms: 16,
             max_live_rooms: 10_000,
             max_listed_rooms: 100,
+            hold_ms: 9_000,
+            resume_ms: 30_000,
         }
     }
 }

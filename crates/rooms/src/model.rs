@@ -3,6 +3,7 @@
 use crate::ids::{RoomId, UserId};
 use serde::ser::SerializeStruct;
 use serde::{Deserialize, Serialize, Serializer};
+use std::collections::BTreeSet;
 
 /// An authenticated user: `{id, username}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -14,10 +15,11 @@ pub struct User {
     pub username: String,
 }
 
-/// A member of a room: `{id, username, muted, raisedHand}`.
+/// A member of a room: `{id, username, muted, raisedHand, invited, micUnavailable}`.
 ///
 /// The demo leaves `muted`/`raisedHand` out until they are first set; Podium always sends both
-/// as booleans, which every consumer of the optional fields reads the same way.
+/// as booleans, which every consumer of the optional fields reads the same way. `invited` and
+/// `micUnavailable` are Podium's; the demo's app ignores them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Participant {
@@ -29,6 +31,12 @@ pub struct Participant {
     pub muted: bool,
     /// Whether this audience member asks to speak. Always `false` for speakers.
     pub raised_hand: bool,
+    /// Whether the owner invited this audience member to speak and they have not answered
+    /// yet. Always `false` for speakers.
+    pub invited: bool,
+    /// Whether this speaker's microphone is unavailable (permission denied, device failed),
+    /// as their client reported. Always `false` for the audience.
+    pub mic_unavailable: bool,
 }
 
 /// One seat on the stage.
@@ -58,6 +66,10 @@ pub struct Room {
     created_at_ms: u64,
     /// Creation order, used to list the newest rooms first regardless of clock steps.
     seq: u64,
+    /// Who the owner removed: user ids and folded username keys, refused for the room's
+    /// lifetime.
+    banned_ids: BTreeSet<UserId>,
+    banned_names: BTreeSet<String>,
 }
 
 impl Room {
@@ -79,6 +91,8 @@ impl Room {
             speakers: Vec::new(),
             created_at_ms: now_ms,
             seq,
+            banned_ids: BTreeSet::new(),
+            banned_names: BTreeSet::new(),
         };
         room.add_participant(owner);
         room.add_speaker(&owner.id, now_ms);
@@ -159,6 +173,8 @@ impl Room {
             username: user.username.clone(),
             muted: false,
             raised_hand: false,
+            invited: false,
+            mic_unavailable: false,
         });
     }
 
@@ -173,6 +189,8 @@ impl Room {
         if let Some(p) = self.participant_mut(user) {
             p.muted = false;
             p.raised_hand = false;
+            p.invited = false;
+            p.mic_unavailable = false;
         }
         self.speakers.push(Speaker {
             id: user.clone(),
@@ -186,12 +204,24 @@ impl Room {
         self.speakers.retain(|s| &s.id != user);
         if let Some(p) = self.participant_mut(user) {
             p.muted = false;
+            p.mic_unavailable = false;
         }
         self.speakers.len() != before
     }
 
     pub(crate) fn set_owner(&mut self, user: UserId) {
         self.owner_id = user;
+    }
+
+    /// Refuses a user, by id and by folded username, for the room's lifetime.
+    pub(crate) fn ban(&mut self, user: &UserId, folded_name: &str) {
+        self.banned_ids.insert(user.clone());
+        self.banned_names.insert(folded_name.to_owned());
+    }
+
+    /// Whether the user, or anyone under a name that looks like theirs, was removed.
+    pub(crate) fn is_banned(&self, user: &UserId, folded_name: &str) -> bool {
+        self.banned_ids.contains(user) || self.banned_names.contains(folded_name)
     }
 }
 
@@ -240,8 +270,10 @@ mod tests {
                 "ownerId": "s1",
                 "audioOnly": true,
                 "participants": [
-                    {"id": "s1", "username": "Ann", "muted": false, "raisedHand": false},
-                    {"id": "s2", "username": "Bob", "muted": false, "raisedHand": true}
+                    {"id": "s1", "username": "Ann", "muted": false, "raisedHand": false,
+                     "invited": false, "micUnavailable": false},
+                    {"id": "s2", "username": "Bob", "muted": false, "raisedHand": true,
+                     "invited": false, "micUnavailable": false}
                 ],
                 "speakers": ["s1"]
             })

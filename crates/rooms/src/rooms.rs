@@ -1,24 +1,33 @@
 //! The state machine: [`Rooms::apply`].
 
-use crate::command::{Ack, Command, JoinTokens, Outcome, PublishTokenRequest, ViewTokenRequest};
+use crate::command::{
+    Ack, ClientInfo, Command, JoinTokens, Outcome, PublishTokenRequest, ViewTokenRequest,
+};
 use crate::effect::{Audience, Effect, Event, Group, MediaAction};
 use crate::error::RoomError;
-use crate::ids::{RoomId, UserId};
+use crate::ids::{ConnId, RoomId, UserId};
 use crate::limits::Limits;
 use crate::model::{Room, User};
+use crate::presence::{Away, Departed};
 use crate::validate::{
     is_usable_room_id, normalize_room_name, normalize_username, username_keys, UsernameKeys,
 };
 use std::collections::HashMap;
 
-/// An authenticated connection.
+/// A signed-in user.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Member {
-    user: User,
+pub(crate) struct Member {
+    pub(crate) user: User,
     /// The rooms this user is in, in join order (disconnect leaves them in that order).
-    rooms: Vec<RoomId>,
+    pub(crate) rooms: Vec<RoomId>,
     /// Their entries in [`Rooms::usernames`] and [`Rooms::username_shapes`].
-    keys: UsernameKeys,
+    pub(crate) keys: UsernameKeys,
+    /// Their connection; `None` while they are away (see [`Rooms::expire`]).
+    pub(crate) conn: Option<ConnId>,
+    /// While away: when they were lost and when they leave for good.
+    pub(crate) away: Option<Away>,
+    /// Their resume secret (empty: cannot resume) and what their client supports.
+    pub(crate) client: ClientInfo,
 }
 
 /// Every connected user and every live room.
@@ -28,19 +37,25 @@ struct Member {
 /// It enforces the quotas of its [`Limits`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Rooms {
-    users: HashMap<UserId, Member>,
+    pub(crate) users: HashMap<UserId, Member>,
+    /// Connection → the user signed in on it.
+    pub(crate) conns: HashMap<ConnId, UserId>,
+    /// Resume secret → a signed-in user (connected or away).
+    pub(crate) secrets: HashMap<String, UserId>,
+    /// Resume secret → a user who was seen leaving but may still resume.
+    pub(crate) departed: HashMap<String, Departed>,
     /// [`UsernameKeys::folded`] → user: no two names equal up to case and look-alikes.
-    usernames: HashMap<String, UserId>,
+    pub(crate) usernames: HashMap<String, UserId>,
     /// [`UsernameKeys::shape`] → user: no two names that look alike as typed (`I` and `l`).
-    username_shapes: HashMap<String, UserId>,
-    rooms: HashMap<RoomId, Room>,
+    pub(crate) username_shapes: HashMap<String, UserId>,
+    pub(crate) rooms: HashMap<RoomId, Room>,
     /// Creation counter: orders rooms by age without trusting the clock.
     next_seq: u64,
-    limits: Limits,
+    pub(crate) limits: Limits,
 }
 
 /// What an effect list is being built for.
-type Effects = Vec<Effect>;
+pub(crate) type Effects = Vec<Effect>;
 
 impl Rooms {
     /// No users, no rooms, the default [`Limits`].
@@ -63,19 +78,30 @@ impl Rooms {
 
     /// Applies one command from connection `conn` at time `now_ms`.
     ///
-    /// `now_ms` is any millisecond clock (the shell passes unix milliseconds); it is only
-    /// recorded (room creation, speaker since) and reported, never compared, so a clock step
-    /// cannot reorder anything. On `Err` nothing changed and the error's message is the ack's
-    /// `{error}`; on `Ok` send the ack and carry out the effects in order.
+    /// `now_ms` is a monotonic millisecond clock (the shell passes milliseconds since it
+    /// started). It is recorded (room creation, speaker since), and compared only to time
+    /// out users who are away ([`Rooms::expire`]); ordering (stage seniority, newest room)
+    /// follows the order of commands. On `Err` nothing changed and the error's message is the
+    /// ack's `{error}`; on `Ok` send the ack and carry out the effects in order.
     pub fn apply(
         &mut self,
         now_ms: u64,
-        conn: &UserId,
+        conn: &ConnId,
         command: Command,
     ) -> Result<Outcome, RoomError> {
         match command {
-            Command::Authenticate { username } => self.authenticate(conn, &username),
+            Command::Authenticate { username, client } => {
+                self.authenticate(conn, &username, client)
+            }
+            Command::Resume {
+                username,
+                secret,
+                client,
+            } => self.resume(now_ms, conn, &username, &secret, client),
             Command::Disconnect => Ok(self.disconnect(conn)),
+            Command::ConnectionLost { silent_ms } => {
+                Ok(self.connection_lost(now_ms, conn, silent_ms))
+            }
             Command::CreateRoom {
                 room_id,
                 name,
@@ -116,6 +142,18 @@ impl Rooms {
                 let user = self.signed_in(conn)?;
                 self.mute(&user.id, &room_id, muted)
             }
+            Command::AnswerInvite { room_id, accept } => {
+                let user = self.signed_in(conn)?;
+                self.answer_invite(now_ms, &user.id, &room_id, accept)
+            }
+            Command::LeaveStage { room_id } => {
+                let user = self.signed_in(conn)?;
+                self.leave_stage(&user.id, &room_id)
+            }
+            Command::MicState { room_id, available } => {
+                let user = self.signed_in(conn)?;
+                self.mic_state(&user.id, &room_id, available)
+            }
         }
     }
 
@@ -145,25 +183,34 @@ impl Rooms {
         self.users.get(user).map_or(&[], |m| &m.rooms)
     }
 
-    fn signed_in(&self, conn: &UserId) -> Result<User, RoomError> {
-        self.users
-            .get(conn)
-            .map(|m| m.user.clone())
+    /// The connection `user` is on now (`None` while away or once gone).
+    pub fn conn_of(&self, user: &UserId) -> Option<&ConnId> {
+        self.users.get(user)?.conn.as_ref()
+    }
+
+    /// The user signed in on `conn`.
+    pub fn user_on(&self, conn: &ConnId) -> Option<&User> {
+        self.users.get(self.conns.get(conn)?).map(|m| &m.user)
+    }
+
+    fn signed_in(&self, conn: &ConnId) -> Result<User, RoomError> {
+        self.user_on(conn)
+            .cloned()
             .ok_or(RoomError::NotAuthenticated)
     }
 
-    fn live(&self, room_id: &RoomId) -> Result<&Room, RoomError> {
+    pub(crate) fn live(&self, room_id: &RoomId) -> Result<&Room, RoomError> {
         self.rooms.get(room_id).ok_or(RoomError::RoomNotFound)
     }
 
-    fn live_mut(&mut self, room_id: &RoomId) -> &mut Room {
+    pub(crate) fn live_mut(&mut self, room_id: &RoomId) -> &mut Room {
         self.rooms
             .get_mut(room_id)
             .expect("callers check that the room exists before mutating it")
     }
 
     /// The room, if the caller is a member.
-    fn membership(&self, user: &UserId, room_id: &RoomId) -> Result<&Room, RoomError> {
+    pub(crate) fn membership(&self, user: &UserId, room_id: &RoomId) -> Result<&Room, RoomError> {
         let room = self.live(room_id)?;
         if room.is_member(user) {
             Ok(room)
@@ -173,7 +220,7 @@ impl Rooms {
     }
 
     /// The room, if the caller owns it and `target` is a member.
-    fn owner_over(
+    pub(crate) fn owner_over(
         &self,
         user: &UserId,
         room_id: &RoomId,
@@ -192,8 +239,13 @@ impl Rooms {
         }
     }
 
-    fn authenticate(&mut self, conn: &UserId, raw: &str) -> Result<Outcome, RoomError> {
-        if let Some(member) = self.users.get(conn) {
+    fn authenticate(
+        &mut self,
+        conn: &ConnId,
+        raw: &str,
+        client: ClientInfo,
+    ) -> Result<Outcome, RoomError> {
+        if let Some(member) = self.conns.get(conn).and_then(|u| self.users.get(u)) {
             let same =
                 normalize_username(raw).is_ok_and(|name| username_keys(&name).clash(&member.keys));
             return if same {
@@ -208,6 +260,30 @@ impl Rooms {
                 ))
             };
         }
+        let (username, keys) = self.available_username(raw)?;
+        let id = UserId::new(conn.as_str());
+        if self.users.contains_key(&id) || self.secrets.contains_key(&client.resume_secret) {
+            // Connection ids and secrets are fresh random strings: a clash is the shell's bug.
+            return Err(RoomError::ResumeExpired);
+        }
+        let user = User { id, username };
+        self.add_member(conn, user.clone(), keys, client);
+        let mut outcome = Outcome::ack(Ack::Authenticated {
+            user: user.clone(),
+            rooms: self.snapshots(),
+        });
+        outcome.effects.push(Effect::Join {
+            user: user.id,
+            group: Group::Spaces,
+        });
+        Ok(outcome)
+    }
+
+    /// A valid username nobody signed in uses (or one that looks like it).
+    pub(crate) fn available_username(
+        &self,
+        raw: &str,
+    ) -> Result<(String, UsernameKeys), RoomError> {
         let username = normalize_username(raw)?;
         let keys = username_keys(&username);
         if self.usernames.contains_key(&keys.folded)
@@ -215,35 +291,41 @@ impl Rooms {
         {
             return Err(RoomError::UsernameTaken(username));
         }
-        let user = User {
-            id: conn.clone(),
-            username,
-        };
-        self.usernames.insert(keys.folded.clone(), conn.clone());
-        self.username_shapes
-            .insert(keys.shape.clone(), conn.clone());
+        Ok((username, keys))
+    }
+
+    /// Signs `user` in on `conn` (checked: name free, ids and secret unused).
+    pub(crate) fn add_member(
+        &mut self,
+        conn: &ConnId,
+        user: User,
+        keys: UsernameKeys,
+        client: ClientInfo,
+    ) {
+        let id = user.id.clone();
+        self.usernames.insert(keys.folded.clone(), id.clone());
+        self.username_shapes.insert(keys.shape.clone(), id.clone());
+        self.conns.insert(conn.clone(), id.clone());
+        if !client.resume_secret.is_empty() {
+            self.secrets
+                .insert(client.resume_secret.clone(), id.clone());
+        }
         self.users.insert(
-            conn.clone(),
+            id,
             Member {
-                user: user.clone(),
+                user,
                 rooms: Vec::new(),
                 keys,
+                conn: Some(conn.clone()),
+                away: None,
+                client,
             },
         );
-        let mut outcome = Outcome::ack(Ack::Authenticated {
-            user,
-            rooms: self.snapshots(),
-        });
-        outcome.effects.push(Effect::Join {
-            user: conn.clone(),
-            group: Group::Spaces,
-        });
-        Ok(outcome)
     }
 
     /// The first [`Limits::max_listed_rooms`] rooms in listing order, so that a sign-in's
     /// reply stays small however many rooms there are.
-    fn snapshots(&self) -> Vec<Room> {
+    pub(crate) fn snapshots(&self) -> Vec<Room> {
         self.listing_order(self.limits.max_listed_rooms)
             .into_iter()
             .cloned()
@@ -270,7 +352,7 @@ impl Rooms {
     }
 
     /// Refuses entering one more room beyond [`Limits::max_joined_rooms`].
-    fn check_join_quota(&self, user: &UserId) -> Result<(), RoomError> {
+    pub(crate) fn check_join_quota(&self, user: &UserId) -> Result<(), RoomError> {
         let max = self.limits.max_joined_rooms;
         if self.rooms_of(user).len() >= max {
             Err(RoomError::TooManyJoinedRooms { max })
@@ -313,7 +395,7 @@ impl Rooms {
         })
     }
 
-    fn member_mut(&mut self, user: &UserId) -> &mut Member {
+    pub(crate) fn member_mut(&mut self, user: &UserId) -> &mut Member {
         self.users
             .get_mut(user)
             .expect("only authenticated users reach room handlers")
@@ -334,6 +416,9 @@ impl Rooms {
         if room.is_member(&user.id) {
             // Already in (the creator, or a retry): hand out the grants again, nothing else.
             return Ok(Outcome::ack(Ack::Joined(tokens)));
+        }
+        if room.is_banned(&user.id, &self.users[&user.id].keys.folded) {
+            return Err(RoomError::Banned);
         }
         self.check_join_quota(&user.id)?;
         self.live_mut(&room_id).add_participant(&user);
@@ -360,188 +445,39 @@ impl Rooms {
         Ok(outcome)
     }
 
-    fn raise_hand(
-        &mut self,
-        user: &UserId,
-        room_id: &RoomId,
-        raised: bool,
-    ) -> Result<Outcome, RoomError> {
-        let room = self.membership(user, room_id)?;
-        if room.is_speaker(user) {
-            // Lowering a hand one does not have is harmless; raising it on stage is a mistake.
-            return if raised {
-                Err(RoomError::AlreadySpeaker)
-            } else {
-                Ok(Outcome::done())
-            };
-        }
-        let participant = self
-            .live_mut(room_id)
-            .participant_mut(user)
-            .expect("membership was checked above");
-        if participant.raised_hand == raised {
-            return Ok(Outcome::done());
-        }
-        participant.raised_hand = raised;
+    /// Sign-out: the user on `conn` leaves everything now and cannot resume.
+    fn disconnect(&mut self, conn: &ConnId) -> Outcome {
         let mut outcome = Outcome::done();
-        outcome.effects.push(raised_hand(room_id, user, raised));
-        Ok(outcome)
-    }
-
-    fn promote(
-        &mut self,
-        now_ms: u64,
-        owner: &UserId,
-        room_id: &RoomId,
-        target: &UserId,
-        promote: bool,
-    ) -> Result<Outcome, RoomError> {
-        let room = self.owner_over(owner, room_id, target)?;
-        if target == owner {
-            return if promote {
-                Ok(Outcome::done())
-            } else {
-                Err(RoomError::CannotDemoteSelf)
-            };
-        }
-        let on_stage = room.is_speaker(target);
-        let room = self.live_mut(room_id);
-        let participant = room
-            .participant_mut(target)
-            .expect("owner_over checked membership");
-        let had_hand = participant.raised_hand;
-        participant.raised_hand = false;
-        let mut outcome = Outcome::done();
-        let effects = &mut outcome.effects;
-        match (promote, on_stage) {
-            (true, false) => {
-                if had_hand {
-                    effects.push(raised_hand(room_id, target, false));
-                }
-                room.add_speaker(target, now_ms);
-                effects.push(Effect::SendPromoted {
-                    user: target.clone(),
-                    room_id: room_id.clone(),
-                    request: PublishTokenRequest {
-                        stream: room_id.clone(),
-                        source_id: target.clone(),
-                    },
-                });
-                effects.push(promoted(room_id, target, true));
-            }
-            (false, true) => {
-                room.remove_speaker(target);
-                effects.push(Effect::Media(MediaAction::EndPublication {
-                    room_id: room_id.clone(),
-                    user_id: target.clone(),
-                }));
-                effects.push(Effect::Emit {
-                    to: Audience::User(target.clone()),
-                    event: Event::Demoted {
-                        room_id: room_id.clone(),
-                    },
-                });
-                effects.push(promoted(room_id, target, false));
-            }
-            // Denying a raised hand: lower it for everyone in the room.
-            (false, false) if had_hand => effects.push(raised_hand(room_id, target, false)),
-            // Already in the requested place.
-            _ => {}
-        }
-        Ok(outcome)
-    }
-
-    fn kick(
-        &mut self,
-        owner: &UserId,
-        room_id: &RoomId,
-        target: &UserId,
-    ) -> Result<Outcome, RoomError> {
-        self.owner_over(owner, room_id, target)?;
-        if target == owner {
-            return Err(RoomError::CannotKickSelf);
-        }
-        let mut outcome = Outcome::done();
-        outcome.effects.push(Effect::Emit {
-            to: Audience::User(target.clone()),
-            event: Event::Kicked {
-                room_id: room_id.clone(),
-            },
-        });
-        self.remove_member(room_id, target, &mut outcome.effects);
-        Ok(outcome)
-    }
-
-    fn mute_speaker(
-        &mut self,
-        owner: &UserId,
-        room_id: &RoomId,
-        target: &UserId,
-    ) -> Result<Outcome, RoomError> {
-        let room = self.owner_over(owner, room_id, target)?;
-        if !room.is_speaker(target) {
-            return Err(RoomError::TargetNotSpeaker);
-        }
-        let participant = self
-            .live_mut(room_id)
-            .participant_mut(target)
-            .expect("owner_over checked membership");
-        let changed = !participant.muted;
-        participant.muted = true;
-        let mut outcome = Outcome::done();
-        // Always tell the speaker (their client may have drifted); tell the room on change.
-        outcome.effects.push(Effect::Emit {
-            to: Audience::User(target.clone()),
-            event: Event::Muted {
-                room_id: room_id.clone(),
-            },
-        });
-        if changed {
-            outcome.effects.push(muted(room_id, target, true));
-        }
-        Ok(outcome)
-    }
-
-    fn mute(&mut self, user: &UserId, room_id: &RoomId, mute: bool) -> Result<Outcome, RoomError> {
-        let room = self.membership(user, room_id)?;
-        if !room.is_speaker(user) {
-            return Err(RoomError::NotSpeaker);
-        }
-        let participant = self
-            .live_mut(room_id)
-            .participant_mut(user)
-            .expect("membership was checked above");
-        if participant.muted == mute {
-            return Ok(Outcome::done());
-        }
-        participant.muted = mute;
-        let mut outcome = Outcome::done();
-        outcome.effects.push(muted(room_id, user, mute));
-        Ok(outcome)
-    }
-
-    fn disconnect(&mut self, conn: &UserId) -> Outcome {
-        let mut outcome = Outcome::done();
-        let Some(member) = self.users.get(conn) else {
-            return outcome;
-        };
-        for room_id in member.rooms.clone() {
-            self.remove_member(&room_id, conn, &mut outcome.effects);
-        }
-        outcome.effects.push(Effect::Leave {
-            user: conn.clone(),
-            group: Group::Spaces,
-        });
-        if let Some(member) = self.users.remove(conn) {
-            self.usernames.remove(&member.keys.folded);
-            self.username_shapes.remove(&member.keys.shape);
+        if let Some(user) = self.conns.get(conn).cloned() {
+            self.sign_out(&user, &mut outcome.effects);
         }
         outcome
     }
 
+    /// Takes `user` out of every room (in join order) and signs them out; returns what they
+    /// were.
+    pub(crate) fn sign_out(&mut self, user: &UserId, effects: &mut Effects) -> Option<Member> {
+        let rooms = self.users.get(user)?.rooms.clone();
+        for room_id in rooms {
+            self.remove_member(&room_id, user, effects);
+        }
+        effects.push(Effect::Leave {
+            user: user.clone(),
+            group: Group::Spaces,
+        });
+        let member = self.users.remove(user)?;
+        self.usernames.remove(&member.keys.folded);
+        self.username_shapes.remove(&member.keys.shape);
+        self.secrets.remove(&member.client.resume_secret);
+        if let Some(conn) = &member.conn {
+            self.conns.remove(conn);
+        }
+        Some(member)
+    }
+
     /// Takes `user` out of `room_id` (a checked member): stops their media, announces it, and
     /// then either deletes the emptied room, hands ownership over, or closes the room.
-    fn remove_member(&mut self, room_id: &RoomId, user: &UserId, effects: &mut Effects) {
+    pub(crate) fn remove_member(&mut self, room_id: &RoomId, user: &UserId, effects: &mut Effects) {
         let room = self.live_mut(room_id);
         let was_speaker = room.remove_participant(user);
         let now_empty = room.participants().is_empty();
@@ -622,7 +558,12 @@ impl Rooms {
 }
 
 /// A member stops being one: their media ends and they leave the room's group.
-fn leave_effects(room_id: &RoomId, user: &UserId, was_speaker: bool, effects: &mut Effects) {
+pub(crate) fn leave_effects(
+    room_id: &RoomId,
+    user: &UserId,
+    was_speaker: bool,
+    effects: &mut Effects,
+) {
     if was_speaker {
         effects.push(Effect::Media(MediaAction::EndPublication {
             room_id: room_id.clone(),
@@ -639,7 +580,33 @@ fn leave_effects(room_id: &RoomId, user: &UserId, was_speaker: bool, effects: &m
     });
 }
 
-fn raised_hand(room_id: &RoomId, user: &UserId, raised: bool) -> Effect {
+/// Puts a member on the stage: they get a publish grant and everyone hears of it.
+pub(crate) fn put_on_stage(room: &mut Room, now_ms: u64, user: &UserId, effects: &mut Effects) {
+    let room_id = room.id().clone();
+    room.add_speaker(user, now_ms);
+    effects.push(Effect::SendPromoted {
+        user: user.clone(),
+        room_id: room_id.clone(),
+        request: PublishTokenRequest {
+            stream: room_id.clone(),
+            source_id: user.clone(),
+        },
+    });
+    effects.push(promoted(&room_id, user, true));
+}
+
+pub(crate) fn invited(room_id: &RoomId, user: &UserId, invited: bool) -> Effect {
+    Effect::Emit {
+        to: Audience::Room(room_id.clone()),
+        event: Event::UserInvited {
+            room_id: room_id.clone(),
+            user_id: user.clone(),
+            invited,
+        },
+    }
+}
+
+pub(crate) fn raised_hand(room_id: &RoomId, user: &UserId, raised: bool) -> Effect {
     Effect::Emit {
         to: Audience::Room(room_id.clone()),
         event: Event::UserRaisedHand {
@@ -650,7 +617,7 @@ fn raised_hand(room_id: &RoomId, user: &UserId, raised: bool) -> Effect {
     }
 }
 
-fn promoted(room_id: &RoomId, user: &UserId, promoted: bool) -> Effect {
+pub(crate) fn promoted(room_id: &RoomId, user: &UserId, promoted: bool) -> Effect {
     Effect::Emit {
         to: Audience::Spaces,
         event: Event::UserPromoted {
@@ -661,7 +628,7 @@ fn promoted(room_id: &RoomId, user: &UserId, promoted: bool) -> Effect {
     }
 }
 
-fn muted(room_id: &RoomId, user: &UserId, muted: bool) -> Effect {
+pub(crate) fn muted(room_id: &RoomId, user: &UserId, muted: bool) -> Effect {
     Effect::Emit {
         to: Audience::Room(room_id.clone()),
         event: Event::UserMuted {

@@ -2,7 +2,10 @@
 
 use crate::error::RoomError;
 use unicode_normalization::UnicodeNormalization;
+use unicode_properties::emoji::{self, UnicodeEmoji};
+use unicode_properties::{GeneralCategory, GeneralCategoryGroup, UnicodeGeneralCategory};
 use unicode_security::confusable_detection::skeleton;
+use unicode_segmentation::UnicodeSegmentation;
 
 /// Longest accepted username, in characters (Unicode scalar values), after trimming.
 pub const MAX_USERNAME_CHARS: usize = 32;
@@ -13,15 +16,19 @@ pub const MAX_ROOM_ID_LEN: usize = 128;
 /// The delivery group of all authenticated connections; no room may use it as its id.
 pub const SPACES: &str = "spaces";
 
-/// Validates a username and returns its canonical form, the name others see.
+/// Validates a username (a display name) and returns its canonical form, the name others see.
 ///
-/// The name is put in Unicode normalization form NFKC, so compatibility variants display as
-/// the plain characters they stand for: fullwidth `ａｄｍｉｎ` becomes `admin`, `ﬁ` becomes
-/// `fi`, an ideographic or no-break space becomes a space. Leading and trailing whitespace is
-/// trimmed and runs of inner spaces collapse to one, so `" Ann  Lee "` becomes `"Ann Lee"`.
-/// The result has 1 to [`MAX_USERNAME_CHARS`] characters (both as typed and once
-/// normalized), each a letter or digit (any script), a space, `_`, `-` or `.`, and at least
-/// one letter or digit. Case is kept.
+/// People type names as they write them: letters and digits of any script with their
+/// combining marks, spaces, apostrophes (`'` and `’`), hyphens and other dashes, `_`, `.`,
+/// and emoji (with skin tones, flags and joined sequences). The name is put in Unicode
+/// normalization form NFKC, so compatibility variants display as the plain characters they
+/// stand for: fullwidth `ａｄｍｉｎ` becomes `admin`, an ideographic or no-break space becomes a
+/// space. Leading and trailing whitespace is trimmed and runs of inner spaces collapse to one,
+/// so `" Ann  Lee "` becomes `"Ann Lee"`. The result has 1 to [`MAX_USERNAME_CHARS`]
+/// characters as people count them (grapheme clusters: `👩🏽‍💻` is one), as typed and once
+/// normalized, and at least one letter, digit or emoji. Case is kept. Control characters,
+/// invisible formatting (zero-width spaces, bidirectional overrides) and symbols that could
+/// pass for markup are refused, naming the character when it is visible.
 ///
 /// Usernames are unique by look-alike, not by spelling: two names clash when they are equal
 /// after NFKC, lowercasing and the Unicode confusables skeleton (UTS #39), so `Admin`,
@@ -29,27 +36,64 @@ pub const SPACES: &str = "spaces";
 /// `BiII` (capital `I`s) with `Bill`.
 pub fn normalize_username(raw: &str) -> Result<String, RoomError> {
     let typed = collapse_spaces(raw);
-    // Checked before normalizing too: NFKC can expand one character into eighteen.
-    if typed.chars().count() > MAX_USERNAME_CHARS {
+    // Checked before normalizing too: NFKC can expand one character into eighteen. Bytes
+    // bound the work before graphemes are counted.
+    if typed.len() > MAX_USERNAME_CHARS * 32 || typed.graphemes(true).count() > MAX_USERNAME_CHARS {
         return Err(RoomError::UsernameTooLong);
     }
     let name = collapse_spaces(&typed.nfkc().collect::<String>());
     if name.is_empty() {
         return Err(RoomError::UsernameMissing);
     }
-    if let Some(bad) = name
-        .chars()
-        .find(|&c| !(c.is_alphanumeric() || matches!(c, ' ' | '_' | '-' | '.')))
-    {
-        return Err(RoomError::UsernameInvalidChar(bad));
-    }
-    if name.chars().count() > MAX_USERNAME_CHARS {
+    check_name_chars(&name)?;
+    if name.graphemes(true).count() > MAX_USERNAME_CHARS {
         return Err(RoomError::UsernameTooLong);
     }
-    if !name.chars().any(char::is_alphanumeric) {
+    if !name.chars().any(|c| c.is_alphanumeric() || is_emoji(c)) {
         return Err(RoomError::UsernameNoAlphanumeric);
     }
     Ok(name)
+}
+
+/// Refuses a character no name needs, describing it for the person who typed it.
+fn check_name_chars(name: &str) -> Result<(), RoomError> {
+    let chars: Vec<char> = name.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        let joins_emoji = || {
+            // A zero-width joiner only inside an emoji sequence (👩‍💻), never between letters.
+            i > 0 && i + 1 < chars.len() && is_emoji_part(chars[i - 1]) && is_emoji(chars[i + 1])
+        };
+        let ok = match c.general_category_group() {
+            GeneralCategoryGroup::Letter
+            | GeneralCategoryGroup::Mark
+            | GeneralCategoryGroup::Number => true,
+            _ if c == ' ' || matches!(c, '\'' | '’' | '_' | '.' | '·') => true,
+            _ if c.general_category() == GeneralCategory::DashPunctuation => true,
+            _ if emoji::is_zwj(c) => joins_emoji(),
+            _ => is_emoji_part(c) && !c.is_ascii(),
+        };
+        if !ok {
+            let shown = if c.is_control() || c.is_whitespace() || is_invisible_format(c) {
+                "an invisible or control character".to_owned()
+            } else {
+                format!("“{c}”")
+            };
+            return Err(RoomError::UsernameInvalidChar(shown));
+        }
+    }
+    Ok(())
+}
+
+/// A pictographic emoji (not the ASCII digits, `#` and `*` that can start keycaps).
+fn is_emoji(c: char) -> bool {
+    c.is_emoji_char() && !c.is_ascii()
+}
+
+/// An emoji or a piece of one: skin tones, presentation selectors, flag letters and tags.
+fn is_emoji_part(c: char) -> bool {
+    c.is_emoji_char_or_emoji_component()
+        || emoji::is_emoji_presentation_selector(c)
+        || emoji::is_tag_character(c)
 }
 
 /// Trims and collapses runs of inner spaces to one.
@@ -147,25 +191,44 @@ mod tests {
     }
 
     #[test]
+    fn names_are_accepted_as_people_type_them() {
+        for name in [
+            "Sinéad O'Connor",
+            "D’Angelo",
+            "Jean-Luc Picard",
+            "Zoë 🎸",
+            "👩🏽‍💻 Priya",
+            "🇯🇵 Aiko",
+            "🎧",
+            "नमस्ते दुनिया",
+            "Mary–Kate",
+        ] {
+            assert_eq!(normalize_username(name).as_deref(), Ok(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn length_counts_what_people_see() {
+        // A joined emoji sequence of 4 code points is one character.
+        let name = "👩🏽‍💻".repeat(MAX_USERNAME_CHARS);
+        assert_eq!(normalize_username(&name).as_deref(), Ok(name.as_str()));
+        let long = "👩🏽‍💻".repeat(MAX_USERNAME_CHARS + 1);
+        assert_eq!(normalize_username(&long), Err(RoomError::UsernameTooLong));
+    }
+
+    #[test]
     fn username_refusals() {
         assert_eq!(normalize_username(""), Err(RoomError::UsernameMissing));
         assert_eq!(normalize_username("   "), Err(RoomError::UsernameMissing));
-        assert_eq!(
-            normalize_username("ann!"),
-            Err(RoomError::UsernameInvalidChar('!'))
-        );
-        assert_eq!(
-            normalize_username("a\tb"),
-            Err(RoomError::UsernameInvalidChar('\t'))
-        );
-        assert_eq!(
-            normalize_username("a<script>"),
-            Err(RoomError::UsernameInvalidChar('<'))
-        );
-        assert_eq!(
-            normalize_username("a\u{200B}b"),
-            Err(RoomError::UsernameInvalidChar('\u{200B}'))
-        );
+        let shown = |s: &str| Err(RoomError::UsernameInvalidChar(s.to_owned()));
+        assert_eq!(normalize_username("ann!"), shown("“!”"));
+        let invisible = shown("an invisible or control character");
+        assert_eq!(normalize_username("a\tb"), invisible);
+        assert_eq!(normalize_username("a<script>"), shown("“<”"));
+        assert_eq!(normalize_username("a\u{200B}b"), invisible);
+        assert_eq!(normalize_username("a\u{202E}b"), invisible);
+        // A joiner between letters is invisible formatting, not an emoji sequence.
+        assert_eq!(normalize_username("a\u{200D}b"), invisible);
         assert_eq!(
             normalize_username("..."),
             Err(RoomError::UsernameNoAlphanumeric)
@@ -183,9 +246,9 @@ mod tests {
     }
 
     #[test]
-    fn invalid_char_message_escapes_the_character() {
-        let msg = RoomError::UsernameInvalidChar('\n').to_string();
-        assert!(msg.ends_with("(not '\\n')"), "{msg}");
+    fn invalid_char_message_shows_the_character_not_its_code() {
+        let msg = normalize_username("ann@home").unwrap_err().to_string();
+        assert!(msg.ends_with("(not “@”)"), "{msg}");
     }
 
     fn clash(a: &str, b: &str) -> bool {

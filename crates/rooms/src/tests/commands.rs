@@ -1,6 +1,7 @@
 //! Every command and every refusal.
 
 use super::{r, trace, u, World};
+use crate::ClientInfo;
 use crate::{
     Ack, Command, JoinTokens, PublishTokenRequest, RoomError, RoomId, ViewTokenRequest,
     MAX_USERNAME_CHARS,
@@ -35,6 +36,7 @@ fn authenticate_acks_the_user_and_the_rooms_and_joins_spaces() {
         "b",
         Command::Authenticate {
             username: "  Bob  ".into(),
+            client: ClientInfo::default(),
         },
     );
     assert_eq!(
@@ -51,10 +53,14 @@ fn authenticate_refusals() {
     w.sign_in("a", "Ann");
     let auth = |name: &str| Command::Authenticate {
         username: name.into(),
+        client: ClientInfo::default(),
     };
     assert_eq!(w.err("b", auth("")), RoomError::UsernameMissing);
     assert_eq!(w.err("b", auth("   ")), RoomError::UsernameMissing);
-    assert_eq!(w.err("b", auth("b@b")), RoomError::UsernameInvalidChar('@'));
+    assert_eq!(
+        w.err("b", auth("b@b")),
+        RoomError::UsernameInvalidChar("“@”".into())
+    );
     assert_eq!(w.err("b", auth("-_-")), RoomError::UsernameNoAlphanumeric);
     let long = "b".repeat(MAX_USERNAME_CHARS + 1);
     assert_eq!(w.err("b", auth(&long)), RoomError::UsernameTooLong);
@@ -81,6 +87,7 @@ fn authenticate_again_under_the_same_name_is_answered_without_effects() {
         "a",
         Command::Authenticate {
             username: "ann".into(),
+            client: ClientInfo::default(),
         },
     );
     assert!(matches!(out.ack, Ack::Authenticated { ref user, .. } if user.username == "Ann"));
@@ -148,7 +155,8 @@ fn create_room_seats_the_creator_and_announces_the_room() {
     assert_eq!(out.ack.data(), Some(json!("r1")));
     let expected = json!({
         "id": "r1", "name": "Morning chat", "ownerId": "a", "audioOnly": false,
-        "participants": [{"id": "a", "username": "Ann", "muted": false, "raisedHand": false}],
+        "participants": [{"id": "a", "username": "Ann", "muted": false, "raisedHand": false,
+                          "invited": false, "micUnavailable": false}],
         "speakers": ["a"],
     });
     assert_eq!(room_json(&w, "r1"), expected);
@@ -411,13 +419,16 @@ fn demoting_ends_the_publication_and_clears_the_mute() {
 }
 
 #[test]
-fn denying_a_raised_hand_lowers_it() {
+fn denying_a_raised_hand_lowers_it_and_tells_them() {
     let mut w = World::room_with_two_listeners();
     w.ok("b", hand(true));
     let out = w.promote("a", "r1", "b", false);
     assert_eq!(
         trace(&out),
-        [r#"room:r1 user-raised-hand ["r1","b",false]"#]
+        [
+            r#"room:r1 user-raised-hand ["r1","b",false]"#,
+            r#"user:b hand-denied ["r1"]"#
+        ]
     );
     assert!(
         w.promote("a", "r1", "b", false).effects.is_empty(),
@@ -667,6 +678,7 @@ fn live_rooms_are_busiest_first_then_newest() {
         "e",
         Command::Authenticate {
             username: "Eve".into(),
+            client: ClientInfo::default(),
         },
     );
     let Ack::Authenticated { rooms, .. } = out.ack else {

@@ -2,7 +2,8 @@
 //! size of the `authenticate` ack. Each limit is hit exactly: N allowed, N + 1 refused
 //! without changing anything (checked by `World::err`), and freeing one allows again.
 
-use super::{r, u, World};
+use super::{c, r, u, World};
+use crate::ClientInfo;
 use crate::{Ack, Command, Limits, RoomError, RoomId, Rooms};
 use serde_json::json;
 
@@ -239,32 +240,44 @@ fn the_default_live_room_quota_is_ten_thousand() {
     for n in 0..users {
         let username = format!("User{n}");
         rooms
-            .apply(0, &u(&format!("c{n}")), Command::Authenticate { username })
+            .apply(
+                0,
+                &c(&format!("c{n}")),
+                Command::Authenticate {
+                    username,
+                    client: ClientInfo::default(),
+                },
+            )
             .unwrap();
     }
     for n in 0..10_000 {
         let owner = u(&format!("c{}", n / 3));
-        rooms.apply(0, &owner, create(&format!("r{n}"))).unwrap();
+        rooms
+            .apply(0, &c(owner.as_str()), create(&format!("r{n}")))
+            .unwrap();
     }
     assert_eq!(rooms.rooms().count(), 10_000);
     let last = u(&format!("c{}", users - 1));
     assert_eq!(rooms.rooms_of(&last).len(), 1);
     let before = rooms.clone();
     assert_eq!(
-        rooms.apply(0, &last, create("one-too-many")),
+        rooms.apply(0, &c(last.as_str()), create("one-too-many")),
         Err(RoomError::TooManyLiveRooms)
     );
     assert_eq!(before, rooms, "a refused create-room changed the state");
-    rooms.apply(0, &u("c0"), leave("r0")).unwrap();
-    rooms.apply(0, &last, create("one-more")).unwrap();
+    rooms.apply(0, &c("c0"), leave("r0")).unwrap();
+    rooms
+        .apply(0, &c(last.as_str()), create("one-more"))
+        .unwrap();
 
     // A newcomer's ack lists the first 100 rooms only.
     let ack = rooms
         .apply(
             0,
-            &u("new"),
+            &c("new"),
             Command::Authenticate {
                 username: "Newcomer".into(),
+                client: ClientInfo::default(),
             },
         )
         .unwrap()
@@ -301,6 +314,7 @@ fn the_authenticate_ack_lists_the_first_rooms_in_listing_order() {
         "c",
         Command::Authenticate {
             username: "Cat".into(),
+            client: ClientInfo::default(),
         },
     );
     assert_eq!(listed(&out.ack), [r("old"), r("new")]);
@@ -309,6 +323,7 @@ fn the_authenticate_ack_lists_the_first_rooms_in_listing_order() {
         "c",
         Command::Authenticate {
             username: "Cat".into(),
+            client: ClientInfo::default(),
         },
     );
     assert_eq!(listed(&again.ack), [r("old"), r("new")]);
@@ -318,6 +333,7 @@ fn the_authenticate_ack_lists_the_first_rooms_in_listing_order() {
         "d",
         Command::Authenticate {
             username: "Dan".into(),
+            client: ClientInfo::default(),
         },
     );
     assert_eq!(listed(&out.ack), [r("old"), r("new")]);
@@ -326,6 +342,7 @@ fn the_authenticate_ack_lists_the_first_rooms_in_listing_order() {
         "e",
         Command::Authenticate {
             username: "Eve".into(),
+            client: ClientInfo::default(),
         },
     );
     assert_eq!(listed(&out.ack), [r("old")]);

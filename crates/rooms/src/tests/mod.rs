@@ -2,20 +2,26 @@
 //! property test over random command sequences.
 
 mod commands;
+mod consent;
 mod handover;
 mod limits;
+mod presence;
 mod props;
 mod usernames;
 
 use crate::validate::username_keys;
 use crate::{
-    Audience, Command, Effect, Group, Limits, MediaAction, Outcome, RoomError, RoomId, Rooms,
-    UserId,
+    Audience, ClientInfo, Command, ConnId, Effect, Group, Limits, MediaAction, Outcome, RoomError,
+    RoomId, Rooms, UserId,
 };
 use std::collections::HashSet;
 
 pub(crate) fn u(id: &str) -> UserId {
     UserId::new(id)
+}
+
+pub(crate) fn c(id: &str) -> ConnId {
+    ConnId::new(id)
 }
 
 pub(crate) fn r(id: &str) -> RoomId {
@@ -44,7 +50,7 @@ impl World {
     pub fn run(&mut self, who: &str, command: Command) -> Result<Outcome, RoomError> {
         self.now += 10;
         let before = self.rooms.clone();
-        let result = self.rooms.apply(self.now, &u(who), command);
+        let result = self.rooms.apply(self.now, &c(who), command);
         if result.is_err() {
             assert_eq!(before, self.rooms, "a refused command changed the state");
         }
@@ -74,8 +80,28 @@ impl World {
             who,
             Command::Authenticate {
                 username: name.into(),
+                client: ClientInfo::default(),
             },
         );
+    }
+
+    /// Signs in connection `who` as `name` on a client that resumes with `secret-<who>` and
+    /// answers invitations (the Podium app).
+    pub fn sign_in_app(&mut self, who: &str, name: &str) {
+        self.ok(
+            who,
+            Command::Authenticate {
+                username: name.into(),
+                client: ClientInfo::new(format!("secret-{who}")),
+            },
+        );
+    }
+
+    /// Everything due at the current time.
+    pub fn expire(&mut self) -> Outcome {
+        let out = self.rooms.expire(self.now);
+        check_invariants(&self.rooms);
+        out
     }
 
     /// `who` creates room `id` (audio only).
@@ -159,6 +185,7 @@ fn describe(effect: &Effect) -> String {
         Effect::Media(MediaAction::EndView { room_id, user_id }) => {
             format!("end-view {room_id} {user_id}")
         }
+        Effect::CloseConnection { conn } => format!("close {conn}"),
     }
 }
 
@@ -197,8 +224,10 @@ pub(crate) fn check_invariants(rooms: &Rooms) {
             );
             if speakers.contains(&p.id) {
                 assert!(!p.raised_hand, "{id}: speaker with a raised hand");
+                assert!(!p.invited, "{id}: invited speaker");
             } else {
                 assert!(!p.muted, "{id}: muted listener");
+                assert!(!p.mic_unavailable, "{id}: listener without a mic");
             }
         }
     }
@@ -231,6 +260,15 @@ pub(crate) fn check_invariants(rooms: &Rooms) {
         for room_id in joined {
             let room = rooms.room(room_id).expect("user lists a deleted room");
             assert!(room.is_member(&user.id));
+        }
+    }
+    // Connections and users map to each other one to one; away users have none.
+    for (user, _) in &signed_in {
+        if let Some(conn) = rooms.conn_of(&user.id) {
+            assert_eq!(rooms.user_on(conn).map(|u| &u.id), Some(&user.id));
+            assert!(!rooms.is_away(&user.id), "away with a connection");
+        } else {
+            assert!(rooms.is_away(&user.id), "no connection but not away");
         }
     }
     assert_eq!(folded.len(), rooms.user_count());

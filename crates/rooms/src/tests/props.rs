@@ -1,7 +1,8 @@
 //! Random command sequences never panic, keep the invariants, and produce effects that keep
 //! a shell's socket.io rooms and the SFU in sync with the domain.
 
-use super::{check_invariants, r, u};
+use super::{c, check_invariants, r, u};
+use crate::ClientInfo;
 use crate::{Audience, Command, Effect, Group, Limits, MediaAction, Rooms, UserId};
 use proptest::prelude::*;
 use std::collections::{BTreeSet, HashMap};
@@ -91,7 +92,14 @@ fn prologue(rooms: &mut Rooms) {
     for (i, conn) in CONNS.iter().enumerate() {
         let username = format!("P{i}");
         rooms
-            .apply(0, &u(conn), Command::Authenticate { username })
+            .apply(
+                0,
+                &c(conn),
+                Command::Authenticate {
+                    username,
+                    client: ClientInfo::default(),
+                },
+            )
             .unwrap();
     }
     for (owner, room) in [("c0", "r0"), ("c1", "r1")] {
@@ -100,12 +108,12 @@ fn prologue(rooms: &mut Rooms) {
             name: "Chat".into(),
             audio_only: true,
         };
-        rooms.apply(0, &u(owner), create).unwrap();
+        rooms.apply(0, &c(owner), create).unwrap();
     }
     for (owner, room, speaker, listener) in [("c0", "r0", "c2", "c3"), ("c1", "r1", "c3", "c4")] {
         for member in [speaker, listener] {
             rooms
-                .apply(0, &u(member), Command::JoinRoom { room_id: r(room) })
+                .apply(0, &c(member), Command::JoinRoom { room_id: r(room) })
                 .unwrap();
         }
         let promote = Command::PromoteUser {
@@ -113,7 +121,7 @@ fn prologue(rooms: &mut Rooms) {
             user_id: u(speaker),
             promote: true,
         };
-        rooms.apply(0, &u(owner), promote).unwrap();
+        rooms.apply(0, &c(owner), promote).unwrap();
     }
     check_invariants(rooms);
 }
@@ -124,6 +132,7 @@ fn command(s: &Step) -> Command {
     match s.kind {
         0 => Command::Authenticate {
             username: NAMES[s.name].into(),
+            client: ClientInfo::default(),
         },
         1 => Command::CreateRoom {
             room_id,
@@ -220,6 +229,7 @@ fn check_effects(
                 let set = groups.get_mut(group).expect("leave of an unknown group");
                 assert!(set.remove(user), "leave of a group not joined");
             }
+            Effect::CloseConnection { .. } => panic!("no resume in these sequences"),
             Effect::Emit { to, event } => {
                 assert!(!event.name().is_empty() && !event.args().is_empty());
                 match to {
@@ -282,7 +292,7 @@ fn run(mut rooms: Rooms, steps: &[Step]) -> Result<(), TestCaseError> {
         let cmd = command(s);
         let created = matches!(cmd, Command::CreateRoom { .. });
         let from = sender(&rooms, s);
-        let result = rooms.apply(i as u64, &from, cmd);
+        let result = rooms.apply(i as u64, &c(from.as_str()), cmd);
         match result {
             Ok(outcome) => {
                 if created {
@@ -308,7 +318,7 @@ fn run(mut rooms: Rooms, steps: &[Step]) -> Result<(), TestCaseError> {
     // Everyone leaving empties everything.
     for conn in CONNS {
         rooms
-            .apply(1_000, &u(conn), Command::Disconnect)
+            .apply(1_000, &c(conn), Command::Disconnect)
             .expect("disconnect is never refused");
     }
     prop_assert_eq!(rooms.rooms().count(), 0);
@@ -323,6 +333,7 @@ fn tight() -> Limits {
         max_joined_rooms: 2,
         max_live_rooms: 2,
         max_listed_rooms: 1,
+        ..Limits::default()
     }
 }
 

@@ -1,11 +1,13 @@
 //! Look-alike usernames (fault F15): uniqueness is by confusable skeleton, not by spelling.
 
-use super::{u, World};
+use super::{c, u, World};
+use crate::ClientInfo;
 use crate::{Ack, Command, RoomError};
 
 fn auth(name: &str) -> Command {
     Command::Authenticate {
         username: name.into(),
+        client: ClientInfo::default(),
     }
 }
 
@@ -120,7 +122,7 @@ fn refused_look_alike_leaves_everything_as_it_was() {
     let before = w.rooms.clone();
     let err = w
         .rooms
-        .apply(w.now, &u("x"), auth("\u{430}dmin"))
+        .apply(w.now, &c("x"), auth("\u{430}dmin"))
         .unwrap_err();
     assert_eq!(err, RoomError::UsernameTaken("\u{430}dmin".into()));
     assert_eq!(before, w.rooms, "a refused authenticate changed the state");

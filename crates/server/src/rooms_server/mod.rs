@@ -5,14 +5,15 @@
 //! session registry.
 
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use std::net::SocketAddr;
 
 use axum::extract::ConnectInfo;
 use podium_auth::{MillicastClaims, TokenType};
 use podium_rooms::{
-    Ack, Audience, Command, Effect, Event, JoinTokens, MediaAction, RoomId, Rooms, UserId,
+    Ack, Audience, ClientInfo, Command, ConnId, Effect, Event, JoinTokens, MediaAction, RoomId,
+    Rooms, UserId,
 };
 use serde::de::{SeqAccess, Visitor};
 use serde::ser::SerializeTuple;
@@ -21,6 +22,7 @@ use serde_json::{json, Value};
 use socketioxide::extract::{AckSender, SocketRef, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::layer::SocketIoLayer;
+use socketioxide::socket::DisconnectReason;
 use socketioxide::{SendError, SocketError, SocketIo};
 
 pub mod delivery;
@@ -43,7 +45,7 @@ const NAMESPACES: [&str; 2] = ["/", "/socket.io/"];
 pub const MAX_MESSAGE: usize = 16 * 1024;
 
 /// The client→server events, each carrying an ack callback.
-pub const EVENTS: [&str; 9] = [
+pub const EVENTS: [&str; 13] = [
     "authenticate",
     "create-room",
     "join-room",
@@ -53,7 +55,22 @@ pub const EVENTS: [&str; 9] = [
     "kick-user",
     "mute-speaker",
     "mute",
+    "answer-invite",
+    "leave-stage",
+    "mic-state",
+    "sign-out",
 ];
+
+/// How often the server pings each client, and how long it waits for the pong. A frozen or
+/// vanished client (no FIN) is noticed within their sum (7 s), and its user leaves their
+/// rooms at [`podium_rooms::Limits::hold_ms`] (9 s) after it was last heard; a client busy
+/// for up to the timeout (4 s) is not dropped. socket.io's defaults (25 s + 20 s) took 45 s.
+pub const PING_INTERVAL: Duration = Duration::from_secs(3);
+/// See [`PING_INTERVAL`].
+pub const PING_TIMEOUT: Duration = Duration::from_secs(4);
+
+/// How often users who are away are checked against their deadline.
+const EXPIRE_EVERY: Duration = Duration::from_millis(250);
 
 /// Shared by every socket handler.
 #[derive(Clone)]
@@ -65,6 +82,8 @@ struct Spaces {
     /// Open sockets per client address: long-polling clients hold no TCP connection between
     /// polls, so the HTTP port's own cap does not see them.
     sockets: Admission,
+    /// The rooms domain's clock: milliseconds since this instant.
+    epoch: Instant,
 }
 
 /// A command's outcome with the grants created and revoked for it (see [`Spaces::apply`]).
@@ -100,6 +119,8 @@ pub fn layer(app: AppState, settings: RoomsSettings) -> SocketIoLayer {
         .ws_max_message_size(MAX_MESSAGE)
         .max_payload(MAX_MESSAGE as u64)
         .max_buffer_size(CLIENT_QUEUE)
+        .ping_interval(PING_INTERVAL)
+        .ping_timeout(PING_TIMEOUT)
         .build_layer();
     let spaces = Spaces {
         throttle: Arc::new(Throttle::new(settings.rates, std::time::Instant::now())),
@@ -111,7 +132,22 @@ pub fn layer(app: AppState, settings: RoomsSettings) -> SocketIoLayer {
         app,
         rooms: Arc::new(Mutex::new(Rooms::with_limits(settings.limits))),
         io: io.clone(),
+        epoch: Instant::now(),
     };
+    let expiring = spaces.clone();
+    tokio::spawn(crate::every(
+        EXPIRE_EVERY,
+        spaces.app.shutdown.clone(),
+        move || {
+            if let Some(outcome) = expiring.expire() {
+                let spaces = expiring.clone();
+                tokio::spawn(async move {
+                    let tokens = spaces.grant_changes(&outcome);
+                    spaces.carry_out(outcome.effects, tokens).await;
+                });
+            }
+        },
+    ));
     let throttle = spaces.throttle.clone();
     tokio::spawn(crate::every(
         crate::FORGET_IDLE_EVERY,
@@ -176,13 +212,6 @@ impl Serialize for Args {
     }
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
 impl Spaces {
     fn connected(&self, socket: SocketRef) {
         for event in EVENTS {
@@ -203,23 +232,50 @@ impl Spaces {
             );
         }
         let spaces = self.clone();
-        socket.on_disconnect(async move |s: SocketRef| {
+        socket.on_disconnect(async move |s: SocketRef, reason: DisconnectReason| {
             s.extensions.remove::<Arc<Permit>>();
-            spaces.gone(UserId::new(s.id.to_string())).await;
+            let command = match reason {
+                // The client closed its socket on purpose (the demo's way to sign out).
+                DisconnectReason::ClientNSDisconnect => Command::Disconnect,
+                DisconnectReason::HeartbeatTimeout => Command::ConnectionLost {
+                    silent_ms: (PING_INTERVAL + PING_TIMEOUT).as_millis() as u64,
+                },
+                // Closed or broken (a reload, a network change): their seats wait for them.
+                _ => Command::ConnectionLost { silent_ms: 0 },
+            };
+            spaces.apply_and_carry_out(&conn_id(&s), command).await;
             spaces.app.rooms_overflow.forget(&s);
         });
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// Users away past their hold leave their rooms; departed secrets expire. Returns the
+    /// effects to carry out, if anything was due.
+    fn expire(&self) -> Option<podium_rooms::Outcome> {
+        let now = self.now_ms();
+        let mut rooms = self.lock();
+        if rooms.next_deadline().is_none_or(|t| t > now) {
+            return None;
+        }
+        Some(rooms.expire(now))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Rooms> {
+        self.rooms
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Applies a command and, under the same lock, the grant bookkeeping it implies: rooms
     /// opened and closed, grants created for the tokens it hands out and revoked for the
     /// memberships it ends. Done apart, a revocation by one message could land between
     /// another message's change and its grant, leaving a grant no membership backs.
-    fn apply(&self, user: &UserId, command: Command) -> Result<Applied, podium_rooms::RoomError> {
-        let mut rooms = self
-            .rooms
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let outcome = rooms.apply(now_ms(), user, command)?;
+    fn apply(&self, conn: &ConnId, command: Command) -> Result<Applied, podium_rooms::RoomError> {
+        let mut rooms = self.lock();
+        let outcome = rooms.apply(self.now_ms(), conn, command)?;
         let grants = self.grants();
         let joined = match &outcome.ack {
             Ack::Joined(t) => Some((
@@ -234,7 +290,19 @@ impl Spaces {
             )),
             _ => None,
         };
-        let tokens = outcome
+        let tokens = self.grant_changes(&outcome);
+        Ok(Applied {
+            outcome,
+            joined,
+            tokens,
+        })
+    }
+
+    /// Per effect: the grant it hands out (`SendPromoted`) or ends (media actions), with
+    /// rooms' grants opened and closed as they are created and deleted.
+    fn grant_changes(&self, outcome: &podium_rooms::Outcome) -> Vec<Option<String>> {
+        let grants = self.grants();
+        outcome
             .effects
             .iter()
             .map(|effect| match effect {
@@ -259,17 +327,12 @@ impl Spaces {
                 }
                 _ => None,
             })
-            .collect();
-        Ok(Applied {
-            outcome,
-            joined,
-            tokens,
-        })
+            .collect()
     }
 
-    /// The user is gone (disconnected, or not reading): the domain frees their seats.
-    async fn gone(&self, user: UserId) {
-        if let Ok(applied) = self.apply(&user, Command::Disconnect) {
+    /// Applies a command that is never refused (a connection's end) and carries it out.
+    async fn apply_and_carry_out(&self, conn: &ConnId, command: Command) {
+        if let Ok(applied) = self.apply(conn, command) {
             self.carry_out(applied.outcome.effects, applied.tokens)
                 .await;
         }
@@ -279,9 +342,10 @@ impl Spaces {
     fn overflowed(&self, socket: &SocketRef) {
         delivery::mark_overflowed(&self.app.rooms_overflow, socket);
         let spaces = self.clone();
-        let user = UserId::new(socket.id.to_string());
-        // A task of its own: this runs in the middle of carrying out other effects.
-        tokio::spawn(async move { spaces.gone(user).await });
+        let conn = conn_id(socket);
+        // A task of its own: this runs in the middle of carrying out other effects. A client
+        // that does not read is gone for good: it could not follow the room anyway.
+        tokio::spawn(async move { spaces.apply_and_carry_out(&conn, Command::Disconnect).await });
     }
 
     /// Emits to one client, handling a client that is not reading.
@@ -320,18 +384,28 @@ impl Spaces {
         ) {
             return json!({ "error": "Too many requests, slow down" });
         }
-        let command = match parse_command(event, &args) {
+        let secret = if event == "authenticate" {
+            new_secret()
+        } else {
+            String::new()
+        };
+        let command = match parse_command(event, &args, &secret) {
             Ok(c) => c,
             Err(message) => return json!({ "error": message }),
         };
-        let user = UserId::new(socket.id.to_string());
-        let applied = match self.apply(&user, command) {
+        let applied = match self.apply(&conn_id(socket), command) {
             Ok(a) => a,
             Err(e) => return e.to_ack(),
         };
         let ack = match (&applied.outcome.ack, &applied.joined) {
             (Ack::Joined(tokens), Some(grants)) => {
                 json!({ "data": self.join_tokens(&self.ws_base(socket), tokens, grants) })
+            }
+            (signed_in @ (Ack::Authenticated { .. } | Ack::Resumed { .. }), _) => {
+                // The secret this client presents to resume later (a reload, a new network).
+                let mut data = signed_in.data().unwrap_or(Value::Null);
+                data["resumeSecret"] = json!(secret);
+                json!({ "data": data })
             }
             (other, _) => json!({ "data": other.data().unwrap_or(Value::Null) }),
         };
@@ -398,6 +472,12 @@ impl Spaces {
                             .end_token_sessions(&token_id, EndReason::GrantRevoked);
                     }
                 }
+                Effect::CloseConnection { conn } => {
+                    if let Some(s) = self.socket_of_conn(&conn) {
+                        // Its user resumed elsewhere; its own disconnect changes nothing.
+                        let _ = s.disconnect();
+                    }
+                }
                 _ => {}
             }
         }
@@ -414,8 +494,14 @@ impl Spaces {
         }
     }
 
+    /// The socket `user` is connected on now (none while they are away).
     fn socket(&self, user: &UserId) -> Option<SocketRef> {
-        let sid = user.as_str().parse().ok()?;
+        let conn = self.lock().conn_of(user)?.clone();
+        self.socket_of_conn(&conn)
+    }
+
+    fn socket_of_conn(&self, conn: &ConnId) -> Option<SocketRef> {
+        let sid = conn.as_str().parse().ok()?;
         NAMESPACES
             .iter()
             .find_map(|ns| self.io.of(ns)?.get_socket(sid))
@@ -504,13 +590,62 @@ fn arg_bool(args: &[Value], i: usize, name: &str) -> Result<bool, String> {
     }
 }
 
+/// The connection a socket is.
+fn conn_id(socket: &SocketRef) -> ConnId {
+    ConnId::new(socket.id.to_string())
+}
+
+/// A fresh resume secret: 256 random bits, in hex.
+pub fn new_secret() -> String {
+    let mut b = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut b);
+    hex::encode(b)
+}
+
+/// Longest resume secret accepted (ours are 64 characters).
+const MAX_SECRET_LEN: usize = 128;
+
 /// Turns a socket.io event and its arguments into a room command (shapes of §9.2).
-pub fn parse_command(event: &str, args: &[Value]) -> Result<Command, String> {
+/// `secret` is the fresh resume secret a sign-in hands out.
+///
+/// `authenticate(username, options?)`: Podium's app passes
+/// `{resume?: secret, answersInvitations?: true}`; the demo's app passes the name only.
+pub fn parse_command(event: &str, args: &[Value], secret: &str) -> Result<Command, String> {
     let room = |i| arg_str(args, i, "roomId").map(RoomId::new);
     Ok(match event {
-        "authenticate" => Command::Authenticate {
-            username: arg_str(args, 0, "username")?,
+        "authenticate" => {
+            let username = arg_str(args, 0, "username")?;
+            let options = args.get(1).and_then(Value::as_object);
+            let flag = |name| {
+                options
+                    .and_then(|o| o.get(name))
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false)
+            };
+            let client = ClientInfo {
+                resume_secret: secret.to_owned(),
+                answers_invitations: flag("answersInvitations"),
+            };
+            match options.and_then(|o| o.get("resume")) {
+                None | Some(Value::Null) => Command::Authenticate { username, client },
+                Some(Value::String(old)) if old.len() <= MAX_SECRET_LEN => Command::Resume {
+                    username,
+                    secret: old.clone(),
+                    client,
+                },
+                Some(_) => return Err("Invalid resume secret".to_owned()),
+            }
+        }
+        "answer-invite" => Command::AnswerInvite {
+            room_id: room(0)?,
+            accept: arg_bool(args, 1, "accept")?,
         },
+        "leave-stage" => Command::LeaveStage { room_id: room(0)? },
+        "mic-state" => Command::MicState {
+            room_id: room(0)?,
+            available: arg_bool(args, 1, "available")?,
+        },
+        "sign-out" => Command::Disconnect,
         "create-room" => Command::CreateRoom {
             room_id: RoomId::new(new_room_id()),
             name: arg_str(args, 0, "room name")?,
@@ -567,21 +702,45 @@ mod tests {
     #[test]
     fn commands_are_parsed_with_clear_errors() {
         assert!(matches!(
-            parse_command("promote-user", &[json!("r"), json!("u"), json!(true)]),
+            parse_command("promote-user", &[json!("r"), json!("u"), json!(true)], ""),
             Ok(Command::PromoteUser { promote: true, .. })
         ));
         assert_eq!(
-            parse_command("promote-user", &[json!("r")]).unwrap_err(),
+            parse_command("promote-user", &[json!("r")], "").unwrap_err(),
             "Missing userId"
         );
         assert_eq!(
-            parse_command("raise-hand", &[json!("r"), json!("yes")]).unwrap_err(),
+            parse_command("raise-hand", &[json!("r"), json!("yes")], "").unwrap_err(),
             "Missing raised"
         );
         assert_eq!(
-            parse_command("authenticate", &[json!(5)]).unwrap_err(),
+            parse_command("authenticate", &[json!(5)], "s").unwrap_err(),
             "Missing username"
         );
+        assert!(matches!(
+            parse_command("authenticate", &[json!("Ann")], "s"),
+            Ok(Command::Authenticate { client, .. })
+                if client.resume_secret == "s" && !client.answers_invitations
+        ));
+        assert!(matches!(
+            parse_command(
+                "authenticate",
+                &[json!("Ann"), json!({"resume": "old", "answersInvitations": true})],
+                "new"
+            ),
+            Ok(Command::Resume { secret, client, .. })
+                if secret == "old" && client.resume_secret == "new" && client.answers_invitations
+        ));
+        assert_eq!(
+            parse_command("authenticate", &[json!("Ann"), json!({"resume": 7})], "s").unwrap_err(),
+            "Invalid resume secret"
+        );
+        assert_eq!(
+            parse_command("answer-invite", &[json!("r")], "").unwrap_err(),
+            "Missing accept"
+        );
+        assert_eq!(new_secret().len(), 64);
+        assert_ne!(new_secret(), new_secret());
         let id = new_room_id();
         assert_eq!(id.len(), 36);
         assert!(

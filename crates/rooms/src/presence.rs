@@ -1,0 +1,328 @@
+//! Presence: users whose connection is lost keep their seats for a while, unseen, and may
+//! come back on a new connection with their resume secret.
+//!
+//! - **Away** (lost, within [`Limits::hold_ms`](crate::Limits::hold_ms) of when they were
+//!   last heard): nothing changes for anyone else. A resume takes the user back as if
+//!   nothing happened: same id, rooms, role, mute, raised hand.
+//! - **Departed** (past the hold, within [`Limits::resume_ms`](crate::Limits::resume_ms) of
+//!   the loss): the rooms saw them leave (hand-over, closing) and their name is free. A
+//!   resume still gives each seat back where the room is live and did not remove them: a
+//!   speaker goes back on stage (mute kept), a raised hand is raised again, and a host whose
+//!   room was handed over comes back as a speaker.
+//! - After that, the secret is forgotten: the user signs in as a new one.
+
+use crate::command::{Ack, ClientInfo, Outcome};
+use crate::effect::{Audience, Effect, Event, Group};
+use crate::error::RoomError;
+use crate::ids::{ConnId, RoomId, UserId};
+use crate::model::{Room, User};
+use crate::rooms::{muted, promoted, raised_hand, Effects, Rooms};
+use crate::validate::{normalize_username, username_keys, UsernameKeys};
+
+/// A signed-in user whose connection was lost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Away {
+    /// When the loss was noticed.
+    pub lost_ms: u64,
+    /// When they leave their rooms unless they resume first.
+    pub leave_ms: u64,
+}
+
+/// A user who left because they stayed away, and may still resume.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Departed {
+    user: User,
+    seats: Vec<Seat>,
+    answers_invitations: bool,
+    /// When the secret stops working.
+    until_ms: u64,
+}
+
+/// What a user was in one room when they left it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Seat {
+    room_id: RoomId,
+    role: SeatRole,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum SeatRole {
+    /// On stage (the owner too: ownership has passed on when they left, so they come back
+    /// as a speaker).
+    Speaker { muted: bool },
+    /// In the audience.
+    Listener { raised_hand: bool },
+}
+
+impl Rooms {
+    /// The connection `conn` is gone: its user is away from now on, unseen by others, and
+    /// leaves at `last heard + hold_ms` ([`Rooms::expire`]) unless they resume first.
+    pub(crate) fn connection_lost(
+        &mut self,
+        now_ms: u64,
+        conn: &ConnId,
+        silent_ms: u64,
+    ) -> Outcome {
+        let mut outcome = Outcome::done();
+        let Some(user) = self.conns.remove(conn) else {
+            return outcome;
+        };
+        let hold_ms = self.limits.hold_ms;
+        let member = self.member_mut(&user);
+        member.conn = None;
+        let leave_ms = now_ms.saturating_sub(silent_ms).saturating_add(hold_ms);
+        member.away = Some(Away {
+            lost_ms: now_ms,
+            leave_ms,
+        });
+        if leave_ms <= now_ms {
+            self.depart(&user, &mut outcome.effects);
+        }
+        outcome
+    }
+
+    /// Times out users away past their hold (they leave their rooms; they may still resume
+    /// for a while) and forgets departed users past [`Limits::resume_ms`](crate::Limits).
+    /// Call it at [`Rooms::next_deadline`], or periodically; never refused.
+    pub fn expire(&mut self, now_ms: u64) -> Outcome {
+        let mut due: Vec<(u64, UserId)> = self
+            .users
+            .iter()
+            .filter_map(|(id, m)| {
+                let away = m.away.as_ref()?;
+                (away.leave_ms <= now_ms).then(|| (away.leave_ms, id.clone()))
+            })
+            .collect();
+        due.sort();
+        let mut outcome = Outcome::done();
+        for (_, user) in due {
+            self.depart(&user, &mut outcome.effects);
+        }
+        self.departed.retain(|_, d| d.until_ms > now_ms);
+        outcome
+    }
+
+    /// The next time [`Rooms::expire`] has something to do.
+    pub fn next_deadline(&self) -> Option<u64> {
+        let leaving = self
+            .users
+            .values()
+            .filter_map(|m| m.away.as_ref().map(|a| a.leave_ms));
+        let forgetting = self.departed.values().map(|d| d.until_ms);
+        leaving.chain(forgetting).min()
+    }
+
+    /// Whether `user` is signed in but their connection is lost.
+    pub fn is_away(&self, user: &UserId) -> bool {
+        self.users.get(user).is_some_and(|m| m.away.is_some())
+    }
+
+    /// The away user leaves every room, as on a sign-out, but keeps a way back.
+    fn depart(&mut self, user: &UserId, effects: &mut Effects) {
+        let Some(member) = self.users.get(user) else {
+            return;
+        };
+        let seats = member
+            .rooms
+            .iter()
+            .filter_map(|room_id| {
+                let room = self.rooms.get(room_id)?;
+                let p = room.participant(user)?;
+                let role = if room.is_speaker(user) {
+                    SeatRole::Speaker { muted: p.muted }
+                } else {
+                    SeatRole::Listener {
+                        raised_hand: p.raised_hand,
+                    }
+                };
+                Some(Seat {
+                    room_id: room_id.clone(),
+                    role,
+                })
+            })
+            .collect();
+        let Some(member) = self.sign_out(user, effects) else {
+            return;
+        };
+        let lost_ms = member.away.as_ref().map_or(0, |a| a.lost_ms);
+        if !member.client.resume_secret.is_empty() {
+            self.departed.insert(
+                member.client.resume_secret,
+                Departed {
+                    user: member.user,
+                    seats,
+                    answers_invitations: member.client.answers_invitations,
+                    until_ms: lost_ms.saturating_add(self.limits.resume_ms),
+                },
+            );
+        }
+    }
+
+    /// `authenticate(username, {resume: secret})` on `conn`.
+    pub(crate) fn resume(
+        &mut self,
+        now_ms: u64,
+        conn: &ConnId,
+        raw_name: &str,
+        secret: &str,
+        client: ClientInfo,
+    ) -> Result<Outcome, RoomError> {
+        if let Some(user) = self.user_on(conn) {
+            return Err(RoomError::AlreadyAuthenticated(user.username.clone()));
+        }
+        let name = normalize_username(raw_name)?;
+        let keys = username_keys(&name);
+        let fresh_secret_unused = client.resume_secret.is_empty()
+            || (!self.secrets.contains_key(&client.resume_secret)
+                && !self.departed.contains_key(&client.resume_secret));
+        if secret.is_empty() || !fresh_secret_unused {
+            return Err(RoomError::ResumeExpired);
+        }
+        if let Some(user) = self.secrets.get(secret).cloned() {
+            if !self.users[&user].keys.clash(&keys) {
+                return Err(RoomError::ResumeExpired);
+            }
+            return Ok(self.take_over(conn, &user, client));
+        }
+        let departed = match self.departed.get(secret) {
+            Some(d) if d.until_ms > now_ms => d,
+            _ => return Err(RoomError::ResumeExpired),
+        };
+        if !username_keys(&departed.user.username).clash(&keys) {
+            return Err(RoomError::ResumeExpired);
+        }
+        let (_, keys) = self.available_username(&departed.user.username)?;
+        if self.users.contains_key(&departed.user.id) {
+            return Err(RoomError::ResumeExpired);
+        }
+        let departed = self.departed.remove(secret).expect("found above");
+        Ok(self.come_back(now_ms, conn, departed, keys, client))
+    }
+
+    /// A user still signed in (away, or on a connection that has not noticed it is dead)
+    /// moves to `conn`: nobody else sees anything.
+    fn take_over(&mut self, conn: &ConnId, user: &UserId, client: ClientInfo) -> Outcome {
+        let mut effects = Vec::new();
+        let member = self
+            .users
+            .get_mut(user)
+            .expect("secrets name signed-in users");
+        if let Some(old) = member.conn.replace(conn.clone()) {
+            self.conns.remove(&old);
+            effects.push(Effect::CloseConnection { conn: old });
+        }
+        member.away = None;
+        let old_secret = std::mem::replace(&mut member.client, client.clone()).resume_secret;
+        let rooms = member.rooms.clone();
+        let me = member.user.clone();
+        self.secrets.remove(&old_secret);
+        if !client.resume_secret.is_empty() {
+            self.secrets.insert(client.resume_secret, user.clone());
+        }
+        self.conns.insert(conn.clone(), user.clone());
+        effects.push(Effect::Join {
+            user: user.clone(),
+            group: Group::Spaces,
+        });
+        effects.extend(rooms.into_iter().map(|room_id| Effect::Join {
+            user: user.clone(),
+            group: Group::Room(room_id),
+        }));
+        Outcome {
+            ack: self.resumed_ack(me),
+            effects,
+        }
+    }
+
+    /// A departed user signs in again under their id and gets back the seats the rooms still
+    /// have for them.
+    fn come_back(
+        &mut self,
+        now_ms: u64,
+        conn: &ConnId,
+        departed: Departed,
+        keys: UsernameKeys,
+        client: ClientInfo,
+    ) -> Outcome {
+        let user = departed.user.clone();
+        let client = ClientInfo {
+            answers_invitations: departed.answers_invitations || client.answers_invitations,
+            ..client
+        };
+        self.add_member(conn, user.clone(), keys, client);
+        let mut effects = vec![Effect::Join {
+            user: user.id.clone(),
+            group: Group::Spaces,
+        }];
+        for seat in departed.seats {
+            self.restore_seat(now_ms, &user, seat, &mut effects);
+        }
+        Outcome {
+            ack: self.resumed_ack(user),
+            effects,
+        }
+    }
+
+    /// Takes `user` back into a room as what they were, if the room is live, did not remove
+    /// them and the user has room for it; otherwise the seat is gone.
+    fn restore_seat(&mut self, now_ms: u64, user: &User, seat: Seat, effects: &mut Effects) {
+        let folded = self.users[&user.id].keys.folded.clone();
+        let Some(room) = self.rooms.get(&seat.room_id) else {
+            return;
+        };
+        if room.is_member(&user.id)
+            || room.is_banned(&user.id, &folded)
+            || self.check_join_quota(&user.id).is_err()
+        {
+            return;
+        }
+        let room_id = seat.room_id;
+        let room = self.live_mut(&room_id);
+        room.add_participant(user);
+        self.member_mut(&user.id).rooms.push(room_id.clone());
+        effects.push(Effect::Join {
+            user: user.id.clone(),
+            group: Group::Room(room_id.clone()),
+        });
+        effects.push(Effect::Emit {
+            to: Audience::Spaces,
+            event: Event::UserJoined {
+                room_id: room_id.clone(),
+                user: user.clone(),
+            },
+        });
+        let room = self.live_mut(&room_id);
+        match seat.role {
+            SeatRole::Speaker { muted: was_muted } => {
+                room.add_speaker(&user.id, now_ms);
+                effects.push(promoted(&room_id, &user.id, true));
+                if was_muted {
+                    if let Some(p) = room.participant_mut(&user.id) {
+                        p.muted = true;
+                    }
+                    effects.push(muted(&room_id, &user.id, true));
+                }
+            }
+            SeatRole::Listener { raised_hand: true } => {
+                if let Some(p) = room.participant_mut(&user.id) {
+                    p.raised_hand = true;
+                }
+                effects.push(raised_hand(&room_id, &user.id, true));
+            }
+            SeatRole::Listener { raised_hand: false } => {}
+        }
+    }
+
+    fn resumed_ack(&self, user: User) -> Ack {
+        let seats: Vec<Room> = self
+            .rooms_of(&user.id)
+            .iter()
+            .filter_map(|id| self.rooms.get(id).cloned())
+            .collect();
+        Ack::Resumed {
+            user,
+            rooms: self.snapshots(),
+            seats,
+        }
+    }
+}

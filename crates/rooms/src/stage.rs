@@ -1,0 +1,292 @@
+//! The stage: raised hands, invitations (with the listener's consent), promotion and
+//! demotion, muting, microphone state, and removing members for good.
+
+use crate::command::Outcome;
+use crate::effect::{Audience, Effect, Event, MediaAction};
+use crate::error::RoomError;
+use crate::ids::{RoomId, UserId};
+use crate::rooms::{invited, muted, promoted, put_on_stage, raised_hand, Rooms};
+
+impl Rooms {
+    pub(crate) fn raise_hand(
+        &mut self,
+        user: &UserId,
+        room_id: &RoomId,
+        raised: bool,
+    ) -> Result<Outcome, RoomError> {
+        let room = self.membership(user, room_id)?;
+        if room.is_speaker(user) {
+            // Lowering a hand one does not have is harmless; raising it on stage is a mistake.
+            return if raised {
+                Err(RoomError::AlreadySpeaker)
+            } else {
+                Ok(Outcome::done())
+            };
+        }
+        let participant = self
+            .live_mut(room_id)
+            .participant_mut(user)
+            .expect("membership was checked above");
+        if participant.raised_hand == raised {
+            return Ok(Outcome::done());
+        }
+        participant.raised_hand = raised;
+        let mut outcome = Outcome::done();
+        outcome.effects.push(raised_hand(room_id, user, raised));
+        Ok(outcome)
+    }
+
+    pub(crate) fn promote(
+        &mut self,
+        now_ms: u64,
+        owner: &UserId,
+        room_id: &RoomId,
+        target: &UserId,
+        promote: bool,
+    ) -> Result<Outcome, RoomError> {
+        let room = self.owner_over(owner, room_id, target)?;
+        if target == owner {
+            return if promote {
+                Ok(Outcome::done())
+            } else {
+                Err(RoomError::CannotDemoteSelf)
+            };
+        }
+        let on_stage = room.is_speaker(target);
+        let answers = self
+            .users
+            .get(target)
+            .is_some_and(|m| m.client.answers_invitations);
+        let room = self.live_mut(room_id);
+        let participant = room
+            .participant_mut(target)
+            .expect("owner_over checked membership");
+        let had_hand = participant.raised_hand;
+        let was_invited = participant.invited;
+        let mut outcome = Outcome::done();
+        let effects = &mut outcome.effects;
+        // A raised hand is consent; otherwise a client that can answer is asked first.
+        let must_ask = promote && !on_stage && !had_hand && answers;
+        if must_ask {
+            if !was_invited {
+                participant.invited = true;
+                effects.push(Effect::Emit {
+                    to: Audience::User(target.clone()),
+                    event: Event::Invited {
+                        room_id: room_id.clone(),
+                    },
+                });
+                effects.push(invited(room_id, target, true));
+            }
+            return Ok(outcome);
+        }
+        participant.raised_hand = false;
+        participant.invited = false;
+        if was_invited {
+            // Accepted by raising a hand, or withdrawn by the owner.
+            effects.push(invited(room_id, target, false));
+        }
+        match (promote, on_stage) {
+            (true, false) => {
+                if had_hand {
+                    effects.push(raised_hand(room_id, target, false));
+                }
+                put_on_stage(room, now_ms, target, effects);
+            }
+            (false, true) => {
+                room.remove_speaker(target);
+                effects.push(Effect::Media(MediaAction::EndPublication {
+                    room_id: room_id.clone(),
+                    user_id: target.clone(),
+                }));
+                effects.push(Effect::Emit {
+                    to: Audience::User(target.clone()),
+                    event: Event::Demoted {
+                        room_id: room_id.clone(),
+                    },
+                });
+                effects.push(promoted(room_id, target, false));
+            }
+            // Denying a raised hand: lower it for everyone in the room and tell them.
+            (false, false) if had_hand => {
+                effects.push(raised_hand(room_id, target, false));
+                effects.push(Effect::Emit {
+                    to: Audience::User(target.clone()),
+                    event: Event::HandDenied {
+                        room_id: room_id.clone(),
+                    },
+                });
+            }
+            // Already in the requested place.
+            _ => {}
+        }
+        Ok(outcome)
+    }
+
+    pub(crate) fn kick(
+        &mut self,
+        owner: &UserId,
+        room_id: &RoomId,
+        target: &UserId,
+    ) -> Result<Outcome, RoomError> {
+        self.owner_over(owner, room_id, target)?;
+        if target == owner {
+            return Err(RoomError::CannotKickSelf);
+        }
+        let mut outcome = Outcome::done();
+        outcome.effects.push(Effect::Emit {
+            to: Audience::User(target.clone()),
+            event: Event::Kicked {
+                room_id: room_id.clone(),
+            },
+        });
+        if let Some(member) = self.users.get(target) {
+            let folded = member.keys.folded.clone();
+            self.live_mut(room_id).ban(target, &folded);
+        }
+        self.remove_member(room_id, target, &mut outcome.effects);
+        Ok(outcome)
+    }
+
+    pub(crate) fn mute_speaker(
+        &mut self,
+        owner: &UserId,
+        room_id: &RoomId,
+        target: &UserId,
+    ) -> Result<Outcome, RoomError> {
+        let room = self.owner_over(owner, room_id, target)?;
+        if !room.is_speaker(target) {
+            return Err(RoomError::TargetNotSpeaker);
+        }
+        let participant = self
+            .live_mut(room_id)
+            .participant_mut(target)
+            .expect("owner_over checked membership");
+        let changed = !participant.muted;
+        participant.muted = true;
+        let mut outcome = Outcome::done();
+        // Always tell the speaker (their client may have drifted); tell the room on change.
+        outcome.effects.push(Effect::Emit {
+            to: Audience::User(target.clone()),
+            event: Event::Muted {
+                room_id: room_id.clone(),
+            },
+        });
+        if changed {
+            outcome.effects.push(muted(room_id, target, true));
+        }
+        Ok(outcome)
+    }
+
+    pub(crate) fn mute(
+        &mut self,
+        user: &UserId,
+        room_id: &RoomId,
+        mute: bool,
+    ) -> Result<Outcome, RoomError> {
+        let room = self.membership(user, room_id)?;
+        if !room.is_speaker(user) {
+            return Err(RoomError::NotSpeaker);
+        }
+        let participant = self
+            .live_mut(room_id)
+            .participant_mut(user)
+            .expect("membership was checked above");
+        if participant.muted == mute {
+            return Ok(Outcome::done());
+        }
+        participant.muted = mute;
+        let mut outcome = Outcome::done();
+        outcome.effects.push(muted(room_id, user, mute));
+        Ok(outcome)
+    }
+
+    /// A listener answers the owner's invitation: on stage, or stays in the audience.
+    pub(crate) fn answer_invite(
+        &mut self,
+        now_ms: u64,
+        user: &UserId,
+        room_id: &RoomId,
+        accept: bool,
+    ) -> Result<Outcome, RoomError> {
+        let room = self.membership(user, room_id)?;
+        if !room.participant(user).is_some_and(|p| p.invited) {
+            return Err(RoomError::NotInvited);
+        }
+        let room = self.live_mut(room_id);
+        let participant = room
+            .participant_mut(user)
+            .expect("membership was checked above");
+        participant.invited = false;
+        let had_hand = std::mem::take(&mut participant.raised_hand);
+        let mut outcome = Outcome::done();
+        let effects = &mut outcome.effects;
+        effects.push(invited(room_id, user, false));
+        if accept {
+            if had_hand {
+                effects.push(raised_hand(room_id, user, false));
+            }
+            put_on_stage(room, now_ms, user, effects);
+        } else if had_hand {
+            // Declining also withdraws a hand raised meanwhile: the answer is no.
+            effects.push(raised_hand(room_id, user, false));
+        }
+        Ok(outcome)
+    }
+
+    /// A speaker steps down to the audience on their own. The owner cannot: they leave.
+    pub(crate) fn leave_stage(
+        &mut self,
+        user: &UserId,
+        room_id: &RoomId,
+    ) -> Result<Outcome, RoomError> {
+        let room = self.membership(user, room_id)?;
+        if room.owner_id() == user {
+            return Err(RoomError::CannotDemoteSelf);
+        }
+        if !room.is_speaker(user) {
+            return Ok(Outcome::done());
+        }
+        self.live_mut(room_id).remove_speaker(user);
+        let mut outcome = Outcome::done();
+        outcome
+            .effects
+            .push(Effect::Media(MediaAction::EndPublication {
+                room_id: room_id.clone(),
+                user_id: user.clone(),
+            }));
+        outcome.effects.push(promoted(room_id, user, false));
+        Ok(outcome)
+    }
+
+    /// A speaker reports whether their microphone works, so the room can show it.
+    pub(crate) fn mic_state(
+        &mut self,
+        user: &UserId,
+        room_id: &RoomId,
+        available: bool,
+    ) -> Result<Outcome, RoomError> {
+        let room = self.membership(user, room_id)?;
+        if !room.is_speaker(user) {
+            return Err(RoomError::NotSpeaker);
+        }
+        let participant = self
+            .live_mut(room_id)
+            .participant_mut(user)
+            .expect("membership was checked above");
+        if participant.mic_unavailable != available {
+            return Ok(Outcome::done());
+        }
+        participant.mic_unavailable = !available;
+        let mut outcome = Outcome::done();
+        outcome.effects.push(Effect::Emit {
+            to: Audience::Room(room_id.clone()),
+            event: Event::UserMic {
+                room_id: room_id.clone(),
+                user_id: user.clone(),
+                available,
+            },
+        });
+        Ok(outcome)
+    }
+}
