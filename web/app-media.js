@@ -213,7 +213,9 @@ export class RoomMedia extends EventTarget {
       if (generation !== this.generation.publish) return;
       this.publishSpec = null;
       this.#setStatus('publish', 'failed');
-      throw new Error(`Could not use your microphone${video ? ' or camera' : ''}: ${err.message || err.name}`);
+      const failure = new Error(`Could not use your microphone${video ? ' or camera' : ''}: ${err.message || err.name}`);
+      failure.device = true; // permission denied or no working device (not a network problem)
+      throw failure;
     }
     let first = token ?? null;
     const publisher = new Publish({

@@ -113,11 +113,46 @@ export class RoomPage {
     media.startView({ myId: this.myId, ownerId: room.ownerId, token: tokens.viewerToken });
     if (tokens.publisherToken) {
       const video = !room.audioOnly && room.ownerId === this.myId;
-      media.startPublish({ myId: this.myId, video, token: tokens.publisherToken })
-        .catch((err) => toastError(err, 'Microphone'));
+      this.publishMic({ video, token: tokens.publisherToken });
     }
     clearInterval(this.levelTimer);
     this.levelTimer = setInterval(() => this.sampleLevels(), LEVEL_PERIOD_MS);
+  }
+
+  /**
+   * Publishes my microphone (and camera). A microphone that is denied or fails is shown to
+   * everyone (`mic-state`), and I can retry or step down; one that works again clears it.
+   */
+  async publishMic({ video = false, token = null } = {}) {
+    if (!this.media) return;
+    try {
+      await this.media.startPublish({ myId: this.myId, video, token });
+      if (this.micFailed) {
+        this.micFailed = false;
+        this.app.call('mic-state', this.roomId, true).catch(() => {});
+      }
+    } catch (err) {
+      if (!err.device) {
+        toastError(err, 'Microphone');
+        return;
+      }
+      this.micFailed = true;
+      this.app.call('mic-state', this.roomId, false).catch(() => {});
+      toast(`${err.message}. Everyone sees that you have no microphone; allow it in your browser and try again, or step down.`, {
+        kind: 'warn',
+        id: 'mic',
+        title: 'No microphone',
+        duration: 0,
+        actions: [{ label: 'Try again', primary: true, onClick: () => this.retryMic() }],
+      });
+      this.render();
+    }
+  }
+
+  retryMic() {
+    const room = this.store.room(this.roomId);
+    if (!room || !room.speakers.includes(this.myId)) return;
+    return this.publishMic({ video: !room.audioOnly && room.ownerId === this.myId });
   }
 
   /** New connection data for the media (reconnections, re-pins): asks join-room again. */
@@ -146,13 +181,18 @@ export class RoomPage {
   async resume() {
     if (this.left) return;
     const wasSpeaker = this.role === 'owner' || this.role === 'speaker';
+    const wasOwner = this.role === 'owner';
     if (!this.store.room(this.roomId)) {
       this.exit('The room ended while you were offline.', 'info');
       return;
     }
     await this.enter();
-    if (!this.left && wasSpeaker && this.role === 'listener') {
-      toast('You rejoined as a listener. Raise your hand to speak again.', { kind: 'info' });
+    if (this.left) return;
+    const hostNow = participant(this.store.room(this.roomId), this.store.room(this.roomId)?.ownerId)?.username;
+    if (wasOwner && this.role !== 'owner') {
+      toast(`You were away too long, so ${hostNow ?? 'someone else'} is the host now.${this.role === 'speaker' ? ' You are back on stage.' : ''}`, { kind: 'info', title: 'The room moved on' });
+    } else if (wasSpeaker && this.role === 'listener') {
+      toast('You were away too long and lost your seat on stage. Raise your hand to speak again.', { kind: 'info' });
     }
   }
 
@@ -176,6 +216,7 @@ export class RoomPage {
 
   teardown() {
     clearInterval(this.levelTimer);
+    this.inviteDialog?.close();
     this.media?.close();
     this.media = null;
     this.actionDialog?.close();
@@ -213,6 +254,37 @@ export class RoomPage {
       this.exit('You are no longer in this room.', 'info');
     }
     if (event === 'user-muted' && userId === this.myId) this.media?.setMuted(!!flag);
+    if (event === 'user-invited' && userId === this.myId && !flag) this.inviteDialog?.close();
+    if (event === 'user-invited' && this.role === 'owner' && userId !== this.myId) {
+      const name = participant(this.store.room(this.roomId), userId)?.username ?? 'They';
+      if (flag) toast(`Invitation sent. ${name} joins the stage once they accept.`, { kind: 'info', id: `invite-${userId}` });
+      else if (!this.store.room(this.roomId)?.speakers.includes(userId)) toast(`${name} stays in the audience.`, { kind: 'info', id: `invite-${userId}` });
+    }
+  }
+
+  /** The host invites me on stage: my microphone opens only if I accept. */
+  askInvitation() {
+    const room = this.store.room(this.roomId);
+    const host = participant(room, room?.ownerId)?.username ?? 'The host';
+    this.inviteDialog?.close();
+    const answer = async (accept) => {
+      dialog.close();
+      try {
+        await this.app.call('answer-invite', this.roomId, accept);
+      } catch (err) {
+        toastError(err, 'Invitation');
+      }
+    };
+    const dialog = openDialog({
+      title: 'Join the stage?',
+      labelledBy: 'invite-title',
+      content: h('div', { id: 'invite-dialog' },
+        h('p', { class: 'dialog-text' }, `${host} invites you to speak. Your microphone turns on only if you accept.`),
+        h('div', { class: 'dialog-actions' },
+          h('button', { type: 'button', class: 'btn btn-ghost', id: 'decline-invite', onclick: () => answer(false) }, 'Not now'),
+          h('button', { type: 'button', class: 'btn btn-primary', id: 'accept-invite', onclick: () => answer(true) }, 'Join the stage'))),
+    });
+    this.inviteDialog = dialog;
   }
 
   /** An event for me only: promoted, demoted, kicked, muted, room-closed. */
@@ -222,14 +294,21 @@ export class RoomPage {
       case 'promoted': {
         const token = args[0]?.publisherToken;
         this.role = 'speaker';
+        this.inviteDialog?.close();
         toast('You are on stage. Your microphone is on — say hi!', { kind: 'success', title: 'You can speak now' });
         if (this.media && token) {
           this.media.setMuted(false);
-          this.media.startPublish({ myId: this.myId, video: false, token }).catch((err) => toastError(err, 'Microphone'));
+          this.publishMic({ video: false, token });
         }
         this.render();
         break;
       }
+      case 'invited':
+        this.askInvitation();
+        break;
+      case 'hand-denied':
+        toast('The host declined your request to speak this time.', { kind: 'info', id: 'hand' });
+        break;
       case 'demoted':
         this.role = 'listener';
         this.media?.stopPublish();
@@ -312,19 +391,51 @@ export class RoomPage {
       h('div', { class: 'sheet-actions' },
         onStage
           ? act('demote', 'Move to audience', 'down', () => this.promote(userId, false))
-          : act('promote', 'Invite to speak', 'up', () => this.promote(userId, true)),
+          : (p.invited ? null : act('promote', p.raisedHand ? 'Allow to speak' : 'Invite to speak', 'up', () => this.promote(userId, true))),
         onStage && !p.muted ? act('mute', 'Mute microphone', 'mic-off', () => this.muteSpeaker(userId)) : null,
         p.raisedHand && !onStage ? act('deny', 'Lower their hand', 'hand', () => this.promote(userId, false)) : null,
-        act('kick', 'Remove from room', 'kick', () => this.kick(userId), 'danger')));
+        p.invited && !onStage ? act('withdraw', 'Withdraw the invitation', 'down', () => this.promote(userId, false)) : null,
+        act('kick', 'Remove from room', 'kick', () => this.confirmKick(userId), 'danger')));
     const dialog = openDialog({ title: p.username, content, labelledBy: 'actions-title', className: 'dialog-sheet' });
     this.actionDialog = dialog;
     dialog.dataset.userId = userId;
   }
 
+  /** Asks the host before removing someone (they cannot come back to this room). */
+  confirmKick(userId) {
+    const p = participant(this.store.room(this.roomId), userId);
+    if (!p) return;
+    const dialog = openDialog({
+      title: `Remove ${p.username}?`,
+      labelledBy: 'kick-title',
+      content: h('div', {},
+        h('p', { class: 'dialog-text' }, `${p.username} leaves the room and cannot join it again while it is live.`),
+        h('div', { class: 'dialog-actions' },
+          h('button', { type: 'button', class: 'btn btn-ghost', onclick: () => dialog.close() }, 'Cancel'),
+          h('button', {
+            type: 'button', class: 'btn btn-danger', id: 'confirm-kick', onclick: () => { dialog.close(); this.kick(userId); },
+          }, 'Remove'))),
+    });
+  }
+
+  /** Whether leaving now needs a confirmation: the host's leaving ends or hands over the room. */
+  needsExitConfirm() {
+    return this.joined && !this.left && this.role === 'owner' && !!this.store.room(this.roomId);
+  }
+
+  /** The in-app Leave button. */
   confirmLeave() {
+    this.confirmExit(() => this.leave());
+  }
+
+  /**
+   * Asks the host whether to leave (any way out: Leave, Back, the logo, Sign out) and calls
+   * `onConfirmed` if they do; anyone else leaves at once.
+   */
+  confirmExit(onConfirmed) {
     const room = this.store.room(this.roomId);
-    if (this.role !== 'owner' || !room) {
-      this.leave();
+    if (!this.needsExitConfirm()) {
+      onConfirmed();
       return;
     }
     const next = stage(room).find((p) => p.id !== this.myId);
@@ -339,7 +450,7 @@ export class RoomPage {
         h('div', { class: 'dialog-actions' },
           h('button', { type: 'button', class: 'btn btn-ghost', onclick: () => dialog.close() }, 'Stay'),
           h('button', {
-            type: 'button', class: 'btn btn-danger', id: 'confirm-leave', onclick: () => { dialog.close(); this.leave(); },
+            type: 'button', class: 'btn btn-danger', id: 'confirm-leave', onclick: () => { dialog.close(); onConfirmed(); },
           }, next ? 'Leave' : 'End room'))),
     });
   }
@@ -356,6 +467,20 @@ export class RoomPage {
     } catch (err) {
       this.media?.setMuted(!muted);
       toastError(err, 'Microphone');
+    }
+  }
+
+  /** Back to the audience on my own: my publication stops. */
+  async leaveStage() {
+    try {
+      await this.app.call('leave-stage', this.roomId);
+      this.role = 'listener';
+      this.micFailed = false;
+      this.media?.stopPublish();
+      document.querySelector('[data-toast-id="mic"]')?.remove();
+      this.render();
+    } catch (err) {
+      toastError(err, 'Leave stage');
     }
   }
 
@@ -492,15 +617,24 @@ export class RoomPage {
       controls.replaceChildren();
       return;
     }
-    const key = `${role}:${me.muted}:${me.raisedHand}`;
+    const key = `${role}:${me.muted}:${me.raisedHand}:${me.micUnavailable}`;
     if (controls.dataset.key === key) return;
     controls.dataset.key = key;
     if (role === 'owner' || role === 'speaker') {
-      const button = h('button', {
-        type: 'button', class: `btn btn-mic ${me.muted ? 'is-muted' : ''}`, id: 'toggle-mic', 'aria-pressed': String(me.muted),
-        onclick: (e) => this.toggleMic(e.currentTarget),
-      }, icon(me.muted ? 'mic-off' : 'mic'), h('span', {}, me.muted ? 'Unmute' : 'Mute'));
-      setChildren(controls, button);
+      const mic = me.micUnavailable
+        ? h('button', {
+          type: 'button', class: 'btn btn-mic is-muted', id: 'retry-mic', onclick: (e) => busy(e.currentTarget, () => this.retryMic()),
+        }, icon('mic-off'), h('span', {}, 'Retry microphone'))
+        : h('button', {
+          type: 'button', class: `btn btn-mic ${me.muted ? 'is-muted' : ''}`, id: 'toggle-mic', 'aria-pressed': String(me.muted),
+          onclick: (e) => this.toggleMic(e.currentTarget),
+        }, icon(me.muted ? 'mic-off' : 'mic'), h('span', {}, me.muted ? 'Unmute' : 'Mute'));
+      const stepDown = role === 'speaker'
+        ? h('button', {
+          type: 'button', class: 'btn btn-ghost btn-sm', id: 'leave-stage', onclick: (e) => busy(e.currentTarget, () => this.leaveStage()),
+        }, icon('down'), h('span', {}, 'Leave stage'))
+        : null;
+      setChildren(controls, mic, stepDown);
     } else {
       const button = h('button', {
         type: 'button', class: `btn btn-hand ${me.raisedHand ? 'is-raised' : ''}`, id: 'toggle-hand', 'aria-pressed': String(me.raisedHand),
@@ -550,18 +684,22 @@ export class RoomPage {
     }
     el.dataset.role = isOwner ? 'owner' : 'speaker';
     el.dataset.muted = String(p.muted);
+    el.dataset.micUnavailable = String(p.micUnavailable);
     el.classList.toggle('is-muted', p.muted);
     el.classList.toggle('is-me', isMe);
     const video = isOwner && !room.audioOnly ? (isMe ? this.videoStreams.local : this.videoStreams.remote) : null;
     this.setTileVideo(el, video, isMe);
     const tileBody = el.querySelector('.tile-body');
-    tileBody.setAttribute('aria-label', `${p.username}${isMe ? ' (you)' : ''}, ${isOwner ? 'host' : 'speaker'}${p.muted ? ', muted' : ''}${wantButton ? '. Open actions' : ''}`);
+    tileBody.setAttribute('aria-label', `${p.username}${isMe ? ' (you)' : ''}, ${isOwner ? 'host' : 'speaker'}${p.micUnavailable ? ', no microphone' : p.muted ? ', muted' : ''}${wantButton ? '. Open actions' : ''}`);
     setChildren(el.querySelector('.tile-name'),
       h('span', { class: 'name-text' }, p.username),
       isMe ? h('span', { class: 'you' }, ' (you)') : null);
     setChildren(el.querySelector('.tile-badges'),
       isOwner ? h('span', { class: 'badge badge-host', title: 'Host' }, icon('crown'), h('span', {}, 'Host')) : null,
-      p.muted ? h('span', { class: 'badge badge-muted', title: 'Muted', dataset: { badge: 'muted' } }, icon('mic-off'), h('span', { class: 'sr-only' }, 'Muted')) : null);
+      p.micUnavailable
+        ? h('span', { class: 'badge badge-no-mic', title: 'No microphone', dataset: { badge: 'no-mic' } }, icon('mic-off'), h('span', {}, 'No mic'))
+        : null,
+      p.muted && !p.micUnavailable ? h('span', { class: 'badge badge-muted', title: 'Muted', dataset: { badge: 'muted' } }, icon('mic-off'), h('span', { class: 'sr-only' }, 'Muted')) : null);
   }
 
   setTileVideo(el, stream, mirror) {
@@ -599,10 +737,13 @@ export class RoomPage {
     const body = el.querySelector('.person-body');
     if ((body.tagName === 'BUTTON') !== wantButton) el.replaceChildren(...this.createPerson(p).childNodes);
     el.dataset.hand = String(p.raisedHand);
+    el.dataset.invited = String(p.invited);
+    el.classList.toggle('is-invited', p.invited);
     el.classList.toggle('has-hand', p.raisedHand);
     el.classList.toggle('is-me', isMe);
-    el.querySelector('.person-body').setAttribute('aria-label', `${p.username}${isMe ? ' (you)' : ''}${p.raisedHand ? ', hand raised' : ''}${wantButton ? '. Open actions' : ''}`);
-    setChildren(el.querySelector('.person-name'), p.username, isMe ? h('span', { class: 'you' }, ' (you)') : null);
+    el.querySelector('.person-body').setAttribute('aria-label', `${p.username}${isMe ? ' (you)' : ''}${p.raisedHand ? ', hand raised' : ''}${p.invited ? ', invited to speak' : ''}${wantButton ? '. Open actions' : ''}`);
+    setChildren(el.querySelector('.person-name'), p.username, isMe ? h('span', { class: 'you' }, ' (you)') : null,
+      p.invited ? h('span', { class: 'pill pill-invited' }, 'Invited') : null);
   }
 
   createHand(p) {

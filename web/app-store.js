@@ -1,6 +1,7 @@
 // Rooms app: the client-side model. Pure functions that apply the rooms server's broadcasts
 // to cached room JSON (`{id, name, ownerId, audioOnly, participants:[{id, username, muted,
-// raisedHand}], speakers:[userId…]}`), the derived views the UI needs, and a small store.
+// raisedHand, invited, micUnavailable}], speakers:[userId…]}`), the derived views the UI needs,
+// and a small store.
 // No DOM, no sockets: usable (and tested) in Node.
 
 /** A copy of a room as the server sends it, with defaults for optional fields. */
@@ -11,7 +12,12 @@ export function normalizeRoom(json) {
     ownerId: json.ownerId ?? null,
     audioOnly: json.audioOnly !== false,
     participants: (json.participants ?? []).map((p) => ({
-      id: p.id, username: String(p.username ?? ''), muted: !!p.muted, raisedHand: !!p.raisedHand,
+      id: p.id,
+      username: String(p.username ?? ''),
+      muted: !!p.muted,
+      raisedHand: !!p.raisedHand,
+      invited: !!p.invited,
+      micUnavailable: !!p.micUnavailable,
     })),
     speakers: [...(json.speakers ?? [])],
   };
@@ -26,7 +32,8 @@ const withParticipant = (room, userId, change) => ({
  * Applies one server broadcast to a room (returns a new room, or the same one when nothing
  * changes; `null` when the room is gone).
  * @param {object} room normalized room
- * @param {string} event `user-joined`, `user-left`, `user-promoted`, `user-raised-hand`, `user-muted`
+ * @param {string} event `user-joined`, `user-left`, `user-promoted`, `user-raised-hand`,
+ *   `user-muted`, `user-invited`, `user-mic`
  * @param {unknown[]} args the event's arguments after `roomId`
  */
 export function applyRoomEvent(room, event, args) {
@@ -34,7 +41,10 @@ export function applyRoomEvent(room, event, args) {
     case 'user-joined': {
       const [user] = args;
       if (!user?.id || room.participants.some((p) => p.id === user.id)) return room;
-      return { ...room, participants: [...room.participants, { id: user.id, username: String(user.username ?? ''), muted: false, raisedHand: false }] };
+      const joined = {
+        id: user.id, username: String(user.username ?? ''), muted: false, raisedHand: false, invited: false, micUnavailable: false,
+      };
+      return { ...room, participants: [...room.participants, joined] };
     }
     case 'user-left': {
       const [userId] = args;
@@ -49,10 +59,14 @@ export function applyRoomEvent(room, event, args) {
       const [userId, promoted] = args;
       const on = room.speakers.includes(userId);
       if (promoted && !on) {
-        return { ...withParticipant(room, userId, { muted: false, raisedHand: false }), speakers: [...room.speakers, userId] };
+        const fresh = {
+          muted: false, raisedHand: false, invited: false, micUnavailable: false,
+        };
+        return { ...withParticipant(room, userId, fresh), speakers: [...room.speakers, userId] };
       }
       if (!promoted && on) {
-        return { ...withParticipant(room, userId, { muted: false }), speakers: room.speakers.filter((id) => id !== userId) };
+        const off = { muted: false, micUnavailable: false };
+        return { ...withParticipant(room, userId, off), speakers: room.speakers.filter((id) => id !== userId) };
       }
       return room;
     }
@@ -63,6 +77,14 @@ export function applyRoomEvent(room, event, args) {
     case 'user-muted': {
       const [userId, muted] = args;
       return withParticipant(room, userId, { muted: !!muted });
+    }
+    case 'user-invited': {
+      const [userId, invited] = args;
+      return withParticipant(room, userId, { invited: !!invited });
+    }
+    case 'user-mic': {
+      const [userId, available] = args;
+      return withParticipant(room, userId, { micUnavailable: !available });
     }
     default:
       return room;
