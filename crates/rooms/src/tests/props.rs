@@ -54,6 +54,11 @@ fn step() -> impl Strategy<Value = Step> {
         2 => Just(7),
         2 => Just(8),
         1 => Just(9),
+        2 => Just(10),
+        1 => Just(11),
+        1 => Just(12),
+        1 => Just(13),
+        2 => Just(14),
     ];
     (
         kind,
@@ -132,7 +137,10 @@ fn command(s: &Step) -> Command {
     match s.kind {
         0 => Command::Authenticate {
             username: NAMES[s.name].into(),
-            client: ClientInfo::default(),
+            client: ClientInfo {
+                resume_secret: String::new(),
+                answers_invitations: s.flag,
+            },
         },
         1 => Command::CreateRoom {
             room_id,
@@ -155,6 +163,19 @@ fn command(s: &Step) -> Command {
         8 => Command::Mute {
             room_id,
             muted: s.flag,
+        },
+        10 => Command::AnswerInvite {
+            room_id,
+            accept: s.flag,
+        },
+        11 => Command::LeaveStage { room_id },
+        12 => Command::MicState {
+            room_id,
+            available: s.flag,
+        },
+        // Closed (held), or timed out long ago (gone at once).
+        13 => Command::ConnectionLost {
+            silent_ms: if s.flag { 0 } else { 60_000 },
         },
         _ => Command::Disconnect,
     }
@@ -289,10 +310,18 @@ fn run(mut rooms: Rooms, steps: &[Step]) -> Result<(), TestCaseError> {
     let mut groups = expected_groups(&rooms);
     for (i, s) in steps.iter().enumerate() {
         let before = rooms.clone();
+        let now = i as u64 * 1_000;
+        if s.kind == 14 {
+            // Time passes: users away past their hold leave.
+            let outcome = rooms.expire(now);
+            check_effects(&before, &rooms, &outcome.effects, &mut groups, false);
+            check_invariants(&rooms);
+            continue;
+        }
         let cmd = command(s);
         let created = matches!(cmd, Command::CreateRoom { .. });
         let from = sender(&rooms, s);
-        let result = rooms.apply(i as u64, &c(from.as_str()), cmd);
+        let result = rooms.apply(now, &c(from.as_str()), cmd);
         match result {
             Ok(outcome) => {
                 if created {
@@ -315,7 +344,10 @@ fn run(mut rooms: Rooms, steps: &[Step]) -> Result<(), TestCaseError> {
         }
         check_invariants(&rooms);
     }
-    // Everyone leaving empties everything.
+    // Everyone leaving empties everything (those away leave when their hold ends).
+    let before = rooms.clone();
+    let outcome = rooms.expire(u64::MAX);
+    check_effects(&before, &rooms, &outcome.effects, &mut groups, false);
     for conn in CONNS {
         rooms
             .apply(1_000, &c(conn), Command::Disconnect)
