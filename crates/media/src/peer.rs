@@ -424,22 +424,63 @@ pub(crate) fn lighten_audio_senders(rtc: &mut Rtc, viewing: &Viewing) {
     }
 }
 
-/// Puts the given m-lines (by mid) into one media stream in an answer, so the browser groups
-/// them into one `MediaStream` (`event.streams[0]`) and keeps them in lip sync. str0m gives
-/// every m-line a stream id of its own; only `a=msid` / `a=ssrc … msid:` lines change.
-pub(crate) fn group_msid(answer: &str, mids: &[Mid], stream_id: &str) -> String {
-    let mut out = String::with_capacity(answer.len() + 64);
-    let mut sections = split_sections(answer);
-    for section in &mut sections {
-        let in_group = section
-            .iter()
-            .filter_map(|l| l.strip_prefix("a=mid:"))
-            .any(|m| mids.iter().any(|mid| **mid == *m.trim_end()));
-        for line in section.iter() {
-            let rewritten = if in_group {
-                rewrite_msid(line, stream_id)
+/// A fresh random tag for one view's stream and track ids: 16 characters of `[0-9A-Za-z]`
+/// (about 94 bits) from str0m's id generator, the one behind its ICE username fragments.
+pub(crate) fn view_tag() -> String {
+    str0m::IceCreds::new().ufrag
+}
+
+/// Names the media streams and tracks of a viewer's answer after `tag`, a random string of
+/// this view's own ([`view_tag`]):
+///
+/// - the default m-lines (`main`) form one media stream `podium-<tag>`, so the browser groups
+///   main video and audio into one `MediaStream` (`event.streams[0]`) and keeps them in lip
+///   sync;
+/// - each audio slot (`slots`) is a stream of its own, `podium-<tag>-slot-<mid>`, so apps
+///   never mix it up with the main one; any other m-line is one too, `podium-<tag>-mid-<mid>`;
+/// - the track of every m-line is `podium-<tag>-track-<mid>`.
+///
+/// No two views share an id, as with browsers and Millicast: apps key their elements by
+/// stream id (the Millicast Spaces app skips a stream whose id is already an element id in the
+/// page, and keeps the previous room's elements), so fixed ids would leave the second room of
+/// a session silent. str0m names every m-line itself (randomly, or after the offer's own
+/// `a=msid`); only the `a=msid`, `a=ssrc … msid:` and `a=msid-semantic` lines change.
+pub(crate) fn name_msids(answer: &str, tag: &str, main: &[Mid], slots: &[Mid]) -> String {
+    let has = |mids: &[Mid], mid: &str| mids.iter().any(|m| **m == *mid);
+    let sections = split_sections(answer);
+    // (stream id, track id) of each section with an `a=mid` (the session section has none).
+    let names: Vec<Option<(String, String)>> = sections
+        .iter()
+        .map(|section| {
+            let mid = section
+                .iter()
+                .find_map(|l| l.strip_prefix("a=mid:"))?
+                .trim_end();
+            let stream = if has(main, mid) {
+                format!("podium-{tag}")
+            } else if has(slots, mid) {
+                format!("podium-{tag}-slot-{mid}")
             } else {
-                None
+                format!("podium-{tag}-mid-{mid}")
+            };
+            Some((stream, format!("podium-{tag}-track-{mid}")))
+        })
+        .collect();
+    let mut streams: Vec<&str> = Vec::new();
+    for (section, name) in sections.iter().zip(&names) {
+        if let Some((stream, _)) = name {
+            let signalled = section.iter().any(|l| l.starts_with("a=msid:"));
+            if signalled && !streams.contains(&stream.as_str()) {
+                streams.push(stream);
+            }
+        }
+    }
+    let mut out = String::with_capacity(answer.len() + 64);
+    for (section, name) in sections.iter().zip(&names) {
+        for line in section.iter() {
+            let rewritten = match name {
+                Some((stream, track)) => rewrite_msid(line, stream, track),
+                None => rewrite_msid_semantic(line, &streams),
             };
             out.push_str(rewritten.as_deref().unwrap_or(line));
             out.push_str("\r\n");
@@ -459,16 +500,25 @@ fn split_sections(sdp: &str) -> Vec<Vec<&str>> {
     sections
 }
 
-fn rewrite_msid(line: &str, stream_id: &str) -> Option<String> {
-    if let Some(rest) = line.strip_prefix("a=msid:") {
-        let track = rest.split_once(' ')?.1;
-        return Some(format!("a=msid:{stream_id} {track}"));
+fn rewrite_msid(line: &str, stream_id: &str, track_id: &str) -> Option<String> {
+    if line.starts_with("a=msid:") {
+        return Some(format!("a=msid:{stream_id} {track_id}"));
     }
-    let rest = line.strip_prefix("a=ssrc:")?;
-    let (ssrc, attr) = rest.split_once(' ')?;
-    let value = attr.strip_prefix("msid:")?;
-    let track = value.split_once(' ')?.1;
-    Some(format!("a=ssrc:{ssrc} msid:{stream_id} {track}"))
+    let (ssrc, attr) = line.strip_prefix("a=ssrc:")?.split_once(' ')?;
+    attr.starts_with("msid:")
+        .then(|| format!("a=ssrc:{ssrc} msid:{stream_id} {track_id}"))
+}
+
+/// The session's `a=msid-semantic` line, listing `streams`.
+fn rewrite_msid_semantic(line: &str, streams: &[&str]) -> Option<String> {
+    let rest = line.strip_prefix("a=msid-semantic:")?;
+    let semantic = rest.split_whitespace().next()?;
+    let mut out = format!("a=msid-semantic: {semantic}");
+    for stream in streams {
+        out.push(' ');
+        out.push_str(stream);
+    }
+    Some(out)
 }
 
 /// The m-line ids of an SDP offer, in order.
@@ -519,23 +569,46 @@ mod tests {
     }
 
     #[test]
-    fn msid_grouping_rewrites_only_the_chosen_sections() {
-        let answer =
-            "v=0\r\ns=-\r\nm=video 9 X 96\r\na=mid:0\r\na=msid:aaa t1\r\na=ssrc:5 msid:aaa t1\r\n\
+    fn msids_name_one_main_stream_and_one_stream_per_slot() {
+        let answer = "v=0\r\ns=-\r\na=msid-semantic: WMS aaa bbb ccc ddd\r\n\
+                      m=video 9 X 96\r\na=mid:0\r\na=msid:aaa t1\r\na=ssrc:5 cname:c\r\n\
+                      a=ssrc:5 msid:aaa t1\r\na=ssrc:6 msid:aaa t1\r\n\
                       m=audio 9 X 111\r\na=msid:bbb t2\r\na=mid:1\r\n\
-                      m=audio 9 X 111\r\na=mid:2\r\na=msid:ccc t3\r\n";
-        let out = group_msid(answer, &[Mid::from("0"), Mid::from("1")], "main");
-        assert!(out.contains("a=msid:main t1\r\n"));
-        assert!(out.contains("a=ssrc:5 msid:main t1\r\n"));
-        assert!(
-            out.contains("a=msid:main t2\r\n"),
-            "msid before a=mid is found too"
+                      m=audio 9 X 111\r\na=mid:2\r\na=msid:ccc t3\r\n\
+                      m=audio 9 X 111\r\na=mid:x\r\na=msid:ddd t4\r\n\
+                      m=audio 0 X 111\r\na=mid:3\r\na=inactive\r\n";
+        let out = name_msids(
+            answer,
+            "T",
+            &[Mid::from("0"), Mid::from("1")],
+            &[Mid::from("2")],
         );
-        assert!(
-            out.contains("a=msid:ccc t3\r\n"),
-            "other sections untouched"
-        );
+        for line in [
+            "a=msid-semantic: WMS podium-T podium-T-slot-2 podium-T-mid-x",
+            "a=msid:podium-T podium-T-track-0",
+            "a=ssrc:5 cname:c",
+            "a=ssrc:5 msid:podium-T podium-T-track-0",
+            "a=ssrc:6 msid:podium-T podium-T-track-0",
+            // Found before its section's a=mid too.
+            "a=msid:podium-T podium-T-track-1",
+            "a=msid:podium-T-slot-2 podium-T-track-2",
+            "a=msid:podium-T-mid-x podium-T-track-x",
+            "a=inactive",
+        ] {
+            assert!(out.contains(&format!("{line}\r\n")), "{line} in {out}");
+        }
         assert_eq!(out.lines().count(), answer.lines().count());
+        assert!(!["aaa", "bbb", "ccc", "ddd", "t1", "t2", "t3", "t4"]
+            .iter()
+            .any(|old| out.contains(&format!(" {old}"))));
+    }
+
+    #[test]
+    fn view_tags_are_random() {
+        let a = view_tag();
+        assert_eq!(a.len(), 16);
+        assert!(a.bytes().all(|b| b.is_ascii_alphanumeric()), "{a}");
+        assert_ne!(a, view_tag());
     }
 
     #[test]

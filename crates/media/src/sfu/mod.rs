@@ -57,9 +57,6 @@ impl Hasher for IdHasher {
 /// A map keyed by server-assigned ids.
 pub(crate) type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
 
-/// The `a=msid` stream id of a viewer's default (pinned source) transceivers.
-pub const MAIN_STREAM_ID: &str = "podium-main";
-
 /// Settings of the media core.
 #[derive(Debug, Clone)]
 pub struct SfuConfig {
@@ -329,16 +326,15 @@ impl Sfu {
             ));
         }
         peer::lighten_audio_senders(&mut rtc, &viewing);
+        // Main video and audio are one media stream, each slot one of its own; the ids are
+        // random, never shared with another view (see `peer::name_msids`).
         let main_mids: Vec<_> = [&viewing.video, &viewing.audio]
             .into_iter()
             .flatten()
             .map(|t| t.mid)
             .collect();
-        let mut answer = peer::group_msid(&answer, &main_mids, MAIN_STREAM_ID);
-        // Each slot is a stream of its own, so apps never mix it up with the main one.
-        for slot in &viewing.slots {
-            answer = peer::group_msid(&answer, &[slot.mid], &format!("podium-slot-{}", slot.mid));
-        }
+        let slot_mids: Vec<_> = viewing.slots.iter().map(|t| t.mid).collect();
+        let answer = peer::name_msids(&answer, &peer::view_tag(), &main_mids, &slot_mids);
         let slot_count = viewing.slots.len();
         let id = self.next_peer_id();
         let (stream, pinned) = self.registry.add_viewer(&v.stream, &v.pinned, id);

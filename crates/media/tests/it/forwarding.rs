@@ -237,20 +237,96 @@ fn garbage_datagrams_are_counted_and_harmless() {
     assert_eq!(net.sfu.peer_count(), 2);
 }
 
+/// `(kind, mid, stream id, track id)` of every `a=msid` of an answer, in m-line order; also
+/// checks each `a=ssrc … msid:` line agrees with its section's `a=msid`.
+fn msids(answer: &str) -> Vec<(String, String, String, String)> {
+    let mut out = Vec::new();
+    for section in answer.split("\r\nm=").skip(1) {
+        let kind = section.split(' ').next().unwrap().to_string();
+        let attr = |prefix: &str| {
+            section
+                .lines()
+                .find_map(|l| l.strip_prefix(prefix))
+                .map(str::to_string)
+        };
+        let (Some(mid), Some(msid)) = (attr("a=mid:"), attr("a=msid:")) else {
+            continue;
+        };
+        for line in section.lines().filter(|l| l.starts_with("a=ssrc:")) {
+            if let Some((_, ssrc_msid)) = line.split_once(" msid:") {
+                assert_eq!(ssrc_msid, msid, "{section}");
+            }
+        }
+        let (stream, track) = msid.split_once(' ').expect("stream and track ids");
+        out.push((kind, mid, stream.to_string(), track.to_string()));
+    }
+    out
+}
+
 #[test]
-fn main_video_and_audio_share_one_media_stream_in_the_answer() {
+fn main_video_and_audio_share_one_media_stream_and_each_slot_has_its_own() {
     let mut net = Net::new();
-    net.view("s", None);
+    net.view_with_slots("s", None, 2, &[]);
     let answer = net.clients[0].answer.clone();
-    let msids: Vec<_> = answer
-        .lines()
-        .filter(|l| l.starts_with("a=msid:"))
-        .collect();
-    assert_eq!(msids.len(), 2, "{answer}");
+    let msids = msids(&answer);
+    let kinds: Vec<_> = msids.iter().map(|m| m.0.as_str()).collect();
+    assert_eq!(kinds, ["video", "audio", "audio", "audio"], "{answer}");
+    let streams: Vec<_> = msids.iter().map(|m| m.2.as_str()).collect();
+    assert_eq!(streams[0], streams[1], "main video and audio: {streams:?}");
     assert!(
-        msids.iter().all(|l| l.starts_with("a=msid:podium-main ")),
-        "{msids:?}"
+        streams[0] != streams[2] && streams[0] != streams[3] && streams[2] != streams[3],
+        "each slot a stream of its own: {streams:?}"
     );
+    let mut tracks: Vec<_> = msids.iter().map(|m| m.3.as_str()).collect();
+    tracks.sort_unstable();
+    tracks.dedup();
+    assert_eq!(tracks.len(), 4, "one track id per m-line: {msids:?}");
+    for id in streams.iter().chain(&tracks) {
+        assert!(
+            id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'),
+            "a valid msid-id: {id}"
+        );
+    }
+    let semantic = answer
+        .lines()
+        .find(|l| l.starts_with("a=msid-semantic:"))
+        .expect("msid-semantic");
+    assert_eq!(
+        semantic,
+        format!(
+            "a=msid-semantic: WMS {} {} {}",
+            streams[0], streams[2], streams[3]
+        )
+    );
+}
+
+/// Apps key elements by stream id (the Millicast Spaces app skips a stream whose id is already
+/// in the page), so no two views may share a stream or track id, within a stream or not.
+#[test]
+fn views_never_share_stream_or_track_ids() {
+    let mut net = Net::new();
+    let a = net.view_with_slots("s", None, 2, &[]);
+    let b = net.view_with_slots("s", None, 2, &[]);
+    let c = net.view_with_slots("other", None, 2, &[]);
+    let d = net.view("s", None);
+    let mut seen_streams = std::collections::HashMap::new();
+    let mut seen_tracks = std::collections::HashMap::new();
+    for v in [a, b, c, d] {
+        let msids = msids(&net.clients[v].answer);
+        assert!(msids.len() >= 2, "{msids:?}");
+        let mut streams: Vec<_> = msids.iter().map(|m| m.2.clone()).collect();
+        streams.dedup(); // main video and audio, in a row
+        for stream in streams {
+            let other = seen_streams.insert(stream.clone(), v);
+            assert_eq!(other, None, "stream id {stream} of views {other:?} and {v}");
+        }
+        for (_, _, _, track) in msids {
+            let other = seen_tracks.insert(track.clone(), v);
+            assert_eq!(other, None, "track id {track} of views {other:?} and {v}");
+        }
+    }
+    assert_eq!(seen_streams.len(), 3 * 3 + 1);
+    assert_eq!(seen_tracks.len(), 3 * 4 + 2);
 }
 
 /// The Millicast SDK puts its `multiopus` lines right after `m=audio`, before `c=`.
