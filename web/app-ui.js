@@ -6,6 +6,8 @@ import { hueOf, initials } from '/app-store.js';
  * Creates an element: `h('button', {class: 'btn', onclick}, 'Label', childNode)`.
  * Attributes: `class`, `dataset` (object), `style` (object or string), `on<event>` handlers,
  * booleans (`true` → present, `false`/null → absent); everything else via setAttribute.
+ * A `style` string is set through the CSSOM (`style.cssText`), not as a `style` attribute:
+ * the page's CSP (`style-src 'self'`) blocks inline style attributes, CSSOM changes are allowed.
  */
 export function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
@@ -14,6 +16,7 @@ export function h(tag, attrs = {}, ...children) {
     if (key === 'class') el.className = value;
     else if (key === 'dataset') Object.assign(el.dataset, value);
     else if (key === 'style' && typeof value === 'object') Object.assign(el.style, value);
+    else if (key === 'style') el.style.cssText = String(value);
     else if (key.startsWith('on') && typeof value === 'function') el.addEventListener(key.slice(2), value);
     else if (key === 'html') el.innerHTML = value; // only for trusted, static markup (icons)
     else el.setAttribute(key, value === true ? '' : String(value));
@@ -95,14 +98,17 @@ const toastRegion = () => document.getElementById('toasts');
  * Shows a toast. `kind`: `info` | `success` | `error` | `warn`. `actions`: buttons
  * `[{label, onClick, primary}]` (the toast closes after one is used). Errors stay 8 s,
  * others 5 s (`duration: 0` = until closed). Returns `{close}`.
+ * Raised-hand toasts (`id` `hand-<userId>`) are compact (`toast-compact`): one line and small
+ * buttons on phones, where at most two show at a time (the hands queue keeps them all).
  */
 export function toast(message, { kind = 'info', title, actions = [], duration, id } = {}) {
   const region = toastRegion();
   if (!region) return { close() {} };
   if (id) region.querySelector(`[data-toast-id="${CSS.escape(id)}"]`)?.remove();
   const iconName = { error: 'warn', warn: 'warn', success: 'check', info: 'info' }[kind] ?? 'info';
+  const compact = typeof id === 'string' && id.startsWith('hand-');
   const el = h('div', {
-    class: `toast toast-${kind}`,
+    class: `toast toast-${kind}${compact ? ' toast-compact' : ''}`,
     role: kind === 'error' ? 'alert' : 'status',
     dataset: id ? { toastId: id } : {},
   });

@@ -3,7 +3,8 @@
 //
 // Modules (all plain ES modules served by `podium serve`, no build step):
 //   app.js        this file: socket connection to the rooms server, sign-in, reconnection,
-//                 routing (#/ lobby, #/room/<id> room page), top bar
+//                 routing (#/ lobby, #/room/<id> room page), top bar, asking the host before
+//                 any way out of a room (Back, logo, Sign out, closing the tab)
 //   app-store.js  client-side model: cached rooms updated from the server's broadcasts
 //   app-lobby.js  "Live now" list and the "Start a room" dialog
 //   app-room.js   the room page: stage, audience, raised hands, owner actions, controls
@@ -21,6 +22,8 @@ import {
 } from '/app-ui.js';
 
 const USERNAME_KEY = 'podium.rooms.username';
+/** The secret that lets this tab resume its user after a reload (see `authenticate`). */
+const SECRET_KEY = 'podium.rooms.resume';
 const main = document.getElementById('main');
 const store = new Store();
 
@@ -67,21 +70,52 @@ async function call(event, ...args) {
  * it has acknowledged the connection, so a message that arrives first is dropped without an
  * ack). Repeating it is safe: the same name gets the same answer.
  */
-async function authenticate(username) {
+/**
+ * Signs in on the current socket. With `resume`, comes back as the user this tab signed in as
+ * before (a reload, a dropped network) with the secret the server gave it: same id, rooms and
+ * role. The server's newest secret is kept in sessionStorage (this tab only).
+ */
+async function authenticate(username, { resume = false } = {}) {
+  const secret = resume ? sessionStorage.getItem(SECRET_KEY) : null;
+  const options = secret ? { resume: secret, answersInvitations: true } : { answersInvitations: true };
   for (let attempt = 1; ; attempt++) {
     try {
       if (!app.socket?.connected) throw new Error('Not connected to the server.');
-      const reply = await app.socket.timeout(attempt < 3 ? 2500 : 10000).emitWithAck('authenticate', username);
+      const reply = await app.socket.timeout(attempt < 3 ? 2500 : 10000).emitWithAck('authenticate', username, options);
       if (reply?.error) {
         const err = new Error(String(reply.error));
         err.fromServer = true;
+        err.expired = !!secret && /expired/i.test(err.message);
         throw err;
       }
-      return reply?.data;
+      const data = reply?.data;
+      if (data?.resumeSecret) sessionStorage.setItem(SECRET_KEY, data.resumeSecret);
+      if (data) data.resumed = !!secret;
+      return data;
     } catch (err) {
       if (err.code !== 'timeout' || attempt >= 3) throw err;
     }
   }
+}
+
+/** Resumes when this tab has a secret, else (or when it expired) signs in afresh. */
+async function authenticateOrResume(username) {
+  if (sessionStorage.getItem(SECRET_KEY)) {
+    try {
+      return await authenticate(username, { resume: true });
+    } catch (err) {
+      if (!err.expired) throw err;
+      sessionStorage.removeItem(SECRET_KEY);
+      toast('You were away too long, so your places in rooms were given up. You are signed in again.', { kind: 'info', id: 'seat-lost' });
+    }
+  }
+  return authenticate(username);
+}
+
+/** Every room the sign-in reply names: the listing plus the rooms we are (back) in. */
+function roomsOf(data) {
+  const seen = new Set();
+  return [...(data.seats ?? []), ...(data.rooms ?? [])].filter((r) => !seen.has(r.id) && seen.add(r.id));
 }
 
 async function createRoom(name, audioOnly) {
@@ -101,8 +135,8 @@ function goLobby() {
 // Connection: sign-in, server events, reconnection
 // ---------------------------------------------------------------------------------------
 
-const ROOM_EVENTS = ['user-joined', 'user-left', 'user-promoted', 'user-raised-hand', 'user-muted'];
-const PERSONAL_EVENTS = ['promoted', 'demoted', 'kicked', 'muted', 'room-closed'];
+const ROOM_EVENTS = ['user-joined', 'user-left', 'user-promoted', 'user-raised-hand', 'user-muted', 'user-invited', 'user-mic'];
+const PERSONAL_EVENTS = ['promoted', 'demoted', 'kicked', 'muted', 'room-closed', 'invited', 'hand-denied'];
 
 function wire(socket) {
   socket.on('room-created', (room) => store.putRoom(room));
@@ -153,9 +187,11 @@ async function signIn(username) {
   }
   app.socket = socket;
   try {
-    const data = await authenticate(username);
+    // A reload of a signed-in tab comes back as the same user, seats and all.
+    const data = username === sessionStorage.getItem(USERNAME_KEY)
+      ? await authenticateOrResume(username) : await authenticate(username);
     app.username = data.user.username;
-    store.reset(data.user, data.rooms);
+    store.reset(data.user, roomsOf(data));
     sessionStorage.setItem(USERNAME_KEY, app.username);
     setConnection('online');
   } catch (err) {
@@ -172,8 +208,8 @@ async function resume() {
   const deadline = Date.now() + 60000;
   for (;;) {
     try {
-      const data = await authenticate(app.username);
-      store.reset(data.user, data.rooms);
+      const data = await authenticateOrResume(app.username);
+      store.reset(data.user, roomsOf(data));
       break;
     } catch (err) {
       // The server may still hold our old connection (and name) for a little while.
@@ -196,6 +232,9 @@ async function resume() {
 function signOut() {
   const socket = app.socket;
   app.socket = null;
+  sessionStorage.removeItem(SECRET_KEY);
+  // Leave every room now, for good (a dropped connection would hold the seats a while).
+  if (socket?.connected) socket.emit('sign-out');
   app.room?.destroy({ leave: true });
   app.room = null;
   socket?.disconnect();
@@ -236,7 +275,7 @@ function renderUser() {
   }
   setChildren(userSlot,
     h('span', { class: 'user-chip', title: `Signed in as ${me.username}` }, avatar(me, 'xs'), h('span', { class: 'user-name', id: 'me-name' }, me.username)),
-    h('button', { type: 'button', class: 'btn btn-ghost btn-sm', id: 'sign-out', onclick: () => signOut() }, 'Sign out'));
+    h('button', { type: 'button', class: 'btn btn-ghost btn-sm', id: 'sign-out', onclick: () => whenExitConfirmed(() => signOut()) }, 'Sign out'));
 }
 store.addEventListener('change', () => renderUser());
 
@@ -295,10 +334,35 @@ function showLoading(text) {
   setChildren(main, h('div', { class: 'page-loading', role: 'status' }, h('span', { class: 'spinner spinner-lg', 'aria-hidden': 'true' }), h('p', {}, text)));
 }
 
+/**
+ * What a hash asks for: `#/room/<id>` → `{roomId}`; `#/` or nothing → `{}` (the lobby); a room
+ * link whose id cannot be decoded (`#/room/%E0%A4%A`) → `{invalid: true}`; any other hash →
+ * `{unknown: true}`.
+ */
+function parseHash(hash) {
+  const match = /^#\/room\/(.+)$/.exec(hash);
+  if (match) {
+    try {
+      return { roomId: decodeURIComponent(match[1]) };
+    } catch {
+      return { invalid: true };
+    }
+  }
+  if (hash === '' || hash === '#' || hash === '#/') return {};
+  return { unknown: true };
+}
+
 /** Renders the view for the current hash (a room link opened while signed out waits in the hash). */
 function route() {
-  const match = /^#\/room\/(.+)$/.exec(location.hash);
-  const roomId = match ? decodeURIComponent(match[1]) : null;
+  const target = parseHash(location.hash);
+  if (target.invalid || target.unknown) {
+    // The lobby, at an address that says so.
+    history.replaceState(null, '', '#/');
+    if (target.invalid) {
+      toast('That room link is not valid. Check the link, or pick a room from Live now.', { kind: 'warn', id: 'bad-link', title: 'Invalid link' });
+    }
+  }
+  const roomId = target.roomId ?? null;
   if (app.connection === 'signed-out' || app.connection === 'signing-in' || !store.me) {
     app.room?.destroy({ leave: false });
     app.room = null;
@@ -322,6 +386,7 @@ function route() {
     app.lobby?.destroy();
     app.lobby = null;
     app.room = new RoomPage(main, app, roomId);
+    roomHash = location.hash;
     app.room.enter();
   } else {
     if (app.room) {
@@ -334,5 +399,69 @@ function route() {
 }
 let autoTried = false;
 
-window.addEventListener('hashchange', route);
+// ---------------------------------------------------------------------------------------
+// Leaving a room: the host is asked first, whichever way out they take
+// ---------------------------------------------------------------------------------------
+
+/** The hash the current room page was opened with (put back when the host stays). */
+let roomHash = null;
+
+/**
+ * Whether leaving the room page now needs the user's confirmation: the room page says so
+ * (`needsExitConfirm()`: the host, whose leaving ends the room or hands it over).
+ */
+function exitNeedsConfirm() {
+  return !!(app.room && !app.room.left && app.room.needsExitConfirm?.());
+}
+
+/** Runs `proceed` now, or once the host has confirmed leaving the room (not if they stay). */
+function whenExitConfirmed(proceed) {
+  if (exitNeedsConfirm() && typeof app.room.confirmExit === 'function') app.room.confirmExit(proceed);
+  else proceed();
+}
+
+/** Goes to `hash` without asking again (confirmed already). */
+function leaveTo(hash, { replace = false } = {}) {
+  if (location.hash !== hash) history[replace ? 'replaceState' : 'pushState'](null, '', hash);
+  route();
+}
+
+/**
+ * The hash changed (Back, Forward, a typed or followed link). Leaving the room page when the
+ * host must confirm: the room's address is put back at once (pushState, no hashchange, so the
+ * page stays as it is) and the room page asks; if the host confirms, go where they were going.
+ */
+function onHashChange() {
+  if (app.room && !app.room.left && parseHash(location.hash).roomId !== app.room.roomId && exitNeedsConfirm()) {
+    const away = location.hash || '#/';
+    history.pushState(null, '', roomHash ?? `#/room/${encodeURIComponent(app.room.roomId)}`);
+    // Back pressed again while the question is open: one question is enough.
+    if (document.querySelector('dialog[open] #confirm-leave')) return;
+    whenExitConfirmed(() => leaveTo(away, { replace: true }));
+    return;
+  }
+  route();
+}
+
+// The logo: a link to #/ that asks the host first.
+document.querySelector('.topbar .brand')?.addEventListener('click', (e) => {
+  if (!exitNeedsConfirm()) return;
+  e.preventDefault();
+  whenExitConfirmed(() => leaveTo('#/'));
+});
+
+// The skip link moves the focus; it must not change the hash (the router would leave the room).
+document.querySelector('.skip-link')?.addEventListener('click', (e) => {
+  e.preventDefault();
+  main.focus();
+});
+
+// Closing the tab, reloading or leaving the site: the browser's own "Leave site?" question.
+window.addEventListener('beforeunload', (e) => {
+  if (!exitNeedsConfirm()) return;
+  e.preventDefault();
+  e.returnValue = '';
+});
+
+window.addEventListener('hashchange', onHashChange);
 route();

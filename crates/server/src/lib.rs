@@ -75,6 +75,7 @@ pub fn app(state: AppState, with_metrics: bool, rooms: rooms_server::RoomsSettin
     let router = router
         .route("/", get(web::index))
         .route("/{file}", get(web::asset))
+        .fallback(web::not_found)
         .layer(rooms_server::layer(state.clone(), rooms));
     web::with_security_headers(router).with_state(state)
 }

@@ -1,7 +1,7 @@
 //! The web app and client library, embedded in the binary from `web/`.
 
 use axum::extract::Path;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -63,6 +63,68 @@ fn serve(path: &str) -> Response {
             )
                 .into_response()
         }
-        None => (StatusCode::NOT_FOUND, "Not found").into_response(),
+        None => not_found_page(),
     }
+}
+
+/// Every path no route serves (the router's fallback): the JSON refusal under `/api`, the
+/// "page not found" page for the rest, so a mistyped or stale link gets a way back to the
+/// app instead of an empty 404.
+pub async fn not_found(method: Method, uri: Uri) -> Response {
+    let path = uri.path();
+    if path == "/api" || path.starts_with("/api/") {
+        return crate::director::not_found().await.into_response();
+    }
+    if method == Method::GET || method == Method::HEAD {
+        not_found_page()
+    } else {
+        StatusCode::NOT_FOUND.into_response()
+    }
+}
+
+/// The page of unknown paths: status 404, the app's look (its own stylesheet, as the CSP
+/// allows no inline styles), a link back to `/`. Paths are absolute: it may be served at any
+/// depth.
+const NOT_FOUND_PAGE: &str = r##"<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1, viewport-fit=cover">
+  <meta name="color-scheme" content="light dark">
+  <meta name="robots" content="noindex">
+  <title>Page not found · Podium</title>
+  <link rel="icon" href="/favicon.svg" type="image/svg+xml">
+  <link rel="stylesheet" href="/app.css">
+</head>
+<body class="not-found-page">
+  <header class="topbar">
+    <a class="brand" href="/" aria-label="Podium, Live now">
+      <span class="brand-mark" aria-hidden="true">
+        <svg viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="2.4" stroke-linecap="round"><path d="M7 14.5v-5M12 18V6M17 14.5v-5"/></svg>
+      </span>
+      <span class="brand-name">Podium</span>
+    </a>
+  </header>
+  <main id="main">
+    <section class="empty-state not-found" aria-labelledby="not-found-title">
+      <p class="not-found-code" aria-hidden="true">404</p>
+      <h1 id="not-found-title">Page not found</h1>
+      <p>There is nothing at this address. The link may be mistyped, or the page has moved.</p>
+      <a class="btn btn-primary" id="not-found-home" href="/">Go to Live now</a>
+    </section>
+  </main>
+</body>
+</html>
+"##;
+
+fn not_found_page() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        NOT_FOUND_PAGE,
+    )
+        .into_response()
 }

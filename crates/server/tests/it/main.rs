@@ -5,4 +5,5 @@ mod authz;
 mod client;
 mod limits;
 mod signaling;
+mod web;
 mod webrtc;
