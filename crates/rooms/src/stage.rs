@@ -5,6 +5,7 @@ use crate::command::Outcome;
 use crate::effect::{Audience, Effect, Event, MediaAction};
 use crate::error::RoomError;
 use crate::ids::{RoomId, UserId};
+use crate::model::Participant;
 use crate::rooms::{invited, muted, promoted, put_on_stage, raised_hand, Rooms};
 
 impl Rooms {
@@ -23,17 +24,33 @@ impl Rooms {
                 Ok(Outcome::done())
             };
         }
+        Ok(self.set_flag(
+            room_id,
+            user,
+            |p| &mut p.raised_hand,
+            raised,
+            || raised_hand(room_id, user, raised),
+        ))
+    }
+
+    /// Sets one of a checked member's flags and announces it, if it changed.
+    fn set_flag(
+        &mut self,
+        room_id: &RoomId,
+        user: &UserId,
+        flag: fn(&mut Participant) -> &mut bool,
+        value: bool,
+        announce: impl FnOnce() -> Effect,
+    ) -> Outcome {
         let participant = self
             .live_mut(room_id)
             .participant_mut(user)
-            .expect("membership was checked above");
-        if participant.raised_hand == raised {
-            return Ok(Outcome::done());
-        }
-        participant.raised_hand = raised;
+            .expect("callers check membership");
         let mut outcome = Outcome::done();
-        outcome.effects.push(raised_hand(room_id, user, raised));
-        Ok(outcome)
+        if std::mem::replace(flag(participant), value) != value {
+            outcome.effects.push(announce());
+        }
+        outcome
     }
 
     pub(crate) fn promote(
@@ -188,17 +205,13 @@ impl Rooms {
         if !room.is_speaker(user) {
             return Err(RoomError::NotSpeaker);
         }
-        let participant = self
-            .live_mut(room_id)
-            .participant_mut(user)
-            .expect("membership was checked above");
-        if participant.muted == mute {
-            return Ok(Outcome::done());
-        }
-        participant.muted = mute;
-        let mut outcome = Outcome::done();
-        outcome.effects.push(muted(room_id, user, mute));
-        Ok(outcome)
+        Ok(self.set_flag(
+            room_id,
+            user,
+            |p| &mut p.muted,
+            mute,
+            || muted(room_id, user, mute),
+        ))
     }
 
     /// A listener answers the owner's invitation: on stage, or stays in the audience.
@@ -270,23 +283,20 @@ impl Rooms {
         if !room.is_speaker(user) {
             return Err(RoomError::NotSpeaker);
         }
-        let participant = self
-            .live_mut(room_id)
-            .participant_mut(user)
-            .expect("membership was checked above");
-        if participant.mic_unavailable != available {
-            return Ok(Outcome::done());
-        }
-        participant.mic_unavailable = !available;
-        let mut outcome = Outcome::done();
-        outcome.effects.push(Effect::Emit {
+        let announce = || Effect::Emit {
             to: Audience::Room(room_id.clone()),
             event: Event::UserMic {
                 room_id: room_id.clone(),
                 user_id: user.clone(),
                 available,
             },
-        });
-        Ok(outcome)
+        };
+        Ok(self.set_flag(
+            room_id,
+            user,
+            |p| &mut p.mic_unavailable,
+            !available,
+            announce,
+        ))
     }
 }
