@@ -615,6 +615,8 @@ export class RoomPage {
     const { controls } = this.els;
     if (!role || !me) {
       controls.replaceChildren();
+      // Forget what they showed: coming back in the same state (a reconnection) must draw them again.
+      delete controls.dataset.key;
       return;
     }
     const key = `${role}:${me.muted}:${me.raisedHand}:${me.micUnavailable}`;
