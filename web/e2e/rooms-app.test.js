@@ -8,10 +8,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { io } from 'socket.io-client';
 import {
   useServerAndBrowser, openPage, withDiagnostics, RESULTS_DIR, sleep,
 } from './helpers.js';
+import {
+  botUser as botUserOf, signIn as signInTo, useToneMicrophone, waitFor, tileSel, assertFitsWidth,
+} from './rooms-helpers.js';
 
 const sockets = [];
 
@@ -20,104 +22,8 @@ const env = useServerAndBrowser({
   teardown: () => { for (const s of sockets) s.disconnect(); },
 });
 
-/**
- * Replaces getUserMedia in this page (before its scripts run): the microphone is a generated
- * tone (OscillatorNode → GainNode, silent until `window.__tone.set(true)`), the camera is the
- * fake device's. No audio processing, so the level the SFU reads is the tone's.
- */
-async function useToneMicrophone(page, { frequency = 440, amplitude = 0.35 } = {}) {
-  await page.addInitScript(([freq, amp]) => {
-    const original = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
-    const tone = { calls: [], on: false };
-    window.__tone = tone;
-    tone.set = (on) => {
-      tone.on = on;
-      if (tone.gain) tone.gain.gain.value = on ? amp : 0;
-      return on;
-    };
-    navigator.mediaDevices.getUserMedia = async (constraints = {}) => {
-      tone.calls.push(JSON.parse(JSON.stringify(constraints)));
-      const stream = new MediaStream();
-      if (constraints.audio) {
-        const ctx = new AudioContext();
-        await ctx.resume();
-        const osc = ctx.createOscillator();
-        osc.frequency.value = freq;
-        const gain = ctx.createGain();
-        gain.gain.value = tone.on ? amp : 0;
-        const dest = ctx.createMediaStreamDestination();
-        osc.connect(gain).connect(dest);
-        osc.start();
-        tone.ctx = ctx;
-        tone.gain = gain;
-        stream.addTrack(dest.stream.getAudioTracks()[0]);
-      }
-      if (constraints.video) {
-        const cam = await original({ video: constraints.video });
-        for (const t of cam.getVideoTracks()) stream.addTrack(t);
-      }
-      return stream;
-    };
-  }, [frequency, amplitude]);
-}
-
-/** Opens the app at `/` and signs in through the form. */
-async function signIn(page, name, { width = 1280, height = 860 } = {}) {
-  await page.setViewportSize({ width, height });
-  await page.goto(`${env.server.url}/`);
-  await page.fill('#username', name);
-  await page.click('#signin-submit');
-  await page.waitForSelector('#live-title', { timeout: 10_000 })
-    .catch(async (err) => { throw new Error(`${name}: no lobby after sign-in; page says: ${await page.innerText('main').catch(() => '?')} (${err.message})`); });
-  return page.evaluate(() => window.podiumApp.store.me.id);
-}
-
-/** Waits for `fn(arg)` to be truthy in the page; on timeout says what and shows `dump`'s text. */
-async function waitFor(page, what, fn, arg, { timeout = 20_000, dump = 'main' } = {}) {
-  try {
-    const handle = await page.waitForFunction(fn, arg, { timeout, polling: 50 });
-    const value = await handle.jsonValue();
-    await handle.dispose();
-    return value;
-  } catch (err) {
-    const text = await page.innerText(dump).catch(() => '(unavailable)');
-    throw new Error(`[${page.label}] timed out waiting for ${what}. ${dump}: ${JSON.stringify(text.slice(0, 1500))} (${err.message.split('\n')[0]})`);
-  }
-}
-
-const tileSel = (id) => `#stage .tile[data-user-id="${id}"]`;
-
-/** A socket.io-client user (extra audience for realistic screenshots, other rooms in the lobby). */
-async function botUser(name) {
-  const socket = io(`${env.server.url}/socket.io/`, { transports: ['websocket'], reconnection: false, forceNew: true });
-  await new Promise((resolve, reject) => { socket.once('connect', resolve); socket.once('connect_error', reject); });
-  sockets.push(socket);
-  const call = async (event, ...args) => {
-    const reply = await socket.timeout(5000).emitWithAck(event, ...args).catch((err) => {
-      throw new Error(`${name} ${event}(${JSON.stringify(args)}): ${err.message}`);
-    });
-    if (reply?.error) throw new Error(`${name} ${event}: ${reply.error}`);
-    return reply?.data;
-  };
-  // authenticate is the first message after connecting: repeated if unanswered, as the app does
-  // (the server may drop a message that arrives before its namespace handler has run).
-  for (let attempt = 1; ; attempt++) {
-    const reply = await socket.timeout(2500).emitWithAck('authenticate', name).catch((err) => (attempt < 3 ? null : Promise.reject(err)));
-    if (reply === null) {
-      console.log(`[rooms-app] ${name}: authenticate unanswered, sent again (attempt ${attempt + 1})`);
-      continue;
-    }
-    if (reply.error) throw new Error(`${name} authenticate: ${reply.error}`);
-    break;
-  }
-  return { socket, call, id: socket.id, name };
-}
-
-/** No horizontal scrolling at the page's current width. */
-async function assertFitsWidth(page, what) {
-  const size = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth }));
-  assert.ok(size.scroll <= size.client, `${what} must fit ${size.client} px without horizontal scrolling (${JSON.stringify(size)})`);
-}
+const botUser = (name) => botUserOf(env.server, sockets, name);
+const signIn = (page, name, size) => signInTo(env.server, page, name, size);
 
 test('sign-in shows readable errors; the lobby and a room fit a 375 px phone', { timeout: 60_000 }, async () => {
   const taken = await botUser('Taken Name');

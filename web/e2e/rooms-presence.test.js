@@ -20,10 +20,12 @@ import { fork } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { io } from 'socket.io-client';
 import {
   useServerAndBrowser, openPage, RESULTS_DIR, sleep,
 } from './helpers.js';
+import {
+  botUser as botUserOf, signIn as signInTo, useToneMicrophone, waitFor, tileSel, until,
+} from './rooms-helpers.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const sockets = [];
@@ -39,6 +41,9 @@ const env = useServerAndBrowser({
     for (const c of children) killChild(c);
   },
 });
+
+const botUser = (name) => botUserOf(env.server, sockets, name);
+const signIn = (page, name, size) => signInTo(env.server, page, name, size);
 process.on('exit', () => { for (const c of children) killChild(c); });
 
 const log = (...args) => console.log('[rooms-presence]', ...args);
@@ -58,57 +63,8 @@ const lane = (() => {
 // socket.io users: in this process (bots) and in child processes (freezable)
 // ---------------------------------------------------------------------------------------
 
-/** Waits until `find()` returns something truthy (polling), or throws `what` after `timeout`. */
-async function until(what, find, { timeout = 10_000, every = 20 } = {}) {
-  const deadline = Date.now() + timeout;
-  for (;;) {
-    const hit = find();
-    if (hit) return hit;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${what}`);
-    await sleep(every);
-  }
-}
-
 /** Matches a room broadcast about `userId` in `roomId` (`user-joined` carries `{id}`). */
 const about = (roomId, userId) => (e) => e.args[0] === roomId && (e.args[1] === userId || e.args[1]?.id === userId);
-
-/**
- * A socket.io-client user in this process, signed in (legacy client: no `answersInvitations`,
- * so the owner's promote-user puts it on stage at once). `seen` records every event with the
- * time it arrived.
- */
-async function botUser(name) {
-  const socket = io(`${env.server.url}/socket.io/`, { transports: ['websocket'], reconnection: false, forceNew: true });
-  const seen = [];
-  socket.onAny((event, ...args) => seen.push({ name: event, args, t: Date.now() }));
-  await new Promise((resolve, reject) => { socket.once('connect', resolve); socket.once('connect_error', reject); });
-  sockets.push(socket);
-  const call = async (event, ...args) => {
-    const reply = await socket.timeout(5000).emitWithAck(event, ...args).catch((err) => {
-      throw new Error(`${name} ${event}(${JSON.stringify(args)}): ${err.message}`);
-    });
-    if (reply?.error) throw new Error(`${name} ${event}: ${reply.error}`);
-    return reply?.data;
-  };
-  let user;
-  for (let attempt = 1; ; attempt++) {
-    const reply = await socket.timeout(2500).emitWithAck('authenticate', name).catch((err) => (attempt < 3 ? null : Promise.reject(err)));
-    if (reply === null) continue;
-    if (reply.error) throw new Error(`${name} authenticate: ${reply.error}`);
-    user = reply.data.user;
-    break;
-  }
-  /** The first event `name` matching `match` (seen from index `from` on). */
-  const waitEvent = (event, match = () => true, { timeout = 10_000, from = 0 } = {}) => until(
-    `${name} to receive ${event}`,
-    () => seen.slice(from).find((e) => e.name === event && match(e)),
-    { timeout },
-  ).catch((err) => {
-    err.message += `; ${name} saw ${JSON.stringify(seen.slice(from).slice(-20).map((e) => [e.name, ...e.args.map((a) => (typeof a === 'object' ? a?.id ?? '…' : a))]))}`;
-    throw err;
-  });
-  return { socket, call, id: user.id, user, name, seen, waitEvent };
-}
 
 function killChild(child) {
   if (child.exitCode !== null || child.signalCode !== null) return;
@@ -173,49 +129,8 @@ async function childUser(label) {
 }
 
 // ---------------------------------------------------------------------------------------
-// Pages (copied from rooms-app.test.js, where they are local)
+// Pages of the app
 // ---------------------------------------------------------------------------------------
-
-/**
- * Replaces getUserMedia in this page (before its scripts run): the microphone is a generated
- * tone (OscillatorNode → GainNode, silent until `window.__tone.set(true)`), the camera is the
- * fake device's. `window.__tone.calls` lists every getUserMedia call.
- */
-async function useToneMicrophone(page, { frequency = 440, amplitude = 0.35 } = {}) {
-  await page.addInitScript(([freq, amp]) => {
-    const original = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
-    const tone = { calls: [], on: false };
-    window.__tone = tone;
-    tone.set = (on) => {
-      tone.on = on;
-      if (tone.gain) tone.gain.gain.value = on ? amp : 0;
-      return on;
-    };
-    navigator.mediaDevices.getUserMedia = async (constraints = {}) => {
-      tone.calls.push(JSON.parse(JSON.stringify(constraints)));
-      const stream = new MediaStream();
-      if (constraints.audio) {
-        const ctx = new AudioContext();
-        await ctx.resume();
-        const osc = ctx.createOscillator();
-        osc.frequency.value = freq;
-        const gain = ctx.createGain();
-        gain.gain.value = tone.on ? amp : 0;
-        const dest = ctx.createMediaStreamDestination();
-        osc.connect(gain).connect(dest);
-        osc.start();
-        tone.ctx = ctx;
-        tone.gain = gain;
-        stream.addTrack(dest.stream.getAudioTracks()[0]);
-      }
-      if (constraints.video) {
-        const cam = await original({ video: constraints.video });
-        for (const t of cam.getVideoTracks()) stream.addTrack(t);
-      }
-      return stream;
-    };
-  }, [frequency, amplitude]);
-}
 
 /** getUserMedia always refuses, as when the user blocks the microphone; calls are counted. */
 async function denyMicrophone(page) {
@@ -227,32 +142,6 @@ async function denyMicrophone(page) {
     };
   });
 }
-
-/** Opens the app at `/` and signs in through the form; returns my user id. */
-async function signIn(page, name, { width = 1280, height = 860 } = {}) {
-  await page.setViewportSize({ width, height });
-  await page.goto(`${env.server.url}/`);
-  await page.fill('#username', name);
-  await page.click('#signin-submit');
-  await page.waitForSelector('#live-title', { timeout: 10_000 })
-    .catch(async (err) => { throw new Error(`${name}: no lobby after sign-in; page says: ${await page.innerText('main').catch(() => '?')} (${err.message})`); });
-  return page.evaluate(() => window.podiumApp.store.me.id);
-}
-
-/** Waits for `fn(arg)` to be truthy in the page; on timeout says what and shows `dump`'s text. */
-async function waitFor(page, what, fn, arg, { timeout = 20_000, dump = 'main' } = {}) {
-  try {
-    const handle = await page.waitForFunction(fn, arg, { timeout, polling: 50 });
-    const value = await handle.jsonValue();
-    await handle.dispose();
-    return value;
-  } catch (err) {
-    const text = await page.innerText(dump).catch(() => '(unavailable)');
-    throw new Error(`[${page.label}] timed out waiting for ${what}. ${dump}: ${JSON.stringify(text.slice(0, 1500))} (${err.message.split('\n')[0]})`);
-  }
-}
-
-const tileSel = (id) => `#stage .tile[data-user-id="${id}"]`;
 
 /** A page of the app, signed in as `name` (with the tone microphone unless `tone: false`). */
 async function appPage(label, name, { tone = true, deny = false, width, height } = {}) {
@@ -407,9 +296,9 @@ describe('rooms presence', { concurrency: true }, () => {
       frozen.freeze();
       const left = await host.waitEvent('user-left', about(roomId, userId), { from, timeout: 15_000 });
       const detection = left.t - frozenAt;
-      log(`frozen speaker: user-left ${secs(detection)} after SIGSTOP (hold 9 s after last heard; ping 3 s, pong timeout 4 s)`);
+      log(`frozen speaker: user-left ${secs(detection)} after SIGSTOP (hold 8.5 s after last heard; ping 3 s, pong timeout 4 s)`);
       assert.ok(detection <= 10_000, `the room hears the frozen speaker left within 10 s (took ${detection} ms)`);
-      assert.ok(detection >= 5_000, `…but not before its hold: others see nothing for at least 9 s after it was last heard, at most 3 s before the freeze (took ${detection} ms)`);
+      assert.ok(detection >= 5_000, `…but not before its hold: others see nothing for at least 8.5 s after it was last heard, at most 3 s before the freeze (took ${detection} ms)`);
       const between = host.seen.slice(from).filter((e) => e.t < left.t && about(roomId, userId)(e));
       assert.deepEqual(between.map((e) => e.name), [], 'nothing about the frozen speaker before it left');
 

@@ -19,10 +19,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { io } from 'socket.io-client';
 import {
   useServerAndBrowser, openPage, withDiagnostics, RESULTS_DIR, sleep,
 } from './helpers.js';
+import {
+  botUser as botUserOf, signIn as signInTo, waitFor, assertFitsWidth,
+} from './rooms-helpers.js';
 
 const sockets = [];
 
@@ -31,57 +33,8 @@ const env = useServerAndBrowser({
   teardown: () => { for (const s of sockets) s.disconnect(); },
 });
 
-/** Opens the app at `/` and signs in through the form; returns my user id. */
-async function signIn(page, name, { width = 1280, height = 860 } = {}) {
-  await page.setViewportSize({ width, height });
-  await page.goto(`${env.server.url}/`);
-  await page.fill('#username', name);
-  await page.click('#signin-submit');
-  await page.waitForSelector('#live-title', { timeout: 10_000 })
-    .catch(async (err) => { throw new Error(`${name}: no lobby after sign-in; page says: ${await page.innerText('main').catch(() => '?')} (${err.message})`); });
-  return page.evaluate(() => window.podiumApp.store.me.id);
-}
-
-/** Waits for `fn(arg)` to be truthy in the page; on timeout says what and shows `dump`'s text. */
-async function waitFor(page, what, fn, arg, { timeout = 20_000, dump = 'main' } = {}) {
-  try {
-    const handle = await page.waitForFunction(fn, arg, { timeout, polling: 50 });
-    const value = await handle.jsonValue();
-    await handle.dispose();
-    return value;
-  } catch (err) {
-    const text = await page.innerText(dump).catch(() => '(unavailable)');
-    throw new Error(`[${page.label}] timed out waiting for ${what}. ${dump}: ${JSON.stringify(text.slice(0, 1500))} (${err.message.split('\n')[0]})`);
-  }
-}
-
-/** A socket.io-client user (audience, raised hands). */
-async function botUser(name) {
-  const socket = io(`${env.server.url}/socket.io/`, { transports: ['websocket'], reconnection: false, forceNew: true });
-  await new Promise((resolve, reject) => { socket.once('connect', resolve); socket.once('connect_error', reject); });
-  sockets.push(socket);
-  const call = async (event, ...args) => {
-    const reply = await socket.timeout(5000).emitWithAck(event, ...args).catch((err) => {
-      throw new Error(`${name} ${event}(${JSON.stringify(args)}): ${err.message}`);
-    });
-    if (reply?.error) throw new Error(`${name} ${event}: ${reply.error}`);
-    return reply?.data;
-  };
-  // authenticate is the first message: repeated if unanswered, as the app does.
-  for (let attempt = 1; ; attempt++) {
-    const reply = await socket.timeout(2500).emitWithAck('authenticate', name).catch((err) => (attempt < 3 ? null : Promise.reject(err)));
-    if (reply === null) continue;
-    if (reply.error) throw new Error(`${name} authenticate: ${reply.error}`);
-    break;
-  }
-  return { socket, call, id: socket.id, name };
-}
-
-/** No horizontal scrolling at the page's current width. */
-async function assertFitsWidth(page, what) {
-  const size = await page.evaluate(() => ({ scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth }));
-  assert.ok(size.scroll <= size.client, `${what} must fit ${size.client} px without horizontal scrolling (${JSON.stringify(size)})`);
-}
+const botUser = (name) => botUserOf(env.server, sockets, name);
+const signIn = (page, name, size) => signInTo(env.server, page, name, size);
 
 /** Starts a room from the lobby's dialog; resolves with its id once the page shows me as its owner. */
 async function startRoom(page, name, { video = false } = {}) {

@@ -30,7 +30,7 @@ pub struct Limits {
     /// [`Rooms::live_rooms_page`](crate::Rooms::live_rooms_page).
     pub max_listed_rooms: usize,
     /// How long after a lost connection was last heard its user keeps every seat, unseen by
-    /// others (default 9 s): a reload or a short network drop within it goes unnoticed;
+    /// others (default 8.5 s): a reload or a short network drop within it goes unnoticed;
     /// past it the user leaves their rooms as on a disconnect. The shell's heartbeat must
     /// detect a silent connection well within it.
     pub hold_ms: u64,
@@ -47,7 +47,7 @@ impl Default for Limits {
             max_joined_rooms: 16,
             max_live_rooms: 10_000,
             max_listed_rooms: 100,
-            hold_ms: 9_000,
+            hold_ms: 8_500,
             resume_ms: 30_000,
         }
     }

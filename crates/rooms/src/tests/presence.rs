@@ -4,7 +4,7 @@
 use super::{c, r, trace, u, World};
 use crate::{Ack, ClientInfo, Command, Limits, RoomError};
 
-const HOLD: u64 = 9_000;
+const HOLD: u64 = 8_500;
 
 fn lost(silent_ms: u64) -> Command {
     Command::ConnectionLost { silent_ms }
@@ -97,7 +97,7 @@ fn a_timed_out_heartbeat_counts_the_silence_already_spent() {
     let mut w = room();
     w.now = 100_000;
     w.ok("b", lost(7_000));
-    assert_eq!(w.rooms.next_deadline(), Some(w.now + 2_000));
+    assert_eq!(w.rooms.next_deadline(), Some(w.now + 1_500));
     // Silent longer than the hold: gone at once.
     let out = w.ok("c", lost(HOLD + 1));
     assert!(trace(&out).contains(&r#"spaces user-left ["r1","c"]"#.to_owned()));

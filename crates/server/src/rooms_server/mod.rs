@@ -63,7 +63,7 @@ pub const EVENTS: [&str; 13] = [
 
 /// How often the server pings each client, and how long it waits for the pong. A frozen or
 /// vanished client (no FIN) is noticed within their sum (7 s), and its user leaves their
-/// rooms at [`podium_rooms::Limits::hold_ms`] (9 s) after it was last heard; a client busy
+/// rooms at [`podium_rooms::Limits::hold_ms`] (8.5 s) after it was last heard; a client busy
 /// for up to the timeout (4 s) is not dropped. socket.io's defaults (25 s + 20 s) took 45 s.
 pub const PING_INTERVAL: Duration = Duration::from_secs(3);
 /// See [`PING_INTERVAL`].
