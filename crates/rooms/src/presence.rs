@@ -167,8 +167,10 @@ impl Rooms {
         secret: &str,
         client: ClientInfo,
     ) -> Result<Outcome, RoomError> {
-        if let Some(user) = self.user_on(conn) {
-            return Err(RoomError::AlreadyAuthenticated(user.username.clone()));
+        if self.conns.contains_key(conn) {
+            // A retry whose first answer was lost: this connection is already the user.
+            let user = self.signed_in_again(conn, raw_name, client)?;
+            return Ok(Outcome::ack(self.resumed_ack(user)));
         }
         let name = normalize_username(raw_name)?;
         let keys = username_keys(&name);

@@ -245,20 +245,12 @@ impl Rooms {
         raw: &str,
         client: ClientInfo,
     ) -> Result<Outcome, RoomError> {
-        if let Some(member) = self.conns.get(conn).and_then(|u| self.users.get(u)) {
-            let same =
-                normalize_username(raw).is_ok_and(|name| username_keys(&name).clash(&member.keys));
-            return if same {
-                // A retried authenticate: answer again, change nothing.
-                Ok(Outcome::ack(Ack::Authenticated {
-                    user: member.user.clone(),
-                    rooms: self.snapshots(),
-                }))
-            } else {
-                Err(RoomError::AlreadyAuthenticated(
-                    member.user.username.clone(),
-                ))
-            };
+        if self.conns.contains_key(conn) {
+            let user = self.signed_in_again(conn, raw, client)?;
+            return Ok(Outcome::ack(Ack::Authenticated {
+                user,
+                rooms: self.snapshots(),
+            }));
         }
         let (username, keys) = self.available_username(raw)?;
         let id = UserId::new(conn.as_str());
@@ -277,6 +269,38 @@ impl Rooms {
             group: Group::Spaces,
         });
         Ok(outcome)
+    }
+
+    /// A retried sign-in on a connection already signed in under that name (its answer was
+    /// lost): nothing changes but the resume secret, which becomes the one this answer gives
+    /// out, so the client keeps a secret that works.
+    pub(crate) fn signed_in_again(
+        &mut self,
+        conn: &ConnId,
+        raw: &str,
+        client: ClientInfo,
+    ) -> Result<User, RoomError> {
+        let member = &self.users[&self.conns[conn]];
+        let same =
+            normalize_username(raw).is_ok_and(|name| username_keys(&name).clash(&member.keys));
+        if !same {
+            return Err(RoomError::AlreadyAuthenticated(
+                member.user.username.clone(),
+            ));
+        }
+        let fresh = client.resume_secret.clone();
+        if !fresh.is_empty() && self.secrets.contains_key(&fresh) {
+            return Err(RoomError::ResumeExpired);
+        }
+        let id = member.user.id.clone();
+        let member = self.member_mut(&id);
+        let old = std::mem::replace(&mut member.client.resume_secret, fresh.clone());
+        let user = member.user.clone();
+        self.secrets.remove(&old);
+        if !fresh.is_empty() {
+            self.secrets.insert(fresh, id);
+        }
+        Ok(user)
     }
 
     /// A valid username nobody signed in uses (or one that looks like it).

@@ -199,11 +199,31 @@ fn a_resume_needs_the_secret_and_the_same_name() {
     );
     // Look-alike spelling of the same name is the same name.
     w.ok("x", resume("BOB", "secret-b", "s"));
-    // Signed in already: a resume on the same connection is refused.
+    // A retried resume on the same connection (its answer was lost) answers again and hands
+    // out the new secret; under another name it is refused.
+    w.ok("x", resume("Bob", "s", "t"));
     assert!(matches!(
-        w.err("x", resume("Bob", "s", "t")),
+        w.err("x", resume("Cat", "t", "u")),
         RoomError::AlreadyAuthenticated(_)
     ));
+    w.ok("x", lost(0));
+    w.ok("y", resume("Bob", "t", "v"));
+}
+
+#[test]
+fn a_retried_sign_in_hands_out_a_secret_that_works() {
+    let mut w = room();
+    let retry = Command::Authenticate {
+        username: "Bob".into(),
+        client: ClientInfo::new("secret-b-retry"),
+    };
+    assert!(trace(&w.ok("b", retry)).is_empty());
+    w.ok("b", lost(0));
+    assert_eq!(
+        w.err("b2", resume("Bob", "secret-b", "s")),
+        RoomError::ResumeExpired
+    );
+    w.ok("b2", resume("Bob", "secret-b-retry", "s"));
 }
 
 #[test]
