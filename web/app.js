@@ -285,7 +285,7 @@ store.addEventListener('change', () => renderUser());
 
 function renderSignIn({ error, autoName } = {}) {
   const input = h('input', {
-    id: 'username', name: 'username', required: true, maxlength: 32, autocomplete: 'nickname', autocapitalize: 'words',
+    id: 'username', name: 'username', required: true, maxlength: 160, autocomplete: 'nickname', autocapitalize: 'words',
     spellcheck: 'false', placeholder: 'e.g. Ada Lovelace', 'aria-describedby': 'username-hint',
   });
   const errorEl = h('p', { class: 'field-error', id: 'signin-error', role: 'alert', hidden: !error }, error ?? '');
@@ -293,7 +293,7 @@ function renderSignIn({ error, autoName } = {}) {
   const form = h('form', { class: 'form', id: 'signin-form', novalidate: true },
     h('label', { class: 'label', for: 'username' }, 'Your name'),
     input,
-    h('p', { class: 'field-hint', id: 'username-hint' }, 'This is how others see you. Letters, digits, spaces and _ - . (up to 32).'),
+    h('p', { class: 'field-hint', id: 'username-hint' }, 'This is how others see you: letters, digits, emoji, spaces, apostrophes and - _ . (up to 32 characters).'),
     errorEl,
     submit);
   setChildren(main, h('section', { class: 'signin' },

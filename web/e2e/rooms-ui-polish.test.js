@@ -61,7 +61,9 @@ test('a malformed room link or an unknown hash shows the lobby, with a clear toa
   const page = await openPage(env.browser, env.server, 'links', { path: '/' });
   const errors = pageErrors(page);
   await withDiagnostics([], env.server, async () => {
-    await signIn(page, 'Link Checker');
+    // A display name as people type it: an apostrophe, an accent, an emoji with a skin tone.
+    await signIn(page, "Sinéad O'Brien 👩🏽‍💻");
+    assert.equal(await page.textContent('#me-name'), "Sinéad O'Brien 👩🏽‍💻");
 
     // Followed while signed in (a hash change).
     await page.goto(`${env.server.url}/#/room/%E0%A4%A`);
