@@ -5,6 +5,7 @@ import {
   audience, participant, roleOf, stage,
 } from '/app-store.js';
 import { RoomMedia, SPEAKING_LEVEL } from '/app-media.js';
+import { inviteDialog, kickDialog, leaveDialog } from '/app-room-dialogs.js';
 import {
   avatar, busy, h, icon, openDialog, plural, renderKeyed, setChildren, toast, toastError,
 } from '/app-ui.js';
@@ -85,6 +86,8 @@ export class RoomPage {
     this.phase = 'connecting';
     this.startMedia(room, tokens);
     this.render();
+    // An invitation that came while this page was away (a reload, a reconnection).
+    if (participant(room, this.myId)?.invited) this.askInvitation();
   }
 
   startMedia(room, tokens) {
@@ -127,8 +130,11 @@ export class RoomPage {
     if (!this.media) return;
     try {
       await this.media.startPublish({ myId: this.myId, video, token });
-      if (this.micFailed) {
+      // Also after a reload: the room may still show the microphone that failed before.
+      const shownMissing = participant(this.store.room(this.roomId), this.myId)?.micUnavailable;
+      if (this.micFailed || shownMissing) {
         this.micFailed = false;
+        document.querySelector('[data-toast-id="mic"]')?.remove();
         this.app.call('mic-state', this.roomId, true).catch(() => {});
       }
     } catch (err) {
@@ -217,6 +223,8 @@ export class RoomPage {
   teardown() {
     clearInterval(this.levelTimer);
     this.inviteDialog?.close();
+    this.confirmDialog?.close();
+    document.querySelector('[data-toast-id="mic"]')?.remove();
     this.media?.close();
     this.media = null;
     this.actionDialog?.close();
@@ -268,23 +276,13 @@ export class RoomPage {
     const host = participant(room, room?.ownerId)?.username ?? 'The host';
     this.inviteDialog?.close();
     const answer = async (accept) => {
-      dialog.close();
       try {
         await this.app.call('answer-invite', this.roomId, accept);
       } catch (err) {
         toastError(err, 'Invitation');
       }
     };
-    const dialog = openDialog({
-      title: 'Join the stage?',
-      labelledBy: 'invite-title',
-      content: h('div', { id: 'invite-dialog' },
-        h('p', { class: 'dialog-text' }, `${host} invites you to speak. Your microphone turns on only if you accept.`),
-        h('div', { class: 'dialog-actions' },
-          h('button', { type: 'button', class: 'btn btn-ghost', id: 'decline-invite', onclick: () => answer(false) }, 'Not now'),
-          h('button', { type: 'button', class: 'btn btn-primary', id: 'accept-invite', onclick: () => answer(true) }, 'Join the stage'))),
-    });
-    this.inviteDialog = dialog;
+    this.inviteDialog = inviteDialog({ host, onAnswer: answer });
   }
 
   /** An event for me only: promoted, demoted, kicked, muted, room-closed. */
@@ -311,6 +309,8 @@ export class RoomPage {
         break;
       case 'demoted':
         this.role = 'listener';
+        this.micFailed = false;
+        document.querySelector('[data-toast-id="mic"]')?.remove();
         this.media?.stopPublish();
         toast('The host moved you to the audience. Raise your hand to speak again.', { kind: 'info' });
         this.render();
@@ -405,17 +405,7 @@ export class RoomPage {
   confirmKick(userId) {
     const p = participant(this.store.room(this.roomId), userId);
     if (!p) return;
-    const dialog = openDialog({
-      title: `Remove ${p.username}?`,
-      labelledBy: 'kick-title',
-      content: h('div', {},
-        h('p', { class: 'dialog-text' }, `${p.username} leaves the room and cannot join it again while it is live.`),
-        h('div', { class: 'dialog-actions' },
-          h('button', { type: 'button', class: 'btn btn-ghost', onclick: () => dialog.close() }, 'Cancel'),
-          h('button', {
-            type: 'button', class: 'btn btn-danger', id: 'confirm-kick', onclick: () => { dialog.close(); this.kick(userId); },
-          }, 'Remove'))),
-    });
+    this.confirmDialog = kickDialog({ name: p.username, onConfirm: () => this.kick(userId) });
   }
 
   /** Whether leaving now needs a confirmation: the host's leaving ends or hands over the room. */
@@ -439,20 +429,7 @@ export class RoomPage {
       return;
     }
     const next = stage(room).find((p) => p.id !== this.myId);
-    const text = next
-      ? `${next.username} will become the host and the room goes on.`
-      : 'Nobody else is on stage, so the room will end for everyone.';
-    const dialog = openDialog({
-      title: 'Leave the room?',
-      labelledBy: 'leave-title',
-      content: h('div', {},
-        h('p', { class: 'dialog-text' }, text),
-        h('div', { class: 'dialog-actions' },
-          h('button', { type: 'button', class: 'btn btn-ghost', onclick: () => dialog.close() }, 'Stay'),
-          h('button', {
-            type: 'button', class: 'btn btn-danger', id: 'confirm-leave', onclick: () => { dialog.close(); onConfirmed(); },
-          }, next ? 'Leave' : 'End room'))),
-    });
+    this.confirmDialog = leaveDialog({ next: next?.username ?? null, onConfirm: onConfirmed });
   }
 
   // --- my controls ---------------------------------------------------------------------
@@ -619,7 +596,7 @@ export class RoomPage {
       delete controls.dataset.key;
       return;
     }
-    const key = `${role}:${me.muted}:${me.raisedHand}:${me.micUnavailable}`;
+    const key = `${role}:${me.muted}:${me.raisedHand}:${me.micUnavailable}:${me.invited}`;
     if (controls.dataset.key === key) return;
     controls.dataset.key = key;
     if (role === 'owner' || role === 'speaker') {
@@ -642,7 +619,11 @@ export class RoomPage {
         type: 'button', class: `btn btn-hand ${me.raisedHand ? 'is-raised' : ''}`, id: 'toggle-hand', 'aria-pressed': String(me.raisedHand),
         onclick: (e) => this.toggleHand(e.currentTarget),
       }, icon('hand'), h('span', {}, me.raisedHand ? 'Lower hand' : 'Raise hand'));
-      setChildren(controls, button);
+      // A dismissed invitation can still be answered.
+      const answer = me.invited
+        ? h('button', { type: 'button', class: 'btn btn-primary', id: 'answer-invite', onclick: () => this.askInvitation() }, icon('up'), h('span', {}, 'Invited to speak'))
+        : null;
+      setChildren(controls, answer, button);
     }
   }
 

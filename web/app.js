@@ -8,6 +8,7 @@
 //   app-store.js  client-side model: cached rooms updated from the server's broadcasts
 //   app-lobby.js  "Live now" list and the "Start a room" dialog
 //   app-room.js   the room page: stage, audience, raised hands, owner actions, controls
+//   app-room-dialogs.js  the room page's questions: invitation, remove someone, leave as host
 //   app-media.js  the room's audio/video with podium.js (View with 3 audio slots, Publish)
 //   app-ui.js     DOM helpers, icons, avatars, toasts, dialogs
 //   sio.js        the socket.io client (socket.io v5 over a WebSocket)
@@ -112,6 +113,18 @@ async function authenticateOrResume(username) {
   return authenticate(username);
 }
 
+/**
+ * A resume gives back every seat the user held, but this tab shows one room at most: a room
+ * left while offline (Leave, Back, the logo) or not on screen any more is left now, so the
+ * user is not kept on a stage they walked away from.
+ */
+function leaveStraySeats(data) {
+  const here = app.room && !app.room.left ? app.room.roomId : parseHash(location.hash).roomId;
+  for (const room of data.seats ?? []) {
+    if (room.id !== here) call('leave-room', room.id).catch(() => {});
+  }
+}
+
 /** Every room the sign-in reply names: the listing plus the rooms we are (back) in. */
 function roomsOf(data) {
   const seen = new Set();
@@ -192,6 +205,7 @@ async function signIn(username) {
       ? await authenticateOrResume(username) : await authenticate(username);
     app.username = data.user.username;
     store.reset(data.user, roomsOf(data));
+    leaveStraySeats(data);
     sessionStorage.setItem(USERNAME_KEY, app.username);
     setConnection('online');
   } catch (err) {
@@ -210,6 +224,7 @@ async function resume() {
     try {
       const data = await authenticateOrResume(app.username);
       store.reset(data.user, roomsOf(data));
+      leaveStraySeats(data);
       break;
     } catch (err) {
       // The server may still hold our old connection (and name) for a little while.

@@ -522,6 +522,38 @@ describe('rooms presence', { concurrency: true }, () => {
     host.socket.disconnect();
   });
 
+  test('4c. a speaker who walks out while offline is not kept on stage when the tab reconnects', { timeout: 90_000 }, async () => {
+    const host = await botUser('Walkout Host');
+    const roomId = await host.call('create-room', 'Walk-out while offline', true);
+    const page = await appPage('walkout-speaker', 'Wes Walkout', { tone: { frequency: 480 } });
+    await withPages([page], async () => {
+      await joinFromLobby(page, roomId);
+      await page.click('#toggle-hand');
+      await host.waitEvent('user-raised-hand', (e) => about(roomId, page.userId)(e) && e.args[2] === true);
+      await host.call('promote-user', roomId, page.userId, true);
+      await waitFor(page, 'the speaker publishing', () => document.querySelector('.room')?.dataset.role === 'speaker'
+        && window.podiumApp.room?.media?.status.publish === 'live');
+      const from = host.seen.length;
+      // Offline: the rooms socket drops and cannot come back (it dials a closed port).
+      await page.evaluate(() => {
+        const socket = window.podiumApp.socket;
+        window.__realWebSocket = socket.WebSocket;
+        socket.WebSocket = class extends window.__realWebSocket { constructor() { super('ws://127.0.0.1:9/'); } };
+        socket.ws.close();
+      });
+      await waitFor(page, 'the room page offline', () => document.getElementById('room-status')?.dataset.status === 'offline');
+      // They walk out (the Leave button; a speaker is not asked), then the network comes back.
+      await page.click('#leave-room');
+      await waitFor(page, 'the lobby', () => !!document.getElementById('live-title') && !document.querySelector('.room'));
+      await page.evaluate(() => { window.podiumApp.socket.WebSocket = window.__realWebSocket; });
+      const left = await host.waitEvent('user-left', about(roomId, page.userId), { from, timeout: 20_000 });
+      const resumed = await waitFor(page, 'signed back in with the same id', () => window.podiumApp.connection === 'online' && window.podiumApp.store.me.id);
+      assert.equal(resumed, page.userId, 'the tab resumed its user');
+      assert.ok(!host.seen.slice(from).some((e) => e.name === 'user-promoted' && about(roomId, page.userId)(e)), 'not put back on stage');
+      log(`walk-out while offline: the room saw ${left.name} once the tab was back, and no promotion`);
+    });
+  });
+
   test('4b. a client process frozen for 20 s (SIGSTOP) resumes with its secret: back on stage, still muted', { timeout: 90_000 }, async () => {
     const host = await botUser('Freeze Host Two');
     const roomId = await host.call('create-room', 'Frozen process club', true);

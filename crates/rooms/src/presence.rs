@@ -32,6 +32,8 @@ pub(crate) struct Away {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Departed {
     user: User,
+    /// Every secret that finds this record (the current one and the one presented before it).
+    secrets: Vec<String>,
     seats: Vec<Seat>,
     answers_invitations: bool,
     /// When the secret stops working.
@@ -67,9 +69,16 @@ impl Rooms {
         let Some(user) = self.conns.remove(conn) else {
             return outcome;
         };
-        let hold_ms = self.limits.hold_ms;
         let member = self.member_mut(&user);
         member.conn = None;
+        // A client that cannot resume (the demo's app) could only come back as someone else:
+        // holding its seats would only keep its name from it.
+        let hold_ms = if member.client.resume_secret.is_empty() {
+            0
+        } else {
+            self.limits.hold_ms
+        };
+        let member = self.member_mut(&user);
         let leave_ms = now_ms.saturating_sub(silent_ms).saturating_add(hold_ms);
         member.away = Some(Away {
             lost_ms: now_ms,
@@ -145,16 +154,52 @@ impl Rooms {
             return;
         };
         let lost_ms = member.away.as_ref().map_or(0, |a| a.lost_ms);
-        if !member.client.resume_secret.is_empty() {
-            self.departed.insert(
-                member.client.resume_secret,
-                Departed {
-                    user: member.user,
-                    seats,
-                    answers_invitations: member.client.answers_invitations,
-                    until_ms: lost_ms.saturating_add(self.limits.resume_ms),
-                },
-            );
+        let secrets: Vec<String> = [member.client.resume_secret, member.previous_secret]
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect();
+        let departed = Departed {
+            user: member.user,
+            secrets: secrets.clone(),
+            seats,
+            answers_invitations: member.client.answers_invitations,
+            until_ms: lost_ms.saturating_add(self.limits.resume_ms),
+        };
+        for secret in secrets {
+            self.departed.insert(secret, departed.clone());
+        }
+    }
+
+    /// Whether a secret the shell minted is unused (an empty one, "cannot resume", always is).
+    pub(crate) fn secret_is_fresh(&self, secret: &str) -> bool {
+        secret.is_empty()
+            || !(self.secrets.contains_key(secret) || self.departed.contains_key(secret))
+    }
+
+    /// Hands `user` the client's fresh secret. `kept` (the one the client presented) keeps
+    /// working until the fresh one is used: the answer carrying the fresh one may be lost with
+    /// its connection, and the client would come back with `kept`. Other old secrets stop.
+    pub(crate) fn rotate_secret(&mut self, user: &UserId, kept: &str, client: ClientInfo) {
+        let member = self.users.get_mut(user).expect("a signed-in user");
+        let fresh = client.resume_secret.clone();
+        let old = [
+            std::mem::replace(&mut member.client, client),
+            ClientInfo {
+                resume_secret: std::mem::take(&mut member.previous_secret),
+                ..ClientInfo::default()
+            },
+        ];
+        member.previous_secret = kept.to_owned();
+        for o in old {
+            if o.resume_secret != kept {
+                self.secrets.remove(&o.resume_secret);
+            }
+        }
+        if !kept.is_empty() {
+            self.secrets.insert(kept.to_owned(), user.clone());
+        }
+        if !fresh.is_empty() {
+            self.secrets.insert(fresh, user.clone());
         }
     }
 
@@ -174,17 +219,14 @@ impl Rooms {
         }
         let name = normalize_username(raw_name)?;
         let keys = username_keys(&name);
-        let fresh_secret_unused = client.resume_secret.is_empty()
-            || (!self.secrets.contains_key(&client.resume_secret)
-                && !self.departed.contains_key(&client.resume_secret));
-        if secret.is_empty() || !fresh_secret_unused {
+        if secret.is_empty() || !self.secret_is_fresh(&client.resume_secret) {
             return Err(RoomError::ResumeExpired);
         }
         if let Some(user) = self.secrets.get(secret).cloned() {
             if !self.users[&user].keys.clash(&keys) {
                 return Err(RoomError::ResumeExpired);
             }
-            return Ok(self.take_over(conn, &user, client));
+            return Ok(self.take_over(conn, &user, secret, client));
         }
         let departed = match self.departed.get(secret) {
             Some(d) if d.until_ms > now_ms => d,
@@ -198,12 +240,21 @@ impl Rooms {
             return Err(RoomError::ResumeExpired);
         }
         let departed = self.departed.remove(secret).expect("found above");
-        Ok(self.come_back(now_ms, conn, departed, keys, client))
+        for other in &departed.secrets {
+            self.departed.remove(other);
+        }
+        Ok(self.come_back(now_ms, conn, departed, secret, keys, client))
     }
 
     /// A user still signed in (away, or on a connection that has not noticed it is dead)
     /// moves to `conn`: nobody else sees anything.
-    fn take_over(&mut self, conn: &ConnId, user: &UserId, client: ClientInfo) -> Outcome {
+    fn take_over(
+        &mut self,
+        conn: &ConnId,
+        user: &UserId,
+        presented: &str,
+        client: ClientInfo,
+    ) -> Outcome {
         let mut effects = Vec::new();
         let member = self
             .users
@@ -214,13 +265,9 @@ impl Rooms {
             effects.push(Effect::CloseConnection { conn: old });
         }
         member.away = None;
-        let old_secret = std::mem::replace(&mut member.client, client.clone()).resume_secret;
         let rooms = member.rooms.clone();
         let me = member.user.clone();
-        self.secrets.remove(&old_secret);
-        if !client.resume_secret.is_empty() {
-            self.secrets.insert(client.resume_secret, user.clone());
-        }
+        self.rotate_secret(user, presented, client);
         self.conns.insert(conn.clone(), user.clone());
         effects.push(Effect::Join {
             user: user.clone(),
@@ -243,6 +290,7 @@ impl Rooms {
         now_ms: u64,
         conn: &ConnId,
         departed: Departed,
+        presented: &str,
         keys: UsernameKeys,
         client: ClientInfo,
     ) -> Outcome {
@@ -251,7 +299,8 @@ impl Rooms {
             answers_invitations: departed.answers_invitations || client.answers_invitations,
             ..client
         };
-        self.add_member(conn, user.clone(), keys, client);
+        self.add_member(conn, user.clone(), keys, client.clone());
+        self.rotate_secret(&user.id, presented, client);
         let mut effects = vec![Effect::Join {
             user: user.id.clone(),
             group: Group::Spaces,

@@ -28,6 +28,9 @@ pub(crate) struct Member {
     pub(crate) away: Option<Away>,
     /// Their resume secret (empty: cannot resume) and what their client supports.
     pub(crate) client: ClientInfo,
+    /// The secret they presented last (empty: none): it keeps working until the one handed out
+    /// with that answer is used, since the answer may be lost with its connection.
+    pub(crate) previous_secret: String,
 }
 
 /// Every connected user and every live room.
@@ -288,18 +291,12 @@ impl Rooms {
                 member.user.username.clone(),
             ));
         }
-        let fresh = client.resume_secret.clone();
-        if !fresh.is_empty() && self.secrets.contains_key(&fresh) {
+        if !self.secret_is_fresh(&client.resume_secret) {
             return Err(RoomError::ResumeExpired);
         }
-        let id = member.user.id.clone();
-        let member = self.member_mut(&id);
-        let old = std::mem::replace(&mut member.client.resume_secret, fresh.clone());
         let user = member.user.clone();
-        self.secrets.remove(&old);
-        if !fresh.is_empty() {
-            self.secrets.insert(fresh, id);
-        }
+        let kept = member.client.resume_secret.clone();
+        self.rotate_secret(&user.id, &kept, client);
         Ok(user)
     }
 
@@ -343,6 +340,7 @@ impl Rooms {
                 conn: Some(conn.clone()),
                 away: None,
                 client,
+                previous_secret: String::new(),
             },
         );
     }
@@ -493,6 +491,7 @@ impl Rooms {
         self.usernames.remove(&member.keys.folded);
         self.username_shapes.remove(&member.keys.shape);
         self.secrets.remove(&member.client.resume_secret);
+        self.secrets.remove(&member.previous_secret);
         if let Some(conn) = &member.conn {
             self.conns.remove(conn);
         }

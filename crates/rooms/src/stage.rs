@@ -99,8 +99,7 @@ impl Rooms {
         }
         participant.raised_hand = false;
         participant.invited = false;
-        if was_invited {
-            // Accepted by raising a hand, or withdrawn by the owner.
+        if was_invited && !promote {
             effects.push(invited(room_id, target, false));
         }
         match (promote, on_stage) {
@@ -109,6 +108,11 @@ impl Rooms {
                     effects.push(raised_hand(room_id, target, false));
                 }
                 put_on_stage(room, now_ms, target, effects);
+                if was_invited {
+                    // Accepted by raising a hand: over once they are on stage, so nobody reads
+                    // its end as a refusal.
+                    effects.push(invited(room_id, target, false));
+                }
             }
             (false, true) => {
                 room.remove_speaker(target);
@@ -234,16 +238,15 @@ impl Rooms {
         let had_hand = std::mem::take(&mut participant.raised_hand);
         let mut outcome = Outcome::done();
         let effects = &mut outcome.effects;
-        effects.push(invited(room_id, user, false));
-        if accept {
-            if had_hand {
-                effects.push(raised_hand(room_id, user, false));
-            }
-            put_on_stage(room, now_ms, user, effects);
-        } else if had_hand {
+        if had_hand {
             // Declining also withdraws a hand raised meanwhile: the answer is no.
             effects.push(raised_hand(room_id, user, false));
         }
+        if accept {
+            put_on_stage(room, now_ms, user, effects);
+        }
+        // Last, so that by then an accepted invitation shows its user on stage.
+        effects.push(invited(room_id, user, false));
         Ok(outcome)
     }
 

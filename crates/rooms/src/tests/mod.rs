@@ -271,6 +271,13 @@ pub(crate) fn check_invariants(rooms: &Rooms) {
             assert!(rooms.is_away(&user.id), "no connection but not away");
         }
     }
+    // Secrets find signed-in users only, at most two each (current and last presented).
+    let mut per_user: std::collections::HashMap<&UserId, usize> = Default::default();
+    for user in rooms.secrets.values() {
+        assert!(rooms.user(user).is_some(), "a secret of a signed-out user");
+        *per_user.entry(user).or_default() += 1;
+    }
+    assert!(per_user.values().all(|&n| n <= 2), "secrets pile up");
     assert_eq!(folded.len(), rooms.user_count());
     assert_eq!(shapes.len(), rooms.user_count());
     let live = rooms.live_rooms();

@@ -157,11 +157,7 @@ fn resuming_within_the_hold_is_invisible_and_keeps_every_role() {
             .unwrap()
             .raised_hand
     );
-    // The old secret was used up; the old connection's late disconnect changes nothing.
-    assert_eq!(
-        w.err("b3", resume("Bob", "secret-b", "x")),
-        RoomError::ResumeExpired
-    );
+    // The old connection's late disconnect changes nothing.
     assert!(trace(&w.ok("b", lost(0))).is_empty());
     assert!(!w.rooms.is_away(&u("b")));
     w.now += HOLD * 2;
@@ -211,6 +207,51 @@ fn a_resume_needs_the_secret_and_the_same_name() {
 }
 
 #[test]
+fn a_lost_answer_does_not_cost_the_seat_and_used_secrets_stop_working() {
+    let mut w = room();
+    w.ok("b", lost(0));
+    // Resumed on b2, but the answer with secret-b2 was lost with b2: back with secret-b.
+    w.ok("b2", resume("Bob", "secret-b", "secret-b2"));
+    w.ok("b2", lost(0));
+    w.ok("b3", resume("Bob", "secret-b", "secret-b3"));
+    assert_eq!(
+        w.err("b4", resume("Bob", "secret-b2", "x")),
+        RoomError::ResumeExpired,
+        "a secret never used is replaced"
+    );
+    // Using the newest one retires the one presented before it.
+    w.ok("b4", resume("Bob", "secret-b3", "secret-b4"));
+    assert_eq!(
+        w.err("b5", resume("Bob", "secret-b", "x")),
+        RoomError::ResumeExpired
+    );
+    // Both working secrets find a departed user too.
+    w.ok("b4", lost(0));
+    w.now += HOLD;
+    w.expire();
+    w.ok("b5", resume("Bob", "secret-b3", "secret-b5"));
+    let room = w.rooms.room(&r("r1")).unwrap();
+    assert!(room.is_speaker(&u("b")), "seat given back");
+    assert_eq!(
+        w.err("b6", resume("Bob", "secret-b4", "x")),
+        RoomError::ResumeExpired,
+        "one resume per departure"
+    );
+}
+
+#[test]
+fn a_user_who_cannot_resume_leaves_at_once() {
+    let mut w = World::new();
+    w.sign_in_app("a", "Ann");
+    w.sign_in("d", "Dan");
+    w.create("a", "r1");
+    w.join("d", "r1");
+    let out = w.ok("d", lost(0));
+    assert!(trace(&out).contains(&r#"spaces user-left ["r1","d"]"#.to_owned()));
+    w.sign_in("d2", "Dan");
+}
+
+#[test]
 fn a_retried_sign_in_hands_out_a_secret_that_works() {
     let mut w = room();
     let retry = Command::Authenticate {
@@ -219,10 +260,6 @@ fn a_retried_sign_in_hands_out_a_secret_that_works() {
     };
     assert!(trace(&w.ok("b", retry)).is_empty());
     w.ok("b", lost(0));
-    assert_eq!(
-        w.err("b2", resume("Bob", "secret-b", "s")),
-        RoomError::ResumeExpired
-    );
     w.ok("b2", resume("Bob", "secret-b-retry", "s"));
 }
 

@@ -139,12 +139,9 @@ pub fn layer(app: AppState, settings: RoomsSettings) -> SocketIoLayer {
         EXPIRE_EVERY,
         spaces.app.shutdown.clone(),
         move || {
-            if let Some(outcome) = expiring.expire() {
+            if let Some((outcome, tokens)) = expiring.expire() {
                 let spaces = expiring.clone();
-                tokio::spawn(async move {
-                    let tokens = spaces.grant_changes(&outcome);
-                    spaces.carry_out(outcome.effects, tokens).await;
-                });
+                tokio::spawn(async move { spaces.carry_out(outcome.effects, tokens).await });
             }
         },
     ));
@@ -235,8 +232,12 @@ impl Spaces {
         socket.on_disconnect(async move |s: SocketRef, reason: DisconnectReason| {
             s.extensions.remove::<Arc<Permit>>();
             let command = match reason {
-                // The client closed its socket on purpose (the demo's way to sign out).
-                DisconnectReason::ClientNSDisconnect => Command::Disconnect,
+                // The client closed its socket on purpose (the demo's way to sign out), or
+                // the server did (a client that stopped reading, a socket whose user resumed
+                // elsewhere: then the connection is no longer theirs and nothing happens).
+                DisconnectReason::ClientNSDisconnect | DisconnectReason::ServerNSDisconnect => {
+                    Command::Disconnect
+                }
                 DisconnectReason::HeartbeatTimeout => Command::ConnectionLost {
                     silent_ms: (PING_INTERVAL + PING_TIMEOUT).as_millis() as u64,
                 },
@@ -253,14 +254,17 @@ impl Spaces {
     }
 
     /// Users away past their hold leave their rooms; departed secrets expire. Returns the
-    /// effects to carry out, if anything was due.
-    fn expire(&self) -> Option<podium_rooms::Outcome> {
+    /// effects to carry out and their grant changes (made under the rooms lock, as in
+    /// [`Spaces::apply`]), if anything was due.
+    fn expire(&self) -> Option<(podium_rooms::Outcome, Vec<Option<String>>)> {
         let now = self.now_ms();
         let mut rooms = self.lock();
         if rooms.next_deadline().is_none_or(|t| t > now) {
             return None;
         }
-        Some(rooms.expire(now))
+        let outcome = rooms.expire(now);
+        let tokens = self.grant_changes(&outcome);
+        Some((outcome, tokens))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Rooms> {
@@ -401,7 +405,9 @@ impl Spaces {
             (Ack::Joined(tokens), Some(grants)) => {
                 json!({ "data": self.join_tokens(&self.ws_base(socket), tokens, grants) })
             }
-            (signed_in @ (Ack::Authenticated { .. } | Ack::Resumed { .. }), _) => {
+            (signed_in @ (Ack::Authenticated { .. } | Ack::Resumed { .. }), _)
+                if args.get(1).is_some_and(Value::is_object) =>
+            {
                 // The secret this client presents to resume later (a reload, a new network).
                 let mut data = signed_in.data().unwrap_or(Value::Null);
                 data["resumeSecret"] = json!(secret);
@@ -622,8 +628,10 @@ pub fn parse_command(event: &str, args: &[Value], secret: &str) -> Result<Comman
                     .and_then(Value::as_bool)
                     .unwrap_or(false)
             };
+            // Only a client that passes options (Podium's app) keeps a resume secret; the
+            // demo's app could not use one.
             let client = ClientInfo {
-                resume_secret: secret.to_owned(),
+                resume_secret: options.map_or_else(String::new, |_| secret.to_owned()),
                 answers_invitations: flag("answersInvitations"),
             };
             match options.and_then(|o| o.get("resume")) {
@@ -720,7 +728,7 @@ mod tests {
         assert!(matches!(
             parse_command("authenticate", &[json!("Ann")], "s"),
             Ok(Command::Authenticate { client, .. })
-                if client.resume_secret == "s" && !client.answers_invitations
+                if client.resume_secret.is_empty() && !client.answers_invitations
         ));
         assert!(matches!(
             parse_command(
