@@ -78,7 +78,10 @@ async function call(event, ...args) {
  */
 async function authenticate(username, { resume = false } = {}) {
   const secret = resume ? sessionStorage.getItem(SECRET_KEY) : null;
-  const options = secret ? { resume: secret, answersInvitations: true } : { answersInvitations: true };
+  // Resuming keeps only the room this tab shows: one walked out of while offline is left.
+  const options = secret
+    ? { resume: secret, rooms: shownRooms(), answersInvitations: true }
+    : { answersInvitations: true };
   for (let attempt = 1; ; attempt++) {
     try {
       if (!app.socket?.connected) throw new Error('Not connected to the server.');
@@ -113,16 +116,11 @@ async function authenticateOrResume(username) {
   return authenticate(username);
 }
 
-/**
- * A resume gives back every seat the user held, but this tab shows one room at most: a room
- * left while offline (Leave, Back, the logo) or not on screen any more is left now, so the
- * user is not kept on a stage they walked away from.
- */
-function leaveStraySeats(data) {
-  const here = app.room && !app.room.left ? app.room.roomId : parseHash(location.hash).roomId;
-  for (const room of data.seats ?? []) {
-    if (room.id !== here) call('leave-room', room.id).catch(() => {});
-  }
+/** The rooms this tab shows: the room page's, or the one its address names (a reload). */
+function shownRooms() {
+  if (app.room) return app.room.left ? [] : [app.room.roomId];
+  const { roomId } = parseHash(location.hash);
+  return roomId ? [roomId] : [];
 }
 
 /** Every room the sign-in reply names: the listing plus the rooms we are (back) in. */
@@ -205,7 +203,6 @@ async function signIn(username) {
       ? await authenticateOrResume(username) : await authenticate(username);
     app.username = data.user.username;
     store.reset(data.user, roomsOf(data));
-    leaveStraySeats(data);
     sessionStorage.setItem(USERNAME_KEY, app.username);
     setConnection('online');
   } catch (err) {
@@ -224,7 +221,6 @@ async function resume() {
     try {
       const data = await authenticateOrResume(app.username);
       store.reset(data.user, roomsOf(data));
-      leaveStraySeats(data);
       break;
     } catch (err) {
       // The server may still hold our old connection (and name) for a little while.

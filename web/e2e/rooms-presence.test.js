@@ -538,7 +538,9 @@ describe('rooms presence', { concurrency: true }, () => {
       await page.evaluate(() => {
         const socket = window.podiumApp.socket;
         window.__realWebSocket = socket.WebSocket;
-        socket.WebSocket = class extends window.__realWebSocket { constructor() { super('ws://127.0.0.1:9/'); } };
+        // Same origin (the page's Content-Security-Policy allows no other), a path nothing serves.
+        const nowhere = `${location.origin.replace(/^http/, 'ws')}/offline-for-this-test`;
+        socket.WebSocket = class extends window.__realWebSocket { constructor() { super(nowhere); } };
         socket.ws.close();
       });
       await waitFor(page, 'the room page offline', () => document.getElementById('room-status')?.dataset.status === 'offline');

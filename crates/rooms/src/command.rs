@@ -26,9 +26,11 @@ pub enum Command {
         username: String,
         /// The secret the previous connection was given.
         secret: String,
-        /// The new secret (a resumed user's old secret stops working) and what the client
-        /// supports.
+        /// The new secret and what the client supports.
         client: ClientInfo,
+        /// The rooms the client still shows (`None`: every one). The user leaves the others:
+        /// a room walked out of while offline is not kept, nor given back.
+        keep: Option<Vec<RoomId>>,
     },
     /// `create-room(name, audioOnly)`: open a room owned (and joined) by the caller.
     CreateRoom {

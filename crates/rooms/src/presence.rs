@@ -211,6 +211,7 @@ impl Rooms {
         raw_name: &str,
         secret: &str,
         client: ClientInfo,
+        keep: Option<&[RoomId]>,
     ) -> Result<Outcome, RoomError> {
         if self.conns.contains_key(conn) {
             // A retry whose first answer was lost: this connection is already the user.
@@ -226,7 +227,7 @@ impl Rooms {
             if !self.users[&user].keys.clash(&keys) {
                 return Err(RoomError::ResumeExpired);
             }
-            return Ok(self.take_over(conn, &user, secret, client));
+            return Ok(self.take_over(conn, &user, secret, client, keep));
         }
         let departed = match self.departed.get(secret) {
             Some(d) if d.until_ms > now_ms => d,
@@ -243,6 +244,11 @@ impl Rooms {
         for other in &departed.secrets {
             self.departed.remove(other);
         }
+        let mut departed = departed;
+        // Rooms the client walked out of while offline are not given back.
+        departed
+            .seats
+            .retain(|seat| keep.is_none_or(|keep| keep.contains(&seat.room_id)));
         Ok(self.come_back(now_ms, conn, departed, secret, keys, client))
     }
 
@@ -254,6 +260,7 @@ impl Rooms {
         user: &UserId,
         presented: &str,
         client: ClientInfo,
+        keep: Option<&[RoomId]>,
     ) -> Outcome {
         let mut effects = Vec::new();
         let member = self
@@ -273,10 +280,17 @@ impl Rooms {
             user: user.clone(),
             group: Group::Spaces,
         });
-        effects.extend(rooms.into_iter().map(|room_id| Effect::Join {
-            user: user.clone(),
-            group: Group::Room(room_id),
-        }));
+        for room_id in rooms {
+            if keep.is_none_or(|keep| keep.contains(&room_id)) {
+                effects.push(Effect::Join {
+                    user: user.clone(),
+                    group: Group::Room(room_id),
+                });
+            } else {
+                // Walked out while offline: leaving now is what they did.
+                self.remove_member(&room_id, user, &mut effects);
+            }
+        }
         Outcome {
             ack: self.resumed_ack(me),
             effects,

@@ -100,7 +100,8 @@ impl Rooms {
                 username,
                 secret,
                 client,
-            } => self.resume(now_ms, conn, &username, &secret, client),
+                keep,
+            } => self.resume(now_ms, conn, &username, &secret, client, keep.as_deref()),
             Command::Disconnect => Ok(self.disconnect(conn)),
             Command::ConnectionLost { silent_ms } => {
                 Ok(self.connection_lost(now_ms, conn, silent_ms))

@@ -15,6 +15,16 @@ fn resume(name: &str, secret: &str, new_secret: &str) -> Command {
         username: name.into(),
         secret: secret.into(),
         client: ClientInfo::new(new_secret),
+        keep: None,
+    }
+}
+
+fn resume_keeping(name: &str, secret: &str, new_secret: &str, keep: &[&str]) -> Command {
+    Command::Resume {
+        username: name.into(),
+        secret: secret.into(),
+        client: ClientInfo::new(new_secret),
+        keep: Some(keep.iter().map(|id| r(id)).collect()),
     }
 }
 
@@ -372,4 +382,33 @@ fn a_taken_name_blocks_a_late_resume_and_a_sign_out_cannot_be_resumed() {
         w.err("b2", resume("Bob", "secret-b", "s")),
         RoomError::ResumeExpired
     );
+}
+
+#[test]
+fn rooms_walked_out_of_while_offline_are_left_not_given_back() {
+    // Within the hold: Bob is still a speaker in r1 and a listener in r2; his tab shows r2.
+    let mut w = room();
+    w.create("a", "r2");
+    w.join("b", "r2");
+    w.ok("b", lost(0));
+    let out = w.ok(
+        "b2",
+        resume_keeping("Bob", "secret-b", "secret-b2", &["r2"]),
+    );
+    let t = trace(&out);
+    assert!(t.contains(&"end-publication r1 b".to_owned()), "{t:?}");
+    assert!(
+        t.contains(&r#"spaces user-left ["r1","b"]"#.to_owned()),
+        "{t:?}"
+    );
+    assert!(t.contains(&"join b room:r2".to_owned()), "{t:?}");
+    assert_eq!(w.rooms.rooms_of(&u("b")), &[r("r2")]);
+    // Past the hold: only the kept rooms come back (here none: the tab is in the lobby).
+    let mut w = room();
+    w.ok("b", lost(0));
+    w.now += HOLD;
+    w.expire();
+    let out = w.ok("b2", resume_keeping("Bob", "secret-b", "secret-b2", &[]));
+    assert_eq!(trace(&out), ["join b spaces"]);
+    assert!(w.rooms.rooms_of(&u("b")).is_empty());
 }

@@ -608,6 +608,19 @@ pub fn new_secret() -> String {
     hex::encode(b)
 }
 
+/// `rooms` of a resume: the ids of the rooms the client still shows (a few at most).
+fn room_list(rooms: &Value) -> Result<Vec<RoomId>, String> {
+    const MOST: usize = 16;
+    let invalid = || "Invalid rooms: a list of at most 16 room ids".to_owned();
+    let list = rooms
+        .as_array()
+        .filter(|l| l.len() <= MOST)
+        .ok_or_else(invalid)?;
+    list.iter()
+        .map(|id| id.as_str().map(RoomId::new).ok_or_else(invalid))
+        .collect()
+}
+
 /// Longest resume secret accepted (ours are 64 characters).
 const MAX_SECRET_LEN: usize = 128;
 
@@ -640,6 +653,10 @@ pub fn parse_command(event: &str, args: &[Value], secret: &str) -> Result<Comman
                     username,
                     secret: old.clone(),
                     client,
+                    keep: match options.and_then(|o| o.get("rooms")) {
+                        None | Some(Value::Null) => None,
+                        Some(rooms) => Some(room_list(rooms)?),
+                    },
                 },
                 Some(_) => return Err("Invalid resume secret".to_owned()),
             }
@@ -743,6 +760,20 @@ mod tests {
             parse_command("authenticate", &[json!("Ann"), json!({"resume": 7})], "s").unwrap_err(),
             "Invalid resume secret"
         );
+        assert!(matches!(
+            parse_command(
+                "authenticate",
+                &[json!("Ann"), json!({"resume": "old", "rooms": ["r1"]})],
+                "new"
+            ),
+            Ok(Command::Resume { keep: Some(keep), .. }) if keep == [RoomId::new("r1")]
+        ));
+        assert!(parse_command(
+            "authenticate",
+            &[json!("Ann"), json!({"resume": "old", "rooms": [1]})],
+            "new"
+        )
+        .is_err());
         assert_eq!(
             parse_command("answer-invite", &[json!("r")], "").unwrap_err(),
             "Missing accept"
