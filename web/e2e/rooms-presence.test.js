@@ -175,6 +175,16 @@ async function joinFromLobby(page, roomId) {
     && document.getElementById('room-status')?.dataset.status === 'live');
 }
 
+/** The page walks into the bot host's room, raises a hand and is allowed on stage (publishing). */
+async function onStageByHand(page, host, roomId) {
+  await joinFromLobby(page, roomId);
+  await page.click('#toggle-hand');
+  await host.waitEvent('user-raised-hand', (e) => about(roomId, page.userId)(e) && e.args[2] === true);
+  await host.call('promote-user', roomId, page.userId, true);
+  await waitFor(page, 'the speaker publishing', () => document.querySelector('.room')?.dataset.role === 'speaker'
+    && window.podiumApp.room?.media?.status.publish === 'live');
+}
+
 /** Raises the hand on `page`; the host page allows it from the raised-hands queue. */
 async function raiseAndAllow(page, host) {
   await page.click('#toggle-hand');
@@ -458,12 +468,7 @@ describe('rooms presence', { concurrency: true }, () => {
     const roomId = await host.call('create-room', 'Frozen tab club', true);
     const page = await appPage('frozen-speaker', 'Fern Frozen', { tone: { frequency: 520 } });
     await withPages([page], async () => {
-      await joinFromLobby(page, roomId);
-      await page.click('#toggle-hand');
-      await host.waitEvent('user-raised-hand', (e) => about(roomId, page.userId)(e) && e.args[2] === true);
-      await host.call('promote-user', roomId, page.userId, true);
-      await waitFor(page, 'the speaker publishing', () => document.querySelector('.room')?.dataset.role === 'speaker'
-        && window.podiumApp.room?.media?.status.publish === 'live');
+      await onStageByHand(page, host, roomId);
       // Muted before the freeze.
       await page.click('#toggle-mic');
       await host.waitEvent('user-muted', (e) => about(roomId, page.userId)(e) && e.args[2] === true);
@@ -527,12 +532,7 @@ describe('rooms presence', { concurrency: true }, () => {
     const roomId = await host.call('create-room', 'Walk-out while offline', true);
     const page = await appPage('walkout-speaker', 'Wes Walkout', { tone: { frequency: 480 } });
     await withPages([page], async () => {
-      await joinFromLobby(page, roomId);
-      await page.click('#toggle-hand');
-      await host.waitEvent('user-raised-hand', (e) => about(roomId, page.userId)(e) && e.args[2] === true);
-      await host.call('promote-user', roomId, page.userId, true);
-      await waitFor(page, 'the speaker publishing', () => document.querySelector('.room')?.dataset.role === 'speaker'
-        && window.podiumApp.room?.media?.status.publish === 'live');
+      await onStageByHand(page, host, roomId);
       const from = host.seen.length;
       // Offline: the rooms socket drops and cannot come back (it dials a closed port).
       await page.evaluate(() => {
