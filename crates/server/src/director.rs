@@ -48,7 +48,11 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
         .then_some(token.trim())
 }
 
-fn requester<'a>(state: &AppState, headers: &'a HeaderMap, peer: SocketAddr) -> Requester<'a> {
+pub(crate) fn requester<'a>(
+    state: &AppState,
+    headers: &'a HeaderMap,
+    peer: SocketAddr,
+) -> Requester<'a> {
     Requester {
         bearer: bearer(headers),
         origin: headers
@@ -79,16 +83,10 @@ pub async fn publish(
             ));
         }
     }
-    if let Some(source) = &req.source_id {
-        crate::policy::access::validate_source_id(source).map_err(Refusal::bad_request)?;
-    }
-    let auth = state.access.authorize_publish(&who, &req.stream_name)?;
-    if req.source_id.is_some() && !auth.multisource {
-        return Err(Refusal(
-            StatusCode::FORBIDDEN,
-            "Token does not allow multisource publishing (sourceId)".into(),
-        ));
-    }
+    let source = req.source_id.as_deref();
+    let auth = state
+        .access
+        .authorize_publish_source(&who, &req.stream_name, source)?;
     let requires_auth = state.access.view_requires_auth(&req.stream_name);
     let grant = MillicastClaims {
         token_type: TokenType::Publish,

@@ -1,6 +1,6 @@
 //! Podium's server shell: binds the sockets, runs the media worker and serves HTTP
-//! (Director API, WebSocket signaling, web app). All media and protocol logic lives in the
-//! sans-IO crates; this crate only moves bytes and reads the clock.
+//! (Director API, WebSocket signaling, WHIP/WHEP, web app). All media and protocol logic
+//! lives in the sans-IO crates; this crate only moves bytes and reads the clock.
 
 pub mod admin;
 pub mod config;
@@ -17,6 +17,7 @@ pub mod state;
 pub mod stats;
 pub mod udp;
 pub mod web;
+pub mod whip;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -58,6 +59,7 @@ pub fn app(state: AppState, with_metrics: bool, rooms: rooms_server::RoomsSettin
     let api = Router::new()
         .merge(director)
         .merge(admin::routes())
+        .merge(whip::routes())
         .layer(axum::extract::DefaultBodyLimit::max(API_BODY_LIMIT))
         // A body sent a byte at a time must not hold a connection for ever.
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
@@ -190,6 +192,7 @@ pub async fn start(
         keys: keys.clone(),
         access: Arc::new(access),
         sessions: Arc::new(policy::sessions::Sessions::default()),
+        whip: Arc::default(),
         admin_secret: Arc::from(secrets.admin_secret.as_str()),
         admin_guard: Arc::default(),
         revoke_ends_sessions: config.revoke_ends_sessions,

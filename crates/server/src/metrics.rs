@@ -50,6 +50,7 @@ pub async fn metrics(
     let (refused_per_ip, refused_total) = state.connections.refused();
     let shell = ShellCounts {
         sessions: state.sessions.len(),
+        whip_sessions: state.whip.len(),
         room_grants: state.access.rooms.live_count(),
         http_connections: state.connections.open(),
         http_clients: state.connections.clients(),
@@ -116,6 +117,7 @@ impl SnapshotCache {
 /// What the shell counts, beside the media workers.
 struct ShellCounts {
     sessions: usize,
+    whip_sessions: usize,
     room_grants: usize,
     http_connections: usize,
     http_clients: usize,
@@ -151,8 +153,13 @@ fn registry(media: &MediaSnapshot, shell: &ShellCounts) -> Registry {
         ("viewers", "Live views", media.sum(|w| w.viewers)),
         (
             "signaling_sessions",
-            "Open signaling WebSocket sessions",
+            "Open signaling sessions (WebSocket, WHIP and WHEP)",
             shell.sessions,
+        ),
+        (
+            "whip_sessions",
+            "Open WHIP and WHEP sessions (also counted in signaling_sessions)",
+            shell.whip_sessions,
         ),
         (
             "room_grants",

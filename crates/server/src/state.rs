@@ -19,6 +19,8 @@ pub struct AppState {
     pub access: Arc<Access>,
     /// Live signaling sessions (kick, revocation).
     pub sessions: Arc<Sessions>,
+    /// Live WHIP and WHEP session resources.
+    pub whip: Arc<crate::whip::Resources>,
     /// Admin API secret.
     pub admin_secret: Arc<str>,
     /// Wrong admin secrets, per client.

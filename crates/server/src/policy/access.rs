@@ -145,6 +145,27 @@ impl Access {
         self.check(&record, Action::Publish, stream, who)
     }
 
+    /// Decides a publish of `source` (`None` = the main source) on `stream`, as the Director
+    /// and WHIP both ask: a `sourceId` signaling would refuse (400), the API token's checks
+    /// ([`Self::authorize_publish`]), then multisource for a `sourceId` (403).
+    pub fn authorize_publish_source(
+        &self,
+        who: &Requester<'_>,
+        stream: &str,
+        source: Option<&str>,
+    ) -> Result<Authorized, Refusal> {
+        if let Some(source) = source {
+            validate_source_id(source).map_err(Refusal::bad_request)?;
+        }
+        let auth = self.authorize_publish(who, stream)?;
+        if source.is_some() && !auth.multisource {
+            return Err(Refusal::forbidden(
+                "Token does not allow multisource publishing (sourceId)",
+            ));
+        }
+        Ok(auth)
+    }
+
     /// Decides a `POST /api/director/subscribe`. Open streams need no token; a token that is
     /// given must still be valid.
     pub fn authorize_view(&self, who: &Requester<'_>, stream: &str) -> Result<Authorized, Refusal> {

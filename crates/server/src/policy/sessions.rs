@@ -46,7 +46,8 @@ pub struct SessionInfo {
     pub peer: Option<PeerId>,
     /// The JWT's id.
     pub jti: String,
-    /// The JWT's expiry (unix seconds), to forget its ban once it cannot be used anyway.
+    /// The JWT's expiry (unix seconds), to forget its ban once it cannot be used anyway;
+    /// [`NO_JWT`] for a session opened without one (WHIP, WHEP): nothing to ban.
     pub jwt_exp: u64,
     /// The API token behind the JWT.
     pub token_id: Option<String>,
@@ -55,6 +56,9 @@ pub struct SessionInfo {
     /// Where its media connection stands.
     pub media: MediaState,
 }
+
+/// The `jwt_exp` of a session opened without a JWT (WHIP, WHEP): a kick bans nothing.
+pub const NO_JWT: u64 = 0;
 
 /// Where a session's media connection stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -280,7 +284,9 @@ impl Sessions {
                 ended.count += 1;
                 ended.peers.extend(entry.info.peer);
             }
-            bans.push((entry.info.jti.clone(), entry.info.jwt_exp));
+            if entry.info.jwt_exp != NO_JWT {
+                bans.push((entry.info.jti.clone(), entry.info.jwt_exp));
+            }
         }
         inner.banned.extend(bans);
         ended
@@ -372,5 +378,16 @@ mod tests {
             "only main is still live"
         );
         assert_eq!(main.try_recv(), Ok(EndReason::TokenRevoked));
+    }
+
+    #[test]
+    fn a_kicked_session_without_a_jwt_bans_nothing() {
+        let s = Sessions::default();
+        let mut whip = info("room", TokenType::Publish, None, 1, "whip-1");
+        whip.jwt_exp = NO_JWT;
+        let (_, mut ended) = s.register(whip);
+        assert_eq!(s.kick("room", &KickTarget::Stream).count, 1);
+        assert_eq!(ended.try_recv(), Ok(EndReason::Kicked));
+        assert!(s.lock().banned.is_empty());
     }
 }

@@ -7,3 +7,4 @@ mod limits;
 mod signaling;
 mod web;
 mod webrtc;
+mod whip;
