@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Runs every Podium test on a fresh Debian machine: installs what is missing (Chromium for the
-# browser tests, npm packages), then lint, unit/integration tests, and browser end-to-end tests.
+# browser tests, cmake for libopus, npm packages), then lint, unit/integration tests, and
+# browser end-to-end tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+# cmake builds the bundled libopus (opus crate → opusic-sys) for the RTMP audio transcoder.
+command -v cmake >/dev/null 2>&1 || need_apt+=(cmake)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "==> installing Debian packages: ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

@@ -14,14 +14,18 @@
 //!   (1200 bytes by default), the marker on the last packet of each access unit, delimiters
 //!   and filler dropped. RTMP cannot ask the encoder for a keyframe, so a viewer's request
 //!   waits for the next IDR: publishers should use a keyframe interval of 1–2 s.
+//! * [`audio`]: a streaming AAC-LC → Opus transcoder ([`audio::AacToOpus`]): symphonia
+//!   decodes, rubato resamples to 48 kHz, libopus encodes 20 ms frames; each frame comes out
+//!   with its RTP timestamp on the FLV time axis (gaps jump, never drift), the RFC 6464 audio
+//!   level of its samples and a voice-activity flag.
 //! * [`timestamp`]: FLV millisecond timestamps (32-bit, wrapping) to RTP timestamps at
 //!   90 kHz or 48 kHz ([`timestamp::TimestampMapper`]), monotone across the wraparound,
 //!   holding small backward steps and continuing across encoder clock resets.
 //!
 //! # What is refused, and the message
 //!
-//! Every parser returns a typed error and never panics, whatever the bytes. The errors'
-//! messages are meant for the publisher:
+//! Every parser (and the audio transcoder) returns a typed error and never panics, whatever
+//! the bytes. The errors' messages are meant for the publisher:
 //!
 //! | Input | Error | Message |
 //! |---|---|---|
@@ -39,6 +43,8 @@
 //! | NAL units before a sequence header | [`H264Error::MissingConfig`] | `H.264 frames arrived before the AVC sequence header` |
 //! | a NAL length past the end | [`H264Error::Overrun`] | `NAL unit at byte 0 claims 300 bytes, 12 remain` |
 //! | an SPS/PPS whose id is unreadable | [`H264Error::BadParameterSet`] | `malformed SPS: unreadable or out-of-range id` |
+//! | AAC with more than two channels | [`AudioError::UnsupportedChannels`] | `AAC with channel configuration 6 is not supported, use mono or stereo` |
+//! | an AAC frame the decoder rejects | [`AudioError::Undecodable`] | `AAC frame 12 could not be decoded (…); replaced by silence` (the transcoder goes on) |
 //!
 //! HE-AAC signalled only inside the audio frames (implicit signalling) cannot be seen in the
 //! config; it decodes as its AAC-LC core. B-frames (main/high profile) pass through with
@@ -73,10 +79,12 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod audio;
 mod bits;
 pub mod flv;
 pub mod h264;
 pub mod timestamp;
 
+pub use audio::AudioError;
 pub use flv::FlvError;
 pub use h264::H264Error;
