@@ -45,7 +45,8 @@ impl MediaEvent {
             | Self::StreamStopped { to }
             | Self::SlotChanged { to, .. }
             | Self::ViewerCount { to, .. }
-            | Self::Connected { to } => *to,
+            | Self::Connected { to }
+            | Self::KeyframeRequested { to } => *to,
             Self::PeerClosed { peer, .. } => *peer,
         }
     }
@@ -120,6 +121,83 @@ pub struct ViewParams {
     pub max_slots: usize,
 }
 
+/// A codec a local publication's track carries (what its packetizer produces).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocalCodec {
+    /// Opus, 48 kHz, stereo signalling (as every WebRTC peer negotiates it).
+    Opus,
+    /// H.264 in packetization mode 1 (single NAL units, STAP-A, FU-A).
+    H264 {
+        /// `profile-level-id` of the stream (from its SPS: profile_idc, constraint flags,
+        /// level_idc); `None` is constrained baseline 3.1 (`42e01f`). Viewers receive it only
+        /// if they negotiated H.264 with the same profile and constraint byte (levels may
+        /// differ), so a packetizer should normalise the constrained-baseline spellings
+        /// (`42c0xx`, `4240xx`) to `42e0xx`.
+        profile_level_id: Option<u32>,
+    },
+}
+
+/// A track of a local publication.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalTrack {
+    /// Audio or video; must agree with `codec`.
+    pub kind: Kind,
+    /// What the payloads are.
+    pub codec: LocalCodec,
+    /// RTP clock rate of `rtp_timestamp`: 48000 for Opus, 90000 for H.264 (the only rates
+    /// viewers negotiate).
+    pub clock_rate: u32,
+}
+
+impl LocalTrack {
+    /// An Opus track (48 kHz clock).
+    pub fn opus() -> Self {
+        Self {
+            kind: Kind::Audio,
+            codec: LocalCodec::Opus,
+            clock_rate: 48_000,
+        }
+    }
+
+    /// An H.264 track (90 kHz clock) of the given `profile-level-id` (`None` = `42e01f`).
+    pub fn h264(profile_level_id: Option<u32>) -> Self {
+        Self {
+            kind: Kind::Video,
+            codec: LocalCodec::H264 { profile_level_id },
+            clock_rate: 90_000,
+        }
+    }
+}
+
+/// A request to publish a source whose media is produced in-process (an RTMP ingest
+/// converted to RTP payloads): no WebRTC peer, no SDP.
+#[derive(Debug, Clone)]
+pub struct LocalPublishParams {
+    /// Stream name.
+    pub stream: String,
+    /// `sourceId`; `None` is the main source.
+    pub source: SourceKey,
+    /// Its tracks, in order; [`Sfu::push_local`] addresses them by index.
+    pub tracks: Vec<LocalTrack>,
+}
+
+/// One RTP payload of a local publication's track. Sequence numbers are assigned by the
+/// core (one per packet, in push order), so a packetizer only supplies the timing.
+#[derive(Debug, Clone)]
+pub struct LocalPacket {
+    /// RTP timestamp in the track's clock (wraps at 32 bits; unwrapped by the core).
+    pub rtp_timestamp: u32,
+    /// RTP marker bit (last packet of a video frame).
+    pub marker: bool,
+    /// Audio level in -dBov (`-127..=0`), as the `ssrc-audio-level` extension carries it;
+    /// drives the audio multiplexer. `None` when unknown.
+    pub audio_level: Option<i8>,
+    /// Voice activity flag of the same extension.
+    pub voice_activity: Option<bool>,
+    /// The RTP payload (at most 1500 bytes; larger ones are dropped and counted).
+    pub payload: std::sync::Arc<[u8]>,
+}
+
 /// A peer accepted by the core.
 #[derive(Debug, Clone)]
 pub struct Accepted {
@@ -187,6 +265,14 @@ pub enum MediaEvent {
     /// A peer's connection (ICE and DTLS) is up.
     Connected {
         /// The peer.
+        to: PeerId,
+    },
+    /// A viewer (or the core itself, on a switch) needs a keyframe from a local
+    /// publication, which has no RTCP to carry the request: the shell asks its packetizer
+    /// (the encoder or source) for one. Throttled like RTCP requests
+    /// ([`SfuConfig::keyframe_request_interval`]).
+    KeyframeRequested {
+        /// The local publication.
         to: PeerId,
     },
     /// A peer ended; its signaling connection should be closed.

@@ -5,7 +5,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 use str0m::change::SdpOffer;
-use str0m::format::{Codec, FormatParams, PayloadParams};
+use str0m::format::{Codec, CodecSpec, FormatParams, PayloadParams};
 use str0m::media::{Direction, Frequency, MediaKind, Mid, Pt};
 use str0m::rtp::{Extension, ExtensionMap};
 use str0m::{Candidate, Rtc, RtcConfig};
@@ -14,7 +14,7 @@ use crate::codec::PtMap;
 use crate::registry::{SourceId, StreamId};
 use crate::rewrite::Rewriter;
 use crate::sfu::TimerSlot;
-use crate::{CloseReason, Kind, MediaError, SourceKey, TrackDesc};
+use crate::{CloseReason, Kind, LocalCodec, LocalTrack, MediaError, SourceKey, TrackDesc};
 
 /// Largest SDP offer accepted; real offers are a few KiB.
 pub(crate) const MAX_SDP_LEN: usize = 64 * 1024;
@@ -56,6 +56,110 @@ pub(crate) struct Publication {
     /// Has sent media: only then may it replace an earlier publication of the same source.
     pub flowing: bool,
     pub last_keyframe_request: Option<Instant>,
+}
+
+/// A publication with no WebRTC peer (media produced in-process, e.g. from RTMP): no `Rtc`,
+/// no timers, no idle timeout; the shell owns its lifetime.
+pub(crate) struct LocalPeer {
+    /// Valid while the publication is registered.
+    pub stream: StreamId,
+    pub publication: Publication,
+    /// Per track: the next (extended) sequence number and the last extended timestamp.
+    pub positions: Vec<LocalPosition>,
+}
+
+/// Where a local track's numbering stands.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct LocalPosition {
+    pub next_seq: u64,
+    pub last_ts: Option<u64>,
+}
+
+impl LocalPosition {
+    /// The extended sequence number and timestamp of the next packet at `ts`.
+    pub fn advance(&mut self, ts: u32) -> (u64, u64) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let ext = match self.last_ts {
+            // Forward or backward by less than half the range (B-frames go backwards).
+            Some(last) => {
+                let delta = i64::from(ts.wrapping_sub(last as u32) as i32);
+                // Starts at 2^32 (see below), so a small step back cannot underflow.
+                last.saturating_add_signed(delta)
+            }
+            // Start one wrap in, so timestamps just below the first one stay representable.
+            None => (1 << 32) + u64::from(ts),
+        };
+        self.last_ts = Some(ext);
+        (seq, ext)
+    }
+}
+
+/// Payload types of local tracks: only the key of viewers' PT maps (codec matching does the
+/// rest), never on the wire.
+const LOCAL_PT_OPUS: u8 = 111;
+const LOCAL_PT_H264: u8 = 102;
+
+/// Incoming tracks of a local publication, as a negotiated publisher's would be.
+pub(crate) fn local_tracks(tracks: &[LocalTrack]) -> Result<Vec<InTrack>, MediaError> {
+    let (mut audio_n, mut video_n) = (0, 0);
+    let mut out = Vec::with_capacity(tracks.len());
+    for t in tracks {
+        let (kind, clock, spec, pt) = match t.codec {
+            LocalCodec::Opus => (
+                Kind::Audio,
+                48_000,
+                CodecSpec {
+                    codec: Codec::Opus,
+                    clock_rate: Frequency::FORTY_EIGHT_KHZ,
+                    channels: Some(2),
+                    format: FormatParams {
+                        min_p_time: Some(10),
+                        use_inband_fec: Some(true),
+                        ..Default::default()
+                    },
+                },
+                LOCAL_PT_OPUS,
+            ),
+            LocalCodec::H264 { profile_level_id } => (
+                Kind::Video,
+                90_000,
+                CodecSpec {
+                    codec: Codec::H264,
+                    clock_rate: Frequency::NINETY_KHZ,
+                    channels: None,
+                    format: FormatParams {
+                        level_asymmetry_allowed: Some(true),
+                        packetization_mode: Some(1),
+                        profile_level_id: Some(profile_level_id.unwrap_or(0x42e01f)),
+                        ..Default::default()
+                    },
+                },
+                LOCAL_PT_H264,
+            ),
+        };
+        if t.kind != kind || t.clock_rate != clock {
+            return Err(MediaError::UnsupportedCodec(format!(
+                "a local {} track at {} Hz",
+                t.kind.as_str(),
+                t.clock_rate
+            )));
+        }
+        let n = match kind {
+            Kind::Audio => &mut audio_n,
+            Kind::Video => &mut video_n,
+        };
+        let track_id = format!("{}{}", kind.as_str(), *n);
+        *n += 1;
+        out.push(InTrack {
+            // Never looked up: a local publication has no m-lines.
+            mid: Mid::from(track_id.as_str()),
+            kind,
+            desc: TrackDesc { kind, track_id },
+            params: vec![PayloadParams::new(Pt::from(pt), None, spec)],
+        });
+    }
+    Ok(out)
 }
 
 pub(crate) struct InTrack {
@@ -642,6 +746,76 @@ mod tests {
             "attribute order kept"
         );
         assert_eq!(lines[2], "a=group:BUNDLE 0", "session section untouched");
+    }
+
+    /// A browser-like viewer offer (str0m's default codecs: Opus, VP8, H.264 in several
+    /// profiles, …) accepted as a view.
+    fn viewer_rtc() -> (Rtc, Mid, Mid) {
+        let now = Instant::now();
+        let mut client = RtcConfig::new().build(now);
+        let mut api = client.sdp_api();
+        let audio = api.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
+        let video = api.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
+        let (offer, _) = api.apply().expect("offer");
+        let local = LocalSide::new("127.0.0.1:5004".parse().unwrap());
+        let (rtc, _) = accept_offer(
+            now,
+            &local,
+            &offer.to_sdp_string(),
+            CodecChoice::All,
+            Side::Viewer,
+        )
+        .expect("view accepted");
+        (rtc, audio, video)
+    }
+
+    #[test]
+    fn local_tracks_map_by_codec_to_a_viewers_payload_types() {
+        let (rtc, audio, video) = viewer_rtc();
+        let tracks = local_tracks(&[
+            LocalTrack::opus(),
+            LocalTrack::h264(None),
+            LocalTrack::h264(Some(0x640028)),
+        ])
+        .unwrap();
+        let spec_of = |mid: Mid, pt: Pt| {
+            assert!(rtc.media(mid).unwrap().remote_pts().contains(&pt));
+            rtc.codec_config()
+                .params()
+                .iter()
+                .find(|p| p.pt() == pt)
+                .unwrap()
+                .spec()
+        };
+        let map = PtMap::build(&tracks[0].params, &rtc, audio);
+        let opus = map.get(tracks[0].params[0].pt()).expect("Opus mapped");
+        assert_eq!(spec_of(audio, opus).codec, Codec::Opus);
+        for (track, profile) in [(&tracks[1], 0x42e01f), (&tracks[2], 0x64001f)] {
+            let map = PtMap::build(&track.params, &rtc, video);
+            let pt = map.get(track.params[0].pt()).expect("H.264 mapped");
+            let spec = spec_of(video, pt);
+            assert_eq!(spec.codec, Codec::H264);
+            assert_eq!(spec.format.packetization_mode, Some(1));
+            // Same profile and constraints; the level may differ.
+            assert_eq!(
+                spec.format.profile_level_id.map(|p| p >> 8),
+                Some(profile >> 8)
+            );
+        }
+        // A viewer without H.264 maps nothing: the packet is counted as `no codec`.
+        let map = PtMap::build(&tracks[1].params, &rtc, audio);
+        assert_eq!(map.get(tracks[1].params[0].pt()), None);
+    }
+
+    #[test]
+    fn local_timestamps_unwrap_across_the_wrap_and_b_frames() {
+        let mut pos = LocalPosition::default();
+        let (s0, t0) = pos.advance(u32::MAX - 10);
+        let (s1, t1) = pos.advance(5);
+        let (s2, t2) = pos.advance(2);
+        assert_eq!((s1, s2), (s0 + 1, s0 + 2));
+        assert_eq!(t1, t0 + 16);
+        assert_eq!(t2, t1 - 3);
     }
 
     #[test]

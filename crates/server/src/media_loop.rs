@@ -253,7 +253,8 @@ impl Worker {
             | MediaEvent::StreamStopped { to }
             | MediaEvent::SlotChanged { to, .. }
             | MediaEvent::ViewerCount { to, .. }
-            | MediaEvent::Connected { to } => *to = global_peer(*to, index, workers),
+            | MediaEvent::Connected { to }
+            | MediaEvent::KeyframeRequested { to } => *to = global_peer(*to, index, workers),
             MediaEvent::PeerClosed { peer, .. } => *peer = global_peer(*peer, index, workers),
         }
         event

@@ -459,6 +459,8 @@ impl Session {
                     .set_media(self.id, MediaState::Connected);
                 return None;
             }
+            // For the task feeding a local (RTMP) publication; never a signaling session's.
+            MediaEvent::KeyframeRequested { .. } => return None,
         };
         let wanted = self
             .wanted

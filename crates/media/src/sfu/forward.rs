@@ -11,10 +11,10 @@ use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, SeqNo, VideoOrientation};
 use super::{Counters, IdMap, Sfu};
 use crate::audio::speaker::is_speech;
 use crate::codec::PtMap;
-use crate::peer::{Peer, Role, Target};
+use crate::peer::{LocalPeer, Peer, Publication, Role, Target};
 use crate::registry::{SourceId, StreamId};
 use crate::rewrite::{InPacket, InputKey};
-use crate::{Kind, PeerId};
+use crate::{Kind, LocalPacket, MediaEvent, PeerId};
 
 /// How much recent audio of each source is kept, to be replayed into a slot the moment the
 /// source takes it: the listener then hears the start of the speech that won the slot.
@@ -66,6 +66,7 @@ pub(crate) const MAX_SSRCS_PER_PUBLICATION: usize = 16;
 /// list per packet).
 struct Writer<'a> {
     peers: &'a mut IdMap<PeerId, Box<Peer>>,
+    locals: &'a IdMap<PeerId, Box<LocalPeer>>,
     counters: &'a mut Counters,
     dirty: &'a mut Vec<PeerId>,
 }
@@ -139,8 +140,77 @@ impl Sfu {
             arrival: pkt.timestamp,
             payload: pkt.payload,
         };
+        self.forward(stream, source, pkt);
+    }
+
+    /// One packet of a local publication's track `track_idx`. Like a WebRTC packet after
+    /// SRTP and str0m: the core numbers the packets, unwraps the timestamp and forwards.
+    /// Unknown publications and tracks are ignored (the publication may just have closed).
+    pub fn push_local(&mut self, now: Instant, from: PeerId, track_idx: usize, pkt: LocalPacket) {
+        self.last_now = self.last_now.max(now);
+        let Some(local) = self.locals.get_mut(&from) else {
+            return;
+        };
+        let (Some(track), Some(position)) = (
+            local.publication.tracks.get(track_idx),
+            local.positions.get_mut(track_idx),
+        ) else {
+            return;
+        };
+        self.counters.rtp_received += 1;
+        if pkt.payload.len() > MAX_PAYLOAD {
+            self.counters.rtp_dropped_oversized += 1;
+            return;
+        }
+        let kind = track.kind;
+        let Some(pt) = track.params.first().map(|p| p.pt()) else {
+            return;
+        };
+        let (seq, ts) = position.advance(pkt.rtp_timestamp);
+        let publication = &mut local.publication;
+        let generation = publication.generation;
+        let (stream, source) = (local.stream, publication.source_id);
+        let first = !publication.flowing;
+        publication.flowing = true;
+        if first {
+            self.on_publication_flowing(now, stream, source, from);
+        }
+        if self.registry.current(stream, source) != Some(from) {
+            self.counters.rtp_dropped_not_current += 1;
+            self.flush(now);
+            return;
+        }
+        let pkt = Packet {
+            input: Input {
+                from,
+                track_idx,
+                kind,
+                generation,
+            },
+            pt,
+            // The rewriter's input key: one per track (the generation tells publications apart).
+            ssrc: track_idx as u32,
+            seq,
+            ts,
+            marker: pkt.marker,
+            audio_level: pkt.audio_level,
+            voice_activity: pkt.voice_activity,
+            video_orientation: None,
+            arrival: now,
+            payload: pkt.payload,
+        };
+        self.forward(stream, source, pkt);
+        self.flush(now);
+    }
+
+    /// The common tail of both kinds of publication: a current publication's packet to the
+    /// viewers pinned to its source and, for audio, to the multiplexer and the slots
+    /// carrying the source.
+    fn forward(&mut self, stream: StreamId, source: SourceId, pkt: Packet) {
+        let kind = pkt.input.kind;
         let mut out = Writer {
             peers: &mut self.peers,
+            locals: &self.locals,
             counters: &mut self.counters,
             dirty: &mut self.dirty,
         };
@@ -148,11 +218,11 @@ impl Sfu {
             out.write(viewer, Target::Main(kind), &pkt);
         }
         if kind == Kind::Audio && self.mux.has_stream(stream) {
-            if let Some(Role::Publisher(p)) = out.peers.get(&from).map(|p| &p.role) {
+            if let Some(key) = self.registry.source_key(stream, source) {
                 self.mux.observe(
                     stream,
                     source,
-                    &p.source,
+                    key,
                     pkt.arrival,
                     pkt.audio_level,
                     pkt.voice_activity,
@@ -190,6 +260,7 @@ impl Sfu {
         let cfg = &self.config.speaker;
         let mut out = Writer {
             peers: &mut self.peers,
+            locals: &self.locals,
             counters: &mut self.counters,
             dirty: &mut self.dirty,
         };
@@ -244,6 +315,19 @@ impl Sfu {
         kind: KeyframeRequestKind,
     ) {
         let interval = self.config.keyframe_request_interval;
+        if let Some(local) = self.locals.get_mut(&publisher) {
+            // No RTCP: the shell asks the packetizer (the RTMP source) instead.
+            let p = &mut local.publication;
+            let throttled = p
+                .last_keyframe_request
+                .is_some_and(|t| now.saturating_duration_since(t) < interval);
+            if !throttled && p.tracks.iter().any(|t| t.kind == Kind::Video) {
+                p.last_keyframe_request = Some(now);
+                self.events
+                    .push_back(MediaEvent::KeyframeRequested { to: publisher });
+            }
+            return;
+        }
         let Some(peer) = self.peers.get_mut(&publisher) else {
             return;
         };
@@ -347,7 +431,7 @@ impl Writer<'_> {
     }
 
     fn build_pt_map(&mut self, viewer: PeerId, target: Target, input: Input) {
-        let Some(Role::Publisher(p)) = self.peers.get(&input.from).map(|p| &p.role) else {
+        let Some(p) = publication(self.peers, self.locals, input.from) else {
             return;
         };
         let params = p.tracks[input.track_idx].params.clone();
@@ -362,5 +446,18 @@ impl Writer<'_> {
         };
         let map = PtMap::build(&params, &peer.rtc, track.mid);
         track.pt_map = Some((input.generation, map));
+    }
+}
+
+/// The publication `id`, WebRTC or local.
+pub(super) fn publication<'a>(
+    peers: &'a IdMap<PeerId, Box<Peer>>,
+    locals: &'a IdMap<PeerId, Box<LocalPeer>>,
+    id: PeerId,
+) -> Option<&'a Publication> {
+    match peers.get(&id).map(|p| &p.role) {
+        Some(Role::Publisher(p)) => Some(p),
+        Some(Role::Viewer(_)) => None,
+        None => locals.get(&id).map(|l| &l.publication),
     }
 }

@@ -20,10 +20,11 @@ use crate::audio::mux::Mux;
 use crate::audio::slots::SlotConfig;
 use crate::audio::speaker::SpeakerConfig;
 use crate::demux::{self, Demux};
-use crate::peer::{self, CodecChoice, Peer, Publication, Role, Side};
+use crate::peer::{self, CodecChoice, LocalPeer, LocalPosition, Peer, Publication, Role, Side};
 use crate::registry::{Registry, SourceId, StreamId};
 use crate::{
-    Accepted, CloseReason, MediaError, MediaEvent, Output, PeerId, PublishParams, ViewParams,
+    Accepted, CloseReason, LocalPublishParams, MediaError, MediaEvent, Output, PeerId,
+    PublishParams, SourceKey, ViewParams,
 };
 use timers::Timers;
 use viewer_counts::ViewerCounts;
@@ -152,6 +153,8 @@ pub struct Sfu {
     next_generation: u64,
     /// Boxed: an `Rtc` is about 10 KiB, so the map stays small and moves stay cheap.
     peers: IdMap<PeerId, Box<Peer>>,
+    /// Local publications (no WebRTC peer); their ids share `next_peer` with `peers`.
+    locals: IdMap<PeerId, Box<LocalPeer>>,
     registry: Registry,
     demux: Demux,
     transmits: VecDeque<str0m::net::Transmit>,
@@ -186,6 +189,7 @@ impl Sfu {
             next_peer: 1,
             next_generation: 1,
             peers: IdMap::default(),
+            locals: IdMap::default(),
             registry: Registry::default(),
             demux: Demux::default(),
             transmits: VecDeque::new(),
@@ -209,6 +213,9 @@ impl Sfu {
 
     /// SSRCs a publication has learned (bounded; for tests and diagnostics).
     pub fn publication_ssrcs(&self, peer: PeerId) -> Option<usize> {
+        if self.locals.contains_key(&peer) {
+            return Some(0);
+        }
         match &self.peers.get(&peer)?.role {
             Role::Publisher(p) => Some(p.ssrcs.len()),
             Role::Viewer(_) => None,
@@ -220,9 +227,9 @@ impl Sfu {
         self.demux.addr_count()
     }
 
-    /// Number of live peers.
+    /// Number of live peers (local publications included).
     pub fn peer_count(&self) -> usize {
-        self.peers.len()
+        self.peers.len() + self.locals.len()
     }
 
     /// Streams with at least one live peer (publication or view).
@@ -235,12 +242,19 @@ impl Sfu {
         self.registry.live_source_count()
     }
 
-    /// Live publications (a source being replaced has two for a moment).
+    /// Live publications (a source being replaced has two for a moment), local ones
+    /// included.
     pub fn publication_count(&self) -> usize {
         self.peers
             .values()
             .filter(|p| matches!(p.role, Role::Publisher(_)))
             .count()
+            + self.locals.len()
+    }
+
+    /// Whether `peer` is a live local publication.
+    pub fn is_local_publication(&self, peer: PeerId) -> bool {
+        self.locals.contains_key(&peer)
     }
 
     /// Live views.
@@ -255,14 +269,7 @@ impl Sfu {
     /// live, the new publication takes over as soon as its media flows.
     pub fn publish(&mut self, now: Instant, p: PublishParams) -> Result<Accepted, MediaError> {
         self.last_now = self.last_now.max(now);
-        if let Some(max) = self.config.max_sources_per_stream {
-            let live = self.registry.live_sources(&p.stream);
-            if live.len() >= max && !live.iter().any(|(s, _)| *s == p.source) {
-                return Err(MediaError::LimitReached(format!(
-                    "Too many sources in this stream (at most {max})"
-                )));
-            }
-        }
+        self.check_source_limit(&p.stream, &p.source)?;
         let choice = match &p.codec {
             Some(name) => CodecChoice::Only(peer::parse_codec(name)?),
             None => CodecChoice::All,
@@ -288,12 +295,79 @@ impl Sfu {
             last_keyframe_request: None,
         });
         self.insert_peer(now, id, rtc, added.stream, role);
+        self.announce_publication(id, added, &p.source);
+        Ok(Accepted { peer: id, answer })
+    }
+
+    /// Registers a local publication: a source whose media is produced in-process (an RTMP
+    /// ingest converted to RTP payloads) and handed in with [`Sfu::push_local`]. It takes
+    /// part in the stream exactly like a WebRTC publication (`SourceActive`, replacement once
+    /// its media flows, multisource, the sources limit, counts), but has no connection:
+    /// it never times out and lives until [`Sfu::close_peer`]. Keyframe requests for it
+    /// come out as [`MediaEvent::KeyframeRequested`].
+    pub fn publish_local(
+        &mut self,
+        now: Instant,
+        p: LocalPublishParams,
+    ) -> Result<PeerId, MediaError> {
+        self.last_now = self.last_now.max(now);
+        self.check_source_limit(&p.stream, &p.source)?;
+        let tracks = peer::local_tracks(&p.tracks)?;
+        if tracks.is_empty() {
+            return Err(MediaError::NoUsableMedia(
+                "a local publication needs an audio or video track",
+            ));
+        }
+        let generation = self.bump_generation();
+        let id = self.next_peer_id();
+        let added = self.registry.add_publication(&p.stream, &p.source, id);
+        let positions = vec![LocalPosition::default(); tracks.len()];
+        self.locals.insert(
+            id,
+            Box::new(LocalPeer {
+                stream: added.stream,
+                publication: Publication {
+                    source: p.source.clone(),
+                    source_id: added.source,
+                    generation,
+                    tracks,
+                    ssrcs: Vec::new(),
+                    flowing: false,
+                    last_keyframe_request: None,
+                },
+                positions,
+            }),
+        );
+        self.announce_publication(id, added, &p.source);
+        Ok(id)
+    }
+
+    fn check_source_limit(&self, stream: &str, source: &SourceKey) -> Result<(), MediaError> {
+        if let Some(max) = self.config.max_sources_per_stream {
+            let live = self.registry.live_sources(stream);
+            if live.len() >= max && !live.iter().any(|(s, _)| s == source) {
+                return Err(MediaError::LimitReached(format!(
+                    "Too many sources in this stream (at most {max})"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// A new publication's events: `SourceActive` to the viewers if its source went live,
+    /// and the viewer count to the publisher.
+    fn announce_publication(
+        &mut self,
+        id: PeerId,
+        added: crate::registry::Added,
+        source: &SourceKey,
+    ) {
         if added.went_live {
             let tracks = self.track_descs(id);
             for &viewer in self.registry.viewers(added.stream) {
                 self.events.push_back(MediaEvent::SourceActive {
                     to: viewer,
-                    source: p.source.clone(),
+                    source: source.clone(),
                     tracks: tracks.clone(),
                 });
             }
@@ -301,7 +375,6 @@ impl Sfu {
         let count = self.registry.viewers(added.stream).len();
         self.events
             .push_back(MediaEvent::ViewerCount { to: id, count });
-        Ok(Accepted { peer: id, answer })
     }
 
     /// Accepts a view offer. The viewer hears `SourceActive` for every live source (main
@@ -564,9 +637,9 @@ impl Sfu {
     }
 
     fn track_descs(&self, publisher: PeerId) -> Vec<crate::TrackDesc> {
-        match self.peers.get(&publisher).map(|p| &p.role) {
-            Some(Role::Publisher(p)) => p.tracks.iter().map(|t| t.desc.clone()).collect(),
-            _ => vec![],
+        match forward::publication(&self.peers, &self.locals, publisher) {
+            Some(p) => p.tracks.iter().map(|t| t.desc.clone()).collect(),
+            None => vec![],
         }
     }
 
@@ -684,6 +757,12 @@ impl Sfu {
     }
 
     fn close(&mut self, now: Instant, id: PeerId, reason: CloseReason) {
+        if let Some(local) = self.locals.remove(&id) {
+            self.end_publication(now, local.stream, &local.publication, id);
+            self.events
+                .push_back(MediaEvent::PeerClosed { peer: id, reason });
+            return;
+        }
         let Some(mut peer) = self.peers.remove(&id) else {
             return;
         };
@@ -691,28 +770,7 @@ impl Sfu {
         self.demux.remove_peer(&peer.ufrag, id);
         let stream = peer.stream;
         match peer.role {
-            Role::Publisher(p) => {
-                let removed = self.registry.remove_publication(stream, p.source_id, id);
-                if let Some(next) = removed.new_current {
-                    self.request_keyframe(now, next, KeyframeRequestKind::Fir);
-                }
-                if removed.source_ended {
-                    let emptied = self.mux.source_ended(stream, p.source_id);
-                    self.announce_slot_changes(emptied);
-                    self.forget_recent_audio(stream, Some(p.source_id));
-                    for &to in self.registry.viewers(stream) {
-                        self.events.push_back(MediaEvent::SourceInactive {
-                            to,
-                            source: p.source.clone(),
-                        });
-                    }
-                }
-                if removed.stream_idle {
-                    for &to in self.registry.viewers(stream) {
-                        self.events.push_back(MediaEvent::StreamStopped { to });
-                    }
-                }
-            }
+            Role::Publisher(p) => self.end_publication(now, stream, &p, id),
             Role::Viewer(v) => {
                 self.mux.remove_viewer(stream, id);
                 self.registry
@@ -723,5 +781,30 @@ impl Sfu {
         }
         self.events
             .push_back(MediaEvent::PeerClosed { peer: id, reason });
+    }
+
+    /// A publication (WebRTC or local) is gone: the next one of its source takes over, or
+    /// the source ends for its viewers.
+    fn end_publication(&mut self, now: Instant, stream: StreamId, p: &Publication, id: PeerId) {
+        let removed = self.registry.remove_publication(stream, p.source_id, id);
+        if let Some(next) = removed.new_current {
+            self.request_keyframe(now, next, KeyframeRequestKind::Fir);
+        }
+        if removed.source_ended {
+            let emptied = self.mux.source_ended(stream, p.source_id);
+            self.announce_slot_changes(emptied);
+            self.forget_recent_audio(stream, Some(p.source_id));
+            for &to in self.registry.viewers(stream) {
+                self.events.push_back(MediaEvent::SourceInactive {
+                    to,
+                    source: p.source.clone(),
+                });
+            }
+        }
+        if removed.stream_idle {
+            for &to in self.registry.viewers(stream) {
+                self.events.push_back(MediaEvent::StreamStopped { to });
+            }
+        }
     }
 }

@@ -3,4 +3,5 @@
 
 mod forwarding;
 mod hostile;
+mod local;
 mod multiplex;
