@@ -9,11 +9,13 @@
 //! gathers snapshots from all of them. The loop itself is in `media_loop.rs`.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use podium_media::{
-    Accepted, MediaError, MediaEvent, PeerId, PublishParams, SfuConfig, ViewParams,
+    Accepted, LocalPacket, LocalPublishParams, LocalTrack, MediaError, MediaEvent, PeerId,
+    PublishParams, SfuConfig, SourceKey, ViewParams,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -35,9 +37,40 @@ pub(crate) enum Command {
         EventSender,
         oneshot::Sender<Result<Accepted, MediaError>>,
     ),
+    /// A local publication (no WebRTC peer); replies with its id in that worker's core.
+    PublishLocal(
+        LocalPublishParams,
+        EventSender,
+        oneshot::Sender<Result<PeerId, MediaError>>,
+    ),
     /// Ends a peer (by its id in that worker's core).
     Close(PeerId),
     Snapshot(oneshot::Sender<WorkerSnapshot>),
+}
+
+/// Packets of local publications waiting for one worker, at most. An ingest produces a few
+/// hundred to a few thousand packets a second and the worker takes them in batches, so the
+/// queue is only full when the worker is stalled; then packets are dropped (and counted)
+/// rather than blocking the ingest task or growing without bound.
+pub const LOCAL_PACKET_QUEUE: usize = 4096;
+
+/// One packet of a local publication, on its way to the worker that owns it.
+pub(crate) struct LocalPush {
+    /// The publication (its id in that worker's core).
+    pub(crate) peer: PeerId,
+    /// Track index, as given at publication.
+    pub(crate) track_idx: usize,
+    pub(crate) packet: LocalPacket,
+}
+
+/// Why [`MediaHandle::push_local`] did not queue a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushError {
+    /// The worker's packet queue is full (the worker is stalled); the packet was dropped and
+    /// counted in [`MediaHandle::local_packets_dropped`].
+    Full,
+    /// The worker is gone (server shutting down) or the id names no worker.
+    Gone,
 }
 
 /// What one worker reports for `/metrics` and `/healthz`.
@@ -99,6 +132,11 @@ impl MediaSnapshot {
 #[derive(Clone)]
 pub struct MediaHandle {
     workers: Arc<[mpsc::UnboundedSender<Command>]>,
+    /// Per worker, the bounded queue of local publications' packets (see
+    /// [`LOCAL_PACKET_QUEUE`]); apart from commands so that media never delays them.
+    packets: Arc<[mpsc::Sender<LocalPush>]>,
+    /// Local packets dropped because a worker's queue was full.
+    dropped: Arc<AtomicU64>,
 }
 
 /// The worker is gone (server shutting down).
@@ -139,7 +177,69 @@ impl MediaHandle {
         rx.await.map_err(|_| WorkerGone)
     }
 
-    /// Ends a peer (its signaling connection closed).
+    /// Publishes a source produced in-process (an RTMP ingest) into `stream`: no WebRTC
+    /// peer, no SDP. Returns its (global) peer id and the channel of its events:
+    /// `ViewerCount`, `KeyframeRequested` and, last, `PeerClosed`. Feed it with
+    /// [`MediaHandle::push_local`]; end it with [`MediaHandle::close`].
+    pub async fn publish_local(
+        &self,
+        stream: String,
+        source: SourceKey,
+        tracks: Vec<LocalTrack>,
+    ) -> Result<Result<(PeerId, mpsc::UnboundedReceiver<MediaEvent>), MediaError>, WorkerGone> {
+        let (events, events_rx) = mpsc::unbounded_channel();
+        let (tx, rx) = oneshot::channel();
+        let worker = self.worker_of_stream(&stream);
+        let p = LocalPublishParams {
+            stream,
+            source,
+            tracks,
+        };
+        self.workers[worker]
+            .send(Command::PublishLocal(p, events, tx))
+            .map_err(|_| WorkerGone)?;
+        Ok(rx
+            .await
+            .map_err(|_| WorkerGone)?
+            .map(|peer| (peer, events_rx)))
+    }
+
+    /// Queues one packet of local publication `peer`'s track `track_idx` for its worker,
+    /// without waiting: when the worker's queue ([`LOCAL_PACKET_QUEUE`]) is full the packet
+    /// is dropped and counted, so a stalled worker never blocks the caller. Packets of a
+    /// publication keep their order; a packet pushed after [`MediaHandle::close`] (or for an
+    /// unknown peer or track) is ignored by the core.
+    pub fn push_local(
+        &self,
+        peer: PeerId,
+        track_idx: usize,
+        packet: LocalPacket,
+    ) -> Result<(), PushError> {
+        let (worker, local) = split_peer(peer, self.packets.len());
+        let Some(tx) = self.packets.get(worker) else {
+            return Err(PushError::Gone);
+        };
+        let push = LocalPush {
+            peer: local,
+            track_idx,
+            packet,
+        };
+        match tx.try_send(push) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                Err(PushError::Full)
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(PushError::Gone),
+        }
+    }
+
+    /// Local packets dropped so far because a worker's queue was full.
+    pub fn local_packets_dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Ends a peer (its signaling connection closed, or a local publication's ingest ended).
     pub fn close(&self, peer: PeerId) {
         let (worker, local) = split_peer(peer, self.workers.len());
         if let Some(tx) = self.workers.get(worker) {
@@ -235,9 +335,11 @@ pub async fn spawn(
     let count = specs.len();
     anyhow::ensure!(count > 0, "at least one media worker is needed");
     let mut senders = Vec::with_capacity(count);
+    let mut packet_senders = Vec::with_capacity(count);
     let mut done = Vec::with_capacity(count);
     for (index, spec) in specs.into_iter().enumerate() {
         let (tx, rx) = mpsc::unbounded_channel();
+        let (packet_tx, packets) = mpsc::channel(LOCAL_PACKET_QUEUE);
         let (ready_tx, ready_rx) = oneshot::channel::<std::io::Result<SocketAddr>>();
         let (done_tx, done_rx) = oneshot::channel();
         let stop = stop.clone();
@@ -263,7 +365,7 @@ pub async fn spawn(
                         }
                     };
                     let _ = ready_tx.send(Ok(worker.local_addr()));
-                    worker.run(rx, stop).await;
+                    worker.run(rx, packets, stop).await;
                 });
                 let _ = done_tx.send(());
             })?;
@@ -272,11 +374,14 @@ pub async fn spawn(
             .map_err(|_| anyhow::anyhow!("media worker {index} failed to start"))??;
         tracing::debug!(worker = index, %addr, "media worker started");
         senders.push(tx);
+        packet_senders.push(packet_tx);
         done.push(done_rx);
     }
     Ok((
         MediaHandle {
             workers: senders.into(),
+            packets: packet_senders.into(),
+            dropped: Arc::default(),
         },
         MediaJoin { done },
     ))
@@ -297,6 +402,36 @@ mod tests {
             }
         }
         assert_eq!(global_peer(PeerId(7), 0, 1), PeerId(7));
+    }
+
+    #[test]
+    fn push_local_never_blocks_and_counts_drops() {
+        let (commands, _commands_rx) = mpsc::unbounded_channel();
+        let (packets, packets_rx) = mpsc::channel(1);
+        let handle = MediaHandle {
+            workers: vec![commands].into(),
+            packets: vec![packets].into(),
+            dropped: Arc::default(),
+        };
+        let packet = || LocalPacket {
+            rtp_timestamp: 0,
+            marker: false,
+            audio_level: None,
+            voice_activity: None,
+            payload: Arc::from(&[1u8][..]),
+        };
+        assert_eq!(handle.push_local(PeerId(1), 0, packet()), Ok(()));
+        assert_eq!(
+            handle.push_local(PeerId(1), 0, packet()),
+            Err(PushError::Full)
+        );
+        assert_eq!(handle.local_packets_dropped(), 1);
+        drop(packets_rx);
+        assert_eq!(
+            handle.push_local(PeerId(1), 0, packet()),
+            Err(PushError::Gone)
+        );
+        assert_eq!(handle.local_packets_dropped(), 1);
     }
 
     #[test]

@@ -13,12 +13,17 @@ use std::time::Instant;
 use podium_media::{Accepted, MediaError, MediaEvent, Output, PeerId, Sfu};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::media_handle::{global_peer, Command, EventSender, WorkerSnapshot, WorkerSpec};
+use crate::media_handle::{
+    global_peer, Command, EventSender, LocalPush, WorkerSnapshot, WorkerSpec,
+};
 use crate::stats::{thread_cpu_seconds, IoStats};
 use crate::udp::{BatchSocket, Outgoing, RECV_BATCH};
 
 /// Receive calls per wake-up at most, before commands and timers get a turn.
 const RECV_CALLS_PER_WAKE: usize = 4;
+
+/// Local publications' packets fed to the core per wake-up at most (the rest wait a turn).
+const LOCAL_PACKETS_PER_WAKE: usize = 256;
 
 pub(crate) struct Worker {
     index: usize,
@@ -39,6 +44,7 @@ enum Wake {
     Readable(io::Result<()>),
     Writable,
     Command(Option<Command>),
+    Packet(Option<LocalPush>),
     Timer,
     Stop,
 }
@@ -68,6 +74,7 @@ impl Worker {
     pub(crate) async fn run(
         mut self,
         mut rx: mpsc::UnboundedReceiver<Command>,
+        mut packets: mpsc::Receiver<LocalPush>,
         mut stop: watch::Receiver<bool>,
     ) {
         let mut deadline = self.drain(None);
@@ -82,6 +89,7 @@ impl Worker {
                 r = self.io.readable() => Wake::Readable(r),
                 _ = self.io.writable(), if want_writable => Wake::Writable,
                 cmd = rx.recv() => Wake::Command(cmd),
+                push = packets.recv() => Wake::Packet(push),
                 () = &mut sleep => Wake::Timer,
                 _ = stop.wait_for(|s| *s) => Wake::Stop,
             };
@@ -94,7 +102,9 @@ impl Worker {
                 }
                 Wake::Writable => {}
                 Wake::Command(Some(cmd)) => self.command(cmd),
-                Wake::Command(None) | Wake::Stop => break,
+                Wake::Packet(Some(push)) => self.push_local(push, &mut packets),
+                // Both senders live in the handles: this one closes when commands do.
+                Wake::Command(None) | Wake::Packet(None) | Wake::Stop => break,
                 Wake::Timer => {}
             }
             // Timers are checked after every wake-up: under steady traffic the socket is
@@ -154,6 +164,25 @@ impl Worker {
         }
     }
 
+    /// Feeds `first` and whatever else is queued (a bounded batch) to the core. The output is
+    /// not stamped with an origin: forwarding latency measures UDP input only.
+    fn push_local(&mut self, first: LocalPush, packets: &mut mpsc::Receiver<LocalPush>) {
+        let now = Instant::now();
+        let mut next = Some(first);
+        let mut fed = 0;
+        while let Some(push) = next.take() {
+            self.sfu
+                .push_local(now, push.peer, push.track_idx, push.packet);
+            // As in `receive`: a fan-out leaves in whole batches as soon as they exist.
+            self.collect(None);
+            self.io.flush_full_batches(&mut self.queue, &mut self.stats);
+            fed += 1;
+            if fed < LOCAL_PACKETS_PER_WAKE {
+                next = packets.try_recv().ok();
+            }
+        }
+    }
+
     fn command(&mut self, cmd: Command) {
         let now = Instant::now();
         match cmd {
@@ -164,6 +193,20 @@ impl Worker {
             Command::View(v, events, reply) => {
                 let result = self.sfu.view(now, v);
                 self.register(result, events, reply);
+            }
+            Command::PublishLocal(p, events, reply) => {
+                let result = self.sfu.publish_local(now, p);
+                let local = result.as_ref().ok().copied();
+                if let Some(peer) = local {
+                    self.routes.insert(peer, events);
+                }
+                let result = result.map(|peer| global_peer(peer, self.index, self.workers));
+                // As for `register`: the reply leaves before any event of the peer.
+                if reply.send(result).is_err() {
+                    if let Some(peer) = local {
+                        self.sfu.close_peer(now, peer);
+                    }
+                }
             }
             Command::Close(peer) => self.sfu.close_peer(now, peer),
             Command::Snapshot(reply) => {

@@ -4,6 +4,7 @@ mod access;
 mod authz;
 mod client;
 mod limits;
+mod local_publication;
 mod signaling;
 mod web;
 mod webrtc;
