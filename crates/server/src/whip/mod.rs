@@ -37,6 +37,7 @@ use tokio::sync::mpsc;
 use tower_http::cors::{Any, CorsLayer};
 
 use crate::director::{requester, validate_stream_name};
+use crate::policy::access::Requester;
 use crate::policy::connections::Refused;
 use crate::policy::sessions::{MediaState, SessionInfo, Sessions, NO_JWT};
 use crate::policy::Refusal;
@@ -181,9 +182,7 @@ async fn whip(
 ) -> Response {
     let who = requester(&state, &headers, peer);
     let opened = async {
-        state.access.check_ip_rate(who.ip, who.at)?;
-        validate_stream_name(&stream)?;
-        let query = query_params(query)?;
+        let query = admitted(&state, &who, &stream, query)?;
         let source = query.get("sourceId").filter(|s| !s.is_empty()).cloned();
         let auth = state
             .access
@@ -214,9 +213,7 @@ async fn whep(
 ) -> Response {
     let who = requester(&state, &headers, peer);
     let opened = async {
-        state.access.check_ip_rate(who.ip, who.at)?;
-        validate_stream_name(&stream)?;
-        let query = query_params(query)?;
+        let query = admitted(&state, &who, &stream, query)?;
         let pinned = query
             .get("pinnedSourceId")
             .filter(|s| !s.is_empty())
@@ -236,6 +233,18 @@ async fn whep(
         open_session(&state, who.ip, uri.path(), open).await
     };
     opened.await.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// What both POSTs check first: the address's request rate, the stream name, the query.
+fn admitted(
+    state: &AppState,
+    who: &Requester<'_>,
+    stream: &str,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Result<HashMap<String, String>, Failure> {
+    state.access.check_ip_rate(who.ip, who.at)?;
+    validate_stream_name(stream)?;
+    query_params(query)
 }
 
 fn query_params(
