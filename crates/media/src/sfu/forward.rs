@@ -112,13 +112,8 @@ impl Sfu {
         let kind = publication.tracks[track_idx].kind;
         let generation = publication.generation;
         let (stream, source) = (peer.stream, publication.source_id);
-        let first = !publication.flowing;
-        publication.flowing = true;
-        if first {
-            self.on_publication_flowing(now, stream, source, from);
-        }
-        if self.registry.current(stream, source) != Some(from) {
-            self.counters.rtp_dropped_not_current += 1;
+        let first = !std::mem::replace(&mut publication.flowing, true);
+        if !self.is_current(now, (stream, source), from, first) {
             return;
         }
         let input = Input {
@@ -170,13 +165,8 @@ impl Sfu {
         let publication = &mut local.publication;
         let generation = publication.generation;
         let (stream, source) = (local.stream, publication.source_id);
-        let first = !publication.flowing;
-        publication.flowing = true;
-        if first {
-            self.on_publication_flowing(now, stream, source, from);
-        }
-        if self.registry.current(stream, source) != Some(from) {
-            self.counters.rtp_dropped_not_current += 1;
+        let first = !std::mem::replace(&mut publication.flowing, true);
+        if !self.is_current(now, (stream, source), from, first) {
             self.flush(now);
             return;
         }
@@ -201,6 +191,26 @@ impl Sfu {
         };
         self.forward(stream, source, pkt);
         self.flush(now);
+    }
+
+    /// Whether `from`'s packet is forwarded: its first packet (`first`) makes it flowing (and
+    /// current, if it replaces another publication of the source); only the current
+    /// publication of a source reaches viewers.
+    fn is_current(
+        &mut self,
+        now: Instant,
+        (stream, source): (StreamId, SourceId),
+        from: PeerId,
+        first: bool,
+    ) -> bool {
+        if first {
+            self.on_publication_flowing(now, stream, source, from);
+        }
+        let current = self.registry.current(stream, source) == Some(from);
+        if !current {
+            self.counters.rtp_dropped_not_current += 1;
+        }
+        current
     }
 
     /// The common tail of both kinds of publication: a current publication's packet to the

@@ -20,8 +20,10 @@ use crate::audio::mux::Mux;
 use crate::audio::slots::SlotConfig;
 use crate::audio::speaker::SpeakerConfig;
 use crate::demux::{self, Demux};
-use crate::peer::{self, CodecChoice, LocalPeer, LocalPosition, Peer, Publication, Role, Side};
-use crate::registry::{Registry, SourceId, StreamId};
+use crate::peer::{
+    self, CodecChoice, InTrack, LocalPeer, LocalPosition, Peer, Publication, Role, Side,
+};
+use crate::registry::{Added, Registry, SourceId, StreamId};
 use crate::{
     Accepted, CloseReason, LocalPublishParams, MediaError, MediaEvent, Output, PeerId,
     PublishParams, SourceKey, ViewParams,
@@ -282,19 +284,8 @@ impl Sfu {
                 "a publish offer needs a sendonly audio or video m-line with a supported codec",
             ));
         }
-        let generation = self.bump_generation();
-        let id = self.next_peer_id();
-        let added = self.registry.add_publication(&p.stream, &p.source, id);
-        let role = Role::Publisher(Publication {
-            source: p.source.clone(),
-            source_id: added.source,
-            generation,
-            tracks,
-            ssrcs: Vec::new(),
-            flowing: false,
-            last_keyframe_request: None,
-        });
-        self.insert_peer(now, id, rtc, added.stream, role);
+        let (id, added, publication) = self.register_publication(&p.stream, &p.source, tracks);
+        self.insert_peer(now, id, rtc, added.stream, Role::Publisher(publication));
         self.announce_publication(id, added, &p.source);
         Ok(Accepted { peer: id, answer })
     }
@@ -318,28 +309,41 @@ impl Sfu {
                 "a local publication needs an audio or video track",
             ));
         }
-        let generation = self.bump_generation();
-        let id = self.next_peer_id();
-        let added = self.registry.add_publication(&p.stream, &p.source, id);
         let positions = vec![LocalPosition::default(); tracks.len()];
+        let (id, added, publication) = self.register_publication(&p.stream, &p.source, tracks);
         self.locals.insert(
             id,
             Box::new(LocalPeer {
                 stream: added.stream,
-                publication: Publication {
-                    source: p.source.clone(),
-                    source_id: added.source,
-                    generation,
-                    tracks,
-                    ssrcs: Vec::new(),
-                    flowing: false,
-                    last_keyframe_request: None,
-                },
+                publication,
                 positions,
             }),
         );
         self.announce_publication(id, added, &p.source);
         Ok(id)
+    }
+
+    /// A new publication of `source` in the registry, WebRTC or local alike: its peer id,
+    /// where the registry put it, and its record (not flowing yet).
+    fn register_publication(
+        &mut self,
+        stream: &str,
+        source: &SourceKey,
+        tracks: Vec<InTrack>,
+    ) -> (PeerId, Added, Publication) {
+        let generation = self.bump_generation();
+        let id = self.next_peer_id();
+        let added = self.registry.add_publication(stream, source, id);
+        let publication = Publication {
+            source: source.clone(),
+            source_id: added.source,
+            generation,
+            tracks,
+            ssrcs: Vec::new(),
+            flowing: false,
+            last_keyframe_request: None,
+        };
+        (id, added, publication)
     }
 
     fn check_source_limit(&self, stream: &str, source: &SourceKey) -> Result<(), MediaError> {
@@ -356,12 +360,7 @@ impl Sfu {
 
     /// A new publication's events: `SourceActive` to the viewers if its source went live,
     /// and the viewer count to the publisher.
-    fn announce_publication(
-        &mut self,
-        id: PeerId,
-        added: crate::registry::Added,
-        source: &SourceKey,
-    ) {
+    fn announce_publication(&mut self, id: PeerId, added: Added, source: &SourceKey) {
         if added.went_live {
             let tracks = self.track_descs(id);
             for &viewer in self.registry.viewers(added.stream) {
