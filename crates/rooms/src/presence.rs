@@ -12,7 +12,7 @@
 //! - After that, the secret is forgotten: the user signs in as a new one.
 
 use crate::command::{Ack, ClientInfo, Outcome};
-use crate::effect::{Audience, Effect, Event, Group};
+use crate::effect::{Effect, Group};
 use crate::error::RoomError;
 use crate::ids::{ConnId, RoomId, UserId};
 use crate::model::{Room, User};
@@ -342,20 +342,7 @@ impl Rooms {
             return;
         }
         let room_id = seat.room_id;
-        let room = self.live_mut(&room_id);
-        room.add_participant(user);
-        self.member_mut(&user.id).rooms.push(room_id.clone());
-        effects.push(Effect::Join {
-            user: user.id.clone(),
-            group: Group::Room(room_id.clone()),
-        });
-        effects.push(Effect::Emit {
-            to: Audience::Spaces,
-            event: Event::UserJoined {
-                room_id: room_id.clone(),
-                user: user.clone(),
-            },
-        });
+        self.enter_room(user, &room_id, effects);
         let room = self.live_mut(&room_id);
         match seat.role {
             SeatRole::Speaker { muted: was_muted } => {

@@ -444,21 +444,26 @@ impl Rooms {
             return Err(RoomError::Banned);
         }
         self.check_join_quota(&user.id)?;
-        self.live_mut(&room_id).add_participant(&user);
+        let mut outcome = Outcome::ack(Ack::Joined(tokens));
+        self.enter_room(&user, &room_id, &mut outcome.effects);
+        Ok(outcome)
+    }
+
+    /// Seats a checked user in the audience of `room_id` and announces it.
+    pub(crate) fn enter_room(&mut self, user: &User, room_id: &RoomId, effects: &mut Effects) {
+        self.live_mut(room_id).add_participant(user);
         self.member_mut(&user.id).rooms.push(room_id.clone());
-        Ok(Outcome {
-            ack: Ack::Joined(tokens),
-            effects: vec![
-                Effect::Join {
-                    user: user.id.clone(),
-                    group: Group::Room(room_id.clone()),
-                },
-                Effect::Emit {
-                    to: Audience::Spaces,
-                    event: Event::UserJoined { room_id, user },
-                },
-            ],
-        })
+        effects.push(Effect::Join {
+            user: user.id.clone(),
+            group: Group::Room(room_id.clone()),
+        });
+        effects.push(Effect::Emit {
+            to: Audience::Spaces,
+            event: Event::UserJoined {
+                room_id: room_id.clone(),
+                user: user.clone(),
+            },
+        });
     }
 
     fn leave_room(&mut self, user: &UserId, room_id: &RoomId) -> Result<Outcome, RoomError> {
