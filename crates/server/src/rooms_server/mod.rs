@@ -760,6 +760,16 @@ mod tests {
             parse_command("authenticate", &[json!("Ann"), json!({"resume": 7})], "s").unwrap_err(),
             "Invalid resume secret"
         );
+        let too_long = "x".repeat(MAX_SECRET_LEN + 1);
+        assert_eq!(
+            parse_command(
+                "authenticate",
+                &[json!("Ann"), json!({"resume": too_long})],
+                "s"
+            )
+            .unwrap_err(),
+            "Invalid resume secret"
+        );
         assert!(matches!(
             parse_command(
                 "authenticate",
