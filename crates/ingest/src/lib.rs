@@ -83,8 +83,11 @@ pub mod audio;
 mod bits;
 pub mod flv;
 pub mod h264;
+pub mod pipeline;
+pub mod stream_key;
 pub mod timestamp;
 
 pub use audio::AudioError;
 pub use flv::FlvError;
 pub use h264::H264Error;
+pub use pipeline::IngestError;
