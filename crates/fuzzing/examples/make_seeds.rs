@@ -282,6 +282,7 @@ fn client_hello(now: Instant) -> Vec<u8> {
                 source: None,
                 offer: offer.to_sdp_string(),
                 codec: None,
+                priority: None,
             },
         )
         .expect("publish accepted");

@@ -140,6 +140,7 @@ pub fn sdp_publish(data: &[u8]) {
             source: None,
             offer: String::from_utf8_lossy(sdp).into_owned(),
             codec: codec.map(str::to_owned),
+            priority: None,
         },
     );
     let publisher = match published {
@@ -214,6 +215,7 @@ pub fn sdp_view(data: &[u8]) {
                     source,
                     offer: CHROME_PUBLISH_OFFER.into(),
                     codec: None,
+                    priority: None,
                 },
             )
             .expect("a Chrome publisher offer is accepted");
@@ -300,6 +302,7 @@ pub fn udp_demux(data: &[u8]) {
                 source: None,
                 offer: CHROME_PUBLISH_OFFER.into(),
                 codec: None,
+                priority: None,
             },
         )
         .expect("a Chrome publisher offer is accepted");

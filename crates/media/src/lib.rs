@@ -104,6 +104,11 @@ pub struct PublishParams {
     pub offer: String,
     /// Preferred video codec (`vp8`, `vp9`, `h264`, `av1`); `None` accepts any.
     pub codec: Option<String>,
+    /// Redundant ingest (Millicast's `priority`): among publications of one source that
+    /// have priorities, viewers get the highest one that is sending; `None` ranks below
+    /// every integer. Without any priority on a source, the newest flowing publication
+    /// wins. See `docs/redundant-ingest.md`.
+    pub priority: Option<i32>,
 }
 
 /// A request to view a stream.
@@ -179,6 +184,8 @@ pub struct LocalPublishParams {
     pub source: SourceKey,
     /// Its tracks, in order; [`Sfu::push_local`] addresses them by index.
     pub tracks: Vec<LocalTrack>,
+    /// Redundant ingest priority, as [`PublishParams::priority`].
+    pub priority: Option<i32>,
 }
 
 /// One RTP payload of a local publication's track. Sequence numbers are assigned by the
@@ -194,6 +201,11 @@ pub struct LocalPacket {
     pub audio_level: Option<i8>,
     /// Voice activity flag of the same extension.
     pub voice_activity: Option<bool>,
+    /// The wall-clock instant of the packet's media time, which viewers' RTCP sender reports
+    /// pair with its timestamp: give a publication's tracks one mapping from media time to
+    /// the wall clock and they stay in sync, whatever each track's processing delay. `None`
+    /// is the time it is pushed.
+    pub captured: Option<std::time::Instant>,
     /// The RTP payload (at most 1500 bytes; larger ones are dropped and counted).
     pub payload: std::sync::Arc<[u8]>,
 }

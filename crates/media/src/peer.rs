@@ -56,6 +56,14 @@ pub(crate) struct Publication {
     /// Has sent media: only then may it replace an earlier publication of the same source.
     pub flowing: bool,
     pub last_keyframe_request: Option<Instant>,
+    /// Redundant ingest priority (`None` ranks lowest); see `sfu/redundancy.rs`.
+    pub priority: Option<i32>,
+    /// When it started flowing, as a core-wide counter: the newest wins between equals.
+    pub flow_order: u64,
+    /// Arrival of its latest packet (one store per packet; read by stall checks only).
+    pub last_packet_at: Instant,
+    /// Declared stalled by a check; cleared by its next packet.
+    pub stalled: bool,
 }
 
 /// A publication with no WebRTC peer (media produced in-process, e.g. from RTMP): no `Rtc`,

@@ -3,7 +3,9 @@
 //! A stream has sources; a source is identified by its `sourceId` (`None` = the main source).
 //! Several publications may exist for one source at once (a reconnecting or replacing
 //! encoder): the newest is the one viewers receive; when it ends the previous one still alive
-//! takes over, and only when none is left does the source end.
+//! takes over, and only when none is left does the source end. With redundant ingest
+//! (publications with a `priority`) the SFU picks the current one instead and tells the
+//! registry with [`Registry::make_current`] (see `sfu/redundancy.rs`).
 //!
 //! Names are interned: a stream gets a [`StreamId`] and each of its sources a [`SourceId`],
 //! small integers that index slabs. Peers keep their ids, so the forwarding path finds the
@@ -210,6 +212,13 @@ impl Registry {
     /// The publication viewers of `source` receive.
     pub fn current(&self, stream: StreamId, source: SourceId) -> Option<PeerId> {
         self.source(stream, source)?.pubs.last().copied()
+    }
+
+    /// Every publication of `source`, the current one last.
+    pub fn source_publications(&self, stream: StreamId, source: SourceId) -> &[PeerId] {
+        self.source(stream, source)
+            .map(|s| s.pubs.as_slice())
+            .unwrap_or_default()
     }
 
     /// Live sources with their current publication, main source first, then in start order.

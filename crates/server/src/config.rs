@@ -99,6 +99,10 @@ pub struct ServeArgs {
     /// the HTTP port
     #[arg(long, env = "PODIUM_METRICS_ADDR")]
     pub metrics_addr: Option<SocketAddr>,
+    /// RTMP ingest address (OBS, ffmpeg: `rtmp://HOST:PORT/live`), or `off`
+    /// [default: 127.0.0.1:1935]
+    #[arg(long, env = "PODIUM_RTMP_ADDR")]
+    pub rtmp_addr: Option<RtmpAddr>,
     /// Rooms protocol commands per second per connection [default: 10]
     #[arg(long, env = "PODIUM_ROOMS_RATE_PER_USER")]
     pub rooms_rate_per_user: Option<u32>,
@@ -145,6 +149,7 @@ struct FileConfig {
     trusted_proxies: Option<Vec<String>>,
     metrics_auth: Option<bool>,
     metrics_addr: Option<SocketAddr>,
+    rtmp_addr: Option<RtmpAddr>,
     public_url: Option<String>,
     rooms_rate_per_user: Option<u32>,
     rooms_rate_per_ip: Option<u32>,
@@ -205,6 +210,8 @@ pub struct Config {
     pub metrics_auth: bool,
     /// A separate listener for `/metrics`.
     pub metrics_addr: Option<SocketAddr>,
+    /// The RTMP ingest listener.
+    pub rtmp_addr: RtmpAddr,
     /// The URL clients reach this server at.
     pub public_url: Option<String>,
     /// Rooms server quotas and rates.
@@ -350,6 +357,7 @@ impl Config {
             trusted_proxies,
             metrics_auth: args.metrics_auth.or(file.metrics_auth).unwrap_or(false),
             metrics_addr: args.metrics_addr.or(file.metrics_addr),
+            rtmp_addr: args.rtmp_addr.or(file.rtmp_addr).unwrap_or_default(),
             public_url: args.public_url.or(file.public_url),
             rooms: crate::rooms_server::RoomsSettings {
                 limits: podium_rooms::Limits {
@@ -406,6 +414,48 @@ fn parse_net(text: &str) -> anyhow::Result<ipnet::IpNet> {
         .with_context(|| format!("--trusted-proxies: {text:?} is not an address or CIDR network"))
 }
 
+/// Where RTMP ingest listens: `off`, or an address. The default (`127.0.0.1:1935`, the
+/// RTMP port) is taken only if free: another RTMP server on the machine only turns Podium's
+/// off, with a warning; an address given explicitly must bind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(try_from = "String")]
+pub enum RtmpAddr {
+    /// The default address, if free.
+    #[default]
+    Default,
+    /// No RTMP listener.
+    Off,
+    /// This address.
+    At(SocketAddr),
+}
+
+impl RtmpAddr {
+    /// The default address.
+    pub const DEFAULT: &'static str = "127.0.0.1:1935";
+}
+
+impl std::str::FromStr for RtmpAddr {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "off" | "false" | "none" => Ok(Self::Off),
+            other => other
+                .parse()
+                .map(Self::At)
+                .map_err(|_| format!("{other:?} is not an address (HOST:PORT) or `off`")),
+        }
+    }
+}
+
+impl TryFrom<String> for RtmpAddr {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
 /// One media worker per CPU core.
 pub fn default_media_workers() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)
@@ -447,6 +497,20 @@ mod tests {
         assert_eq!(cfg.http_addr.to_string(), "127.0.0.1:8080");
         assert_eq!(cfg.jwt_ttl, 60);
         assert_eq!(cfg.media_workers, default_media_workers());
+        assert_eq!(cfg.rtmp_addr, RtmpAddr::Default);
+    }
+
+    #[test]
+    fn rtmp_addr_is_an_address_or_off() {
+        assert_eq!("off".parse::<RtmpAddr>(), Ok(RtmpAddr::Off));
+        assert_eq!(
+            "0.0.0.0:1935".parse::<RtmpAddr>(),
+            Ok(RtmpAddr::At("0.0.0.0:1935".parse().unwrap()))
+        );
+        assert!("1935".parse::<RtmpAddr>().unwrap_err().contains("off"));
+        let file: FileConfig = toml::from_str("rtmp_addr = \"off\"").unwrap();
+        assert_eq!(file.rtmp_addr, Some(RtmpAddr::Off));
+        assert!(toml::from_str::<FileConfig>("rtmp_addr = \"x\"").is_err());
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Podium's server shell: binds the sockets, runs the media worker and serves HTTP
-//! (Director API, WebSocket signaling, WHIP/WHEP, web app). All media and protocol logic
+//! (Director API, WebSocket signaling, WHIP/WHEP, web app) and RTMP ingest. All media and protocol logic
 //! lives in the sans-IO crates; this crate only moves bytes and reads the clock.
 
 pub mod admin;
@@ -11,6 +11,7 @@ mod media_loop;
 pub mod metrics;
 pub mod policy;
 pub mod rooms_server;
+pub mod rtmp;
 pub mod secrets;
 pub mod signal;
 pub mod state;
@@ -92,6 +93,8 @@ pub struct Running {
     pub metrics_addr: Option<SocketAddr>,
     /// Every media worker's socket, in worker order.
     pub udp_addrs: Vec<SocketAddr>,
+    /// Where RTMP ingest listens, if it does.
+    pub rtmp_addr: Option<SocketAddr>,
     /// The publish token in effect.
     pub publish_token: String,
     /// True when the token was generated on this start.
@@ -128,6 +131,11 @@ pub async fn start(
         .await
         .with_context(|| format!("binding HTTP {}", config.http_addr))?;
     let http_addr = listener.local_addr()?;
+    let rtmp_listener = bind_rtmp(config.rtmp_addr).await?;
+    let rtmp_addr = rtmp_listener
+        .as_ref()
+        .map(TcpListener::local_addr)
+        .transpose()?;
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let specs = sockets
@@ -193,6 +201,7 @@ pub async fn start(
         access: Arc::new(access),
         sessions: Arc::new(policy::sessions::Sessions::default()),
         whip: Arc::default(),
+        rtmp: Arc::default(),
         admin_secret: Arc::from(secrets.admin_secret.as_str()),
         admin_guard: Arc::default(),
         revoke_ends_sessions: config.revoke_ends_sessions,
@@ -242,6 +251,9 @@ pub async fn start(
             stop_rx.clone(),
         ));
     }
+    if let Some(l) = rtmp_listener {
+        tokio::spawn(rtmp::serve(l, state.clone(), stop_rx.clone()));
+    }
     let server = http_server::serve(
         listener,
         app(state, metrics_addr.is_none(), config.rooms),
@@ -266,12 +278,36 @@ pub async fn start(
         udp_addr,
         metrics_addr,
         udp_addrs,
+        rtmp_addr,
         publish_token: secrets.publish_token,
         publish_token_generated: secrets.publish_token_generated,
         admin_secret: secrets.admin_secret,
         admin_secret_generated: secrets.admin_secret_generated,
         done,
     })
+}
+
+/// The RTMP listener: none when off; the default port only if it is free (another RTMP
+/// server there turns Podium's off with a warning); an explicit address must bind.
+async fn bind_rtmp(addr: config::RtmpAddr) -> anyhow::Result<Option<TcpListener>> {
+    match addr {
+        config::RtmpAddr::Off => Ok(None),
+        config::RtmpAddr::At(a) => TcpListener::bind(a)
+            .await
+            .map(Some)
+            .with_context(|| format!("binding RTMP {a}")),
+        config::RtmpAddr::Default => match TcpListener::bind(config::RtmpAddr::DEFAULT).await {
+            Ok(l) => Ok(Some(l)),
+            Err(e) => {
+                tracing::warn!(
+                    error = %e,
+                    "RTMP ingest is off: {} is taken (use --rtmp-addr to pick another)",
+                    config::RtmpAddr::DEFAULT
+                );
+                Ok(None)
+            }
+        },
+    }
 }
 
 /// Raises the soft limit of open files to the hard limit (the usual soft limit, 1024, is a

@@ -185,6 +185,7 @@ impl MediaHandle {
         &self,
         stream: String,
         source: SourceKey,
+        priority: Option<i32>,
         tracks: Vec<LocalTrack>,
     ) -> Result<Result<(PeerId, mpsc::UnboundedReceiver<MediaEvent>), MediaError>, WorkerGone> {
         let (events, events_rx) = mpsc::unbounded_channel();
@@ -194,6 +195,7 @@ impl MediaHandle {
             stream,
             source,
             tracks,
+            priority,
         };
         self.workers[worker]
             .send(Command::PublishLocal(p, events, tx))
@@ -414,6 +416,7 @@ mod tests {
             dropped: Arc::default(),
         };
         let packet = || LocalPacket {
+            captured: None,
             rtp_timestamp: 0,
             marker: false,
             audio_level: None,

@@ -57,6 +57,8 @@ pub async fn metrics(
         refused_per_ip,
         refused_total,
         rooms_overflowed: state.rooms_overflow.total(),
+        rtmp: state.rtmp.read(),
+        local_packets_dropped: state.media.local_packets_dropped(),
     };
     let mut body = String::new();
     if encode(&mut body, &registry(&media, &shell)).is_err() {
@@ -124,6 +126,8 @@ struct ShellCounts {
     refused_per_ip: u64,
     refused_total: u64,
     rooms_overflowed: u64,
+    rtmp: crate::rtmp::RtmpStats,
+    local_packets_dropped: u64,
 }
 
 fn registry(media: &MediaSnapshot, shell: &ShellCounts) -> Registry {
@@ -180,6 +184,11 @@ fn registry(media: &MediaSnapshot, shell: &ShellCounts) -> Registry {
             "media_workers",
             "Media worker threads (each with its own UDP port)",
             media.workers.len(),
+        ),
+        (
+            "rtmp_connections",
+            "Open RTMP ingest connections",
+            usize::try_from(shell.rtmp.open).unwrap_or(usize::MAX),
         ),
     ] {
         registry.register(name, help, gauge(value));
@@ -278,6 +287,46 @@ fn registry(media: &MediaSnapshot, shell: &ShellCounts) -> Registry {
             "http_connections_refused_total_cap",
             "Connections closed at once: the server held all it may",
             shell.refused_total,
+        ),
+        (
+            "rtmp_connections_accepted",
+            "RTMP connections accepted (they also count in the connection caps)",
+            shell.rtmp.accepted,
+        ),
+        (
+            "rtmp_connections_refused",
+            "RTMP connections closed at once by the connection caps",
+            shell.rtmp.refused_connections,
+        ),
+        (
+            "rtmp_publishes",
+            "RTMP publish requests accepted",
+            shell.rtmp.publishes,
+        ),
+        (
+            "rtmp_publishes_refused",
+            "RTMP connect or publish requests refused (stream key, token, stream)",
+            shell.rtmp.refused_publishes,
+        ),
+        (
+            "rtmp_closed_malformed",
+            "RTMP connections closed for malformed input or an unsupported codec",
+            shell.rtmp.fatal_errors,
+        ),
+        (
+            "rtmp_closed_timeout",
+            "RTMP connections closed for silence",
+            shell.rtmp.timeouts,
+        ),
+        (
+            "rtmp_media_errors",
+            "RTMP media tags dropped or replaced by silence (the stream went on)",
+            shell.rtmp.media_errors,
+        ),
+        (
+            "local_packets_dropped",
+            "Packets of RTMP publications dropped because a media worker's queue was full",
+            shell.local_packets_dropped,
         ),
     ] {
         registry.register(name, help, ConstCounter::new(value));

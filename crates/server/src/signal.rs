@@ -336,6 +336,7 @@ impl Session {
             source: source.clone(),
             offer: cmd.sdp,
             codec: cmd.codec,
+            priority: cmd.priority,
         };
         self.wanted = cmd.events;
         self.start_pending()?;

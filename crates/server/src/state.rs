@@ -21,6 +21,8 @@ pub struct AppState {
     pub sessions: Arc<Sessions>,
     /// Live WHIP and WHEP session resources.
     pub whip: Arc<crate::whip::Resources>,
+    /// RTMP ingest counters.
+    pub rtmp: Arc<crate::rtmp::RtmpCounters>,
     /// Admin API secret.
     pub admin_secret: Arc<str>,
     /// Wrong admin secrets, per client.

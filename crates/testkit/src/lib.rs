@@ -236,6 +236,7 @@ impl Net {
                     source: source.map(Into::into),
                     offer,
                     codec: None,
+                    priority: None,
                 },
             )
             .expect("publish accepted");

@@ -35,6 +35,9 @@ pub(super) struct Packet {
     voice_activity: Option<bool>,
     video_orientation: Option<VideoOrientation>,
     arrival: Instant,
+    /// The wall-clock instant of its media time (RTCP sender reports): `arrival` for a
+    /// WebRTC packet, what the shell says for a local one.
+    captured: Instant,
     payload: Arc<[u8]>,
 }
 
@@ -113,7 +116,9 @@ impl Sfu {
         let generation = publication.generation;
         let (stream, source) = (peer.stream, publication.source_id);
         let first = !std::mem::replace(&mut publication.flowing, true);
-        if !self.is_current(now, (stream, source), from, first) {
+        publication.last_packet_at = now;
+        let resumed = std::mem::take(&mut publication.stalled);
+        if !self.is_current(now, (stream, source), from, first, resumed) {
             return;
         }
         let input = Input {
@@ -133,6 +138,7 @@ impl Sfu {
             voice_activity: pkt.header.ext_vals.voice_activity,
             video_orientation: pkt.header.ext_vals.video_orientation,
             arrival: pkt.timestamp,
+            captured: pkt.timestamp,
             payload: pkt.payload,
         };
         self.forward(stream, source, pkt);
@@ -166,7 +172,9 @@ impl Sfu {
         let generation = publication.generation;
         let (stream, source) = (local.stream, publication.source_id);
         let first = !std::mem::replace(&mut publication.flowing, true);
-        if !self.is_current(now, (stream, source), from, first) {
+        publication.last_packet_at = now;
+        let resumed = std::mem::take(&mut publication.stalled);
+        if !self.is_current(now, (stream, source), from, first, resumed) {
             self.flush(now);
             return;
         }
@@ -187,6 +195,7 @@ impl Sfu {
             voice_activity: pkt.voice_activity,
             video_orientation: None,
             arrival: now,
+            captured: pkt.captured.unwrap_or(now),
             payload: pkt.payload,
         };
         self.forward(stream, source, pkt);
@@ -194,7 +203,8 @@ impl Sfu {
     }
 
     /// Whether `from`'s packet is forwarded: its first packet (`first`) makes it flowing (and
-    /// current, if it replaces another publication of the source); only the current
+    /// current, if it replaces another publication of the source), a packet after a stall
+    /// (`resumed`) may make it current again (redundant ingest); only the current
     /// publication of a source reaches viewers.
     fn is_current(
         &mut self,
@@ -202,9 +212,12 @@ impl Sfu {
         (stream, source): (StreamId, SourceId),
         from: PeerId,
         first: bool,
+        resumed: bool,
     ) -> bool {
         if first {
             self.on_publication_flowing(now, stream, source, from);
+        } else if resumed {
+            self.on_publication_resumed(now, stream, source);
         }
         let current = self.registry.current(stream, source) == Some(from);
         if !current {
@@ -282,21 +295,6 @@ impl Sfu {
             .skip_while(|p| !is_speech(p.audio_level, p.voice_activity, cfg))
         {
             out.write(viewer, Target::Slot(slot), pkt);
-        }
-    }
-
-    /// A publication's first packet: if an older publication of the same source is current,
-    /// the new one takes over now (its media is ready, so the switch has no gap).
-    fn on_publication_flowing(
-        &mut self,
-        now: Instant,
-        stream: StreamId,
-        source: SourceId,
-        id: PeerId,
-    ) {
-        let previous = self.registry.current(stream, source);
-        if self.registry.make_current(stream, source, id) && previous != Some(id) {
-            self.request_keyframe(now, id, KeyframeRequestKind::Fir);
         }
     }
 
@@ -426,7 +424,7 @@ impl Writer<'_> {
                 pt,
                 SeqNo::from(out.seq),
                 out.ts,
-                pkt.arrival,
+                pkt.captured,
                 pkt.payload.clone(),
             )
             .marker(marker)

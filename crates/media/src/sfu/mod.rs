@@ -1,14 +1,16 @@
 //! The SFU state machine: peers, streams and their lifecycle.
 
 mod forward;
+mod ids;
 mod multiplex;
+mod redundancy;
 mod timers;
 mod viewer_counts;
 
+pub(crate) use ids::IdMap;
 pub(crate) use timers::TimerSlot;
 
-use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -31,35 +33,6 @@ use crate::{
 use timers::Timers;
 use viewer_counts::ViewerCounts;
 
-/// Hashes the server-assigned integer ids (peers, streams, sources) with one multiply:
-/// they are never chosen by a client, so no flooding resistance is needed, and the lookups
-/// on the per-packet path stay a few nanoseconds.
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(u64::from(b));
-        }
-    }
-
-    fn write_u32(&mut self, n: u32) {
-        self.write_u64(u64::from(n));
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-}
-
-/// A map keyed by server-assigned ids.
-pub(crate) type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
-
 /// Settings of the media core.
 #[derive(Debug, Clone)]
 pub struct SfuConfig {
@@ -70,6 +43,9 @@ pub struct SfuConfig {
     pub connect_timeout: Duration,
     /// Keyframe requests to one publication are sent at most this often.
     pub keyframe_request_interval: Duration,
+    /// Redundant ingest: a publication with no packet for this long has stalled, and
+    /// viewers of its source fail over to the next priority that is sending.
+    pub redundant_stall_timeout: Duration,
     /// A connected peer that sends nothing (no STUN consent, no RTCP) for this long has gone.
     /// Browsers refresh consent every few seconds, so silence means the peer vanished.
     pub idle_timeout: Duration,
@@ -93,6 +69,9 @@ impl SfuConfig {
             // through relays; a peer that is not up by then only holds resources.
             connect_timeout: Duration::from_secs(10),
             keyframe_request_interval: Duration::from_millis(300),
+            // Video sends every frame and Opus DTX at least every 400 ms: a second of nothing
+            // is a dead encoder or path, and still a short freeze for viewers.
+            redundant_stall_timeout: Duration::from_secs(1),
             idle_timeout: Duration::from_secs(10),
             speaker: SpeakerConfig::default(),
             slots: SlotConfig::default(),
@@ -174,6 +153,8 @@ pub struct Sfu {
     local: peer::LocalSide,
     viewer_counts: ViewerCounts,
     counted: Vec<StreamId>,
+    /// Redundant ingest: prioritized sources and the stall check.
+    redundancy: redundancy::Redundancy,
     /// Scratch: peers due in `handle_timeout`.
     due: Vec<PeerId>,
     /// Scratch: a peer's `Rtc` events while it is drained.
@@ -203,6 +184,7 @@ impl Sfu {
             local,
             viewer_counts: ViewerCounts::default(),
             counted: Vec::new(),
+            redundancy: redundancy::Redundancy::default(),
             due: Vec::new(),
             rtc_events: Vec::new(),
         }
@@ -244,8 +226,8 @@ impl Sfu {
         self.registry.live_source_count()
     }
 
-    /// Live publications (a source being replaced has two for a moment), local ones
-    /// included.
+    /// Live publications (a source being replaced has two for a moment, a redundant one
+    /// several), local ones included.
     pub fn publication_count(&self) -> usize {
         self.peers
             .values()
@@ -268,7 +250,8 @@ impl Sfu {
     }
 
     /// Accepts a publish offer. The source goes live for viewers at once; if it was already
-    /// live, the new publication takes over as soon as its media flows.
+    /// live, the new publication takes over as soon as its media flows (with priorities:
+    /// while it is the highest-ranked one sending, see `redundancy.rs`).
     pub fn publish(&mut self, now: Instant, p: PublishParams) -> Result<Accepted, MediaError> {
         self.last_now = self.last_now.max(now);
         self.check_source_limit(&p.stream, &p.source)?;
@@ -284,7 +267,8 @@ impl Sfu {
                 "a publish offer needs a sendonly audio or video m-line with a supported codec",
             ));
         }
-        let (id, added, publication) = self.register_publication(&p.stream, &p.source, tracks);
+        let (id, added, publication) =
+            self.register_publication(now, &p.stream, &p.source, p.priority, tracks);
         self.insert_peer(now, id, rtc, added.stream, Role::Publisher(publication));
         self.announce_publication(id, added, &p.source);
         Ok(Accepted { peer: id, answer })
@@ -310,7 +294,8 @@ impl Sfu {
             ));
         }
         let positions = vec![LocalPosition::default(); tracks.len()];
-        let (id, added, publication) = self.register_publication(&p.stream, &p.source, tracks);
+        let (id, added, publication) =
+            self.register_publication(now, &p.stream, &p.source, p.priority, tracks);
         self.locals.insert(
             id,
             Box::new(LocalPeer {
@@ -327,13 +312,16 @@ impl Sfu {
     /// where the registry put it, and its record (not flowing yet).
     fn register_publication(
         &mut self,
+        now: Instant,
         stream: &str,
         source: &SourceKey,
+        priority: Option<i32>,
         tracks: Vec<InTrack>,
     ) -> (PeerId, Added, Publication) {
         let generation = self.bump_generation();
         let id = self.next_peer_id();
         let added = self.registry.add_publication(stream, source, id);
+        self.redundancy_registered(now, (added.stream, added.source), priority);
         let publication = Publication {
             source: source.clone(),
             source_id: added.source,
@@ -342,6 +330,10 @@ impl Sfu {
             ssrcs: Vec::new(),
             flowing: false,
             last_keyframe_request: None,
+            priority,
+            flow_order: 0,
+            last_packet_at: now,
+            stalled: false,
         };
         (id, added, publication)
     }
@@ -517,6 +509,7 @@ impl Sfu {
             peers.get(&id).is_some_and(|p| p.timer.is_scheduled_at(at))
         });
         self.mux_tick(now);
+        self.redundancy_tick(now);
         let mut counted = std::mem::take(&mut self.counted);
         self.viewer_counts.take_due(now, &mut counted);
         for stream in counted.drain(..) {
@@ -543,6 +536,7 @@ impl Sfu {
             .into_iter()
             .chain(self.mux.next_tick())
             .chain(self.viewer_counts.next())
+            .chain(self.redundancy.next_check())
             .min();
         // With no peers nothing is due; a second after the last input is a cheap idle tick.
         Output::Timeout(next.unwrap_or(self.last_now + Duration::from_secs(1)))
@@ -785,8 +779,12 @@ impl Sfu {
     /// A publication (WebRTC or local) is gone: the next one of its source takes over, or
     /// the source ends for its viewers.
     fn end_publication(&mut self, now: Instant, stream: StreamId, p: &Publication, id: PeerId) {
+        let prioritized = self.redundancy_released((stream, p.source_id), p.priority);
         let removed = self.registry.remove_publication(stream, p.source_id, id);
-        if let Some(next) = removed.new_current {
+        if let Some(mut next) = removed.new_current {
+            if prioritized {
+                next = self.successor(stream, p.source_id, next);
+            }
             self.request_keyframe(now, next, KeyframeRequestKind::Fir);
         }
         if removed.source_ended {

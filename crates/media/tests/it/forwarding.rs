@@ -411,6 +411,7 @@ fn viewer_and_source_caps_refuse_with_clear_errors() {
                 source: Some("guest".into()),
                 offer: offer.clone(),
                 codec: None,
+                priority: None,
             },
         )
         .unwrap_err();

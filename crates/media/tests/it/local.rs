@@ -22,6 +22,7 @@ fn publish_local(net: &mut Net, source: Option<&str>, tracks: Vec<LocalTrack>) -
                 stream: "s".into(),
                 source: source.map(Into::into),
                 tracks,
+                priority: None,
             },
         )
         .expect("local publication accepted")
@@ -57,6 +58,7 @@ impl Source {
             self.peer,
             AUDIO,
             LocalPacket {
+                captured: None,
                 rtp_timestamp: ts,
                 marker: false,
                 audio_level: level,
@@ -74,6 +76,7 @@ impl Source {
                 self.peer,
                 VIDEO,
                 LocalPacket {
+                    captured: None,
                     rtp_timestamp: ts,
                     marker: last,
                     audio_level: None,
@@ -385,6 +388,7 @@ fn local_publications_follow_the_sources_limit_and_validate_tracks() {
             stream: "s".into(),
             source: Some("other".into()),
             tracks: vec![LocalTrack::opus()],
+            priority: None,
         },
     );
     assert!(matches!(refused, Err(MediaError::LimitReached(_))));
@@ -409,6 +413,7 @@ fn local_publications_follow_the_sources_limit_and_validate_tracks() {
                     stream: "s".into(),
                     source: None,
                     tracks,
+                    priority: None,
                 },
             )
             .is_err());

@@ -5,3 +5,4 @@ mod forwarding;
 mod hostile;
 mod local;
 mod multiplex;
+mod redundant;

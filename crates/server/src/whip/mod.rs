@@ -2,8 +2,8 @@
 //!
 //! * `POST /whip/STREAM` (or `/api/whip/STREAM`), `Authorization: Bearer` publish API token,
 //!   `Content-Type: application/sdp`, body = the offer → `201 Created` with the answer, the
-//!   session's `Location` and `ETag`. Query: `sourceId` (none = the main source); `priority`
-//!   and `record=true` are refused with 501 until redundant ingest and recording exist.
+//!   session's `Location` and `ETag`. Query: `sourceId` (none = the main source), `priority`
+//!   (redundant ingest); `record=true` is refused with 501 until recording exists.
 //! * `POST /whep/STREAM` (or `/api/whep/STREAM`): a viewer of the pinned source (query
 //!   `pinnedSourceId`, none = the main source); a subscribe API token when the stream is private.
 //! * The session resource (`Location`): `DELETE` ends it, `PATCH` takes trickle ICE fragments
@@ -166,8 +166,13 @@ impl Failure {
 
 /// What a POST asks the media core for.
 enum Media {
-    Publish { source: Option<String> },
-    View { pinned: Option<String> },
+    Publish {
+        source: Option<String>,
+        priority: Option<i32>,
+    },
+    View {
+        pinned: Option<String>,
+    },
 }
 
 /// `POST /whip/STREAM`: publish.
@@ -187,13 +192,14 @@ async fn whip(
         let auth = state
             .access
             .authorize_publish_source(&who, &stream, source.as_deref())?;
+        let priority = priority(&query)?;
         refuse_unsupported(&query)?;
         let offer = read_offer(&headers, body).await?;
         let open = Open {
             role: TokenType::Publish,
             stream,
             token_id: auth.token_id,
-            media: Media::Publish { source },
+            media: Media::Publish { source, priority },
             offer,
         };
         open_session(&state, who.ip, uri.path(), open).await
@@ -258,15 +264,24 @@ fn query_params(
     })
 }
 
-/// Redundant ingest (`priority`) and recording (`record`) do not exist yet: a publisher that
-/// asks for them is told so rather than silently getting less.
+/// `priority` (redundant ingest): a 32-bit integer, as in Millicast's `publish`.
+fn priority(query: &HashMap<String, String>) -> Result<Option<i32>, Failure> {
+    query
+        .get("priority")
+        .map(|p| {
+            p.trim().parse::<i32>().map_err(|_| {
+                Failure::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("Invalid priority {p:?}: use an integer"),
+                )
+            })
+        })
+        .transpose()
+}
+
+/// Recording (`record`) does not exist yet: a publisher that asks for it is told so rather
+/// than silently getting less.
 fn refuse_unsupported(query: &HashMap<String, String>) -> Result<(), Failure> {
-    if query.contains_key("priority") {
-        return Err(Failure::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "priority (redundant ingest) is not supported yet: publish without it",
-        ));
-    }
     match query
         .get("record")
         .map(|v| v.to_ascii_lowercase())
@@ -409,12 +424,13 @@ async fn open_session(
     let ufrag = resource::ice_ufrag(&offer);
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let (reply, source) = match media {
-        Media::Publish { source } => {
+        Media::Publish { source, priority } => {
             let params = PublishParams {
                 stream: stream.clone(),
                 source: source.clone(),
                 offer,
                 codec: None,
+                priority,
             };
             (state.media.publish(params, events_tx).await, source)
         }

@@ -58,6 +58,9 @@ pub async fn server_with(tune: impl FnOnce(&mut ServeArgs)) -> Server {
     let mut args = ServeArgs {
         http_addr: Some("127.0.0.1:0".parse().unwrap()),
         udp_addr: Some("127.0.0.1:0".parse().unwrap()),
+        rtmp_addr: Some(podium_server::config::RtmpAddr::At(
+            "127.0.0.1:0".parse().unwrap(),
+        )),
         data_dir: Some(dir.clone()),
         publish_token: Some(TOKEN.into()),
         admin_secret: Some(ADMIN.into()),

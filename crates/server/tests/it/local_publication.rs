@@ -55,6 +55,7 @@ async fn next_event(
 
 fn opus_packet(n: u32) -> LocalPacket {
     LocalPacket {
+        captured: None,
         rtp_timestamp: n * 960,
         marker: false,
         audio_level: Some(-30),
@@ -71,6 +72,7 @@ async fn local_publication_reaches_a_viewer_and_ends_with_inactive() {
     let (local, mut local_events) = media
         .publish_local(
             stream.clone(),
+            None,
             None,
             vec![LocalTrack::opus(), LocalTrack::h264(None)],
         )

@@ -5,6 +5,8 @@ mod authz;
 mod client;
 mod limits;
 mod local_publication;
+mod rtmp;
+mod rtmp_client;
 mod signaling;
 mod web;
 mod webrtc;

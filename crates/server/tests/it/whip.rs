@@ -280,14 +280,14 @@ async fn whip_and_whep_refusals_carry_the_rfc_status_and_a_readable_reason() {
         400
     );
 
-    // Not yet: redundant ingest and recording.
-    for q in ["priority=1", "record=true"] {
-        let (s, body, _) = http
-            .post(&format!("/whip/r?{q}"), Some(TOKEN), &offer)
-            .await;
-        assert_eq!(s, 501, "{q}: {body}");
-        assert!(body.contains("not supported yet"), "{body}");
-    }
+    // Not yet: recording.
+    let (s, body, _) = http.post("/whip/r?record=true", Some(TOKEN), &offer).await;
+    assert_eq!(s, 501, "{body}");
+    assert!(body.contains("not supported yet"), "{body}");
+    // A priority is an integer.
+    let (s, body, _) = http.post("/whip/r?priority=top", Some(TOKEN), &offer).await;
+    assert_eq!(s, 400, "{body}");
+    assert!(body.contains("priority"), "{body}");
     let maybe = http.post("/whip/r?record=maybe", Some(TOKEN), &offer).await;
     assert_eq!(maybe.0, 400);
     let no = http.post("/whip/r?record=false", Some(TOKEN), &offer).await;
