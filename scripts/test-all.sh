@@ -9,6 +9,8 @@ need_apt=()
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 # cmake builds the bundled libopus (opus crate → opusic-sys) for the RTMP audio transcoder.
 command -v cmake >/dev/null 2>&1 || need_apt+=(cmake)
+# ffmpeg publishes over RTMP in the browser tests (an encoder as broadcasters run it).
+command -v ffmpeg >/dev/null 2>&1 || need_apt+=(ffmpeg)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "==> installing Debian packages: ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
