@@ -72,16 +72,19 @@ export function uniqueStreamName(prefix = 'e2e') {
 
 /**
  * Spawn `podium serve` on free ports with a fresh data dir and wait for /healthz.
- * @returns {Promise<{url: string, httpPort: number, logs: () => string, stop: () => Promise<void>}>}
+ * @returns {Promise<{url: string, httpPort: number, rtmpPort: number, rtmpUrl: string, logs: () => string, stop: () => Promise<void>}>}
  */
 export async function startServer({ extraArgs = [] } = {}) {
   const httpPort = await freeTcpPort();
+  // RTMP ingest on a free port of its own (the default 1935 would be shared by parallel servers).
+  const rtmpPort = await freeTcpPort();
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'podium-e2e-data-'));
   const args = [
     'serve',
     '--http-addr', `127.0.0.1:${httpPort}`,
     // Port 0: every media worker binds a free port of its own (a fixed port is a range).
     '--udp-addr', '127.0.0.1:0',
+    '--rtmp-addr', `127.0.0.1:${rtmpPort}`,
     '--data-dir', dataDir,
     '--publish-token', PUBLISH_TOKEN,
     '--admin-secret', ADMIN_SECRET,
@@ -111,6 +114,9 @@ export async function startServer({ extraArgs = [] } = {}) {
   const server = {
     url,
     httpPort,
+    rtmpPort,
+    /** The RTMP application URL publishers use (`rtmp://…/live`). */
+    rtmpUrl: `rtmp://127.0.0.1:${rtmpPort}/live`,
     dataDir,
     process: child,
     /** Everything the server printed so far. */
