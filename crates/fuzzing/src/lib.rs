@@ -14,13 +14,17 @@
 //! | [`sdp_view`] | `Sfu::view` (the same, plus audio slots and msid grouping) |
 //! | [`udp_demux`] | `Sfu::handle_receive` / `handle_timeout` / `poll_output` |
 //! | [`rtp_rewrite`] | `rewrite::Rewriter` |
+//! | [`rtmp_chunks`] | `rtmp::session_input` (rml_rtmp's server session, guarded), then the pipeline |
+//! | [`flv_ingest`] | `StreamKey::parse`, `pipeline::Pipeline` (FLV parsing, H.264 packetizer, AAC → Opus) |
 #![deny(missing_docs)]
 
+mod ingest;
 mod media;
 mod rewrite;
 mod rooms;
 mod signaling;
 
+pub use ingest::{flv_ingest, rtmp_chunks};
 pub use media::{
     sdp_publish, sdp_view, udp_demux, CHROME_PUBLISH_OFFER, CHROME_VIEW_MULTIPLEX_OFFER,
     CHROME_VIEW_OFFER,
@@ -34,13 +38,15 @@ pub type Target = fn(&[u8]);
 
 /// Every target with its name, as used for `fuzz/fuzz_targets/<name>.rs` and
 /// `fuzz/corpus/<name>/`.
-pub const TARGETS: [(&str, Target); 6] = [
+pub const TARGETS: [(&str, Target); 8] = [
     ("signaling", signaling),
     ("rooms_args", rooms_args),
     ("sdp_publish", sdp_publish),
     ("sdp_view", sdp_view),
     ("udp_demux", udp_demux),
     ("rtp_rewrite", rtp_rewrite),
+    ("rtmp_chunks", rtmp_chunks),
+    ("flv_ingest", flv_ingest),
 ];
 
 /// Lets a fuzz run go on past panics that Podium itself catches, printing one line for the

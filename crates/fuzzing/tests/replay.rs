@@ -82,3 +82,13 @@ fn udp_demux_corpus() {
 fn rtp_rewrite_corpus() {
     replay("rtp_rewrite");
 }
+
+#[test]
+fn rtmp_chunks_corpus() {
+    replay("rtmp_chunks");
+}
+
+#[test]
+fn flv_ingest_corpus() {
+    replay("flv_ingest");
+}

@@ -223,11 +223,7 @@ impl Connection {
         let Some(session) = self.session.as_mut() else {
             return Ok(());
         };
-        // rml_rtmp's chunk parser has arithmetic that hostile input can overflow; a panic there
-        // is this connection's malformed input, not the server's fault.
-        let results = std::panic::catch_unwind(AssertUnwindSafe(|| session.handle_input(bytes)))
-            .map_err(|_| Closed::Protocol("malformed RTMP chunk stream".into()))?
-            .map_err(|e| Closed::Protocol(format!("invalid RTMP message: {e}")))?;
+        let results = session_input(session, bytes).map_err(Closed::Protocol)?;
         self.apply(results).await
     }
 
@@ -502,6 +498,18 @@ impl Connection {
             self.state.sessions.remove(p.session);
         }
     }
+}
+
+/// Feeds chunk-stream bytes to `session`. rml_rtmp's chunk parser has arithmetic that hostile
+/// input can overflow (and asserts); a panic there is this connection's malformed input, so it
+/// becomes an error like any other, never a crashed task.
+pub fn session_input(
+    session: &mut ServerSession,
+    bytes: &[u8],
+) -> Result<Vec<ServerSessionResult>, String> {
+    std::panic::catch_unwind(AssertUnwindSafe(|| session.handle_input(bytes)))
+        .map_err(|_| "malformed RTMP chunk stream".to_owned())?
+        .map_err(|e| format!("invalid RTMP message: {e}"))
 }
 
 async fn maybe<T>(rx: Option<&mut oneshot::Receiver<T>>) -> Option<T> {

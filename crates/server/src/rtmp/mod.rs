@@ -16,6 +16,8 @@
 mod connection;
 mod publication;
 
+pub use connection::session_input;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
