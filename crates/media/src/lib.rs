@@ -34,6 +34,7 @@ pub mod rewrite;
 mod sfu;
 
 pub use registry::SourceKey;
+pub use sfu::recording::{RecordCodec, RecordPayload, RecordTrack, Recorded, RecordedPacket};
 pub use sfu::{Counters, Sfu, SfuConfig};
 
 impl MediaEvent {
@@ -323,4 +324,7 @@ pub enum MediaError {
     /// A configured cap (viewers or sources per stream) is reached.
     #[error("{0}")]
     LimitReached(String),
+    /// No such publication (it ended, or the id names a viewer).
+    #[error("No such publication")]
+    UnknownPeer,
 }

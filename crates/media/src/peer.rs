@@ -64,6 +64,8 @@ pub(crate) struct Publication {
     pub last_packet_at: Instant,
     /// Declared stalled by a check; cleared by its next packet.
     pub stalled: bool,
+    /// Its packets are copied to the recording tap (`sfu/recording.rs`).
+    pub recording: bool,
 }
 
 /// A publication with no WebRTC peer (media produced in-process, e.g. from RTMP): no `Rtc`,

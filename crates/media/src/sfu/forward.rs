@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use str0m::media::{KeyframeRequest, KeyframeRequestKind, Pt};
 use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, SeqNo, VideoOrientation};
 
+use super::recording::{Recorded, RecordedPacket};
 use super::{Counters, IdMap, Sfu};
 use crate::audio::speaker::is_speech;
 use crate::codec::PtMap;
@@ -115,6 +116,19 @@ impl Sfu {
         let kind = publication.tracks[track_idx].kind;
         let generation = publication.generation;
         let (stream, source) = (peer.stream, publication.source_id);
+        if publication.recording {
+            // Every packet of the publication, current or not: the recording is of it.
+            self.recorded.push(Recorded::Packet(RecordedPacket {
+                publication: from,
+                track_idx,
+                pt: *pkt.header.payload_type,
+                seq: *pkt.seq_no,
+                ts: pkt.time.numer(),
+                marker: pkt.header.marker,
+                arrival: pkt.timestamp,
+                payload: pkt.payload.clone(),
+            }));
+        }
         let first = !std::mem::replace(&mut publication.flowing, true);
         publication.last_packet_at = now;
         let resumed = std::mem::take(&mut publication.stalled);
@@ -169,6 +183,18 @@ impl Sfu {
         };
         let (seq, ts) = position.advance(pkt.rtp_timestamp);
         let publication = &mut local.publication;
+        if publication.recording {
+            self.recorded.push(Recorded::Packet(RecordedPacket {
+                publication: from,
+                track_idx,
+                pt: *pt,
+                seq,
+                ts,
+                marker: pkt.marker,
+                arrival: now,
+                payload: pkt.payload.clone(),
+            }));
+        }
         let generation = publication.generation;
         let (stream, source) = (local.stream, publication.source_id);
         let first = !std::mem::replace(&mut publication.flowing, true);

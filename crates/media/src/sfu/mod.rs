@@ -3,6 +3,7 @@
 mod forward;
 mod ids;
 mod multiplex;
+pub(crate) mod recording;
 mod redundancy;
 mod timers;
 mod viewer_counts;
@@ -155,6 +156,8 @@ pub struct Sfu {
     counted: Vec<StreamId>,
     /// Redundant ingest: prioritized sources and the stall check.
     redundancy: redundancy::Redundancy,
+    /// Recorded publications' packets and ends, until the shell takes them.
+    recorded: Vec<recording::Recorded>,
     /// Scratch: peers due in `handle_timeout`.
     due: Vec<PeerId>,
     /// Scratch: a peer's `Rtc` events while it is drained.
@@ -185,6 +188,7 @@ impl Sfu {
             viewer_counts: ViewerCounts::default(),
             counted: Vec::new(),
             redundancy: redundancy::Redundancy::default(),
+            recorded: Vec::new(),
             due: Vec::new(),
             rtc_events: Vec::new(),
         }
@@ -334,6 +338,7 @@ impl Sfu {
             flow_order: 0,
             last_packet_at: now,
             stalled: false,
+            recording: false,
         };
         (id, added, publication)
     }
@@ -779,6 +784,10 @@ impl Sfu {
     /// A publication (WebRTC or local) is gone: the next one of its source takes over, or
     /// the source ends for its viewers.
     fn end_publication(&mut self, now: Instant, stream: StreamId, p: &Publication, id: PeerId) {
+        if p.recording {
+            self.recorded
+                .push(recording::Recorded::Ended { publication: id });
+        }
         let prioritized = self.redundancy_released((stream, p.source_id), p.priority);
         let removed = self.registry.remove_publication(stream, p.source_id, id);
         if let Some(mut next) = removed.new_current {

@@ -5,4 +5,5 @@ mod forwarding;
 mod hostile;
 mod local;
 mod multiplex;
+mod recording;
 mod redundant;
