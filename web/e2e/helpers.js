@@ -398,4 +398,105 @@ export async function withDiagnostics(pages, server, fn) {
   }
 }
 
+/** ffmpeg binary for RTMP publishers: $FFMPEG_BIN or `ffmpeg` on the PATH (Debian's 5.1 is enough). */
+export const FFMPEG_BIN = process.env.FFMPEG_BIN || 'ffmpeg';
+
+/** Every ffmpeg this process spawned (kept after exit, for diagnostics); live ones die with the process. */
+const ffmpegChildren = [];
+let ffmpegExitHook = false;
+
+/**
+ * ffmpeg arguments for an RTMP publisher of lavfi-generated media: H.264 baseline without
+ * B-frames (what WebRTC decoders take) and AAC, in real time (`-re`).
+ * @param {string} url `rtmp://…/live/STREAM?token=…[&sourceId=…][&priority=N]`
+ * @param {object} [options]
+ * @param {string} [options.video] lavfi video source or filtergraph (its output labelled `out0`)
+ * @param {string|null} [options.audio] lavfi audio source; null = no audio
+ * @param {number} [options.gop] keyframe interval in frames (`-g`)
+ */
+export function rtmpPublishArgs(url, {
+  video = 'testsrc=size=640x360:rate=30', audio = 'sine=frequency=440:sample_rate=48000', gop = 30,
+} = {}) {
+  return [
+    '-re', '-f', 'lavfi', '-i', video,
+    ...(audio ? ['-re', '-f', 'lavfi', '-i', audio] : []),
+    '-c:v', 'libx264', '-profile:v', 'baseline', '-pix_fmt', 'yuv420p', '-bf', '0', '-g', String(gop),
+    '-preset', 'veryfast', '-tune', 'zerolatency',
+    ...(audio ? ['-c:a', 'aac', '-b:a', '96k'] : []),
+    '-f', 'flv', url,
+  ];
+}
+
+/**
+ * Spawn ffmpeg (`-hide_banner -nostdin -nostats` + args) with its stderr collected.
+ * Killed with SIGKILL when the test process exits; stop it yourself (`stop()`, or
+ * `stopAllFfmpeg()` in an `after` hook) to end it earlier.
+ */
+export function spawnFfmpeg(args, { label = 'ffmpeg' } = {}) {
+  const fullArgs = ['-hide_banner', '-nostdin', '-nostats', ...args];
+  const child = spawn(FFMPEG_BIN, fullArgs, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (chunk) => {
+    stderr += chunk;
+    if (stderr.length > 200_000) stderr = stderr.slice(-100_000);
+    if (VERBOSE) process.stderr.write(`[${label}] ${chunk}`);
+  });
+  let status = null;
+  const exited = new Promise((resolve) => {
+    child.on('exit', (code, signal) => { status = { code, signal }; resolve(status); });
+    child.on('error', (err) => { status = { error: err.message }; resolve(status); });
+  });
+  if (!ffmpegExitHook) {
+    ffmpegExitHook = true;
+    process.on('exit', () => {
+      for (const f of ffmpegChildren) if (f.running()) f.process.kill('SIGKILL');
+    });
+  }
+  const ff = {
+    label,
+    args: fullArgs,
+    process: child,
+    pid: child.pid,
+    /** Resolves with {code, signal} (or {error}) when the process ends. */
+    exited,
+    /** Resolves with the exit status, or null if still running after `ms` (no timer left behind). */
+    exitedWithin(ms) {
+      let timer;
+      const timeout = new Promise((resolve) => { timer = setTimeout(resolve, ms, null); });
+      return Promise.race([exited, timeout]).finally(() => clearTimeout(timer));
+    },
+    /** null while running, then {code, signal} or {error}. */
+    status: () => status,
+    running: () => status === null,
+    /** Everything ffmpeg printed on stderr so far. */
+    stderr: () => stderr,
+    tail: (n = 15) => stderr.trimEnd().split('\n').slice(-n).join('\n'),
+    /** Send a signal (no-op once it exited). */
+    signal(sig) {
+      if (status === null) child.kill(sig);
+    },
+    /** Stop with `signal` (SIGTERM: ffmpeg ends the stream cleanly), SIGKILL after `timeout` ms. */
+    async stop({ signal = 'SIGTERM', timeout = 5000 } = {}) {
+      if (status === null) {
+        child.kill('SIGCONT'); // a SIGSTOPped ffmpeg would not act on SIGTERM
+        child.kill(signal);
+        if (!(await ff.exitedWithin(timeout))) child.kill('SIGKILL');
+      }
+      return exited;
+    },
+  };
+  ffmpegChildren.push(ff);
+  return ff;
+}
+
+/** Stop every ffmpeg still running (SIGKILL: for cleanup). */
+export async function stopAllFfmpeg() {
+  await Promise.all(ffmpegChildren.filter((f) => f.running()).map((f) => f.stop({ signal: 'SIGKILL' })));
+}
+
+/** Each spawned ffmpeg's label, exit status and stderr tail, for failure reports. */
+export function ffmpegDiagnostics(n = 15) {
+  return ffmpegChildren.map((f) => `--- ${f.label} (pid ${f.pid}, ${f.running() ? 'running' : `exited ${JSON.stringify(f.status())}`}) stderr tail ---\n${f.tail(n)}`).join('\n');
+}
+
 export { sleep };
