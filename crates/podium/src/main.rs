@@ -57,6 +57,9 @@ enum TokenCommand {
         /// Allow publishing with a sourceId (multisource)
         #[arg(long)]
         multisource: bool,
+        /// Allow the publisher to record (publish tokens only)
+        #[arg(long)]
+        record: bool,
         /// Only from these browser origins, e.g. https://app.example (repeatable)
         #[arg(long = "origin", value_delimiter = ',')]
         origins: Vec<String>,
@@ -222,12 +225,14 @@ fn token(command: TokenCommand) -> anyhow::Result<()> {
             action,
             streams,
             multisource,
+            record,
             origins,
             ips,
             expires_in,
         } => {
             let mut new = podium_tokens::NewToken::new(label, action, streams);
             new.multisource = multisource;
+            new.record = record;
             new.allowed_origins = origins;
             new.allowed_ips = ips;
             new.expires_at = expires_in.map(|s| now + s);
@@ -242,8 +247,8 @@ fn token(command: TokenCommand) -> anyhow::Result<()> {
                 return Ok(());
             }
             println!(
-                "{:<22} {:<10} {:<9} {:<30} LABEL",
-                "ID", "ACTION", "STATE", "STREAMS"
+                "{:<22} {:<10} {:<9} {:<18} {:<30} LABEL",
+                "ID", "ACTION", "STATE", "ALLOWS", "STREAMS"
             );
             for t in tokens {
                 let state = if t.revoked {
@@ -253,11 +258,21 @@ fn token(command: TokenCommand) -> anyhow::Result<()> {
                 } else {
                     "active"
                 };
+                let allows: Vec<&str> = [(t.multisource, "multisource"), (t.record, "record")]
+                    .into_iter()
+                    .filter_map(|(on, name)| on.then_some(name))
+                    .collect();
+                let allows = if allows.is_empty() {
+                    "-".to_owned()
+                } else {
+                    allows.join(",")
+                };
                 println!(
-                    "{:<22} {:<10} {:<9} {:<30} {}",
+                    "{:<22} {:<10} {:<9} {:<18} {:<30} {}",
                     t.id,
                     t.action.as_str(),
                     state,
+                    allows,
                     t.streams.join(","),
                     t.label
                 );

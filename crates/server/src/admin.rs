@@ -1,7 +1,8 @@
 //! The admin API (Bearer admin secret): API tokens and kicking sessions.
 //!
-//! * `POST   /api/admin/tokens` — create (body: label, action, streams, multisource,
-//!   allowedOrigins, allowedIps, expiresAt); the secret is in the reply, once.
+//! * `POST   /api/admin/tokens` — create (body: label, action, streams, multisource, record,
+//!   allowedOrigins, allowedIps, expiresAt); the secret is in the reply, once. `record` (publish
+//!   tokens only) lets the publisher record.
 //! * `GET    /api/admin/tokens` — list (no secrets).
 //! * `DELETE /api/admin/tokens/{id}` — revoke; ends its sessions unless configured not to.
 //! * `POST   /api/admin/kick` — end sessions: `{streamName, sourceId}` (publisher of a source,

@@ -92,7 +92,8 @@ pub async fn publish(
         token_type: TokenType::Publish,
         stream_account_id: state.account_id.clone(),
         stream_name: req.stream_name,
-        record: false,
+        // The publish SDK exposes it as `recordingAvailable`.
+        record: auth.record,
         multisource: auth.multisource,
         source_id: req.source_id,
         token_id: auth.token_id,
@@ -126,6 +127,7 @@ pub async fn subscribe(
         token_type: TokenType::Subscribe,
         stream_account_id: state.account_id.clone(),
         stream_name: req.stream_name,
+        // Viewers never record.
         record: false,
         multisource: false,
         source_id: None,

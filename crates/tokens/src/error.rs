@@ -7,9 +7,10 @@ use crate::record::{MAX_LABEL_CHARS, MAX_LIST_LEN};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A field of a new token is invalid.
+    /// A field of a new token is invalid. (The message already includes the reason, so it is
+    /// not also the error's `source`: a printed chain would repeat it.)
     #[error("invalid token: {0}")]
-    Invalid(#[from] ValidationError),
+    Invalid(ValidationError),
     /// The database was written by a newer Podium (or is not a Podium token database).
     #[error(
         "the token database has schema version {found}, but this Podium supports up to \
@@ -35,6 +36,12 @@ pub enum Error {
     IdCollision,
 }
 
+impl From<ValidationError> for Error {
+    fn from(e: ValidationError) -> Self {
+        Error::Invalid(e)
+    }
+}
+
 /// Why a [`NewToken`](crate::NewToken) was refused by [`TokenStore::create`](crate::TokenStore::create).
 ///
 /// Offending values are echoed (shortened to 64 characters) so an admin can see what to fix.
@@ -50,6 +57,9 @@ pub enum ValidationError {
     /// The label contains control characters.
     #[error("label must not contain control characters")]
     LabelControlChars,
+    /// `record` was asked for on a token that is not a publish token.
+    #[error("record is only allowed on publish tokens: a subscribe token cannot record")]
+    RecordNeedsPublish,
     /// No stream pattern was given.
     #[error("at least one stream pattern is required")]
     NoStreams,

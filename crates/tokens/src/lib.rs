@@ -3,7 +3,8 @@
 //! An API token lets a client obtain a signaling JWT from the Director: it names the action it
 //! allows ([`Action::Publish`] or [`Action::Subscribe`]), the streams it covers (exact names,
 //! prefix wildcards such as `room-*`, or `*`), whether multisource publishing (`sourceId`) is
-//! allowed, optional origin and IP allow-lists, an optional expiry and a revoked flag.
+//! allowed, whether the publisher may record (publish tokens only), optional origin and IP
+//! allow-lists, an optional expiry and a revoked flag.
 //!
 //! Tokens live in an embedded SQLite database ([`TokenStore::open`]) whose schema is migrated
 //! with `PRAGMA user_version`. A token's secret is returned once by [`TokenStore::create`]; only

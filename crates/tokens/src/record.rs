@@ -56,8 +56,8 @@ impl std::str::FromStr for Action {
 
 /// The fields of a token to create (see [`TokenStore::create`](crate::TokenStore::create)).
 ///
-/// Deserialises from camelCase JSON; `multisource`, `allowedOrigins`, `allowedIps` and
-/// `expiresAt` may be omitted.
+/// Deserialises from camelCase JSON; `multisource`, `record`, `allowedOrigins`, `allowedIps`
+/// and `expiresAt` may be omitted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewToken {
@@ -70,6 +70,10 @@ pub struct NewToken {
     /// Whether publishing with a `sourceId` is allowed.
     #[serde(default)]
     pub multisource: bool,
+    /// Whether the publisher may record (the `record` claim of the publish JWT). Only a
+    /// [`Action::Publish`] token may have it.
+    #[serde(default)]
+    pub record: bool,
     /// Allowed `Origin` values (`scheme://host[:port]`, or `scheme://*.domain`); empty = any.
     #[serde(default)]
     pub allowed_origins: Vec<String>,
@@ -93,14 +97,13 @@ impl NewToken {
             action,
             streams: streams.into_iter().map(Into::into).collect(),
             multisource: false,
+            record: false,
             allowed_origins: Vec::new(),
             allowed_ips: Vec::new(),
             expires_at: None,
         }
     }
 
-    /// Checks every field and returns the normalised token: label trimmed, lists without
-    /// duplicates, origins and IP ranges in canonical form.
     /// The stored form of this (validated) request: fresh, not revoked.
     pub(crate) fn into_record(self, id: String, now: u64) -> TokenRecord {
         TokenRecord {
@@ -109,6 +112,7 @@ impl NewToken {
             action: self.action,
             streams: self.streams,
             multisource: self.multisource,
+            record: self.record,
             allowed_origins: self.allowed_origins,
             allowed_ips: self.allowed_ips,
             expires_at: self.expires_at,
@@ -118,6 +122,8 @@ impl NewToken {
         }
     }
 
+    /// Checks every field and returns the normalised token: label trimmed, lists without
+    /// duplicates, origins and IP ranges in canonical form.
     pub(crate) fn validate(self, now: u64) -> Result<NewToken, ValidationError> {
         let label = self.label.trim().to_owned();
         if label.is_empty() {
@@ -128,6 +134,9 @@ impl NewToken {
         }
         if label.chars().any(char::is_control) {
             return Err(ValidationError::LabelControlChars);
+        }
+        if self.record && self.action != Action::Publish {
+            return Err(ValidationError::RecordNeedsPublish);
         }
 
         if self.streams.is_empty() {
@@ -165,6 +174,7 @@ impl NewToken {
             action: self.action,
             streams,
             multisource: self.multisource,
+            record: self.record,
             allowed_origins,
             allowed_ips,
             expires_at: self.expires_at,
@@ -207,6 +217,8 @@ pub struct TokenRecord {
     pub streams: Vec<String>,
     /// Whether publishing with a `sourceId` is allowed.
     pub multisource: bool,
+    /// Whether the publisher may record (always `false` for a subscribe token).
+    pub record: bool,
     /// Allowed origins, normalised; empty = any.
     pub allowed_origins: Vec<String>,
     /// Allowed addresses and CIDR ranges, normalised; empty = any.
@@ -369,6 +381,13 @@ mod tests {
                 |t| t.expires_at = Some(u64::MAX),
                 ValidationError::ExpiryOutOfRange,
             ),
+            (
+                |t| {
+                    t.action = Action::Subscribe;
+                    t.record = true;
+                },
+                ValidationError::RecordNeedsPublish,
+            ),
         ];
         for (i, (edit, expected)) in cases.into_iter().enumerate() {
             let mut token = base();
@@ -398,6 +417,27 @@ mod tests {
         let mut token = base();
         token.label = "é".repeat(100);
         assert!(token.validate(NOW).is_ok());
+    }
+
+    #[test]
+    fn only_publish_tokens_may_record() {
+        let mut token = base();
+        token.record = true;
+        let v = token.validate(NOW).unwrap();
+        assert!(v.record);
+        let publish = record(v);
+        assert!(publish.record);
+        assert!(!record(base()).record, "record is off by default");
+        let mut view = NewToken::new("viewer", Action::Subscribe, ["*"]);
+        assert!(!view.record);
+        assert!(view.clone().validate(NOW).is_ok());
+        view.record = true;
+        let err = view.validate(NOW).unwrap_err();
+        assert_eq!(err, ValidationError::RecordNeedsPublish);
+        assert_eq!(
+            err.to_string(),
+            "record is only allowed on publish tokens: a subscribe token cannot record"
+        );
     }
 
     #[test]
@@ -519,6 +559,16 @@ mod tests {
         .unwrap();
         assert_eq!(new.action, Action::Subscribe);
         assert_eq!(new.allowed_ips, ["::1"]);
+        assert!(!new.record, "record defaults to false");
+        let new: NewToken = serde_json::from_str(
+            r#"{"label":"x","action":"publish","streams":["*"],"record":true}"#,
+        )
+        .unwrap();
+        assert!(new.record);
+        assert!(serde_json::from_str::<NewToken>(
+            r#"{"label":"x","action":"publish","streams":["*"],"record":"yes"}"#
+        )
+        .is_err());
         assert!(serde_json::from_str::<NewToken>(
             r#"{"label":"x","action":"subscribe","streams":["*"],"secret":"s"}"#
         )
@@ -527,5 +577,11 @@ mod tests {
         assert_eq!(json["action"], "publish");
         assert_eq!(json["allowedOrigins"], serde_json::json!([]));
         assert_eq!(json["revoked"], false);
+        assert_eq!(json["record"], false);
+        let mut recording = base();
+        recording.record = true;
+        let json = serde_json::to_value(record(recording)).unwrap();
+        assert_eq!(json["record"], true);
+        assert!(serde_json::from_value::<TokenRecord>(json).unwrap().record);
     }
 }

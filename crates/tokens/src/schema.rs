@@ -9,7 +9,7 @@ use crate::error::Error;
 use rusqlite::{Connection, TransactionBehavior};
 
 /// The ordered migration steps.
-const MIGRATIONS: &[&str] = &[
+pub(crate) const MIGRATIONS: &[&str] = &[
     // 1: the tokens table. Lists are JSON arrays of strings; times are unix seconds.
     "CREATE TABLE tokens (
         id              TEXT    PRIMARY KEY NOT NULL,
@@ -24,6 +24,9 @@ const MIGRATIONS: &[&str] = &[
         expires_at      INTEGER,
         revoked_at      INTEGER
     ) STRICT;",
+    // 2: the recording permission. Existing tokens may not record; only a publish token may.
+    "ALTER TABLE tokens ADD COLUMN record INTEGER NOT NULL DEFAULT 0
+        CHECK (record = 0 OR (record = 1 AND action = 'publish'));",
 ];
 
 /// The schema version this code creates and understands (the number of migration steps).

@@ -14,7 +14,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const ID_ATTEMPTS: usize = 4;
 
 const COLUMNS: &str = "id, label, action, streams, multisource, allowed_origins, allowed_ips, \
-                       created_at, expires_at, revoked_at, secret_hash";
+                       created_at, expires_at, revoked_at, secret_hash, record";
 
 /// The API-token store: one SQLite connection behind a mutex. `Send + Sync`; share it with an
 /// `Arc`. Every operation is a single short statement, so holding the lock is cheap.
@@ -71,8 +71,8 @@ impl TokenStore {
             let secret = secret::new_secret(&id, &mut rng);
             let inserted = self.conn().execute(
                 "INSERT INTO tokens (id, label, action, streams, multisource, allowed_origins, \
-                 allowed_ips, secret_hash, created_at, expires_at, revoked_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL)",
+                 allowed_ips, secret_hash, created_at, expires_at, revoked_at, record) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL, ?11)",
                 params![
                     id,
                     new.label,
@@ -84,6 +84,7 @@ impl TokenStore {
                     secret::hash(&secret).as_slice(),
                     to_sql_time(now),
                     new.expires_at.map(to_sql_time),
+                    new.record,
                 ],
             );
             match inserted {
@@ -91,8 +92,10 @@ impl TokenStore {
                     let record = new.into_record(id, now);
                     return Ok((record, secret));
                 }
+                // Only a taken id is retried; another constraint (a CHECK) is a real error.
                 Err(rusqlite::Error::SqliteFailure(e, _))
-                    if e.code == ErrorCode::ConstraintViolation =>
+                    if e.code == ErrorCode::ConstraintViolation
+                        && e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
                 {
                     continue
                 }
@@ -202,6 +205,7 @@ struct StoredRow {
     expires_at: Option<i64>,
     revoked_at: Option<i64>,
     secret_hash: Vec<u8>,
+    record: bool,
 }
 
 impl StoredRow {
@@ -219,6 +223,7 @@ impl StoredRow {
             expires_at: row.get(8)?,
             revoked_at: row.get(9)?,
             secret_hash: row.get(10)?,
+            record: row.get(11)?,
         })
     }
 
@@ -239,6 +244,7 @@ impl StoredRow {
             action,
             streams: list(&self.streams)?,
             multisource: self.multisource,
+            record: self.record,
             allowed_origins: list(&self.allowed_origins)?,
             allowed_ips: list(&self.allowed_ips)?,
             expires_at: self.expires_at.map(time).transpose()?,

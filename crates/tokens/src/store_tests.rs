@@ -28,6 +28,7 @@ fn create_then_authenticate_round_trip() {
     let store = store();
     let mut new = publish_token();
     new.multisource = true;
+    new.record = true;
     new.allowed_origins = vec!["https://studio.example.com".into()];
     new.allowed_ips = vec!["2001:db8::/32".into()];
     new.expires_at = Some(NOW + 3600);
@@ -38,6 +39,7 @@ fn create_then_authenticate_round_trip() {
     assert_eq!(secret.len(), 64);
     assert_eq!(record.label, "studio");
     assert_eq!(record.created_at, NOW);
+    assert!(record.record);
     assert!(!record.revoked);
 
     let authed = store.authenticate(&secret, NOW + 1).unwrap();
@@ -54,6 +56,125 @@ fn create_then_authenticate_round_trip() {
         Ok(())
     );
     assert_eq!(authed.check_source(Some("cam")), Ok(()));
+}
+
+#[test]
+fn the_record_permission_is_stored_and_only_for_publish_tokens() {
+    let store = store();
+    let (plain, plain_secret) = store.create(publish_token(), NOW).unwrap();
+    assert!(!plain.record, "off by default");
+    let mut new = publish_token();
+    new.record = true;
+    let (recording, recording_secret) = store.create(new, NOW).unwrap();
+    assert!(recording.record);
+    assert!(!store.authenticate(&plain_secret, NOW).unwrap().record);
+    assert!(store.authenticate(&recording_secret, NOW).unwrap().record);
+    assert!(store.get(&recording.id).unwrap().unwrap().record);
+    let listed: Vec<(String, bool)> = store
+        .list()
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.id, r.record))
+        .collect();
+    assert_eq!(listed.len(), 2);
+    assert!(listed.contains(&(plain.id.clone(), false)));
+    assert!(listed.contains(&(recording.id.clone(), true)));
+
+    // A subscribe token cannot record: refused before anything is stored.
+    let mut view = NewToken::new("viewer", Action::Subscribe, ["*"]);
+    view.record = true;
+    let err = store.create(view, NOW).unwrap_err();
+    assert!(
+        matches!(err, Error::Invalid(ValidationError::RecordNeedsPublish)),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "invalid token: record is only allowed on publish tokens: a subscribe token cannot record"
+    );
+    assert_eq!(store.list().unwrap().len(), 2);
+
+    // The database refuses it too, and any value but 0 or 1.
+    let (view, _) = store
+        .create(NewToken::new("viewer", Action::Subscribe, ["*"]), NOW)
+        .unwrap();
+    assert!(!view.record);
+    let conn = store.conn();
+    for (id, value) in [(&view.id, 1), (&plain.id, 2)] {
+        let err = conn
+            .execute(
+                "UPDATE tokens SET record = ?2 WHERE id = ?1",
+                params![id, value],
+            )
+            .unwrap_err();
+        assert_eq!(
+            err.sqlite_error_code(),
+            Some(ErrorCode::ConstraintViolation),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn a_version_1_database_migrates_and_keeps_its_tokens_without_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokens.db");
+    // A database as Podium with schema version 1 left it, with a token in it.
+    let mut rng = rand::rng();
+    let id = secret::new_id(&mut rng);
+    let secret = secret::new_secret(&id, &mut rng);
+    {
+        let mut conn = Connection::open(&path).unwrap();
+        assert_eq!(
+            schema::migrate_with(&mut conn, &schema::MIGRATIONS[..1]).unwrap(),
+            1
+        );
+        assert_eq!(schema::user_version(&conn).unwrap(), 1);
+        conn.execute(
+            "INSERT INTO tokens (id, label, action, streams, multisource, allowed_origins, \
+             allowed_ips, secret_hash, created_at, expires_at, revoked_at) \
+             VALUES (?1, 'old studio', 'publish', '[\"room-*\"]', 1, '[]', \
+             '[\"10.0.0.0/8\"]', ?2, ?3, NULL, NULL)",
+            params![id, secret::hash(&secret).as_slice(), NOW as i64],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO tokens (id, label, action, streams, multisource, allowed_origins, \
+             allowed_ips, secret_hash, created_at, expires_at, revoked_at) \
+             VALUES ('tok_00000000000000aa', 'old viewer', 'subscribe', '[\"*\"]', 0, '[]', \
+             '[]', ?1, ?2, NULL, ?3)",
+            params![[0u8; 32].as_slice(), NOW as i64 + 1, NOW as i64 + 2],
+        )
+        .unwrap();
+    }
+
+    assert_eq!(SCHEMA_VERSION, 2);
+    let store = TokenStore::open(&path).unwrap();
+    assert_eq!(schema::user_version(&store.conn()).unwrap(), SCHEMA_VERSION);
+    let tokens = store.list().unwrap();
+    assert_eq!(tokens.len(), 2);
+    let old = &tokens[0];
+    assert_eq!(
+        (old.id.as_str(), old.label.as_str(), old.action),
+        (id.as_str(), "old studio", Action::Publish)
+    );
+    assert_eq!(old.streams, ["room-*"]);
+    assert!(old.multisource);
+    assert_eq!(old.allowed_ips, ["10.0.0.0/8"]);
+    assert!(!old.record, "migrated tokens may not record");
+    assert!(!tokens[1].record);
+    assert!(tokens[1].revoked);
+    assert_eq!(store.authenticate(&secret, NOW).unwrap(), *old);
+
+    // New tokens in the migrated database may record.
+    let mut new = publish_token();
+    new.record = true;
+    let (created, _) = store.create(new, NOW + 5).unwrap();
+    assert!(store.get(&created.id).unwrap().unwrap().record);
+    drop(store);
+    // Reopening is a no-op that keeps everything.
+    let store = TokenStore::open(&path).unwrap();
+    assert_eq!(store.list().unwrap().len(), 3);
 }
 
 #[test]
@@ -224,6 +345,10 @@ fn invalid_new_tokens_store_nothing() {
     assert_eq!(
         err.to_string(),
         "invalid token: invalid IP address or CIDR range \"999.0.0.1\""
+    );
+    assert!(
+        std::error::Error::source(&err).is_none(),
+        "the reason is in the message, so a printed error chain does not repeat it"
     );
     let mut bad = publish_token();
     bad.streams = vec!["room-**".into()];
@@ -411,4 +536,26 @@ fn poisoned_lock_is_recovered() {
     })
     .join();
     assert!(store.create(publish_token(), NOW).is_ok());
+}
+
+#[test]
+fn a_taken_id_is_the_primary_key_error_that_create_retries() {
+    let store = store();
+    let (record, _) = store.create(publish_token(), NOW).unwrap();
+    let err = store
+        .conn()
+        .execute(
+            "INSERT INTO tokens (id, label, action, streams, multisource, allowed_origins, \
+             allowed_ips, secret_hash, created_at) \
+             VALUES (?1, 'dup', 'publish', '[]', 0, '[]', '[]', x'00', 0)",
+            [&record.id],
+        )
+        .unwrap_err();
+    match err {
+        rusqlite::Error::SqliteFailure(e, _) => {
+            assert_eq!(e.code, ErrorCode::ConstraintViolation);
+            assert_eq!(e.extended_code, rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY);
+        }
+        other => panic!("expected a constraint violation, got {other:?}"),
+    }
 }

@@ -22,6 +22,9 @@ pub struct Authorized {
     pub token_id: Option<String>,
     /// Whether `sourceId` may be used.
     pub multisource: bool,
+    /// Whether the publisher may record: the API token's `record` permission (always for the
+    /// bootstrap token; never for viewing, open or with a subscribe token).
+    pub record: bool,
 }
 
 /// Who is asking, as the Director sees a request.
@@ -139,6 +142,7 @@ impl Access {
             return Ok(Authorized {
                 token_id: Some(BOOTSTRAP_TOKEN_ID.into()),
                 multisource: true,
+                record: true,
             });
         }
         let record = self.authenticate(secret, who)?;
@@ -179,6 +183,7 @@ impl Access {
             None => Ok(Authorized {
                 token_id: None,
                 multisource: false,
+                record: false,
             }),
             Some(secret) => {
                 let record = self.authenticate(secret, who)?;
@@ -252,6 +257,8 @@ impl Access {
         Ok(Authorized {
             token_id: Some(record.id.clone()),
             multisource: record.multisource,
+            // Only publish tokens have it (the store refuses it on others); viewing never records.
+            record: action == Action::Publish && record.record,
         })
     }
 }
@@ -294,6 +301,53 @@ mod tests {
             ),
             Forwarding::default(),
         )
+    }
+
+    #[test]
+    fn the_record_permission_comes_from_the_token() {
+        let t0 = Instant::now();
+        let a = Access::new(
+            Arc::new(TokenStore::open_in_memory().unwrap()),
+            "bootstrap-token".into(),
+            vec![],
+            (
+                RateLimits {
+                    per_ip: 100,
+                    per_token: 100,
+                    global: 100,
+                },
+                t0,
+            ),
+            Forwarding::default(),
+        );
+        let new = |action, record| {
+            let mut t = podium_tokens::NewToken::new("t", action, ["*"]);
+            t.record = record;
+            a.store.create(t, 1_700_000_000).unwrap().1
+        };
+        let recording = new(Action::Publish, true);
+        let plain = new(Action::Publish, false);
+        let view = new(Action::Subscribe, false);
+        let who = |bearer| Requester {
+            bearer,
+            origin: None,
+            ip: IpAddr::from([192, 0, 2, 1]),
+            now: 1_700_000_001,
+            at: t0,
+        };
+        let publish = |bearer| a.authorize_publish(&who(Some(bearer)), "s").unwrap();
+        assert!(publish(&recording).record);
+        assert!(!publish(&plain).record);
+        assert!(
+            publish("bootstrap-token").record,
+            "the bootstrap token may record"
+        );
+        let source = a
+            .authorize_publish_source(&who(Some(&recording)), "s", None)
+            .unwrap();
+        assert!(source.record);
+        assert!(!a.authorize_view(&who(Some(&view)), "s").unwrap().record);
+        assert!(!a.authorize_view(&who(None), "s").unwrap().record);
     }
 
     #[test]

@@ -485,3 +485,138 @@ async fn the_director_rate_limits_per_token() {
     .await;
     assert_eq!(s, 200);
 }
+
+/// The claims of a Director reply's JWT, decoded the way the Millicast SDKs do (`jwtDecode`:
+/// the payload's base64url, no signature check).
+fn jwt_claims(reply: &serde_json::Value) -> serde_json::Value {
+    let jwt = reply["data"]["jwt"].as_str().unwrap();
+    let payload = jwt.split('.').nth(1).unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn the_record_permission_of_a_token_reaches_the_publish_jwt() {
+    let srv = server().await;
+    // Created through the admin API, shown in its reply and in the listing.
+    let (s, b) = admin(
+        &srv.base,
+        Method::POST,
+        "tokens",
+        Some(json!({"label":"rec","action":"publish","streams":["*"],"record":true})),
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(b["data"]["token"]["record"], true);
+    let recording = b["data"]["secret"].as_str().unwrap().to_owned();
+    let recording_id = b["data"]["token"]["id"].as_str().unwrap().to_owned();
+    let (s, b) = admin(
+        &srv.base,
+        Method::POST,
+        "tokens",
+        Some(json!({"label":"plain","action":"publish","streams":["*"],"multisource":true})),
+    )
+    .await;
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(b["data"]["token"]["record"], false, "off unless asked for");
+    let plain = b["data"]["secret"].as_str().unwrap().to_owned();
+    let (view, view_id) = create_token(
+        &srv.base,
+        json!({"label":"v","action":"subscribe","streams":["*"],"record":false}),
+    )
+    .await;
+    // A subscribe token cannot record.
+    let (s, b) = admin(
+        &srv.base,
+        Method::POST,
+        "tokens",
+        Some(json!({"label":"v2","action":"subscribe","streams":["*"],"record":true})),
+    )
+    .await;
+    assert_eq!(
+        (s, b["status"].as_str(), b["data"]["message"].as_str()),
+        (
+            400,
+            Some("fail"),
+            Some("record is only allowed on publish tokens: a subscribe token cannot record")
+        ),
+        "{b}"
+    );
+    let (s, b) = admin(
+        &srv.base,
+        Method::POST,
+        "tokens",
+        Some(json!({"label":"p","action":"publish","streams":["*"],"record":"yes"})),
+    )
+    .await;
+    assert_eq!(s, 400, "{b}");
+    let (s, b) = admin(&srv.base, Method::GET, "tokens", None).await;
+    assert_eq!(s, 200, "{b}");
+    let listed = b["data"]["tokens"].as_array().unwrap();
+    assert_eq!(listed.len(), 3, "the refused ones were not stored: {b}");
+    for t in listed {
+        let expected = t["id"] == recording_id.as_str();
+        assert_eq!(t["record"], expected, "{t}");
+    }
+
+    // The publish JWT's `millicast.record` is the token's permission.
+    let publish_record = |bearer: String| {
+        let base = srv.base.clone();
+        async move {
+            let (s, b) = director(
+                &base,
+                "publish",
+                Some(&bearer),
+                json!({"streamName":"rec-1"}),
+            )
+            .await;
+            assert_eq!(s, 200, "{b}");
+            let claims = jwt_claims(&b);
+            assert_eq!(claims["millicast"]["type"], "Publish", "{claims}");
+            claims["millicast"]["record"].clone()
+        }
+    };
+    assert_eq!(publish_record(recording.clone()).await, true);
+    assert_eq!(publish_record(plain).await, false);
+    assert_eq!(
+        publish_record(crate::client::TOKEN.into()).await,
+        true,
+        "the bootstrap token may record"
+    );
+    // With a sourceId too (the bootstrap token is multisource).
+    let (s, b) = director(
+        &srv.base,
+        "publish",
+        Some(crate::client::TOKEN),
+        json!({"streamName":"rec-1","sourceId":"cam"}),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(jwt_claims(&b)["millicast"]["record"], true);
+
+    // Viewers never record: open viewing and a subscribe token.
+    for bearer in [None, Some(view.as_str())] {
+        let (s, b) = director(
+            &srv.base,
+            "subscribe",
+            bearer,
+            json!({"streamName":"rec-1"}),
+        )
+        .await;
+        assert_eq!(s, 200, "{b}");
+        let claims = jwt_claims(&b);
+        assert_eq!(claims["millicast"]["type"], "Subscribe", "{claims}");
+        assert_eq!(claims["millicast"]["record"], false, "{claims}");
+    }
+    let (s, b) = director(
+        &srv.base,
+        "subscribe",
+        Some(&view),
+        json!({"streamName":"rec-1"}),
+    )
+    .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(jwt_claims(&b)["millicast"]["tokenId"], view_id.as_str());
+
+    // A JWT allowed to record opens signaling like any other.
+    let (_, _ws) = connect_with(&srv.base, true, "rec-1", Some(&recording)).await;
+}

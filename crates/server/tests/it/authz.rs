@@ -1,5 +1,7 @@
 //! Authorization holes a hostile client looks for: tokens used where they do not belong.
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use serde_json::{json, Value};
 
 use crate::client::{command, director, publish_url, server, Peer, Ws, TOKEN};
@@ -183,4 +185,59 @@ async fn wrong_admin_secrets_are_throttled() {
         401,
         "a success clears the record"
     );
+}
+
+/// The claims of a JWT (its payload, undecoded by any key).
+fn claims_of(jwt: &str) -> Value {
+    let payload = URL_SAFE_NO_PAD
+        .decode(jwt.split('.').nth(1).unwrap())
+        .unwrap();
+    serde_json::from_slice(&payload).unwrap()
+}
+
+/// `millicast.record` of the JWT in a Director reply.
+fn record_claim(reply: &Value) -> Value {
+    claims_of(reply["data"]["jwt"].as_str().unwrap())["millicast"]["record"].clone()
+}
+
+#[tokio::test]
+async fn a_client_cannot_grant_itself_recording() {
+    let srv = server().await;
+    let (plain, _) = crate::client::create_token(
+        &srv.base,
+        json!({"label":"p","action":"publish","streams":["*"]}),
+    )
+    .await;
+    // Asking the Director for it in the body changes nothing: only the API token decides.
+    for body in [
+        json!({"streamName":"s","record":true}),
+        json!({"streamName":"s","millicast":{"record":true}}),
+    ] {
+        let (s, b) = director(&srv.base, "publish", Some(&plain), body.clone()).await;
+        assert_eq!(s, 200, "{b}");
+        assert_eq!(record_claim(&b), false, "{body}");
+        let (s, b) = director(&srv.base, "subscribe", None, body.clone()).await;
+        assert_eq!(s, 200, "{b}");
+        assert_eq!(record_claim(&b), false, "{body}");
+    }
+    // A JWT with record=true whose signature does not verify is refused like any other.
+    let (_, b) = director(
+        &srv.base,
+        "publish",
+        Some(&plain),
+        json!({"streamName":"s"}),
+    )
+    .await;
+    let jwt = b["data"]["jwt"].as_str().unwrap();
+    let mut claims = claims_of(jwt);
+    claims["millicast"]["record"] = json!(true);
+    let mut parts: Vec<String> = jwt.split('.').map(str::to_owned).collect();
+    parts[1] = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap());
+    let forged = format!(
+        "{}?token={}",
+        b["data"]["urls"][0].as_str().unwrap(),
+        parts.join(".")
+    );
+    let err = tokio_tungstenite::connect_async(&forged).await.unwrap_err();
+    assert!(err.to_string().contains("401"), "{err}");
 }
