@@ -181,13 +181,17 @@ export async function adminRequest(server, method, urlPath, body) {
 
 /**
  * Create a stored API token through the admin API (POST /api/admin/tokens).
- * @param {{label?: string, action?: 'publish'|'subscribe', streams: string[], multisource?: boolean}} spec
+ * `record` (publish tokens) lets the publisher record; left out of the body unless given.
+ * @param {{label?: string, action?: 'publish'|'subscribe', streams: string[], multisource?: boolean, record?: boolean}} spec
  * @returns {Promise<{id: string, secret: string, token: object}>}
  */
-export async function createToken(server, { label = 'e2e', action = 'publish', streams, multisource = false }) {
-  const res = await adminRequest(server, 'POST', '/api/admin/tokens', { label, action, streams, multisource });
+export async function createToken(server, {
+  label = 'e2e', action = 'publish', streams, multisource = false, record,
+}) {
+  const body = { label, action, streams, multisource, ...(record === undefined ? {} : { record }) };
+  const res = await adminRequest(server, 'POST', '/api/admin/tokens', body);
   if (res.status !== 201 || res.body?.status !== 'success' || !res.body?.data?.secret || res.body?.data?.token?.id === undefined) {
-    throw new Error(`POST /api/admin/tokens ${JSON.stringify({ label, action, streams, multisource })} → HTTP ${res.status} ${JSON.stringify(res.body)}`);
+    throw new Error(`POST /api/admin/tokens ${JSON.stringify(body)} → HTTP ${res.status} ${JSON.stringify(res.body)}`);
   }
   const { token, secret } = res.body.data;
   return { id: token.id, secret, token };

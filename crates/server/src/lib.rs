@@ -10,6 +10,7 @@ pub mod media_handle;
 mod media_loop;
 pub mod metrics;
 pub mod policy;
+pub mod recordings;
 pub mod rooms_server;
 pub mod rtmp;
 pub mod secrets;
@@ -60,6 +61,7 @@ pub fn app(state: AppState, with_metrics: bool, rooms: rooms_server::RoomsSettin
     let api = Router::new()
         .merge(director)
         .merge(admin::routes())
+        .merge(recordings::admin::routes())
         .merge(whip::routes())
         .layer(axum::extract::DefaultBodyLimit::max(API_BODY_LIMIT))
         // A body sent a byte at a time must not hold a connection for ever.
@@ -121,6 +123,8 @@ pub async fn start(
     let keys = JwtKeys::new(&secrets.key_ring, config.key_grace)
         .map_err(|e| anyhow::anyhow!("signing keys: {e}"))?;
     let keys = Arc::new(std::sync::RwLock::new(Arc::new(keys)));
+    let (recordings, recording_tap) =
+        recordings::Recordings::start(&config.data_dir).context("starting the recorder")?;
     let sockets = bind_media_sockets(config.udp_addr, config.media_workers)?;
     let udp_addrs = sockets
         .iter()
@@ -150,6 +154,7 @@ pub async fn start(
             media_handle::WorkerSpec {
                 socket,
                 config: sfu_config,
+                recording: Some(recording_tap.clone()),
             }
         })
         .collect();
@@ -202,6 +207,7 @@ pub async fn start(
         sessions: Arc::new(policy::sessions::Sessions::default()),
         whip: Arc::default(),
         rtmp: Arc::default(),
+        recordings: recordings.clone(),
         admin_secret: Arc::from(secrets.admin_secret.as_str()),
         admin_guard: Arc::default(),
         revoke_ends_sessions: config.revoke_ends_sessions,
@@ -270,6 +276,8 @@ pub async fn start(
         // so the HTTP server's graceful shutdown does not wait on live connections.
         let http = tokio::spawn(server);
         media_join.wait().await?;
+        // The workers closed every publication: their recordings' ends are in the queue.
+        recordings.shutdown().await;
         http.await.context("http server panicked")?;
         Ok(())
     });

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use podium_media::{
     Accepted, LocalPacket, LocalPublishParams, LocalTrack, MediaError, MediaEvent, PeerId,
-    PublishParams, SfuConfig, SourceKey, ViewParams,
+    PublishParams, RecordTrack, Recorded, SfuConfig, SourceKey, ViewParams,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -45,6 +45,13 @@ pub(crate) enum Command {
     ),
     /// Ends a peer (by its id in that worker's core).
     Close(PeerId),
+    /// Starts (true) or stops recording a publication (by its id in that worker's core);
+    /// replies with its tracks when starting.
+    Record(
+        PeerId,
+        bool,
+        oneshot::Sender<Result<Vec<RecordTrack>, MediaError>>,
+    ),
     Snapshot(oneshot::Sender<WorkerSnapshot>),
 }
 
@@ -249,6 +256,29 @@ impl MediaHandle {
         }
     }
 
+    /// Starts recording publication `peer`: its packets go to the recording tap from now on.
+    /// Returns its tracks.
+    pub async fn start_recording(
+        &self,
+        peer: PeerId,
+    ) -> Result<Result<Vec<RecordTrack>, MediaError>, WorkerGone> {
+        let (worker, local) = split_peer(peer, self.workers.len());
+        let tx = self.workers.get(worker).ok_or(WorkerGone)?;
+        let (reply, rx) = oneshot::channel();
+        tx.send(Command::Record(local, true, reply))
+            .map_err(|_| WorkerGone)?;
+        rx.await.map_err(|_| WorkerGone)
+    }
+
+    /// Stops recording publication `peer` (the tap then sends its end).
+    pub fn stop_recording(&self, peer: PeerId) {
+        let (worker, local) = split_peer(peer, self.workers.len());
+        if let Some(tx) = self.workers.get(worker) {
+            let (reply, _) = oneshot::channel();
+            let _ = tx.send(Command::Record(local, false, reply));
+        }
+    }
+
     /// Asks every worker at once and waits at most `limit` for all the answers.
     pub async fn snapshot_within(&self, limit: Duration) -> Result<MediaSnapshot, NotAnswering> {
         let deadline = tokio::time::Instant::now() + limit;
@@ -310,6 +340,18 @@ pub struct WorkerSpec {
     pub socket: std::net::UdpSocket,
     /// The core's settings.
     pub config: SfuConfig,
+    /// Where recorded publications' packets go (with global peer ids); `None`: nowhere.
+    pub recording: Option<RecordingTap>,
+}
+
+/// The channel from the media workers to the recorder, shared by all workers.
+#[derive(Clone)]
+pub struct RecordingTap {
+    /// Recorded packets and ends, in order per publication.
+    pub tx: mpsc::Sender<Recorded>,
+    /// Packets dropped because the recorder fell behind (its queue was full): the recording
+    /// sees a loss there, forwarding is never held up.
+    pub dropped: Arc<AtomicU64>,
 }
 
 /// Resolves when every worker has stopped.

@@ -10,11 +10,11 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use podium_media::{Accepted, MediaError, MediaEvent, Output, PeerId, Sfu};
+use podium_media::{Accepted, MediaError, MediaEvent, Output, PeerId, Recorded, Sfu};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::media_handle::{
-    global_peer, Command, EventSender, LocalPush, WorkerSnapshot, WorkerSpec,
+    global_peer, Command, EventSender, LocalPush, RecordingTap, WorkerSnapshot, WorkerSpec,
 };
 use crate::stats::{thread_cpu_seconds, IoStats};
 use crate::udp::{BatchSocket, Outgoing, RECV_BATCH};
@@ -38,6 +38,8 @@ pub(crate) struct Worker {
     stats: IoStats,
     /// Snapshots taken (each costs the loop a turn; `/healthz` and `/metrics` share them).
     snapshots: u64,
+    /// Where recorded packets go.
+    recording: Option<RecordingTap>,
 }
 
 enum Wake {
@@ -52,7 +54,11 @@ enum Wake {
 impl Worker {
     /// Must run inside the worker's runtime (the socket registers with it).
     pub(crate) fn new(index: usize, workers: usize, spec: WorkerSpec) -> io::Result<Self> {
-        let WorkerSpec { socket, config } = spec;
+        let WorkerSpec {
+            socket,
+            config,
+            recording,
+        } = spec;
         let candidate_addr = config.candidate_addr;
         Ok(Self {
             index,
@@ -64,6 +70,7 @@ impl Worker {
             queue: VecDeque::new(),
             stats: IoStats::default(),
             snapshots: 0,
+            recording,
         })
     }
 
@@ -209,6 +216,13 @@ impl Worker {
                 }
             }
             Command::Close(peer) => self.sfu.close_peer(now, peer),
+            Command::Record(peer, start, reply) => {
+                if start {
+                    let _ = reply.send(self.sfu.start_recording(peer));
+                } else {
+                    self.sfu.stop_recording(peer);
+                }
+            }
             Command::Snapshot(reply) => {
                 self.snapshots += 1;
                 let _ = reply.send(self.snapshot());
@@ -266,11 +280,43 @@ impl Worker {
 
     /// Takes the core's output: events are routed, datagrams queued; returns its deadline.
     fn collect(&mut self, origin: Option<Instant>) -> Instant {
+        self.hand_over_recorded();
         loop {
             match self.sfu.poll_output() {
                 Output::Transmit(transmit) => self.queue.push_back(Outgoing { transmit, origin }),
                 Output::Event(e) => self.route(e),
                 Output::Timeout(at) => return at,
+            }
+        }
+    }
+
+    /// Recorded packets to the recorder, never waiting: a full queue drops and counts.
+    fn hand_over_recorded(&mut self) {
+        let (index, workers) = (self.index, self.workers);
+        let global = |peer| global_peer(peer, index, workers);
+        for recorded in self.sfu.take_recorded() {
+            let Some(tap) = &self.recording else {
+                continue;
+            };
+            let recorded = match recorded {
+                Recorded::Started {
+                    publication,
+                    tracks,
+                } => Recorded::Started {
+                    publication: global(publication),
+                    tracks,
+                },
+                Recorded::Packet(mut p) => {
+                    p.publication = global(p.publication);
+                    Recorded::Packet(p)
+                }
+                Recorded::Ended { publication } => Recorded::Ended {
+                    publication: global(publication),
+                },
+            };
+            if tap.tx.try_send(recorded).is_err() {
+                tap.dropped
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
         }
     }

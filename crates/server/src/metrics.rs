@@ -58,6 +58,17 @@ pub async fn metrics(
         refused_total,
         rooms_overflowed: state.rooms_overflow.total(),
         rtmp: state.rtmp.read(),
+        recordings: {
+            let (c, dropped, active) = state.recordings.stats();
+            RecordingCounts {
+                started: c.started.load(std::sync::atomic::Ordering::Relaxed),
+                finished: c.finished.load(std::sync::atomic::Ordering::Relaxed),
+                failed: c.failed.load(std::sync::atomic::Ordering::Relaxed),
+                bytes: c.bytes.load(std::sync::atomic::Ordering::Relaxed),
+                dropped,
+                active,
+            }
+        },
         local_packets_dropped: state.media.local_packets_dropped(),
     };
     let mut body = String::new();
@@ -128,6 +139,17 @@ struct ShellCounts {
     rooms_overflowed: u64,
     rtmp: crate::rtmp::RtmpStats,
     local_packets_dropped: u64,
+    recordings: RecordingCounts,
+}
+
+/// The recorder's counters.
+struct RecordingCounts {
+    started: u64,
+    finished: u64,
+    failed: u64,
+    bytes: u64,
+    dropped: u64,
+    active: usize,
 }
 
 fn registry(media: &MediaSnapshot, shell: &ShellCounts) -> Registry {
@@ -189,6 +211,11 @@ fn registry(media: &MediaSnapshot, shell: &ShellCounts) -> Registry {
             "rtmp_connections",
             "Open RTMP ingest connections",
             usize::try_from(shell.rtmp.open).unwrap_or(usize::MAX),
+        ),
+        (
+            "recordings_active",
+            "Recordings being written",
+            shell.recordings.active,
         ),
     ] {
         registry.register(name, help, gauge(value));
@@ -322,6 +349,31 @@ fn registry(media: &MediaSnapshot, shell: &ShellCounts) -> Registry {
             "rtmp_media_errors",
             "RTMP media tags dropped or replaced by silence (the stream went on)",
             shell.rtmp.media_errors,
+        ),
+        (
+            "recordings_started",
+            "Recording files started",
+            shell.recordings.started,
+        ),
+        (
+            "recordings_finished",
+            "Recording files closed cleanly",
+            shell.recordings.finished,
+        ),
+        (
+            "recordings_failed",
+            "Recordings that could not start or stopped on a write error",
+            shell.recordings.failed,
+        ),
+        (
+            "recordings_bytes",
+            "Bytes of finished recordings",
+            shell.recordings.bytes,
+        ),
+        (
+            "recording_packets_dropped",
+            "Recorded packets dropped because the recorder fell behind",
+            shell.recordings.dropped,
         ),
         (
             "local_packets_dropped",

@@ -27,7 +27,29 @@ use tokio::sync::mpsc;
 use crate::media_handle::WorkerGone;
 use crate::policy::sessions::{MediaState, SessionInfo};
 use crate::policy::Refusal;
+use crate::recordings::Notice;
 use crate::state::{unix_now, AppState};
+
+/// A recording notice as an event frame: `recording` with `status` `started`, `failed` (and
+/// the `reason`) or `finished` (and its `bytes`), and the `file`.
+fn recording_event(notice: Notice) -> ServerFrame {
+    let data = match notice {
+        Notice::Started { file } => serde_json::json!({"status": "started", "file": file}),
+        Notice::Failed { file, reason } => {
+            serde_json::json!({"status": "failed", "file": file, "reason": reason})
+        }
+        Notice::Finished { file, bytes } => {
+            serde_json::json!({"status": "finished", "file": file, "bytes": bytes})
+        }
+    };
+    ServerFrame::Event {
+        name: "recording".into(),
+        data,
+    }
+}
+
+/// The refusal of `record` without the JWT's `record` claim.
+const NOT_RECORDABLE: &str = "Token does not allow recording";
 
 /// Most audio slots one viewer may have.
 const MAX_SLOTS: usize = 16;
@@ -123,10 +145,16 @@ struct Session {
     /// Event names the client asked for; `None` means all (what the Spaces demo relies on).
     wanted: Option<Vec<String>>,
     client_ip: std::net::IpAddr,
+    /// The published `sourceId`.
+    source: Option<String>,
+    /// Where the recorder reports on this publication's recording.
+    notices: mpsc::UnboundedSender<Notice>,
+    notices_rx: Option<mpsc::UnboundedReceiver<Notice>>,
 }
 
 impl Session {
     fn new(state: AppState, claims: Claims, role: TokenType, client_ip: std::net::IpAddr) -> Self {
+        let (notices, notices_rx) = mpsc::unbounded_channel();
         Self {
             client_ip,
             state,
@@ -135,6 +163,9 @@ impl Session {
             id: 0,
             peer: None,
             wanted: None,
+            source: None,
+            notices,
+            notices_rx: Some(notices_rx),
         }
     }
 
@@ -162,6 +193,7 @@ impl Session {
         let mut linger = false;
         let (mut sink, mut stream) = socket.split();
         let (events_tx, mut events_rx) = mpsc::unbounded_channel::<MediaEvent>();
+        let mut notices_rx = self.notices_rx.take().expect("run once");
         let mut shutdown = self.state.shutdown.clone();
         // A socket that never publishes or views only holds a connection: it gets as long as
         // a new HTTP connection gets for its headers.
@@ -233,6 +265,10 @@ impl Session {
                         break;
                     }
                 }
+                Some(notice) = notices_rx.recv() => {
+                    let frame = recording_event(notice);
+                    if !send_within(&mut sink, Message::Text(frame.to_text().into()), limit).await { break; }
+                }
                 Some(event) = events_rx.recv() => {
                     let closed = match &event {
                         MediaEvent::PeerClosed { reason, .. } => Some(*reason),
@@ -289,6 +325,8 @@ impl Session {
                 "Command {} is not allowed with this token",
                 frame.name
             )),
+            ("record", TokenType::Publish) => self.record(true).await,
+            ("unrecord", TokenType::Publish) => self.record(false).await,
             ("project" | "unproject" | "select" | "record" | "unrecord", _) => {
                 Err(format!("Command {} is not supported yet", frame.name))
             }
@@ -331,6 +369,10 @@ impl Session {
             }
             crate::policy::access::validate_source_id(s)?;
         }
+        let record = cmd.record == Some(true);
+        if record && !self.claims.millicast.record {
+            return Err(NOT_RECORDABLE.into());
+        }
         let params = PublishParams {
             stream: cmd.name.clone(),
             source: source.clone(),
@@ -341,7 +383,12 @@ impl Session {
         self.wanted = cmd.events;
         self.start_pending()?;
         let reply = self.state.media.publish(params, events.clone()).await;
+        self.source = source.clone();
         let accepted = self.accepted(reply, source)?;
+        if record {
+            // The publication stands whatever happens to its recording (the client hears).
+            let _ = self.record(true).await;
+        }
         let response = PublishResponse {
             sdp: accepted.answer,
             publisher_id: accepted.peer.to_string(),
@@ -351,6 +398,33 @@ impl Session {
             uuid: format!("feeds://{}/{}", self.stream_id(), accepted.peer),
         };
         Ok(serde_json::to_value(response).expect("response serialises"))
+    }
+
+    /// `record` / `unrecord`: starts or stops recording this connection's publication.
+    async fn record(&mut self, on: bool) -> Result<Value, String> {
+        if !self.claims.millicast.record {
+            return Err(NOT_RECORDABLE.into());
+        }
+        let Some(peer) = self.peer else {
+            return Err("Not publishing yet".into());
+        };
+        let recordings = &self.state.recordings;
+        if !on {
+            recordings.stop(&self.state.media, peer);
+            return Ok(Value::Object(Default::default()));
+        }
+        let grant = &self.claims.millicast;
+        let source = self.source.clone();
+        recordings
+            .record(
+                &self.state.media,
+                peer,
+                &grant.stream_name,
+                source.as_deref(),
+                Some(self.notices.clone()),
+            )
+            .await?;
+        Ok(Value::Object(Default::default()))
     }
 
     async fn view(

@@ -21,6 +21,8 @@ pub struct AppState {
     pub sessions: Arc<Sessions>,
     /// Live WHIP and WHEP session resources.
     pub whip: Arc<crate::whip::Resources>,
+    /// Recordings (the recorder thread, the files).
+    pub recordings: Arc<crate::recordings::Recordings>,
     /// RTMP ingest counters.
     pub rtmp: Arc<crate::rtmp::RtmpCounters>,
     /// Admin API secret.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use str0m::format::Codec;
+use str0m::media::KeyframeRequestKind;
 
 use super::Sfu;
 use crate::peer::{Publication, Role};
@@ -57,6 +58,13 @@ pub struct RecordTrack {
 /// What the tap hands out.
 #[derive(Debug, Clone)]
 pub enum Recorded {
+    /// Recording starts (before its first packet): the publication's tracks.
+    Started {
+        /// The publication.
+        publication: PeerId,
+        /// Its tracks, in the order [`RecordedPacket::track_idx`] counts.
+        tracks: Vec<RecordTrack>,
+    },
     /// One packet of a recorded publication (in arrival order; the sequence number and
     /// timestamp are extended, so reordering and wraps are visible).
     Packet(RecordedPacket),
@@ -94,8 +102,19 @@ impl Sfu {
     /// its tracks. Starting again is harmless.
     pub fn start_recording(&mut self, peer: PeerId) -> Result<Vec<RecordTrack>, MediaError> {
         let publication = self.publication_mut(peer).ok_or(MediaError::UnknownPeer)?;
-        publication.recording = true;
-        Ok(publication.tracks.iter().map(record_track).collect())
+        let tracks: Vec<RecordTrack> = publication.tracks.iter().map(record_track).collect();
+        if !std::mem::replace(&mut publication.recording, true) {
+            self.recorded.push(Recorded::Started {
+                publication: peer,
+                tracks: tracks.clone(),
+            });
+            // The file starts at a keyframe: ask for one rather than wait for the next.
+            if tracks.iter().any(|t| t.kind == Kind::Video) {
+                let now = self.last_now;
+                self.request_keyframe(now, peer, KeyframeRequestKind::Fir);
+            }
+        }
+        Ok(tracks)
     }
 
     /// Stops copying `peer`'s packets; the shell finishes its file. Unknown peers are

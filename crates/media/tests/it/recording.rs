@@ -64,11 +64,18 @@ fn a_recorded_local_publication_is_tapped_until_stopped() {
     net.sfu.push_local(net.now, local, 0, opus(u32::MAX));
     net.sfu.push_local(net.now, local, 0, opus(959));
     let got = drain(&mut net);
-    let packets: Vec<_> = got
+    assert!(
+        matches!(&got[0], Recorded::Started { publication, tracks: t } if *publication == local && *t == tracks),
+        "{got:?}"
+    );
+    // Starting again is harmless: no second start.
+    net.sfu.start_recording(local).unwrap();
+    assert!(drain(&mut net).is_empty());
+    let packets: Vec<_> = got[1..]
         .iter()
         .map(|r| match r {
             Recorded::Packet(p) => p,
-            Recorded::Ended { .. } => panic!("not ended"),
+            other => panic!("{other:?}"),
         })
         .collect();
     assert_eq!(packets.len(), 2);
@@ -95,6 +102,9 @@ fn a_recorded_webrtc_publication_is_tapped_and_its_close_ends_the_recording() {
     let viewer = net.view("s", Some("cam"));
     net.connect_all();
     let peer = net.clients[publisher].peer;
+    // Past the keyframe request throttle (the viewer's connection asked for one).
+    net.run(Duration::from_secs(3));
+    let asked = net.clients[publisher].keyframe_requests.len();
     let tracks = net.sfu.start_recording(peer).unwrap();
     assert_eq!(
         tracks.iter().map(|t| t.kind).collect::<Vec<_>>(),
@@ -110,6 +120,8 @@ fn a_recorded_webrtc_publication_is_tapped_and_its_close_ends_the_recording() {
         net.clients[publisher].send(net.now, MediaKind::Video, 7, None);
         net.run(Duration::from_millis(20));
     }
+    // The file starts at a keyframe: the publisher was asked for one.
+    assert!(net.clients[publisher].keyframe_requests.len() > asked);
     let got = drain(&mut net);
     let audio = got
         .iter()

@@ -375,9 +375,6 @@ impl Connection {
         let access = &self.state.access;
         access.check_ip_rate(ip, now).map_err(refusal)?;
         crate::director::validate_stream_name(&key.stream).map_err(refusal)?;
-        if key.record {
-            return Err("record=true (recording) is not supported yet: publish without it".into());
-        }
         let who = Requester {
             bearer: key.token.as_deref(),
             origin: None,
@@ -388,6 +385,9 @@ impl Connection {
         let auth = access
             .authorize_publish_source(&who, &key.stream, key.source_id.as_deref())
             .map_err(refusal)?;
+        if key.record && !auth.record {
+            return Err("Token does not allow recording".into());
+        }
         let (session, ended) = self.state.sessions.register(SessionInfo {
             stream: key.stream.clone(),
             role: TokenType::Publish,
@@ -439,6 +439,23 @@ impl Connection {
                     )
                     .await
                     .map_err(|OpenFailed(why)| Closed::Refused(why))?;
+                    if p.key.record {
+                        // A republished source is recorded on into a new file.
+                        let recording = self
+                            .state
+                            .recordings
+                            .record(
+                                &self.state.media,
+                                opened.peer,
+                                &p.key.stream,
+                                p.key.source_id.as_deref(),
+                                None,
+                            )
+                            .await;
+                        if let Err(e) = recording {
+                            tracing::warn!(stream = %p.key.stream, error = %e, "RTMP recording did not start");
+                        }
+                    }
                     // The new publication replaces the old one seamlessly for viewers.
                     if let Some(old) = p.publication.replace(opened) {
                         self.state.media.close(old.peer);

@@ -3,7 +3,7 @@
 //! * `POST /whip/STREAM` (or `/api/whip/STREAM`), `Authorization: Bearer` publish API token,
 //!   `Content-Type: application/sdp`, body = the offer → `201 Created` with the answer, the
 //!   session's `Location` and `ETag`. Query: `sourceId` (none = the main source), `priority`
-//!   (redundant ingest); `record=true` is refused with 501 until recording exists.
+//!   (redundant ingest), `record=true` (when the token allows recording).
 //! * `POST /whep/STREAM` (or `/api/whep/STREAM`): a viewer of the pinned source (query
 //!   `pinnedSourceId`, none = the main source); a subscribe API token when the stream is private.
 //! * The session resource (`Location`): `DELETE` ends it, `PATCH` takes trickle ICE fragments
@@ -169,6 +169,7 @@ enum Media {
     Publish {
         source: Option<String>,
         priority: Option<i32>,
+        record: bool,
     },
     View {
         pinned: Option<String>,
@@ -193,13 +194,17 @@ async fn whip(
             .access
             .authorize_publish_source(&who, &stream, source.as_deref())?;
         let priority = priority(&query)?;
-        refuse_unsupported(&query)?;
+        let record = record_wanted(&query, auth.record)?;
         let offer = read_offer(&headers, body).await?;
         let open = Open {
             role: TokenType::Publish,
             stream,
             token_id: auth.token_id,
-            media: Media::Publish { source, priority },
+            media: Media::Publish {
+                source,
+                priority,
+                record,
+            },
             offer,
         };
         open_session(&state, who.ip, uri.path(), open).await
@@ -279,24 +284,30 @@ fn priority(query: &HashMap<String, String>) -> Result<Option<i32>, Failure> {
         .transpose()
 }
 
-/// Recording (`record`) does not exist yet: a publisher that asks for it is told so rather
-/// than silently getting less.
-fn refuse_unsupported(query: &HashMap<String, String>) -> Result<(), Failure> {
-    match query
+/// `record=true`: record the publication, if the API token allows it (a publisher that asks
+/// is told when it may not, rather than silently getting less).
+fn record_wanted(query: &HashMap<String, String>, allowed: bool) -> Result<bool, Failure> {
+    let wanted = match query
         .get("record")
         .map(|v| v.to_ascii_lowercase())
         .as_deref()
     {
-        None | Some("false" | "0") => Ok(()),
-        Some("true" | "1") => Err(Failure::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "record=true (recording) is not supported yet: publish without it",
-        )),
-        Some(_) => Err(Failure::new(
-            StatusCode::BAD_REQUEST,
-            "Invalid record: use true or false",
-        )),
+        None | Some("false" | "0") => false,
+        Some("true" | "1") => true,
+        Some(_) => {
+            return Err(Failure::new(
+                StatusCode::BAD_REQUEST,
+                "Invalid record: use true or false",
+            ))
+        }
+    };
+    if wanted && !allowed {
+        return Err(Failure::new(
+            StatusCode::FORBIDDEN,
+            "Token does not allow recording",
+        ));
     }
+    Ok(wanted)
 }
 
 /// Whether the request's `Content-Type` is `media_type` (parameters and case aside).
@@ -423,8 +434,14 @@ async fn open_session(
         .map_err(|m| Failure::new(StatusCode::TOO_MANY_REQUESTS, m))?;
     let ufrag = resource::ice_ufrag(&offer);
     let (events_tx, events_rx) = mpsc::unbounded_channel();
+    let mut record = false;
     let (reply, source) = match media {
-        Media::Publish { source, priority } => {
+        Media::Publish {
+            source,
+            priority,
+            record: wants_recording,
+        } => {
+            record = wants_recording;
             let params = PublishParams {
                 stream: stream.clone(),
                 source: source.clone(),
@@ -448,6 +465,22 @@ async fn open_session(
     let accepted = reply
         .map_err(|_| Failure::new(StatusCode::SERVICE_UNAVAILABLE, "Server is shutting down"))?
         .map_err(media_failure)?;
+    if record {
+        // The publication stands whatever happens to its recording (logged, counted).
+        let recording = state
+            .recordings
+            .record(
+                &state.media,
+                accepted.peer,
+                &stream,
+                source.as_deref(),
+                None,
+            )
+            .await;
+        if let Err(e) = recording {
+            tracing::warn!(%stream, error = %e, "WHIP recording did not start");
+        }
+    }
     state.sessions.set_peer(id, accepted.peer, source);
     let resource_id = random_hex(16);
     let etag = format!("\"{}\"", random_hex(8));

@@ -19,7 +19,11 @@ async fn workers() -> (MediaHandle, watch::Sender<bool>) {
         .map(|_| {
             let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
             let config = SfuConfig::new(socket.local_addr().unwrap());
-            WorkerSpec { socket, config }
+            WorkerSpec {
+                socket,
+                config,
+                recording: None,
+            }
         })
         .collect();
     let (stop_tx, stop_rx) = watch::channel(false);

@@ -5,6 +5,7 @@ mod authz;
 mod client;
 mod limits;
 mod local_publication;
+mod recording;
 mod rtmp;
 mod rtmp_client;
 mod signaling;
