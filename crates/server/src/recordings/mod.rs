@@ -339,8 +339,10 @@ impl Recorder {
         let Some(w) = self.writing.remove(&publication) else {
             return;
         };
+        // Listed as being written until the file is complete.
+        let finished = w.sink.finish();
         lock(&self.active).remove(&publication);
-        match w.sink.finish() {
+        match finished {
             Ok(bytes) => {
                 tracing::info!(file = %w.file, bytes, "recording finished");
                 self.counters.finished.fetch_add(1, Ordering::Relaxed);
@@ -372,10 +374,10 @@ impl Recorder {
         let Some(w) = self.writing.remove(&publication) else {
             return;
         };
-        lock(&self.active).remove(&publication);
         tracing::error!(file = %w.file, reason, "recording stopped: write failed");
         self.counters.failed.fetch_add(1, Ordering::Relaxed);
         let _ = w.sink.finish();
+        lock(&self.active).remove(&publication);
         notify(
             &w.notices,
             Notice::Failed {

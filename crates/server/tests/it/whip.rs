@@ -280,10 +280,12 @@ async fn whip_and_whep_refusals_carry_the_rfc_status_and_a_readable_reason() {
         400
     );
 
-    // Not yet: recording.
-    let (s, body, _) = http.post("/whip/r?record=true", Some(TOKEN), &offer).await;
-    assert_eq!(s, 501, "{body}");
-    assert!(body.contains("not supported yet"), "{body}");
+    // Recording needs the token's permission (`narrow` has none).
+    let (s, body, _) = http
+        .post("/whip/r?record=true", Some(&narrow), &offer)
+        .await;
+    assert_eq!(s, 403, "{body}");
+    assert!(body.contains("recording"), "{body}");
     // A priority is an integer.
     let (s, body, _) = http.post("/whip/r?priority=top", Some(TOKEN), &offer).await;
     assert_eq!(s, 400, "{body}");
