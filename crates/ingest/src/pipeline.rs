@@ -335,11 +335,6 @@ impl Pipeline {
         self.stats
     }
 
-    /// The tracks announced so far.
-    pub fn published(&self) -> Option<TrackSet> {
-        self.published
-    }
-
     fn emit(&mut self, packet: MediaPacket) {
         if self.published.is_some() {
             self.out.push_back(Output::Media(packet));

@@ -166,11 +166,6 @@ impl Recordings {
         media.stop_recording(peer);
     }
 
-    /// Whether `peer` is being recorded.
-    pub fn is_recording(&self, peer: PeerId) -> bool {
-        lock(&self.active).contains_key(&peer)
-    }
-
     /// Whether `path` is being written.
     pub fn is_active(&self, path: &Path) -> bool {
         lock(&self.active).values().any(|p| p == path)
