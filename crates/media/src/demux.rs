@@ -134,6 +134,29 @@ pub(crate) fn is_stun(data: &[u8]) -> bool {
     data.len() >= 20 && data[0] < 4
 }
 
+/// Whether a STUN message is a Binding request carrying USE-CANDIDATE (RFC 8445 §7.1.2):
+/// the controlling agent nominating the pair it came on. An ICE-lite agent sends media on
+/// the pair nominated last.
+pub(crate) fn stun_nominates(data: &[u8]) -> bool {
+    if !is_stun(data) || data[0..2] != [0x00, 0x01] {
+        return false;
+    }
+    let mut attrs = &data[20..];
+    while attrs.len() >= 4 {
+        let kind = u16::from_be_bytes([attrs[0], attrs[1]]);
+        if kind == 0x0025 {
+            return true;
+        }
+        let len = usize::from(u16::from_be_bytes([attrs[2], attrs[3]]));
+        let skip = 4 + len.div_ceil(4) * 4;
+        if skip > attrs.len() {
+            return false;
+        }
+        attrs = &attrs[skip..];
+    }
+    false
+}
+
 #[cfg(test)]
 #[allow(clippy::disallowed_methods)] // tests need an arbitrary origin for simulated time
 mod tests {

@@ -28,6 +28,8 @@
 pub mod audio;
 pub mod codec;
 pub mod demux;
+mod egress;
+pub use egress::{srtp, wire};
 mod peer;
 pub mod registry;
 pub mod rewrite;

@@ -11,10 +11,14 @@ use str0m::rtp::{Extension, ExtensionMap};
 use str0m::{Candidate, Rtc, RtcConfig};
 
 use crate::codec::PtMap;
+use crate::egress::history::PacketHistory;
+use crate::egress::keys::{self, KeySlot};
+use crate::egress::wire::ExtIds;
+use crate::egress::{TrackTx, ViewerEgress};
 use crate::registry::{SourceId, StreamId};
 use crate::rewrite::Rewriter;
 use crate::sfu::TimerSlot;
-use crate::{CloseReason, Kind, LocalCodec, LocalTrack, MediaError, SourceKey, TrackDesc};
+use crate::{CloseReason, Kind, LocalCodec, LocalTrack, MediaError, PeerId, SourceKey, TrackDesc};
 
 /// Largest SDP offer accepted; real offers are a few KiB.
 pub(crate) const MAX_SDP_LEN: usize = 64 * 1024;
@@ -36,6 +40,22 @@ pub(crate) struct Peer {
     pub timer: TimerSlot,
     /// Set while handling events; the peer is closed once they are handled.
     pub closing: Option<CloseReason>,
+    /// Where its DTLS handshake leaves the SRTP keys.
+    pub keys: KeySlot,
+    /// The address its media goes to: the ICE pair it nominated.
+    pub send_to: Option<SocketAddr>,
+    /// A connected viewer's egress (Podium protects and sends its media itself).
+    pub egress: Option<Box<ViewerEgress>>,
+}
+
+impl Peer {
+    /// The address its media goes to from now on (a nomination or str0m's own sends).
+    pub fn set_send_to(&mut self, to: SocketAddr) {
+        self.send_to = Some(to);
+        if let Some(e) = self.egress.as_mut() {
+            e.destination = to;
+        }
+    }
 }
 
 pub(crate) enum Role {
@@ -167,6 +187,7 @@ pub(crate) fn local_tracks(tracks: &[LocalTrack]) -> Result<Vec<InTrack>, MediaE
             kind,
             desc: TrackDesc { kind, track_id },
             params: vec![PayloadParams::new(Pt::from(pt), None, spec)],
+            history: (kind == Kind::Video).then(Box::default),
         });
     }
     Ok(out)
@@ -178,6 +199,8 @@ pub(crate) struct InTrack {
     pub desc: TrackDesc,
     /// Negotiated codecs of this m-line, to build viewers' PT maps.
     pub params: Vec<PayloadParams>,
+    /// Recent packets (video), shared by every viewer's retransmissions.
+    pub history: Option<Box<PacketHistory>>,
 }
 
 /// A view: the default transceivers carry the pinned source; the audio slots carry whatever
@@ -223,6 +246,10 @@ pub(crate) struct OutTrack {
     pub rewriter: Rewriter,
     /// PT table for the publication generation it was built for.
     pub pt_map: Option<(u64, PtMap)>,
+    /// Its sender state on Podium's egress (set once the answer is made).
+    pub tx: Option<TrackTx>,
+    /// The publication and track it last carried, where resends are looked up.
+    pub source: Option<(PeerId, usize)>,
 }
 
 impl OutTrack {
@@ -235,6 +262,8 @@ impl OutTrack {
             mid,
             rewriter: Rewriter::new(clock),
             pt_map: None,
+            tx: None,
+            source: None,
         }
     }
 }
@@ -274,14 +303,16 @@ impl LocalSide {
 /// Viewers do not negotiate transport-wide congestion control: Podium runs no bandwidth
 /// estimation towards viewers, and with the extension str0m keeps a 1000-entry send record
 /// per peer (about 44 KiB) and the browser sends TWCC feedback every few tens of ms, which
-/// the SFU would decrypt and parse for nothing.
+/// the SFU would decrypt and parse for nothing. A viewer's media and sender reports leave
+/// through Podium's egress (`egress/`), so its `Rtc` keeps no send buffers and writes no
+/// reports of its own; the DTLS keys are captured for the egress ([`keys`]).
 pub(crate) fn accept_offer(
     now: Instant,
     local: &LocalSide,
     offer: &str,
     codecs: CodecChoice,
     side: Side,
-) -> Result<(Rtc, String), MediaError> {
+) -> Result<(Rtc, String, KeySlot), MediaError> {
     if offer.len() > MAX_SDP_LEN {
         return Err(MediaError::InvalidOffer("SDP too large".into()));
     }
@@ -301,13 +332,18 @@ pub(crate) fn accept_offer(
         .set_rtp_mode(true)
         .clear_codecs();
     if side == Side::Viewer {
-        config = config.set_extension_map(without_twcc(ExtensionMap::standard()));
+        config = config
+            .set_extension_map(without_twcc(ExtensionMap::standard()))
+            .set_send_buffer_audio(1)
+            .set_send_buffer_video(1)
+            .set_rtcp_report_interval_audio(NO_STR0M_REPORTS)
+            .set_rtcp_report_interval_video(NO_STR0M_REPORTS);
     }
     add_codecs(&mut config, codecs, dtx);
     if let Some(cert) = &local.cert {
         config = config.set_dtls_cert(cert.clone());
     }
-    let mut rtc = config.build(now);
+    let (mut rtc, keys) = keys::build_capturing(config, now);
     let local = Candidate::host(local.candidate, "udp")
         .map_err(|e| MediaError::InvalidOffer(format!("bad local candidate: {e}")))?;
     rtc.add_local_candidate(local);
@@ -315,8 +351,12 @@ pub(crate) fn accept_offer(
     let answer = catch_unwind(AssertUnwindSafe(|| rtc.sdp_api().accept_offer(parsed)))
         .map_err(|_| MediaError::InvalidOffer("offer could not be processed".into()))?
         .map_err(|e| MediaError::InvalidOffer(first_line(&e.to_string())))?;
-    Ok((rtc, answer.to_sdp_string()))
+    Ok((rtc, answer.to_sdp_string(), keys))
 }
+
+/// A viewer's `Rtc` sends no reports: Podium's egress does (what str0m would report covers
+/// nothing, since the media never passes through it). An hour is "never" for a peer.
+const NO_STR0M_REPORTS: Duration = Duration::from_secs(3600);
 
 /// A payload type whose `a=rtpmap`/`a=fmtp` differ between media sections. Browsers give a
 /// payload type one meaning for the whole (bundled) session; a hostile offer that does not
@@ -488,6 +528,7 @@ pub(crate) fn publication_tracks(rtc: &Rtc, mids: &[Mid]) -> Vec<InTrack> {
             kind,
             desc: TrackDesc { kind, track_id },
             params,
+            history: (kind == Kind::Video).then(Box::default),
         });
     }
     tracks
@@ -526,14 +567,28 @@ pub(crate) fn viewing_tracks(rtc: &Rtc, mids: &[Mid], max_slots: usize) -> Viewi
     viewing
 }
 
-/// Audio sent to a viewer is never resent (not nackable, no RTX), so its send streams need
-/// no resend cache and no retransmission-ratio history: str0m would otherwise record every
-/// packet's size for the ratio (a push per forwarded copy) and keep the history per track.
-pub(crate) fn lighten_audio_senders(rtc: &mut Rtc, viewing: &Viewing) {
-    let mut api = rtc.direct_api();
-    for track in viewing.audio.iter().chain(&viewing.slots) {
+/// Sets up each outgoing track's sender state from what the answer negotiated: the SSRCs
+/// str0m declared (and RTX's, for video), the header extension ids.
+pub(crate) fn attach_senders(rtc: &mut Rtc, viewing: &mut Viewing) {
+    let tracks = viewing
+        .audio
+        .iter_mut()
+        .map(|t| (t, 48_000))
+        .chain(viewing.video.iter_mut().map(|t| (t, 90_000)))
+        .chain(viewing.slots.iter_mut().map(|t| (t, 48_000)));
+    for (track, clock) in tracks {
+        let ext = rtc
+            .media(track.mid)
+            .map(|m| ExtIds::from_map(m.remote_extmap()))
+            .unwrap_or_default();
+        let mut api = rtc.direct_api();
         if let Some(tx) = api.stream_tx_by_mid(track.mid, None) {
-            tx.set_rtx_cache(1, Duration::ZERO, None);
+            let rtx = if clock == 90_000 {
+                tx.rtx().map(|s| *s)
+            } else {
+                None
+            };
+            track.tx = Some(TrackTx::new(*tx.ssrc(), rtx, &track.mid, ext, clock));
         }
     }
 }
@@ -768,7 +823,7 @@ mod tests {
         let video = api.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
         let (offer, _) = api.apply().expect("offer");
         let local = LocalSide::new("127.0.0.1:5004".parse().unwrap());
-        let (rtc, _) = accept_offer(
+        let (rtc, _, _) = accept_offer(
             now,
             &local,
             &offer.to_sdp_string(),

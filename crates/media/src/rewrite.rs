@@ -53,6 +53,8 @@ pub struct Rewriter {
     ts_offset: i64,
     /// Highest output sequence number and its timestamp/arrival: the base for the next switch.
     last: Option<(u64, u64, Instant)>,
+    /// First output sequence number of the current input: resends map back only from here.
+    since: u64,
 }
 
 impl Rewriter {
@@ -67,6 +69,7 @@ impl Rewriter {
             seq_offset: 0,
             ts_offset: 0,
             last: None,
+            since: 0,
         }
     }
 
@@ -95,6 +98,21 @@ impl Rewriter {
         })
     }
 
+    /// The input and its sequence number behind output `seq`, if it belongs to the current
+    /// input (what a retransmission request is answered from).
+    pub fn input_of(&self, seq: u64) -> Option<(InputKey, u64)> {
+        let current = self.current?;
+        if seq < self.since || self.last.is_none_or(|(last, _, _)| seq > last) {
+            return None;
+        }
+        Some((current, add(seq, -self.seq_offset)?))
+    }
+
+    /// The output timestamp of the current input's timestamp `ts`.
+    pub fn output_ts(&self, ts: u64) -> u32 {
+        add(ts, self.ts_offset).unwrap_or(0) as u32
+    }
+
     /// Forgets the current input, so the next packet from any input re-bases. Called when the
     /// source behind this track changes, even if the new one reuses an SSRC.
     pub fn reset_input(&mut self) {
@@ -116,6 +134,7 @@ impl Rewriter {
                 self.ts_offset = (last_ts + step) as i64 - p.ts as i64;
             }
         }
+        self.since = add(p.seq, self.seq_offset).unwrap_or(0);
     }
 }
 
@@ -203,5 +222,31 @@ mod tests {
         // The next switch continues after the highest, not the last-arrived.
         let d = r.rewrite(pkt(2, 9, 500, 0, t0)).unwrap();
         assert_eq!(d.seq, 13);
+    }
+
+    #[test]
+    fn output_maps_back_to_the_current_input_only() {
+        let t0 = Instant::now();
+        let mut r = Rewriter::new(90_000);
+        assert_eq!(r.input_of(0), None);
+        for i in 0..5 {
+            r.rewrite(pkt(1, 1, 70_000 + i, 1_000 + 3000 * i, t0))
+                .unwrap();
+        }
+        let key1 = InputKey {
+            generation: 1,
+            ssrc: 1,
+        };
+        let first = 70_000 & 0xffff;
+        assert_eq!(r.input_of(first + 2), Some((key1, 70_002)));
+        assert_eq!(r.input_of(first + 5), None, "not sent yet");
+        let out = r.rewrite(pkt(2, 7, 10, 50, t0)).unwrap();
+        assert_eq!(r.input_of(first + 2), None, "an earlier input");
+        let key2 = InputKey {
+            generation: 2,
+            ssrc: 7,
+        };
+        assert_eq!(r.input_of(out.seq), Some((key2, 10)));
+        assert_eq!(r.output_ts(50), out.ts);
     }
 }

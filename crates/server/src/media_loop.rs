@@ -63,7 +63,15 @@ impl Worker {
         Ok(Self {
             index,
             workers,
-            sfu: Sfu::new(config, Instant::now()),
+            sfu: {
+                let mut config = config;
+                // Read together: sender reports map the core's instants to wall-clock time.
+                let now = Instant::now();
+                config.unix_time_at_start = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default();
+                Sfu::new(config, now)
+            },
             io: BatchSocket::new(socket)?,
             candidate_addr,
             routes: HashMap::new(),
@@ -281,6 +289,9 @@ impl Worker {
     /// Takes the core's output: events are routed, datagrams queued; returns its deadline.
     fn collect(&mut self, origin: Option<Instant>) -> Instant {
         self.hand_over_recorded();
+        for buf in self.io.take_spent() {
+            self.sfu.recycle(buf);
+        }
         loop {
             match self.sfu.poll_output() {
                 Output::Transmit(transmit) => self.queue.push_back(Outgoing { transmit, origin }),

@@ -55,6 +55,8 @@ pub struct BatchSocket {
     socket: UdpSocket,
     bufs: Box<[[u8; MAX_DATAGRAM]; RECV_BATCH]>,
     received: Vec<Received>,
+    /// Buffers of datagrams sent, for the owner to reuse ([`BatchSocket::take_spent`]).
+    spent: Vec<Vec<u8>>,
     #[cfg(target_os = "linux")]
     sys: linux::Headers,
 }
@@ -69,9 +71,15 @@ impl BatchSocket {
             socket: UdpSocket::from_std(socket)?,
             bufs: Box::new([[0; MAX_DATAGRAM]; RECV_BATCH]),
             received: Vec::with_capacity(RECV_BATCH),
+            spent: Vec::with_capacity(SEND_BATCH),
             #[cfg(target_os = "linux")]
             sys: linux::Headers::new(),
         })
+    }
+
+    /// The buffers of the datagrams sent since the last call.
+    pub fn take_spent(&mut self) -> std::vec::Drain<'_, Vec<u8>> {
+        self.spent.drain(..)
     }
 
     /// The bound address.
@@ -100,6 +108,7 @@ impl BatchSocket {
                 bufs,
                 received,
                 sys,
+                ..
             } = self;
             socket.try_io(Interest::READABLE, || sys.recv(socket, bufs, received))?;
         }
@@ -109,6 +118,7 @@ impl BatchSocket {
                 socket,
                 bufs,
                 received,
+                ..
             } = self;
             for buf in bufs.iter_mut() {
                 match socket.try_recv_from(buf) {
@@ -177,6 +187,8 @@ impl BatchSocket {
                     for out in queue.drain(..sent) {
                         stats.datagrams_out += 1;
                         stats.bytes_out += out.transmit.contents.len() as u64;
+                        // Back to the core's buffer pool (see `Worker::collect`).
+                        self.spent.push(out.transmit.contents.into());
                         if let Some(origin) = out.origin {
                             stats
                                 .latency

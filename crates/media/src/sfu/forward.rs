@@ -6,13 +6,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use str0m::media::{KeyframeRequest, KeyframeRequestKind, Pt};
-use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, SeqNo, VideoOrientation};
+use str0m::net::Transmit;
+use str0m::rtp::{RtpPacket, VideoOrientation};
 
 use super::recording::{Recorded, RecordedPacket};
 use super::{Counters, IdMap, Sfu};
 use crate::audio::speaker::is_speech;
 use crate::codec::PtMap;
-use crate::peer::{LocalPeer, Peer, Publication, Role, Target};
+use crate::egress::history::Kept;
+use crate::egress::{BufferPool, Clock, OutRtp};
+use crate::peer::{InTrack, LocalPeer, Peer, Publication, Role, Target};
 use crate::registry::{SourceId, StreamId};
 use crate::rewrite::{InPacket, InputKey};
 use crate::{Kind, LocalPacket, MediaEvent, PeerId};
@@ -57,8 +60,8 @@ struct Input {
 }
 
 /// Largest RTP payload forwarded. Encoders keep packets under the path MTU (about 1200
-/// bytes of payload); str0m writes a packet out in a 2000-byte buffer, header included, and
-/// a payload that does not fit would take the media worker down.
+/// bytes of payload); the egress writes a packet into a buffer of
+/// [`crate::egress::DATAGRAM_CAPACITY`] bytes with its header and tag.
 pub(crate) const MAX_PAYLOAD: usize = 1500;
 
 /// Most SSRCs remembered per publication: each track's media and RTX, times a few
@@ -72,13 +75,17 @@ struct Writer<'a> {
     peers: &'a mut IdMap<PeerId, Box<Peer>>,
     locals: &'a IdMap<PeerId, Box<LocalPeer>>,
     counters: &'a mut Counters,
-    dirty: &'a mut Vec<PeerId>,
+    transmits: &'a mut std::collections::VecDeque<Transmit>,
+    pool: &'a mut BufferPool,
+    clock: Clock,
+    /// The socket's address, the source of every datagram.
+    local: std::net::SocketAddr,
 }
 
 impl Sfu {
     /// One RTP packet of a publisher. Allocation-free once warm: ids instead of names, the
-    /// payload shared with every copy, viewer lists iterated in place. What str0m allocates
-    /// per copy (the SRTP output datagram) is outside.
+    /// payload shared with every copy, viewer lists iterated in place, each copy written
+    /// into a pooled buffer.
     pub(super) fn on_rtp(&mut self, now: Instant, from: PeerId, pkt: RtpPacket) {
         let Some(peer) = self.peers.get_mut(&from) else {
             return;
@@ -132,6 +139,7 @@ impl Sfu {
         let first = !std::mem::replace(&mut publication.flowing, true);
         publication.last_packet_at = now;
         let resumed = std::mem::take(&mut publication.stalled);
+        remember(&mut publication.tracks[track_idx], ssrc, *pkt.seq_no, &pkt);
         if !self.is_current(now, (stream, source), from, first, resumed) {
             return;
         }
@@ -155,7 +163,7 @@ impl Sfu {
             captured: pkt.timestamp,
             payload: pkt.payload,
         };
-        self.forward(stream, source, pkt);
+        self.forward(now, stream, source, pkt);
     }
 
     /// One packet of a local publication's track `track_idx`. Like a WebRTC packet after
@@ -197,6 +205,17 @@ impl Sfu {
         }
         let generation = publication.generation;
         let (stream, source) = (local.stream, publication.source_id);
+        if let Some(history) = publication.tracks[track_idx].history.as_deref_mut() {
+            history.push(Kept {
+                seq,
+                ssrc: track_idx as u32,
+                pt,
+                ts,
+                marker: pkt.marker,
+                video_orientation: None,
+                payload: pkt.payload.clone(),
+            });
+        }
         let first = !std::mem::replace(&mut publication.flowing, true);
         publication.last_packet_at = now;
         let resumed = std::mem::take(&mut publication.stalled);
@@ -224,7 +243,7 @@ impl Sfu {
             captured: pkt.captured.unwrap_or(now),
             payload: pkt.payload,
         };
-        self.forward(stream, source, pkt);
+        self.forward(now, stream, source, pkt);
         self.flush(now);
     }
 
@@ -255,13 +274,17 @@ impl Sfu {
     /// The common tail of both kinds of publication: a current publication's packet to the
     /// viewers pinned to its source and, for audio, to the multiplexer and the slots
     /// carrying the source.
-    fn forward(&mut self, stream: StreamId, source: SourceId, pkt: Packet) {
+    fn forward(&mut self, now: Instant, stream: StreamId, source: SourceId, pkt: Packet) {
         let kind = pkt.input.kind;
+        let clock = self.clock(now);
         let mut out = Writer {
             peers: &mut self.peers,
             locals: &self.locals,
             counters: &mut self.counters,
-            dirty: &mut self.dirty,
+            transmits: &mut self.transmits,
+            pool: &mut self.pool,
+            clock,
+            local: self.config.candidate_addr,
         };
         for &viewer in self.registry.pinned_viewers(stream, source) {
             out.write(viewer, Target::Main(kind), &pkt);
@@ -307,11 +330,15 @@ impl Sfu {
         };
         let horizon = now.checked_sub(RECENT_AUDIO);
         let cfg = &self.config.speaker;
+        let clock = self.clock(now);
         let mut out = Writer {
             peers: &mut self.peers,
             locals: &self.locals,
             counters: &mut self.counters,
-            dirty: &mut self.dirty,
+            transmits: &mut self.transmits,
+            pool: &mut self.pool,
+            clock,
+            local: self.config.candidate_addr,
         };
         // From the first speech packet on: replaying the silence before it would only make
         // the burst (and the listener's jitter-buffer catch-up) longer.
@@ -433,35 +460,37 @@ impl Writer<'_> {
         }) else {
             return;
         };
-        let mid = track.mid;
-        let ext = ExtensionValues {
-            audio_level: pkt.audio_level,
-            voice_activity: pkt.voice_activity,
-            video_orientation: pkt.video_orientation,
-            ..Default::default()
-        };
         let marker = pkt.marker || (kind == Kind::Audio && out.switched);
-        let mut api = peer.rtc.direct_api();
-        let Some(tx) = api.stream_tx_by_mid(mid, None) else {
+        let Peer { egress, role, .. } = &mut **peer;
+        let (Some(egress), Role::Viewer(viewing)) = (egress.as_deref(), role) else {
             return;
         };
-        tx.write_rtp(
-            RtpWrite::new(
-                pt,
-                SeqNo::from(out.seq),
-                out.ts,
-                pkt.captured,
-                pkt.payload.clone(),
-            )
-            .marker(marker)
-            .ext_vals(ext)
-            .nackable(kind == Kind::Video),
-        );
-        self.counters.rtp_forwarded += 1;
-        if !peer.dirty {
-            peer.dirty = true;
-            self.dirty.push(viewer);
+        let Some(track) = viewing.track_mut(target) else {
+            return;
+        };
+        let Some(tx) = track.tx.as_mut() else {
+            return;
+        };
+        let p = OutRtp {
+            pt: *pt,
+            seq: out.seq,
+            ts: out.ts,
+            marker,
+            audio_level: pkt.audio_level,
+            voice_activity: pkt.voice_activity,
+            video_orientation: pkt.video_orientation.map(|v| v as u8),
+            captured: pkt.captured,
+            payload: &pkt.payload,
+        };
+        let mut buf = self.pool.take();
+        if egress.write_rtp(&mut buf, tx, &p, &self.clock).is_err() {
+            self.pool.put(buf);
+            return;
         }
+        track.source = Some((input.from, input.track_idx));
+        self.transmits
+            .push_back(super::egress::transmit(self.local, egress.destination, buf));
+        self.counters.rtp_forwarded += 1;
     }
 
     fn build_pt_map(&mut self, viewer: PeerId, target: Target, input: Input) {
@@ -480,6 +509,21 @@ impl Writer<'_> {
         };
         let map = PtMap::build(&params, &peer.rtc, track.mid);
         track.pt_map = Some((input.generation, map));
+    }
+}
+
+/// Keeps a video packet in its track's shared history, for viewers' retransmissions.
+fn remember(track: &mut InTrack, ssrc: u32, seq: u64, pkt: &RtpPacket) {
+    if let Some(history) = track.history.as_deref_mut() {
+        history.push(Kept {
+            seq,
+            ssrc,
+            pt: pkt.header.payload_type,
+            ts: pkt.time.numer(),
+            marker: pkt.header.marker,
+            video_orientation: pkt.header.ext_vals.video_orientation.map(|v| v as u8),
+            payload: pkt.payload.clone(),
+        });
     }
 }
 

@@ -1,5 +1,6 @@
 //! The SFU state machine: peers, streams and their lifecycle.
 
+mod egress;
 mod forward;
 mod ids;
 mod multiplex;
@@ -59,6 +60,9 @@ pub struct SfuConfig {
     /// Most live sources of one stream (`None` = no limit); replacing a live source is
     /// always allowed.
     pub max_sources_per_stream: Option<usize>,
+    /// Time since the Unix epoch when the SFU starts (the shell reads the clock): sender
+    /// reports carry NTP time from it.
+    pub unix_time_at_start: Duration,
 }
 
 impl SfuConfig {
@@ -78,6 +82,7 @@ impl SfuConfig {
             slots: SlotConfig::default(),
             max_viewers_per_stream: None,
             max_sources_per_stream: None,
+            unix_time_at_start: Duration::ZERO,
         }
     }
 }
@@ -101,6 +106,12 @@ pub struct Counters {
     pub rtp_dropped_oversized: u64,
     /// Audio slots that changed source.
     pub slot_switches: u64,
+    /// Packets resent to viewers on their NACKs.
+    pub rtp_resent: u64,
+    /// Resends refused because a viewer asked for more than its budget.
+    pub resends_refused: u64,
+    /// Sender reports sent to viewers (one compound packet each).
+    pub reports_sent: u64,
 }
 
 impl Counters {
@@ -116,6 +127,9 @@ impl Counters {
             rtp_dropped_no_codec,
             rtp_dropped_oversized,
             slot_switches,
+            rtp_resent,
+            resends_refused,
+            reports_sent,
         } = other;
         self.datagrams_unroutable += datagrams_unroutable;
         self.datagrams_rejected += datagrams_rejected;
@@ -125,6 +139,9 @@ impl Counters {
         self.rtp_dropped_no_codec += rtp_dropped_no_codec;
         self.rtp_dropped_oversized += rtp_dropped_oversized;
         self.slot_switches += slot_switches;
+        self.rtp_resent += rtp_resent;
+        self.resends_refused += resends_refused;
+        self.reports_sent += reports_sent;
     }
 }
 
@@ -162,6 +179,14 @@ pub struct Sfu {
     due: Vec<PeerId>,
     /// Scratch: a peer's `Rtc` events while it is drained.
     rtc_events: Vec<Event>,
+    /// Datagram buffers of the egress, handed back by the shell ([`Sfu::recycle`]).
+    pool: crate::egress::BufferPool,
+    /// When the SFU started: the egress's clocks count from here.
+    epoch: Instant,
+    /// Scratch: a viewer's RTCP being opened, the feedback in it, the packets it asks for.
+    rtcp_scratch: Vec<u8>,
+    feedback: Vec<crate::egress::wire::Feedback>,
+    resends: Vec<(u64, u32, u64)>,
 }
 
 impl Sfu {
@@ -191,7 +216,17 @@ impl Sfu {
             recorded: Vec::new(),
             due: Vec::new(),
             rtc_events: Vec::new(),
+            pool: crate::egress::BufferPool::default(),
+            epoch: now,
+            rtcp_scratch: Vec::new(),
+            feedback: Vec::new(),
+            resends: Vec::new(),
         }
+    }
+
+    /// Hands back a sent datagram's buffer (`Transmit::contents`), so later copies reuse it.
+    pub fn recycle(&mut self, buf: Vec<u8>) {
+        self.pool.put(buf);
     }
 
     /// Running totals.
@@ -263,7 +298,7 @@ impl Sfu {
             Some(name) => CodecChoice::Only(peer::parse_codec(name)?),
             None => CodecChoice::All,
         };
-        let (rtc, answer) =
+        let (rtc, answer, keys) =
             peer::accept_offer(now, &self.local, &p.offer, choice, Side::Publisher)?;
         let tracks = peer::publication_tracks(&rtc, &peer::offer_mids(&p.offer));
         if tracks.is_empty() {
@@ -273,7 +308,13 @@ impl Sfu {
         }
         let (id, added, publication) =
             self.register_publication(now, &p.stream, &p.source, p.priority, tracks);
-        self.insert_peer(now, id, rtc, added.stream, Role::Publisher(publication));
+        self.insert_peer(
+            now,
+            id,
+            (rtc, keys),
+            added.stream,
+            Role::Publisher(publication),
+        );
         self.announce_publication(id, added, &p.source);
         Ok(Accepted { peer: id, answer })
     }
@@ -386,7 +427,7 @@ impl Sfu {
                 )));
             }
         }
-        let (mut rtc, answer) =
+        let (mut rtc, answer, keys) =
             peer::accept_offer(now, &self.local, &v.offer, CodecChoice::All, Side::Viewer)?;
         let mut viewing = peer::viewing_tracks(&rtc, &peer::offer_mids(&v.offer), v.max_slots);
         if viewing.audio.is_none() && viewing.video.is_none() {
@@ -394,7 +435,7 @@ impl Sfu {
                 "a view offer needs a recvonly audio or video m-line with a supported codec",
             ));
         }
-        peer::lighten_audio_senders(&mut rtc, &viewing);
+        peer::attach_senders(&mut rtc, &mut viewing);
         // Main video and audio are one media stream, each slot one of its own; the ids are
         // random, never shared with another view (see `peer::name_msids`).
         let main_mids: Vec<_> = [&viewing.video, &viewing.audio]
@@ -408,7 +449,13 @@ impl Sfu {
         let id = self.next_peer_id();
         let (stream, pinned) = self.registry.add_viewer(&v.stream, &v.pinned, id);
         viewing.pinned_id = pinned;
-        self.insert_peer(now, id, rtc, stream, Role::Viewer(Box::new(viewing)));
+        self.insert_peer(
+            now,
+            id,
+            (rtc, keys),
+            stream,
+            Role::Viewer(Box::new(viewing)),
+        );
         if slot_count > 0 {
             self.mux
                 .add_viewer(now, stream, id, pinned, v.excluded, slot_count);
@@ -449,6 +496,20 @@ impl Sfu {
             return;
         };
         let id = route.peer();
+        let viewer_rtcp = self
+            .peers
+            .get(&id)
+            .is_some_and(|p| p.egress.is_some() && crate::egress::wire::is_rtcp(data));
+        if viewer_rtcp {
+            // A viewer's feedback is for Podium's egress, not for its `Rtc`.
+            if route == demux::Route::Known(id) {
+                self.on_viewer_rtcp(now, id, data);
+            } else {
+                self.counters.datagrams_rejected += 1;
+            }
+            self.flush(now);
+            return;
+        }
         let Ok(contents) = data.try_into() else {
             self.counters.datagrams_rejected += 1;
             return;
@@ -488,8 +549,12 @@ impl Sfu {
                 .any(|t| t.destination == source)
             {
                 self.demux.learn(source, id);
+                let nominates = demux::stun_nominates(data);
                 if let Some(p) = self.peers.get_mut(&id) {
                     p.last_received = now;
+                    if nominates {
+                        p.set_send_to(source);
+                    }
                 }
             } else if matches!(route, demux::Route::Unverified(_)) {
                 self.counters.datagrams_rejected += 1;
@@ -565,7 +630,12 @@ impl Sfu {
             self.close(now, id, CloseReason::Disconnected);
             return;
         }
-        if peer.next_timeout <= now {
+        let rtc_due = peer.next_timeout <= now;
+        self.report_if_due(now, id);
+        let Some(peer) = self.peers.get_mut(&id) else {
+            return;
+        };
+        if rtc_due {
             if peer.rtc.handle_input(Input::Timeout(now)).is_err() {
                 peer.closing = Some(CloseReason::Failed);
             }
@@ -589,7 +659,8 @@ impl Sfu {
         let life = since
             .checked_add(limit + Duration::from_nanos(1))
             .unwrap_or(peer.next_timeout);
-        let deadline = peer.next_timeout.min(life);
+        let report = peer.egress.as_ref().map(|e| e.next_report);
+        let deadline = peer.next_timeout.min(life).min(report.unwrap_or(life));
         self.timers
             .arm(&mut peer.timer, id, deadline, self.last_now);
     }
@@ -609,7 +680,7 @@ impl Sfu {
         &mut self,
         now: Instant,
         id: PeerId,
-        mut rtc: str0m::Rtc,
+        (mut rtc, keys): (str0m::Rtc, crate::egress::keys::KeySlot),
         stream: StreamId,
         role: Role,
     ) {
@@ -629,6 +700,9 @@ impl Sfu {
                 dirty: false,
                 timer: TimerSlot::default(),
                 closing: None,
+                keys,
+                send_to: None,
+                egress: None,
             }),
         );
         self.drain(now, id);
@@ -663,7 +737,17 @@ impl Sfu {
         peer.dirty = false;
         loop {
             match peer.rtc.poll_output() {
-                Ok(str0m::Output::Transmit(t)) => self.transmits.push_back(t),
+                Ok(str0m::Output::Transmit(t)) => {
+                    if !demux::is_stun(&t.contents) {
+                        // DTLS and SRTP go to the nominated pair: str0m's view of the path.
+                        peer.set_send_to(t.destination);
+                    }
+                    if peer.egress.is_some() && crate::egress::wire::is_rtp_or_rtcp(&t.contents) {
+                        // A viewer's `Rtc` has no media of its own to report on.
+                        continue;
+                    }
+                    self.transmits.push_back(t)
+                }
                 Ok(str0m::Output::Timeout(t)) => {
                     peer.next_timeout = t;
                     break;
@@ -733,6 +817,7 @@ impl Sfu {
                     }
                     self.registry.viewer_connected(peer.stream);
                 }
+                self.start_egress(now, id);
                 self.events.push_back(MediaEvent::Connected { to: id });
                 let Some(peer) = self.peers.get(&id) else {
                     return;
