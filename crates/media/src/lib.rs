@@ -30,6 +30,7 @@ pub mod codec;
 pub mod demux;
 mod egress;
 pub use egress::{srtp, wire};
+pub use sfu::relay::{home_worker, Relay};
 mod peer;
 pub mod registry;
 pub mod rewrite;

@@ -96,6 +96,8 @@ pub(crate) struct LocalPeer {
     pub publication: Publication,
     /// Per track: the next (extended) sequence number and the last extended timestamp.
     pub positions: Vec<LocalPosition>,
+    /// A follower's mirror of a source homed on another worker (`sfu/relay.rs`).
+    pub mirror: Option<crate::sfu::relay::MirrorOf>,
 }
 
 /// Where a local track's numbering stands.

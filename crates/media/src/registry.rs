@@ -119,6 +119,11 @@ impl Registry {
         self.by_name.get(name).copied()
     }
 
+    /// The name of a stream that has a publication or a viewer.
+    pub fn stream_name(&self, id: StreamId) -> Option<&str> {
+        self.streams.get(id.0).map(|s| s.name.as_str())
+    }
+
     /// Streams with at least one publication or viewer.
     pub fn stream_count(&self) -> usize {
         self.by_name.len()

@@ -64,8 +64,7 @@ impl Net {
     /// What the SFU answers moves on the next step.
     pub fn inject(&mut self, idx: usize, datagram: &[u8]) {
         let from: SocketAddr = self.clients[idx].addr;
-        self.sfu
-            .handle_receive(self.now, from, self.sfu_addr, datagram);
+        self.receive(from, datagram);
     }
 
     /// Sends a hand-built plaintext RTP packet from client `idx` inside its SRTP session.

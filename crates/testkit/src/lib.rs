@@ -37,6 +37,8 @@ pub struct Seen {
 pub struct Client {
     pub rtc: Rtc,
     pub addr: SocketAddr,
+    /// The media worker (SFU) it talks to: 0 is [`Net::sfu`], others [`Net::extra`].
+    pub worker: usize,
     pub peer: PeerId,
     pub mids: Vec<(Mid, MediaKind)>,
     pub seen: Vec<Seen>,
@@ -113,8 +115,14 @@ impl Client {
 
 pub struct Net {
     pub now: Instant,
+    /// Worker 0.
     pub sfu: Sfu,
     pub sfu_addr: SocketAddr,
+    /// Workers 1.. of a net of several media workers ([`Net::with_workers`]), each with its
+    /// address; relay messages move between them like datagrams.
+    pub extra: Vec<(Sfu, SocketAddr)>,
+    /// Events of workers 1.. (peer ids are per worker), with the worker.
+    pub extra_events: Vec<(usize, MediaEvent)>,
     pub clients: Vec<Client>,
     pub events: Vec<MediaEvent>,
     bench_steps: u64,
@@ -129,6 +137,52 @@ impl Default for Net {
 impl Net {
     pub fn new() -> Self {
         Self::with_config(|_| {})
+    }
+
+    /// A net of `n` media workers (SFUs) of one server, as `--media-workers n` runs them:
+    /// publishers go to the stream's home worker, viewers where the test puts them.
+    pub fn with_workers(n: usize) -> Self {
+        let mut net = Self::with_config(|c| {
+            c.worker = 0;
+            c.workers = n;
+        });
+        for w in 1..n {
+            let addr = SocketAddr::new(net.sfu_addr.ip(), net.sfu_addr.port() + w as u16);
+            let mut cfg = SfuConfig::new(addr);
+            cfg.worker = w;
+            cfg.workers = n;
+            net.extra.push((Sfu::new(cfg, net.now), addr));
+        }
+        net
+    }
+
+    /// Worker `w`'s SFU.
+    pub fn worker(&mut self, w: usize) -> &mut Sfu {
+        match w {
+            0 => &mut self.sfu,
+            w => &mut self.extra[w - 1].0,
+        }
+    }
+
+    fn worker_addr(&self, w: usize) -> SocketAddr {
+        match w {
+            0 => self.sfu_addr,
+            w => self.extra[w - 1].1,
+        }
+    }
+
+    /// Hands a client's datagram to the worker it talks to.
+    pub(crate) fn receive(&mut self, source: SocketAddr, data: &[u8]) {
+        let w = if self.extra.is_empty() {
+            0
+        } else {
+            self.clients
+                .iter()
+                .find(|c| c.addr == source)
+                .map_or(0, |c| c.worker)
+        };
+        let (now, to) = (self.now, self.worker_addr(w));
+        self.worker(w).handle_receive(now, source, to, data);
     }
 
     /// A net whose SFU config is adjusted by `tune`.
@@ -150,6 +204,8 @@ impl Net {
                 now,
             ),
             sfu_addr,
+            extra: Vec::new(),
+            extra_events: Vec::new(),
             clients: Vec::new(),
             events: Vec::new(),
             bench_steps: 0,
@@ -196,6 +252,7 @@ impl Net {
             srtp::SrtpLog,
         ),
         accepted: Accepted,
+        worker: usize,
     ) -> usize {
         let answer = SdpAnswer::from_sdp_string(&accepted.answer).expect("answer parses");
         rtc.sdp_api()
@@ -204,6 +261,7 @@ impl Net {
         self.clients.push(Client {
             rtc,
             addr,
+            worker,
             peer: accepted.peer,
             mids,
             seen: Vec::new(),
@@ -227,10 +285,12 @@ impl Net {
             kinds.push((MediaKind::Video, Direction::SendOnly));
         }
         let (rtc, offer, pending, mids, addr, srtp) = self.new_client(&kinds);
+        let worker = podium_media::home_worker(stream, self.extra.len() + 1);
+        let now = self.now;
         let accepted = self
-            .sfu
+            .worker(worker)
             .publish(
-                self.now,
+                now,
                 PublishParams {
                     stream: stream.into(),
                     source: source.map(Into::into),
@@ -240,7 +300,7 @@ impl Net {
                 },
             )
             .expect("publish accepted");
-        self.add_client((rtc, pending, mids, addr, srtp), accepted)
+        self.add_client((rtc, pending, mids, addr, srtp), accepted, worker)
     }
 
     /// A viewer with the default video+audio transceivers.
@@ -256,7 +316,12 @@ impl Net {
         slots: usize,
         excluded: &[&str],
     ) -> usize {
-        self.view_inner(stream, pinned, true, slots, excluded)
+        self.view_inner(0, stream, pinned, true, slots, excluded)
+    }
+
+    /// A viewer (video, audio and `slots` audio slots) on media worker `worker`.
+    pub fn view_at(&mut self, worker: usize, stream: &str, slots: usize) -> usize {
+        self.view_inner(worker, stream, None, true, slots, &[])
     }
 
     /// An audio-only listener (the Rooms app's audience with video off): the default audio
@@ -268,11 +333,17 @@ impl Net {
         slots: usize,
         excluded: &[&str],
     ) -> usize {
-        self.view_inner(stream, pinned, false, slots, excluded)
+        self.view_inner(0, stream, pinned, false, slots, excluded)
+    }
+
+    /// An audio-only listener with `slots` slots on media worker `worker`.
+    pub fn listen_at(&mut self, worker: usize, stream: &str, slots: usize) -> usize {
+        self.view_inner(worker, stream, None, false, slots, &[])
     }
 
     fn view_inner(
         &mut self,
+        worker: usize,
         stream: &str,
         pinned: Option<&str>,
         video: bool,
@@ -289,10 +360,11 @@ impl Net {
             slots,
         ));
         let (rtc, offer, pending, mids, addr, srtp) = self.new_client(&kinds);
+        let now = self.now;
         let accepted = self
-            .sfu
+            .worker(worker)
             .view(
-                self.now,
+                now,
                 ViewParams {
                     stream: stream.into(),
                     pinned: pinned.map(Into::into),
@@ -302,7 +374,7 @@ impl Net {
                 },
             )
             .expect("view accepted");
-        self.add_client((rtc, pending, mids, addr, srtp), accepted)
+        self.add_client((rtc, pending, mids, addr, srtp), accepted, worker)
     }
 
     /// Moves every pending datagram and event, then advances the clock by one step.
@@ -313,7 +385,10 @@ impl Net {
             }
         }
         self.now += STEP;
-        self.sfu.handle_timeout(self.now);
+        for w in 0..=self.extra.len() {
+            let now = self.now;
+            self.worker(w).handle_timeout(now);
+        }
         for c in &mut self.clients {
             if c.online && c.next_timeout <= self.now {
                 c.rtc
@@ -328,8 +403,7 @@ impl Net {
             }
         }
         for (source, data) in to_sfu {
-            self.sfu
-                .handle_receive(self.now, source, self.sfu_addr, &data);
+            self.receive(source, &data);
         }
     }
 
@@ -358,10 +432,38 @@ impl Net {
     /// `Rtc` after every input, so each delivery is followed by a drain.
     fn exchange(&mut self) -> bool {
         let mut moved = false;
-        let mut immediate = 0;
         let mut to_sfu = Vec::new();
+        for w in 0..=self.extra.len() {
+            moved |= self.exchange_worker(w, &mut to_sfu);
+        }
+        // Relay messages between workers, delivered like datagrams.
+        let mut relays = Vec::new();
+        for w in 0..=self.extra.len() {
+            relays.extend(self.worker(w).take_relays());
+        }
+        moved |= !relays.is_empty();
+        for r in relays {
+            let now = self.now;
+            self.worker(r.to()).handle_relay(now, r);
+        }
+        for i in 0..self.clients.len() {
+            if self.clients[i].online {
+                self.drain_client(i, &mut to_sfu);
+            }
+        }
+        moved |= !to_sfu.is_empty();
+        for (source, data) in to_sfu {
+            self.receive(source, &data);
+        }
+        moved
+    }
+
+    /// Moves worker `w`'s output to the clients; true if anything moved.
+    fn exchange_worker(&mut self, w: usize, to_sfu: &mut Vec<(SocketAddr, Vec<u8>)>) -> bool {
+        let mut moved = false;
+        let mut immediate = 0;
         loop {
-            match self.sfu.poll_output() {
+            match self.worker(w).poll_output() {
                 Output::Transmit(t) => {
                     moved = true;
                     let now = self.now;
@@ -372,30 +474,25 @@ impl Net {
                     else {
                         continue;
                     };
-                    self.deliver(i, now, &t, &mut to_sfu);
+                    self.deliver(i, now, &t, to_sfu);
+                }
+                Output::Event(e) if w == 0 => {
+                    moved = true;
+                    self.events.push(e);
                 }
                 Output::Event(e) => {
                     moved = true;
-                    self.events.push(e);
+                    self.extra_events.push((w, e));
                 }
                 // A deadline already due (str0m asks for an immediate timer after writes, and
                 // the real shell's timer fires at once) is run now, as the shell would.
                 Output::Timeout(at) if at <= self.now && immediate < 10 => {
                     immediate += 1;
-                    self.sfu.handle_timeout(self.now);
+                    let now = self.now;
+                    self.worker(w).handle_timeout(now);
                 }
                 Output::Timeout(_) => break,
             }
-        }
-        for i in 0..self.clients.len() {
-            if self.clients[i].online {
-                self.drain_client(i, &mut to_sfu);
-            }
-        }
-        moved |= !to_sfu.is_empty();
-        for (source, data) in to_sfu {
-            self.sfu
-                .handle_receive(self.now, source, self.sfu_addr, &data);
         }
         moved
     }
@@ -405,8 +502,7 @@ impl Net {
         let mut to_sfu = Vec::new();
         self.drain_client(idx, &mut to_sfu);
         for (source, data) in to_sfu {
-            self.sfu
-                .handle_receive(self.now, source, self.sfu_addr, &data);
+            self.receive(source, &data);
         }
     }
 
@@ -471,7 +567,20 @@ impl Net {
         }
     }
 
-    /// Events addressed to `peer`.
+    /// Events addressed to client `idx`, on whichever worker it is.
+    pub fn events_of(&self, idx: usize) -> Vec<MediaEvent> {
+        let c = &self.clients[idx];
+        if c.worker == 0 {
+            return self.events_for(c.peer);
+        }
+        self.extra_events
+            .iter()
+            .filter(|(w, e)| *w == c.worker && e.recipient() == c.peer)
+            .map(|(_, e)| e.clone())
+            .collect()
+    }
+
+    /// Events addressed to `peer` (of worker 0).
     pub fn events_for(&self, peer: PeerId) -> Vec<MediaEvent> {
         self.events
             .iter()

@@ -58,6 +58,14 @@ struct StreamMux {
     /// Indexed by [`SourceId`].
     sources: Vec<Option<SourceState>>,
     viewers: HashMap<PeerId, MuxViewer>,
+    /// Other media workers whose viewers have slots fill them from this ranking: the stream
+    /// is kept (and ranked) for them even with no viewer here.
+    followers: usize,
+    /// The ranking of the last tick, highest first (what followers are sent).
+    ranking: Vec<Ranked<SourceId>>,
+    /// A follower's stream: the ranking comes from the stream's home worker, not from the
+    /// activity seen here (ranking happens once per stream).
+    external: Option<Vec<Ranked<SourceId>>>,
 }
 
 fn set_slot(
@@ -144,15 +152,7 @@ impl Mux {
             };
             n
         ];
-        let i = stream.0 as usize;
-        if self.streams.len() <= i {
-            self.streams.resize_with(i + 1, || None);
-        }
-        let s = self.streams[i].get_or_insert_with(|| {
-            self.live += 1;
-            StreamMux::default()
-        });
-        s.viewers.insert(
+        self.stream_entry(now, stream).viewers.insert(
             viewer,
             MuxViewer {
                 pinned,
@@ -160,7 +160,18 @@ impl Mux {
                 slots,
             },
         );
+    }
+
+    fn stream_entry(&mut self, now: Instant, stream: StreamId) -> &mut StreamMux {
+        let i = stream.0 as usize;
+        if self.streams.len() <= i {
+            self.streams.resize_with(i + 1, || None);
+        }
         self.next_tick.get_or_insert(now);
+        self.streams[i].get_or_insert_with(|| {
+            self.live += 1;
+            StreamMux::default()
+        })
     }
 
     /// Forgets a viewer.
@@ -173,12 +184,67 @@ impl Mux {
                 set_slot(&mut s.sources, viewer, i, slot.source, None);
             }
         }
-        if s.viewers.is_empty() {
+        self.release_if_unused(stream);
+    }
+
+    fn release_if_unused(&mut self, stream: StreamId) {
+        let Some(s) = self.stream_mut(stream) else {
+            return;
+        };
+        if s.viewers.is_empty() && s.followers == 0 {
             self.streams[stream.0 as usize] = None;
             self.live -= 1;
             if self.live == 0 {
                 self.next_tick = None;
             }
+        }
+    }
+
+    /// Another worker's viewers with slots follow `stream` (`true`) or no longer do: while
+    /// any does, the stream is ranked here even with no viewer of its own.
+    pub fn set_follower(&mut self, now: Instant, stream: StreamId, follows: bool) {
+        if follows {
+            self.stream_entry(now, stream).followers += 1;
+        } else if let Some(s) = self.stream_mut(stream) {
+            s.followers = s.followers.saturating_sub(1);
+            self.release_if_unused(stream);
+        }
+    }
+
+    /// The ranking of the last tick (sources above the deactivation score, highest first).
+    pub fn ranking(&self, stream: StreamId) -> &[Ranked<SourceId>] {
+        self.stream(stream)
+            .map(|s| s.ranking.as_slice())
+            .unwrap_or_default()
+    }
+
+    /// A follower's stream: the home worker's ranking, used by the next ticks instead of
+    /// the activity seen here. `key` names each source (its slots' eligibility).
+    pub fn set_external_ranking(
+        &mut self,
+        now: Instant,
+        stream: StreamId,
+        ranking: impl Iterator<Item = (SourceId, SourceKey, f32)>,
+    ) {
+        let Some(s) = self.stream_mut(stream) else {
+            return;
+        };
+        let external = s.external.get_or_insert_with(Vec::new);
+        external.clear();
+        for (source, key, score) in ranking {
+            let i = source.0 as usize;
+            if s.sources.len() <= i {
+                s.sources.resize_with(i + 1, || None);
+            }
+            // The source's state exists for its carriers and key; activity is the home's.
+            if s.sources[i].is_none() {
+                s.sources[i] = Some(SourceState {
+                    key,
+                    activity: Activity::new(now),
+                    carriers: Vec::new(),
+                });
+            }
+            external.push(Ranked { source, score });
         }
     }
 
@@ -197,6 +263,10 @@ impl Mux {
         let Some(s) = self.stream_mut(stream) else {
             return;
         };
+        if s.external.is_some() {
+            // Ranked at the stream's home worker.
+            return;
+        }
         let i = source.0 as usize;
         if s.sources.len() <= i {
             s.sources.resize_with(i + 1, || None);
@@ -257,21 +327,35 @@ impl Mux {
             updates,
         } = &mut self.scratch;
         for (index, s) in self.streams.iter_mut().enumerate() {
-            let Some(StreamMux { sources, viewers }) = s else {
+            let Some(s) = s else {
                 continue;
             };
+            let StreamMux {
+                sources,
+                viewers,
+                ranking: kept,
+                external,
+                ..
+            } = s;
             ranking.clear();
-            for (i, state) in sources.iter().enumerate() {
-                let Some(state) = state else { continue };
-                let score = state.activity.score_at(now, &self.speaker);
-                if score >= self.slots.deactivate {
-                    ranking.push(Ranked {
-                        source: SourceId(i as u32),
-                        score,
-                    });
+            match external {
+                Some(from_home) => ranking.extend(from_home.iter().cloned()),
+                None => {
+                    for (i, state) in sources.iter().enumerate() {
+                        let Some(state) = state else { continue };
+                        let score = state.activity.score_at(now, &self.speaker);
+                        if score >= self.slots.deactivate {
+                            ranking.push(Ranked {
+                                source: SourceId(i as u32),
+                                score,
+                            });
+                        }
+                    }
+                    ranking.sort_by(|a, b| b.score.total_cmp(&a.score));
                 }
             }
-            ranking.sort_by(|a, b| b.score.total_cmp(&a.score));
+            kept.clear();
+            kept.extend(ranking.iter().cloned());
             updates.clear();
             for (&viewer, v) in viewers.iter_mut() {
                 eligible.clear();

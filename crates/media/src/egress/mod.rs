@@ -362,6 +362,192 @@ mod tests {
         assert_eq!(refilled, 60);
     }
 
+    fn egress_and_client(now: Instant) -> (ViewerEgress, SrtpContext, SrtpContext) {
+        let profile = srtp::Profile::AeadAes128Gcm;
+        let material: Vec<u8> = (0..56u8).map(|i| i.wrapping_mul(31)).collect();
+        let keys = keys::ExportedKeys {
+            profile,
+            material: material.clone(),
+            local_is_client: false,
+        };
+        let egress =
+            ViewerEgress::new(&keys, "127.0.0.1:9".parse().unwrap(), "cname".into(), now).unwrap();
+        let (_client_tx, client_rx) = srtp::session_pair(profile, &material, true).unwrap();
+        // The client's receiving context opens what the SFU protects: both directions.
+        let (client_tx, _) = srtp::session_pair(profile, &material, true).unwrap();
+        (egress, client_rx, client_tx)
+    }
+
+    fn sender_report(
+        egress: &mut ViewerEgress,
+        client: &mut SrtpContext,
+        track: &TrackTx,
+        clock: &Clock,
+    ) -> str0m::rtp::rtcp::SenderInfo {
+        let mut buf = vec![];
+        assert!(egress
+            .write_reports(&mut buf, [track].into_iter(), clock)
+            .unwrap());
+        let n = client
+            .unprotect_rtcp(&mut buf)
+            .expect("the viewer opens it");
+        let len = 4 * (usize::from(u16::from_be_bytes([buf[2], buf[3]])) + 1);
+        assert!(len < n, "an SDES follows the SR");
+        match str0m::rtp::rtcp::Rtcp::try_from(&buf[..len]).unwrap() {
+            str0m::rtp::rtcp::Rtcp::SenderReport(sr) => sr.sender_info,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Sender reports follow the rewritten stream: counts of what was sent, and an RTP time
+    /// that advances with the NTP time at the codec's rate, across an input switch.
+    #[test]
+    fn sender_reports_are_consistent_with_the_rewritten_stream() {
+        use crate::rewrite::{InPacket, InputKey, Rewriter};
+        let t0 = Instant::now();
+        let (mut egress, mut client_rx, _) = egress_and_client(t0);
+        let mut track = TrackTx::new(0xabcd, None, "1", ExtIds::default(), 48_000);
+        let mut rewriter = Rewriter::new(48_000);
+        let clock = |now| Clock {
+            now,
+            epoch: t0,
+            unix_at_epoch: Duration::from_secs(1_700_000_000),
+        };
+        let mut nothing = vec![];
+        assert!(
+            !egress
+                .write_reports(&mut nothing, [&track].into_iter(), &clock(t0))
+                .unwrap(),
+            "nothing sent, nothing reported"
+        );
+        let payload = [7u8; 80];
+        let mut send = |track: &mut TrackTx, gen: u64, seq: u64, ts: u64, at: Instant| {
+            let out = rewriter
+                .rewrite(InPacket {
+                    input: InputKey {
+                        generation: gen,
+                        ssrc: gen as u32,
+                    },
+                    seq,
+                    ts,
+                    now: at,
+                })
+                .unwrap();
+            let p = OutRtp {
+                pt: 111,
+                seq: out.seq,
+                ts: out.ts,
+                marker: false,
+                audio_level: None,
+                voice_activity: None,
+                video_orientation: None,
+                captured: at,
+                payload: &payload,
+            };
+            let mut buf = vec![];
+            egress.write_rtp(&mut buf, track, &p, &clock(at)).unwrap();
+            let header = wire::rtp_header_len(&buf).unwrap();
+            let n = client_rx
+                .unprotect_rtp(&mut buf, header, (out.seq >> 16) as u32)
+                .unwrap();
+            assert_eq!(&buf[header..n], &payload[..]);
+            out
+        };
+        let mut last = None;
+        for i in 0..50u64 {
+            last = Some(send(
+                &mut track,
+                1,
+                65_500 + i,
+                1_000_000 + 960 * i,
+                t0 + Duration::from_millis(20 * i),
+            ));
+        }
+        // Another input (a slot switch) 300 ms later, with unrelated numbering.
+        let t1 = t0 + Duration::from_millis(20 * 49 + 300);
+        for i in 0..50u64 {
+            last = Some(send(
+                &mut track,
+                2,
+                17 + i,
+                5 + 960 * i,
+                t1 + Duration::from_millis(20 * i),
+            ));
+        }
+        let last = last.unwrap();
+        let at1 = t1 + Duration::from_millis(20 * 49 + 10);
+        let sr1 = sender_report(&mut egress, &mut client_rx, &track, &clock(at1));
+        assert_eq!(*sr1.ssrc, 0xabcd);
+        assert_eq!(sr1.sender_packet_count, 100);
+        assert_eq!(sr1.sender_octet_count, 100 * 80);
+        assert_eq!(
+            sr1.rtp_time.numer() as u32,
+            last.ts.wrapping_add(480),
+            "10 ms after the last packet"
+        );
+        let at2 = at1 + Duration::from_millis(1500);
+        let sr2 = sender_report(&mut egress, &mut client_rx, &track, &clock(at2));
+        let rtp_delta = (sr2.rtp_time.numer() as u32).wrapping_sub(sr1.rtp_time.numer() as u32);
+        let ntp_delta = sr2.ntp_time.duration_since(sr1.ntp_time).unwrap();
+        assert_eq!(rtp_delta, 72_000);
+        assert!(ntp_delta.abs_diff(Duration::from_millis(1500)) < Duration::from_millis(1));
+        let unix = sr1.ntp_time.duration_since(std::time::UNIX_EPOCH).unwrap();
+        let expected = Duration::from_secs(1_700_000_000) + (at1 - t0);
+        assert!(
+            unix.abs_diff(expected) < Duration::from_millis(1),
+            "NTP time from the wall clock anchor"
+        );
+    }
+
+    #[test]
+    fn resends_go_on_the_rtx_stream_with_the_original_sequence_number() {
+        let t0 = Instant::now();
+        let (egress, client_rx, _) = egress_and_client(t0);
+        let mut track = TrackTx::new(1, Some(2), "0", ExtIds::default(), 90_000);
+        let clock = Clock {
+            now: t0,
+            epoch: t0,
+            unix_at_epoch: Duration::ZERO,
+        };
+        let payload = [1u8, 2, 3];
+        let p = OutRtp {
+            pt: 96,
+            seq: 0x1_0005,
+            ts: 9000,
+            marker: true,
+            audio_level: None,
+            voice_activity: None,
+            video_orientation: None,
+            captured: t0,
+            payload: &payload,
+        };
+        let mut buf = vec![];
+        egress.write_rtp(&mut buf, &mut track, &p, &clock).unwrap();
+        let mut rtx = vec![];
+        egress
+            .write_resend(&mut rtx, &mut track, &p, Some(97), &clock)
+            .unwrap();
+        assert_eq!(track.packets, 1, "a resend is not counted as sent media");
+        let header = wire::rtp_header_len(&rtx).unwrap();
+        let n = client_rx.unprotect_rtp(&mut rtx, header, 0).unwrap();
+        assert_eq!(rtx[1] & 0x7f, 97);
+        assert_eq!(&rtx[8..12], &2u32.to_be_bytes(), "RTX SSRC");
+        assert_eq!(
+            &rtx[header..n],
+            &[0x00, 0x05, 1, 2, 3],
+            "OSN, then the payload"
+        );
+        // Without RTX negotiated the original goes again, as it was.
+        let mut plain = TrackTx::new(1, None, "0", ExtIds::default(), 90_000);
+        let mut again = vec![];
+        egress
+            .write_resend(&mut again, &mut plain, &p, None, &clock)
+            .unwrap();
+        let n = client_rx.unprotect_rtp(&mut again, 12, 1).unwrap();
+        assert_eq!(&again[12..n], &payload);
+        assert_eq!(&again[2..4], &[0, 5]);
+    }
+
     #[test]
     fn the_pool_reuses_buffers() {
         let mut pool = BufferPool::default();

@@ -27,7 +27,7 @@ const RECENT_AUDIO: Duration = Duration::from_millis(160);
 /// What the forwarding path needs of an incoming packet; cheap to clone (shared payload).
 #[derive(Debug, Clone)]
 pub(super) struct Packet {
-    input: Input,
+    pub(super) input: Input,
     pt: Pt,
     ssrc: u32,
     /// Extended sequence number.
@@ -50,13 +50,28 @@ pub(super) type RecentAudio = VecDeque<Packet>;
 
 /// Where a packet came from, as the forwarding path needs it.
 #[derive(Debug, Clone, Copy)]
-struct Input {
-    from: PeerId,
+pub(super) struct Input {
+    pub(super) from: PeerId,
     /// Index of the publication's track.
-    track_idx: usize,
+    pub(super) track_idx: usize,
     kind: Kind,
     /// Publication generation, keys the viewer's PT map and rewriter input.
-    generation: u64,
+    pub(super) generation: u64,
+}
+
+impl Packet {
+    /// What the shared history keeps of it.
+    pub(super) fn kept(&self) -> Kept {
+        Kept {
+            seq: self.seq,
+            ssrc: self.ssrc,
+            pt: self.pt,
+            ts: self.ts,
+            marker: self.marker,
+            video_orientation: self.video_orientation.map(|v| v as u8),
+            payload: self.payload.clone(),
+        }
+    }
 }
 
 /// Largest RTP payload forwarded. Encoders keep packets under the path MTU (about 1200
@@ -251,7 +266,7 @@ impl Sfu {
     /// current, if it replaces another publication of the source), a packet after a stall
     /// (`resumed`) may make it current again (redundant ingest); only the current
     /// publication of a source reaches viewers.
-    fn is_current(
+    pub(super) fn is_current(
         &mut self,
         now: Instant,
         (stream, source): (StreamId, SourceId),
@@ -274,7 +289,14 @@ impl Sfu {
     /// The common tail of both kinds of publication: a current publication's packet to the
     /// viewers pinned to its source and, for audio, to the multiplexer and the slots
     /// carrying the source.
-    fn forward(&mut self, now: Instant, stream: StreamId, source: SourceId, pkt: Packet) {
+    pub(super) fn forward(
+        &mut self,
+        now: Instant,
+        stream: StreamId,
+        source: SourceId,
+        pkt: Packet,
+    ) {
+        self.relay_packet(stream, source, &pkt);
         let kind = pkt.input.kind;
         let clock = self.clock(now);
         let mut out = Writer {
@@ -384,8 +406,13 @@ impl Sfu {
                 .is_some_and(|t| now.saturating_duration_since(t) < interval);
             if !throttled && p.tracks.iter().any(|t| t.kind == Kind::Video) {
                 p.last_keyframe_request = Some(now);
-                self.events
-                    .push_back(MediaEvent::KeyframeRequested { to: publisher });
+                match local.mirror.clone() {
+                    // A mirror's publisher is on the stream's home worker.
+                    Some(mirror) => self.relay_keyframe_request(&mirror, kind),
+                    None => self
+                        .events
+                        .push_back(MediaEvent::KeyframeRequested { to: publisher }),
+                }
             }
             return;
         }

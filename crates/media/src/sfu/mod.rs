@@ -6,6 +6,7 @@ mod ids;
 mod multiplex;
 pub(crate) mod recording;
 mod redundancy;
+pub(crate) mod relay;
 mod timers;
 mod viewer_counts;
 
@@ -63,6 +64,11 @@ pub struct SfuConfig {
     /// Time since the Unix epoch when the SFU starts (the shell reads the clock): sender
     /// reports carry NTP time from it.
     pub unix_time_at_start: Duration,
+    /// This core's index among the server's media workers, and their number: a stream's
+    /// publishers are on its home worker ([`relay::home_worker`]), its viewers anywhere.
+    pub worker: usize,
+    /// The number of media workers.
+    pub workers: usize,
 }
 
 impl SfuConfig {
@@ -83,6 +89,8 @@ impl SfuConfig {
             max_viewers_per_stream: None,
             max_sources_per_stream: None,
             unix_time_at_start: Duration::ZERO,
+            worker: 0,
+            workers: 1,
         }
     }
 }
@@ -106,6 +114,8 @@ pub struct Counters {
     pub rtp_dropped_oversized: u64,
     /// Audio slots that changed source.
     pub slot_switches: u64,
+    /// Packets received from another worker for the viewers here (`sfu/relay.rs`).
+    pub rtp_relayed_in: u64,
     /// Packets resent to viewers on their NACKs.
     pub rtp_resent: u64,
     /// Resends refused because a viewer asked for more than its budget.
@@ -127,6 +137,7 @@ impl Counters {
             rtp_dropped_no_codec,
             rtp_dropped_oversized,
             slot_switches,
+            rtp_relayed_in,
             rtp_resent,
             resends_refused,
             reports_sent,
@@ -139,6 +150,7 @@ impl Counters {
         self.rtp_dropped_no_codec += rtp_dropped_no_codec;
         self.rtp_dropped_oversized += rtp_dropped_oversized;
         self.slot_switches += slot_switches;
+        self.rtp_relayed_in += rtp_relayed_in;
         self.rtp_resent += rtp_resent;
         self.resends_refused += resends_refused;
         self.reports_sent += reports_sent;
@@ -187,6 +199,11 @@ pub struct Sfu {
     rtcp_scratch: Vec<u8>,
     feedback: Vec<crate::egress::wire::Feedback>,
     resends: Vec<(u64, u32, u64)>,
+    /// Streams homed here that other workers follow, and streams followed here.
+    homed: relay::Homed,
+    mirrored: relay::Mirrored,
+    /// Messages for other workers ([`Sfu::take_relays`]).
+    relays: Vec<relay::Relay>,
 }
 
 impl Sfu {
@@ -221,6 +238,9 @@ impl Sfu {
             rtcp_scratch: Vec::new(),
             feedback: Vec::new(),
             resends: Vec::new(),
+            homed: relay::Homed::default(),
+            mirrored: relay::Mirrored::default(),
+            relays: Vec::new(),
         }
     }
 
@@ -260,9 +280,11 @@ impl Sfu {
         self.registry.stream_count()
     }
 
-    /// Sources (stream and source id) with at least one live publication.
+    /// Sources (stream and source id) with at least one live publication, not counting
+    /// mirrors of another worker's sources (each source is counted on its home).
     pub fn source_count(&self) -> usize {
-        self.registry.live_source_count()
+        let mirrors = self.locals.values().filter(|l| l.mirror.is_some()).count();
+        self.registry.live_source_count().saturating_sub(mirrors)
     }
 
     /// Live publications (a source being replaced has two for a moment, a redundant one
@@ -272,7 +294,7 @@ impl Sfu {
             .values()
             .filter(|p| matches!(p.role, Role::Publisher(_)))
             .count()
-            + self.locals.len()
+            + self.locals.values().filter(|l| l.mirror.is_none()).count()
     }
 
     /// Whether `peer` is a live local publication.
@@ -347,6 +369,7 @@ impl Sfu {
                 stream: added.stream,
                 publication,
                 positions,
+                mirror: None,
             }),
         );
         self.announce_publication(id, added, &p.source);
@@ -400,6 +423,7 @@ impl Sfu {
     /// and the viewer count to the publisher.
     fn announce_publication(&mut self, id: PeerId, added: Added, source: &SourceKey) {
         if added.went_live {
+            self.relay_went_live(added.stream, added.source, id);
             let tracks = self.track_descs(id);
             for &viewer in self.registry.viewers(added.stream) {
                 self.events.push_back(MediaEvent::SourceActive {
@@ -460,6 +484,7 @@ impl Sfu {
             self.mux
                 .add_viewer(now, stream, id, pinned, v.excluded, slot_count);
         }
+        self.follow_if_remote(now, stream, &v.stream, slot_count > 0);
         for (source, publisher) in self.registry.live_sources(&v.stream) {
             let tracks = self.track_descs(publisher);
             self.events.push_back(MediaEvent::SourceActive {
@@ -469,7 +494,7 @@ impl Sfu {
             });
         }
         // The new viewer hears the count at once; the others in the next batch.
-        let count = self.registry.viewers(stream).len();
+        let count = self.viewer_total(stream);
         self.events
             .push_back(MediaEvent::ViewerCount { to: id, count });
         self.viewer_counts.mark(now, stream);
@@ -716,7 +741,8 @@ impl Sfu {
     }
 
     fn announce_viewer_count(&mut self, stream: StreamId) {
-        let count = self.registry.viewers(stream).len();
+        self.relay_counts(stream);
+        let count = self.viewer_total(stream);
         let targets = self
             .registry
             .viewers(stream)
@@ -855,11 +881,15 @@ impl Sfu {
         match peer.role {
             Role::Publisher(p) => self.end_publication(now, stream, &p, id),
             Role::Viewer(v) => {
+                let mirrored = self.mirrored_name(stream);
                 self.mux.remove_viewer(stream, id);
                 self.registry
                     .remove_viewer(stream, v.pinned_id, id, peer.connected);
                 self.forget_recent_audio(stream, None);
                 self.viewer_counts.mark(now, stream);
+                if let Some(name) = mirrored {
+                    self.unfollow_if_unused(now, &name);
+                }
             }
         }
         self.events
@@ -874,6 +904,8 @@ impl Sfu {
                 .push(recording::Recorded::Ended { publication: id });
         }
         let prioritized = self.redundancy_released((stream, p.source_id), p.priority);
+        // Named before the registry may forget the stream: its followers hear of the end.
+        let followed_name = self.followed_name(stream);
         let removed = self.registry.remove_publication(stream, p.source_id, id);
         if let Some(mut next) = removed.new_current {
             if prioritized {
@@ -882,6 +914,9 @@ impl Sfu {
             self.request_keyframe(now, next, KeyframeRequestKind::Fir);
         }
         if removed.source_ended {
+            if let Some(name) = &followed_name {
+                self.relay_source_ended(name, p.source_id);
+            }
             let emptied = self.mux.source_ended(stream, p.source_id);
             self.announce_slot_changes(emptied);
             self.forget_recent_audio(stream, Some(p.source_id));

@@ -12,6 +12,7 @@ impl Sfu {
     /// Runs the multiplexer when due and announces what changed.
     pub(super) fn mux_tick(&mut self, now: Instant) {
         let changes = self.mux.tick(now);
+        self.relay_rankings();
         for change in &changes {
             if let Some(source) = change.source {
                 self.replay_recent_audio(change.viewer, change.slot, change.stream, source, now);

@@ -517,9 +517,10 @@ fn second_of_media(r: &mut Room, mut attack: impl FnMut(&mut Room, usize)) {
 }
 
 /// NACKs from a viewer, each compound covering the last 5100 sequence numbers (300 FCIs of
-/// 17), four every 20 ms for a second: the SFU's retransmissions to it stay bounded by
-/// str0m's resend cache and retransmission-ratio cap, the publisher hears nothing of it and
-/// the other viewer's traffic does not change.
+/// 17), four every 20 ms for a second: the SFU's retransmissions to it stay bounded by the
+/// shared history (only packets still kept), the 32 NACK entries read per datagram and the
+/// viewer's resend budget; the publisher hears nothing of it and the other viewer's traffic
+/// does not change.
 #[test]
 fn a_nack_storm_gets_bounded_retransmissions_and_spares_the_publisher() {
     let mut r = room();
@@ -537,7 +538,7 @@ fn a_nack_storm_gets_bounded_retransmissions_and_spares_the_publisher() {
             let fci: Vec<(u16, u16)> = (0..300u16)
                 .map(|i| (last.wrapping_sub(5100).wrapping_add(17 * i), 0xffff))
                 .collect();
-            // str0m reads 31 FCIs of a NACK at most: ten NACKs in one compound.
+            // Ten NACKs of 31 FCIs in one compound (what str0m, as a client, would send).
             let compound: Vec<u8> = fci
                 .chunks(31)
                 .flat_map(|c| rtcp::nack(0x0bad_0001, media, c))
@@ -560,10 +561,9 @@ fn a_nack_storm_gets_bounded_retransmissions_and_spares_the_publisher() {
         storm[b],
         quiet[b]
     );
-    // str0m resends only what its cache holds (3 s of video: 150 packets here), and once
-    // resent bytes pass 15 % of the last second's it drops queued resends until they age
-    // out (checked every 50 ms): one burst of at most the cache per second, plus the first.
-    // Measured: 319.
+    // Only packets of the current input still in the shared history (here 50 a second)
+    // are resent, each NACK reads 32 entries, and the budget (300 at once, 600/s) caps the
+    // rest.
     assert!(extra <= 2 * 4 * 50, "{extra} retransmissions in one second");
     assert!(
         storm[vb2] <= quiet[vb2] + 5,

@@ -1,9 +1,11 @@
 //! Media-core scenarios over a simulated network and clock.
 #![allow(clippy::disallowed_methods)] // the simulated clock starts from one real Instant
 
+mod egress;
 mod forwarding;
 mod hostile;
 mod local;
 mod multiplex;
 mod recording;
 mod redundant;
+mod relay;
