@@ -21,6 +21,10 @@ pub struct ServeArgs {
     /// [default: one per CPU core]
     #[arg(long, env = "PODIUM_MEDIA_WORKERS")]
     pub media_workers: Option<usize>,
+    /// A stream's viewers join its home media worker until it has this many there, then
+    /// spread over every worker (0: always spread) [default: 64]
+    #[arg(long, env = "PODIUM_SPREAD_VIEWERS_FROM")]
+    pub spread_viewers_from: Option<usize>,
     /// Address put in ICE candidates; defaults to the UDP address's IP (127.0.0.1 if unspecified)
     #[arg(long, env = "PODIUM_PUBLIC_IP")]
     pub public_ip: Option<IpAddr>,
@@ -127,6 +131,7 @@ struct FileConfig {
     http_addr: Option<SocketAddr>,
     udp_addr: Option<SocketAddr>,
     media_workers: Option<usize>,
+    spread_viewers_from: Option<usize>,
     public_ip: Option<IpAddr>,
     data_dir: Option<PathBuf>,
     publish_token: Option<String>,
@@ -166,6 +171,8 @@ pub struct Config {
     pub udp_addr: SocketAddr,
     /// Media worker threads; worker N binds `udp_addr`'s port + N.
     pub media_workers: usize,
+    /// Viewers a stream's home worker takes before they spread over every worker.
+    pub spread_viewers_from: usize,
     /// IP advertised in ICE candidates.
     pub public_ip: IpAddr,
     /// Where persistent secrets live.
@@ -305,6 +312,10 @@ impl Config {
                 .unwrap_or_else(|| "127.0.0.1:8080".parse().expect("valid literal")),
             udp_addr,
             media_workers,
+            spread_viewers_from: args
+                .spread_viewers_from
+                .or(file.spread_viewers_from)
+                .unwrap_or(64),
             public_ip,
             data_dir: args
                 .data_dir

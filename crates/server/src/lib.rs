@@ -158,7 +158,8 @@ pub async fn start(
             }
         })
         .collect();
-    let (media, media_join) = media_handle::spawn(specs, stop_rx.clone()).await?;
+    let (media, media_join) =
+        media_handle::spawn(specs, config.spread_viewers_from, stop_rx.clone()).await?;
     let store = podium_tokens::TokenStore::open(config.data_dir.join(TOKEN_DB_FILE)).with_context(
         || {
             format!(

@@ -3,24 +3,111 @@
 //! its own ("podium-media-N", a single-threaded tokio runtime), so nothing is shared and
 //! there are no locks.
 //!
-//! Streams are sharded over the workers by a hash of the stream name: every peer of a stream
-//! lives in the same core, which is all forwarding needs. Signaling talks to the workers
-//! only through [`MediaHandle`], which routes publish/view by stream, close by peer id, and
-//! gathers snapshots from all of them. The loop itself is in `media_loop.rs`.
+//! A stream's publishers live on its home worker (a hash of the stream name); its viewers join
+//! the home until it has `--spread-viewers-from` of them, then spread over every worker
+//! ([`Placement`]), which follow the stream: the home relays its packets to them (shared
+//! payloads over a channel per worker; see `podium_media`'s `sfu/relay.rs`). Signaling talks
+//! to the workers only through [`MediaHandle`], which routes publish by stream, view by
+//! placement, close by peer id, and gathers snapshots from all of them. The loop itself is
+//! in `media_loop.rs`.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use podium_media::{
     Accepted, LocalPacket, LocalPublishParams, LocalTrack, MediaError, MediaEvent, PeerId,
-    PublishParams, RecordTrack, Recorded, SfuConfig, SourceKey, ViewParams,
+    PublishParams, RecordTrack, Recorded, Relay, SfuConfig, SourceKey, ViewParams,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::media_loop::Worker;
 use crate::stats::IoStats;
+
+/// Relayed packets waiting for one worker, at most (a few hundred milliseconds of a big
+/// room's media); beyond, packets are dropped and counted, never queued without bound.
+pub const RELAY_QUEUE: usize = 16_384;
+
+/// A message between workers, with the instant its cause was received (for the latency
+/// histogram of the worker that sends the result).
+pub(crate) struct Relayed {
+    pub(crate) relay: Relay,
+    pub(crate) origin: Option<Instant>,
+}
+
+/// The ways into one worker from the others: control (never dropped; bounded by the number
+/// of streams and sources) and media (bounded, dropped when full).
+#[derive(Clone)]
+pub(crate) struct RelayLinks {
+    pub(crate) control: Arc<[mpsc::UnboundedSender<Relayed>]>,
+    pub(crate) media: Arc<[mpsc::Sender<Relayed>]>,
+}
+
+/// What connects one worker to the others and to viewer placement.
+pub(crate) struct Wiring {
+    pub(crate) links: RelayLinks,
+    pub(crate) placement: Arc<Placement>,
+    pub(crate) relay_control: mpsc::UnboundedReceiver<Relayed>,
+    pub(crate) relay_media: mpsc::Receiver<Relayed>,
+}
+
+/// Where viewers go: a stream's home worker until it has `spread_from` of them there, then
+/// the worker with the fewest viewers of the stream.
+pub struct Placement {
+    spread_from: usize,
+    workers: usize,
+    /// Viewers per worker of each stream with viewers.
+    viewers: Mutex<HashMap<String, Vec<usize>>>,
+}
+
+impl Placement {
+    /// Placement over `workers` workers.
+    pub fn new(spread_from: usize, workers: usize) -> Self {
+        Self {
+            spread_from,
+            workers: workers.max(1),
+            viewers: Mutex::default(),
+        }
+    }
+
+    /// The worker for a new viewer of `stream` (counted there until [`Placement::left`]).
+    pub fn place(&self, stream: &str) -> usize {
+        let home = shard_of(stream, self.workers);
+        let Ok(mut viewers) = self.viewers.lock() else {
+            return home;
+        };
+        let counts = viewers
+            .entry(stream.to_owned())
+            .or_insert_with(|| vec![0; self.workers]);
+        let worker = if counts[home] < self.spread_from {
+            home
+        } else {
+            // The fewest viewers; the home first among equals.
+            (0..self.workers)
+                .min_by_key(|&w| (counts[w], w != home))
+                .unwrap_or(home)
+        };
+        counts[worker] += 1;
+        worker
+    }
+
+    /// A viewer of `stream` on `worker` is gone (or was refused).
+    pub fn left(&self, stream: &str, worker: usize) {
+        let Ok(mut viewers) = self.viewers.lock() else {
+            return;
+        };
+        if let Some(counts) = viewers.get_mut(stream) {
+            if let Some(c) = counts.get_mut(worker) {
+                *c = c.saturating_sub(1);
+            }
+            if counts.iter().all(|c| *c == 0) {
+                viewers.remove(stream);
+            }
+        }
+    }
+}
 
 /// Events delivered to one signaling connection.
 pub type EventSender = mpsc::UnboundedSender<MediaEvent>;
@@ -144,6 +231,7 @@ pub struct MediaHandle {
     packets: Arc<[mpsc::Sender<LocalPush>]>,
     /// Local packets dropped because a worker's queue was full.
     dropped: Arc<AtomicU64>,
+    placement: Arc<Placement>,
 }
 
 /// The worker is gone (server shutting down).
@@ -178,9 +266,15 @@ impl MediaHandle {
         events: EventSender,
     ) -> Result<Result<Accepted, MediaError>, WorkerGone> {
         let (tx, rx) = oneshot::channel();
-        self.workers[self.worker_of_stream(&v.stream)]
+        let worker = self.placement.place(&v.stream);
+        let stream = v.stream.clone();
+        if self.workers[worker]
             .send(Command::View(v, events, tx))
-            .map_err(|_| WorkerGone)?;
+            .is_err()
+        {
+            self.placement.left(&stream, worker);
+            return Err(WorkerGone);
+        }
         rx.await.map_err(|_| WorkerGone)
     }
 
@@ -314,12 +408,7 @@ impl MediaHandle {
 
 /// FNV-1a of the stream name, modulo the worker count: stable across runs and processes.
 pub fn shard_of(stream: &str, workers: usize) -> usize {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in stream.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    (h % workers.max(1) as u64) as usize
+    podium_media::home_worker(stream, workers)
 }
 
 /// The id signaling sees for peer `local` of worker `worker`: `local × workers + worker`, so
@@ -374,10 +463,21 @@ impl MediaJoin {
 /// dropped) or every handle is dropped, closing their peers first.
 pub async fn spawn(
     specs: Vec<WorkerSpec>,
+    spread_viewers_from: usize,
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<(MediaHandle, MediaJoin)> {
     let count = specs.len();
     anyhow::ensure!(count > 0, "at least one media worker is needed");
+    let placement = Arc::new(Placement::new(spread_viewers_from, count));
+    let (control_tx, control_rx): (Vec<_>, Vec<_>) =
+        (0..count).map(|_| mpsc::unbounded_channel()).unzip();
+    let (media_tx, media_rx): (Vec<_>, Vec<_>) =
+        (0..count).map(|_| mpsc::channel(RELAY_QUEUE)).unzip();
+    let links = RelayLinks {
+        control: control_tx.into(),
+        media: media_tx.into(),
+    };
+    let mut inbound = control_rx.into_iter().zip(media_rx);
     let mut senders = Vec::with_capacity(count);
     let mut packet_senders = Vec::with_capacity(count);
     let mut done = Vec::with_capacity(count);
@@ -387,6 +487,13 @@ pub async fn spawn(
         let (ready_tx, ready_rx) = oneshot::channel::<std::io::Result<SocketAddr>>();
         let (done_tx, done_rx) = oneshot::channel();
         let stop = stop.clone();
+        let (relay_control, relay_media) = inbound.next().expect("one per worker");
+        let wiring = Wiring {
+            links: links.clone(),
+            placement: placement.clone(),
+            relay_control,
+            relay_media,
+        };
         std::thread::Builder::new()
             .name(format!("podium-media-{index}"))
             .spawn(move || {
@@ -401,7 +508,7 @@ pub async fn spawn(
                     }
                 };
                 runtime.block_on(async move {
-                    let worker = match Worker::new(index, count, spec) {
+                    let (worker, inbound) = match Worker::new(index, count, spec, wiring) {
                         Ok(w) => w,
                         Err(e) => {
                             let _ = ready_tx.send(Err(e));
@@ -409,7 +516,7 @@ pub async fn spawn(
                         }
                     };
                     let _ = ready_tx.send(Ok(worker.local_addr()));
-                    worker.run(rx, packets, stop).await;
+                    worker.run(rx, packets, inbound, stop).await;
                 });
                 let _ = done_tx.send(());
             })?;
@@ -426,6 +533,7 @@ pub async fn spawn(
             workers: senders.into(),
             packets: packet_senders.into(),
             dropped: Arc::default(),
+            placement,
         },
         MediaJoin { done },
     ))
@@ -456,6 +564,7 @@ mod tests {
             workers: vec![commands].into(),
             packets: vec![packets].into(),
             dropped: Arc::default(),
+            placement: Arc::new(Placement::new(64, 1)),
         };
         let packet = || LocalPacket {
             captured: None,
@@ -477,6 +586,35 @@ mod tests {
             Err(PushError::Gone)
         );
         assert_eq!(handle.local_packets_dropped(), 1);
+    }
+
+    #[test]
+    fn viewers_fill_the_home_then_spread_evenly() {
+        let p = Placement::new(2, 3);
+        let home = shard_of("big", 3);
+        assert_eq!((p.place("big"), p.place("big")), (home, home));
+        let mut per = [0usize; 3];
+        per[home] = 2;
+        for _ in 0..9 {
+            per[p.place("big")] += 1;
+        }
+        let (max, min) = (per.iter().max().unwrap(), per.iter().min().unwrap());
+        assert!(max - min <= 1, "even: {per:?}");
+        assert_eq!(per[home], *max, "the home first among equals: {per:?}");
+        // Viewers leaving make room where they were; a stream with none is forgotten.
+        let other = (0..3).find(|&w| w != home).unwrap();
+        p.left("big", other);
+        assert_eq!(p.place("big"), other);
+        for (w, n) in per.iter().enumerate() {
+            for _ in 0..=*n {
+                p.left("big", w);
+            }
+        }
+        assert!(p.viewers.lock().unwrap().is_empty());
+        // Spreading from 0: the very first viewer may go anywhere, the home among equals.
+        let everywhere = Placement::new(0, 2);
+        assert_eq!(everywhere.place("x"), shard_of("x", 2));
+        assert_ne!(everywhere.place("x"), shard_of("x", 2));
     }
 
     #[test]

@@ -8,16 +8,21 @@
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use podium_media::{Accepted, MediaError, MediaEvent, Output, PeerId, Recorded, Sfu};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::media_handle::{
-    global_peer, Command, EventSender, LocalPush, RecordingTap, WorkerSnapshot, WorkerSpec,
+    global_peer, Command, EventSender, LocalPush, Placement, RecordingTap, RelayLinks, Relayed,
+    Wiring, WorkerSnapshot, WorkerSpec,
 };
 use crate::stats::{thread_cpu_seconds, IoStats};
 use crate::udp::{BatchSocket, Outgoing, RECV_BATCH};
+
+/// Relay messages handled per wake-up at most, before the socket and timers get a turn.
+const RELAYS_PER_WAKE: usize = 256;
 
 /// Receive calls per wake-up at most, before commands and timers get a turn.
 const RECV_CALLS_PER_WAKE: usize = 4;
@@ -40,6 +45,17 @@ pub(crate) struct Worker {
     snapshots: u64,
     /// Where recorded packets go.
     recording: Option<RecordingTap>,
+    /// The other workers' relay queues, and viewer placement.
+    links: RelayLinks,
+    placement: Arc<Placement>,
+    /// The stream of each viewer here (placement counts them until they close).
+    viewer_streams: HashMap<PeerId, String>,
+}
+
+/// What other workers send this one.
+pub(crate) struct Inbound {
+    control: mpsc::UnboundedReceiver<Relayed>,
+    media: mpsc::Receiver<Relayed>,
 }
 
 enum Wake {
@@ -47,24 +63,42 @@ enum Wake {
     Writable,
     Command(Option<Command>),
     Packet(Option<LocalPush>),
+    Relay(Option<Relayed>),
     Timer,
     Stop,
 }
 
 impl Worker {
     /// Must run inside the worker's runtime (the socket registers with it).
-    pub(crate) fn new(index: usize, workers: usize, spec: WorkerSpec) -> io::Result<Self> {
+    pub(crate) fn new(
+        index: usize,
+        workers: usize,
+        spec: WorkerSpec,
+        wiring: Wiring,
+    ) -> io::Result<(Self, Inbound)> {
         let WorkerSpec {
             socket,
             config,
             recording,
         } = spec;
         let candidate_addr = config.candidate_addr;
-        Ok(Self {
+        let Wiring {
+            links,
+            placement,
+            relay_control,
+            relay_media,
+        } = wiring;
+        let inbound = Inbound {
+            control: relay_control,
+            media: relay_media,
+        };
+        let worker = Self {
             index,
             workers,
             sfu: {
                 let mut config = config;
+                config.worker = index;
+                config.workers = workers;
                 // Read together: sender reports map the core's instants to wall-clock time.
                 let now = Instant::now();
                 config.unix_time_at_start = std::time::SystemTime::now()
@@ -79,7 +113,11 @@ impl Worker {
             stats: IoStats::default(),
             snapshots: 0,
             recording,
-        })
+            links,
+            placement,
+            viewer_streams: HashMap::new(),
+        };
+        Ok((worker, inbound))
     }
 
     pub(crate) fn local_addr(&self) -> SocketAddr {
@@ -90,6 +128,7 @@ impl Worker {
         mut self,
         mut rx: mpsc::UnboundedReceiver<Command>,
         mut packets: mpsc::Receiver<LocalPush>,
+        mut inbound: Inbound,
         mut stop: watch::Receiver<bool>,
     ) {
         let mut deadline = self.drain(None);
@@ -105,6 +144,8 @@ impl Worker {
                 _ = self.io.writable(), if want_writable => Wake::Writable,
                 cmd = rx.recv() => Wake::Command(cmd),
                 push = packets.recv() => Wake::Packet(push),
+                r = inbound.control.recv() => Wake::Relay(r),
+                r = inbound.media.recv() => Wake::Relay(r),
                 () = &mut sleep => Wake::Timer,
                 _ = stop.wait_for(|s| *s) => Wake::Stop,
             };
@@ -118,6 +159,9 @@ impl Worker {
                 Wake::Writable => {}
                 Wake::Command(Some(cmd)) => self.command(cmd),
                 Wake::Packet(Some(push)) => self.push_local(push, &mut packets),
+                Wake::Relay(Some(first)) => self.relayed(first, &mut inbound),
+                // The senders live in every worker: they close only when all have stopped.
+                Wake::Relay(None) => {}
                 // Both senders live in the handles: this one closes when commands do.
                 Wake::Command(None) | Wake::Packet(None) | Wake::Stop => break,
                 Wake::Timer => {}
@@ -206,7 +250,14 @@ impl Worker {
                 self.register(result, events, reply);
             }
             Command::View(v, events, reply) => {
+                let stream = v.stream.clone();
                 let result = self.sfu.view(now, v);
+                match &result {
+                    Ok(accepted) => {
+                        self.viewer_streams.insert(accepted.peer, stream);
+                    }
+                    Err(_) => self.placement.left(&stream, self.index),
+                }
                 self.register(result, events, reply);
             }
             Command::PublishLocal(p, events, reply) => {
@@ -292,11 +343,51 @@ impl Worker {
         for buf in self.io.take_spent() {
             self.sfu.recycle(buf);
         }
+        self.hand_over_relays(origin);
         loop {
             match self.sfu.poll_output() {
                 Output::Transmit(transmit) => self.queue.push_back(Outgoing { transmit, origin }),
                 Output::Event(e) => self.route(e),
                 Output::Timeout(at) => return at,
+            }
+        }
+    }
+
+    /// The core's messages for other workers: control always, media unless the receiving
+    /// worker's queue is full (then dropped and counted).
+    fn hand_over_relays(&mut self, origin: Option<Instant>) {
+        for relay in self.sfu.take_relays() {
+            let to = relay.to();
+            let relayed = Relayed { relay, origin };
+            if relayed.relay.is_media() {
+                if let Some(tx) = self.links.media.get(to) {
+                    if tx.try_send(relayed).is_err() {
+                        self.stats.relay_dropped += 1;
+                    }
+                }
+            } else if let Some(tx) = self.links.control.get(to) {
+                let _ = tx.send(relayed);
+            }
+        }
+    }
+
+    /// Messages from other workers: `first` and whatever else is queued (a bounded batch);
+    /// what they cause is stamped with the instant the home received the packet.
+    fn relayed(&mut self, first: Relayed, inbound: &mut Inbound) {
+        let mut next = Some(first);
+        let mut handled = 0;
+        while let Some(Relayed { relay, origin }) = next.take() {
+            self.stats.relay_in += 1;
+            self.sfu.handle_relay(Instant::now(), relay);
+            self.collect(origin);
+            self.io.flush_full_batches(&mut self.queue, &mut self.stats);
+            handled += 1;
+            if handled < RELAYS_PER_WAKE {
+                next = inbound
+                    .control
+                    .try_recv()
+                    .or_else(|_| inbound.media.try_recv())
+                    .ok();
             }
         }
     }
@@ -336,6 +427,9 @@ impl Worker {
         let to = event.recipient();
         let event = self.globalize(event);
         if matches!(event, MediaEvent::PeerClosed { .. }) {
+            if let Some(stream) = self.viewer_streams.remove(&to) {
+                self.placement.left(&stream, self.index);
+            }
             if let Some(tx) = self.routes.remove(&to) {
                 let _ = tx.send(event);
             }

@@ -264,6 +264,26 @@ fn registry(media: &MediaSnapshot, shell: &ShellCounts) -> Registry {
             c.slot_switches,
         ),
         (
+            "rtp_resent",
+            "Packets resent to viewers on their NACKs (from the shared per-source history)",
+            c.rtp_resent,
+        ),
+        (
+            "rtp_resends_refused",
+            "Resends refused because a viewer asked for more than its budget",
+            c.resends_refused,
+        ),
+        (
+            "rtcp_sender_reports",
+            "Sender reports sent to viewers",
+            c.reports_sent,
+        ),
+        (
+            "rtp_relayed_in",
+            "Packets a media worker received from a stream's home worker for its viewers",
+            c.rtp_relayed_in,
+        ),
+        (
             "udp_datagrams_received",
             "UDP datagrams received",
             io.datagrams_in,
@@ -284,6 +304,16 @@ fn registry(media: &MediaSnapshot, shell: &ShellCounts) -> Registry {
             "udp_send_queue_dropped",
             "Datagrams dropped while the socket stayed full (send queue over its limit)",
             io.send_queue_dropped,
+        ),
+        (
+            "media_relay_messages",
+            "Messages a media worker received from another (relayed packets of streams homed there, control)",
+            io.relay_in,
+        ),
+        (
+            "media_relay_dropped",
+            "Relayed packets dropped because the receiving worker's queue was full",
+            io.relay_dropped,
         ),
         (
             "udp_receive_errors",

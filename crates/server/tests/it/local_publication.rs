@@ -27,7 +27,7 @@ async fn workers() -> (MediaHandle, watch::Sender<bool>) {
         })
         .collect();
     let (stop_tx, stop_rx) = watch::channel(false);
-    let (media, _join) = media_handle::spawn(specs, stop_rx).await.unwrap();
+    let (media, _join) = media_handle::spawn(specs, 64, stop_rx).await.unwrap();
     (media, stop_tx)
 }
 
