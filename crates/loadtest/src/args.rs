@@ -14,7 +14,17 @@ pub enum Scenario {
     Churn,
 }
 
-/// Which server.
+/// How listeners receive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ListenerMode {
+    /// RTP read by the tool itself after str0m's setup.
+    Fast,
+    /// Every packet through str0m.
+    Str0m,
+}
+
+/// Which server is measured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TargetKind {
@@ -88,6 +98,15 @@ pub struct LoadArgs {
     /// Client engine threads
     #[arg(long, default_value_t = 1)]
     pub engines: usize,
+    /// How listeners receive: `fast` reads RTP itself once str0m has set up ICE/DTLS/SRTP
+    /// (batched reads, loss from the plaintext header, a decrypted sample); `str0m` hands
+    /// every packet to str0m, as a full client would
+    #[arg(long, value_enum, default_value = "fast")]
+    pub listener_mode: ListenerMode,
+    /// Fast listeners decrypt one packet in this many (and every marked one) for the probe
+    #[arg(long, default_value_t = 16,
+          value_parser = clap::builder::RangedU64ValueParser::<u64>::new().range(1..))]
+    pub decrypt_every: u64,
     /// Step mode: raise listeners from `--listeners` by `--step-by` until a bound breaks
     #[arg(long)]
     pub step: bool,

@@ -15,6 +15,9 @@ use str0m::net::{Protocol, Receive};
 use str0m::rtp::{ExtensionValues, RtpWrite, SeqNo, Ssrc};
 use str0m::{Candidate, Event, Input, Output, Rtc, RtcConfig};
 
+use podium_media::dtls_keys::{self, KeySlot};
+
+use crate::fast_rx::{self, FastRx};
 use crate::probe::Probe;
 use crate::stats::Acc;
 use crate::talk::{AudioFrame, Talker, VideoPacket, VideoSender};
@@ -22,6 +25,7 @@ use crate::talk::{AudioFrame, Talker, VideoPacket, VideoSender};
 /// A client whose offer went out and whose answer has not come back yet.
 pub struct Offering {
     rtc: Rtc,
+    keys: KeySlot,
     socket: std::net::UdpSocket,
     local: SocketAddr,
     pending: SdpPendingOffer,
@@ -31,25 +35,28 @@ pub struct Offering {
 /// A client whose SDP is settled; ICE and DTLS run once an engine drives it.
 pub struct Negotiated {
     rtc: Rtc,
+    keys: KeySlot,
     socket: std::net::UdpSocket,
     local: SocketAddr,
     mids: Vec<(Mid, MediaKind, Direction)>,
 }
 
-fn new_rtc(bind: IpAddr) -> io::Result<(Rtc, std::net::UdpSocket, SocketAddr)> {
+/// A client `Rtc` whose DTLS session's SRTP keys are captured (for the fast listener mode).
+fn new_rtc(bind: IpAddr) -> io::Result<(Rtc, KeySlot, std::net::UdpSocket, SocketAddr)> {
     let socket = std::net::UdpSocket::bind(SocketAddr::new(bind, 0))?;
     socket.set_nonblocking(true)?;
     let local = socket.local_addr()?;
-    let mut rtc = RtcConfig::new().set_rtp_mode(true).build(Instant::now());
+    let (mut rtc, keys) =
+        dtls_keys::build_capturing(RtcConfig::new().set_rtp_mode(true), Instant::now());
     let candidate = Candidate::host(local, "udp").map_err(io::Error::other)?;
     rtc.add_local_candidate(candidate);
-    Ok((rtc, socket, local))
+    Ok((rtc, keys, socket, local))
 }
 
 impl Offering {
     /// A client offering one m-line per entry of `kinds`; returns it and the offer SDP.
     pub fn new(bind: IpAddr, kinds: &[(MediaKind, Direction)]) -> anyhow::Result<(Self, String)> {
-        let (mut rtc, socket, local) = new_rtc(bind).context("binding a client socket")?;
+        let (mut rtc, keys, socket, local) = new_rtc(bind).context("binding a client socket")?;
         let mut api = rtc.sdp_api();
         // str0m announces only media the remote adds, so our own m-lines are noted here.
         let mids = kinds
@@ -61,6 +68,7 @@ impl Offering {
         Ok((
             Self {
                 rtc,
+                keys,
                 socket,
                 local,
                 pending,
@@ -79,6 +87,7 @@ impl Offering {
             .context("answer refused")?;
         Ok(Negotiated {
             rtc: self.rtc,
+            keys: self.keys,
             socket: self.socket,
             local: self.local,
             mids: self.mids,
@@ -89,12 +98,13 @@ impl Offering {
 impl Negotiated {
     /// Answers a server's offer (Janus offers to subscribers); returns the answer SDP.
     pub fn answer(bind: IpAddr, offer: &str) -> anyhow::Result<(Self, String)> {
-        let (mut rtc, socket, local) = new_rtc(bind).context("binding a client socket")?;
+        let (mut rtc, keys, socket, local) = new_rtc(bind).context("binding a client socket")?;
         let offer = SdpOffer::from_sdp_string(offer).context("offer does not parse")?;
         let answer = rtc.sdp_api().accept_offer(offer).context("offer refused")?;
         Ok((
             Self {
                 rtc,
+                keys,
                 socket,
                 local,
                 mids: Vec::new(),
@@ -114,6 +124,11 @@ pub enum Sending {
     AudioVideo(Talker, VideoSender),
 }
 
+enum SendingKind {
+    Nothing,
+    Media,
+}
+
 /// Receive bookkeeping of one m-line.
 #[derive(Default)]
 struct Track {
@@ -126,6 +141,8 @@ struct Track {
     speaker: Option<u16>,
     spurt: u32,
     spurt_first_recv_us: u64,
+    /// Fast mode: the highest extended sequence number seen.
+    ext_seq: Option<u64>,
 }
 
 /// A client an engine drives.
@@ -154,11 +171,26 @@ pub struct Client {
     connected_at: Option<Instant>,
     last_rx: Option<Instant>,
     disconnected_since: Option<Instant>,
+    keys: KeySlot,
+    /// Fast listener mode: the sample rate asked for, and the receiver once connected.
+    fast_every: Option<u64>,
+    fast: Option<FastRx>,
+    /// Fast mode: packets that did not open (should stay 0).
+    pub undecryptable: u64,
 }
 
 impl Client {
     /// `started`: when the join began (for the join time).
-    pub fn new(id: u32, n: Negotiated, sending: Sending, started: Instant, epoch: Instant) -> Self {
+    /// `fast`: as a listener, read RTP in the fast mode ([`fast_rx`]) decrypting one packet
+    /// in that many.
+    pub fn new(
+        id: u32,
+        n: Negotiated,
+        sending: Sending,
+        started: Instant,
+        epoch: Instant,
+        fast: Option<u64>,
+    ) -> Self {
         let pt_of = |rtc: &Rtc, codec: Codec| {
             rtc.codec_config()
                 .params()
@@ -168,6 +200,10 @@ impl Client {
         };
         let pts = (pt_of(&n.rtc, Codec::Opus), pt_of(&n.rtc, Codec::Vp8));
         let own = n.mids.clone();
+        let sending_kind = match &sending {
+            Sending::Nothing => SendingKind::Nothing,
+            _ => SendingKind::Media,
+        };
         let mut client = Self {
             id,
             socket: mio::net::UdpSocket::from_std(n.socket),
@@ -189,6 +225,10 @@ impl Client {
             disconnected_since: None,
             connected_at: None,
             last_rx: None,
+            fast_every: fast.filter(|_| matches!(sending_kind, SendingKind::Nothing)),
+            keys: n.keys,
+            fast: None,
+            undecryptable: 0,
         };
         for (mid, kind, direction) in own {
             client.note_media(mid, kind, direction);
@@ -215,6 +255,10 @@ impl Client {
         data: &[u8],
         acc: &mut Acc,
     ) {
+        if self.fast.is_some() && fast_rx::is_rtp(data) {
+            self.fast_receive(now, epoch, data, acc);
+            return;
+        }
         let Ok(contents) = data.try_into() else {
             return;
         };
@@ -361,6 +405,11 @@ impl Client {
         match e {
             Event::Connected => {
                 let now = Instant::now();
+                if let Some(every) = self.fast_every {
+                    // The handshake has exported the keys by now.
+                    self.fast =
+                        dtls_keys::take_keys(&self.keys).and_then(|k| FastRx::new(&k, every));
+                }
                 self.connected_us = Some(micros(epoch, now));
                 self.connected_at = Some(now);
                 // Media starts now; nothing is owed for the time spent connecting.
@@ -417,6 +466,55 @@ impl Client {
             }
             _ => {}
         }
+    }
+
+    /// One RTP datagram in the fast mode: counted from its plaintext header; the probe of a
+    /// sample is read after decrypting it.
+    fn fast_receive(&mut self, now: Instant, epoch: Instant, data: &[u8], acc: &mut Acc) {
+        let Some(fast) = self.fast.as_mut() else {
+            return;
+        };
+        let Some((h, header_len)) = fast.header(data) else {
+            acc.foreign += 1;
+            return;
+        };
+        let recv_us = micros(epoch, now);
+        let audio = Some(h.pt) == self.pts.0.map(|p| *p);
+        let track = self
+            .tracks
+            .entry(Ssrc::from(h.ssrc))
+            .or_insert_with(|| Track {
+                kind_audio: audio,
+                ..Default::default()
+            });
+        acc.rx_packets += 1;
+        acc.rx_bytes += h.payload_len as u64;
+        self.last_rx = Some(now);
+        let seq = fast_rx::extend_seq(track.ext_seq, h.seq);
+        track.ext_seq = Some(track.ext_seq.map_or(seq, |s| s.max(seq)));
+        let base = track.base_seq.map_or(seq, |b| b.min(seq));
+        track.base_seq = Some(base);
+        track.max_seq = track.max_seq.max(seq).max(base);
+        track.received += 1;
+        if track.kind_audio && !self.first_audio {
+            self.first_audio = true;
+            acc.join_ms
+                .push(ms(now.saturating_duration_since(self.started)));
+        }
+        if !fast.sampled(track.received, h.marker || track.received == 1) {
+            return;
+        }
+        acc.sampled += 1;
+        let Some(payload) = fast.open(data, header_len, (seq >> 16) as u32) else {
+            self.undecryptable += 1;
+            acc.undecryptable += 1;
+            return;
+        };
+        let Some(probe) = Probe::read(payload) else {
+            acc.foreign += 1;
+            return;
+        };
+        record_probe(track, &probe, recv_us, self.connected_us, acc);
     }
 
     /// A listener connected for over 2 s that has received nothing for over 2 s (DTX still

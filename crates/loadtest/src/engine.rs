@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use mio::{Events, Interest, Poll, Token, Waker};
 
 use crate::client::Client;
+use crate::fast_rx::BatchReader;
 use crate::stats::Acc;
 
 const WAKER: Token = Token(usize::MAX);
@@ -76,6 +77,7 @@ struct Engine {
     free: Vec<usize>,
     by_id: HashMap<u32, usize>,
     acc: Acc,
+    reader: BatchReader,
 }
 
 impl Engine {
@@ -94,12 +96,12 @@ impl Engine {
             free: Vec::new(),
             by_id: HashMap::new(),
             acc: Acc::default(),
+            reader: BatchReader::default(),
         }
     }
 
     fn run(mut self) {
         let mut events = Events::with_capacity(1024);
-        let mut buf = vec![0u8; 2048];
         let mut next_sweep = Instant::now();
         let mut next_report = Instant::now() + REPORT;
         loop {
@@ -114,7 +116,7 @@ impl Engine {
                     }
                     continue;
                 }
-                self.read(ev.token().0, &mut buf);
+                self.read(ev.token().0);
             }
             let now = Instant::now();
             if now >= next_sweep {
@@ -171,14 +173,19 @@ impl Engine {
         }
     }
 
-    fn read(&mut self, slot: usize, buf: &mut [u8]) {
+    /// Everything queued on a client's socket, in `recvmmsg` batches.
+    fn read(&mut self, slot: usize) {
         let Some(Some(c)) = self.slots.get_mut(slot) else {
             return;
         };
         loop {
-            match c.socket.recv_from(buf) {
-                Ok((n, source)) => {
-                    c.receive(Instant::now(), self.epoch, source, &buf[..n], &mut self.acc);
+            match self.reader.read(&c.socket) {
+                Ok(n) => {
+                    let now = Instant::now();
+                    for i in 0..n {
+                        let (data, source) = self.reader.datagram(i);
+                        c.receive(now, self.epoch, source, data, &mut self.acc);
+                    }
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 // ICMP errors (port unreachable) surface here; the socket stays usable.

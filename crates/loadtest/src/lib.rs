@@ -10,6 +10,7 @@
 pub mod args;
 pub mod client;
 pub mod engine;
+pub mod fast_rx;
 pub mod janus;
 pub mod janus_process;
 pub mod probe;

@@ -65,6 +65,10 @@ pub struct WindowReport {
     pub latency_ms: Percentiles,
     /// Packets the SFU replayed at slot switches (not in `latency_ms`).
     pub replayed: u64,
+    /// Fast listeners: packets decrypted for their probe (the latency sample).
+    pub sampled: u64,
+    /// Fast listeners: sampled packets that did not authenticate (must be 0).
+    pub undecryptable: u64,
     /// Spurt onset → first packet at a listener whose slot changed to that speaker, ms.
     pub switch_ms: Percentiles,
     /// `view` sent → first audio packet, ms (joins since the previous window, ramp included).
@@ -194,6 +198,8 @@ pub fn window(acc: &Acc, w: &WindowInput<'_>) -> WindowReport {
         loss_pct: loss,
         latency_ms: latency,
         replayed: acc.replayed,
+        sampled: acc.sampled,
+        undecryptable: acc.undecryptable,
         switch_ms: Percentiles::of(&acc.switch_ms),
         join_ms: Percentiles::of(&acc.join_ms),
         connect_ms: Percentiles::of(&acc.connect_ms),

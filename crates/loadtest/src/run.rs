@@ -59,7 +59,9 @@ impl Shared {
 
     /// From now on an engine drives client `id`.
     fn hand_over(&self, id: u32, negotiated: Negotiated, sending: Sending, started: Instant) {
-        let client = Client::new(id, negotiated, sending, started, self.epoch);
+        let fast = (self.args.listener_mode == crate::args::ListenerMode::Fast)
+            .then_some(self.args.decrypt_every);
+        let client = Client::new(id, negotiated, sending, started, self.epoch, fast);
         self.engine(id).add(client);
     }
 

@@ -24,6 +24,10 @@ pub struct Acc {
     pub replayed: u64,
     /// Packets without a probe.
     pub foreign: u64,
+    /// Fast listeners: packets decrypted for their probe.
+    pub sampled: u64,
+    /// Fast listeners: sampled packets that did not authenticate (a tool or server bug).
+    pub undecryptable: u64,
     /// Clients whose peer failed on its own.
     pub deaths: u64,
     /// Connected listeners that had received nothing for over 2 s, summed over reports.
@@ -50,6 +54,8 @@ impl Default for Acc {
             received: 0,
             replayed: 0,
             foreign: 0,
+            sampled: 0,
+            undecryptable: 0,
             deaths: 0,
             starved_reports: 0,
             latency_us: Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid bounds"),
@@ -77,6 +83,8 @@ impl Acc {
         self.received += other.received;
         self.replayed += other.replayed;
         self.foreign += other.foreign;
+        self.sampled += other.sampled;
+        self.undecryptable += other.undecryptable;
         self.deaths += other.deaths;
         self.starved_reports += other.starved_reports;
         let _ = self.latency_us.add(&other.latency_us);

@@ -68,9 +68,12 @@ impl Talker {
         (-mean_us * u.ln()).clamp(20_000.0, mean_us * 8.0 + 20_000.0) as u64
     }
 
-    /// Moves the schedule to `now_us` (frames before it are never sent).
+    /// Moves the schedule to `now_us` plus a random phase within a frame (frames before it
+    /// are never sent): speakers tick at their own moments, as in a real room, not all on
+    /// one 20 ms grid, which would make every fan-out a worst-case burst.
     pub fn restart(&mut self, now_us: u64) {
-        let shift = now_us.saturating_sub(self.next_frame_us);
+        let phase = self.rng.random_range(0..AUDIO_FRAME_US);
+        let shift = (now_us + phase).saturating_sub(self.next_frame_us);
         self.next_frame_us += shift;
         self.spurt_start_us += shift;
         self.spurt_end_us += shift;

@@ -60,6 +60,12 @@ async fn every_scenario_runs_against_podium() {
     assert_eq!(w.join_ms.count, 12, "every listener heard audio: {w:?}");
     assert!(w.rx_pps > 0.0 && w.latency_ms.count > 0, "{w:?}");
     assert!(w.loss_pct < 1.0, "{w:?}");
+    // The fast listener mode (the default): a sample decrypted, every one of them opened.
+    assert!(
+        w.sampled > 0 && w.sampled * 2 < w.rx_pps as u64 * 4,
+        "{w:?}"
+    );
+    assert_eq!(w.undecryptable, 0, "{w:?}");
     assert!(room.vad_events_total >= 12, "slots were announced");
     assert_eq!((w.join_failures, w.peer_failures), (0, 0));
     assert_eq!(w.listeners_connected, Some(12), "nobody was cut off");
@@ -81,6 +87,17 @@ async fn every_scenario_runs_against_podium() {
     let ratio = w.rx_pps / (w.tx_pps * 5.0);
     assert!((0.9..1.1).contains(&ratio), "fan-out ratio {ratio}: {w:?}");
     assert_eq!(w.replayed, 0, "no slots, no replay");
+
+    // The same room with every listener through str0m, as a full client.
+    let full = load(
+        &base,
+        "--scenario room --stream smoke-full --speakers 2 --listeners 4 --slots 2 --talk-ratio 0.6 --duration 3 --listener-mode str0m",
+    )
+    .await;
+    let w = &full.windows[0];
+    assert!(full.errors.is_empty(), "{:?}", full.errors);
+    assert_eq!(w.join_ms.count, 4, "{w:?}");
+    assert!(w.latency_ms.count > 0 && w.sampled == 0, "{w:?}");
 
     let churn = load(
         &base,

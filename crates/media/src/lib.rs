@@ -29,6 +29,7 @@ pub mod audio;
 pub mod codec;
 pub mod demux;
 mod egress;
+pub use egress::keys as dtls_keys;
 pub use egress::{srtp, wire};
 pub use sfu::relay::{home_worker, Relay};
 mod peer;

@@ -24,6 +24,7 @@ use super::srtp::Profile;
 /// Keying material exported by one DTLS handshake.
 #[derive(Clone)]
 pub struct ExportedKeys {
+    /// The negotiated protection profile.
     pub profile: Profile,
     /// client key, server key, client salt, server salt (RFC 5764 §4.2).
     pub material: Vec<u8>,
