@@ -142,13 +142,20 @@ impl Net {
     /// A net of `n` media workers (SFUs) of one server, as `--media-workers n` runs them:
     /// publishers go to the stream's home worker, viewers where the test puts them.
     pub fn with_workers(n: usize) -> Self {
+        Self::with_workers_config(n, |_| {})
+    }
+
+    /// Like [`Net::with_workers`], every worker's config adjusted by `tune`.
+    pub fn with_workers_config(n: usize, tune: impl Fn(&mut SfuConfig)) -> Self {
         let mut net = Self::with_config(|c| {
+            tune(c);
             c.worker = 0;
             c.workers = n;
         });
         for w in 1..n {
             let addr = SocketAddr::new(net.sfu_addr.ip(), net.sfu_addr.port() + w as u16);
             let mut cfg = SfuConfig::new(addr);
+            tune(&mut cfg);
             cfg.worker = w;
             cfg.workers = n;
             net.extra.push((Sfu::new(cfg, net.now), addr));

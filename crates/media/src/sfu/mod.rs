@@ -445,7 +445,8 @@ impl Sfu {
         // Only connected viewers count: peers still connecting (or never going to) cannot
         // hold the places of real viewers. They are checked again when they connect.
         if let Some(max) = self.config.max_viewers_per_stream {
-            if self.registry.connected_viewers_by_name(&v.stream) >= max {
+            // On every worker: a stream's viewers may be spread over several.
+            if self.connected_total(&v.stream) >= max {
                 return Err(MediaError::LimitReached(format!(
                     "Too many viewers of this stream (at most {max})"
                 )));
@@ -826,22 +827,33 @@ impl Sfu {
     fn handle_rtc_event(&mut self, now: Instant, id: PeerId, event: Event) {
         match event {
             Event::Connected => {
+                let Some(peer) = self.peers.get(&id) else {
+                    return;
+                };
+                let (stream, viewer) = (peer.stream, matches!(peer.role, Role::Viewer(_)));
+                // Connected viewers on every worker: a stream's viewers may be spread.
+                let full = viewer
+                    && self.config.max_viewers_per_stream.is_some_and(|max| {
+                        self.registry
+                            .stream_name(stream)
+                            .is_some_and(|name| self.connected_total(name) >= max)
+                    });
                 let Some(peer) = self.peers.get_mut(&id) else {
                     return;
                 };
+                if full {
+                    // Others connected first; this one was admitted while there was room.
+                    peer.closing = Some(CloseReason::StreamFull);
+                    return;
+                }
                 peer.connected = true;
-                if let Role::Viewer(_) = &peer.role {
-                    let full = self
-                        .config
-                        .max_viewers_per_stream
-                        .is_some_and(|max| self.registry.connected_viewers(peer.stream) >= max);
-                    if full {
-                        // Others connected first; this one was admitted while there was room.
-                        peer.connected = false;
-                        peer.closing = Some(CloseReason::StreamFull);
-                        return;
+                if viewer {
+                    self.registry.viewer_connected(stream);
+                    if self.mirrored_name(stream).is_some() || self.followed_name(stream).is_some()
+                    {
+                        // Other workers count connected viewers for the cap: tell them.
+                        self.viewer_counts.mark(now, stream);
                     }
-                    self.registry.viewer_connected(peer.stream);
                 }
                 self.start_egress(now, id);
                 self.events.push_back(MediaEvent::Connected { to: id });

@@ -74,11 +74,12 @@ pub(super) enum RelayMsg {
     },
     /// Follower → home: `from` has no viewer of `stream` any more.
     Unfollow { stream: Arc<str>, from: usize },
-    /// Follower → home: `from` has `count` connected viewers of `stream`.
+    /// Follower → home: `from` has `count` viewers of `stream`, `connected` of them up.
     Count {
         stream: Arc<str>,
         from: usize,
         count: usize,
+        connected: usize,
     },
     /// Follower → home: a viewer asked for a keyframe of the source.
     Keyframe {
@@ -108,8 +109,12 @@ pub(super) enum RelayMsg {
         stream: Arc<str>,
         ranked: Arc<[(u32, f32)]>,
     },
-    /// Home → follower: the stream's viewers on every worker.
-    Total { stream: Arc<str>, count: usize },
+    /// Home → follower: the stream's viewers on every other worker (`connected`: those up).
+    Total {
+        stream: Arc<str>,
+        count: usize,
+        connected: usize,
+    },
 }
 
 /// The home side: who follows which stream.
@@ -124,15 +129,16 @@ struct Followed {
     followers: Vec<Follower>,
     /// The generation each source was last announced with (home source id → generation).
     announced: HashMap<u32, u64>,
-    /// Last total sent.
-    total_sent: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy)]
 struct Follower {
     worker: usize,
     count: usize,
+    connected: usize,
     slots: bool,
+    /// What it was last told of the viewers elsewhere.
+    told: Option<(usize, usize)>,
 }
 
 /// The follower side: the mirrored streams.
@@ -147,10 +153,10 @@ struct Mirror {
     sources: HashMap<u32, PeerId>,
     /// Whether the home was told some viewer here has slots.
     slots: bool,
-    /// The stream's viewers on every worker, as the home last said.
-    total: Option<usize>,
-    /// Connected viewers here, as last told to the home.
-    count_sent: usize,
+    /// The stream's viewers and connected viewers on every other worker, as the home said.
+    elsewhere: Option<(usize, usize)>,
+    /// Viewers and connected viewers here, as last told to the home.
+    count_sent: (usize, usize),
 }
 
 /// A mirror publication's link to its source at the home.
@@ -189,12 +195,14 @@ impl Sfu {
                 stream,
                 from,
                 count,
+                connected,
             } => {
                 let followed = self.homed.streams.get_mut(&stream);
                 if let Some(f) =
                     followed.and_then(|f| f.followers.iter_mut().find(|f| f.worker == from))
                 {
                     f.count = count;
+                    f.connected = connected;
                     if let Some(id) = self.registry.stream_id(&stream) {
                         self.viewer_counts.mark(now, id);
                     } else {
@@ -238,9 +246,13 @@ impl Sfu {
                 packet,
             } => self.on_mirror_packet(now, &stream, source, packet),
             RelayMsg::Ranking { stream, ranked } => self.on_mirror_ranking(now, &stream, &ranked),
-            RelayMsg::Total { stream, count } => {
+            RelayMsg::Total {
+                stream,
+                count,
+                connected,
+            } => {
                 if let Some(m) = self.mirrored.streams.get_mut(&stream) {
-                    m.total = Some(count);
+                    m.elsewhere = Some((count, connected));
                     if let Some(id) = self.registry.stream_id(&stream) {
                         self.announce_viewer_count(id);
                     }
@@ -266,7 +278,9 @@ impl Sfu {
                 followed.followers.push(Follower {
                     worker: from,
                     count: 0,
+                    connected: 0,
                     slots,
+                    told: None,
                 });
                 slots
             }
@@ -462,28 +476,51 @@ impl Sfu {
     /// follower knows the total the home last sent.
     pub(super) fn viewer_total(&self, stream: StreamId) -> usize {
         let here = self.registry.viewers(stream).len();
+        let connected = self.registry.connected_viewers(stream);
+        self.totals(stream, (here, connected)).0
+    }
+
+    /// Connected viewers of the stream `name` on every worker (what the viewer cap counts).
+    pub(super) fn connected_total(&self, name: &str) -> usize {
+        let Some(id) = self.registry.stream_id(name) else {
+            // No viewer here yet: a follower may still know the others.
+            let remote = self.mirrored.streams.get(name).and_then(|m| m.elsewhere);
+            return remote.map_or(0, |(_, c)| c);
+        };
+        let here = (
+            self.registry.viewers(id).len(),
+            self.registry.connected_viewers(id),
+        );
+        self.totals(id, here).1
+    }
+
+    /// (viewers, connected viewers) of `stream` everywhere, from `here`'s figures.
+    fn totals(&self, stream: StreamId, here: (usize, usize)) -> (usize, usize) {
         let Some(name) = self.registry.stream_name(stream) else {
             return here;
         };
         if let Some(f) = self.homed.streams.get(name) {
-            return here + f.followers.iter().map(|f| f.count).sum::<usize>();
+            let count: usize = f.followers.iter().map(|f| f.count).sum();
+            let connected: usize = f.followers.iter().map(|f| f.connected).sum();
+            return (here.0 + count, here.1 + connected);
         }
-        match self.mirrored.streams.get(name) {
-            Some(m) => m
-                .total
-                .map_or(here, |t| t.saturating_sub(m.count_sent) + here),
+        match self.mirrored.streams.get(name).and_then(|m| m.elsewhere) {
+            Some((count, connected)) => (count + here.0, connected + here.1),
             None => here,
         }
     }
 
-    /// Home: tells followers the total if it changed. Follower: tells the home its count
-    /// if it changed. Called when the stream's count is announced.
+    /// Home: tells followers the totals if they changed. Follower: tells the home its counts
+    /// if they changed. Called when the stream's count is announced.
     pub(super) fn relay_counts(&mut self, stream: StreamId) {
         let Some(name) = self.registry.stream_name(stream).map(str::to_owned) else {
             return;
         };
         self.send_totals(&name);
-        let here = self.registry.viewers(stream).len();
+        let here = (
+            self.registry.viewers(stream).len(),
+            self.registry.connected_viewers(stream),
+        );
         let home = home_worker(&name, self.config.workers);
         if let Some((name, m)) = self.mirrored.streams.get_key_value_mut_compat(&name) {
             if m.count_sent != here {
@@ -491,36 +528,44 @@ impl Sfu {
                 let msg = RelayMsg::Count {
                     stream: name,
                     from: self.config.worker,
-                    count: here,
+                    count: here.0,
+                    connected: here.1,
                 };
                 self.relay(home, msg);
             }
         }
     }
 
+    /// Home: tells each follower the viewers on the other workers, if that changed.
     fn send_totals(&mut self, name: &str) {
-        let here = self
-            .registry
-            .stream_id(name)
-            .map_or(0, |id| self.registry.viewers(id).len());
-        let Some((name, followed)) = self.homed.streams.get_key_value(name) else {
+        let here = self.registry.stream_id(name).map_or((0, 0), |id| {
+            (
+                self.registry.viewers(id).len(),
+                self.registry.connected_viewers(id),
+            )
+        });
+        let Some((name, followed)) = self.homed.streams.get_key_value_mut_compat(name) else {
             return;
         };
-        let name = name.clone();
-        let total = here + followed.followers.iter().map(|f| f.count).sum::<usize>();
-        if followed.total_sent == Some(total) {
-            return;
+        let all = followed
+            .followers
+            .iter()
+            .fold(here, |(c, k), f| (c + f.count, k + f.connected));
+        let mut out = Vec::new();
+        for f in &mut followed.followers {
+            let elsewhere = (all.0 - f.count, all.1 - f.connected);
+            if f.told != Some(elsewhere) {
+                f.told = Some(elsewhere);
+                out.push((f.worker, elsewhere));
+            }
         }
-        let workers: Vec<usize> = followed.followers.iter().map(|f| f.worker).collect();
-        if let Some(f) = self.homed.streams.get_mut(&name) {
-            f.total_sent = Some(total);
-        }
-        for w in workers {
+        for (w, (count, connected)) in out {
             self.relay(
                 w,
                 RelayMsg::Total {
                     stream: name.clone(),
-                    count: total,
+                    count,
+                    connected,
                 },
             );
         }

@@ -162,3 +162,33 @@ fn listeners_on_both_workers_hear_the_same_speakers_ranked_once() {
         .count();
     assert!(in_slots > 100, "{in_slots} packets in the follower's slots");
 }
+
+#[test]
+fn the_viewer_cap_counts_the_viewers_of_every_worker() {
+    let mut net = Net::with_workers_config(2, |c| c.max_viewers_per_stream = Some(2));
+    let home = home_worker("s", 2);
+    let p = net.publish("s", None, true);
+    net.view_at(home, "s", 0);
+    net.view_at(other(home), "s", 0);
+    net.connect_all();
+    // Counts travel with the viewer-count batching (once a second).
+    net.talk(&[(p, 1)], 150);
+    for w in [home, other(home)] {
+        let now = net.now;
+        let offer = String::new();
+        let refused = net.worker(w).view(
+            now,
+            podium_media::ViewParams {
+                stream: "s".into(),
+                pinned: None,
+                offer,
+                excluded: vec![],
+                max_slots: 0,
+            },
+        );
+        assert!(
+            matches!(refused, Err(podium_media::MediaError::LimitReached(_))),
+            "worker {w}: {refused:?}"
+        );
+    }
+}
