@@ -14,19 +14,12 @@ pub struct PtMap([Option<Pt>; 128]);
 
 impl PtMap {
     /// Builds the table for packets negotiated as `from` (a publisher m-line's codecs)
-    /// written to `to`'s `to_mid`.
-    pub fn build(from: &[PayloadParams], to: &Rtc, to_mid: Mid) -> Self {
+    /// written to an m-line that negotiated `to` ([`negotiated`]).
+    pub fn build(from: &[PayloadParams], to: &[PayloadParams]) -> Self {
         let mut map = [None; 128];
-        let Some(to_media) = to.media(to_mid) else {
-            return Self(map);
-        };
-        let to_pts = to_media.remote_pts();
         for params in from {
             let matched = to
-                .codec_config()
-                .params()
                 .iter()
-                .filter(|p| to_pts.contains(&p.pt()))
                 .filter_map(|p| compatibility(&params.spec(), &p.spec()).map(|score| (score, p)))
                 .max_by_key(|(score, _)| *score)
                 .map(|(_, p)| p);
@@ -41,6 +34,20 @@ impl PtMap {
     pub fn get(&self, pt: Pt) -> Option<Pt> {
         self.0.get(usize::from(*pt)).copied().flatten()
     }
+}
+
+/// The codecs the m-line `mid` of `rtc` negotiated (what a PT map is built against).
+pub fn negotiated(rtc: &Rtc, mid: Mid) -> Vec<PayloadParams> {
+    let Some(media) = rtc.media(mid) else {
+        return Vec::new();
+    };
+    let pts = media.remote_pts();
+    rtc.codec_config()
+        .params()
+        .iter()
+        .filter(|p| pts.contains(&p.pt()))
+        .cloned()
+        .collect()
 }
 
 /// Whether a packet encoded for `a` decodes as `b`; higher is a closer match.

@@ -24,7 +24,13 @@ use crate::{CloseReason, Kind, LocalCodec, LocalTrack, MediaError, PeerId, Sourc
 pub(crate) const MAX_SDP_LEN: usize = 64 * 1024;
 
 pub(crate) struct Peer {
-    pub rtc: Rtc,
+    /// Its str0m session. A viewer's is dropped once its DTLS is done on both sides: from
+    /// then on Podium answers its consent checks itself (`sfu/lite.rs`).
+    pub rtc: Option<Box<Rtc>>,
+    /// Its local ICE password (for answering consent checks without the `Rtc`).
+    pub ice_pass: String,
+    /// When its DTLS came up (a viewer's `Rtc` is kept a while after, see `sfu/lite.rs`).
+    pub connected_at: Option<Instant>,
     /// Valid while the peer is registered (it keeps the stream alive).
     pub stream: StreamId,
     pub ufrag: String,
@@ -213,6 +219,8 @@ pub(crate) struct Viewing {
     pub audio: Option<OutTrack>,
     pub video: Option<OutTrack>,
     pub slots: Vec<OutTrack>,
+    /// The CNAME its answer declared (repeated in sender reports).
+    pub cname: String,
 }
 
 /// Which outgoing track of a viewer.
@@ -250,6 +258,8 @@ pub(crate) struct OutTrack {
     pub pt_map: Option<(u64, PtMap)>,
     /// Its sender state on Podium's egress (set once the answer is made).
     pub tx: Option<TrackTx>,
+    /// The codecs its m-line negotiated (PT maps and RTX payload types are built from them).
+    pub params: Vec<PayloadParams>,
     /// The publication and track it last carried, where resends are looked up.
     pub source: Option<(PeerId, usize)>,
 }
@@ -265,6 +275,7 @@ impl OutTrack {
             rewriter: Rewriter::new(clock),
             pt_map: None,
             tx: None,
+            params: Vec::new(),
             source: None,
         }
     }
@@ -545,6 +556,7 @@ pub(crate) fn viewing_tracks(rtc: &Rtc, mids: &[Mid], max_slots: usize) -> Viewi
         audio: None,
         video: None,
         slots: Vec::new(),
+        cname: String::new(),
     };
     for mid in mids {
         let Some(media) = rtc.media(*mid) else {
@@ -583,6 +595,13 @@ pub(crate) fn attach_senders(rtc: &mut Rtc, viewing: &mut Viewing) {
             .media(track.mid)
             .map(|m| ExtIds::from_map(m.remote_extmap()))
             .unwrap_or_default();
+        if viewing.cname.is_empty() {
+            viewing.cname = rtc
+                .media(track.mid)
+                .map(|m| m.cname().to_owned())
+                .unwrap_or_default();
+        }
+        track.params = crate::codec::negotiated(rtc, track.mid);
         let mut api = rtc.direct_api();
         if let Some(tx) = api.stream_tx_by_mid(track.mid, None) {
             let rtx = if clock == 90_000 {
@@ -854,11 +873,11 @@ mod tests {
                 .unwrap()
                 .spec()
         };
-        let map = PtMap::build(&tracks[0].params, &rtc, audio);
+        let map = PtMap::build(&tracks[0].params, &crate::codec::negotiated(&rtc, audio));
         let opus = map.get(tracks[0].params[0].pt()).expect("Opus mapped");
         assert_eq!(spec_of(audio, opus).codec, Codec::Opus);
         for (track, profile) in [(&tracks[1], 0x42e01f), (&tracks[2], 0x64001f)] {
-            let map = PtMap::build(&track.params, &rtc, video);
+            let map = PtMap::build(&track.params, &crate::codec::negotiated(&rtc, video));
             let pt = map.get(track.params[0].pt()).expect("H.264 mapped");
             let spec = spec_of(video, pt);
             assert_eq!(spec.codec, Codec::H264);
@@ -870,7 +889,7 @@ mod tests {
             );
         }
         // A viewer without H.264 maps nothing: the packet is counted as `no codec`.
-        let map = PtMap::build(&tracks[1].params, &rtc, audio);
+        let map = PtMap::build(&tracks[1].params, &crate::codec::negotiated(&rtc, audio));
         assert_eq!(map.get(tracks[1].params[0].pt()), None);
     }
 

@@ -279,6 +279,11 @@ fn registry(media: &MediaSnapshot, shell: &ShellCounts) -> Registry {
             c.reports_sent,
         ),
         (
+            "viewers_without_rtc",
+            "Viewers whose str0m session was dropped after their handshake (Podium answers their consent checks)",
+            c.viewers_without_rtc,
+        ),
+        (
             "rtp_relayed_in",
             "Packets a media worker received from a stream's home worker for its viewers",
             c.rtp_relayed_in,

@@ -159,6 +159,8 @@ pub struct ViewerEgress {
     pub next_report: Instant,
     /// The CNAME its answer declared, repeated in every report.
     cname: Box<str>,
+    /// An SRTCP packet of the viewer authenticated: its DTLS handshake is done on its side.
+    heard_rtcp: bool,
 }
 
 impl ViewerEgress {
@@ -179,6 +181,7 @@ impl ViewerEgress {
             // The first report soon after media starts: receivers sync audio and video by it.
             next_report: now + Duration::from_millis(500),
             cname: cname.into_boxed_str(),
+            heard_rtcp: false,
         })
     }
 
@@ -298,7 +301,14 @@ impl ViewerEgress {
 
     /// Opens SRTCP from the viewer in place; the plain compound packet is `buf[..n]`.
     pub fn open_rtcp(&mut self, buf: &mut [u8]) -> Result<usize, SrtpError> {
-        self.open.unprotect_rtcp(buf)
+        let n = self.open.unprotect_rtcp(buf)?;
+        self.heard_rtcp = true;
+        Ok(n)
+    }
+
+    /// Whether an SRTCP packet of the viewer has authenticated.
+    pub fn heard_rtcp(&self) -> bool {
+        self.heard_rtcp
     }
 }
 

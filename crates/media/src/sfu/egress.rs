@@ -44,7 +44,7 @@ impl Sfu {
         let Role::Viewer(v) = &peer.role else {
             return;
         };
-        let cname = first_cname(&peer.rtc, v);
+        let cname = v.cname.clone();
         let started = match (keys::take_keys(&peer.keys), peer.send_to) {
             (Some(k), Some(to)) => ViewerEgress::new(&k, to, cname, now).ok(),
             _ => None,
@@ -91,6 +91,7 @@ impl Sfu {
         }
         self.feedback = feedback;
         self.rtcp_scratch = buf;
+        self.drop_rtc_if_done(now, id);
     }
 
     fn viewer_keyframe_request(
@@ -143,7 +144,6 @@ impl Sfu {
         let Some(peer) = self.peers.get_mut(&id) else {
             return;
         };
-        let rtc = &peer.rtc;
         let (Some(egress), Role::Viewer(v)) = (peer.egress.as_deref_mut(), &mut peer.role) else {
             return;
         };
@@ -158,9 +158,8 @@ impl Sfu {
                 self.counters.resends_refused += 1;
                 break;
             }
-            let rtx_pt = rtc
-                .codec_config()
-                .params()
+            let rtx_pt = track
+                .params
                 .iter()
                 .find(|p| p.pt() == pt)
                 .and_then(|p| p.resend())
@@ -256,13 +255,6 @@ impl Sfu {
 
 fn tracks(v: &Viewing) -> impl Iterator<Item = &crate::peer::OutTrack> {
     v.audio.iter().chain(&v.video).chain(&v.slots)
-}
-
-/// The CNAME the answer declared for the viewer's tracks (str0m uses one per session).
-fn first_cname(rtc: &str0m::Rtc, v: &Viewing) -> String {
-    tracks(v)
-        .find_map(|t| rtc.media(t.mid).map(|m| m.cname().to_owned()))
-        .unwrap_or_default()
 }
 
 pub(super) fn transmit(source: SocketAddr, destination: SocketAddr, buf: Vec<u8>) -> Transmit {

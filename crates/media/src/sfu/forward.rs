@@ -119,7 +119,10 @@ impl Sfu {
             Some((_, idx)) => *idx,
             None => {
                 // First packet of this SSRC: learn its m-line once.
-                let mut api = peer.rtc.direct_api();
+                let Some(rtc) = peer.rtc.as_deref_mut() else {
+                    return;
+                };
+                let mut api = rtc.direct_api();
                 let Some(mid) = api.stream_rx(&pkt.header.ssrc).map(|s| s.mid()) else {
                     return;
                 };
@@ -428,7 +431,10 @@ impl Sfu {
             return;
         }
         let mut requested = false;
-        let mut api = peer.rtc.direct_api();
+        let Some(rtc) = peer.rtc.as_deref_mut() else {
+            return;
+        };
+        let mut api = rtc.direct_api();
         for track in p.tracks.iter().filter(|t| t.kind == Kind::Video) {
             if let Some(rx) = api.stream_rx_by_mid(track.mid, None) {
                 rx.request_keyframe(kind);
@@ -534,7 +540,7 @@ impl Writer<'_> {
         let Some(track) = v.track_mut(target) else {
             return;
         };
-        let map = PtMap::build(&params, &peer.rtc, track.mid);
+        let map = PtMap::build(&params, &track.params);
         track.pt_map = Some((input.generation, map));
     }
 }

@@ -3,6 +3,7 @@
 mod egress;
 mod forward;
 mod ids;
+mod lite;
 mod multiplex;
 pub(crate) mod recording;
 mod redundancy;
@@ -122,6 +123,8 @@ pub struct Counters {
     pub resends_refused: u64,
     /// Sender reports sent to viewers (one compound packet each).
     pub reports_sent: u64,
+    /// Viewers whose str0m session was dropped after their handshake (`sfu/lite.rs`).
+    pub viewers_without_rtc: u64,
 }
 
 impl Counters {
@@ -141,6 +144,7 @@ impl Counters {
             rtp_resent,
             resends_refused,
             reports_sent,
+            viewers_without_rtc,
         } = other;
         self.datagrams_unroutable += datagrams_unroutable;
         self.datagrams_rejected += datagrams_rejected;
@@ -154,6 +158,7 @@ impl Counters {
         self.rtp_resent += rtp_resent;
         self.resends_refused += resends_refused;
         self.reports_sent += reports_sent;
+        self.viewers_without_rtc += viewers_without_rtc;
     }
 }
 
@@ -553,7 +558,13 @@ impl Sfu {
             self.counters.datagrams_unroutable += 1;
             return;
         };
-        if !peer.rtc.accepts(&input) {
+        let Some(rtc) = peer.rtc.as_deref_mut() else {
+            // A viewer past its handshake: Podium answers its consent checks.
+            self.on_lite_datagram(now, id, route, source, data);
+            self.flush(now);
+            return;
+        };
+        if !rtc.accepts(&input) {
             self.counters.datagrams_rejected += 1;
             return;
         }
@@ -561,7 +572,7 @@ impl Sfu {
             // Only traffic from a verified address keeps the peer alive.
             peer.last_received = now;
         }
-        if peer.rtc.handle_input(input).is_err() {
+        if rtc.handle_input(input).is_err() {
             self.counters.datagrams_rejected += 1;
         }
         let queued = self.transmits.len();
@@ -658,16 +669,18 @@ impl Sfu {
         }
         let rtc_due = peer.next_timeout <= now;
         self.report_if_due(now, id);
+        self.drop_rtc_if_done(now, id);
         let Some(peer) = self.peers.get_mut(&id) else {
             return;
         };
-        if rtc_due {
-            if peer.rtc.handle_input(Input::Timeout(now)).is_err() {
-                peer.closing = Some(CloseReason::Failed);
+        match peer.rtc.as_deref_mut() {
+            Some(rtc) if rtc_due => {
+                if rtc.handle_input(Input::Timeout(now)).is_err() {
+                    peer.closing = Some(CloseReason::Failed);
+                }
+                self.drain(now, id);
             }
-            self.drain(now, id);
-        } else {
-            self.arm(id);
+            _ => self.arm(id),
         }
     }
 
@@ -710,12 +723,15 @@ impl Sfu {
         stream: StreamId,
         role: Role,
     ) {
-        let ufrag = rtc.direct_api().local_ice_credentials().ufrag;
+        let creds = rtc.direct_api().local_ice_credentials();
+        let ufrag = creds.ufrag;
         self.demux.add_peer(ufrag.clone(), id);
         self.peers.insert(
             id,
             Box::new(Peer {
-                rtc,
+                rtc: Some(Box::new(rtc)),
+                ice_pass: creds.pass,
+                connected_at: None,
                 stream,
                 ufrag,
                 role,
@@ -762,32 +778,43 @@ impl Sfu {
         };
         let mut events = std::mem::take(&mut self.rtc_events);
         peer.dirty = false;
-        loop {
-            match peer.rtc.poll_output() {
+        let Peer {
+            rtc,
+            send_to,
+            egress,
+            next_timeout,
+            closing,
+            ..
+        } = &mut **peer;
+        while let Some(rtc) = rtc.as_deref_mut() {
+            match rtc.poll_output() {
                 Ok(str0m::Output::Transmit(t)) => {
                     if !demux::is_stun(&t.contents) {
                         // DTLS and SRTP go to the nominated pair: str0m's view of the path.
-                        peer.set_send_to(t.destination);
+                        *send_to = Some(t.destination);
+                        if let Some(e) = egress.as_deref_mut() {
+                            e.destination = t.destination;
+                        }
                     }
-                    if peer.egress.is_some() && crate::egress::wire::is_rtp_or_rtcp(&t.contents) {
+                    if egress.is_some() && crate::egress::wire::is_rtp_or_rtcp(&t.contents) {
                         // A viewer's `Rtc` has no media of its own to report on.
                         continue;
                     }
                     self.transmits.push_back(t)
                 }
                 Ok(str0m::Output::Timeout(t)) => {
-                    peer.next_timeout = t;
+                    *next_timeout = t;
                     break;
                 }
                 Ok(str0m::Output::Event(e)) => events.push(e),
                 Err(e) => {
                     tracing::debug!(peer = %id, error = %e, "rtc failed");
-                    peer.closing = Some(CloseReason::Failed);
+                    *closing = Some(CloseReason::Failed);
                     break;
                 }
             }
         }
-        if !peer.rtc.is_alive() && peer.closing.is_none() {
+        if peer.rtc.as_ref().is_some_and(|r| !r.is_alive()) && peer.closing.is_none() {
             peer.closing = Some(CloseReason::Disconnected);
         }
         for event in events.drain(..) {
@@ -806,9 +833,11 @@ impl Sfu {
     /// with an immediate deadline only, costing a second drain per forwarded copy.
     fn flush(&mut self, now: Instant) {
         while let Some(id) = self.dirty.pop() {
-            if let Some(peer) = self.peers.get_mut(&id) {
-                if peer.rtc.handle_input(Input::Timeout(now)).is_err() {
-                    peer.closing = Some(CloseReason::Failed);
+            if let Some(rtc) = self.peers.get_mut(&id).and_then(|p| p.rtc.as_deref_mut()) {
+                if rtc.handle_input(Input::Timeout(now)).is_err() {
+                    if let Some(peer) = self.peers.get_mut(&id) {
+                        peer.closing = Some(CloseReason::Failed);
+                    }
                 }
             }
             self.drain(now, id);
@@ -847,6 +876,7 @@ impl Sfu {
                     return;
                 }
                 peer.connected = true;
+                peer.connected_at = Some(now);
                 if viewer {
                     self.registry.viewer_connected(stream);
                     if self.mirrored_name(stream).is_some() || self.followed_name(stream).is_some()
@@ -887,7 +917,9 @@ impl Sfu {
         let Some(mut peer) = self.peers.remove(&id) else {
             return;
         };
-        peer.rtc.disconnect();
+        if let Some(rtc) = peer.rtc.as_deref_mut() {
+            rtc.disconnect();
+        }
         self.demux.remove_peer(&peer.ufrag, id);
         let stream = peer.stream;
         match peer.role {

@@ -91,3 +91,75 @@ fn viewers_get_sender_reports_and_their_pli_reaches_the_publisher() {
     net.run(Duration::from_millis(50));
     assert!(net.clients[p].keyframe_requests.len() > before);
 }
+
+/// Past its handshake a viewer's str0m session is dropped and Podium answers its consent
+/// checks: half a minute later (three idle limits) it is still up and still receiving, and
+/// a consent check with a wrong password gets no answer.
+#[test]
+fn a_viewer_without_its_rtc_stays_alive_on_podiums_consent_answers() {
+    let (mut net, p, v1, v2) = keyed();
+    net.talk(&[(p, 2)], 20);
+    assert_eq!(net.sfu.counters().viewers_without_rtc, 2, "both viewers");
+    net.talk(&[(p, 2)], 1500);
+    let closed = net
+        .events
+        .iter()
+        .any(|e| matches!(e, podium_media::MediaEvent::PeerClosed { .. }));
+    assert!(!closed, "nobody was closed");
+    for v in [v1, v2] {
+        let seen = net.clients[v].seen(MediaKind::Audio);
+        assert!(seen.len() > 1500, "{} packets", seen.len());
+        // The client's ICE took Podium's answers: its consent never lapsed.
+        assert!(
+            net.clients[v].rtc.is_connected(),
+            "viewer {v} still connected"
+        );
+    }
+    // A consent check with the viewer's username but the wrong password.
+    let ufrag = net.clients[v1]
+        .answer
+        .lines()
+        .find_map(|l| l.strip_prefix("a=ice-ufrag:"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let rejected = net.sfu.counters().datagrams_rejected;
+    let before = net.clients[v1].datagrams_in;
+    let forged = forged_binding_request(&format!("{ufrag}:abcd"));
+    net.inject(v1, &forged);
+    net.run(Duration::from_millis(10));
+    assert_eq!(net.sfu.counters().datagrams_rejected, rejected + 1);
+    assert!(
+        net.clients[v1].datagrams_in - before < 3,
+        "no answer beyond the media"
+    );
+}
+
+/// A Binding request for `username`, authenticated with a password that is not the SFU's.
+fn forged_binding_request(username: &str) -> Vec<u8> {
+    let msg = is::stun::StunMessage::binding_request(
+        username,
+        is::stun::TransId::new(),
+        true,
+        0,
+        1234,
+        true,
+    );
+    let mut buf = vec![0u8; 512];
+    let hmac = |key: &[u8], parts: &[&[u8]]| {
+        use aws_lc_rs::hmac;
+        let key = hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, key);
+        let mut ctx = hmac::Context::with_key(&key);
+        for p in parts {
+            ctx.update(p);
+        }
+        let mut out = [0u8; 20];
+        out.copy_from_slice(ctx.sign().as_ref());
+        out
+    };
+    let n = msg
+        .to_bytes(Some(b"not-the-password"), &mut buf, hmac)
+        .unwrap();
+    buf.truncate(n);
+    buf
+}
