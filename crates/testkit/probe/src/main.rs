@@ -3,7 +3,7 @@
 //!
 //! * `memory N [video]`: heap per viewer peer. N listeners (audio main + 3 slots; with `video`
 //!   also a video m-line) join a room of 10 audio publishers, 3 of them talking, and listen for
-//!   3 simulated seconds. Then the SFU closes every listener (what is freed is the core's cost
+//!   6 simulated seconds. Then the SFU closes every listener (what is freed is the core's cost
 //!   per viewer), then the listener clients are dropped (the str0m client's cost).
 //! * `allocs`: heap allocations per forwarded packet: one publisher packet in, written into a
 //!   slot of N listeners, drained out; the median over 400 packets for several N. The slope
@@ -71,8 +71,9 @@ fn memory(n: usize, video: bool) {
         })
         .collect();
     net.connect_all();
-    // Three seconds of three talkers: slots taken, send buffers and statistics at steady state.
-    for _ in 0..150 {
+    // Six seconds of three talkers: slots taken, send buffers and statistics at steady state,
+    // and every viewer past its handshake (its `Rtc` dropped; `sfu/lite.rs`).
+    for _ in 0..300 {
         net.audio_tick(&pubs, |i| (i < 3).then_some(Some(-25)));
     }
     net.events = Vec::new();
@@ -93,7 +94,7 @@ fn memory(n: usize, video: bool) {
     let dropped = live();
     let per = |b: i64| b as f64 / n as f64 / 1024.0;
     println!(
-        "memory: {n} {} listeners, {forwarded} packets forwarded in 3 s",
+        "memory: {n} {} listeners, {forwarded} packets forwarded in 6 s",
         if video {
             "video+audio+3-slot"
         } else {
