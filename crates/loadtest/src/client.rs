@@ -124,6 +124,17 @@ pub enum Sending {
     AudioVideo(Talker, VideoSender),
 }
 
+impl Track {
+    /// One received packet with extended sequence number `seq`, for the loss count.
+    fn count(&mut self, seq: u64) {
+        // A late packet older than the first one seen widens the range it counts in.
+        let base = self.base_seq.map_or(seq, |b| b.min(seq));
+        self.base_seq = Some(base);
+        self.max_seq = self.max_seq.max(seq).max(base);
+        self.received += 1;
+    }
+}
+
 enum SendingKind {
     Nothing,
     Media,
@@ -447,12 +458,7 @@ impl Client {
                 acc.rx_packets += 1;
                 self.last_rx = Some(p.timestamp);
                 acc.rx_bytes += p.payload.len() as u64;
-                let seq = *p.seq_no;
-                // A late packet older than the first one seen widens the range it counts in.
-                let base = track.base_seq.map_or(seq, |b| b.min(seq));
-                track.base_seq = Some(base);
-                track.max_seq = track.max_seq.max(seq).max(base);
-                track.received += 1;
+                track.count(*p.seq_no);
                 if track.kind_audio && !self.first_audio {
                     self.first_audio = true;
                     acc.join_ms
@@ -492,10 +498,7 @@ impl Client {
         self.last_rx = Some(now);
         let seq = fast_rx::extend_seq(track.ext_seq, h.seq);
         track.ext_seq = Some(track.ext_seq.map_or(seq, |s| s.max(seq)));
-        let base = track.base_seq.map_or(seq, |b| b.min(seq));
-        track.base_seq = Some(base);
-        track.max_seq = track.max_seq.max(seq).max(base);
-        track.received += 1;
+        track.count(seq);
         if track.kind_audio && !self.first_audio {
             self.first_audio = true;
             acc.join_ms

@@ -240,11 +240,7 @@ impl SrtpContext {
         let seq = [buf[2], buf[3]];
         match &self.keys {
             Keys::Gcm { rtp, rtp_salt, .. } => {
-                let mut iv = [0u8; 12];
-                iv[2..6].copy_from_slice(&ssrc);
-                iv[6..10].copy_from_slice(&roc.to_be_bytes());
-                iv[10..12].copy_from_slice(&seq);
-                xor(&mut iv, rtp_salt);
+                let iv = gcm_rtp_iv(rtp_salt, ssrc, roc, seq);
                 let (header, payload) = buf.split_at_mut(header_len);
                 let tag = rtp
                     .seal_in_place_separate_tag(
@@ -295,11 +291,7 @@ impl SrtpContext {
         let seq = [buf[2], buf[3]];
         match &self.keys {
             Keys::Gcm { rtp, rtp_salt, .. } => {
-                let mut iv = [0u8; 12];
-                iv[2..6].copy_from_slice(&ssrc);
-                iv[6..10].copy_from_slice(&roc.to_be_bytes());
-                iv[10..12].copy_from_slice(&seq);
-                xor(&mut iv, rtp_salt);
+                let iv = gcm_rtp_iv(rtp_salt, ssrc, roc, seq);
                 let (header, rest) = buf.split_at_mut(header_len);
                 let plain = rtp
                     .open_in_place(Nonce::assume_unique_for_key(iv), Aad::from(&*header), rest)
@@ -499,6 +491,16 @@ fn cm_iv(salt: &[u8; 14], ssrc: [u8; 4], index: u64) -> [u8; 16] {
     for i in 0..6 {
         iv[8 + i] ^= index[2 + i];
     }
+    iv
+}
+
+/// AES-GCM SRTP IV (RFC 7714 §8.1): 00 00 || SSRC || ROC || SEQ, XOR salt.
+fn gcm_rtp_iv(salt: &[u8; 12], ssrc: [u8; 4], roc: u32, seq: [u8; 2]) -> [u8; 12] {
+    let mut iv = [0u8; 12];
+    iv[2..6].copy_from_slice(&ssrc);
+    iv[6..10].copy_from_slice(&roc.to_be_bytes());
+    iv[10..12].copy_from_slice(&seq);
+    xor(&mut iv, salt);
     iv
 }
 

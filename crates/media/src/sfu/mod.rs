@@ -365,20 +365,34 @@ impl Sfu {
                 "a local publication needs an audio or video track",
             ));
         }
+        Ok(self.add_local(now, &p.stream, &p.source, p.priority, tracks, None))
+    }
+
+    /// Registers and announces a local publication (an ingest's, or a mirror of a source
+    /// homed on another worker).
+    fn add_local(
+        &mut self,
+        now: Instant,
+        stream: &str,
+        source: &SourceKey,
+        priority: Option<i32>,
+        tracks: Vec<InTrack>,
+        mirror: Option<relay::MirrorOf>,
+    ) -> PeerId {
         let positions = vec![LocalPosition::default(); tracks.len()];
         let (id, added, publication) =
-            self.register_publication(now, &p.stream, &p.source, p.priority, tracks);
+            self.register_publication(now, stream, source, priority, tracks);
         self.locals.insert(
             id,
             Box::new(LocalPeer {
                 stream: added.stream,
                 publication,
                 positions,
-                mirror: None,
+                mirror,
             }),
         );
-        self.announce_publication(id, added, &p.source);
-        Ok(id)
+        self.announce_publication(id, added, source);
+        id
     }
 
     /// A new publication of `source` in the registry, WebRTC or local alike: its peer id,

@@ -19,9 +19,9 @@ use std::time::Instant;
 
 use str0m::media::KeyframeRequestKind;
 
-use super::forward::{Packet, MAX_SSRCS_PER_PUBLICATION};
+use super::forward::Packet;
 use super::Sfu;
-use crate::peer::{InTrack, LocalPeer, LocalPosition};
+use crate::peer::InTrack;
 use crate::registry::{SourceId, StreamId};
 use crate::{Kind, PeerId, SourceKey};
 
@@ -678,24 +678,12 @@ impl Sfu {
                 return;
             }
         }
-        let (id, added, mut publication) =
-            self.register_publication(now, &stream, &key, None, in_tracks(tracks));
-        publication.ssrcs.reserve(MAX_SSRCS_PER_PUBLICATION.min(2));
-        let positions = vec![LocalPosition::default(); publication.tracks.len()];
-        self.locals.insert(
-            id,
-            Box::new(LocalPeer {
-                stream: added.stream,
-                publication,
-                positions,
-                mirror: Some(MirrorOf {
-                    stream: stream.clone(),
-                    source,
-                    home_generation,
-                }),
-            }),
-        );
-        self.announce_publication(id, added, &key);
+        let mirror = MirrorOf {
+            stream: stream.clone(),
+            source,
+            home_generation,
+        };
+        let id = self.add_local(now, &stream, &key, None, in_tracks(tracks), Some(mirror));
         if let Some(m) = self.mirrored.streams.get_mut(&stream) {
             m.sources.insert(source, id);
         }
