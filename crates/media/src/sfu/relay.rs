@@ -522,7 +522,7 @@ impl Sfu {
             self.registry.connected_viewers(stream),
         );
         let home = home_worker(&name, self.config.workers);
-        if let Some((name, m)) = self.mirrored.streams.get_key_value_mut_compat(&name) {
+        if let Some((name, m)) = self.mirrored.streams.get_shared_key_mut(&name) {
             if m.count_sent != here {
                 m.count_sent = here;
                 let msg = RelayMsg::Count {
@@ -544,7 +544,7 @@ impl Sfu {
                 self.registry.connected_viewers(id),
             )
         });
-        let Some((name, followed)) = self.homed.streams.get_key_value_mut_compat(name) else {
+        let Some((name, followed)) = self.homed.streams.get_shared_key_mut(name) else {
             return;
         };
         let all = followed
@@ -590,7 +590,7 @@ impl Sfu {
         }
         let home = home_worker(stream, self.config.workers);
         let worker = self.config.worker;
-        let (name, newly) = match self.mirrored.streams.get_key_value_mut_compat(stream) {
+        let (name, newly) = match self.mirrored.streams.get_shared_key_mut(stream) {
             Some((name, m)) => {
                 let newly = slots && !m.slots;
                 m.slots |= slots;
@@ -768,12 +768,12 @@ fn in_tracks(tracks: &[TrackInfo]) -> Vec<InTrack> {
 }
 
 /// `HashMap<Arc<str>, V>::get_key_value` returning the key cloned and the value mutably.
-trait GetKeyValueMut<V> {
-    fn get_key_value_mut_compat(&mut self, k: &str) -> Option<(Arc<str>, &mut V)>;
+trait SharedKeyMut<V> {
+    fn get_shared_key_mut(&mut self, k: &str) -> Option<(Arc<str>, &mut V)>;
 }
 
-impl<V> GetKeyValueMut<V> for HashMap<Arc<str>, V> {
-    fn get_key_value_mut_compat(&mut self, k: &str) -> Option<(Arc<str>, &mut V)> {
+impl<V> SharedKeyMut<V> for HashMap<Arc<str>, V> {
+    fn get_shared_key_mut(&mut self, k: &str) -> Option<(Arc<str>, &mut V)> {
         let key = self.get_key_value(k)?.0.clone();
         self.get_mut(k).map(|v| (key, v))
     }
