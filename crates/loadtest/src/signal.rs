@@ -128,6 +128,7 @@ impl Podium {
             vad: None,
             multiplexed_audio_tracks: (slots > 0).then_some(slots),
             events: None,
+            layer: None,
         };
         let data = command(ws, "view", serde_json::to_value(cmd)?).await?;
         sdp_of(&data)

@@ -29,6 +29,7 @@ pub mod audio;
 pub mod codec;
 pub mod demux;
 mod egress;
+pub mod keyframe;
 pub use egress::keys as dtls_keys;
 pub use egress::{srtp, wire};
 pub use sfu::relay::{home_worker, Relay};
@@ -36,6 +37,7 @@ mod peer;
 pub mod registry;
 pub mod rewrite;
 mod sfu;
+mod viewing;
 
 pub use registry::SourceKey;
 pub use sfu::recording::{RecordCodec, RecordPayload, RecordTrack, Recorded, RecordedPacket};
@@ -129,6 +131,51 @@ pub struct ViewParams {
     pub excluded: Vec<String>,
     /// At most this many audio m-lines after the default ones become slots (0 = none).
     pub max_slots: usize,
+}
+
+/// A viewer's `project` command: route tracks of one source onto its transceivers.
+#[derive(Debug, Clone, Default)]
+pub struct ProjectParams {
+    /// The source (`None` is the main source).
+    pub source: SourceKey,
+    /// Which track goes where; all are applied or none.
+    pub mappings: Vec<Projection>,
+}
+
+/// One track of a projection.
+#[derive(Debug, Clone, Default)]
+pub struct Projection {
+    /// The source's track (`audio0`, `video0`, … as in `active`).
+    pub track_id: Option<String>,
+    /// Or its first track of this kind.
+    pub media: Option<Kind>,
+    /// The viewer's transceiver; `None` is its default transceiver of the kind. A mid the
+    /// server never negotiated (the client added a transceiver and answered it itself) is
+    /// sent on as the answer's first m-line of the kind.
+    pub mid: Option<String>,
+    /// A simulcast layer to keep to; `None` chooses automatically.
+    pub layer: Option<LayerRequest>,
+    /// Millicast's `promote` (lift the limits of secondary feeds); Podium puts no
+    /// limits on projected tracks, so it changes nothing.
+    pub promote: bool,
+}
+
+/// A simulcast layer chosen by a viewer (Millicast's `LayerInfo`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LayerRequest {
+    /// The encoding (the `encodingId` of a `layers` event: a rid, or the simulcast index).
+    pub encoding_id: Option<String>,
+    /// Spatial layer within an SVC encoding (not used: Podium forwards whole encodings).
+    pub spatial_layer_id: Option<u8>,
+    /// Temporal layer within the encoding (not used: Podium forwards whole encodings).
+    pub temporal_layer_id: Option<u8>,
+}
+
+impl LayerRequest {
+    /// True when it names no layer, which means automatic selection.
+    pub fn is_automatic(&self) -> bool {
+        self.encoding_id.is_none()
+    }
 }
 
 /// A codec a local publication's track carries (what its packetizer produces).
@@ -331,4 +378,7 @@ pub enum MediaError {
     /// No such publication (it ended, or the id names a viewer).
     #[error("No such publication")]
     UnknownPeer,
+    /// A viewer's request cannot be carried out (nothing changed).
+    #[error("{0}")]
+    InvalidRequest(String),
 }

@@ -10,15 +10,12 @@ use str0m::media::{Direction, Frequency, MediaKind, Mid, Pt};
 use str0m::rtp::{Extension, ExtensionMap};
 use str0m::{Candidate, Rtc, RtcConfig};
 
-use crate::codec::PtMap;
 use crate::egress::history::PacketHistory;
 use crate::egress::keys::{self, KeySlot};
-use crate::egress::wire::ExtIds;
-use crate::egress::{TrackTx, ViewerEgress};
+use crate::egress::ViewerEgress;
 use crate::registry::{SourceId, StreamId};
-use crate::rewrite::Rewriter;
 use crate::sfu::TimerSlot;
-use crate::{CloseReason, Kind, LocalCodec, LocalTrack, MediaError, PeerId, SourceKey, TrackDesc};
+use crate::{CloseReason, Kind, LocalCodec, LocalTrack, MediaError, SourceKey, TrackDesc};
 
 /// Largest SDP offer accepted; real offers are a few KiB.
 pub(crate) const MAX_SDP_LEN: usize = 64 * 1024;
@@ -66,7 +63,7 @@ impl Peer {
 
 pub(crate) enum Role {
     Publisher(Publication),
-    Viewer(Box<Viewing>),
+    Viewer(Box<crate::viewing::Viewing>),
 }
 
 /// A publication: the incoming tracks of one source.
@@ -189,14 +186,12 @@ pub(crate) fn local_tracks(tracks: &[LocalTrack]) -> Result<Vec<InTrack>, MediaE
         };
         let track_id = format!("{}{}", kind.as_str(), *n);
         *n += 1;
-        out.push(InTrack {
+        out.push(InTrack::new(
             // Never looked up: a local publication has no m-lines.
-            mid: Mid::from(track_id.as_str()),
-            kind,
-            desc: TrackDesc { kind, track_id },
-            params: vec![PayloadParams::new(Pt::from(pt), None, spec)],
-            history: (kind == Kind::Video).then(Box::default),
-        });
+            Mid::from(track_id.as_str()),
+            TrackDesc { kind, track_id },
+            vec![PayloadParams::new(Pt::from(pt), None, spec)],
+        ));
     }
     Ok(out)
 }
@@ -209,75 +204,30 @@ pub(crate) struct InTrack {
     pub params: Vec<PayloadParams>,
     /// Recent packets (video), shared by every viewer's retransmissions.
     pub history: Option<Box<PacketHistory>>,
+    /// Its place among the publication's tracks of its kind (`video1` is 1).
+    pub ordinal: u8,
 }
 
-/// A view: the default transceivers carry the pinned source; the audio slots carry whatever
-/// the multiplexer puts in them.
-pub(crate) struct Viewing {
-    /// The pinned source, valid while the viewer is registered (it keeps the source's id).
-    pub pinned_id: SourceId,
-    pub audio: Option<OutTrack>,
-    pub video: Option<OutTrack>,
-    pub slots: Vec<OutTrack>,
-    /// The CNAME its answer declared (repeated in sender reports).
-    pub cname: String,
-}
-
-/// Which outgoing track of a viewer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Target {
-    /// A default transceiver (pinned source).
-    Main(Kind),
-    /// An audio slot.
-    Slot(usize),
-}
-
-impl Viewing {
-    pub fn track(&self, target: Target) -> Option<&OutTrack> {
-        match target {
-            Target::Main(Kind::Audio) => self.audio.as_ref(),
-            Target::Main(Kind::Video) => self.video.as_ref(),
-            Target::Slot(i) => self.slots.get(i),
-        }
-    }
-
-    pub fn track_mut(&mut self, target: Target) -> Option<&mut OutTrack> {
-        match target {
-            Target::Main(Kind::Audio) => self.audio.as_mut(),
-            Target::Main(Kind::Video) => self.video.as_mut(),
-            Target::Slot(i) => self.slots.get_mut(i),
-        }
-    }
-}
-
-/// One outgoing track of a viewer: fixed SSRC, fed by whichever publication is current.
-pub(crate) struct OutTrack {
-    pub mid: Mid,
-    pub rewriter: Rewriter,
-    /// PT table for the publication generation it was built for.
-    pub pt_map: Option<(u64, PtMap)>,
-    /// Its sender state on Podium's egress (set once the answer is made).
-    pub tx: Option<TrackTx>,
-    /// The codecs its m-line negotiated (PT maps and RTX payload types are built from them).
-    pub params: Vec<PayloadParams>,
-    /// The publication and track it last carried, where resends are looked up.
-    pub source: Option<(PeerId, usize)>,
-}
-
-impl OutTrack {
-    fn new(mid: Mid, kind: Kind) -> Self {
-        let clock = match kind {
-            Kind::Audio => 48_000,
-            Kind::Video => 90_000,
-        };
+impl InTrack {
+    pub fn new(mid: Mid, desc: TrackDesc, params: Vec<PayloadParams>) -> Self {
+        let kind = desc.kind;
+        let ordinal = crate::viewing::parse_track_id(&desc.track_id).map_or(0, |(_, n)| n);
         Self {
             mid,
-            rewriter: Rewriter::new(clock),
-            pt_map: None,
-            tx: None,
-            params: Vec::new(),
-            source: None,
+            kind,
+            desc,
+            params,
+            history: (kind == Kind::Video).then(Box::default),
+            ordinal,
         }
+    }
+
+    /// The codec of payload type `pt` on this track.
+    pub fn codec_of(&self, pt: Pt) -> Option<Codec> {
+        self.params
+            .iter()
+            .find(|p| p.pt() == pt)
+            .map(|p| p.spec().codec)
     }
 }
 
@@ -536,82 +486,9 @@ pub(crate) fn publication_tracks(rtc: &Rtc, mids: &[Mid]) -> Vec<InTrack> {
         if params.is_empty() {
             continue;
         }
-        tracks.push(InTrack {
-            mid: *mid,
-            kind,
-            desc: TrackDesc { kind, track_id },
-            params,
-            history: (kind == Kind::Video).then(Box::default),
-        });
+        tracks.push(InTrack::new(*mid, TrackDesc { kind, track_id }, params));
     }
     tracks
-}
-
-/// The viewer's default transceivers (its first sending video and audio m-lines) and up to
-/// `max_slots` audio slots (the further audio m-lines, in order).
-pub(crate) fn viewing_tracks(rtc: &Rtc, mids: &[Mid], max_slots: usize) -> Viewing {
-    let mut viewing = Viewing {
-        // Set when the viewer is registered.
-        pinned_id: SourceId(u32::MAX),
-        audio: None,
-        video: None,
-        slots: Vec::new(),
-        cname: String::new(),
-    };
-    for mid in mids {
-        let Some(media) = rtc.media(*mid) else {
-            continue;
-        };
-        if !matches!(media.direction(), Direction::SendOnly | Direction::SendRecv) {
-            continue;
-        }
-        match media.kind() {
-            MediaKind::Audio if viewing.audio.is_none() => {
-                viewing.audio = Some(OutTrack::new(*mid, Kind::Audio))
-            }
-            MediaKind::Video if viewing.video.is_none() => {
-                viewing.video = Some(OutTrack::new(*mid, Kind::Video))
-            }
-            MediaKind::Audio if viewing.slots.len() < max_slots => {
-                viewing.slots.push(OutTrack::new(*mid, Kind::Audio))
-            }
-            _ => {}
-        }
-    }
-    viewing
-}
-
-/// Sets up each outgoing track's sender state from what the answer negotiated: the SSRCs
-/// str0m declared (and RTX's, for video), the header extension ids.
-pub(crate) fn attach_senders(rtc: &mut Rtc, viewing: &mut Viewing) {
-    let tracks = viewing
-        .audio
-        .iter_mut()
-        .map(|t| (t, 48_000))
-        .chain(viewing.video.iter_mut().map(|t| (t, 90_000)))
-        .chain(viewing.slots.iter_mut().map(|t| (t, 48_000)));
-    for (track, clock) in tracks {
-        let ext = rtc
-            .media(track.mid)
-            .map(|m| ExtIds::from_map(m.remote_extmap()))
-            .unwrap_or_default();
-        if viewing.cname.is_empty() {
-            viewing.cname = rtc
-                .media(track.mid)
-                .map(|m| m.cname().to_owned())
-                .unwrap_or_default();
-        }
-        track.params = crate::codec::negotiated(rtc, track.mid);
-        let mut api = rtc.direct_api();
-        if let Some(tx) = api.stream_tx_by_mid(track.mid, None) {
-            let rtx = if clock == 90_000 {
-                tx.rtx().map(|s| *s)
-            } else {
-                None
-            };
-            track.tx = Some(TrackTx::new(*tx.ssrc(), rtx, &track.mid, ext, clock));
-        }
-    }
 }
 
 /// A fresh random tag for one view's stream and track ids: 16 characters of `[0-9A-Za-z]`
@@ -724,6 +601,7 @@ pub(crate) fn offer_mids(offer: &str) -> Vec<Mid> {
 #[allow(clippy::disallowed_methods)] // tests need an arbitrary origin for simulated time
 mod tests {
     use super::*;
+    use crate::codec::PtMap;
 
     #[test]
     fn hostile_offers_are_errors() {

@@ -13,7 +13,8 @@
 //! name per packet.
 //!
 //! Lifetimes: a stream's id is valid while the stream has a publication or a viewer; a
-//! source's id while the source has a publication or a viewer pinned to it. Ids are reused
+//! source's id while the source has a publication, a viewer pinned to it or a viewer's
+//! track it is projected onto. Ids are reused
 //! after that, so holders must drop them when their peer leaves.
 
 use std::collections::HashMap;
@@ -38,6 +39,8 @@ struct SourceEntry {
     pubs: Vec<PeerId>,
     /// Viewers whose default transceivers carry this source.
     pinned: Vec<PeerId>,
+    /// Viewers' tracks this source was projected onto (viewer, the SFU's tag of the track).
+    carriers: Vec<(PeerId, u32)>,
     /// When it went live (a stream-wide counter), for listing in start order.
     live_since: u64,
 }
@@ -67,6 +70,7 @@ impl StreamEntry {
                 key: key.clone(),
                 pubs: Vec::new(),
                 pinned: Vec::new(),
+                carriers: Vec::new(),
                 live_since: 0,
             })
         })
@@ -77,7 +81,7 @@ impl StreamEntry {
         if self
             .sources
             .get(id)
-            .is_some_and(|s| s.pubs.is_empty() && s.pinned.is_empty())
+            .is_some_and(|s| s.pubs.is_empty() && s.pinned.is_empty() && s.carriers.is_empty())
         {
             self.sources.remove(id);
         }
@@ -313,6 +317,18 @@ impl Registry {
             }
             entry.release(pinned.0);
         }
+        let projected: Vec<u32> = entry
+            .sources
+            .iter()
+            .filter(|(_, s)| s.carriers.iter().any(|(p, _)| *p == peer))
+            .map(|(i, _)| i)
+            .collect();
+        for i in projected {
+            if let Some(s) = entry.sources.get_mut(i) {
+                s.carriers.retain(|(p, _)| *p != peer);
+            }
+            entry.release(i);
+        }
         let count = entry.viewers.len();
         self.gc(stream);
         count
@@ -330,6 +346,42 @@ impl Registry {
     pub fn viewers_by_name(&self, stream: &str) -> &[PeerId] {
         self.stream_id(stream)
             .map(|id| self.viewers(id))
+            .unwrap_or_default()
+    }
+
+    /// Records that `source` is projected onto a viewer's track (`tag` names the track for
+    /// the caller); once per viewer and track. The source need not be live yet.
+    pub fn add_carrier(
+        &mut self,
+        stream: StreamId,
+        source: &SourceKey,
+        peer: PeerId,
+        tag: u32,
+    ) -> Option<SourceId> {
+        let entry = self.streams.get_mut(stream.0)?;
+        let id = entry.intern(source);
+        let s = entry.sources.get_mut(id).expect("interned");
+        if !s.carriers.contains(&(peer, tag)) {
+            s.carriers.push((peer, tag));
+        }
+        Some(SourceId(id))
+    }
+
+    /// Forgets a projection of `source` onto a viewer's track.
+    pub fn remove_carrier(&mut self, stream: StreamId, source: SourceId, peer: PeerId, tag: u32) {
+        let Some(entry) = self.streams.get_mut(stream.0) else {
+            return;
+        };
+        if let Some(s) = entry.sources.get_mut(source.0) {
+            s.carriers.retain(|c| *c != (peer, tag));
+            entry.release(source.0);
+        }
+    }
+
+    /// Viewers' tracks `source` is projected onto.
+    pub fn carriers(&self, stream: StreamId, source: SourceId) -> &[(PeerId, u32)] {
+        self.source(stream, source)
+            .map(|s| s.carriers.as_slice())
             .unwrap_or_default()
     }
 

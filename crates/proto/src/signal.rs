@@ -172,6 +172,79 @@ pub struct ViewCommand {
     /// Events the viewer wants; absent means all.
     #[serde(default)]
     pub events: Option<Vec<String>>,
+    /// Initial layer of the main video; absent is automatic.
+    #[serde(default)]
+    pub layer: Option<LayerInfo>,
+}
+
+/// A simulcast/SVC layer as Millicast names it (`LayerInfo`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct LayerInfo {
+    /// The encoding: a rid (`h`, `m`, `l`) or a simulcast index.
+    #[serde(default)]
+    pub encoding_id: Option<String>,
+    /// Spatial layer within the encoding (SVC).
+    #[serde(default)]
+    pub spatial_layer_id: Option<u8>,
+    /// Temporal layer within the encoding.
+    #[serde(default)]
+    pub temporal_layer_id: Option<u8>,
+    /// Highest spatial layer allowed.
+    #[serde(default)]
+    pub max_spatial_layer_id: Option<u8>,
+    /// Highest temporal layer allowed.
+    #[serde(default)]
+    pub max_temporal_layer_id: Option<u8>,
+}
+
+/// One mapping of a `project` command.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ProjectMapping {
+    /// The source's track id (`audio0`, `video0`, …).
+    #[serde(default)]
+    pub track_id: Option<String>,
+    /// Or a kind: its first track of that kind.
+    #[serde(default)]
+    pub media: Option<String>,
+    /// The viewer's transceiver mid; absent is its default one of the kind.
+    #[serde(default)]
+    pub media_id: Option<String>,
+    /// A layer to keep to; absent is automatic.
+    #[serde(default)]
+    pub layer: Option<LayerInfo>,
+    /// Lift limits on a secondary feed.
+    #[serde(default)]
+    pub promote: Option<bool>,
+}
+
+/// `data` of `project`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ProjectCommand {
+    /// The source; null or absent is the main source.
+    #[serde(default)]
+    pub source_id: Option<String>,
+    /// What goes where.
+    pub mapping: Vec<ProjectMapping>,
+}
+
+/// `data` of `unproject`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct UnprojectCommand {
+    /// Transceivers to stop.
+    pub media_ids: Vec<String>,
+}
+
+/// `data` of `select`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SelectCommand {
+    /// The layer for the main video; empty or absent is automatic.
+    #[serde(default)]
+    pub layer: Option<LayerInfo>,
 }
 
 /// `data` of the `publish` reply.

@@ -18,6 +18,7 @@ pub mod signal;
 pub mod state;
 pub mod stats;
 pub mod udp;
+pub mod viewer_requests;
 pub mod web;
 pub mod whip;
 

@@ -140,6 +140,23 @@ pub(crate) enum Command {
         oneshot::Sender<Result<Vec<RecordTrack>, MediaError>>,
     ),
     Snapshot(oneshot::Sender<WorkerSnapshot>),
+    /// A viewer's request about what it receives (by its id in that worker's core).
+    Viewer(
+        PeerId,
+        ViewerRequest,
+        oneshot::Sender<Result<(), MediaError>>,
+    ),
+}
+
+/// What a viewer may ask about the tracks it receives.
+#[derive(Debug, Clone)]
+pub enum ViewerRequest {
+    /// Route a source's tracks onto transceivers.
+    Project(podium_media::ProjectParams),
+    /// Stop these transceivers.
+    Unproject(Vec<String>),
+    /// Choose the main video's layer (`None`: automatic).
+    Select(Option<podium_media::LayerRequest>),
 }
 
 /// Packets of local publications waiting for one worker, at most. An ingest produces a few
@@ -360,6 +377,20 @@ impl MediaHandle {
         let tx = self.workers.get(worker).ok_or(WorkerGone)?;
         let (reply, rx) = oneshot::channel();
         tx.send(Command::Record(local, true, reply))
+            .map_err(|_| WorkerGone)?;
+        rx.await.map_err(|_| WorkerGone)
+    }
+
+    /// Carries out a viewer's request (`project`, `unproject`, `select`).
+    pub async fn viewer_request(
+        &self,
+        peer: PeerId,
+        request: ViewerRequest,
+    ) -> Result<Result<(), MediaError>, WorkerGone> {
+        let (worker, local) = split_peer(peer, self.workers.len());
+        let tx = self.workers.get(worker).ok_or(WorkerGone)?;
+        let (reply, rx) = oneshot::channel();
+        tx.send(Command::Viewer(local, request, reply))
             .map_err(|_| WorkerGone)?;
         rx.await.map_err(|_| WorkerGone)
     }

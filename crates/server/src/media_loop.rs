@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::media_handle::{
     global_peer, Command, EventSender, LocalPush, Placement, RecordingTap, RelayLinks, Relayed,
-    Wiring, WorkerSnapshot, WorkerSpec,
+    ViewerRequest, Wiring, WorkerSnapshot, WorkerSpec,
 };
 use crate::stats::{thread_cpu_seconds, IoStats};
 use crate::udp::{BatchSocket, Outgoing, RECV_BATCH};
@@ -285,6 +285,14 @@ impl Worker {
             Command::Snapshot(reply) => {
                 self.snapshots += 1;
                 let _ = reply.send(self.snapshot());
+            }
+            Command::Viewer(peer, request, reply) => {
+                let result = match request {
+                    ViewerRequest::Project(p) => self.sfu.project(now, peer, p),
+                    ViewerRequest::Unproject(mids) => self.sfu.unproject(now, peer, &mids),
+                    ViewerRequest::Select(layer) => self.sfu.select(now, peer, layer),
+                };
+                let _ = reply.send(result);
             }
         }
     }

@@ -327,9 +327,13 @@ impl Session {
             )),
             ("record", TokenType::Publish) => self.record(true).await,
             ("unrecord", TokenType::Publish) => self.record(false).await,
-            ("project" | "unproject" | "select" | "record" | "unrecord", _) => {
-                Err(format!("Command {} is not supported yet", frame.name))
+            ("project" | "unproject" | "select", TokenType::Subscribe) => {
+                self.viewer_request(&frame).await
             }
+            ("project" | "unproject" | "select" | "record" | "unrecord", _) => Err(format!(
+                "Command {} is not allowed with this token",
+                frame.name
+            )),
             (other, _) => Err(format!(
                 "Unknown command: {}",
                 other.chars().take(64).collect::<String>()
@@ -453,6 +457,11 @@ impl Session {
             (Some(true), None) => MAX_SLOTS,
             _ => 0,
         };
+        let initial_layer = cmd
+            .layer
+            .map(crate::viewer_requests::layer)
+            .transpose()?
+            .flatten();
         let params = ViewParams {
             stream: cmd.stream_id.clone(),
             pinned,
@@ -464,6 +473,11 @@ impl Session {
         self.start_pending()?;
         let reply = self.state.media.view(params, events.clone()).await;
         let accepted = self.accepted(reply, None)?;
+        if let Some(layer) = initial_layer {
+            // `layer` in `view`: the main video's first choice, as a `select` would make it.
+            let request = crate::media_handle::ViewerRequest::Select(Some(layer));
+            let _ = self.state.media.viewer_request(accepted.peer, request).await;
+        }
         let response = ViewResponse {
             sdp: accepted.answer,
             subscriber_id: accepted.peer.to_string(),
@@ -472,6 +486,24 @@ impl Session {
             stream_id: self.stream_id(),
         };
         Ok(serde_json::to_value(response).expect("response serialises"))
+    }
+
+    /// `project`, `unproject` or `select` of this connection's view.
+    async fn viewer_request(&mut self, frame: &CommandFrame) -> Result<Value, String> {
+        use crate::viewer_requests as requests;
+        let request = match frame.name.as_str() {
+            "project" => requests::project(frame.data_as()?)?,
+            "unproject" => requests::unproject(frame.data_as()?)?,
+            _ => requests::select(frame.data_as()?)?,
+        };
+        let Some(peer) = self.peer else {
+            return Err("Not viewing yet".into());
+        };
+        match self.state.media.viewer_request(peer, request).await {
+            Ok(Ok(())) => Ok(Value::Object(Default::default())),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(WorkerGone) => Err("The media server is shutting down".into()),
+        }
     }
 
     fn start_pending(&self) -> Result<(), String> {

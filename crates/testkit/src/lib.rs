@@ -5,6 +5,7 @@
 #![allow(missing_docs)]
 
 pub mod hostile;
+pub mod projection;
 pub mod srtp;
 
 use std::net::SocketAddr;

@@ -14,7 +14,8 @@ use super::Sfu;
 use crate::egress::history::Kept;
 use crate::egress::wire::{self, Feedback};
 use crate::egress::{keys, Clock, OutRtp, ViewerEgress};
-use crate::peer::{Role, Viewing};
+use crate::peer::Role;
+use crate::viewing::Target;
 use crate::{CloseReason, PeerId};
 
 /// Sender reports to a viewer with video: receivers sync audio to video by them.
@@ -105,13 +106,10 @@ impl Sfu {
             return;
         };
         let Role::Viewer(v) = &peer.role else { return };
-        let Some(video) = v.video.as_ref().and_then(|t| t.tx.as_ref()) else {
+        let Some(target) = v.by_ssrc(ssrc) else {
             return;
         };
-        if video.ssrc != ssrc {
-            return;
-        }
-        if let Some(publisher) = self.registry.current(peer.stream, v.pinned_id) {
+        for publisher in self.sources_of(id, target) {
             self.request_keyframe(now, publisher, kind);
         }
     }
@@ -121,7 +119,7 @@ impl Sfu {
         let mut wanted = std::mem::take(&mut self.resends);
         wanted.clear();
         // What the viewer lost, mapped back to the input (read-only pass over the viewer).
-        let Some(source) = self.nacked_inputs(id, ssrc, pid, blp, &mut wanted) else {
+        let Some((target, source)) = self.nacked_inputs(id, ssrc, pid, blp, &mut wanted) else {
             self.resends = wanted;
             return;
         };
@@ -147,7 +145,7 @@ impl Sfu {
         let (Some(egress), Role::Viewer(v)) = (peer.egress.as_deref_mut(), &mut peer.role) else {
             return;
         };
-        let Some(track) = v.video.as_mut() else {
+        let Some(track) = v.track_mut(target) else {
             return;
         };
         for (out_seq, k) in kept {
@@ -190,8 +188,9 @@ impl Sfu {
         }
     }
 
-    /// The NACKed packets of viewer `id`'s video that belong to the input it carries now,
-    /// as (output seq, input SSRC, input seq), and that input's publication.
+    /// The NACKed packets of a video track of viewer `id` that belong to the input it
+    /// carries now, as (output seq, input SSRC, input seq); the track and that input's
+    /// publication.
     fn nacked_inputs(
         &self,
         id: PeerId,
@@ -199,12 +198,13 @@ impl Sfu {
         pid: u16,
         blp: u16,
         out: &mut Vec<(u64, u32, u64)>,
-    ) -> Option<(PeerId, usize, u64)> {
+    ) -> Option<(Target, (PeerId, usize, u64))> {
         let Role::Viewer(v) = &self.peers.get(&id)?.role else {
             return None;
         };
-        let track = v.video.as_ref()?;
-        let tx = track.tx.as_ref().filter(|t| t.ssrc == ssrc)?;
+        let target = v.by_ssrc(ssrc)?;
+        let track = v.track(target).filter(|t| t.kind == crate::Kind::Video)?;
+        let tx = track.tx.as_ref()?;
         let (publisher, track_idx) = track.source?;
         let mut generation = None;
         let lost = std::iter::once(pid).chain(
@@ -219,7 +219,7 @@ impl Sfu {
                 out.push((out_seq, input.ssrc, in_seq));
             }
         }
-        Some((publisher, track_idx, generation?))
+        Some((target, (publisher, track_idx, generation?)))
     }
 
     /// Sends a viewer's sender reports if due; returns when they are next due.
@@ -233,14 +233,14 @@ impl Sfu {
         if egress.next_report > now {
             return Some(egress.next_report);
         }
-        let interval = if v.video.is_some() {
+        let interval = if v.targets().any(|(_, t)| t.kind == crate::Kind::Video) {
             REPORT_INTERVAL_VIDEO
         } else {
             REPORT_INTERVAL_AUDIO
         };
         egress.next_report = now + interval;
         let mut buf = self.pool.take();
-        let tracks = tracks(v).filter_map(|t| t.tx.as_ref());
+        let tracks = v.targets().filter_map(|(_, t)| t.tx.as_ref());
         match egress.write_reports(&mut buf, tracks, &clock) {
             Ok(true) => {
                 self.counters.reports_sent += 1;
@@ -251,10 +251,6 @@ impl Sfu {
         }
         Some(egress.next_report)
     }
-}
-
-fn tracks(v: &Viewing) -> impl Iterator<Item = &crate::peer::OutTrack> {
-    v.audio.iter().chain(&v.video).chain(&v.slots)
 }
 
 pub(super) fn transmit(source: SocketAddr, destination: SocketAddr, buf: Vec<u8>) -> Transmit {

@@ -9,15 +9,17 @@ use str0m::media::{KeyframeRequest, KeyframeRequestKind, Pt};
 use str0m::net::Transmit;
 use str0m::rtp::{RtpPacket, VideoOrientation};
 
+use super::projection::SWITCH_WITHOUT_KEYFRAME_AFTER;
 use super::recording::{Recorded, RecordedPacket};
 use super::{Counters, IdMap, Sfu};
 use crate::audio::speaker::is_speech;
 use crate::codec::PtMap;
 use crate::egress::history::Kept;
 use crate::egress::{BufferPool, Clock, OutRtp};
-use crate::peer::{InTrack, LocalPeer, Peer, Publication, Role, Target};
+use crate::peer::{InTrack, LocalPeer, Peer, Publication, Role};
 use crate::registry::{SourceId, StreamId};
 use crate::rewrite::{InPacket, InputKey};
+use crate::viewing::{Carrying, Feed, OutTrack, Target};
 use crate::{Kind, LocalPacket, MediaEvent, PeerId};
 
 /// How much recent audio of each source is kept, to be replayed into a slot the moment the
@@ -35,6 +37,8 @@ pub(super) struct Packet {
     /// Extended RTP timestamp.
     ts: u64,
     marker: bool,
+    /// Starts a keyframe (video): where a track may switch to this feed.
+    keyframe: bool,
     audio_level: Option<i8>,
     voice_activity: Option<bool>,
     video_orientation: Option<VideoOrientation>,
@@ -55,6 +59,8 @@ pub(super) struct Input {
     /// Index of the publication's track.
     pub(super) track_idx: usize,
     kind: Kind,
+    /// Its track's place among the publication's tracks of its kind (what a projection names).
+    ordinal: u8,
     /// Publication generation, keys the viewer's PT map and rewriter input.
     pub(super) generation: u64,
 }
@@ -95,6 +101,19 @@ struct Writer<'a> {
     clock: Clock,
     /// The socket's address, the source of every datagram.
     local: std::net::SocketAddr,
+    /// Tracks that took a new feed at this packet, with the source they left.
+    switched: &'a mut Vec<(PeerId, Target, SourceId)>,
+}
+
+/// Why a packet is offered to a viewer's track.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Via {
+    /// The track's viewer is pinned to the packet's source.
+    Pinned,
+    /// The multiplexer put the packet's source in this slot.
+    Slot,
+    /// The packet's source is projected onto the track (now or as its next feed).
+    Projected(SourceId),
 }
 
 impl Sfu {
@@ -138,7 +157,12 @@ impl Sfu {
                 idx
             }
         };
-        let kind = publication.tracks[track_idx].kind;
+        let track = &publication.tracks[track_idx];
+        let (kind, ordinal) = (track.kind, track.ordinal);
+        let keyframe = kind == Kind::Video
+            && track
+                .codec_of(pkt.header.payload_type)
+                .is_some_and(|c| crate::keyframe::starts_keyframe(c, &pkt.payload));
         let generation = publication.generation;
         let (stream, source) = (peer.stream, publication.source_id);
         if publication.recording {
@@ -165,6 +189,7 @@ impl Sfu {
             from,
             track_idx,
             kind,
+            ordinal,
             generation,
         };
         let pkt = Packet {
@@ -174,6 +199,7 @@ impl Sfu {
             seq: *pkt.seq_no,
             ts: pkt.time.numer(),
             marker: pkt.header.marker,
+            keyframe,
             audio_level: pkt.header.ext_vals.audio_level,
             voice_activity: pkt.header.ext_vals.voice_activity,
             video_orientation: pkt.header.ext_vals.video_orientation,
@@ -203,10 +229,14 @@ impl Sfu {
             self.counters.rtp_dropped_oversized += 1;
             return;
         }
-        let kind = track.kind;
+        let (kind, ordinal) = (track.kind, track.ordinal);
         let Some(pt) = track.params.first().map(|p| p.pt()) else {
             return;
         };
+        let keyframe = kind == Kind::Video
+            && track
+                .codec_of(pt)
+                .is_some_and(|c| crate::keyframe::starts_keyframe(c, &pkt.payload));
         let (seq, ts) = position.advance(pkt.rtp_timestamp);
         let publication = &mut local.publication;
         if publication.recording {
@@ -246,6 +276,7 @@ impl Sfu {
                 from,
                 track_idx,
                 kind,
+                ordinal,
                 generation,
             },
             pt,
@@ -254,6 +285,7 @@ impl Sfu {
             seq,
             ts,
             marker: pkt.marker,
+            keyframe,
             audio_level: pkt.audio_level,
             voice_activity: pkt.voice_activity,
             video_orientation: None,
@@ -310,9 +342,13 @@ impl Sfu {
             pool: &mut self.pool,
             clock,
             local: self.config.candidate_addr,
+            switched: &mut self.switched,
         };
         for &viewer in self.registry.pinned_viewers(stream, source) {
-            out.write(viewer, Target::Main(kind), &pkt);
+            out.write(viewer, Target::Main(kind), Via::Pinned, &pkt);
+        }
+        for &(viewer, tag) in self.registry.carriers(stream, source) {
+            out.write(viewer, Target::from_tag(tag), Via::Projected(source), &pkt);
         }
         if kind == Kind::Audio && self.mux.has_stream(stream) {
             if let Some(key) = self.registry.source_key(stream, source) {
@@ -326,9 +362,12 @@ impl Sfu {
                 );
             }
             for &(viewer, slot) in self.mux.carriers(stream, source) {
-                out.write(viewer, Target::Slot(slot), &pkt);
+                out.write(viewer, Target::Slot(slot), Via::Slot, &pkt);
             }
             self.remember_audio(stream, source, pkt);
+        }
+        if !self.switched.is_empty() {
+            self.settle_switches(stream);
         }
     }
 
@@ -364,6 +403,7 @@ impl Sfu {
             pool: &mut self.pool,
             clock,
             local: self.config.candidate_addr,
+            switched: &mut self.switched,
         };
         // From the first speech packet on: replaying the silence before it would only make
         // the burst (and the listener's jitter-buffer catch-up) longer.
@@ -372,7 +412,7 @@ impl Sfu {
             .filter(|p| Some(p.arrival) >= horizon)
             .skip_while(|p| !is_speech(p.audio_level, p.voice_activity, cfg))
         {
-            out.write(viewer, Target::Slot(slot), pkt);
+            out.write(viewer, Target::Slot(slot), Via::Slot, pkt);
         }
     }
 
@@ -386,10 +426,10 @@ impl Sfu {
             return;
         };
         let Role::Viewer(v) = &peer.role else { return };
-        if v.video.as_ref().map(|t| t.mid) != Some(req.mid) {
+        let Some(target) = v.by_mid(&req.mid) else {
             return;
-        }
-        if let Some(publisher) = self.registry.current(peer.stream, v.pinned_id) {
+        };
+        for publisher in self.sources_of(viewer, target) {
             self.request_keyframe(now, publisher, req.kind);
         }
     }
@@ -451,16 +491,20 @@ impl Sfu {
 impl Writer<'_> {
     /// Writes one packet to a viewer's track (rewritten, PT translated); the viewer is
     /// drained at the next flush.
-    fn write(&mut self, viewer: PeerId, target: Target, pkt: &Packet) {
+    fn write(&mut self, viewer: PeerId, target: Target, via: Via, pkt: &Packet) {
         let input = pkt.input;
         let Input {
             kind, generation, ..
         } = input;
         // The PT map needs both peers; build it (rarely) before borrowing the viewer mutably.
+        let map_key = (generation, input.track_idx);
         let needs_map = match self.peers.get(&viewer).map(|p| &p.role) {
-            Some(Role::Viewer(v)) => v
-                .track(target)
-                .is_some_and(|t| t.pt_map.as_ref().map(|(g, _)| *g) != Some(generation)),
+            Some(Role::Viewer(v)) => match v.track(target) {
+                Some(t) if admits(t, via, pkt, self.clock.now) => {
+                    t.pt_map.as_ref().map(|(k, _)| *k) != Some(map_key)
+                }
+                _ => return,
+            },
             _ => return,
         };
         if needs_map {
@@ -478,6 +522,9 @@ impl Writer<'_> {
         let Some(track) = viewing.track_mut(target) else {
             return;
         };
+        if let Some(left) = commit_pending(track, via, pkt) {
+            self.switched.push((viewer, target, left));
+        }
         let Some(pt) = track.pt_map.as_ref().and_then(|(_, m)| m.get(pkt.pt)) else {
             self.counters.rtp_dropped_no_codec += 1;
             return;
@@ -541,8 +588,53 @@ impl Writer<'_> {
             return;
         };
         let map = PtMap::build(&params, &track.params);
-        track.pt_map = Some((input.generation, map));
+        track.pt_map = Some(((input.generation, input.track_idx), map));
     }
+}
+
+/// Whether a viewer's track takes this packet: its pinned source while it carries that,
+/// its projected feed, or its next feed at a keyframe (or once the wait is too long).
+fn admits(track: &OutTrack, via: Via, pkt: &Packet, now: Instant) -> bool {
+    match via {
+        Via::Slot => true,
+        Via::Pinned => track.carrying == Carrying::Pinned && track.kind == pkt.input.kind,
+        Via::Projected(source) => {
+            let feed = Feed {
+                source,
+                ordinal: pkt.input.ordinal,
+            };
+            if track.kind != pkt.input.kind {
+                return false;
+            }
+            if track.carrying == Carrying::Feed(feed) {
+                return true;
+            }
+            track.pending.is_some_and(|p| {
+                p.feed == feed
+                    && (pkt.keyframe
+                        || now.saturating_duration_since(p.since) >= SWITCH_WITHOUT_KEYFRAME_AFTER)
+            })
+        }
+    }
+}
+
+/// Makes an admitted packet's feed the track's feed if it was the pending one; returns the
+/// projected source the track left (its carrier entry goes after the fan-out).
+fn commit_pending(track: &mut OutTrack, via: Via, pkt: &Packet) -> Option<SourceId> {
+    let Via::Projected(source) = via else {
+        return None;
+    };
+    let pending = track.pending?;
+    if pending.feed.source != source || pending.feed.ordinal != pkt.input.ordinal {
+        return None;
+    }
+    let left = match track.carrying {
+        Carrying::Feed(f) => Some(f.source),
+        _ => None,
+    };
+    track.carrying = Carrying::Feed(pending.feed);
+    track.pending = None;
+    left
 }
 
 /// Keeps a video packet in its track's shared history, for viewers' retransmissions.

@@ -6,6 +6,7 @@ mod forward;
 mod ids;
 mod lite;
 mod multiplex;
+mod projection;
 pub(crate) mod recording;
 mod redundancy;
 pub(crate) mod relay;
@@ -84,6 +85,8 @@ pub struct Sfu {
     mirrored: relay::Mirrored,
     /// Messages for other workers ([`Sfu::take_relays`]).
     relays: Vec<relay::Relay>,
+    /// Scratch: tracks that switched feed during a packet's fan-out, with the source left.
+    switched: Vec<(PeerId, crate::viewing::Target, SourceId)>,
 }
 
 impl Sfu {
@@ -121,6 +124,7 @@ impl Sfu {
             homed: relay::Homed::default(),
             mirrored: relay::Mirrored::default(),
             relays: Vec::new(),
+            switched: Vec::new(),
         }
     }
 
@@ -348,13 +352,14 @@ impl Sfu {
         }
         let (mut rtc, answer, keys) =
             peer::accept_offer(now, &self.local, &v.offer, CodecChoice::All, Side::Viewer)?;
-        let mut viewing = peer::viewing_tracks(&rtc, &peer::offer_mids(&v.offer), v.max_slots);
+        let mut viewing =
+            crate::viewing::viewing_tracks(&rtc, &peer::offer_mids(&v.offer), v.max_slots);
         if viewing.audio.is_none() && viewing.video.is_none() {
             return Err(MediaError::NoUsableMedia(
                 "a view offer needs a recvonly audio or video m-line with a supported codec",
             ));
         }
-        peer::attach_senders(&mut rtc, &mut viewing);
+        crate::viewing::attach_senders(&mut rtc, &mut viewing);
         // Main video and audio are one media stream, each slot one of its own; the ids are
         // random, never shared with another view (see `peer::name_msids`).
         let main_mids: Vec<_> = [&viewing.video, &viewing.audio]
@@ -776,14 +781,7 @@ impl Sfu {
                 }
                 self.start_egress(now, id);
                 self.events.push_back(MediaEvent::Connected { to: id });
-                let Some(peer) = self.peers.get(&id) else {
-                    return;
-                };
-                if let Role::Viewer(v) = &peer.role {
-                    if let Some(publisher) = self.registry.current(peer.stream, v.pinned_id) {
-                        self.request_keyframe(now, publisher, KeyframeRequestKind::Pli);
-                    }
-                }
+                self.request_view_keyframes(now, id);
             }
             Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
                 if let Some(peer) = self.peers.get_mut(&id) {

@@ -23,7 +23,7 @@ use super::forward::Packet;
 use super::Sfu;
 use crate::peer::InTrack;
 use crate::registry::{SourceId, StreamId};
-use crate::{Kind, PeerId, SourceKey};
+use crate::{PeerId, SourceKey};
 
 /// The worker that is home to `stream` among `workers`: FNV-1a of the name.
 pub fn home_worker(stream: &str, workers: usize) -> usize {
@@ -59,7 +59,6 @@ impl Relay {
 /// What one publication track is, for a follower's mirror (its viewers' PT maps).
 #[derive(Debug, Clone)]
 pub(super) struct TrackInfo {
-    kind: Kind,
     desc: crate::TrackDesc,
     params: Vec<str0m::format::PayloadParams>,
 }
@@ -387,7 +386,6 @@ impl Sfu {
             .tracks
             .iter()
             .map(|t| TrackInfo {
-                kind: t.kind,
                 desc: t.desc.clone(),
                 params: t.params.clone(),
             })
@@ -757,12 +755,12 @@ impl Sfu {
 fn in_tracks(tracks: &[TrackInfo]) -> Vec<InTrack> {
     tracks
         .iter()
-        .map(|t| InTrack {
-            mid: str0m::media::Mid::from(t.desc.track_id.as_str()),
-            kind: t.kind,
-            desc: t.desc.clone(),
-            params: t.params.clone(),
-            history: (t.kind == Kind::Video).then(Box::default),
+        .map(|t| {
+            InTrack::new(
+                str0m::media::Mid::from(t.desc.track_id.as_str()),
+                t.desc.clone(),
+                t.params.clone(),
+            )
         })
         .collect()
 }

@@ -6,6 +6,7 @@ mod forwarding;
 mod hostile;
 mod local;
 mod multiplex;
+mod projection;
 mod recording;
 mod redundant;
 mod relay;
