@@ -630,8 +630,11 @@ export class View extends Connection {
     this.activeSources = new Map();
     /** Response `data` of the `view` command (`subscriberId`, `streamViewId`, ...). */
     this.viewData = null;
-    /** Mids of the default video/audio transceivers and of the multiplexed audio slots. */
-    this.mids = { video: null, audio: null, multiplexed: [] };
+    /**
+     * Mids of the default video/audio transceivers, of the multiplexed audio slots and of
+     * the transceivers added with {@link View#addRemoteTrack}.
+     */
+    this.mids = { video: null, audio: null, multiplexed: [], projected: [] };
     /**
      * Multiplexed audio slots, in transceiver order: mid → sourceId of the speaker the slot
      * carries (`null` = the main source, `undefined` = empty). Filled with `undefined` by
@@ -697,6 +700,7 @@ export class View extends Connection {
       await pc.setLocalDescription(offer);
       for (const t of mainTransceivers) this.mids[t.receiver.track.kind] = t.mid;
       this.mids.multiplexed = slots.map((t) => t.mid);
+      this.mids.projected = [];
       for (const mid of this.mids.multiplexed) this.slots.set(mid, undefined);
 
       const signaling = await this.openSignaling(VIEWER_EVENTS, timeoutMs);
@@ -779,6 +783,60 @@ export class View extends Connection {
     return levels;
   }
 
+  /**
+   * Adds a receiving transceiver for projection and renegotiates locally, without the server
+   * (as the Millicast SDK's `addRemoteTrack` does): the answer to the new offer is made here
+   * from the server's previous answer, the new m-line copying its first m-line of the kind.
+   * Project a source onto the returned transceiver's `mid` with {@link View#project}.
+   * @param {'audio'|'video'} kind
+   * @returns {Promise<RTCRtpTransceiver>}
+   */
+  async addRemoteTrack(kind) {
+    if (kind !== 'audio' && kind !== 'video') throw new TypeError(`kind must be audio or video (got ${kind})`);
+    const pc = this.peerConnection;
+    if (!pc?.remoteDescription) throw new PodiumError('Not connected');
+    const transceiver = pc.addTransceiver(kind, { direction: 'recvonly' });
+    const offer = await pc.createOffer();
+    await pc.setLocalDescription(offer);
+    const answer = renegotiatedAnswer(pc.remoteDescription.sdp, pc.localDescription.sdp);
+    await pc.setRemoteDescription({ type: 'answer', sdp: answer });
+    this.mids.projected.push(transceiver.mid);
+    return transceiver;
+  }
+
+  /**
+   * Sends a source's tracks to transceivers of this view (`project`).
+   * @param {string|null} sourceId The source (`null` = main source).
+   * @param {Array<{trackId?: string, media?: 'audio'|'video', mediaId?: string, layer?: object, promote?: boolean}>} mapping
+   */
+  async project(sourceId, mapping) {
+    if (!Array.isArray(mapping) || mapping.length === 0) throw new TypeError('mapping must be a non-empty array');
+    return this.#command('project', { sourceId: sourceId ?? null, mapping });
+  }
+
+  /**
+   * Stops sending on transceivers (`unproject`).
+   * @param {string[]} mediaIds
+   */
+  async unproject(mediaIds) {
+    if (!Array.isArray(mediaIds)) throw new TypeError('mediaIds must be an array of mids');
+    return this.#command('unproject', { mediaIds: mediaIds.map(String) });
+  }
+
+  /**
+   * Chooses the main video's simulcast layer (`select`); no layer (or `{}`) returns to
+   * automatic selection. Layers are listed by `layers` events.
+   * @param {{encodingId?: string}} [layer]
+   */
+  async select(layer = {}) {
+    return this.#command('select', { layer: layer ?? {} });
+  }
+
+  async #command(name, data) {
+    if (!this.signaling) throw new PodiumError('Not connected');
+    return this.signaling.cmd(name, data);
+  }
+
   onSignalingEvent(name, data) {
     if (name === 'active') {
       this.activeSources.set(data?.sourceId ?? null, data);
@@ -803,6 +861,49 @@ export class View extends Connection {
     }
     this.emit('track', { track, kind: track.kind, mid: transceiver.mid, transceiver, streams, main });
   }
+}
+
+/**
+ * The answer to a locally renegotiated offer, made from the server's previous answer: each
+ * m-line of the offer keeps its previous answer or, new, copies the previous answer's first
+ * m-line of its kind (codecs, header extensions, transport) under its own mid, without
+ * SSRCs or msid (the server sends it with the MID header extension, see
+ * docs/projection.md). Every mid is bundled.
+ * @param {string} previousAnswer
+ * @param {string} offer
+ * @returns {string}
+ */
+export function renegotiatedAnswer(previousAnswer, offer) {
+  const split = (sdp) => {
+    const sections = [[]];
+    for (const line of sdp.split(/\r?\n/)) {
+      if (!line) continue;
+      if (line.startsWith('m=')) sections.push([]);
+      sections.at(-1).push(line);
+    }
+    return sections;
+  };
+  const midOf = (section) => section.find((l) => l.startsWith('a=mid:'))?.slice(6);
+  const kindOf = (section) => section[0].slice(2).split(' ')[0];
+  const [session, ...answered] = split(previousAnswer);
+  const offered = split(offer).slice(1);
+  const out = [];
+  for (const section of offered) {
+    const mid = midOf(section);
+    const previous = answered.find((a) => midOf(a) === mid);
+    if (previous) {
+      out.push(previous);
+      continue;
+    }
+    const template = answered.find((a) => kindOf(a) === kindOf(section) && !a[0].split(' ')[1].startsWith('0'));
+    if (!template) throw new PodiumError(`The server's answer has no ${kindOf(section)} m-line to copy`);
+    out.push(template
+      .filter((l) => !l.startsWith('a=ssrc') && !l.startsWith('a=msid'))
+      .map((l) => (l.startsWith('a=mid:') ? `a=mid:${mid}` : l)));
+  }
+  const mids = out.map(midOf);
+  const head = session.map((l) => (l.startsWith('a=group:BUNDLE') ? `a=group:BUNDLE ${mids.join(' ')}` : l));
+  return [...head, ...out.flat()].join('\r\n') + '\r\n';
 }
 
 /**

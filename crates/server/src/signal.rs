@@ -476,7 +476,11 @@ impl Session {
         if let Some(layer) = initial_layer {
             // `layer` in `view`: the main video's first choice, as a `select` would make it.
             let request = crate::media_handle::ViewerRequest::Select(Some(layer));
-            let _ = self.state.media.viewer_request(accepted.peer, request).await;
+            let _ = self
+                .state
+                .media
+                .viewer_request(accepted.peer, request)
+                .await;
         }
         let response = ViewResponse {
             sdp: accepted.answer,

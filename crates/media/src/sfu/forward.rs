@@ -434,6 +434,42 @@ impl Sfu {
         }
     }
 
+    /// Asks for a keyframe now or, when one was asked for too recently, as soon as the
+    /// interval allows: a track waiting to switch to this publication needs it, where a
+    /// viewer's own repeated request may simply be dropped.
+    pub(super) fn request_keyframe_soon(&mut self, now: Instant, publisher: PeerId) {
+        let interval = self.config.keyframe_request_interval;
+        let allowed_at = publication(&self.peers, &self.locals, publisher)
+            .and_then(|p| p.last_keyframe_request)
+            .map(|t| t + interval);
+        match allowed_at {
+            Some(at) if at > now => {
+                if !self.deferred_keyframes.iter().any(|(_, p)| *p == publisher) {
+                    self.deferred_keyframes.push((at, publisher));
+                }
+            }
+            _ => self.request_keyframe(now, publisher, KeyframeRequestKind::Pli),
+        }
+    }
+
+    /// Sends the deferred keyframe requests that are due.
+    pub(super) fn send_deferred_keyframes(&mut self, now: Instant) {
+        if self.deferred_keyframes.iter().all(|(at, _)| *at > now) {
+            return;
+        }
+        let mut due = Vec::new();
+        self.deferred_keyframes.retain(|&(at, p)| {
+            let ready = at <= now;
+            if ready {
+                due.push(p);
+            }
+            !ready
+        });
+        for publisher in due {
+            self.request_keyframe(now, publisher, KeyframeRequestKind::Pli);
+        }
+    }
+
     pub(super) fn request_keyframe(
         &mut self,
         now: Instant,

@@ -87,6 +87,10 @@ pub struct Sfu {
     relays: Vec<relay::Relay>,
     /// Scratch: tracks that switched feed during a packet's fan-out, with the source left.
     switched: Vec<(PeerId, crate::viewing::Target, SourceId)>,
+    /// Keyframe requests held back by the request interval: (when allowed, publication).
+    deferred_keyframes: Vec<(Instant, PeerId)>,
+    /// Tracks waiting for a keyframe to switch feed: (when to ask again, viewer, track).
+    awaiting_keyframes: Vec<(Instant, PeerId, crate::viewing::Target)>,
 }
 
 impl Sfu {
@@ -125,6 +129,8 @@ impl Sfu {
             mirrored: relay::Mirrored::default(),
             relays: Vec::new(),
             switched: Vec::new(),
+            deferred_keyframes: Vec::new(),
+            awaiting_keyframes: Vec::new(),
         }
     }
 
@@ -511,6 +517,8 @@ impl Sfu {
         });
         self.mux_tick(now);
         self.redundancy_tick(now);
+        self.send_deferred_keyframes(now);
+        self.ask_again_for_keyframes(now);
         let mut counted = std::mem::take(&mut self.counted);
         self.viewer_counts.take_due(now, &mut counted);
         for stream in counted.drain(..) {
@@ -538,6 +546,8 @@ impl Sfu {
             .chain(self.mux.next_tick())
             .chain(self.viewer_counts.next())
             .chain(self.redundancy.next_check())
+            .chain(self.deferred_keyframes.iter().map(|(at, _)| *at))
+            .chain(self.awaiting_keyframes.iter().map(|(at, _, _)| *at))
             .min();
         // With no peers nothing is due; a second after the last input is a cheap idle tick.
         Output::Timeout(next.unwrap_or(self.last_now + Duration::from_secs(1)))

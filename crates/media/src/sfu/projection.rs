@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use str0m::media::{KeyframeRequestKind, Mid};
+use str0m::media::Mid;
 
 use super::Sfu;
 use crate::egress::TrackTx;
@@ -20,6 +20,10 @@ use crate::{Kind, MediaError, PeerId, ProjectParams, Projection};
 /// A video track whose new feed sends no keyframe within this long switches anyway (the
 /// viewer's decoder then asks for one itself).
 pub(crate) const SWITCH_WITHOUT_KEYFRAME_AFTER: Duration = Duration::from_secs(3);
+
+/// How often a track still waiting for its new feed's keyframe asks again: an encoder
+/// ignores a request that comes too soon after its last keyframe (libwebrtc: 300 ms).
+const ASK_AGAIN_AFTER: Duration = Duration::from_millis(500);
 
 /// Longest mid accepted: the MID header extension carries at most 16 bytes.
 const MAX_MID_LEN: usize = 16;
@@ -198,8 +202,45 @@ impl Sfu {
         }
         if let Some(source) = pending {
             if let Some(publisher) = self.registry.current(stream, source) {
-                self.request_keyframe(now, publisher, KeyframeRequestKind::Pli);
+                self.request_keyframe_soon(now, publisher);
             }
+            self.awaiting_keyframes
+                .push((now + ASK_AGAIN_AFTER, viewer, target));
+        }
+    }
+
+    /// Asks again for the keyframes that tracks waiting to switch still lack.
+    pub(super) fn ask_again_for_keyframes(&mut self, now: Instant) {
+        if self.awaiting_keyframes.iter().all(|(at, _, _)| *at > now) {
+            return;
+        }
+        let mut waiting = std::mem::take(&mut self.awaiting_keyframes);
+        let mut ask = Vec::new();
+        waiting.retain_mut(|(at, viewer, target)| {
+            if *at > now {
+                return true;
+            }
+            let Some(peer) = self.peers.get(viewer) else {
+                return false;
+            };
+            let pending = match &peer.role {
+                crate::peer::Role::Viewer(v) => v.track(*target).and_then(|t| t.pending),
+                crate::peer::Role::Publisher(_) => None,
+            };
+            let Some(pending) = pending else {
+                return false;
+            };
+            if let Some(publisher) = self.registry.current(peer.stream, pending.feed.source) {
+                ask.push(publisher);
+            }
+            *at = now + ASK_AGAIN_AFTER;
+            true
+        });
+        self.awaiting_keyframes = waiting;
+        ask.sort_unstable();
+        ask.dedup();
+        for publisher in ask {
+            self.request_keyframe_soon(now, publisher);
         }
     }
 
@@ -241,7 +282,7 @@ impl Sfu {
         sources.dedup();
         for source in sources {
             if let Some(publisher) = self.registry.current(stream, source) {
-                self.request_keyframe(now, publisher, KeyframeRequestKind::Pli);
+                self.request_keyframe_soon(now, publisher);
             }
         }
     }

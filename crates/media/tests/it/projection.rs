@@ -305,3 +305,23 @@ fn projection_works_for_a_viewer_on_a_following_worker() {
     assert_eq!(tags(&seen), [2u8; 10]);
     assert_continuous(&seen);
 }
+
+#[test]
+fn a_track_waiting_for_a_keyframe_asks_again_within_the_request_interval() {
+    let (mut net, a, b, v) = two_sources();
+    let before = net.clients[b].keyframe_requests.len();
+    net.project(v, video_of(Some("b"), None)).unwrap();
+    // An encoder may ignore a request (too soon after its last keyframe): without a
+    // keyframe the track asks again, never more often than the request interval.
+    net.frames(&[(a, 1), (b, 2)], 40, |_| false);
+    let asked = net.clients[b].keyframe_requests.len() - before;
+    assert!((2..=5).contains(&asked), "asked {asked} times in 1.2 s");
+    net.frames(&[(a, 1), (b, 2)], 2, |n| n == 0);
+    let after = net.clients[b].keyframe_requests.len();
+    net.frames(&[(a, 1), (b, 2)], 40, |_| false);
+    assert_eq!(
+        net.clients[b].keyframe_requests.len(),
+        after,
+        "switched: no more asking"
+    );
+}
