@@ -37,6 +37,7 @@ mod peer;
 pub mod registry;
 pub mod rewrite;
 mod sfu;
+mod simulcast;
 mod viewing;
 
 pub use registry::SourceKey;
@@ -51,6 +52,7 @@ impl MediaEvent {
             | Self::SourceInactive { to, .. }
             | Self::StreamStopped { to }
             | Self::SlotChanged { to, .. }
+            | Self::Layers { to, .. }
             | Self::ViewerCount { to, .. }
             | Self::Connected { to }
             | Self::KeyframeRequested { to } => *to,
@@ -176,6 +178,20 @@ impl LayerRequest {
     pub fn is_automatic(&self) -> bool {
         self.encoding_id.is_none()
     }
+}
+
+/// One simulcast encoding, as a `layers` event describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerDesc {
+    /// The id `select` and `project … layer` take (`encodingId`): the rid, or the SIM index.
+    pub encoding_id: String,
+    /// Its rank among the active encodings, 0 the lowest (for an inactive one: its declared
+    /// place).
+    pub simulcast_idx: u8,
+    /// Received bits per second (0 when inactive).
+    pub bitrate: u64,
+    /// Frame size of its latest keyframe, where the codec tells (VP8, VP9).
+    pub size: Option<(u16, u16)>,
 }
 
 /// A codec a local publication's track carries (what its packetizer produces).
@@ -325,6 +341,18 @@ pub enum MediaEvent {
         to: PeerId,
         /// Viewers now.
         count: usize,
+    },
+    /// The simulcast encodings of what a viewer's video track carries changed (or were
+    /// never told): Millicast's `layers` event for that mid.
+    Layers {
+        /// Viewer to tell.
+        to: PeerId,
+        /// The track's transceiver mid.
+        mid: String,
+        /// Encodings arriving now, lowest first.
+        active: Vec<LayerDesc>,
+        /// Encodings declared but not arriving (paused by the encoder, or gone).
+        inactive: Vec<LayerDesc>,
     },
     /// A peer's connection (ICE and DTLS) is up.
     Connected {

@@ -74,8 +74,9 @@ pub(crate) struct Publication {
     /// Changes whenever viewers must treat this publication as a new input.
     pub generation: u64,
     pub tracks: Vec<InTrack>,
-    /// Incoming SSRC → index in `tracks` (a handful of entries: a scan beats hashing).
-    pub ssrcs: Vec<(u32, usize)>,
+    /// Incoming SSRC → index in `tracks` and simulcast encoding (a handful of entries: a
+    /// scan beats hashing).
+    pub ssrcs: Vec<(u32, usize, u8)>,
     /// Has sent media: only then may it replace an earlier publication of the same source.
     pub flowing: bool,
     pub last_keyframe_request: Option<Instant>,
@@ -206,6 +207,8 @@ pub(crate) struct InTrack {
     pub history: Option<Box<PacketHistory>>,
     /// Its place among the publication's tracks of its kind (`video1` is 1).
     pub ordinal: u8,
+    /// Its simulcast encodings (none: one encoding).
+    pub layers: Vec<crate::simulcast::InLayer>,
 }
 
 impl InTrack {
@@ -219,6 +222,26 @@ impl InTrack {
             params,
             history: (kind == Kind::Video).then(Box::default),
             ordinal,
+            layers: Vec::new(),
+        }
+    }
+
+    /// Accounts a packet of encoding `layer` (simulcast tracks only).
+    pub fn observe(&mut self, now: Instant, layer: u8, payload: &[u8], keyframe: bool, pt: Pt) {
+        if self.layers.is_empty() {
+            return;
+        }
+        let size = if keyframe {
+            self.codec_of(pt)
+                .and_then(|c| crate::keyframe::keyframe_size(c, payload))
+        } else {
+            None
+        };
+        if let Some(l) = self.layers.get_mut(usize::from(layer)) {
+            l.meter.add(now, payload.len());
+            if size.is_some() {
+                l.size = size;
+            }
         }
     }
 

@@ -142,6 +142,11 @@ impl Registry {
             .count()
     }
 
+    /// Whether any stream has a viewer.
+    pub fn has_viewers(&self) -> bool {
+        self.streams.iter().any(|(_, e)| !e.viewers.is_empty())
+    }
+
     /// A source's `sourceId`.
     pub fn source_key(&self, stream: StreamId, source: SourceId) -> Option<&SourceKey> {
         Some(&self.source(stream, source)?.key)

@@ -28,6 +28,8 @@ pub(crate) struct Viewing {
     pub extra: Vec<OutTrack>,
     /// The CNAME its answer declared (repeated in sender reports).
     pub cname: String,
+    /// The bandwidth estimate of the path to the viewer (video only).
+    pub bwe: crate::sfu::Bwe,
 }
 
 /// Which outgoing track of a viewer.
@@ -176,6 +178,14 @@ pub(crate) struct OutTrack {
     /// The simulcast layer the viewer asked for (`select`, `project … layer`); `None`
     /// chooses automatically.
     pub forced_layer: Option<crate::LayerRequest>,
+    /// The simulcast encoding it forwards now, and the one it switches to at that
+    /// encoding's next keyframe (indexes into the source track's layers).
+    pub current_layer: Option<u8>,
+    pub target_layer: Option<u8>,
+    /// Since when the estimate has allowed a higher layer (up-switches wait a while).
+    pub up_since: Option<Instant>,
+    /// What the last `layers` event to the viewer said of this track.
+    pub layers_told: Option<crate::sfu::LayersTold>,
 }
 
 impl OutTrack {
@@ -195,7 +205,38 @@ impl OutTrack {
             carrying,
             pending: None,
             forced_layer: None,
+            current_layer: None,
+            target_layer: None,
+            up_since: None,
+            layers_told: None,
         }
+    }
+
+    /// The source a video track waits for a keyframe of: its next feed's, or its current
+    /// feed's while it switches encoding.
+    pub fn awaited(&self, pinned: SourceId) -> Option<SourceId> {
+        if let Some(p) = self.pending {
+            return Some(p.feed.source);
+        }
+        let switching = self.target_layer.is_some() && self.target_layer != self.current_layer;
+        match self.carrying {
+            _ if !switching => None,
+            Carrying::Pinned => Some(pinned),
+            Carrying::Feed(f) => Some(f.source),
+            Carrying::Nothing => None,
+        }
+    }
+
+    /// The feed layer decisions are made for: the next one, else the current one.
+    pub fn deciding_feed(&self, pinned: SourceId) -> Option<Feed> {
+        self.pending.map(|p| p.feed).or(match self.carrying {
+            Carrying::Feed(f) => Some(f),
+            Carrying::Pinned => Some(Feed {
+                source: pinned,
+                ordinal: 0,
+            }),
+            Carrying::Nothing => None,
+        })
     }
 
     /// The feeds whose packets may reach it (its current one and the one it switches to).
@@ -220,6 +261,7 @@ pub(crate) fn viewing_tracks(rtc: &Rtc, mids: &[Mid], max_slots: usize) -> Viewi
         slots: Vec::new(),
         extra: Vec::new(),
         cname: String::new(),
+        bwe: Default::default(),
     };
     for mid in mids {
         let Some(media) = rtc.media(*mid) else {

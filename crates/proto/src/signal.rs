@@ -111,6 +111,7 @@ impl ServerFrame {
             Event::Inactive(e) => ("inactive", to_value(e)),
             Event::ViewerCount(e) => ("viewercount", to_value(e)),
             Event::Vad(e) => ("vad", to_value(e)),
+            Event::Layers(e) => ("layers", to_value(e)),
             Event::Stopped => ("stopped", Value::Object(Default::default())),
         };
         Self::Event {
@@ -331,6 +332,66 @@ pub struct VadEvent {
     pub source_id: Option<Option<String>>,
 }
 
+/// `layers`: the simulcast encodings of what each listed transceiver carries.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+pub struct LayersEvent {
+    /// By the viewer's transceiver mid.
+    pub medias: std::collections::BTreeMap<String, MediaLayers>,
+}
+
+/// The encodings of one transceiver's source.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+pub struct MediaLayers {
+    /// Arriving now, lowest first.
+    pub active: Vec<ActiveLayer>,
+    /// Declared but not arriving.
+    pub inactive: Vec<ActiveLayer>,
+    /// Every selectable layer of the active encodings.
+    pub layers: Vec<LayerEntry>,
+}
+
+/// One encoding (Millicast's `MediaLayer`).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ActiveLayer {
+    /// The encoding id (`encodingId` in `select`).
+    pub id: String,
+    /// Its rank, 0 the lowest.
+    pub simulcast_idx: u8,
+    /// Bits per second.
+    pub bitrate: u64,
+    /// Frame width, where known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u16>,
+    /// Frame height, where known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u16>,
+    /// Its selectable layers (one per encoding: Podium forwards whole encodings).
+    pub layers: Vec<LayerEntry>,
+}
+
+/// One selectable layer (Millicast's `LayerInfo` with its figures); 255 = not applicable.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct LayerEntry {
+    /// The encoding.
+    pub encoding_id: String,
+    /// Its rank, 0 the lowest.
+    pub simulcast_idx: u8,
+    /// Spatial layer (SVC).
+    pub spatial_layer_id: u8,
+    /// Temporal layer.
+    pub temporal_layer_id: u8,
+    /// Bits per second.
+    pub bitrate: u64,
+    /// Frame width, where known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u16>,
+    /// Frame height, where known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u16>,
+}
+
 /// Events the server sends on a signaling connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
@@ -342,6 +403,8 @@ pub enum Event {
     ViewerCount(ViewerCountEvent),
     /// An audio slot changed source.
     Vad(VadEvent),
+    /// Simulcast encodings of a transceiver's source.
+    Layers(LayersEvent),
     /// The stream has no live source any more.
     Stopped,
 }
@@ -354,6 +417,7 @@ impl Event {
             Self::Inactive(_) => "inactive",
             Self::ViewerCount(_) => "viewercount",
             Self::Vad(_) => "vad",
+            Self::Layers(_) => "layers",
             Self::Stopped => "stopped",
         }
     }

@@ -454,6 +454,7 @@ impl Worker {
             | MediaEvent::SourceInactive { to, .. }
             | MediaEvent::StreamStopped { to }
             | MediaEvent::SlotChanged { to, .. }
+            | MediaEvent::Layers { to, .. }
             | MediaEvent::ViewerCount { to, .. }
             | MediaEvent::Connected { to }
             | MediaEvent::KeyframeRequested { to } => *to = global_peer(*to, index, workers),

@@ -570,6 +570,12 @@ impl Session {
                     .set_media(self.id, MediaState::Connected);
                 return None;
             }
+            MediaEvent::Layers {
+                mid,
+                active,
+                inactive,
+                ..
+            } => Event::Layers(crate::viewer_requests::layers_event(mid, active, inactive)),
             // For the task feeding a local (RTMP) publication; never a signaling session's.
             MediaEvent::KeyframeRequested { .. } => return None,
         };

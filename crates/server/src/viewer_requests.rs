@@ -3,8 +3,11 @@
 //! media state: sizes, source ids, kinds. The rest is checked by the core, which applies a
 //! request wholly or not at all.
 
-use podium_media::{Kind, LayerRequest, ProjectParams, Projection};
-use podium_proto::signal::{LayerInfo, ProjectCommand, SelectCommand, UnprojectCommand};
+use podium_media::{Kind, LayerDesc, LayerRequest, ProjectParams, Projection};
+use podium_proto::signal::{
+    ActiveLayer, LayerEntry, LayerInfo, LayersEvent, MediaLayers, ProjectCommand, SelectCommand,
+    UnprojectCommand,
+};
 
 use crate::media_handle::ViewerRequest;
 
@@ -74,6 +77,38 @@ pub fn layer(l: LayerInfo) -> Result<Option<LayerRequest>, String> {
     Ok((!request.is_automatic()).then_some(request))
 }
 
+/// The `layers` event of one transceiver.
+pub fn layers_event(mid: String, active: Vec<LayerDesc>, inactive: Vec<LayerDesc>) -> LayersEvent {
+    let entry = |l: &LayerDesc| LayerEntry {
+        encoding_id: l.encoding_id.clone(),
+        simulcast_idx: l.simulcast_idx,
+        spatial_layer_id: NOT_APPLICABLE,
+        temporal_layer_id: NOT_APPLICABLE,
+        bitrate: l.bitrate,
+        width: l.size.map(|s| s.0),
+        height: l.size.map(|s| s.1),
+    };
+    let encoding = |l: &LayerDesc, layers: Vec<LayerEntry>| ActiveLayer {
+        id: l.encoding_id.clone(),
+        simulcast_idx: l.simulcast_idx,
+        bitrate: l.bitrate,
+        width: l.size.map(|s| s.0),
+        height: l.size.map(|s| s.1),
+        layers,
+    };
+    let media = MediaLayers {
+        layers: active.iter().map(entry).collect(),
+        active: active.iter().map(|l| encoding(l, vec![entry(l)])).collect(),
+        inactive: inactive.iter().map(|l| encoding(l, vec![])).collect(),
+    };
+    LayersEvent {
+        medias: [(mid, media)].into_iter().collect(),
+    }
+}
+
+/// Millicast's "no spatial/temporal layer" (whole encodings only).
+const NOT_APPLICABLE: u8 = 255;
+
 fn clip(s: &str) -> String {
     s.chars().take(32).collect()
 }
@@ -127,5 +162,32 @@ mod tests {
             ..Default::default()
         };
         assert!(layer(long).is_err());
+    }
+
+    #[test]
+    fn a_layers_event_has_millicasts_shape() {
+        let desc = |id: &str, idx, bitrate, size| LayerDesc {
+            encoding_id: id.into(),
+            simulcast_idx: idx,
+            bitrate,
+            size,
+        };
+        let event = layers_event(
+            "1".into(),
+            vec![
+                desc("l", 0, 150_000, Some((320, 180))),
+                desc("h", 1, 1_200_000, Some((1280, 720))),
+            ],
+            vec![desc("m", 1, 0, None)],
+        );
+        let json = serde_json::to_value(&event).unwrap();
+        let media = &json["medias"]["1"];
+        assert_eq!(media["active"][1]["id"], "h");
+        assert_eq!(media["active"][1]["width"], 1280);
+        assert_eq!(media["active"][0]["layers"][0]["encodingId"], "l");
+        assert_eq!(media["layers"][1]["spatialLayerId"], 255);
+        assert_eq!(media["layers"][1]["bitrate"], 1_200_000);
+        assert_eq!(media["inactive"][0]["id"], "m");
+        assert!(media["inactive"][0].get("width").is_none());
     }
 }

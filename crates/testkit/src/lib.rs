@@ -57,6 +57,8 @@ pub struct Client {
     raw: Option<srtp::SrtpSender>,
     next_timeout: Instant,
     seq: [u64; 2],
+    /// Per simulcast rid: the last sequence number sent.
+    layer_seq: std::collections::HashMap<String, u64>,
 }
 
 impl Client {
@@ -231,6 +233,26 @@ impl Net {
         SocketAddr,
         srtp::SrtpLog,
     ) {
+        self.new_client_with(|api| {
+            kinds
+                .iter()
+                .map(|(k, d)| (api.add_media(*k, *d, None, None, None), *k))
+                .collect()
+        })
+    }
+
+    /// A client whose offer `media` adds its m-lines to.
+    pub(crate) fn new_client_with(
+        &mut self,
+        media: impl FnOnce(&mut str0m::change::SdpApi) -> Vec<(Mid, MediaKind)>,
+    ) -> (
+        Rtc,
+        String,
+        SdpPendingOffer,
+        Vec<(Mid, MediaKind)>,
+        SocketAddr,
+        srtp::SrtpLog,
+    ) {
         // 10.0.1.1, 10.0.1.2, … and on into 10.0.2.x for nets of more than 254 clients.
         let base = u32::from(std::net::Ipv4Addr::new(10, 0, 1, 0));
         let ip = std::net::Ipv4Addr::from(base + self.clients.len() as u32 + 1);
@@ -242,10 +264,7 @@ impl Net {
             .build(self.now);
         rtc.add_local_candidate(Candidate::host(addr, "udp").unwrap());
         let mut api = rtc.sdp_api();
-        let mids = kinds
-            .iter()
-            .map(|(k, d)| (api.add_media(*k, *d, None, None, None), *k))
-            .collect();
+        let mids = media(&mut api);
         let (offer, pending) = api.apply().expect("offer");
         (rtc, offer.to_sdp_string(), pending, mids, addr, srtp)
     }
@@ -282,6 +301,7 @@ impl Net {
             raw: None,
             next_timeout: self.now,
             seq: [0; 2],
+            layer_seq: Default::default(),
         });
         self.clients.len() - 1
     }

@@ -176,3 +176,113 @@ fn fabricated_answer(previous: &str, kind: MediaKind, mid: &Mid) -> String {
     }
     out
 }
+
+/// Where a layered frame's tag is (see [`Client::send_layer`]).
+pub const LAYER_TAG_AT: usize = 11;
+
+/// The tag of a packet sent with [`Client::send_layer`].
+pub fn layer_tag(seen: &Seen) -> u8 {
+    seen.payload[LAYER_TAG_AT]
+}
+
+impl Client {
+    /// Sends one VP8 frame of simulcast encoding `rid`: a keyframe declares `size`; `bytes`
+    /// pads the payload (the encoding's bitrate); the tag is at [`LAYER_TAG_AT`].
+    pub fn send_layer(
+        &mut self,
+        now: Instant,
+        rid: &str,
+        tag: u8,
+        keyframe: bool,
+        size: (u16, u16),
+        bytes: usize,
+    ) {
+        let layer = self.layer_seq.entry(rid.to_owned()).or_insert(0);
+        *layer += 1;
+        let n = *layer;
+        let pt = self.pt(Codec::Vp8);
+        let mid = self.mid(MediaKind::Video);
+        let mut payload = vec![0x10, if keyframe { 0x00 } else { 0x01 }, 0, 0];
+        if keyframe {
+            payload.extend_from_slice(&[0x9d, 0x01, 0x2a]);
+            payload.extend_from_slice(&size.0.to_le_bytes());
+            payload.extend_from_slice(&size.1.to_le_bytes());
+        } else {
+            payload.resize(LAYER_TAG_AT, 0);
+        }
+        payload.push(tag);
+        payload.resize(bytes.max(LAYER_TAG_AT + 1), 0xaa);
+        let mut api = self.rtc.direct_api();
+        let tx = api
+            .stream_tx_by_mid(mid, Some(rid.into()))
+            .expect("a send stream for the rid");
+        tx.write_rtp(
+            RtpWrite::new(pt, SeqNo::from(n), (n * 3000) as u32, now, payload)
+                .marker(true)
+                .ext_vals(ExtensionValues::default())
+                .nackable(true),
+        );
+    }
+}
+
+impl Net {
+    /// A publisher of audio and rid-simulcast video with the encodings `rids`.
+    pub fn publish_simulcast(
+        &mut self,
+        stream: &str,
+        source: Option<&str>,
+        rids: &[&str],
+    ) -> usize {
+        let (rtc, offer, pending, mids, addr, srtp) = self.new_client_with(|api| {
+            let audio = api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
+            let mut simulcast = str0m::media::Simulcast::new();
+            for rid in rids {
+                simulcast.send.push(str0m::media::SimulcastLayer::new(rid));
+            }
+            let video = api.add_media(
+                MediaKind::Video,
+                Direction::SendOnly,
+                None,
+                None,
+                Some(simulcast),
+            );
+            vec![(audio, MediaKind::Audio), (video, MediaKind::Video)]
+        });
+        let worker = podium_media::home_worker(stream, self.extra.len() + 1);
+        let now = self.now;
+        let accepted = self
+            .worker(worker)
+            .publish(
+                now,
+                podium_media::PublishParams {
+                    stream: stream.into(),
+                    source: source.map(Into::into),
+                    offer,
+                    codec: None,
+                    priority: None,
+                },
+            )
+            .expect("publish accepted");
+        self.add_client((rtc, pending, mids, addr, srtp), accepted, worker)
+    }
+
+    /// `select` for client `idx`.
+    pub fn select(
+        &mut self,
+        idx: usize,
+        layer: Option<podium_media::LayerRequest>,
+    ) -> Result<(), MediaError> {
+        let (worker, peer, now) = (self.clients[idx].worker, self.clients[idx].peer, self.now);
+        self.worker(worker).select(now, peer, layer)
+    }
+
+    /// Client `idx` (a viewer) tells the server its receive estimate (REMB) for its main video.
+    pub fn remb(&mut self, idx: usize, bits_per_second: u64) {
+        let c = &mut self.clients[idx];
+        let mid = c.mid(MediaKind::Video);
+        let mut api = c.rtc.direct_api();
+        if let Some(rx) = api.stream_rx_by_mid(mid, None) {
+            rx.request_remb(str0m::bwe::Bitrate::bps(bits_per_second));
+        }
+    }
+}

@@ -167,10 +167,22 @@ pub enum Feedback {
         /// The media SSRC.
         ssrc: u32,
     },
+    /// Receiver-estimated maximum bitrate (draft-alvestrand-rmcat-remb) for the path.
+    Remb {
+        /// Bits per second.
+        bitrate: u64,
+    },
+    /// A reception report block: the share of packets of `ssrc` lost since the last one.
+    Loss {
+        /// The media SSRC.
+        ssrc: u32,
+        /// Fraction lost, in 1/256.
+        fraction: u8,
+    },
 }
 
 /// The feedback in a plain compound RTCP packet; malformed parts end the walk (what came
-/// before them counts). Reports (SR, RR, SDES, XR) carry nothing Podium acts on.
+/// before them counts). Of reports, only the loss of each report block is read.
 pub fn read_feedback(mut p: &[u8], mut each: impl FnMut(Feedback)) {
     while p.len() >= 4 {
         if p[0] >> 6 != 2 {
@@ -210,6 +222,36 @@ pub fn read_feedback(mut p: &[u8], mut each: impl FnMut(Feedback)) {
                 for fci in packet.get(12..).unwrap_or_default().chunks_exact(8) {
                     let ssrc = u32::from_be_bytes([fci[0], fci[1], fci[2], fci[3]]);
                     each(Feedback::Fir { ssrc });
+                }
+            }
+            (206, 15) => {
+                let Some(fci) = packet.get(12..20) else {
+                    return;
+                };
+                if &fci[..4] == b"REMB" {
+                    let exp = u32::from(fci[5] >> 2);
+                    let mantissa = (u64::from(fci[5] & 0x03) << 16)
+                        | (u64::from(fci[6]) << 8)
+                        | u64::from(fci[7]);
+                    each(Feedback::Remb {
+                        bitrate: mantissa.checked_shl(exp).unwrap_or(u64::MAX),
+                    });
+                }
+            }
+            // Receiver report blocks (an SR's come after its 20 bytes of sender info).
+            (201 | 200, _) => {
+                let first = if packet[1] == 201 { 8 } else { 28 };
+                let blocks = usize::from(packet[0] & 0x1f);
+                for block in packet
+                    .get(first..)
+                    .unwrap_or_default()
+                    .chunks_exact(24)
+                    .take(blocks)
+                {
+                    each(Feedback::Loss {
+                        ssrc: u32::from_be_bytes([block[0], block[1], block[2], block[3]]),
+                        fraction: block[4],
+                    });
                 }
             }
             _ => {}
@@ -350,6 +392,14 @@ mod tests {
         p.extend_from_slice(&[
             0x84, 206, 0, 4, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 7, 1, 0, 0, 0,
         ]);
+        // REMB: exponent 3, mantissa 0x01_86a0 (100000) -> 800 kbit/s.
+        p.extend_from_slice(&[
+            0x8f, 206, 0, 5, 0, 0, 0, 9, 0, 0, 0, 0, b'R', b'E', b'M', b'B', 1, 0x0d, 0x86, 0xa0,
+            0, 0, 0, 5,
+        ]);
+        // RR with one block about ssrc 5: 64/256 lost.
+        p.extend_from_slice(&[0x81, 201, 0, 7, 0, 0, 0, 9, 0, 0, 0, 5, 64]);
+        p.extend_from_slice(&[0; 19]);
         // A length past the end.
         p.extend_from_slice(&[0x81, 206, 0, 9, 0, 0, 0, 9]);
         let mut got = vec![];
@@ -364,6 +414,11 @@ mod tests {
                 },
                 Feedback::Pli { ssrc: 6 },
                 Feedback::Fir { ssrc: 7 },
+                Feedback::Remb { bitrate: 800_000 },
+                Feedback::Loss {
+                    ssrc: 5,
+                    fraction: 64
+                },
             ]
         );
         read_feedback(&[0x81, 205, 0, 1, 0, 0, 0, 9], |f| panic!("{f:?}"));

@@ -88,6 +88,22 @@ impl Sfu {
                     self.viewer_keyframe_request(now, id, ssrc, KeyframeRequestKind::Fir)
                 }
                 Feedback::Nack { ssrc, pid, blp } => self.resend(now, id, ssrc, pid, blp),
+                Feedback::Remb { bitrate } => {
+                    if let Some(Role::Viewer(v)) = self.peers.get_mut(&id).map(|p| &mut p.role) {
+                        v.bwe.on_remb(now, bitrate);
+                    }
+                }
+                Feedback::Loss { ssrc, fraction } => {
+                    if let Some(Role::Viewer(v)) = self.peers.get_mut(&id).map(|p| &mut p.role) {
+                        let video = v
+                            .by_ssrc(ssrc)
+                            .and_then(|t| v.track(t))
+                            .is_some_and(|t| t.kind == crate::Kind::Video);
+                        if video {
+                            v.bwe.on_loss(fraction);
+                        }
+                    }
+                }
             }
         }
         self.feedback = feedback;

@@ -30,7 +30,7 @@ const RECENT_AUDIO: Duration = Duration::from_millis(160);
 #[derive(Debug, Clone)]
 pub(super) struct Packet {
     pub(super) input: Input,
-    pt: Pt,
+    pub(super) pt: Pt,
     ssrc: u32,
     /// Extended sequence number.
     seq: u64,
@@ -38,7 +38,11 @@ pub(super) struct Packet {
     ts: u64,
     marker: bool,
     /// Starts a keyframe (video): where a track may switch to this feed.
-    keyframe: bool,
+    pub(super) keyframe: bool,
+    /// Its simulcast encoding (0 without simulcast).
+    pub(super) layer: u8,
+    /// Its track has several encodings: a viewer's track takes one of them.
+    pub(super) simulcast: bool,
     audio_level: Option<i8>,
     voice_activity: Option<bool>,
     video_orientation: Option<VideoOrientation>,
@@ -46,7 +50,7 @@ pub(super) struct Packet {
     /// The wall-clock instant of its media time (RTCP sender reports): `arrival` for a
     /// WebRTC packet, what the shell says for a local one.
     captured: Instant,
-    payload: Arc<[u8]>,
+    pub(super) payload: Arc<[u8]>,
 }
 
 /// Recent audio packets of one source (for streams with slots).
@@ -134,15 +138,16 @@ impl Sfu {
             return;
         }
         let ssrc = *pkt.header.ssrc;
-        let track_idx = match publication.ssrcs.iter().find(|(s, _)| *s == ssrc) {
-            Some((_, idx)) => *idx,
+        let (track_idx, layer) = match publication.ssrcs.iter().find(|(s, _, _)| *s == ssrc) {
+            Some((_, idx, layer)) => (*idx, *layer),
             None => {
                 // First packet of this SSRC: learn its m-line once.
                 let Some(rtc) = peer.rtc.as_deref_mut() else {
                     return;
                 };
                 let mut api = rtc.direct_api();
-                let Some(mid) = api.stream_rx(&pkt.header.ssrc).map(|s| s.mid()) else {
+                let Some((mid, rid)) = api.stream_rx(&pkt.header.ssrc).map(|s| (s.mid(), s.rid()))
+                else {
                     return;
                 };
                 let Some(idx) = publication.tracks.iter().position(|t| t.mid == mid) else {
@@ -153,16 +158,23 @@ impl Sfu {
                     // packet): the oldest is forgotten and relearned if it comes back.
                     publication.ssrcs.remove(0);
                 }
-                publication.ssrcs.push((ssrc, idx));
-                idx
+                let layer = crate::simulcast::layer_of(
+                    &publication.tracks[idx].layers,
+                    ssrc,
+                    rid.as_ref().map(|r| r.as_ref()),
+                );
+                publication.ssrcs.push((ssrc, idx, layer));
+                (idx, layer)
             }
         };
-        let track = &publication.tracks[track_idx];
+        let track = &mut publication.tracks[track_idx];
         let (kind, ordinal) = (track.kind, track.ordinal);
         let keyframe = kind == Kind::Video
             && track
                 .codec_of(pkt.header.payload_type)
                 .is_some_and(|c| crate::keyframe::starts_keyframe(c, &pkt.payload));
+        let simulcast = track.layers.len() > 1;
+        track.observe(now, layer, &pkt.payload, keyframe, pkt.header.payload_type);
         let generation = publication.generation;
         let (stream, source) = (peer.stream, publication.source_id);
         if publication.recording {
@@ -200,6 +212,8 @@ impl Sfu {
             ts: pkt.time.numer(),
             marker: pkt.header.marker,
             keyframe,
+            layer,
+            simulcast,
             audio_level: pkt.header.ext_vals.audio_level,
             voice_activity: pkt.header.ext_vals.voice_activity,
             video_orientation: pkt.header.ext_vals.video_orientation,
@@ -286,6 +300,8 @@ impl Sfu {
             ts,
             marker: pkt.marker,
             keyframe,
+            layer: 0,
+            simulcast: false,
             audio_level: pkt.audio_level,
             voice_activity: pkt.voice_activity,
             video_orientation: None,
@@ -512,9 +528,23 @@ impl Sfu {
         };
         let mut api = rtc.direct_api();
         for track in p.tracks.iter().filter(|t| t.kind == Kind::Video) {
-            if let Some(rx) = api.stream_rx_by_mid(track.mid, None) {
-                rx.request_keyframe(kind);
-                requested = true;
+            if track.layers.is_empty() {
+                if let Some(rx) = api.stream_rx_by_mid(track.mid, None) {
+                    rx.request_keyframe(kind);
+                    requested = true;
+                }
+                continue;
+            }
+            // Simulcast: every encoding seen so far (each is its own stream).
+            for &(ssrc, _, _) in p
+                .ssrcs
+                .iter()
+                .filter(|(_, i, _)| p.tracks[*i].mid == track.mid)
+            {
+                if let Some(rx) = api.stream_rx(&ssrc.into()) {
+                    rx.request_keyframe(kind);
+                    requested = true;
+                }
             }
         }
         if requested {
@@ -558,7 +588,7 @@ impl Writer<'_> {
         let Some(track) = viewing.track_mut(target) else {
             return;
         };
-        if let Some(left) = commit_pending(track, via, pkt) {
+        if let Some(left) = commit(track, via, pkt) {
             self.switched.push((viewer, target, left));
         }
         let Some(pt) = track.pt_map.as_ref().and_then(|(_, m)| m.get(pkt.pt)) else {
@@ -629,47 +659,69 @@ impl Writer<'_> {
 }
 
 /// Whether a viewer's track takes this packet: its pinned source while it carries that,
-/// its projected feed, or its next feed at a keyframe (or once the wait is too long).
+/// its projected feed, or its next feed at a keyframe (or once the wait is too long); of a
+/// simulcast source one encoding, changing at a keyframe of the target encoding.
 fn admits(track: &OutTrack, via: Via, pkt: &Packet, now: Instant) -> bool {
-    match via {
-        Via::Slot => true,
-        Via::Pinned => track.carrying == Carrying::Pinned && track.kind == pkt.input.kind,
+    if track.kind != pkt.input.kind {
+        return via == Via::Slot;
+    }
+    let current = match via {
+        Via::Slot => return true,
+        Via::Pinned => track.carrying == Carrying::Pinned,
         Via::Projected(source) => {
             let feed = Feed {
                 source,
                 ordinal: pkt.input.ordinal,
             };
-            if track.kind != pkt.input.kind {
-                return false;
+            if track.carrying != Carrying::Feed(feed) {
+                // Its next feed: from a keyframe of the target encoding on.
+                return track.pending.is_some_and(|p| {
+                    p.feed == feed
+                        && wanted_layer(track, pkt)
+                        && (pkt.keyframe
+                            || now.saturating_duration_since(p.since)
+                                >= SWITCH_WITHOUT_KEYFRAME_AFTER)
+                });
             }
-            if track.carrying == Carrying::Feed(feed) {
-                return true;
-            }
-            track.pending.is_some_and(|p| {
-                p.feed == feed
-                    && (pkt.keyframe
-                        || now.saturating_duration_since(p.since) >= SWITCH_WITHOUT_KEYFRAME_AFTER)
-            })
+            true
         }
-    }
+    };
+    current
+        && (!pkt.simulcast
+            || Some(pkt.layer) == track.current_layer
+            || (track.pending.is_none() && pkt.keyframe && wanted_layer(track, pkt)))
 }
 
-/// Makes an admitted packet's feed the track's feed if it was the pending one; returns the
-/// projected source the track left (its carrier entry goes after the fan-out).
-fn commit_pending(track: &mut OutTrack, via: Via, pkt: &Packet) -> Option<SourceId> {
+/// Whether the packet's encoding is the one the track is to switch to (any, until one is
+/// chosen).
+fn wanted_layer(track: &OutTrack, pkt: &Packet) -> bool {
+    !pkt.simulcast || track.target_layer.is_none_or(|t| t == pkt.layer)
+}
+
+/// Records what an admitted packet changes: its feed becomes the track's if it was the next
+/// one, its encoding the current one. Returns the projected source the track left (its
+/// carrier entry goes after the fan-out).
+fn commit(track: &mut OutTrack, via: Via, pkt: &Packet) -> Option<SourceId> {
+    let layer = pkt.simulcast.then_some(pkt.layer);
     let Via::Projected(source) = via else {
+        track.current_layer = layer;
         return None;
     };
-    let pending = track.pending?;
-    if pending.feed.source != source || pending.feed.ordinal != pkt.input.ordinal {
+    let feed = Feed {
+        source,
+        ordinal: pkt.input.ordinal,
+    };
+    if track.carrying == Carrying::Feed(feed) || track.pending.is_none_or(|p| p.feed != feed) {
+        track.current_layer = layer;
         return None;
     }
     let left = match track.carrying {
         Carrying::Feed(f) => Some(f.source),
         _ => None,
     };
-    track.carrying = Carrying::Feed(pending.feed);
+    track.carrying = Carrying::Feed(feed);
     track.pending = None;
+    track.current_layer = layer;
     left
 }
 

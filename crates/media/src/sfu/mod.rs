@@ -4,6 +4,7 @@ mod config;
 mod egress;
 mod forward;
 mod ids;
+mod layers;
 mod lite;
 mod multiplex;
 mod projection;
@@ -15,6 +16,7 @@ mod viewer_counts;
 
 pub use config::{Counters, SfuConfig};
 pub(crate) use ids::IdMap;
+pub(crate) use layers::{Bwe, LayersTold};
 pub(crate) use timers::TimerSlot;
 
 use std::collections::VecDeque;
@@ -91,6 +93,8 @@ pub struct Sfu {
     deferred_keyframes: Vec<(Instant, PeerId)>,
     /// Tracks waiting for a keyframe to switch feed: (when to ask again, viewer, track).
     awaiting_keyframes: Vec<(Instant, PeerId, crate::viewing::Target)>,
+    /// When simulcast targets are chosen next (`layers.rs`).
+    next_layer_tick: Instant,
 }
 
 impl Sfu {
@@ -131,6 +135,7 @@ impl Sfu {
             switched: Vec::new(),
             deferred_keyframes: Vec::new(),
             awaiting_keyframes: Vec::new(),
+            next_layer_tick: now,
         }
     }
 
@@ -212,7 +217,15 @@ impl Sfu {
         };
         let (rtc, answer, keys) =
             peer::accept_offer(now, &self.local, &p.offer, choice, Side::Publisher)?;
-        let tracks = peer::publication_tracks(&rtc, &peer::offer_mids(&p.offer));
+        let mut tracks = peer::publication_tracks(&rtc, &peer::offer_mids(&p.offer));
+        for (mid, layers) in crate::simulcast::offered_layers(&p.offer) {
+            if let Some(t) = tracks
+                .iter_mut()
+                .find(|t| *t.mid == *mid && t.kind == crate::Kind::Video)
+            {
+                t.layers = layers;
+            }
+        }
         if tracks.is_empty() {
             return Err(MediaError::NoUsableMedia(
                 "a publish offer needs a sendonly audio or video m-line with a supported codec",
@@ -519,6 +532,7 @@ impl Sfu {
         self.redundancy_tick(now);
         self.send_deferred_keyframes(now);
         self.ask_again_for_keyframes(now);
+        self.layer_tick(now);
         let mut counted = std::mem::take(&mut self.counted);
         self.viewer_counts.take_due(now, &mut counted);
         for stream in counted.drain(..) {
@@ -548,6 +562,7 @@ impl Sfu {
             .chain(self.redundancy.next_check())
             .chain(self.deferred_keyframes.iter().map(|(at, _)| *at))
             .chain(self.awaiting_keyframes.iter().map(|(at, _, _)| *at))
+            .chain(self.registry.has_viewers().then_some(self.next_layer_tick))
             .min();
         // With no peers nothing is due; a second after the last input is a cheap idle tick.
         Output::Timeout(next.unwrap_or(self.last_now + Duration::from_secs(1)))

@@ -23,7 +23,7 @@ pub(crate) const SWITCH_WITHOUT_KEYFRAME_AFTER: Duration = Duration::from_secs(3
 
 /// How often a track still waiting for its new feed's keyframe asks again: an encoder
 /// ignores a request that comes too soon after its last keyframe (libwebrtc: 300 ms).
-const ASK_AGAIN_AFTER: Duration = Duration::from_millis(500);
+pub(super) const ASK_AGAIN_AFTER: Duration = Duration::from_millis(500);
 
 /// Longest mid accepted: the MID header extension carries at most 16 bytes.
 const MAX_MID_LEN: usize = 16;
@@ -102,6 +102,7 @@ impl Sfu {
                 track.forced_layer = r.layer;
             }
         }
+        self.choose_layers_now(now, viewer);
         Ok(())
     }
 
@@ -157,6 +158,7 @@ impl Sfu {
             .view_track_mut(viewer, Target::Main(Kind::Video))
             .ok_or_else(|| MediaError::InvalidRequest("This view has no video".into()))?;
         track.forced_layer = layer;
+        self.choose_layers_now(now, viewer);
         Ok(())
     }
 
@@ -223,14 +225,16 @@ impl Sfu {
             let Some(peer) = self.peers.get(viewer) else {
                 return false;
             };
-            let pending = match &peer.role {
-                crate::peer::Role::Viewer(v) => v.track(*target).and_then(|t| t.pending),
+            let awaited = match &peer.role {
+                crate::peer::Role::Viewer(v) => {
+                    v.track(*target).and_then(|t| t.awaited(v.pinned_id))
+                }
                 crate::peer::Role::Publisher(_) => None,
             };
-            let Some(pending) = pending else {
+            let Some(source) = awaited else {
                 return false;
             };
-            if let Some(publisher) = self.registry.current(peer.stream, pending.feed.source) {
+            if let Some(publisher) = self.registry.current(peer.stream, source) {
                 ask.push(publisher);
             }
             *at = now + ASK_AGAIN_AFTER;

@@ -61,6 +61,8 @@ impl Relay {
 pub(super) struct TrackInfo {
     desc: crate::TrackDesc,
     params: Vec<str0m::format::PayloadParams>,
+    /// Its simulcast encodings' ids (the follower measures them itself).
+    layers: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -388,6 +390,7 @@ impl Sfu {
             .map(|t| TrackInfo {
                 desc: t.desc.clone(),
                 params: t.params.clone(),
+                layers: t.layers.iter().map(|l| l.encoding_id.clone()).collect(),
             })
             .collect();
         let Some(followed) = self.homed.streams.get_mut(name) else {
@@ -709,6 +712,7 @@ impl Sfu {
         if let Some(history) = track.history.as_deref_mut() {
             history.push(pkt.kept());
         }
+        track.observe(now, pkt.layer, &pkt.payload, pkt.keyframe, pkt.pt);
         let publication = &mut local.publication;
         let (stream_id, source_id) = (local.stream, publication.source_id);
         let first = !std::mem::replace(&mut publication.flowing, true);
@@ -756,11 +760,17 @@ fn in_tracks(tracks: &[TrackInfo]) -> Vec<InTrack> {
     tracks
         .iter()
         .map(|t| {
-            InTrack::new(
+            let mut track = InTrack::new(
                 str0m::media::Mid::from(t.desc.track_id.as_str()),
                 t.desc.clone(),
                 t.params.clone(),
-            )
+            );
+            track.layers = t
+                .layers
+                .iter()
+                .map(|id| crate::simulcast::InLayer::new(id.clone(), None, None))
+                .collect();
+            track
         })
         .collect()
 }

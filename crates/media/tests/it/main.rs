@@ -4,6 +4,7 @@
 mod egress;
 mod forwarding;
 mod hostile;
+mod layers;
 mod local;
 mod multiplex;
 mod projection;
