@@ -162,6 +162,33 @@ pub(crate) fn ranked(layers: &[InLayer], now: Instant) -> Vec<u8> {
     active
 }
 
+/// The most a viewer's offer asks to receive in video (`b=TIAS` in bits, `b=AS` in kbit/s,
+/// per video m-line or for the session): a fixed bound on its estimate.
+pub(crate) fn receive_cap(offer: &str) -> Option<u64> {
+    let mut cap: Option<u64> = None;
+    let mut in_video = true; // session level until the first m-line
+    for line in offer.lines() {
+        if let Some(kind) = line.strip_prefix("m=") {
+            in_video = kind.starts_with("video");
+            continue;
+        }
+        if !in_video {
+            continue;
+        }
+        let bits = if let Some(v) = line.strip_prefix("b=TIAS:") {
+            v.trim().parse::<u64>().ok()
+        } else if let Some(v) = line.strip_prefix("b=AS:") {
+            v.trim().parse::<u64>().ok().map(|k| k.saturating_mul(1000))
+        } else {
+            None
+        };
+        if let Some(b) = bits.filter(|b| *b > 0) {
+            cap = Some(cap.map_or(b, |c| c.min(b)));
+        }
+    }
+    cap
+}
+
 #[cfg(test)]
 #[allow(clippy::disallowed_methods)] // tests need an arbitrary origin for simulated time
 mod tests {
@@ -225,5 +252,22 @@ mod tests {
         let later = now + INACTIVE_AFTER;
         assert!(ranked(&layers, later).is_empty());
         assert_eq!(layers[0].meter.bitrate(later), 0);
+    }
+
+    #[test]
+    fn an_offers_bandwidth_lines_bound_the_video_it_receives() {
+        let offer = "v=0\r\nb=AS:2000\r\nm=audio 9 UDP 111\r\nb=AS:32\r\n\
+                     m=video 9 UDP 96\r\nb=TIAS:300000\r\n";
+        assert_eq!(
+            receive_cap(offer),
+            Some(300_000),
+            "audio's line does not count"
+        );
+        assert_eq!(
+            receive_cap("v=0\r\nm=video 9 UDP 96\r\nb=AS:500\r\n"),
+            Some(500_000)
+        );
+        assert_eq!(receive_cap("v=0\r\nm=video 9 UDP 96\r\nb=AS:x\r\n"), None);
+        assert_eq!(receive_cap("v=0\r\nm=video 9 UDP 96\r\n"), None);
     }
 }

@@ -89,11 +89,13 @@ impl Sfu {
                 }
                 Feedback::Nack { ssrc, pid, blp } => self.resend(now, id, ssrc, pid, blp),
                 Feedback::Remb { bitrate } => {
+                    tracing::trace!(peer = %id, bitrate, "receiver estimate");
                     if let Some(Role::Viewer(v)) = self.peers.get_mut(&id).map(|p| &mut p.role) {
                         v.bwe.on_remb(now, bitrate);
                     }
                 }
                 Feedback::Loss { ssrc, fraction } => {
+                    tracing::trace!(peer = %id, ssrc, fraction, "receiver report");
                     if let Some(Role::Viewer(v)) = self.peers.get_mut(&id).map(|p| &mut p.role) {
                         let video = v
                             .by_ssrc(ssrc)

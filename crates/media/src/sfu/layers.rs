@@ -30,6 +30,17 @@ const REMB_FRESH: Duration = Duration::from_secs(5);
 const USABLE: f64 = 0.9;
 /// An up-switch needs this much headroom over the higher encoding's bitrate.
 const UP_HEADROOM: f64 = 1.15;
+/// A receiver estimate below this many times what is sent bounds the path; above it the
+/// receiver only says it could take more than it gets (a receiver's estimate cannot grow far
+/// past what arrives), which is no bound at all.
+const REMB_BINDING: f64 = 1.3;
+/// A receiver's estimate climbs with what arrives (at the start, after an up-switch) and
+/// only falls on congestion: it bounds the path for this long after it last fell.
+const REMB_FELL_WITHIN: Duration = Duration::from_secs(10);
+/// An up-switch undone by the estimate within this long was a failed trial ...
+const UP_TRIAL: Duration = Duration::from_secs(5);
+/// ... and the next waits twice as long as the last, up to this.
+const MAX_UP_BACKOFF: Duration = Duration::from_secs(32);
 /// A `layers` event is re-sent when an encoding's bitrate moved this much (a share of what
 /// was told), at most every [`RETELL_AFTER`]; changes of what exists are told at once.
 const RETELL_CHANGE: f64 = 0.25;
@@ -76,24 +87,49 @@ impl LayersTold {
 /// The bandwidth estimate of the path to one viewer.
 #[derive(Debug, Clone, Default)]
 pub struct Bwe {
+    /// What the viewer's offer allows at most (`b=AS`, `b=TIAS`).
+    cap: Option<u64>,
     remb: Option<(u64, Instant)>,
     loss_cap: Option<u64>,
     /// What the last tick gave its video tracks (the base of the loss rule).
     allocated: u64,
+    /// Up-switches wait until then after a down-switch (with a backoff after failed trials:
+    /// without padding probes, going up is how a path's room is found).
+    up_blocked_until: Option<Instant>,
+    up_backoff: Duration,
+    last_up: Option<Instant>,
+    /// When the receiver's estimate last fell.
+    remb_fell_at: Option<Instant>,
 }
 
 impl Bwe {
+    /// An estimate bounded by what the viewer's offer allows.
+    pub fn capped(cap: Option<u64>) -> Self {
+        Self {
+            cap,
+            ..Self::default()
+        }
+    }
+
     /// A receiver estimate.
     pub fn on_remb(&mut self, now: Instant, bitrate: u64) {
+        if self
+            .remb
+            .is_some_and(|(before, _)| (bitrate as f64) < 0.97 * before as f64)
+        {
+            self.remb_fell_at = Some(now);
+        }
         self.remb = Some((bitrate, now));
     }
 
     /// A report block of one of the viewer's video streams: `fraction` lost in 1/256.
     pub fn on_loss(&mut self, fraction: u8) {
         let loss = f64::from(fraction) / 256.0;
-        let base = self.loss_cap.unwrap_or(self.allocated).max(1);
         if loss > 0.10 {
-            self.loss_cap = Some((base as f64 * (1.0 - 0.5 * loss)) as u64);
+            // Against what is sent now (not the bound itself: reports come several a second
+            // while loss lasts, and a compounding bound would take minutes to recover).
+            let bound = (self.allocated.max(1) as f64 * (1.0 - 0.5 * loss)) as u64;
+            self.loss_cap = Some(self.loss_cap.map_or(bound, |c| c.min(bound)));
         } else if loss < 0.02 {
             if let Some(cap) = self.loss_cap {
                 let raised = (cap as f64 * 1.08) as u64;
@@ -103,16 +139,45 @@ impl Bwe {
         }
     }
 
-    /// Bits per second the path carries, if anything is known.
+    /// Bits per second the path carries, if anything bounds it.
     pub fn estimate(&self, now: Instant) -> Option<u64> {
         let remb = self
             .remb
-            .filter(|(_, at)| now.saturating_duration_since(*at) < REMB_FRESH)
+            .filter(|(b, at)| {
+                let fallen = self
+                    .remb_fell_at
+                    .is_some_and(|t| now.saturating_duration_since(t) < REMB_FELL_WITHIN);
+                now.saturating_duration_since(*at) < REMB_FRESH
+                    && fallen
+                    && (*b as f64) < REMB_BINDING * self.allocated as f64
+            })
             .map(|(b, _)| b);
-        match (remb, self.loss_cap) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
+        [remb, self.loss_cap, self.cap].into_iter().flatten().min()
+    }
+}
+
+impl Bwe {
+    /// Whether an up-switch may start now.
+    fn up_allowed(&self, now: Instant) -> bool {
+        self.up_blocked_until.is_none_or(|t| now >= t)
+    }
+
+    /// An automatic switch happened: up, or down (which delays the next up, longer each time
+    /// an up-switch did not last).
+    fn on_switch(&mut self, now: Instant, up: bool) {
+        if up {
+            self.last_up = Some(now);
+            return;
         }
+        let failed_trial = self
+            .last_up
+            .is_some_and(|t| now.saturating_duration_since(t) < UP_TRIAL);
+        self.up_backoff = if failed_trial {
+            (self.up_backoff * 2).clamp(UP_HOLD, MAX_UP_BACKOFF)
+        } else {
+            UP_HOLD
+        };
+        self.up_blocked_until = Some(now + self.up_backoff);
     }
 }
 
@@ -122,6 +187,8 @@ struct Plan {
     layer: Option<u8>,
     up_since: Option<Instant>,
     told: Option<LayersTold>,
+    /// An automatic switch up (true) or down (false).
+    automatic: Option<bool>,
     event: Option<(Vec<LayerDesc>, Vec<LayerDesc>)>,
     publisher: Option<PeerId>,
 }
@@ -137,9 +204,7 @@ impl Sfu {
             .peers
             .iter()
             .filter(|(_, p)| match &p.role {
-                crate::peer::Role::Viewer(v) => {
-                    p.connected && v.targets().any(|(_, t)| t.kind == Kind::Video)
-                }
+                crate::peer::Role::Viewer(v) => v.targets().any(|(_, t)| t.kind == Kind::Video),
                 crate::peer::Role::Publisher(_) => false,
             })
             .map(|(id, _)| *id)
@@ -166,6 +231,7 @@ impl Sfu {
             return plans;
         };
         let mut budget = v.bwe.estimate(now).map(|b| (b as f64 * USABLE) as u64);
+        tracing::trace!(peer = %id, ?budget, bwe = ?v.bwe, "layer tick");
         for (target, t) in v.targets().filter(|(_, t)| t.kind == Kind::Video) {
             let Some(feed) = t.deciding_feed(v.pinned_id) else {
                 continue;
@@ -185,6 +251,7 @@ impl Sfu {
                         layer: None,
                         up_since: None,
                         told: t.layers_told.clone(),
+                        automatic: None,
                         event: None,
                         publisher: None,
                     });
@@ -198,8 +265,14 @@ impl Sfu {
                 t.forced_layer.as_ref(),
                 (t.target_layer, t.up_since),
                 budget,
+                v.bwe.up_allowed(now),
                 now,
             );
+            let rank = |l: Option<u8>| l.and_then(|l| order.iter().position(|&i| i == l));
+            let automatic = match (rank(t.target_layer), rank(layer)) {
+                (Some(from), Some(to)) if from != to && t.forced_layer.is_none() => Some(to > from),
+                _ => None,
+            };
             if let (Some(b), Some(l)) = (budget.as_mut(), layer) {
                 *b = b.saturating_sub(track.layers[usize::from(l)].meter.bitrate(now));
             }
@@ -218,6 +291,7 @@ impl Sfu {
                 } else {
                     t.layers_told.clone()
                 },
+                automatic,
                 event,
                 publisher,
             });
@@ -227,7 +301,9 @@ impl Sfu {
 
     fn apply_plans(&mut self, now: Instant, id: PeerId, plans: Vec<Plan>) {
         let mut allocated = 0;
+        let mut switched = None;
         for plan in plans {
+            switched = switched.or(plan.automatic);
             let Some(peer) = self.peers.get_mut(&id) else {
                 return;
             };
@@ -238,6 +314,9 @@ impl Sfu {
                 continue;
             };
             let changed = t.target_layer != plan.layer;
+            if changed {
+                tracing::debug!(peer = %id, mid = %t.mid, from = ?t.target_layer, to = ?plan.layer, "simulcast target");
+            }
             t.target_layer = plan.layer;
             t.up_since = plan.up_since;
             t.layers_told = plan.told;
@@ -267,6 +346,9 @@ impl Sfu {
         }
         if let Some(crate::peer::Role::Viewer(v)) = self.peers.get_mut(&id).map(|p| &mut p.role) {
             v.bwe.allocated = allocated;
+            if let Some(up) = switched {
+                v.bwe.on_switch(now, up);
+            }
         }
     }
 
@@ -278,14 +360,17 @@ impl Sfu {
     }
 }
 
-/// The target encoding and the up-switch clock: the forced one while it arrives, else the
-/// highest the budget allows (up only after [`UP_HOLD`] of room).
+/// The target encoding and the up-switch clock: the forced one while it arrives; else at the
+/// start the highest the budget allows (the highest if nothing bounds it); then down at once
+/// to what fits, up one encoding at a time once there is room for it and after [`UP_HOLD`].
+#[allow(clippy::too_many_arguments)] // one decision, every input named
 fn choose(
     layers: &[InLayer],
     order: &[u8],
     forced: Option<&LayerRequest>,
     (current, up_since): (Option<u8>, Option<Instant>),
     budget: Option<u64>,
+    up_allowed: bool,
     now: Instant,
 ) -> (Option<u8>, Option<Instant>) {
     if let Some(id) = forced.and_then(|f| f.encoding_id.as_deref()) {
@@ -303,31 +388,27 @@ fn choose(
             .and_then(|id| layers.iter().position(|l| l.encoding_id == id));
         return (declared.map(|i| i as u8).or(current), None);
     };
-    let Some(budget) = budget else {
-        return (Some(highest), None);
-    };
     let rate = |i: u8| layers[usize::from(i)].meter.bitrate(now);
-    let fits = order
-        .iter()
-        .rev()
-        .find(|&&i| rate(i) <= budget)
-        .copied()
-        .unwrap_or(order[0]);
-    let rank = |l: Option<u8>| l.and_then(|l| order.iter().position(|&i| i == l));
-    match (rank(current), rank(Some(fits))) {
-        (Some(c), Some(f)) if f > c => {
-            let up = order[c + 1];
-            if (rate(up) as f64 * UP_HEADROOM) as u64 > budget {
-                return (current, None);
-            }
-            let since = up_since.unwrap_or(now);
-            if now.saturating_duration_since(since) >= UP_HOLD {
-                (Some(up), None)
-            } else {
-                (current, Some(since))
-            }
-        }
-        _ => (Some(fits), None),
+    // The rank of the highest encoding within `b` (the lowest if none is).
+    let fits = |b: u64| order.iter().rposition(|&i| rate(i) <= b).unwrap_or(0);
+    let Some(c) = current.and_then(|l| order.iter().position(|&i| i == l)) else {
+        return (Some(budget.map_or(highest, |b| order[fits(b)])), None);
+    };
+    if let Some(f) = budget.map(fits).filter(|&f| f < c) {
+        return (Some(order[f]), None);
+    }
+    let Some(&up) = order.get(c + 1) else {
+        return (current, None);
+    };
+    let room = budget.is_none_or(|b| (rate(up) as f64 * UP_HEADROOM) as u64 <= b);
+    if !room || !up_allowed {
+        return (current, None);
+    }
+    let since = up_since.unwrap_or(now);
+    if now.saturating_duration_since(since) >= UP_HOLD {
+        (Some(up), None)
+    } else {
+        (current, Some(since))
     }
 }
 
@@ -383,23 +464,51 @@ mod tests {
         let l = layers(now, &[150_000, 500_000, 1_500_000]);
         let order = ranked(&l, now);
         assert_eq!(order, [0, 1, 2]);
-        assert_eq!(choose(&l, &order, None, (None, None), None, now).0, Some(2));
-        let down = choose(&l, &order, None, (Some(2), None), Some(600_000), now);
+        assert_eq!(
+            choose(&l, &order, None, (None, None), None, true, now).0,
+            Some(2)
+        );
+        let down = choose(&l, &order, None, (Some(2), None), Some(600_000), true, now);
         assert_eq!(down, (Some(1), None), "down at once");
-        let (stay, since) = choose(&l, &order, None, (Some(1), None), Some(3_000_000), now);
+        let (stay, since) = choose(
+            &l,
+            &order,
+            None,
+            (Some(1), None),
+            Some(3_000_000),
+            true,
+            now,
+        );
         assert_eq!((stay, since), (Some(1), Some(now)), "up waits");
         let later = now + UP_HOLD;
         assert_eq!(
-            choose(&l, &order, None, (Some(1), since), Some(3_000_000), later).0,
+            choose(
+                &l,
+                &order,
+                None,
+                (Some(1), since),
+                Some(3_000_000),
+                true,
+                later
+            )
+            .0,
             Some(2)
         );
         assert_eq!(
-            choose(&l, &order, None, (Some(1), None), Some(1_600_000), now),
+            choose(
+                &l,
+                &order,
+                None,
+                (Some(1), None),
+                Some(1_600_000),
+                true,
+                now
+            ),
             (Some(1), None),
             "not without headroom"
         );
         assert_eq!(
-            choose(&l, &order, None, (Some(2), None), Some(10_000), now).0,
+            choose(&l, &order, None, (Some(2), None), Some(10_000), true, now).0,
             Some(0),
             "the lowest when nothing fits"
         );
@@ -408,7 +517,7 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            choose(&l, &order, Some(&forced), (Some(2), None), None, now).0,
+            choose(&l, &order, Some(&forced), (Some(2), None), None, true, now).0,
             Some(0)
         );
         let gone = LayerRequest {
@@ -416,7 +525,7 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            choose(&l, &order, Some(&gone), (Some(2), None), None, now).0,
+            choose(&l, &order, Some(&gone), (Some(2), None), None, true, now).0,
             Some(2),
             "automatic when the forced one does not arrive"
         );
@@ -427,21 +536,84 @@ mod tests {
         let now = Instant::now();
         let mut bwe = Bwe::default();
         assert_eq!(bwe.estimate(now), None);
+        bwe.allocated = 1_600_000;
+        bwe.on_remb(now, 1_000_000);
+        assert_eq!(
+            bwe.estimate(now),
+            None,
+            "rising with what arrives: no bound"
+        );
+        bwe.on_remb(now, 2_500_000);
         bwe.on_remb(now, 2_000_000);
-        assert_eq!(bwe.estimate(now), Some(2_000_000));
+        assert_eq!(bwe.estimate(now), Some(2_000_000), "fallen: a bound");
         bwe.allocated = 1_000_000;
+        assert_eq!(bwe.estimate(now), None, "far above what is sent: no bound");
+        bwe.allocated = 1_600_000;
         bwe.on_loss(64); // 25 %
-        assert_eq!(bwe.estimate(now), Some(875_000));
+        assert_eq!(bwe.estimate(now), Some(1_400_000));
+        bwe.on_loss(64);
+        assert_eq!(bwe.estimate(now), Some(1_400_000), "not compounding");
         bwe.on_loss(0);
-        assert_eq!(bwe.estimate(now), Some(945_000));
+        assert_eq!(bwe.estimate(now), Some(1_512_000));
         assert_eq!(
             bwe.estimate(now + REMB_FRESH),
-            Some(945_000),
+            Some(1_512_000),
             "stale REMB ignored"
         );
         for _ in 0..20 {
             bwe.on_loss(0);
         }
         assert_eq!(bwe.estimate(now), Some(2_000_000), "the loss bound lifts");
+        assert_eq!(
+            bwe.estimate(now + REMB_FELL_WITHIN),
+            None,
+            "fallen long ago"
+        );
+        let mut capped = Bwe::capped(Some(300_000));
+        capped.allocated = 1_000_000;
+        assert_eq!(
+            capped.estimate(now),
+            Some(300_000),
+            "the offer's bound alone"
+        );
+        capped.on_remb(now, 2_000_000);
+        assert_eq!(capped.estimate(now), Some(300_000));
+    }
+
+    #[test]
+    fn up_waits_for_room_and_failed_trials_wait_longer() {
+        let now = Instant::now() + Duration::from_secs(10);
+        let l = layers(now, &[150_000, 500_000, 1_500_000]);
+        let order = ranked(&l, now);
+        // Nothing bounds the path: up one encoding at a time, each after the hold.
+        let (stay, since) = choose(&l, &order, None, (Some(0), None), None, true, now);
+        assert_eq!((stay, since), (Some(0), Some(now)));
+        let later = now + UP_HOLD;
+        assert_eq!(
+            choose(&l, &order, None, (Some(0), since), None, true, later).0,
+            Some(1)
+        );
+        assert_eq!(
+            choose(&l, &order, None, (Some(0), since), None, false, later),
+            (Some(0), None),
+            "not while up-switches are blocked"
+        );
+        let mut bwe = Bwe::default();
+        bwe.on_switch(now, false);
+        assert!(!bwe.up_allowed(now + UP_HOLD / 2));
+        assert!(bwe.up_allowed(now + UP_HOLD));
+        // Up, then down again soon: a failed trial, twice the wait; again: four times.
+        bwe.on_switch(now + UP_HOLD, true);
+        bwe.on_switch(now + UP_HOLD * 2, false);
+        assert!(!bwe.up_allowed(now + UP_HOLD * 3));
+        assert!(bwe.up_allowed(now + UP_HOLD * 4));
+        bwe.on_switch(now + UP_HOLD * 4, true);
+        bwe.on_switch(now + UP_HOLD * 5, false);
+        assert!(!bwe.up_allowed(now + UP_HOLD * 8));
+        assert!(bwe.up_allowed(now + UP_HOLD * 9));
+        // A down-switch long after the last up starts again from the hold.
+        bwe.on_switch(now + UP_HOLD * 9, true);
+        bwe.on_switch(now + UP_HOLD * 9 + UP_TRIAL, false);
+        assert!(bwe.up_allowed(now + UP_HOLD * 10 + UP_TRIAL));
     }
 }

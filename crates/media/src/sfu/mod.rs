@@ -378,6 +378,7 @@ impl Sfu {
                 "a view offer needs a recvonly audio or video m-line with a supported codec",
             ));
         }
+        viewing.bwe = Bwe::capped(crate::simulcast::receive_cap(&v.offer));
         crate::viewing::attach_senders(&mut rtc, &mut viewing);
         // Main video and audio are one media stream, each slot one of its own; the ids are
         // random, never shared with another view (see `peer::name_msids`).

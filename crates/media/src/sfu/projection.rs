@@ -99,6 +99,7 @@ impl Sfu {
             };
             self.switch_feed(now, viewer, stream, target, Some(feed));
             if let Some(track) = self.view_track_mut(viewer, target) {
+                unforce_layer(track, r.layer.is_none());
                 track.forced_layer = r.layer;
             }
         }
@@ -157,6 +158,7 @@ impl Sfu {
         let track = self
             .view_track_mut(viewer, Target::Main(Kind::Video))
             .ok_or_else(|| MediaError::InvalidRequest("This view has no video".into()))?;
+        unforce_layer(track, layer.is_none());
         track.forced_layer = layer;
         self.choose_layers_now(now, viewer);
         Ok(())
@@ -440,6 +442,15 @@ fn fresh_ssrc(v: &Viewing) -> u32 {
 
 fn clip(s: &str) -> String {
     s.chars().take(32).collect()
+}
+
+/// Back to automatic layer choice: chosen afresh (the highest that fits) rather than stepping
+/// up from the forced encoding.
+fn unforce_layer(track: &mut crate::viewing::OutTrack, automatic: bool) {
+    if automatic && track.forced_layer.is_some() {
+        track.target_layer = None;
+        track.up_since = None;
+    }
 }
 
 #[cfg(test)]

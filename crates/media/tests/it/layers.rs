@@ -178,7 +178,10 @@ fn a_forced_layer_that_does_not_arrive_leaves_the_choice_automatic() {
 fn the_estimate_moves_a_viewer_down_at_once_and_back_up_after_the_hold() {
     let (mut net, p, v) = setup();
     send(&mut net, p, &[&LOW, &HIGH], 20, |n| n == 0);
-    // The path carries 150 kbit/s: the high encoding no longer fits.
+    // The receiver's estimate had room, then falls to 150 kbit/s: the high encoding no longer
+    // fits.
+    net.remb(v, 1_000_000);
+    send(&mut net, p, &[&LOW, &HIGH], 5, |_| false);
     for _ in 0..3 {
         net.remb(v, 150_000);
         send(&mut net, p, &[&LOW, &HIGH], 5, |_| false);
@@ -195,7 +198,8 @@ fn the_estimate_moves_a_viewer_down_at_once_and_back_up_after_the_hold() {
         t[low_from..].iter().all(|t| *t == 1),
         "held low for a while: {t:?}"
     );
-    for _ in 0..4 {
+    // After a down-switch the way up opens after a hold, then needs room for a hold.
+    for _ in 0..8 {
         net.remb(v, 1_000_000);
         send(&mut net, p, &[&LOW, &HIGH], 20, |n| n % 10 == 0);
     }
