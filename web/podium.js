@@ -488,6 +488,13 @@ export function enableOpusDtx(sdp) {
  * - `active`, `inactive`, `viewercount`, `stopped`: server signaling events (payload as sent by the server)
  * - `signalingClose`: the WebSocket closed unexpectedly (`{code, reason}`)
  */
+/** The encodings of a simulcast publisher, lowest first (rid-based, RFC 8853). */
+export const SIMULCAST_ENCODINGS = Object.freeze([
+  Object.freeze({ rid: 'l', scaleResolutionDownBy: 4, maxBitrate: 200_000 }),
+  Object.freeze({ rid: 'm', scaleResolutionDownBy: 2, maxBitrate: 700_000 }),
+  Object.freeze({ rid: 'h', scaleResolutionDownBy: 1, maxBitrate: 2_500_000 }),
+]);
+
 export class Publish extends Connection {
   /**
    * @param {object} options
@@ -520,13 +527,17 @@ export class Publish extends Connection {
    *   added to the offer's Opus fmtp and the server mirrors it in its answer, so the browser
    *   sends only a few packets per second while the audio is silent. Recommended for
    *   speakers of a multiplexed (voice-activity) audio room.
+   * @param {boolean} [options.simulcast=false] Send the video as three encodings (rids
+   *   `l`, `m`, `h`: a quarter, half and full size) so each viewer gets the one its
+   *   downlink carries or the one it `select`s. Browsers send fewer encodings for small
+   *   sources (Chromium: one below 640x360).
    * @param {string[]} [options.events] Publisher events to ask for (`active`, `inactive`, `viewercount`).
    * @param {RTCConfiguration} [options.peerConfig] Extra RTCPeerConnection configuration.
    * @param {number} [options.timeoutMs] Signaling timeout.
    * @returns {Promise<object>} the `publish` response data.
    */
   async connect({
-    mediaStream, sourceId, codec = 'vp8', disableVideo = false, disableAudio = false, dtx = false, events, peerConfig, timeoutMs,
+    mediaStream, sourceId, codec = 'vp8', disableVideo = false, disableAudio = false, dtx = false, simulcast = false, events, peerConfig, timeoutMs,
   } = {}) {
     if (!mediaStream) throw new TypeError('mediaStream is required');
     if (!VIDEO_CODECS.includes(codec)) throw new TypeError(`Unsupported codec "${codec}" (use one of ${VIDEO_CODECS.join(', ')})`);
@@ -545,7 +556,9 @@ export class Publish extends Connection {
         pc.addTransceiver(track, { direction: 'sendonly', streams: [mediaStream] });
       }
       for (const track of videoTracks) {
-        const transceiver = pc.addTransceiver(track, { direction: 'sendonly', streams: [mediaStream] });
+        const init = { direction: 'sendonly', streams: [mediaStream] };
+        if (simulcast) init.sendEncodings = SIMULCAST_ENCODINGS.map((e) => ({ ...e }));
+        const transceiver = pc.addTransceiver(track, init);
         preferVideoCodec(transceiver, codec);
       }
       const offer = await pc.createOffer();
@@ -648,6 +661,14 @@ export class View extends Connection {
      * @type {Map<string, MediaStreamTrack>}
      */
     this.slotTracks = new Map();
+    /**
+     * Simulcast encodings of what each video transceiver carries, by mid, from `layers`
+     * events: `{active: [{id, simulcastIdx, bitrate, width, height, layers}], inactive, layers}`
+     * with `active` lowest first. Pass an `id` to {@link View#select} (main video) or as a
+     * projection's `layer: {encodingId}`.
+     * @type {Map<string, object>}
+     */
+    this.layers = new Map();
   }
 
   /**
@@ -722,6 +743,7 @@ export class View extends Connection {
     super.stop();
     for (const track of this.mediaStream.getTracks()) this.mediaStream.removeTrack(track);
     this.slotTracks.clear();
+    this.layers.clear();
     for (const mid of this.slots.keys()) this.slots.set(mid, undefined);
   }
 
@@ -842,6 +864,8 @@ export class View extends Connection {
       this.activeSources.set(data?.sourceId ?? null, data);
     } else if (name === 'inactive') {
       this.activeSources.delete(data?.sourceId ?? null);
+    } else if (name === 'layers' && data && typeof data.medias === 'object' && data.medias) {
+      for (const [mid, media] of Object.entries(data.medias)) this.layers.set(mid, media);
     } else if (name === 'vad' && data && typeof data.mediaId === 'string') {
       // `sourceId` absent = slot emptied; `null` = main source.
       this.slots.set(data.mediaId, 'sourceId' in data ? data.sourceId ?? null : undefined);

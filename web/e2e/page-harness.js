@@ -63,10 +63,10 @@
     },
 
     /** Local media: fake camera + fake mic (audio processing off), or variants. */
-    async getMedia({ audio = true, video = true, silentAudio = false } = {}) {
+    async getMedia({ audio = true, video = true, silentAudio = false, size = [640, 360] } = {}) {
       const stream = await navigator.mediaDevices.getUserMedia({
         audio: audio && !silentAudio ? { echoCancellation: false, autoGainControl: false, noiseSuppression: false } : false,
-        video: video ? { width: 640, height: 360, frameRate: 30 } : false,
+        video: video ? { width: size[0], height: size[1], frameRate: 30 } : false,
       });
       if (audio && silentAudio) {
         // A real, continuously sent audio track that carries digital silence.
@@ -157,13 +157,13 @@
     },
 
     /** Publish and wait until the peer connection is connected. */
-    async publish({ streamName, token, sourceId, audio = true, video = true, silentAudio = false, codec = 'vp8', timeout = 20000 }) {
+    async publish({ streamName, token, sourceId, audio = true, video = true, silentAudio = false, codec = 'vp8', simulcast = false, size, timeout = 20000 }) {
       const { Publish } = await lib();
-      h.localStream = await h.getMedia({ audio, video, silentAudio });
+      h.localStream = await h.getMedia({ audio, video, silentAudio, size });
       const pub = new Publish({ endpoint: location.origin, token, streamName });
       h.pub = pub;
       h.record('pub', pub);
-      h.publishReply = await pub.connect({ mediaStream: h.localStream, sourceId, codec });
+      h.publishReply = await pub.connect({ mediaStream: h.localStream, sourceId, codec, simulcast });
       await h.until(() => pub.connectionState === 'connected', timeout, () => `publisher connectionState=${pub.connectionState}`);
       return { reply: h.publishReply, state: pub.connectionState };
     },

@@ -1,0 +1,52 @@
+// Podium's browser library with rid-based simulcast: Publish.connect({simulcast: true}) sends
+// the fake camera (1280x720) as encodings l/m/h; a View keeps the `layers` events in
+// view.layers, decodes the highest, select()s `l` and decodes a narrower frame, then select()s
+// automatic and is back on the highest.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  useServerAndBrowser, openPage, inPage, waitInPage, withDiagnostics, uniqueStreamName, PUBLISH_TOKEN,
+} from './helpers.js';
+
+const env = useServerAndBrowser();
+
+const width = (page) => page.evaluate(async () => (await podiumE2E.mainInbound()).video?.frameWidth ?? 0);
+
+/** Polls the decoded width until `ok(width)`; returns how long that took. */
+async function untilWidth(page, ok, what, pages, timeout = 20_000) {
+  const started = Date.now();
+  let last = 0;
+  while (Date.now() - started < timeout) {
+    last = await width(page);
+    if (ok(last)) return Date.now() - started;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`Timed out waiting for ${what} (width ${last})`);
+}
+
+test('podium.js: a simulcast publisher (rids l, m, h), layers on the view, select and back', { timeout: 120_000 }, async () => {
+  const streamName = uniqueStreamName('sim');
+  const publisher = await openPage(env.browser, env.server, 'pub');
+  const viewer = await openPage(env.browser, env.server, 'view');
+  const pages = [publisher, viewer];
+  await withDiagnostics(pages, env.server, async () => {
+    await inPage(publisher, 'publish', { streamName, token: PUBLISH_TOKEN, simulcast: true, size: [1280, 720] });
+    const offer = await publisher.evaluate(() => podiumE2E.pub.peerConnection.localDescription.sdp);
+    assert.match(offer, /a=simulcast:send l;m;h/, 'the offer declares the three rids');
+    const { mids } = await inPage(viewer, 'startView', { streamName });
+
+    await waitInPage(viewer, (mid) => (podiumE2E.view.layers.get(mid)?.active.length ?? 0) >= 2, mids.video,
+      { what: 'a layers event with two active encodings', timeout: 30_000, pages, server: env.server });
+    const active = await viewer.evaluate((mid) => podiumE2E.view.layers.get(mid).active, mids.video);
+    const ids = active.map((l) => l.id);
+    assert.ok(ids.every((id) => ['l', 'm', 'h'].includes(id)), `encodings named by their rids: ${ids}`);
+    assert.equal(ids[0], 'l', 'lowest first');
+
+    await untilWidth(viewer, (w) => w === 1280, 'the highest encoding decoded', pages, 30_000);
+    await viewer.evaluate(() => podiumE2E.view.select({ encodingId: 'l' }));
+    const down = await untilWidth(viewer, (w) => w === 320, 'the l encoding (320 wide) decoded', pages);
+    await viewer.evaluate(() => podiumE2E.view.select());
+    const up = await untilWidth(viewer, (w) => w === 1280, 'back to the highest', pages);
+    console.log(`[podium-simulcast] rids ${ids.join(',')}; select l -> 320 wide in ${down} ms; automatic -> 1280 in ${up} ms`);
+  });
+});
