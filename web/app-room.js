@@ -6,6 +6,7 @@ import {
 } from '/app-store.js';
 import { RoomMedia, SPEAKING_LEVEL } from '/app-media.js';
 import { inviteDialog, kickDialog, leaveDialog } from '/app-room-dialogs.js';
+import { WatchParty, watchPartyDialog } from '/app-watch-party.js';
 import {
   avatar, busy, h, icon, openDialog, plural, renderKeyed, setChildren, toast, toastError,
 } from '/app-ui.js';
@@ -227,6 +228,8 @@ export class RoomPage {
     document.querySelector('[data-toast-id="mic"]')?.remove();
     this.media?.close();
     this.media = null;
+    this.watchParty.close();
+    this.contentDialog?.close();
     this.actionDialog?.close();
     this.store.removeEventListener('change', this.onStoreChange);
     this.store.removeEventListener('room-removed', this.onRoomRemoved);
@@ -349,6 +352,15 @@ export class RoomPage {
   }
 
   // --- owner actions -------------------------------------------------------------------------
+
+  /** The host attaches (or stops) the stream everyone watches together. */
+  openWatchParty() {
+    const current = this.store.room(this.roomId)?.content ?? null;
+    this.contentDialog = watchPartyDialog({
+      current,
+      onSubmit: ({ stream, token }) => this.app.call('set-content', this.roomId, ...(stream ? [stream, { token }] : [null])),
+    });
+  }
 
   async promote(userId, promote) {
     try {
@@ -489,6 +501,8 @@ export class RoomPage {
 
   build() {
     const els = {};
+    els.content = h('section', { class: 'content-section', id: 'content-panel', 'aria-label': 'Watch party' });
+    this.watchParty = new WatchParty(els.content);
     els.title = h('h1', { class: 'room-title', id: 'room-title' }, '…');
     els.meta = h('p', { class: 'room-meta', id: 'room-meta' });
     els.status = h('span', { class: 'status-pill', id: 'room-status', role: 'status' });
@@ -524,6 +538,7 @@ export class RoomPage {
         els.status),
       h('div', { class: 'room-body' },
         h('div', { class: 'room-main' },
+          els.content,
           h('section', { class: 'stage-section', 'aria-labelledby': 'stage-heading' },
             h('h2', { class: 'section-title', id: 'stage-heading' }, icon('stage'), 'On stage ', els.stageCount),
             els.stage),
@@ -548,6 +563,7 @@ export class RoomPage {
       this.onOwnerChanged(previous, room.ownerId);
     }
     if (this.joined) this.role = roleOf(room, this.myId) ?? this.role;
+    this.watchParty.update(this.joined ? room.content ?? null : null);
     const { els } = this;
     const role = this.joined ? this.role : null;
     this.section.dataset.role = role ?? 'none';
@@ -612,7 +628,9 @@ export class RoomPage {
         ? h('button', {
           type: 'button', class: 'btn btn-ghost btn-sm', id: 'leave-stage', onclick: (e) => busy(e.currentTarget, () => this.leaveStage()),
         }, icon('down'), h('span', {}, 'Leave stage'))
-        : null;
+        : h('button', {
+          type: 'button', class: 'btn btn-ghost btn-sm', id: 'watch-party', onclick: () => this.openWatchParty(),
+        }, icon('video'), h('span', {}, 'Watch party'));
       setChildren(controls, mic, stepDown);
     } else {
       const button = h('button', {

@@ -20,6 +20,8 @@ export function normalizeRoom(json) {
       micUnavailable: !!p.micUnavailable,
     })),
     speakers: [...(json.speakers ?? [])],
+    /** Watch party: the stream everyone in the room watches (null: none). */
+    content: typeof json.content === 'string' ? json.content : null,
   };
 }
 

@@ -110,6 +110,15 @@ pub enum Command {
         /// Whether the microphone is available.
         available: bool,
     },
+    /// `set-content(roomId, streamName | null)`: the owner attaches a stream for everyone in
+    /// the room to watch while the room talks (watch party), or detaches it (`None`). The
+    /// shell first checks the owner may publish to that stream and that anyone may view it.
+    SetContent {
+        /// The room.
+        room_id: RoomId,
+        /// The stream, as typed (trimmed and validated), or none.
+        stream: Option<String>,
+    },
     /// `sign-out`, or a connection the shell drops for good: the user leaves every room at
     /// once and cannot resume. Never refused.
     Disconnect,
@@ -161,6 +170,7 @@ impl Command {
             Self::AnswerInvite { .. } => "answer-invite",
             Self::LeaveStage { .. } => "leave-stage",
             Self::MicState { .. } => "mic-state",
+            Self::SetContent { .. } => "set-content",
             Self::Disconnect => "sign-out",
             Self::ConnectionLost { .. } => "disconnect",
         }

@@ -101,6 +101,13 @@ pub enum RoomError {
     /// The server holds [`Limits::max_live_rooms`](crate::Limits::max_live_rooms) rooms.
     #[error("The server has too many live rooms right now; please try again later")]
     TooManyLiveRooms,
+    /// `set-content` with a stream name that is empty, too long or has characters stream
+    /// names do not.
+    #[error("Invalid stream name: 1 to 64 letters, digits, '-', '_' or '.'")]
+    ContentStreamInvalid,
+    /// `set-content` naming a room's stream (rooms are private).
+    #[error("That stream is a room: attach a stream anyone may watch")]
+    ContentIsARoom,
 }
 
 /// "1 room", "3 rooms".

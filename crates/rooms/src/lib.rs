@@ -150,6 +150,7 @@
 #![deny(missing_docs)]
 
 mod command;
+mod content;
 mod effect;
 mod error;
 mod ids;
@@ -172,8 +173,8 @@ pub use listing::LiveRoom;
 pub use model::{Participant, Room, Speaker, User};
 pub use rooms::Rooms;
 pub use validate::{
-    normalize_room_name, normalize_username, MAX_ROOM_ID_LEN, MAX_ROOM_NAME_CHARS,
-    MAX_USERNAME_CHARS, SPACES,
+    normalize_content_stream, normalize_room_name, normalize_username, MAX_CONTENT_STREAM_LEN,
+    MAX_ROOM_ID_LEN, MAX_ROOM_NAME_CHARS, MAX_USERNAME_CHARS, SPACES,
 };
 
 #[cfg(test)]

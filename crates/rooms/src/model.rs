@@ -70,6 +70,9 @@ pub struct Room {
     /// lifetime.
     banned_ids: BTreeSet<UserId>,
     banned_names: BTreeSet<String>,
+    /// Watch party: the stream everyone in the room watches while it talks (attached by the
+    /// owner).
+    content: Option<String>,
 }
 
 impl Room {
@@ -93,6 +96,7 @@ impl Room {
             seq,
             banned_ids: BTreeSet::new(),
             banned_names: BTreeSet::new(),
+            content: None,
         };
         room.add_participant(owner);
         room.add_speaker(&owner.id, now_ms);
@@ -117,6 +121,15 @@ impl Room {
     /// Whether the room is audio only (otherwise the owner also publishes video).
     pub fn audio_only(&self) -> bool {
         self.audio_only
+    }
+
+    /// The watch-party stream, if the owner attached one.
+    pub fn content(&self) -> Option<&str> {
+        self.content.as_deref()
+    }
+
+    pub(crate) fn set_content(&mut self, stream: Option<String>) {
+        self.content = stream;
     }
 
     /// When the room was created, in the caller's `now` unit.
@@ -233,13 +246,18 @@ impl Serialize for Room {
                 serializer.collect_seq(self.0.iter().map(|s| &s.id))
             }
         }
-        let mut room = serializer.serialize_struct("Room", 6)?;
+        let fields = 6 + usize::from(self.content.is_some());
+        let mut room = serializer.serialize_struct("Room", fields)?;
         room.serialize_field("id", &self.id)?;
         room.serialize_field("name", &self.name)?;
         room.serialize_field("ownerId", &self.owner_id)?;
         room.serialize_field("audioOnly", &self.audio_only)?;
         room.serialize_field("participants", &self.participants)?;
         room.serialize_field("speakers", &SpeakerIds(&self.speakers))?;
+        // Only when set: the demo's clients see the shape they know.
+        if let Some(content) = &self.content {
+            room.serialize_field("content", content)?;
+        }
         room.end()
     }
 }

@@ -158,6 +158,10 @@ impl Rooms {
                 let user = self.signed_in(conn)?;
                 self.mic_state(&user.id, &room_id, available)
             }
+            Command::SetContent { room_id, stream } => {
+                let user = self.signed_in(conn)?;
+                self.set_content(&user.id, &room_id, stream)
+            }
         }
     }
 

@@ -140,6 +140,24 @@ pub(crate) fn username_keys(name: &str) -> UsernameKeys {
     }
 }
 
+/// Longest watch-party stream name.
+pub const MAX_CONTENT_STREAM_LEN: usize = 64;
+
+/// A watch-party stream name, trimmed: what stream names are made of.
+pub fn normalize_content_stream(raw: &str) -> Result<String, RoomError> {
+    let name = raw.trim();
+    let valid = !name.is_empty()
+        && name.len() <= MAX_CONTENT_STREAM_LEN
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if valid {
+        Ok(name.to_owned())
+    } else {
+        Err(RoomError::ContentStreamInvalid)
+    }
+}
+
 /// Validates a room name and returns it trimmed.
 ///
 /// The result has 1 to [`MAX_ROOM_NAME_CHARS`] characters and no control characters

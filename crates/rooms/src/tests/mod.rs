@@ -3,6 +3,7 @@
 
 mod commands;
 mod consent;
+mod content;
 mod handover;
 mod limits;
 mod presence;

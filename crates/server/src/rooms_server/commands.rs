@@ -1,0 +1,226 @@
+//! Socket.io events into room commands (the shapes of the Spaces protocol, §9.2), with a
+//! clear error for each malformed argument.
+
+use podium_rooms::{ClientInfo, Command, RoomId, UserId};
+use serde_json::Value;
+
+fn arg_str(args: &[Value], i: usize, name: &str) -> Result<String, String> {
+    match args.get(i) {
+        Some(Value::String(s)) => Ok(s.clone()),
+        _ => Err(format!("Missing {name}")),
+    }
+}
+
+fn arg_bool(args: &[Value], i: usize, name: &str) -> Result<bool, String> {
+    match args.get(i) {
+        Some(Value::Bool(b)) => Ok(*b),
+        _ => Err(format!("Missing {name}")),
+    }
+}
+
+/// A fresh resume secret: 256 random bits, in hex.
+pub fn new_secret() -> String {
+    let mut b = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut b);
+    hex::encode(b)
+}
+
+/// `rooms` of a resume: the ids of the rooms the client still shows (a few at most).
+fn room_list(rooms: &Value) -> Result<Vec<RoomId>, String> {
+    const MOST: usize = 16;
+    let invalid = || "Invalid rooms: a list of at most 16 room ids".to_owned();
+    let list = rooms
+        .as_array()
+        .filter(|l| l.len() <= MOST)
+        .ok_or_else(invalid)?;
+    list.iter()
+        .map(|id| id.as_str().map(RoomId::new).ok_or_else(invalid))
+        .collect()
+}
+
+/// Longest resume secret accepted (ours are 64 characters).
+const MAX_SECRET_LEN: usize = 128;
+
+/// Turns a socket.io event and its arguments into a room command (shapes of §9.2).
+/// `secret` is the fresh resume secret a sign-in hands out.
+///
+/// `authenticate(username, options?)`: Podium's app passes
+/// `{resume?: secret, answersInvitations?: true}`; the demo's app passes the name only.
+pub fn parse_command(event: &str, args: &[Value], secret: &str) -> Result<Command, String> {
+    let room = |i| arg_str(args, i, "roomId").map(RoomId::new);
+    Ok(match event {
+        "authenticate" => {
+            let username = arg_str(args, 0, "username")?;
+            let options = args.get(1).and_then(Value::as_object);
+            let flag = |name| {
+                options
+                    .and_then(|o| o.get(name))
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false)
+            };
+            // Only a client that passes options (Podium's app) keeps a resume secret; the
+            // demo's app could not use one.
+            let client = ClientInfo {
+                resume_secret: options.map_or_else(String::new, |_| secret.to_owned()),
+                answers_invitations: flag("answersInvitations"),
+            };
+            match options.and_then(|o| o.get("resume")) {
+                None | Some(Value::Null) => Command::Authenticate { username, client },
+                Some(Value::String(old)) if old.len() <= MAX_SECRET_LEN => Command::Resume {
+                    username,
+                    secret: old.clone(),
+                    client,
+                    keep: match options.and_then(|o| o.get("rooms")) {
+                        None | Some(Value::Null) => None,
+                        Some(rooms) => Some(room_list(rooms)?),
+                    },
+                },
+                Some(_) => return Err("Invalid resume secret".to_owned()),
+            }
+        }
+        "answer-invite" => Command::AnswerInvite {
+            room_id: room(0)?,
+            accept: arg_bool(args, 1, "accept")?,
+        },
+        "leave-stage" => Command::LeaveStage { room_id: room(0)? },
+        "mic-state" => Command::MicState {
+            room_id: room(0)?,
+            available: arg_bool(args, 1, "available")?,
+        },
+        "sign-out" => Command::Disconnect,
+        "create-room" => Command::CreateRoom {
+            room_id: RoomId::new(new_room_id()),
+            name: arg_str(args, 0, "room name")?,
+            audio_only: args.get(1).and_then(Value::as_bool).unwrap_or(true),
+        },
+        "join-room" => Command::JoinRoom { room_id: room(0)? },
+        "leave-room" => Command::LeaveRoom { room_id: room(0)? },
+        "raise-hand" => Command::RaiseHand {
+            room_id: room(0)?,
+            raised: arg_bool(args, 1, "raised")?,
+        },
+        "promote-user" => Command::PromoteUser {
+            room_id: room(0)?,
+            user_id: UserId::new(arg_str(args, 1, "userId")?),
+            promote: arg_bool(args, 2, "promote")?,
+        },
+        "kick-user" => Command::KickUser {
+            room_id: room(0)?,
+            user_id: UserId::new(arg_str(args, 1, "userId")?),
+        },
+        "mute-speaker" => Command::MuteSpeaker {
+            room_id: room(0)?,
+            user_id: UserId::new(arg_str(args, 1, "userId")?),
+        },
+        "mute" => Command::Mute {
+            room_id: room(0)?,
+            muted: arg_bool(args, 1, "muted")?,
+        },
+        "set-content" => Command::SetContent {
+            room_id: room(0)?,
+            stream: match args.get(1) {
+                None | Some(Value::Null) => None,
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(_) => return Err("Invalid streamName: a string or null".to_owned()),
+            },
+        },
+        other => return Err(format!("Unknown event {other}")),
+    })
+}
+
+/// A random UUID v4, as the demo used for room ids (they are also stream names).
+fn new_room_id() -> String {
+    let mut b = [0u8; 16];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut b);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn commands_are_parsed_with_clear_errors() {
+        assert!(matches!(
+            parse_command("promote-user", &[json!("r"), json!("u"), json!(true)], ""),
+            Ok(Command::PromoteUser { promote: true, .. })
+        ));
+        assert_eq!(
+            parse_command("promote-user", &[json!("r")], "").unwrap_err(),
+            "Missing userId"
+        );
+        assert_eq!(
+            parse_command("raise-hand", &[json!("r"), json!("yes")], "").unwrap_err(),
+            "Missing raised"
+        );
+        assert_eq!(
+            parse_command("authenticate", &[json!(5)], "s").unwrap_err(),
+            "Missing username"
+        );
+        assert!(matches!(
+            parse_command("authenticate", &[json!("Ann")], "s"),
+            Ok(Command::Authenticate { client, .. })
+                if client.resume_secret.is_empty() && !client.answers_invitations
+        ));
+        assert!(matches!(
+            parse_command(
+                "authenticate",
+                &[json!("Ann"), json!({"resume": "old", "answersInvitations": true})],
+                "new"
+            ),
+            Ok(Command::Resume { secret, client, .. })
+                if secret == "old" && client.resume_secret == "new" && client.answers_invitations
+        ));
+        assert_eq!(
+            parse_command("authenticate", &[json!("Ann"), json!({"resume": 7})], "s").unwrap_err(),
+            "Invalid resume secret"
+        );
+        let too_long = "x".repeat(MAX_SECRET_LEN + 1);
+        assert_eq!(
+            parse_command(
+                "authenticate",
+                &[json!("Ann"), json!({"resume": too_long})],
+                "s"
+            )
+            .unwrap_err(),
+            "Invalid resume secret"
+        );
+        assert!(matches!(
+            parse_command(
+                "authenticate",
+                &[json!("Ann"), json!({"resume": "old", "rooms": ["r1"]})],
+                "new"
+            ),
+            Ok(Command::Resume { keep: Some(keep), .. }) if keep == [RoomId::new("r1")]
+        ));
+        assert!(parse_command(
+            "authenticate",
+            &[json!("Ann"), json!({"resume": "old", "rooms": [1]})],
+            "new"
+        )
+        .is_err());
+        assert_eq!(
+            parse_command("answer-invite", &[json!("r")], "").unwrap_err(),
+            "Missing accept"
+        );
+        assert_eq!(new_secret().len(), 64);
+        assert_ne!(new_secret(), new_secret());
+        let id = new_room_id();
+        assert_eq!(id.len(), 36);
+        assert!(
+            crate::director::validate_stream_name(&id).is_ok(),
+            "room ids are valid stream names"
+        );
+    }
+}
