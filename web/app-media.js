@@ -13,9 +13,11 @@
 // Dispatches `status` (`detail: {view, publish}` each `idle|connecting|live|reconnecting|failed`),
 // `video` (`detail: MediaStream|null`, the owner's video for the stage), `local-video`
 // (`detail: MediaStream|null`, my camera preview), `slots` (`detail: Map mid → userId`), `error`,
+// `camera` (`detail: {userId, stream: MediaStream|null}`, a speaker's camera in a video room),
 // `autoplay-blocked` (the browser refused to play sound without a user gesture: call
 // `resumePlayback()` from a click).
 import { Publish, View } from '/podium.js';
+import { SpeakerCameras } from '/app-cameras.js';
 
 /** Speaking threshold on the linear 0..1 audio level. */
 export const SPEAKING_LEVEL = 0.02;
@@ -32,14 +34,18 @@ export class RoomMedia extends EventTarget {
    * @param {(kind: 'view'|'publish') => Promise<object>} options.freshToken asks the rooms
    *   server for new connection data (throws when no longer allowed)
    * @param {(constraints: MediaStreamConstraints) => Promise<MediaStream>} [options.getUserMedia]
+   * @param {() => number} [options.tilePixels] device pixels a stage tile shows a camera at
    */
-  constructor({ roomId, audioOnly, audioContainer, freshToken, getUserMedia }) {
+  constructor({ roomId, audioOnly, audioContainer, freshToken, getUserMedia, tilePixels }) {
     super();
     this.roomId = roomId;
     this.audioOnly = audioOnly;
     this.audioContainer = audioContainer;
     this.freshToken = freshToken;
     this.getUserMedia = getUserMedia ?? ((c) => navigator.mediaDevices.getUserMedia(c));
+    this.tilePixels = tilePixels ?? (() => 112 * devicePixelRatio);
+    /** @type {SpeakerCameras|null} */
+    this.cameras = null;
     /** @type {View|null} */
     this.view = null;
     /** @type {Publish|null} */
@@ -107,14 +113,25 @@ export class RoomMedia extends EventTarget {
       if (this.view === view) this.#lost('view', generation);
     });
     this.#setStatus('view', this.attempt.view ? 'reconnecting' : 'connecting');
-    try {
-      await view.connect({
-        pinnedSourceId: isOwner ? null : ownerId,
-        excludedSourceIds: [myId],
-        multiplexedAudioTracks: 3,
-        disableVideo: this.audioOnly || isOwner,
-        disableAudio: isOwner,
+    const connecting = view.connect({
+      pinnedSourceId: isOwner ? null : ownerId,
+      excludedSourceIds: [myId],
+      multiplexedAudioTracks: 3,
+      disableVideo: this.audioOnly || isOwner,
+      disableAudio: isOwner,
+    });
+    if (!this.audioOnly) {
+      this.cameras = new SpeakerCameras({
+        view,
+        myId,
+        ownerId,
+        onCamera: (userId, stream) => this.#emit('camera', { userId, stream }),
+        tilePixels: this.tilePixels,
+        ready: connecting,
       });
+    }
+    try {
+      await connecting;
     } catch (err) {
       if (this.view !== view || this.closed) return;
       this.#lost('view', generation, err);
@@ -171,6 +188,8 @@ export class RoomMedia extends EventTarget {
   }
 
   #stopView() {
+    this.cameras?.close();
+    this.cameras = null;
     this.view?.stop();
     this.view = null;
     for (const el of this.audioEls.values()) {
@@ -243,7 +262,7 @@ export class RoomMedia extends EventTarget {
     });
     try {
       await publisher.connect({
-        mediaStream: this.localStream, sourceId: myId, disableVideo: !video, dtx: true, codec: 'vp8',
+        mediaStream: this.localStream, sourceId: myId, disableVideo: !video, dtx: true, codec: 'vp8', simulcast: video,
       });
     } catch (err) {
       if (this.publisher !== publisher || this.closed) return;

@@ -8,6 +8,9 @@ import { RoomMedia, SPEAKING_LEVEL } from '/app-media.js';
 import { inviteDialog, kickDialog, leaveDialog } from '/app-room-dialogs.js';
 import { WatchParty, watchPartyDialog } from '/app-watch-party.js';
 import {
+  createHand, createPerson, createTile, updatePerson, updateTile,
+} from '/app-room-tiles.js';
+import {
   avatar, busy, h, icon, openDialog, plural, renderKeyed, setChildren, toast, toastError,
 } from '/app-ui.js';
 
@@ -44,6 +47,8 @@ export class RoomPage {
     this.media = null;
     this.phase = 'joining';
     this.videoStreams = { remote: null, local: null };
+    /** Speakers' cameras (video rooms), by user id. */
+    this.cameras = new Map();
     this.levels = new Map();
     this.loudAt = new Map();
     this.slotOf = new Map();
@@ -98,11 +103,17 @@ export class RoomPage {
       audioOnly: room.audioOnly,
       audioContainer: this.els.audio,
       freshToken: (kind) => this.freshToken(kind),
+      tilePixels: () => (this.els.stage.querySelector('.tile-media')?.clientWidth || 112) * devicePixelRatio,
     });
     this.media = media;
     media.addEventListener('status', () => this.renderStatus());
     media.addEventListener('video', (e) => { this.videoStreams.remote = e.detail; this.render(); });
     media.addEventListener('local-video', (e) => { this.videoStreams.local = e.detail; this.render(); });
+    media.addEventListener('camera', ({ detail: { userId, stream } }) => {
+      if (stream) this.cameras.set(userId, stream);
+      else this.cameras.delete(userId);
+      this.render();
+    });
     media.addEventListener('slots', (e) => { this.slotOf = invert(e.detail); this.renderSlots(); });
     media.addEventListener('error', (e) => toastError(e.detail));
     media.addEventListener('autoplay-blocked', () => {
@@ -459,6 +470,13 @@ export class RoomPage {
     }
   }
 
+  /** A speaker of a video room turns their camera on or off (the publication is replaced). */
+  async toggleCamera(button) {
+    const on = !this.media?.publishSpec?.video;
+    await busy(button, () => this.publishMic({ video: on }));
+    this.render();
+  }
+
   /** Back to the audience on my own: my publication stops. */
   async leaveStage() {
     try {
@@ -580,8 +598,8 @@ export class RoomPage {
     els.stageCount.textContent = String(speakers.length);
     els.audienceCount.textContent = String(listeners.length);
 
-    renderKeyed(els.stage, speakers, (p) => p.id, (p) => this.createTile(p), (el, p) => this.updateTile(el, p, room));
-    renderKeyed(els.audience, listeners, (p) => p.id, (p) => this.createPerson(p), (el, p) => this.updatePerson(el, p, room));
+    renderKeyed(els.stage, speakers, (p) => p.id, (p) => createTile(this, p), (el, p) => updateTile(this, el, p, room));
+    renderKeyed(els.audience, listeners, (p) => p.id, (p) => createPerson(this, p), (el, p) => updatePerson(this, el, p, room));
     els.audienceEmpty.hidden = listeners.length > 0;
 
     // Owner: raised hands queue.
@@ -590,7 +608,7 @@ export class RoomPage {
     els.hands.hidden = !isOwner;
     els.handsButton.hidden = !isOwner;
     els.handsCount.textContent = String(queue.length);
-    renderKeyed(els.handsList, queue, (p) => p.id, (p) => this.createHand(p), () => {});
+    renderKeyed(els.handsList, queue, (p) => p.id, (p) => createHand(this, p), () => {});
     els.handsEmpty.hidden = queue.length > 0;
     setChildren(els.handsButton, icon('hand'),
       h('span', { class: 'sr-only' }, `Raised hands: ${queue.length}`),
@@ -612,7 +630,7 @@ export class RoomPage {
       delete controls.dataset.key;
       return;
     }
-    const key = `${role}:${me.muted}:${me.raisedHand}:${me.micUnavailable}:${me.invited}`;
+    const key = `${role}:${me.muted}:${me.raisedHand}:${me.micUnavailable}:${me.invited}:${!!this.media?.publishSpec?.video}`;
     if (controls.dataset.key === key) return;
     controls.dataset.key = key;
     if (role === 'owner' || role === 'speaker') {
@@ -624,6 +642,12 @@ export class RoomPage {
           type: 'button', class: `btn btn-mic ${me.muted ? 'is-muted' : ''}`, id: 'toggle-mic', 'aria-pressed': String(me.muted),
           onclick: (e) => this.toggleMic(e.currentTarget),
         }, icon(me.muted ? 'mic-off' : 'mic'), h('span', {}, me.muted ? 'Unmute' : 'Mute'));
+      const camera = role === 'speaker' && !room.audioOnly
+        ? h('button', {
+          type: 'button', class: 'btn btn-ghost btn-sm', id: 'toggle-camera', 'aria-pressed': String(!!this.media?.publishSpec?.video),
+          onclick: (e) => this.toggleCamera(e.currentTarget),
+        }, icon('video'), h('span', {}, this.media?.publishSpec?.video ? 'Stop camera' : 'Camera'))
+        : null;
       const stepDown = role === 'speaker'
         ? h('button', {
           type: 'button', class: 'btn btn-ghost btn-sm', id: 'leave-stage', onclick: (e) => busy(e.currentTarget, () => this.leaveStage()),
@@ -631,7 +655,7 @@ export class RoomPage {
         : h('button', {
           type: 'button', class: 'btn btn-ghost btn-sm', id: 'watch-party', onclick: () => this.openWatchParty(),
         }, icon('video'), h('span', {}, 'Watch party'));
-      setChildren(controls, mic, stepDown);
+      setChildren(controls, mic, camera, stepDown);
     } else {
       const button = h('button', {
         type: 'button', class: `btn btn-hand ${me.raisedHand ? 'is-raised' : ''}`, id: 'toggle-hand', 'aria-pressed': String(me.raisedHand),
@@ -659,101 +683,6 @@ export class RoomPage {
     const overlayText = state === 'joining' ? 'Joining the room…' : state === 'offline' ? 'Connection lost. Reconnecting…' : null;
     overlay.hidden = !overlayText;
     if (overlayText) setChildren(overlay, h('div', { class: 'overlay-card' }, h('span', { class: 'spinner spinner-lg', 'aria-hidden': 'true' }), h('p', {}, overlayText)));
-  }
-
-  createTile(p) {
-    const media = h('span', { class: 'tile-media' }, h('span', { class: 'tile-ring' }), avatar(p, 'lg'));
-    const name = h('span', { class: 'tile-name' });
-    const badges = h('span', { class: 'tile-badges' });
-    const tag = this.role === 'owner' && p.id !== this.myId ? 'button' : 'div';
-    const body = h(tag, { class: 'tile-body', type: tag === 'button' ? 'button' : null }, media, name);
-    const el = h('div', { class: 'tile', role: 'listitem', dataset: { userId: p.id, speaking: 'false' } }, body, badges);
-    if (tag === 'button') body.addEventListener('click', () => this.openActions(p.id));
-    return el;
-  }
-
-  updateTile(el, p, room) {
-    const isOwner = p.id === room.ownerId;
-    const isMe = p.id === this.myId;
-    // The actions button exists only for the owner looking at someone else: rebuild if that changed.
-    const wantButton = this.role === 'owner' && !isMe;
-    const body = el.querySelector('.tile-body');
-    if ((body.tagName === 'BUTTON') !== wantButton) {
-      const fresh = this.createTile(p);
-      fresh.dataset.key = el.dataset.key;
-      el.replaceChildren(...fresh.childNodes);
-    }
-    el.dataset.role = isOwner ? 'owner' : 'speaker';
-    el.dataset.muted = String(p.muted);
-    el.dataset.micUnavailable = String(p.micUnavailable);
-    el.classList.toggle('is-muted', p.muted);
-    el.classList.toggle('is-me', isMe);
-    const video = isOwner && !room.audioOnly ? (isMe ? this.videoStreams.local : this.videoStreams.remote) : null;
-    this.setTileVideo(el, video, isMe);
-    const tileBody = el.querySelector('.tile-body');
-    tileBody.setAttribute('aria-label', `${p.username}${isMe ? ' (you)' : ''}, ${isOwner ? 'host' : 'speaker'}${p.micUnavailable ? ', no microphone' : p.muted ? ', muted' : ''}${wantButton ? '. Open actions' : ''}`);
-    setChildren(el.querySelector('.tile-name'),
-      h('span', { class: 'name-text' }, p.username),
-      isMe ? h('span', { class: 'you' }, ' (you)') : null);
-    setChildren(el.querySelector('.tile-badges'),
-      isOwner ? h('span', { class: 'badge badge-host', title: 'Host' }, icon('crown'), h('span', {}, 'Host')) : null,
-      p.micUnavailable
-        ? h('span', { class: 'badge badge-no-mic', title: 'No microphone', dataset: { badge: 'no-mic' } }, icon('mic-off'), h('span', {}, 'No mic'))
-        : null,
-      p.muted && !p.micUnavailable ? h('span', { class: 'badge badge-muted', title: 'Muted', dataset: { badge: 'muted' } }, icon('mic-off'), h('span', { class: 'sr-only' }, 'Muted')) : null);
-  }
-
-  setTileVideo(el, stream, mirror) {
-    const media = el.querySelector('.tile-media');
-    let video = media.querySelector('video');
-    el.classList.toggle('tile-video', !!stream);
-    if (!stream) {
-      if (video) video.remove();
-      return;
-    }
-    if (!video) {
-      video = h('video', { autoplay: true, playsinline: true, muted: true, class: mirror ? 'mirror' : '' });
-      video.muted = true;
-      media.append(video);
-    }
-    if (video.srcObject !== stream) {
-      video.srcObject = stream;
-      video.play().catch(() => {});
-    }
-    video.classList.toggle('mirror', mirror);
-  }
-
-  createPerson(p) {
-    const tag = this.role === 'owner' && p.id !== this.myId ? 'button' : 'div';
-    const body = h(tag, { class: 'person-body', type: tag === 'button' ? 'button' : null },
-      h('span', { class: 'person-avatar' }, avatar(p, 'md'), h('span', { class: 'hand-badge', title: 'Hand raised' }, icon('hand'))),
-      h('span', { class: 'person-name' }));
-    if (tag === 'button') body.addEventListener('click', () => this.openActions(p.id));
-    return h('li', { class: 'person', dataset: { userId: p.id } }, body);
-  }
-
-  updatePerson(el, p) {
-    const isMe = p.id === this.myId;
-    const wantButton = this.role === 'owner' && !isMe;
-    const body = el.querySelector('.person-body');
-    if ((body.tagName === 'BUTTON') !== wantButton) el.replaceChildren(...this.createPerson(p).childNodes);
-    el.dataset.hand = String(p.raisedHand);
-    el.dataset.invited = String(p.invited);
-    el.classList.toggle('is-invited', p.invited);
-    el.classList.toggle('has-hand', p.raisedHand);
-    el.classList.toggle('is-me', isMe);
-    el.querySelector('.person-body').setAttribute('aria-label', `${p.username}${isMe ? ' (you)' : ''}${p.raisedHand ? ', hand raised' : ''}${p.invited ? ', invited to speak' : ''}${wantButton ? '. Open actions' : ''}`);
-    setChildren(el.querySelector('.person-name'), p.username, isMe ? h('span', { class: 'you' }, ' (you)') : null,
-      p.invited ? h('span', { class: 'pill pill-invited' }, 'Invited') : null);
-  }
-
-  createHand(p) {
-    return h('li', { class: 'hand-row', dataset: { userId: p.id } },
-      avatar(p, 'sm'),
-      h('span', { class: 'hand-name' }, p.username),
-      h('span', { class: 'hand-actions' },
-        h('button', { type: 'button', class: 'btn btn-ghost btn-sm', dataset: { action: 'deny' }, 'aria-label': `Deny ${p.username}`, onclick: (e) => busy(e.currentTarget, () => this.promote(p.id, false)) }, 'Deny'),
-        h('button', { type: 'button', class: 'btn btn-primary btn-sm', dataset: { action: 'allow' }, 'aria-label': `Allow ${p.username} to speak`, onclick: (e) => busy(e.currentTarget, () => this.promote(p.id, true)) }, 'Allow')));
   }
 
   renderSlots() {

@@ -1,0 +1,70 @@
+// Speakers' cameras in a video room: a speaker (not the host) turns the camera on; the
+// listener's page shows it on that speaker's stage tile through projection (a transceiver the
+// page added, `project` of the speaker's source), at the small encoding the tile needs (the
+// speaker publishes simulcast; stage tiles are about 112 px wide, so 320 wide is plenty),
+// while the host's video stays on the main transceiver at full size. Turning the camera off
+// takes the video off the tile.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { useServerAndBrowser, openPage, withDiagnostics } from './helpers.js';
+import { signIn as signInTo, useToneMicrophone, waitFor } from './rooms-helpers.js';
+
+const env = useServerAndBrowser();
+const signIn = (page, name) => signInTo(env.server, page, name);
+
+const tileVideo = (page, userId) => page.evaluate((id) => {
+  const v = document.querySelector(`#stage .tile[data-user-id="${id}"] video`);
+  return v ? { width: v.videoWidth, time: v.currentTime } : null;
+}, userId);
+
+test('video room: a speaker’s camera on their tile for everyone, at the encoding the tile needs', { timeout: 120_000 }, async () => {
+  const host = await openPage(env.browser, env.server, 'host', { path: '/' });
+  const speaker = await openPage(env.browser, env.server, 'speaker', { path: '/' });
+  const guest = await openPage(env.browser, env.server, 'guest', { path: '/' });
+  await useToneMicrophone(host, { frequency: 440 });
+  await useToneMicrophone(speaker, { frequency: 660 });
+  await withDiagnostics([], env.server, async () => {
+    const hostId = await signIn(host, 'Hana Host');
+    const speakerId = await signIn(speaker, 'Sol Speaker');
+    await signIn(guest, 'Gia Guest');
+
+    await host.click('#create-room');
+    await host.fill('#room-name', 'Show and tell');
+    await host.click('#create-room-form label.choice:has(input[value="video"])');
+    await host.click('#create-room-submit');
+    const roomId = await waitFor(host, 'the room page as owner', () => {
+      const room = document.querySelector('.room');
+      return room?.dataset.role === 'owner' && room.dataset.roomId;
+    });
+    for (const page of [speaker, guest]) {
+      await page.click(`#room-list [data-room-id="${roomId}"] button`);
+      await waitFor(page, 'in the room as a listener', () => document.querySelector('.room')?.dataset.role === 'listener');
+    }
+    await speaker.click('#toggle-hand');
+    await waitFor(host, 'the raised hand', (id) => !!document.querySelector(`#hands-queue [data-user-id="${id}"]`), speakerId);
+    await host.click(`#hands-queue [data-user-id="${speakerId}"] [data-action="allow"]`);
+    await waitFor(speaker, 'on stage, publishing', () => window.podiumApp.room?.media?.status.publish === 'live');
+
+    await speaker.click('#toggle-camera');
+    await waitFor(speaker, 'my own camera on my tile', (id) => document.querySelector(`#stage .tile[data-user-id="${id}"] video`)?.videoWidth > 0, speakerId);
+    const on = Date.now();
+    await waitFor(guest, 'the speaker’s camera on their tile', (id) => {
+      const v = document.querySelector(`#stage .tile[data-user-id="${id}"] video`);
+      return v && v.videoWidth > 0 && v.currentTime > 0;
+    }, speakerId, { timeout: 30_000 });
+    const shown = Date.now() - on;
+    await waitFor(guest, 'the small encoding for the small tile', (id) => document.querySelector(`#stage .tile[data-user-id="${id}"] video`)?.videoWidth === 320, speakerId, { timeout: 20_000 });
+    const small = Date.now() - on;
+    const before = await tileVideo(guest, speakerId);
+    await new Promise((r) => setTimeout(r, 1500));
+    const after = await tileVideo(guest, speakerId);
+    assert.ok(after.time > before.time, `the camera keeps playing (${before.time} -> ${after.time})`);
+    const hostVideo = await tileVideo(guest, hostId);
+    assert.ok(hostVideo && hostVideo.width >= 640, `the host's video stays large: ${JSON.stringify(hostVideo)}`);
+    console.log(`[rooms-cameras] speaker camera on the guest's tile after ${shown} ms, at 320 wide after ${small} ms; host video ${hostVideo.width} wide`);
+
+    await speaker.click('#toggle-camera');
+    await waitFor(guest, 'the camera off the tile', (id) => !document.querySelector(`#stage .tile[data-user-id="${id}"] video`), speakerId, { timeout: 15_000 });
+  });
+  await Promise.all([host.close(), speaker.close(), guest.close()]);
+});
