@@ -6,6 +6,12 @@
 //!   20 ms of timers that go with it. Includes the publishing client's own send (one SRTP
 //!   encryption), which is small next to the per-viewer work.
 //!
+//! * `forward_video`: one publisher video packet (1 frame, delta) to every viewer, `pinned`
+//!   (the viewers' default transceiver carries the source) or `projected` (the viewers pin
+//!   another source and `project` this one onto a transceiver of their own): what a
+//!   projected track costs against a pinned one. Only the SFU's handling is timed (the
+//!   simulated clients' work is left out).
+//!
 //! * `srtp_protect`: the cipher work of protecting one RTP packet (160 B Opus, 1200 B video)
 //!   with each SRTP profile str0m 0.25 supports, through str0m's own crypto provider
 //!   (aws-lc-rs): AES-GCM seal for the AEAD profiles, AES-CTR plus HMAC-SHA1 for
@@ -116,6 +122,81 @@ fn forward_slot_audio(c: &mut Criterion) {
     group.finish();
 }
 
+/// Sources main and "b" with video; `viewers` viewers get "b"'s video: `projected` onto a
+/// second video transceiver while pinned to main, or pinned to "b".
+fn video_room(viewers: usize, projected: bool) -> (Net, usize) {
+    use str0m::media::MediaKind::{Audio, Video};
+    let mut net = Net::with_config(|c| c.idle_timeout = Duration::from_secs(3600));
+    let a = net.publish("v", None, true);
+    let b = net.publish("v", Some("b"), true);
+    let vs: Vec<usize> = (0..viewers)
+        .map(|_| {
+            if projected {
+                net.view_with("v", None, &[Video, Audio, Video])
+            } else {
+                net.view("v", Some("b"))
+            }
+        })
+        .collect();
+    net.connect_all();
+    if projected {
+        for v in vs {
+            let mid = net.clients[v].mids_of(Video)[1].to_string();
+            let p = podium_media::ProjectParams {
+                source: Some("b".into()),
+                mappings: vec![podium_media::Projection {
+                    track_id: Some("video0".into()),
+                    mid: Some(mid),
+                    ..Default::default()
+                }],
+            };
+            net.project(v, p).expect("projected");
+        }
+    }
+    net.frames(&[(a, 1), (b, 2)], 3, |n| n == 0);
+    (net, b)
+}
+
+fn forward_video(c: &mut Criterion) {
+    let mut group = c.benchmark_group("forward_video");
+    group.measurement_time(Duration::from_secs(5));
+    group.sample_size(20);
+    for projected in [false, true] {
+        let viewers = 100;
+        let name = if projected { "projected" } else { "pinned" };
+        let (mut net, mut p) = video_room(viewers, projected);
+        let mut age = 0;
+        group.throughput(Throughput::Elements(viewers as u64));
+        group.bench_with_input(BenchmarkId::new(name, viewers), &viewers, |bench, _| {
+            bench.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                let mut done = 0;
+                while done < iters {
+                    if age >= STEPS_PER_NET {
+                        (net, p) = video_room(viewers, projected);
+                        age = 0;
+                    }
+                    let n = (iters - done).min(STEPS_PER_NET - age);
+                    for _ in 0..n {
+                        // The clients' side (the sender, and every viewer's timers once a
+                        // simulated second) is not timed: only the SFU's work.
+                        let datagrams = net.bench_client_send_frame(p, 2, false);
+                        let start = Instant::now();
+                        let sent = net.bench_sfu_input(p, &datagrams);
+                        total += start.elapsed();
+                        assert!(sent >= viewers, "every viewer got the packet ({sent})");
+                        black_box(sent);
+                    }
+                    done += n;
+                    age += n;
+                }
+                total
+            })
+        });
+    }
+    group.finish();
+}
+
 fn srtp_protect(c: &mut Criterion) {
     let provider = str0m::crypto::from_feature_flags();
     let srtp = provider.srtp_provider;
@@ -164,5 +245,11 @@ fn srtp_protect(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, mux_tick, forward_slot_audio, srtp_protect);
+criterion_group!(
+    benches,
+    mux_tick,
+    forward_slot_audio,
+    forward_video,
+    srtp_protect
+);
 criterion_main!(benches);

@@ -667,6 +667,29 @@ impl Net {
         datagrams
     }
 
+    /// As [`Net::bench_client_send`] for one video frame (one packet) tagged `tag`.
+    pub fn bench_client_send_frame(
+        &mut self,
+        idx: usize,
+        tag: u8,
+        keyframe: bool,
+    ) -> Vec<(SocketAddr, Vec<u8>)> {
+        self.bench_steps += 1;
+        if self.bench_steps.is_multiple_of(50) {
+            self.step();
+        }
+        self.now += Duration::from_millis(20);
+        let now = self.now;
+        let c = &mut self.clients[idx];
+        c.send_frame(now, tag, keyframe);
+        c.rtc
+            .handle_input(Input::Timeout(now))
+            .expect("client timeout");
+        let mut datagrams = Vec::new();
+        self.drain_client(idx, &mut datagrams);
+        datagrams
+    }
+
     /// Second half of [`Net::sfu_only_audio_step`]: the SFU alone receives `datagrams` from
     /// client `idx`, runs its timers and is drained; returns the number of datagrams it sent
     /// to others (discarded).

@@ -197,6 +197,12 @@ impl Sfu {
         }
         let after: Vec<Feed> = track.feeds().collect();
         let pending = track.pending.map(|p| p.feed.source);
+        if pending.is_some() || feed.is_none() {
+            // Another source's encodings: chosen and told afresh.
+            track.target_layer = None;
+            track.up_since = None;
+            track.layers_told = None;
+        }
         for gone in before
             .iter()
             .filter(|b| !after.iter().any(|a| a.source == b.source))
