@@ -21,18 +21,13 @@
 // consoles and the server log tail; a full dump goes to web/test-results/.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
-  useServerAndBrowser, openPage, uniqueStreamName, PUBLISH_TOKEN, RESULTS_DIR, sleep,
+  useServerAndBrowser, uniqueStreamName, PUBLISH_TOKEN, RESULTS_DIR, sleep,
 } from './helpers.js';
+import { SDK_PKG, openSdkPage as openSdkPageOf } from './sdk-page.js';
 
-const require = createRequire(import.meta.url);
-const SDK_PKG = require('@millicast/sdk/package.json');
-/** The SDK's browser ES module build (package.json "module"). */
-const SDK_FILE = path.join(path.dirname(require.resolve('@millicast/sdk/package.json')), SDK_PKG.module);
-const SDK_URL_PATH = '/__sdk/millicast.js';
 /** Account id of a default Podium server (config `account_id`, default "podium"). */
 const ACCOUNT_ID = 'podium';
 
@@ -292,14 +287,10 @@ const foreignRequests = [];
 
 /** Open a page on the Podium origin and load the SDK into it through request interception. */
 async function openSdkPage(label) {
-  const page = await openPage(env.browser, env.server, label);
+  const page = await openSdkPageOf(env, label);
   const wsOrigin = env.server.url.replace(/^http/, 'ws');
   page.on('request', (r) => { if (!r.url().startsWith(`${env.server.url}/`)) foreignRequests.push(`[${label}] ${r.method()} ${r.url()}`); });
   page.on('websocket', (ws) => { if (!ws.url().startsWith(`${wsOrigin}/`)) foreignRequests.push(`[${label}] WebSocket ${ws.url()}`); });
-  await page.route(`**${SDK_URL_PATH}`, (route) => route.fulfill({
-    path: SDK_FILE,
-    contentType: 'text/javascript; charset=utf-8',
-  }));
   await page.evaluate((acct) => { window.__accountId = acct; }, ACCOUNT_ID);
   await page.evaluate(installSdkHarness);
   return page;

@@ -68,9 +68,14 @@ async function until(page, what, ok, { timeout = 20_000, holdMs = 0, started = D
 const bySource = (ts) => Object.fromEntries(ts.map((t) => [t.source, t]));
 const widths = (ts) => ts.map((t) => `${t.source || 'main'}=${t.width}`).join(' ');
 
-/** `large` decodes the full width, every other tile the lowest encoding's. */
+/**
+ * `large` decodes a high encoding, every other tile the lowest (a quarter of the top: at most
+ * 320 wide; the publishers' browsers may scale their encodings down under load, so the large
+ * one is only required to be at least half the full width).
+ */
 const layout = (large, count = 3) => (ts) => ts.length === count
-  && ts.every((t) => t.large === (t.source === large) && t.width === (t.source === large ? FULL : LOWEST));
+  && ts.every((t) => t.large === (t.source === large)
+    && (t.source === large ? t.width >= FULL / 2 : t.width > 0 && t.width <= LOWEST));
 
 /** Waits until every tile decoded more frames than in `before` (by source). */
 function decodingSince(page, before, what) {
@@ -137,7 +142,7 @@ test('multiview page: a tile per source, click to enlarge (1280) with thumbnails
     t0 = Date.now();
     await publish('c');
     const back = await until(viewer, 'a tile for c again, decoding at 320', (ts) => ts.length === 3
-      && bySource(ts).c?.width === LOWEST && bySource(ts).c.frames > 0, { started: t0 });
+      && bySource(ts).c?.width > 0 && bySource(ts).c.width <= LOWEST && bySource(ts).c.frames > 0, { started: t0 });
     assert.equal(bySource(back.tiles).c.mid, midOfC, 'c is back on the transceiver it left');
     const transceiversAfter = await viewer.evaluate(() => window.multiviewPeerConnections.at(-1).getTransceivers().length);
     assert.equal(transceiversAfter, transceiversBefore, 'no transceiver added for the returning source');

@@ -26,21 +26,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { createRequire } from 'node:module';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import {
-  useServerAndBrowser, openPage, uniqueStreamName, adminRequest, createToken, ADMIN_SECRET, RESULTS_DIR, FFMPEG_BIN, sleep,
+  useServerAndBrowser, uniqueStreamName, adminRequest, createToken, ADMIN_SECRET, RESULTS_DIR, FFMPEG_BIN, sleep,
 } from './helpers.js';
+import { SDK_PKG, openSdkPage as openSdkPageOf } from './sdk-page.js';
 
 const run = promisify(execFile);
-const require = createRequire(import.meta.url);
-const SDK_PKG = require('@millicast/sdk/package.json');
-/** The SDK's browser ES module build (package.json "module"). */
-const SDK_FILE = path.join(path.dirname(require.resolve('@millicast/sdk/package.json')), SDK_PKG.module);
-const SDK_URL_PATH = '/__sdk/millicast.js';
 const FFPROBE_BIN = process.env.FFPROBE_BIN || 'ffprobe';
 /** The server's refusal of recording without the token permission. */
 const NOT_RECORDABLE = 'Token does not allow recording';
@@ -227,11 +222,8 @@ async function installRecHarness() {
 // Node-side helpers
 
 /** Open a page on the Podium origin with the SDK (request interception) and the harness. */
-async function openSdkPage(label) {
-  const page = await openPage(env.browser, env.server, label);
-  await page.route(`**${SDK_URL_PATH}`, (route) => route.fulfill({ path: SDK_FILE, contentType: 'text/javascript; charset=utf-8' }));
-  await page.evaluate(installRecHarness);
-  return page;
+function openSdkPage(label) {
+  return openSdkPageOf(env, label, installRecHarness);
 }
 
 /** Call recE2E[method](arg) in the page. */

@@ -7,16 +7,10 @@
 //   640 wide on the default one and 320 on the added one; re-projecting swaps them.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
-import path from 'node:path';
 import {
-  useServerAndBrowser, openPage, uniqueStreamName, PUBLISH_TOKEN, diagnostics,
+  useServerAndBrowser, uniqueStreamName, PUBLISH_TOKEN, diagnostics,
 } from './helpers.js';
-
-const require = createRequire(import.meta.url);
-const SDK_PKG = require('@millicast/sdk/package.json');
-const SDK_FILE = path.join(path.dirname(require.resolve('@millicast/sdk/package.json')), SDK_PKG.module);
-const SDK_URL_PATH = '/__sdk/millicast.js';
+import { SDK_PKG, openSdkPage as openSdkPageOf } from './sdk-page.js';
 
 const env = useServerAndBrowser();
 
@@ -91,12 +85,7 @@ async function installProjectionHarness() {
   return true;
 }
 
-async function openSdkPage(label) {
-  const page = await openPage(env.browser, env.server, label);
-  await page.route(`**${SDK_URL_PATH}`, (route) => route.fulfill({ path: SDK_FILE, contentType: 'text/javascript; charset=utf-8' }));
-  await page.evaluate(installProjectionHarness);
-  return page;
-}
+const openSdkPage = (label) => openSdkPageOf(env, label, installProjectionHarness);
 
 const call = (page, method, arg) => page.evaluate(([m, a]) => window.projection[m](a), [method, arg]);
 

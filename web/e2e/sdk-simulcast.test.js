@@ -1,7 +1,7 @@
 // Simulcast with the OFFICIAL Millicast JS SDK (npm @millicast/sdk, test-only, handed to the
 // page through request interception as in millicast-sdk.test.js), used unmodified:
 //   an SDK publisher with `simulcast: true` (VP8: the SDK adds an SSRC-group SIM of three
-//   encodings to its offer) sends a 1280x720 canvas; an SDK viewer gets `layers` events with
+//   encodings to its offer) sends the fake camera at 1280x720; an SDK viewer gets `layers` events with
 //   at least two active encodings, decodes the highest, `select`s the lowest and decodes a
 //   narrower frame within seconds, then `select`s {} and is back on the highest.
 //   A second viewer whose offer says `b=AS:250` (its downlink, as a page would declare it)
@@ -11,17 +11,11 @@
 // decoding, and comes back to the highest when the limit is lifted.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
-import path from 'node:path';
 import { startThrottle } from './udp-throttle.js';
 import {
-  useServerAndBrowser, openPage, uniqueStreamName, PUBLISH_TOKEN, diagnostics,
+  useServerAndBrowser, uniqueStreamName, PUBLISH_TOKEN, diagnostics,
 } from './helpers.js';
-
-const require = createRequire(import.meta.url);
-const SDK_PKG = require('@millicast/sdk/package.json');
-const SDK_FILE = path.join(path.dirname(require.resolve('@millicast/sdk/package.json')), SDK_PKG.module);
-const SDK_URL_PATH = '/__sdk/millicast.js';
+import { SDK_PKG, openSdkPage as openSdkPageOf } from './sdk-page.js';
 
 const env = useServerAndBrowser();
 
@@ -117,6 +111,11 @@ async function installSimulcastHarness() {
     async remoteHas(text) {
       return h.viewer.webRTCPeer.getRTCPeer().remoteDescription.sdp.includes(text);
     },
+    /** Width of the highest active encoding the latest `layers` event names (0: unknown). */
+    async highestWidth() {
+      const media = h.layers.map((e) => Object.values(e.medias ?? {})[0]).filter(Boolean).at(-1);
+      return media?.active.at(-1)?.width ?? 0;
+    },
     async video() {
       const report = await h.viewer.webRTCPeer.getRTCPeer().getStats();
       for (const s of report.values()) {
@@ -129,16 +128,15 @@ async function installSimulcastHarness() {
   return true;
 }
 
-async function openSdkPage(label) {
-  const page = await openPage(env.browser, env.server, label);
-  await page.route(`**${SDK_URL_PATH}`, (route) => route.fulfill({ path: SDK_FILE, contentType: 'text/javascript; charset=utf-8' }));
-  await page.evaluate(installSimulcastHarness);
-  return page;
-}
+const openSdkPage = (label) => openSdkPageOf(env, label, installSimulcastHarness);
 
 const call = (page, method, arg) => page.evaluate(([m, a]) => window.simulcast[m](a), [method, arg]);
 
-/** Waits until `ok(width)` holds while frames keep being decoded; returns the time taken. */
+/**
+ * Waits until `ok(width, highest)` holds while frames keep being decoded (`highest`: the width
+ * of the highest active encoding as the latest `layers` event says: the publisher's browser
+ * may scale its encodings down under load); returns the time taken.
+ */
 async function untilWidth(viewer, ok, { timeout = 20_000, what, pages }) {
   const started = Date.now();
   let last = await call(viewer, 'video');
@@ -147,8 +145,9 @@ async function untilWidth(viewer, ok, { timeout = 20_000, what, pages }) {
   while (Date.now() - started < timeout) {
     await new Promise((r) => setTimeout(r, 200));
     const now = await call(viewer, 'video');
-    trace.push(`${now.width}/${now.frames}`);
-    if (ok(now.width) && now.frames > last.frames) {
+    const highest = await call(viewer, 'highestWidth');
+    trace.push(`${now.width}/${now.frames}/${highest}`);
+    if (ok(now.width, highest) && now.frames > last.frames) {
       since ??= Date.now();
       // Decoding goes on at that width for a moment: not a frozen last frame.
       if (Date.now() - since >= 600) {
@@ -192,18 +191,18 @@ test(`@millicast/sdk ${SDK_PKG.version}: simulcast publisher, layers events, sel
   const lowest = active[0];
   const highest = active.at(-1);
   assert.ok(highest.layers[0].encodingId === highest.id);
-  const top = await untilWidth(viewer, (w) => w >= 640, { what: 'a high encoding decoded', pages });
+  const top = await untilWidth(viewer, (w, hi) => w >= 640 && w === hi, { what: 'the highest encoding decoded', pages });
   const topWidth = (await call(viewer, 'video')).width;
 
   const selected = Date.now();
   await call(viewer, 'select', { encodingId: lowest.id });
-  await untilWidth(viewer, (w) => w > 0 && w < topWidth, { what: 'the lowest encoding decoded', pages });
+  await untilWidth(viewer, (w, hi) => w > 0 && w < hi, { what: 'the lowest encoding decoded', pages });
   const down = Date.now() - selected;
   const lowWidth = (await call(viewer, 'video')).width;
 
   const automatic = Date.now();
   await call(viewer, 'select', {});
-  await untilWidth(viewer, (w) => w === topWidth, { what: 'back to the highest', pages });
+  await untilWidth(viewer, (w, hi) => w === hi && w > lowWidth, { what: 'back to the highest', pages });
   const up = Date.now() - automatic;
   console.log(`[sdk-simulcast] ${active.length} active (${active.map((l) => `${l.id}:${l.width ?? '?'}w@${Math.round(l.bitrate / 1000)}k`).join(' ')}); first high frame ${top} ms; select lowest -> ${lowWidth} wide decoded in ${down} ms; select {} -> ${topWidth} in ${up} ms`);
 
@@ -212,9 +211,9 @@ test(`@millicast/sdk ${SDK_PKG.version}: simulcast publisher, layers events, sel
   pages.push(limited);
   await call(limited, 'view', { streamName, kbps: 250 });
   assert.ok(await call(limited, 'offerHas', 'b=AS:250'), 'the offer carries the limit');
-  const settled = await untilWidth(limited, (w) => w > 0 && w < topWidth, { what: 'the limited viewer on a lower encoding', pages });
+  const settled = await untilWidth(limited, (w, hi) => w > 0 && w < hi, { what: 'the limited viewer on a lower encoding', pages });
   await new Promise((r) => setTimeout(r, 3000));
-  const after = await untilWidth(limited, (w) => w > 0 && w < topWidth, { what: 'the limited viewer still decoding low', pages });
+  const after = await untilWidth(limited, (w, hi) => w > 0 && w < hi, { what: 'the limited viewer still decoding low', pages });
   console.log(`[sdk-simulcast] limited viewer (b=AS:250) decoding ${(await call(limited, 'video')).width} wide after ${settled} ms, still after 3 s (${after} ms)`);
   await Promise.all(pages.map((p) => p.close()));
 });
@@ -234,13 +233,14 @@ test(`@millicast/sdk ${SDK_PKG.version}: a viewer whose downlink narrows moves t
     const mid = await call(viewer, 'view', { streamName, throttled: true });
     await untilLayers(viewer, mid, 3, pages);
     assert.ok(await call(viewer, 'remoteHas', 'goog-remb'), 'the answer asks the viewer for receiver estimates');
-    await untilWidth(viewer, (w) => w === 1280, { what: 'the highest encoding through the proxy', pages });
+    await untilWidth(viewer, (w, hi) => w >= 640 && w === hi, { what: 'the highest encoding through the proxy', pages });
+    const top = (await call(viewer, 'video')).width;
     // Let the publisher's encodings reach their rates before the downlink narrows.
     await new Promise((r) => setTimeout(r, 4000));
 
     throttle.limit(400_000);
     const narrowed = Date.now();
-    await untilWidth(viewer, (w) => w > 0 && w < 1280, { what: 'a lower encoding after the downlink narrowed', pages, timeout: 30_000 });
+    await untilWidth(viewer, (w) => w > 0 && w < top, { what: 'a lower encoding after the downlink narrowed', pages, timeout: 30_000 });
     const down = Date.now() - narrowed;
     const lowWidth = (await call(viewer, 'video')).width;
     const before = await call(viewer, 'video');
@@ -250,9 +250,9 @@ test(`@millicast/sdk ${SDK_PKG.version}: a viewer whose downlink narrows moves t
 
     throttle.limit(Infinity);
     const widened = Date.now();
-    await untilWidth(viewer, (w) => w === 1280, { what: 'the highest again after the downlink widened', pages, timeout: 60_000 });
+    await untilWidth(viewer, (w, hi) => w === hi && w > lowWidth, { what: 'the highest again after the downlink widened', pages, timeout: 60_000 });
     const up = Date.now() - widened;
-    console.log(`[sdk-simulcast] downlink 400 kbit/s: ${lowWidth} wide decoded ${down} ms after it narrowed (${throttle.stats.dropped} packets dropped); unlimited again: 1280 after ${up} ms`);
+    console.log(`[sdk-simulcast] downlink 400 kbit/s: ${lowWidth} wide decoded ${down} ms after it narrowed (${throttle.stats.dropped} packets dropped); unlimited again: ${(await call(viewer, 'video')).width} after ${up} ms`);
   } finally {
     throttle.close();
     await Promise.all(pages.map((p) => p.close()));

@@ -116,6 +116,17 @@ impl Client {
     }
 }
 
+/// A fresh client before the SFU answers: its `Rtc`, offer, pending offer, mids, address and
+/// SRTP key log.
+pub(crate) type NewClient = (
+    Rtc,
+    String,
+    SdpPendingOffer,
+    Vec<(Mid, MediaKind)>,
+    SocketAddr,
+    srtp::SrtpLog,
+);
+
 pub struct Net {
     pub now: Instant,
     /// Worker 0.
@@ -222,17 +233,7 @@ impl Net {
         }
     }
 
-    fn new_client(
-        &mut self,
-        kinds: &[(MediaKind, Direction)],
-    ) -> (
-        Rtc,
-        String,
-        SdpPendingOffer,
-        Vec<(Mid, MediaKind)>,
-        SocketAddr,
-        srtp::SrtpLog,
-    ) {
+    fn new_client(&mut self, kinds: &[(MediaKind, Direction)]) -> NewClient {
         self.new_client_with(|api| {
             kinds
                 .iter()
@@ -245,14 +246,7 @@ impl Net {
     pub(crate) fn new_client_with(
         &mut self,
         media: impl FnOnce(&mut str0m::change::SdpApi) -> Vec<(Mid, MediaKind)>,
-    ) -> (
-        Rtc,
-        String,
-        SdpPendingOffer,
-        Vec<(Mid, MediaKind)>,
-        SocketAddr,
-        srtp::SrtpLog,
-    ) {
+    ) -> NewClient {
         // 10.0.1.1, 10.0.1.2, … and on into 10.0.2.x for nets of more than 254 clients.
         let base = u32::from(std::net::Ipv4Addr::new(10, 0, 1, 0));
         let ip = std::net::Ipv4Addr::from(base + self.clients.len() as u32 + 1);
@@ -312,7 +306,17 @@ impl Net {
         if video {
             kinds.push((MediaKind::Video, Direction::SendOnly));
         }
-        let (rtc, offer, pending, mids, addr, srtp) = self.new_client(&kinds);
+        let client = self.new_client(&kinds);
+        self.publish_client(stream, source, client)
+    }
+
+    /// Publishes `client`'s offer as `source` of `stream` on the stream's home worker.
+    pub(crate) fn publish_client(
+        &mut self,
+        stream: &str,
+        source: Option<&str>,
+        (rtc, offer, pending, mids, addr, srtp): NewClient,
+    ) -> usize {
         let worker = podium_media::home_worker(stream, self.extra.len() + 1);
         let now = self.now;
         let accepted = self
@@ -651,6 +655,18 @@ impl Net {
     /// step once a simulated second) and returns the datagrams client `idx` sends for one
     /// audio packet at `level`.
     pub fn bench_client_send(&mut self, idx: usize, level: i8) -> Vec<(SocketAddr, Vec<u8>)> {
+        self.bench_client(idx, |c, now| {
+            c.send(now, MediaKind::Audio, idx as u8, Some(level))
+        })
+    }
+
+    /// Advances the clock 20 ms (a full step once a simulated second), lets client `idx`
+    /// `send`, and returns its datagrams.
+    fn bench_client(
+        &mut self,
+        idx: usize,
+        send: impl FnOnce(&mut Client, Instant),
+    ) -> Vec<(SocketAddr, Vec<u8>)> {
         self.bench_steps += 1;
         if self.bench_steps.is_multiple_of(50) {
             self.step();
@@ -658,7 +674,7 @@ impl Net {
         self.now += Duration::from_millis(20);
         let now = self.now;
         let c = &mut self.clients[idx];
-        c.send(now, MediaKind::Audio, idx as u8, Some(level));
+        send(c, now);
         c.rtc
             .handle_input(Input::Timeout(now))
             .expect("client timeout");
@@ -674,20 +690,7 @@ impl Net {
         tag: u8,
         keyframe: bool,
     ) -> Vec<(SocketAddr, Vec<u8>)> {
-        self.bench_steps += 1;
-        if self.bench_steps.is_multiple_of(50) {
-            self.step();
-        }
-        self.now += Duration::from_millis(20);
-        let now = self.now;
-        let c = &mut self.clients[idx];
-        c.send_frame(now, tag, keyframe);
-        c.rtc
-            .handle_input(Input::Timeout(now))
-            .expect("client timeout");
-        let mut datagrams = Vec::new();
-        self.drain_client(idx, &mut datagrams);
-        datagrams
+        self.bench_client(idx, |c, now| c.send_frame(now, tag, keyframe))
     }
 
     /// Second half of [`Net::sfu_only_audio_step`]: the SFU alone receives `datagrams` from

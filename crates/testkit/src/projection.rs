@@ -233,7 +233,7 @@ impl Net {
         source: Option<&str>,
         rids: &[&str],
     ) -> usize {
-        let (rtc, offer, pending, mids, addr, srtp) = self.new_client_with(|api| {
+        let client = self.new_client_with(|api| {
             let audio = api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
             let mut simulcast = str0m::media::Simulcast::new();
             for rid in rids {
@@ -248,22 +248,7 @@ impl Net {
             );
             vec![(audio, MediaKind::Audio), (video, MediaKind::Video)]
         });
-        let worker = podium_media::home_worker(stream, self.extra.len() + 1);
-        let now = self.now;
-        let accepted = self
-            .worker(worker)
-            .publish(
-                now,
-                podium_media::PublishParams {
-                    stream: stream.into(),
-                    source: source.map(Into::into),
-                    offer,
-                    codec: None,
-                    priority: None,
-                },
-            )
-            .expect("publish accepted");
-        self.add_client((rtc, pending, mids, addr, srtp), accepted, worker)
+        self.publish_client(stream, source, client)
     }
 
     /// `select` for client `idx`.
