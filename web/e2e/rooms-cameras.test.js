@@ -60,7 +60,8 @@ test('video room: a speaker’s camera on their tile for everyone, at the encodi
     const after = await tileVideo(guest, speakerId);
     assert.ok(after.time > before.time, `the camera keeps playing (${before.time} -> ${after.time})`);
     const hostVideo = await tileVideo(guest, hostId);
-    assert.ok(hostVideo && hostVideo.width >= 640, `the host's video stays large: ${JSON.stringify(hostVideo)}`);
+    // Automatic: the highest the publisher's browser sends (which it may scale down under load).
+    assert.ok(hostVideo && hostVideo.width > 320, `the host's video stays large: ${JSON.stringify(hostVideo)}`);
     console.log(`[rooms-cameras] speaker camera on the guest's tile after ${shown} ms, at 320 wide after ${small} ms; host video ${hostVideo.width} wide`);
 
     await speaker.click('#toggle-camera');
