@@ -683,13 +683,15 @@ export class View extends Connection {
    * @param {number} [options.multiplexedAudioTracks=0] Number of audio slots for voice-activity
    *   multiplexing: that many recvonly audio transceivers are added after the main ones and
    *   `vad: true` is sent. See {@link View#slots}, {@link View#slotTracks}, {@link View#slotLevels}.
+   * @param {{encodingId: string}} [options.layer] The main video's simulcast encoding from the
+   *   start (as {@link View#select} later); without it the server chooses.
    * @param {RTCConfiguration} [options.peerConfig] Extra RTCPeerConnection configuration.
    * @param {number} [options.timeoutMs] Signaling timeout.
    * @returns {Promise<object>} the `view` response data.
    */
   async connect({
     pinnedSourceId, excludedSourceIds, events, disableVideo = false, disableAudio = false,
-    multiplexedAudioTracks = 0, peerConfig, timeoutMs,
+    multiplexedAudioTracks = 0, layer, peerConfig, timeoutMs,
   } = {}) {
     if (this.peerConnection) throw new PodiumError('Already connected; call stop() first');
     const slotCount = Number(multiplexedAudioTracks ?? 0);
@@ -730,6 +732,7 @@ export class View extends Connection {
       if (excludedSourceIds?.length) data.excludedSourceIds = excludedSourceIds.map(String);
       if (events) data.events = events;
       if (slotCount > 0) data.vad = true;
+      if (layer) data.layer = layer;
       const reply = await signaling.cmd('view', data);
       if (this.peerConnection !== pc) throw new PodiumError('Stopped while connecting');
       await pc.setRemoteDescription({ type: 'answer', sdp: reply.sdp });

@@ -175,7 +175,7 @@
     },
 
     /** Start viewing (does not wait for media); starts the first-media stats poller. */
-    async startView({ streamName, pinnedSourceId, excludedSourceIds, disableVideo, disableAudio, multiplexedAudioTracks }) {
+    async startView({ streamName, pinnedSourceId, excludedSourceIds, disableVideo, disableAudio, multiplexedAudioTracks, layer }) {
       const { View } = await lib();
       const view = new View({ endpoint: location.origin, streamName });
       h.view = view;
@@ -199,7 +199,7 @@
         if (e.detail === 'connected' && !h.firstMediaPoller) h.pollFirstMedia();
       });
       const sentBefore = sentCommands.length;
-      h.viewReply = await view.connect({ pinnedSourceId, excludedSourceIds, disableVideo, disableAudio, multiplexedAudioTracks });
+      h.viewReply = await view.connect({ pinnedSourceId, excludedSourceIds, disableVideo, disableAudio, multiplexedAudioTracks, layer });
       const viewCmd = sentCommands.slice(sentBefore).find((c) => c.name === 'view');
       h.timing.viewSent = viewCmd?.t ?? null;
       // Play video and audio through separate elements: Chrome does not render the

@@ -1,7 +1,7 @@
 // Podium's browser library with rid-based simulcast: Publish.connect({simulcast: true}) sends
 // the fake camera (1280x720) as encodings l/m/h; a View keeps the `layers` events in
 // view.layers, decodes the highest, select()s `l` and decodes a narrower frame, then select()s
-// automatic and is back on the highest.
+// automatic and is back on the highest. A view that names `layer: {encodingId: 'l'}` starts on it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -57,5 +57,13 @@ test('podium.js: a simulcast publisher (rids l, m, h), layers on the view, selec
     const up = await untilWidth(viewer, (w, e) => w === e.at(-1) && w > low, 'back to the highest');
     const high = (await widths(viewer)).w;
     console.log(`[podium-simulcast] rids ${ids.join(',')}; select l -> ${low} wide in ${down} ms; automatic -> ${high} in ${up} ms`);
+
+    // A viewer that asks for `l` in its view decodes it from its first frames on.
+    const small = await openPage(env.browser, env.server, 'view-l');
+    pages.push(small);
+    await inPage(small, 'startView', { streamName, layer: { encodingId: 'l' } });
+    await untilWidth(small, (w, e) => w > 0 && e.length >= 2, 'the first frames of the view asking for l');
+    const first = (await widths(small)).w;
+    assert.ok(first > 0 && first <= low, `decoded ${first} wide from the start (l is ${low})`);
   });
 });

@@ -19,32 +19,11 @@ import { SDK_PKG, openSdkPage as openSdkPageOf } from './sdk-page.js';
 
 const env = useServerAndBrowser();
 
-/** In the page: the SDK, a simulcast canvas publisher and a viewer with stats and events. */
+/** In the page: the SDK, a simulcast camera publisher and a viewer with stats and events. */
 async function installSimulcastHarness() {
   const sdk = await import('/__sdk/millicast.js');
   const h = {
     layers: [],
-    canvasStream(width, height) {
-      const canvas = document.createElement('canvas');
-      canvas.width = width;
-      canvas.height = height;
-      const ctx = canvas.getContext('2d');
-      let n = 0;
-      // Moving detail, so every encoding has something to spend its bitrate on.
-      const draw = () => {
-        n += 1;
-        for (let i = 0; i < 24; i += 1) {
-          ctx.fillStyle = `hsl(${(n * 7 + i * 31) % 360} 70% ${30 + (i % 5) * 10}%)`;
-          ctx.fillRect(((n * 13 + i * 97) % width), ((n * 5 + i * 61) % height), width / 6, height / 6);
-        }
-        ctx.fillStyle = '#fff';
-        ctx.font = `${Math.round(height / 5)}px sans-serif`;
-        ctx.fillText(`frame ${n}`, 20, height / 2);
-      };
-      draw();
-      setInterval(draw, 33);
-      return canvas.captureStream(30);
-    },
     async publish({ streamName, token }) {
       sdk.Director.setEndpoint(location.origin);
       const publish = new sdk.Publish(streamName, () => sdk.Director.getPublisher({ token, streamName }));

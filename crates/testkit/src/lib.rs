@@ -391,20 +391,27 @@ impl Net {
             (MediaKind::Audio, Direction::RecvOnly),
             slots,
         ));
-        let (rtc, offer, pending, mids, addr, srtp) = self.new_client(&kinds);
+        let client = self.new_client(&kinds);
+        self.view_client(worker, client, |offer| ViewParams {
+            stream: stream.into(),
+            pinned: pinned.map(Into::into),
+            offer,
+            excluded: excluded.iter().map(|s| s.to_string()).collect(),
+            max_slots: slots,
+        })
+    }
+
+    /// Views on `worker` with `client`'s offer and the parameters `params` makes of it.
+    pub(crate) fn view_client(
+        &mut self,
+        worker: usize,
+        (rtc, offer, pending, mids, addr, srtp): NewClient,
+        params: impl FnOnce(String) -> ViewParams,
+    ) -> usize {
         let now = self.now;
         let accepted = self
             .worker(worker)
-            .view(
-                now,
-                ViewParams {
-                    stream: stream.into(),
-                    pinned: pinned.map(Into::into),
-                    offer,
-                    excluded: excluded.iter().map(|s| s.to_string()).collect(),
-                    max_slots: slots,
-                },
-            )
+            .view(now, params(offer))
             .expect("view accepted");
         self.add_client((rtc, pending, mids, addr, srtp), accepted, worker)
     }

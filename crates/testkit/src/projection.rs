@@ -69,22 +69,14 @@ impl Net {
     /// are its default transceivers, the rest idle until projected onto).
     pub fn view_with(&mut self, stream: &str, pinned: Option<&str>, kinds: &[MediaKind]) -> usize {
         let kinds: Vec<_> = kinds.iter().map(|k| (*k, Direction::RecvOnly)).collect();
-        let (rtc, offer, pending, mids, addr, srtp) = self.new_client(&kinds);
-        let now = self.now;
-        let accepted = self
-            .sfu
-            .view(
-                now,
-                ViewParams {
-                    stream: stream.into(),
-                    pinned: pinned.map(Into::into),
-                    offer,
-                    excluded: vec![],
-                    max_slots: 0,
-                },
-            )
-            .expect("view accepted");
-        self.add_client((rtc, pending, mids, addr, srtp), accepted, 0)
+        let client = self.new_client(&kinds);
+        self.view_client(0, client, |offer| ViewParams {
+            stream: stream.into(),
+            pinned: pinned.map(Into::into),
+            offer,
+            excluded: vec![],
+            max_slots: 0,
+        })
     }
 
     /// Client `idx` adds a recvonly transceiver of `kind` and renegotiates without the

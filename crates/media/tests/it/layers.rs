@@ -271,3 +271,20 @@ fn a_projection_names_its_layer_and_its_mid_gets_its_own_layers_events() {
         "the main source goes on, unlayered"
     );
 }
+
+#[test]
+fn a_layer_chosen_before_connecting_is_the_first_one_sent() {
+    let mut net = Net::new();
+    let p = net.publish_simulcast("s", None, &["l", "h"]);
+    net.connect_all();
+    send(&mut net, p, &[&LOW, &HIGH], 10, |n| n == 0);
+    // As signaling does for `view` with a `layer`: select right after the view.
+    let v = net.view("s", None);
+    net.select(v, forced("l")).expect("select accepted");
+    net.connect_all();
+    send(&mut net, p, &[&LOW, &HIGH], 20, |n| n % 10 == 0);
+    let seen = video(&net, v);
+    assert!(!seen.is_empty());
+    assert!(tags(&seen).iter().all(|t| *t == 1), "{:?}", tags(&seen));
+    assert_continuous(&seen);
+}
