@@ -1,16 +1,19 @@
 //! Simulcast layer selection per viewer video track. Every [`LAYER_TICK`] each track that
 //! carries a simulcast source gets a target encoding: the one the viewer forced (`select`,
-//! `project … layer`) while it arrives, else the highest that fits the bandwidth estimate of
-//! the path to the viewer (the estimate is shared out over its video tracks, default ones
-//! first). Down-switches are immediate, up-switches wait until the estimate has allowed the
-//! higher encoding for [`UP_HOLD`]; the track itself switches only at a keyframe of the
-//! target (asked for at once, see `projection.rs`). `layers` events tell the viewer what
-//! each track's source sends whenever that changes.
+//! `project … layer`) while it arrives; else at the start the highest that fits the estimate
+//! of the path to the viewer (shared out over its video tracks, default ones first), then
+//! down at once to what fits, and up one encoding at a time once the estimate has had room
+//! for it for [`UP_HOLD`] and up-switches are allowed again after the last down-switch (a
+//! backoff that doubles when an up-switch is soon undone). The track itself switches only
+//! at a keyframe of the target (asked for at once, see `projection.rs`). `layers` events
+//! tell the viewer what each track's source sends whenever that changes.
 //!
-//! The estimate ([`Bwe`]): the receiver's own (REMB, which Chrome sends for video when
-//! `goog-remb` is negotiated and transport-cc is not, as for Podium's viewers) capped by a
-//! loss-based bound from its receiver reports (GCC's sender rule: above 10 % loss, down by
-//! half the loss; under 2 %, up 8 % a report).
+//! The estimate ([`Bwe`]) is the lowest of: the receiver's own (REMB, which Chrome sends for
+//! video when `goog-remb` is negotiated and transport-cc is not, as for Podium's viewers),
+//! counted only once it has fallen (it climbs with what arrives, so before that it says
+//! nothing of the path); a loss bound from its receiver reports (GCC's sender rule: above
+//! 10 % loss, what is sent less half the loss; under 2 %, up 8 % a report); and the
+//! bandwidth its offer declared (`b=AS`, `b=TIAS`). See `docs/projection.md`.
 
 use std::time::{Duration, Instant};
 
