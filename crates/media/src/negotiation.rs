@@ -50,10 +50,10 @@ impl LocalSide {
 /// AES-CM-HMAC-SHA1-80 whenever the client offers GCM, as Chromium does. See
 /// `docs/benchmarks.md` for what that costs per packet.
 ///
-/// Viewers do not negotiate transport-wide congestion control: Podium runs no bandwidth
-/// estimation towards viewers, and with the extension str0m keeps a 1000-entry send record
-/// per peer (about 44 KiB) and the browser sends TWCC feedback every few tens of ms, which
-/// the SFU would decrypt and parse for nothing. A viewer's media and sender reports leave
+/// Viewers do not negotiate transport-wide congestion control: Podium estimates the path to
+/// a viewer from its receiver estimates (REMB) and reports (`sfu/layers.rs`), and with the
+/// extension str0m would keep a 1000-entry send record per peer (about 44 KiB) while the
+/// browser sent TWCC feedback every few tens of ms that nothing reads. A viewer's media and sender reports leave
 /// through Podium's egress (`egress/`), so its `Rtc` keeps no send buffers and writes no
 /// reports of its own; the DTLS keys are captured for the egress ([`keys`]).
 pub(crate) fn accept_offer(

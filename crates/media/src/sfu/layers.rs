@@ -73,17 +73,24 @@ impl LayersTold {
         }
     }
 
-    /// Whether `current` is worth a new event.
-    fn outdated_by(&self, current: &Self) -> bool {
-        if self.shape != current.shape {
+    /// Whether `layers` now are worth a new event (compared in place: this runs every tick
+    /// for every viewer track of a simulcast source).
+    fn outdated_by(&self, layers: &[InLayer], now: Instant) -> bool {
+        let same_shape = self.shape.len() == layers.len()
+            && self
+                .shape
+                .iter()
+                .zip(layers)
+                .all(|((id, active, size), l)| {
+                    *id == l.encoding_id && *active == l.is_active(now) && *size == l.size
+                });
+        if !same_shape {
             return true;
         }
-        let moved = self
-            .bitrates
-            .iter()
-            .zip(&current.bitrates)
-            .any(|(&a, &b)| (a as f64 - b as f64).abs() > RETELL_CHANGE * (a.max(1) as f64));
-        moved && current.at.saturating_duration_since(self.at) >= RETELL_AFTER
+        let moved = self.bitrates.iter().zip(layers).any(|(&a, l)| {
+            (a as f64 - l.meter.bitrate(now) as f64).abs() > RETELL_CHANGE * (a.max(1) as f64)
+        });
+        moved && now.saturating_duration_since(self.at) >= RETELL_AFTER
     }
 }
 
@@ -189,7 +196,10 @@ struct Plan {
     target: Target,
     layer: Option<u8>,
     up_since: Option<Instant>,
+    /// What the track's `layers_told` becomes (none: unchanged).
     told: Option<LayersTold>,
+    /// Bits per second of the encoding the track forwards (or will), for the loss rule.
+    bitrate: u64,
     /// An automatic switch up (true) or down (false).
     automatic: Option<bool>,
     event: Option<(Vec<LayerDesc>, Vec<LayerDesc>)>,
@@ -253,7 +263,8 @@ impl Sfu {
                         target,
                         layer: None,
                         up_since: None,
-                        told: t.layers_told.clone(),
+                        told: None,
+                        bitrate: 0,
                         automatic: None,
                         event: None,
                         publisher: None,
@@ -279,23 +290,23 @@ impl Sfu {
             if let (Some(b), Some(l)) = (budget.as_mut(), layer) {
                 *b = b.saturating_sub(track.layers[usize::from(l)].meter.bitrate(now));
             }
-            let current = LayersTold::of(&track.layers, now);
             let retell = t
                 .layers_told
                 .as_ref()
-                .is_none_or(|t| t.outdated_by(&current));
-            let event = retell.then(|| describe(&track.layers, &order, now));
+                .is_none_or(|told| told.outdated_by(&track.layers, now));
+            let bitrate = t
+                .current_layer
+                .or(layer)
+                .and_then(|l| track.layers.get(usize::from(l)))
+                .map_or(0, |l| l.meter.bitrate(now));
             plans.push(Plan {
                 target,
                 layer,
                 up_since,
-                told: if retell {
-                    Some(current)
-                } else {
-                    t.layers_told.clone()
-                },
+                told: retell.then(|| LayersTold::of(&track.layers, now)),
+                bitrate,
+                event: retell.then(|| describe(&track.layers, &order, now)),
                 automatic,
-                event,
                 publisher,
             });
         }
@@ -322,16 +333,15 @@ impl Sfu {
             }
             t.target_layer = plan.layer;
             t.up_since = plan.up_since;
-            t.layers_told = plan.told;
-            let switching = plan.layer.is_some() && plan.layer != t.current_layer;
-            let mid = t.mid.to_string();
-            if let (Some(l), Some(p)) = (t.current_layer.or(plan.layer), plan.publisher) {
-                allocated += self.layer_bitrate(now, p, l);
+            if let Some(told) = plan.told {
+                t.layers_told = Some(told);
             }
+            let switching = plan.layer.is_some() && plan.layer != t.current_layer;
+            allocated += plan.bitrate;
             if let Some((active, inactive)) = plan.event {
                 self.events.push_back(MediaEvent::Layers {
                     to: id,
-                    mid,
+                    mid: t.mid.to_string(),
                     active,
                     inactive,
                 });
@@ -353,13 +363,6 @@ impl Sfu {
                 v.bwe.on_switch(now, up);
             }
         }
-    }
-
-    fn layer_bitrate(&self, now: Instant, publisher: PeerId, layer: u8) -> u64 {
-        publication(&self.peers, &self.locals, publisher)
-            .and_then(|p| p.tracks.iter().find(|t| t.layers.len() > 1))
-            .and_then(|t| t.layers.get(usize::from(layer)))
-            .map_or(0, |l| l.meter.bitrate(now))
     }
 }
 
