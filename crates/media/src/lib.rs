@@ -33,6 +33,7 @@ pub mod keyframe;
 pub use egress::keys as dtls_keys;
 pub use egress::{srtp, wire};
 pub use sfu::relay::{home_worker, Relay};
+pub use sfu::relay_wire::WireError;
 mod negotiation;
 mod peer;
 pub mod registry;

@@ -4,6 +4,7 @@
 #![allow(clippy::disallowed_methods)] // the simulated clock starts from one real Instant
 #![allow(missing_docs)]
 
+pub mod cluster;
 pub mod hostile;
 pub mod projection;
 pub mod srtp;
@@ -140,6 +141,9 @@ pub struct Net {
     pub clients: Vec<Client>,
     pub events: Vec<MediaEvent>,
     bench_steps: u64,
+    /// The workers are nodes of a cluster, not workers of one server ([`Net::cluster`]):
+    /// relay messages cross between them as bytes.
+    cluster: bool,
 }
 
 impl Default for Net {
@@ -230,6 +234,7 @@ impl Net {
             clients: Vec::new(),
             events: Vec::new(),
             bench_steps: 0,
+            cluster: false,
         }
     }
 
@@ -478,12 +483,17 @@ impl Net {
         // Relay messages between workers, delivered like datagrams.
         let mut relays = Vec::new();
         for w in 0..=self.extra.len() {
-            relays.extend(self.worker(w).take_relays());
+            let taken: Vec<_> = self.worker(w).take_relays().collect();
+            relays.extend(taken.into_iter().map(|r| (w, r)));
         }
         moved |= !relays.is_empty();
-        for r in relays {
+        for (from, r) in relays {
             let now = self.now;
-            self.worker(r.to()).handle_relay(now, r);
+            if self.cluster {
+                self.deliver_between_nodes(from, r);
+            } else {
+                self.worker(r.to()).handle_relay(now, r);
+            }
         }
         for i in 0..self.clients.len() {
             if self.clients[i].online {

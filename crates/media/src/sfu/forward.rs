@@ -31,25 +31,25 @@ const RECENT_AUDIO: Duration = Duration::from_millis(160);
 pub(super) struct Packet {
     pub(super) input: Input,
     pub(super) pt: Pt,
-    ssrc: u32,
+    pub(super) ssrc: u32,
     /// Extended sequence number.
-    seq: u64,
+    pub(super) seq: u64,
     /// Extended RTP timestamp.
-    ts: u64,
-    marker: bool,
+    pub(super) ts: u64,
+    pub(super) marker: bool,
     /// Starts a keyframe (video): where a track may switch to this feed.
     pub(super) keyframe: bool,
     /// Its simulcast encoding (0 without simulcast).
     pub(super) layer: u8,
     /// Its track has several encodings: a viewer's track takes one of them.
     pub(super) simulcast: bool,
-    audio_level: Option<i8>,
-    voice_activity: Option<bool>,
-    video_orientation: Option<VideoOrientation>,
-    arrival: Instant,
+    pub(super) audio_level: Option<i8>,
+    pub(super) voice_activity: Option<bool>,
+    pub(super) video_orientation: Option<VideoOrientation>,
+    pub(super) arrival: Instant,
     /// The wall-clock instant of its media time (RTCP sender reports): `arrival` for a
     /// WebRTC packet, what the shell says for a local one.
-    captured: Instant,
+    pub(super) captured: Instant,
     pub(super) payload: Arc<[u8]>,
 }
 
@@ -62,9 +62,9 @@ pub(super) struct Input {
     pub(super) from: PeerId,
     /// Index of the publication's track.
     pub(super) track_idx: usize,
-    kind: Kind,
+    pub(super) kind: Kind,
     /// Its track's place among the publication's tracks of its kind (what a projection names).
-    ordinal: u8,
+    pub(super) ordinal: u8,
     /// Publication generation, keys the viewer's PT map and rewriter input.
     pub(super) generation: u64,
 }

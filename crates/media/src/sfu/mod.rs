@@ -12,6 +12,8 @@ mod publishing;
 pub(crate) mod recording;
 mod redundancy;
 pub(crate) mod relay;
+pub(crate) mod relay_wire;
+mod remote;
 mod timers;
 mod viewer_counts;
 

@@ -39,8 +39,8 @@ pub fn home_worker(stream: &str, workers: usize) -> usize {
 /// with [`Sfu::handle_relay`].
 #[derive(Debug, Clone)]
 pub struct Relay {
-    to: usize,
-    msg: RelayMsg,
+    pub(super) to: usize,
+    pub(super) msg: RelayMsg,
 }
 
 impl Relay {
@@ -59,10 +59,10 @@ impl Relay {
 /// What one publication track is, for a follower's mirror (its viewers' PT maps).
 #[derive(Debug, Clone)]
 pub(super) struct TrackInfo {
-    desc: crate::TrackDesc,
-    params: Vec<str0m::format::PayloadParams>,
+    pub(super) desc: crate::TrackDesc,
+    pub(super) params: Vec<str0m::format::PayloadParams>,
     /// Its simulcast encodings' ids (the follower measures them itself).
-    layers: Vec<String>,
+    pub(super) layers: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -145,15 +145,18 @@ struct Follower {
 /// The follower side: the mirrored streams.
 #[derive(Debug, Default)]
 pub(super) struct Mirrored {
-    streams: HashMap<Arc<str>, Mirror>,
+    pub(super) streams: HashMap<Arc<str>, Mirror>,
+    /// Streams whose home is on another node (`sfu/remote.rs`): the index the shell maps
+    /// to the link with that node.
+    pub(super) remote_homes: HashMap<Arc<str>, usize>,
 }
 
 #[derive(Debug, Default)]
-struct Mirror {
+pub(super) struct Mirror {
     /// Home source id → the mirror publication here.
-    sources: HashMap<u32, PeerId>,
+    pub(super) sources: HashMap<u32, PeerId>,
     /// Whether the home was told some viewer here has slots.
-    slots: bool,
+    pub(super) slots: bool,
     /// The stream's viewers and connected viewers on every other worker, as the home said.
     elsewhere: Option<(usize, usize)>,
     /// Viewers and connected viewers here, as last told to the home.
@@ -175,10 +178,10 @@ impl Sfu {
     }
 
     fn is_home(&self, stream: &str) -> bool {
-        home_worker(stream, self.config.workers) == self.config.worker
+        self.home_of(stream) == self.config.worker
     }
 
-    fn relay(&mut self, to: usize, msg: RelayMsg) {
+    pub(super) fn relay(&mut self, to: usize, msg: RelayMsg) {
         self.relays.push(Relay { to, msg });
     }
 
@@ -522,7 +525,7 @@ impl Sfu {
             self.registry.viewers(stream).len(),
             self.registry.connected_viewers(stream),
         );
-        let home = home_worker(&name, self.config.workers);
+        let home = self.home_of(&name);
         if let Some((name, m)) = self.mirrored.streams.get_shared_key_mut(&name) {
             if m.count_sent != here {
                 m.count_sent = here;
@@ -589,7 +592,7 @@ impl Sfu {
         if slots {
             self.mux.set_external_ranking(now, id, std::iter::empty());
         }
-        let home = home_worker(stream, self.config.workers);
+        let home = self.home_of(stream);
         let worker = self.config.worker;
         let (name, newly) = match self.mirrored.streams.get_shared_key_mut(stream) {
             Some((name, m)) => {
@@ -643,7 +646,7 @@ impl Sfu {
         let Some((name, mirror)) = self.mirrored.streams.remove_entry(name) else {
             return;
         };
-        let home = home_worker(&name, self.config.workers);
+        let home = self.home_of(&name);
         for peer in mirror.sources.into_values() {
             self.close_peer(now, peer);
         }
@@ -744,7 +747,7 @@ impl Sfu {
 
     /// A keyframe request for a mirror publication goes to the home.
     pub(super) fn relay_keyframe_request(&mut self, mirror: &MirrorOf, kind: KeyframeRequestKind) {
-        let home = home_worker(&mirror.stream, self.config.workers);
+        let home = self.home_of(&mirror.stream);
         self.relay(
             home,
             RelayMsg::Keyframe {

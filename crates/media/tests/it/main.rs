@@ -1,6 +1,7 @@
 //! Media-core scenarios over a simulated network and clock.
 #![allow(clippy::disallowed_methods)] // the simulated clock starts from one real Instant
 
+mod cluster;
 mod egress;
 mod forwarding;
 mod hostile;

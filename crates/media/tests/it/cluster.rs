@@ -1,0 +1,142 @@
+//! Nodes of a cluster in simulated time, relay messages crossing between them as bytes:
+//! listeners on edges hear every speaker, get the `vad` decisions of the origin's ranking
+//! (ranked once, there) and the cluster-wide viewer count; when the stream's origin moves
+//! to another node, an edge's viewers keep their connections, hear `inactive` then
+//! `active`, and get media again on the same RTP streams.
+
+use std::time::Duration;
+
+use podium_media::{MediaEvent, SourceKey};
+use podium_testkit::Net;
+
+fn vads(net: &Net, idx: usize) -> Vec<(usize, Option<SourceKey>)> {
+    let slots = net.slot_mids(idx);
+    net.events_of(idx)
+        .into_iter()
+        .filter_map(|e| match e {
+            MediaEvent::SlotChanged { mid, source, .. } => {
+                let slot = slots.iter().position(|m| **m == *mid)?;
+                Some((slot, source))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn last_count(net: &Net, idx: usize) -> Option<usize> {
+    net.events_of(idx).iter().rev().find_map(|e| match e {
+        MediaEvent::ViewerCount { count, .. } => Some(*count),
+        _ => None,
+    })
+}
+
+fn in_slots(net: &Net, idx: usize) -> usize {
+    let slots = net.slot_mids(idx);
+    net.clients[idx]
+        .seen
+        .iter()
+        .filter(|s| slots.contains(&s.mid))
+        .count()
+}
+
+#[test]
+fn listeners_on_edges_hear_the_origins_ranking_and_the_cluster_count() {
+    let mut net = Net::cluster(3);
+    for edge in [1, 2] {
+        net.set_origin(edge, "room", Some(0));
+    }
+    let pubs: Vec<usize> = (0..4)
+        .map(|i| net.publish_on(0, "room", Some(&format!("s{i}"))))
+        .collect();
+    let on_origin = net.listen_at(0, "room", 2);
+    let on_edges: Vec<usize> = (0..4)
+        .map(|i| net.listen_at(1 + i % 2, "room", 2))
+        .collect();
+    net.connect_all();
+    let plan = [(0..2usize), (2..4), (1..2)];
+    for talkers in plan {
+        for _ in 0..60 {
+            net.audio_tick(&pubs, |i| {
+                if talkers.contains(&i) {
+                    Some(Some(-25))
+                } else {
+                    Some(None)
+                }
+            });
+        }
+    }
+    net.run(Duration::from_millis(1500));
+    let reference = vads(&net, on_origin);
+    assert!(reference.len() >= 4, "{reference:?}");
+    for &l in &on_edges {
+        assert_eq!(
+            vads(&net, l),
+            reference,
+            "listener {l} on node {}",
+            net.clients[l].worker
+        );
+        assert!(
+            in_slots(&net, l) > 100,
+            "listener {l}: {} packets",
+            in_slots(&net, l)
+        );
+        assert_eq!(last_count(&net, l), Some(5), "the cluster's total");
+    }
+    assert_eq!(last_count(&net, on_origin), Some(5));
+    // One copy of each packet per edge, whatever its listeners.
+    let relayed: Vec<u64> = (1..3)
+        .map(|n| net.worker(n).counters().rtp_relayed_in)
+        .collect();
+    let published = 4 * 180;
+    for r in relayed {
+        assert!(r <= published, "{r} relayed for {published} published");
+        assert!(r > published / 2, "{r} relayed for {published} published");
+    }
+}
+
+#[test]
+fn an_edge_follows_a_new_origin_without_its_viewers_reconnecting() {
+    let mut net = Net::cluster(3);
+    net.set_origin(2, "s", Some(0));
+    let p = net.publish_on(0, "s", None);
+    let v = net.listen_at(2, "s", 0);
+    net.connect_all();
+    net.talk(&[(p, 1)], 50);
+    let before = net.clients[v].seen.len();
+    assert!(before > 40, "{before} packets before the move");
+    // The origin dies: its publisher comes back on node 1, the edge is told the new origin.
+    let peer = net.clients[p].peer;
+    let now = net.now;
+    net.worker(0).close_peer(now, peer);
+    net.clients[p].online = false;
+    let p2 = net.publish_on(1, "s", None);
+    net.set_origin(2, "s", Some(1));
+    net.connect_all();
+    net.talk(&[(p2, 2)], 50);
+    let events = net.events_of(v);
+    let inactive = events
+        .iter()
+        .position(|e| matches!(e, MediaEvent::SourceInactive { source: None, .. }));
+    let active = events
+        .iter()
+        .rposition(|e| matches!(e, MediaEvent::SourceActive { source: None, .. }));
+    assert!(
+        matches!((inactive, active), (Some(i), Some(a)) if i < a),
+        "{events:?}"
+    );
+    let seen = &net.clients[v].seen;
+    let after: Vec<_> = seen[before..]
+        .iter()
+        .filter(|s| s.payload[0] == 2)
+        .collect();
+    assert!(
+        after.len() > 40,
+        "{} packets from the new origin",
+        after.len()
+    );
+    // The same RTP stream continues: one SSRC, sequence numbers without a gap.
+    assert!(seen.iter().all(|s| s.ssrc == seen[0].ssrc));
+    for w in seen.windows(2) {
+        assert_eq!(w[1].seq, w[0].seq.wrapping_add(1));
+    }
+}
