@@ -497,6 +497,7 @@ impl Reader<'_> {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests need an arbitrary origin for simulated time
 mod tests {
     use super::*;
 
