@@ -11,6 +11,8 @@ command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v cmake >/dev/null 2>&1 || need_apt+=(cmake)
 # ffmpeg publishes over RTMP in the browser tests (an encoder as broadcasters run it).
 command -v ffmpeg >/dev/null 2>&1 || need_apt+=(ffmpeg)
+# redis-server is the cluster's shared state in the cluster tests (each starts its own).
+command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "==> installing Debian packages: ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

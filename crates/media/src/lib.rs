@@ -34,6 +34,7 @@ pub use egress::keys as dtls_keys;
 pub use egress::{srtp, wire};
 pub use sfu::relay::{home_worker, Relay};
 pub use sfu::relay_wire::WireError;
+pub use sfu::remote::StreamPresence;
 mod negotiation;
 mod peer;
 pub mod registry;

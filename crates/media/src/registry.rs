@@ -142,6 +142,13 @@ impl Registry {
             .count()
     }
 
+    /// Every stream with a publication or a viewer: its id, name and viewers.
+    pub fn streams(&self) -> impl Iterator<Item = (StreamId, &str, usize)> + '_ {
+        self.streams
+            .iter()
+            .map(|(i, e)| (StreamId(i), e.name.as_str(), e.viewers.len()))
+    }
+
     /// Whether any stream has a viewer.
     pub fn has_viewers(&self) -> bool {
         self.streams.iter().any(|(_, e)| !e.viewers.is_empty())

@@ -119,6 +119,28 @@ pub struct ServeArgs {
     /// Live rooms on the server [default: 10000]
     #[arg(long, env = "PODIUM_MAX_ROOMS")]
     pub max_rooms: Option<usize>,
+    /// Join a cluster whose shared state is in this Redis (`redis://HOST:PORT[/DB]`,
+    /// `redis+unix:///path`); without it this server is a cluster of one
+    #[arg(long, env = "PODIUM_CLUSTER")]
+    pub cluster: Option<String>,
+    /// This node's name in the cluster (letters, digits, `-`, `_`, `.`) [default: the host name]
+    #[arg(long, env = "PODIUM_NODE_NAME")]
+    pub node_name: Option<String>,
+    /// The HTTP/WebSocket URL clients reach this node at, for the Director of every node
+    /// [default: from --public-url, else http://--http-addr]
+    #[arg(long, env = "PODIUM_NODE_PUBLIC_URL")]
+    pub node_public_url: Option<String>,
+    /// Where other nodes send this node media and control (TCP and UDP, one port; a
+    /// private address) [default: --http-addr's IP, port 7000]
+    #[arg(long, env = "PODIUM_RELAY_ADDR")]
+    pub relay_addr: Option<SocketAddr>,
+    /// Viewers a stream's origin keeps before the Director sends them to edges (0: every
+    /// viewer to an edge) [default: 500]
+    #[arg(long, env = "PODIUM_ORIGIN_MAX_VIEWERS")]
+    pub origin_max_viewers: Option<u32>,
+    /// Viewers this node takes in all, for the Director's placement [default: 10000]
+    #[arg(long, env = "PODIUM_NODE_MAX_VIEWERS")]
+    pub node_max_viewers: Option<u32>,
     /// TOML file with any of the settings above (snake_case keys)
     #[arg(long, env = "PODIUM_CONFIG")]
     pub config: Option<PathBuf>,
@@ -160,6 +182,12 @@ struct FileConfig {
     rooms_rate_per_ip: Option<u32>,
     rooms_per_user: Option<usize>,
     max_rooms: Option<usize>,
+    cluster: Option<String>,
+    node_name: Option<String>,
+    node_public_url: Option<String>,
+    relay_addr: Option<SocketAddr>,
+    origin_max_viewers: Option<u32>,
+    node_max_viewers: Option<u32>,
 }
 
 /// Resolved settings.
@@ -223,6 +251,8 @@ pub struct Config {
     pub public_url: Option<String>,
     /// Rooms server quotas and rates.
     pub rooms: crate::rooms_server::RoomsSettings,
+    /// The cluster this node joins, if any.
+    pub cluster: Option<crate::cluster::ClusterSettings>,
 }
 
 impl Config {
@@ -305,11 +335,31 @@ impl Config {
         if connection_timeout == 0 {
             bail!("--connection-timeout must be at least 1 second");
         }
+        let http_addr = args
+            .http_addr
+            .or(file.http_addr)
+            .unwrap_or_else(|| "127.0.0.1:8080".parse().expect("valid literal"));
+        let public_url = args.public_url.or(file.public_url);
+        let cluster = match args.cluster.or(file.cluster) {
+            None => None,
+            Some(redis) => Some(crate::cluster::ClusterSettings::resolve(
+                crate::cluster::ClusterArgs {
+                    redis,
+                    node_name: args.node_name.or(file.node_name),
+                    node_public_url: args
+                        .node_public_url
+                        .or(file.node_public_url)
+                        .or(public_url.clone()),
+                    relay_addr: args.relay_addr.or(file.relay_addr),
+                    origin_max_viewers: args.origin_max_viewers.or(file.origin_max_viewers),
+                    node_max_viewers: args.node_max_viewers.or(file.node_max_viewers),
+                },
+                http_addr,
+            )?),
+        };
         Ok(Self {
-            http_addr: args
-                .http_addr
-                .or(file.http_addr)
-                .unwrap_or_else(|| "127.0.0.1:8080".parse().expect("valid literal")),
+            http_addr,
+            cluster,
             udp_addr,
             media_workers,
             spread_viewers_from: args
@@ -369,7 +419,7 @@ impl Config {
             metrics_auth: args.metrics_auth.or(file.metrics_auth).unwrap_or(false),
             metrics_addr: args.metrics_addr.or(file.metrics_addr),
             rtmp_addr: args.rtmp_addr.or(file.rtmp_addr).unwrap_or_default(),
-            public_url: args.public_url.or(file.public_url),
+            public_url,
             rooms: crate::rooms_server::RoomsSettings {
                 limits: podium_rooms::Limits {
                     max_owned_rooms: args

@@ -98,7 +98,14 @@ pub async fn publish(
         source_id: req.source_id,
         token_id: auth.token_id,
     };
-    let mut data = connection_data(&state, &ws_base(&state, peer, &headers), grant, "pub");
+    let base = node_base(
+        &state,
+        peer,
+        &headers,
+        Placing::Publisher(&grant.stream_name),
+    )
+    .await?;
+    let mut data = connection_data(&state, &base, grant, "pub");
     data.subscribe_requires_auth = Some(requires_auth);
     Ok(Json(DirectorReply::Success(data)))
 }
@@ -133,12 +140,46 @@ pub async fn subscribe(
         source_id: None,
         token_id: auth.token_id,
     };
+    let base = node_base(&state, peer, &headers, Placing::Viewer(&grant.stream_name)).await?;
     Ok(Json(DirectorReply::Success(connection_data(
-        &state,
-        &ws_base(&state, peer, &headers),
-        grant,
-        "sub",
+        &state, &base, grant, "sub",
     ))))
+}
+
+/// Who the Director places.
+enum Placing<'a> {
+    Publisher(&'a str),
+    Viewer(&'a str),
+}
+
+/// Where the client signals: this node (its URL as the client reached it), or in a cluster
+/// the node the placement chose (its `--node-public-url`).
+async fn node_base(
+    state: &AppState,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    placing: Placing<'_>,
+) -> Result<String, Refusal> {
+    let Some(cluster) = &state.cluster else {
+        return Ok(ws_base(state, peer, headers));
+    };
+    let placed = match placing {
+        Placing::Publisher(stream) => cluster.place_publisher(stream).await,
+        Placing::Viewer(stream) => cluster.place_viewer(stream).await,
+    }
+    .map_err(|e| Refusal(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+    Ok(match placed {
+        Some(url) => ws_of(&url),
+        None => ws_base(state, peer, headers),
+    })
+}
+
+/// `http(s)://host` → `ws(s)://host`.
+fn ws_of(url: &str) -> String {
+    match url.strip_prefix("https://") {
+        Some(rest) => format!("wss://{rest}"),
+        None => format!("ws://{}", url.strip_prefix("http://").unwrap_or(url)),
+    }
 }
 
 /// Where the client that sent `headers` from `peer` reaches signaling.

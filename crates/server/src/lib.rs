@@ -3,6 +3,7 @@
 //! lives in the sans-IO crates; this crate only moves bytes and reads the clock.
 
 pub mod admin;
+pub mod cluster;
 pub mod config;
 pub mod director;
 pub mod http_server;
@@ -121,8 +122,16 @@ pub async fn start(
         config.admin_secret.clone(),
         state::unix_now(),
     )?;
-    let keys = JwtKeys::new(&secrets.key_ring, config.key_grace)
-        .map_err(|e| anyhow::anyhow!("signing keys: {e}"))?;
+    // A node of a cluster signs with the cluster's keys, so every node accepts its JWTs.
+    let joined = match &config.cluster {
+        Some(settings) => {
+            Some(cluster::join(settings.clone(), &config.data_dir, secrets.key_ring.clone()).await?)
+        }
+        None => None,
+    };
+    let ring = joined.as_ref().map_or(&secrets.key_ring, |j| j.key_ring());
+    let keys =
+        JwtKeys::new(ring, config.key_grace).map_err(|e| anyhow::anyhow!("signing keys: {e}"))?;
     let keys = Arc::new(std::sync::RwLock::new(Arc::new(keys)));
     let (recordings, recording_tap) =
         recordings::Recordings::start(&config.data_dir).context("starting the recorder")?;
@@ -194,7 +203,22 @@ pub async fn start(
             .unwrap_or_else(|| connections_for(fd_limit)),
         exempt: config.trusted_proxies.clone(),
     });
+    let cluster = match joined {
+        Some(joined) => Some(
+            cluster::Cluster::start(
+                joined,
+                http_addr,
+                media.clone(),
+                keys.clone(),
+                config.data_dir.clone(),
+                stop_rx.clone(),
+            )
+            .await?,
+        ),
+        None => None,
+    };
     let state = AppState {
+        cluster,
         snapshots: Arc::default(),
         metrics_auth: config.metrics_auth,
         rooms_overflow: Arc::default(),

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use podium_media::{
     Accepted, LocalPacket, LocalPublishParams, LocalTrack, MediaError, MediaEvent, PeerId,
-    PublishParams, RecordTrack, Recorded, Relay, SfuConfig, SourceKey, ViewParams,
+    PublishParams, RecordTrack, Recorded, Relay, SfuConfig, SourceKey, StreamPresence, ViewParams,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -43,6 +43,19 @@ pub(crate) struct Relayed {
 pub(crate) struct RelayLinks {
     pub(crate) control: Arc<[mpsc::UnboundedSender<Relayed>]>,
     pub(crate) media: Arc<[mpsc::Sender<Relayed>]>,
+    /// Where messages for other nodes go (indices past the workers), once the cluster
+    /// started (`cluster/links.rs`).
+    pub(crate) remote: Arc<std::sync::OnceLock<RemoteOutlet>>,
+}
+
+/// The way out of the media workers to the cluster's links: control never dropped (bounded
+/// by streams and sources), media dropped when the links fall behind.
+#[derive(Clone)]
+pub struct RemoteOutlet {
+    /// Control messages.
+    pub control: mpsc::UnboundedSender<Relay>,
+    /// Packets and rankings.
+    pub media: mpsc::Sender<Relay>,
 }
 
 /// What connects one worker to the others and to viewer placement.
@@ -60,6 +73,9 @@ pub struct Placement {
     workers: usize,
     /// Viewers per worker of each stream with viewers.
     viewers: Mutex<HashMap<String, Vec<usize>>>,
+    /// Streams pulled from another node: their viewers stay on one worker, so one copy of
+    /// the stream crosses from the origin to this node.
+    remote: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Placement {
@@ -69,19 +85,36 @@ impl Placement {
             spread_from,
             workers: workers.max(1),
             viewers: Mutex::default(),
+            remote: Mutex::default(),
         }
+    }
+
+    /// Whether `stream` is pulled from another node (its viewers then join its home).
+    pub fn set_remote(&self, stream: &str, remote: bool) {
+        if let Ok(mut set) = self.remote.lock() {
+            if remote {
+                set.insert(stream.to_owned());
+            } else {
+                set.remove(stream);
+            }
+        }
+    }
+
+    fn is_remote(&self, stream: &str) -> bool {
+        self.remote.lock().is_ok_and(|set| set.contains(stream))
     }
 
     /// The worker for a new viewer of `stream` (counted there until [`Placement::left`]).
     pub fn place(&self, stream: &str) -> usize {
         let home = shard_of(stream, self.workers);
+        let remote = self.is_remote(stream);
         let Ok(mut viewers) = self.viewers.lock() else {
             return home;
         };
         let counts = viewers
             .entry(stream.to_owned())
             .or_insert_with(|| vec![0; self.workers]);
-        let worker = if counts[home] < self.spread_from {
+        let worker = if remote || counts[home] < self.spread_from {
             home
         } else {
             // The fewest viewers; the home first among equals.
@@ -140,6 +173,10 @@ pub(crate) enum Command {
         oneshot::Sender<Result<Vec<RecordTrack>, MediaError>>,
     ),
     Snapshot(oneshot::Sender<WorkerSnapshot>),
+    /// The streams the worker holds (`Sfu::stream_presence`).
+    Presence(oneshot::Sender<Vec<StreamPresence>>),
+    /// A stream's home is the cluster link with this index, or (`None`) this server again.
+    RemoteHome(String, Option<usize>),
     /// A viewer's request about what it receives (by its id in that worker's core).
     Viewer(
         PeerId,
@@ -242,13 +279,15 @@ impl MediaSnapshot {
 /// Cheap, cloneable access to the media workers.
 #[derive(Clone)]
 pub struct MediaHandle {
-    workers: Arc<[mpsc::UnboundedSender<Command>]>,
+    pub(crate) workers: Arc<[mpsc::UnboundedSender<Command>]>,
     /// Per worker, the bounded queue of local publications' packets (see
     /// [`LOCAL_PACKET_QUEUE`]); apart from commands so that media never delays them.
     packets: Arc<[mpsc::Sender<LocalPush>]>,
     /// Local packets dropped because a worker's queue was full.
     dropped: Arc<AtomicU64>,
-    placement: Arc<Placement>,
+    pub(crate) placement: Arc<Placement>,
+    /// The workers' relay queues, for messages arriving from other nodes.
+    pub(crate) links: RelayLinks,
 }
 
 /// The worker is gone (server shutting down).
@@ -507,6 +546,7 @@ pub async fn spawn(
     let links = RelayLinks {
         control: control_tx.into(),
         media: media_tx.into(),
+        remote: Arc::default(),
     };
     let mut inbound = control_rx.into_iter().zip(media_rx);
     let mut senders = Vec::with_capacity(count);
@@ -565,6 +605,7 @@ pub async fn spawn(
             packets: packet_senders.into(),
             dropped: Arc::default(),
             placement,
+            links,
         },
         MediaJoin { done },
     ))
@@ -596,6 +637,11 @@ mod tests {
             packets: vec![packets].into(),
             dropped: Arc::default(),
             placement: Arc::new(Placement::new(64, 1)),
+            links: RelayLinks {
+                control: Arc::new([]),
+                media: Arc::new([]),
+                remote: Arc::default(),
+            },
         };
         let packet = || LocalPacket {
             captured: None,

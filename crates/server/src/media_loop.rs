@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use podium_media::{Accepted, MediaError, MediaEvent, Output, PeerId, Recorded, Sfu};
+use podium_media::{Accepted, MediaError, MediaEvent, Output, PeerId, Recorded, Relay, Sfu};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::media_handle::{
@@ -286,6 +286,10 @@ impl Worker {
                 self.snapshots += 1;
                 let _ = reply.send(self.snapshot());
             }
+            Command::Presence(reply) => {
+                let _ = reply.send(self.sfu.stream_presence());
+            }
+            Command::RemoteHome(stream, home) => self.sfu.set_remote_home(now, &stream, home),
             Command::Viewer(peer, request, reply) => {
                 let result = match request {
                     ViewerRequest::Project(p) => self.sfu.project(now, peer, p),
@@ -366,6 +370,10 @@ impl Worker {
     fn hand_over_relays(&mut self, origin: Option<Instant>) {
         for relay in self.sfu.take_relays() {
             let to = relay.to();
+            if to >= self.workers {
+                hand_to_cluster(&self.links, &mut self.stats, relay);
+                continue;
+            }
             let relayed = Relayed { relay, origin };
             if relayed.relay.is_media() {
                 if let Some(tx) = self.links.media.get(to) {
@@ -461,5 +469,20 @@ impl Worker {
             MediaEvent::PeerClosed { peer, .. } => *peer = global_peer(*peer, index, workers),
         }
         event
+    }
+}
+
+/// A message for another node: to the cluster's links (media dropped, and counted, when they
+/// fall behind; everything dropped before the cluster started).
+fn hand_to_cluster(links: &RelayLinks, stats: &mut IoStats, relay: Relay) {
+    let Some(outlet) = links.remote.get() else {
+        return;
+    };
+    if relay.is_media() {
+        if outlet.media.try_send(relay).is_err() {
+            stats.relay_dropped += 1;
+        }
+    } else {
+        let _ = outlet.control.send(relay);
     }
 }

@@ -96,7 +96,8 @@ fn load_or_create_key_ring(dir: &Path, now_unix: u64) -> anyhow::Result<KeyRing>
     Ok(ring)
 }
 
-fn write_key_ring(dir: &Path, ring: &KeyRing) -> anyhow::Result<()> {
+/// Replaces the key ring file in `dir` (atomically).
+pub fn write_key_ring(dir: &Path, ring: &KeyRing) -> anyhow::Result<()> {
     let path = key_ring_path(dir);
     let tmp = dir.join(format!(".{KEY_RING_FILE}.tmp"));
     let _ = fs::remove_file(&tmp);

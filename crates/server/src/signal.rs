@@ -384,6 +384,18 @@ impl Session {
             codec: cmd.codec,
             priority: cmd.priority,
         };
+        if let Some(cluster) = &self.state.cluster {
+            // Every publisher of a stream is on its origin, so multisource works across the
+            // cluster; a publisher elsewhere goes back through the Director.
+            if let Err(origin) = cluster.admit_publisher(&cmd.name).await {
+                return Err(format!(
+                    "Stream {} is published on node {origin}: connect through the Director",
+                    cmd.name
+                ));
+            }
+            // This node may have been pulling the stream as an edge: no more.
+            self.state.media.set_remote_home(&cmd.name, None);
+        }
         self.wanted = cmd.events;
         self.start_pending()?;
         let reply = self.state.media.publish(params, events.clone()).await;
@@ -396,7 +408,11 @@ impl Session {
         let response = PublishResponse {
             sdp: accepted.answer,
             publisher_id: accepted.peer.to_string(),
-            cluster_id: "local".into(),
+            cluster_id: self
+                .state
+                .cluster
+                .as_ref()
+                .map_or_else(|| "local".into(), |c| c.node().to_owned()),
             feed_id: accepted.peer.0,
             stream_id: self.stream_id(),
             uuid: format!("feeds://{}/{}", self.stream_id(), accepted.peer),
@@ -485,7 +501,11 @@ impl Session {
         let response = ViewResponse {
             sdp: accepted.answer,
             subscriber_id: accepted.peer.to_string(),
-            cluster_id: "local".into(),
+            cluster_id: self
+                .state
+                .cluster
+                .as_ref()
+                .map_or_else(|| "local".into(), |c| c.node().to_owned()),
             stream_view_id: accepted.peer.to_string(),
             stream_id: self.stream_id(),
         };

@@ -51,6 +51,8 @@ pub struct AppState {
     pub connections: crate::policy::connections::Admission,
     /// How long a signaling WebSocket may stay open without sending its first command.
     pub connection_timeout: std::time::Duration,
+    /// The cluster this node is part of, if any.
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
     /// Becomes true when the server shuts down; open signaling sockets then close.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
 }

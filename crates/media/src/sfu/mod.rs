@@ -13,7 +13,7 @@ pub(crate) mod recording;
 mod redundancy;
 pub(crate) mod relay;
 pub(crate) mod relay_wire;
-mod remote;
+pub(crate) mod remote;
 mod timers;
 mod viewer_counts;
 

@@ -140,6 +140,28 @@ impl Relay {
         self
     }
 
+    /// "Follower `from` no longer follows `stream`", for worker `to`: what a node tells its
+    /// home worker for a link that went down, so the home stops sending to it.
+    pub fn unfollow(to: usize, stream: &str, from: usize) -> Relay {
+        Relay {
+            to,
+            msg: RelayMsg::Unfollow {
+                stream: Arc::from(stream),
+                from,
+            },
+        }
+    }
+
+    /// Whether it starts following a stream (`Some(true)`), stops (`Some(false)`), or
+    /// neither.
+    pub fn follows(&self) -> Option<bool> {
+        match self.msg {
+            RelayMsg::Follow { .. } => Some(true),
+            RelayMsg::Unfollow { .. } => Some(false),
+            _ => None,
+        }
+    }
+
     /// Appends the message's bytes to `out`. `now` dates the packet's capture time.
     pub fn encode(&self, now: Instant, out: &mut Vec<u8>) {
         match &self.msg {

@@ -13,6 +13,17 @@ use std::time::Instant;
 use super::relay::{home_worker, RelayMsg};
 use super::Sfu;
 
+/// A stream as one worker holds it ([`Sfu::stream_presence`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamPresence {
+    /// Its name.
+    pub stream: String,
+    /// Publications of its own here (not mirrors).
+    pub publications: usize,
+    /// Viewers here.
+    pub viewers: usize,
+}
+
 impl Sfu {
     /// The worker (or, past this server's workers, the cluster link) that is home to `stream`.
     pub(super) fn home_of(&self, stream: &str) -> usize {
@@ -59,6 +70,41 @@ impl Sfu {
             }
         }
         self.flush(now);
+    }
+
+    /// What this worker holds of each stream it has: publications of its own (mirrors of
+    /// another worker's or node's not counted) and viewers. The cluster shell reads it to
+    /// know which streams this node is the origin of and which it serves as an edge.
+    pub fn stream_presence(&self) -> Vec<StreamPresence> {
+        let mut out: Vec<StreamPresence> = self
+            .registry
+            .streams()
+            .map(|(_, name, viewers)| StreamPresence {
+                stream: name.to_owned(),
+                publications: 0,
+                viewers,
+            })
+            .collect();
+        let own = self
+            .peers
+            .values()
+            .filter(|p| matches!(p.role, crate::peer::Role::Publisher(_)))
+            .map(|p| p.stream)
+            .chain(
+                self.locals
+                    .values()
+                    .filter(|l| l.mirror.is_none())
+                    .map(|l| l.stream),
+            );
+        for stream in own {
+            let Some(name) = self.registry.stream_name(stream) else {
+                continue;
+            };
+            if let Some(p) = out.iter_mut().find(|p| p.stream == name) {
+                p.publications += 1;
+            }
+        }
+        out
     }
 
     /// Streams whose home is on another node, with the index of their link.

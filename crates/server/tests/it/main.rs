@@ -3,6 +3,7 @@
 mod access;
 mod authz;
 mod client;
+mod cluster;
 mod limits;
 mod local_publication;
 mod recording;

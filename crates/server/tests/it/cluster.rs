@@ -1,0 +1,333 @@
+//! A cluster on a real Redis (`redis-server`, started here on a private unix socket, no
+//! persistence) and three nodes on 127.0.0.1, .2 and .3: the Director of any node sends a
+//! stream's publishers to one origin and its viewers to edges that pull the stream over
+//! the relay links; JWTs minted by one node open signaling on another.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::client::{
+    command, director, server_with, wait_event, Peer, PeerReport, Server, Ws, TOKEN,
+};
+
+/// A private `redis-server`, stopped on drop.
+pub struct Redis {
+    child: Child,
+    dir: PathBuf,
+    pub url: String,
+}
+
+impl Redis {
+    pub fn start() -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "podium-redis-{}-{}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let socket = dir.join("redis.sock");
+        let child = Self::spawn(&socket);
+        let url = format!("redis+unix://{}", socket.display());
+        let redis = Self { child, dir, url };
+        redis.wait_ready(&socket);
+        redis
+    }
+
+    fn spawn(socket: &std::path::Path) -> Child {
+        Command::new("redis-server")
+            .args([
+                "--port",
+                "0",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--unixsocket",
+            ])
+            .arg(socket)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server (Debian package redis-server; scripts/test-all.sh installs it)")
+    }
+
+    fn wait_ready(&self, socket: &std::path::Path) {
+        for _ in 0..200 {
+            if std::os::unix::net::UnixStream::connect(socket).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("redis-server did not start");
+    }
+
+    /// Kills it: its state is lost (no persistence).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(self.dir.join("redis.sock"));
+    }
+
+    /// Starts it again, empty, on the same socket.
+    pub fn start_again(&mut self) {
+        let socket = self.dir.join("redis.sock");
+        self.child = Self::spawn(&socket);
+        self.wait_ready(&socket);
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Node `i` (1-based) of the cluster on 127.0.0.i; every viewer goes to an edge.
+pub async fn node(redis: &Redis, i: u8) -> Server {
+    let ip = format!("127.0.0.{i}");
+    let url = redis.url.clone();
+    server_with(move |a| {
+        a.http_addr = Some(format!("{ip}:0").parse().unwrap());
+        a.udp_addr = Some(format!("{ip}:0").parse().unwrap());
+        a.relay_addr = Some(format!("{ip}:0").parse().unwrap());
+        a.cluster = Some(url);
+        a.node_name = Some(format!("node{i}"));
+        a.origin_max_viewers = Some(0);
+        a.media_workers = Some(1);
+    })
+    .await
+}
+
+/// Waits until every node sees `n` nodes (their heartbeats are in Redis).
+async fn settle() {
+    tokio::time::sleep(Duration::from_millis(700)).await;
+}
+
+fn signaling_url(body: &Value) -> String {
+    format!(
+        "{}?token={}",
+        body["data"]["urls"][0].as_str().unwrap(),
+        body["data"]["jwt"].as_str().unwrap()
+    )
+}
+
+fn host_of(url: &str) -> String {
+    url.split('/').nth(2).unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_concurrent_publish_placements_make_one_origin() {
+    let redis = Redis::start();
+    let nodes = [
+        node(&redis, 1).await,
+        node(&redis, 2).await,
+        node(&redis, 3).await,
+    ];
+    settle().await;
+    let calls = (0..50).map(|i| {
+        let base = nodes[i % 3].base.clone();
+        async move { director(&base, "publish", Some(TOKEN), json!({"streamName": "one"})).await }
+    });
+    let replies = futures_util::future::join_all(calls).await;
+    let hosts: std::collections::BTreeSet<String> = replies
+        .iter()
+        .map(|(status, body)| {
+            assert_eq!(*status, 200, "{body}");
+            host_of(body["data"]["urls"][0].as_str().unwrap())
+        })
+        .collect();
+    assert_eq!(hosts.len(), 1, "one origin: {hosts:?}");
+    let origin = hosts.into_iter().next().unwrap();
+    assert!(
+        nodes
+            .iter()
+            .any(|n| n.running.http_addr.to_string() == origin),
+        "{origin} is a node"
+    );
+}
+
+async fn open(url: &str) -> Ws {
+    tokio_tungstenite::connect_async(url).await.unwrap().0
+}
+
+/// Publishes audio+video tagged `tag` to `stream` through `base`'s Director; returns the
+/// socket, the peer and the node it landed on.
+async fn publish(base: &str, stream: &str, tag: u8) -> (Ws, Peer, String) {
+    let (status, body) =
+        director(base, "publish", Some(TOKEN), json!({"streamName": stream})).await;
+    assert_eq!(status, 200, "{body}");
+    let url = signaling_url(&body);
+    let mut ws = open(&url).await;
+    let mut peer = Peer::new(true).await;
+    let mut events = Vec::new();
+    let reply = command(
+        &mut ws,
+        1,
+        "publish",
+        json!({"name": stream, "sdp": peer.offer, "codec": "vp8"}),
+        &mut events,
+    )
+    .await;
+    assert_eq!(reply["type"], "response", "{reply}");
+    peer.answer(reply["data"]["sdp"].as_str().unwrap());
+    assert!(matches!(peer.next_report().await, PeerReport::Connected));
+    peer.start_sending(tag);
+    (ws, peer, host_of(&url))
+}
+
+/// Views `stream` through `base`'s Director; returns the socket, the peer and its node.
+async fn view(base: &str, stream: &str, events: &mut Vec<Value>) -> (Ws, Peer, String) {
+    let (status, body) = director(base, "subscribe", None, json!({"streamName": stream})).await;
+    assert_eq!(status, 200, "{body}");
+    let url = signaling_url(&body);
+    let mut ws = open(&url).await;
+    let mut peer = Peer::new(false).await;
+    let reply = command(
+        &mut ws,
+        1,
+        "view",
+        json!({"streamId": stream, "sdp": peer.offer}),
+        events,
+    )
+    .await;
+    assert_eq!(reply["type"], "response", "{reply}");
+    peer.answer(reply["data"]["sdp"].as_str().unwrap());
+    (ws, peer, host_of(&url))
+}
+
+/// Waits for `n` RTP packets tagged `tag`.
+async fn receive(peer: &mut Peer, tag: u8, n: usize) {
+    let mut got = 0;
+    while got < n {
+        if let PeerReport::Rtp { payload, .. } = peer.next_report().await {
+            if payload[0] == tag {
+                got += 1;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn viewers_on_edges_get_the_stream_from_its_origin_with_the_cluster_count() {
+    let redis = Redis::start();
+    let nodes = [
+        node(&redis, 1).await,
+        node(&redis, 2).await,
+        node(&redis, 3).await,
+    ];
+    settle().await;
+    let (_pub_ws, _publisher, origin) = publish(&nodes[0].base, "edge-test", 7).await;
+    settle().await;
+    let mut viewers = Vec::new();
+    for i in 0..4 {
+        let mut events = Vec::new();
+        let (ws, peer, at) = view(&nodes[(i + 1) % 3].base, "edge-test", &mut events).await;
+        assert_ne!(at, origin, "viewer {i} on an edge (origin-max-viewers 0)");
+        viewers.push((ws, peer, at, events));
+    }
+    let edges: std::collections::BTreeSet<_> = viewers.iter().map(|v| v.2.clone()).collect();
+    assert_eq!(edges.len(), 2, "both edges used: {edges:?}");
+    for (ws, peer, _, events) in &mut viewers {
+        let active = wait_event(ws, "active", events).await;
+        assert_eq!(active["data"]["sourceId"], Value::Null);
+        receive(peer, 7, 30).await;
+    }
+    // The count every viewer hears is the cluster's: 4, wherever it is.
+    for (ws, _, at, events) in &mut viewers {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let count = wait_event(ws, "viewercount", events).await;
+            if count["data"]["viewercount"] == 4 {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "viewer on {at}: {count}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_outage_leaves_media_alone_and_placements_resume() {
+    let mut redis = Redis::start();
+    let nodes = [node(&redis, 1).await, node(&redis, 2).await];
+    settle().await;
+    let (_pub_ws, _publisher, origin) = publish(&nodes[0].base, "outage", 3).await;
+    settle().await;
+    let mut events = Vec::new();
+    let (mut ws, mut viewer, at) = view(&nodes[0].base, "outage", &mut events).await;
+    assert_ne!(at, origin);
+    wait_event(&mut ws, "active", &mut events).await;
+    receive(&mut viewer, 3, 25).await;
+
+    redis.kill();
+    // Media goes on: the viewer on the edge keeps receiving, and hears no `inactive`.
+    receive(&mut viewer, 3, 100).await;
+    // The Director places from its last view for a while...
+    let (status, body) = director(
+        &nodes[1].base,
+        "subscribe",
+        None,
+        json!({"streamName": "outage"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    // ...then refuses clearly.
+    tokio::time::sleep(podium_server::cluster::STALE_VIEW_LIMIT).await;
+    let (status, body) = director(
+        &nodes[1].base,
+        "subscribe",
+        None,
+        json!({"streamName": "outage"}),
+    )
+    .await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body["data"]["message"].as_str().unwrap().contains("Redis"),
+        "{body}"
+    );
+    receive(&mut viewer, 3, 25).await;
+
+    // Redis comes back empty: the nodes register again, the origin is claimed again, and
+    // placements resume on their own.
+    redis.start_again();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let (status, body) = director(
+            &nodes[1].base,
+            "subscribe",
+            None,
+            json!({"streamName": "outage"}),
+        )
+        .await;
+        if status == 200 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{status} {body}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut events2 = Vec::new();
+    let (mut ws2, mut viewer2, _) = view(&nodes[1].base, "outage", &mut events2).await;
+    wait_event(&mut ws2, "active", &mut events2).await;
+    receive(&mut viewer2, 3, 25).await;
+    receive(&mut viewer, 3, 25).await;
+    assert!(
+        !events.iter().any(|e| e["name"] == "inactive"),
+        "the first viewer never saw its source end: {events:?}"
+    );
+    // Drain what arrived meanwhile: still no `inactive`.
+    while let Ok(Some(frame)) = tokio::time::timeout(
+        Duration::from_millis(100),
+        crate::client::next_frame(&mut ws),
+    )
+    .await
+    {
+        assert_ne!(frame["name"], "inactive", "{frame}");
+    }
+}
