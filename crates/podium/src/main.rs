@@ -30,6 +30,41 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Look at a cluster of nodes (`podium serve --cluster`).
+    Cluster {
+        #[command(subcommand)]
+        command: ClusterCommand,
+    },
+    /// Empty a node of a cluster: the Director stops placing on it, its viewers are asked to
+    /// move (`migrate`) and, after a grace period, disconnected so they reconnect elsewhere.
+    Drain {
+        #[command(flatten)]
+        redis: ClusterUrl,
+        /// The node's name (`--node-name`)
+        node: String,
+        /// Serve again instead
+        #[arg(long)]
+        undo: bool,
+    },
+}
+
+#[derive(clap::Args)]
+struct ClusterUrl {
+    /// The cluster's Redis (`redis://HOST:PORT[/DB]`)
+    #[arg(long, env = "PODIUM_CLUSTER")]
+    cluster: String,
+}
+
+#[derive(Subcommand)]
+enum ClusterCommand {
+    /// The nodes with their load, and the streams with their origin and edges.
+    Status {
+        #[command(flatten)]
+        redis: ClusterUrl,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(clap::Args)]
@@ -128,6 +163,26 @@ async fn run() -> anyhow::Result<()> {
         Command::Serve(args) => serve(*args).await,
         Command::Token { command } => token(command),
         Command::Loadtest(args) => loadtest(*args).await,
+        Command::Cluster {
+            command: ClusterCommand::Status { redis, json },
+        } => {
+            let status = podium_server::cluster::status::read(&redis.cluster).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&status)?);
+            } else {
+                print!("{}", status.render());
+            }
+            Ok(())
+        }
+        Command::Drain { redis, node, undo } => {
+            podium_server::cluster::status::request_drain(&redis.cluster, &node, !undo).await?;
+            if undo {
+                println!("{node} serves again");
+            } else {
+                println!("{node} drains: see `podium cluster status`");
+            }
+            Ok(())
+        }
         Command::Keys {
             command:
                 KeysCommand::Rotate {

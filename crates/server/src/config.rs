@@ -141,6 +141,10 @@ pub struct ServeArgs {
     /// Viewers this node takes in all, for the Director's placement [default: 10000]
     #[arg(long, env = "PODIUM_NODE_MAX_VIEWERS")]
     pub node_max_viewers: Option<u32>,
+    /// Seconds the clients of a draining node get to move (`migrate`) before they are
+    /// disconnected [default: 30]
+    #[arg(long, env = "PODIUM_DRAIN_GRACE")]
+    pub drain_grace: Option<u64>,
     /// TOML file with any of the settings above (snake_case keys)
     #[arg(long, env = "PODIUM_CONFIG")]
     pub config: Option<PathBuf>,
@@ -188,6 +192,7 @@ struct FileConfig {
     relay_addr: Option<SocketAddr>,
     origin_max_viewers: Option<u32>,
     node_max_viewers: Option<u32>,
+    drain_grace: Option<u64>,
 }
 
 /// Resolved settings.
@@ -353,6 +358,7 @@ impl Config {
                     relay_addr: args.relay_addr.or(file.relay_addr),
                     origin_max_viewers: args.origin_max_viewers.or(file.origin_max_viewers),
                     node_max_viewers: args.node_max_viewers.or(file.node_max_viewers),
+                    drain_grace: args.drain_grace.or(file.drain_grace),
                 },
                 http_addr,
             )?),

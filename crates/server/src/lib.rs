@@ -63,6 +63,7 @@ pub fn app(state: AppState, with_metrics: bool, rooms: rooms_server::RoomsSettin
     let api = Router::new()
         .merge(director)
         .merge(admin::routes())
+        .merge(cluster::admin::routes())
         .merge(recordings::admin::routes())
         .merge(whip::routes())
         .layer(axum::extract::DefaultBodyLimit::max(API_BODY_LIMIT))
@@ -203,12 +204,14 @@ pub async fn start(
             .unwrap_or_else(|| connections_for(fd_limit)),
         exempt: config.trusted_proxies.clone(),
     });
+    let sessions = Arc::new(policy::sessions::Sessions::default());
     let cluster = match joined {
         Some(joined) => Some(
             cluster::Cluster::start(
                 joined,
                 http_addr,
                 media.clone(),
+                sessions.clone(),
                 keys.clone(),
                 config.data_dir.clone(),
                 stop_rx.clone(),
@@ -230,7 +233,7 @@ pub async fn start(
         connection_timeout: config.connection_timeout,
         keys: keys.clone(),
         access: Arc::new(access),
-        sessions: Arc::new(policy::sessions::Sessions::default()),
+        sessions,
         whip: Arc::default(),
         rtmp: Arc::default(),
         recordings: recordings.clone(),

@@ -48,6 +48,18 @@ fn recording_event(notice: Notice) -> ServerFrame {
     }
 }
 
+/// Resolves when this node starts draining (never outside a cluster).
+async fn drained(draining: &mut Option<tokio::sync::watch::Receiver<bool>>) {
+    match draining {
+        Some(rx) => {
+            if rx.wait_for(|d| *d).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending::<()>().await,
+    }
+}
+
 /// The refusal of `record` without the JWT's `record` claim.
 const NOT_RECORDABLE: &str = "Token does not allow recording";
 
@@ -195,6 +207,8 @@ impl Session {
         let (events_tx, mut events_rx) = mpsc::unbounded_channel::<MediaEvent>();
         let mut notices_rx = self.notices_rx.take().expect("run once");
         let mut shutdown = self.state.shutdown.clone();
+        let mut draining = self.state.cluster.as_ref().map(|c| c.drain_signal());
+        let mut migrated = false;
         // A socket that never publishes or views only holds a connection: it gets as long as
         // a new HTTP connection gets for its headers.
         let command_deadline = tokio::time::Instant::now() + self.state.connection_timeout;
@@ -233,6 +247,13 @@ impl Session {
                     let frame = CloseFrame { code: close_code::POLICY, reason: reason.into() };
                     let _ = send_within(&mut sink, Message::Close(Some(frame)), limit).await;
                     break;
+                }
+                _ = drained(&mut draining), if !migrated => {
+                    // This node is being drained: the client is asked to move (make-before-
+                    // break); those who do not are disconnected after the grace period.
+                    migrated = true;
+                    let frame = ServerFrame::Event { name: "migrate".into(), data: serde_json::json!({"reason": "draining"}) };
+                    if !send_within(&mut sink, Message::Text(frame.to_text().into()), limit).await { break; }
                 }
                 _ = async { let _ = shutdown.wait_for(|stop| *stop).await; } => {
                     let frame = CloseFrame { code: close_code::AWAY, reason: "server shutting down".into() };

@@ -80,6 +80,13 @@ impl AppState {
         ended.count
     }
 
+    /// Ends every session (and its media) without banning its JWT; returns how many.
+    pub fn end_all_sessions(&self, reason: EndReason) -> usize {
+        let ended = self.sessions.end_all(reason);
+        self.close_media(&ended.peers);
+        ended.count
+    }
+
     fn close_media(&self, peers: &[podium_media::PeerId]) {
         for &peer in peers {
             self.media.close(peer);

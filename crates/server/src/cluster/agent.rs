@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use super::state::Origin;
 use super::Cluster;
 use crate::media_handle::MediaHandle;
+use crate::policy::sessions::{EndReason, Sessions};
 
 /// How often the agent runs: well inside the heartbeat's expiry.
 const TICK: Duration = Duration::from_millis(500);
@@ -39,10 +40,23 @@ impl Pulled {
     }
 }
 
+/// What the agent acts on besides the cluster.
+pub(super) struct AgentIo {
+    pub(super) media: MediaHandle,
+    /// Signaling, WHIP and RTMP sessions (ended at the end of a drain).
+    pub(super) sessions: Arc<Sessions>,
+    pub(super) data_dir: PathBuf,
+}
+
 struct Agent {
     cluster: Arc<Cluster>,
     media: MediaHandle,
+    sessions: Arc<Sessions>,
     data_dir: PathBuf,
+    /// When the drain asked for began; its clients are disconnected past the grace.
+    drain_started: Option<Instant>,
+    /// Whether the drain's grace ran out (sessions ended).
+    drained: bool,
     /// Streams pulled from their origins.
     pulled: HashMap<String, Pulled>,
     /// Streams whose origin this node holds, with when they last had a publication here.
@@ -54,15 +68,17 @@ struct Agent {
 
 pub(super) async fn run(
     cluster: Arc<Cluster>,
-    media: MediaHandle,
-    data_dir: PathBuf,
+    io: AgentIo,
     mut lost: mpsc::UnboundedReceiver<String>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut agent = Agent {
         cluster,
-        media,
-        data_dir,
+        media: io.media,
+        sessions: io.sessions,
+        data_dir: io.data_dir,
+        drain_started: None,
+        drained: false,
         pulled: HashMap::new(),
         held: HashMap::new(),
         ring: None,
@@ -89,6 +105,7 @@ pub(super) async fn run(
 
 impl Agent {
     async fn tick(&mut self, now: Instant) {
+        self.follow_drain(now).await;
         let Ok(presence) = self.media.presence().await else {
             return;
         };
@@ -120,6 +137,45 @@ impl Agent {
         {
             self.keys_checked = Some(now);
             self.sync_keys().await;
+        }
+    }
+
+    /// Applies a drain asked for in Redis (`podium drain`, the admin API): the node stops
+    /// taking new clients at once (its record says draining), its clients hear `migrate`,
+    /// and those still here after the grace period are disconnected so that their SDKs
+    /// reconnect through the Director. Undone, the node serves again.
+    async fn follow_drain(&mut self, now: Instant) {
+        let node = self.cluster.node().to_owned();
+        let Ok(asked) = self.cluster.state.drain_requested(&node).await else {
+            return;
+        };
+        match (asked, self.drain_started) {
+            (true, None) => {
+                tracing::info!(grace = ?self.cluster.settings.drain_grace, "draining: clients asked to move");
+                self.drain_started = Some(now);
+                self.drained = false;
+                self.cluster.set_draining(true);
+            }
+            (true, Some(started)) => {
+                if !self.drained && now.duration_since(started) >= self.cluster.settings.drain_grace
+                {
+                    self.drained = true;
+                    let ended = self.sessions.end_all(EndReason::Draining);
+                    for peer in &ended.peers {
+                        self.media.close(*peer);
+                    }
+                    tracing::info!(
+                        sessions = ended.count,
+                        "drain grace over: remaining clients disconnected"
+                    );
+                }
+            }
+            (false, Some(_)) => {
+                tracing::info!("serving again");
+                self.drain_started = None;
+                self.cluster.set_draining(false);
+            }
+            (false, None) => {}
         }
     }
 

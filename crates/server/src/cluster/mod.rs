@@ -5,10 +5,12 @@
 //! let an edge pull a stream from its origin (`links.rs`), and the agent that keeps this
 //! node's record and its edges up to date (`agent.rs`).
 
+pub mod admin;
 mod agent;
 pub mod links;
 mod media;
 pub mod state;
+pub mod status;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -46,6 +48,8 @@ pub struct ClusterArgs {
     pub origin_max_viewers: Option<u32>,
     /// `--node-max-viewers`.
     pub node_max_viewers: Option<u32>,
+    /// `--drain-grace`.
+    pub drain_grace: Option<u64>,
 }
 
 /// Resolved cluster settings.
@@ -63,6 +67,8 @@ pub struct ClusterSettings {
     pub placement: Placement,
     /// Viewers this node takes in all.
     pub max_viewers: u32,
+    /// How long clients of a draining node get to move before they are disconnected.
+    pub drain_grace: Duration,
 }
 
 impl ClusterSettings {
@@ -119,6 +125,7 @@ impl ClusterSettings {
                 ..defaults
             },
             max_viewers: args.node_max_viewers.unwrap_or(10_000).max(1),
+            drain_grace: Duration::from_secs(args.drain_grace.unwrap_or(30)),
         })
     }
 }
@@ -204,6 +211,8 @@ pub struct Cluster {
     /// Where the relay listens.
     relay_addr: SocketAddr,
     view: Mutex<View>,
+    /// True while this node drains (signaling sessions tell their clients to `migrate`).
+    drain_tx: tokio::sync::watch::Sender<bool>,
     /// Each stream's view at its last placement, for placing while Redis is unreachable.
     stream_views: Mutex<std::collections::HashMap<String, (Instant, podium_cluster::StreamView)>>,
     draining: AtomicBool,
@@ -217,6 +226,7 @@ impl Cluster {
         joined: Joined,
         http_addr: SocketAddr,
         media: MediaHandle,
+        sessions: Arc<crate::policy::sessions::Sessions>,
         keys: Arc<std::sync::RwLock<Arc<podium_auth::JwtKeys>>>,
         data_dir: PathBuf,
         stop: tokio::sync::watch::Receiver<bool>,
@@ -248,6 +258,7 @@ impl Cluster {
             links,
             relay_addr,
             view: Mutex::default(),
+            drain_tx: tokio::sync::watch::channel(false).0,
             stream_views: Mutex::default(),
             draining: AtomicBool::new(false),
             placements: Default::default(),
@@ -264,7 +275,12 @@ impl Cluster {
             relay = %relay_addr,
             "joined the cluster"
         );
-        tokio::spawn(agent::run(cluster.clone(), media, data_dir, lost_rx, stop));
+        let io = agent::AgentIo {
+            media,
+            sessions,
+            data_dir,
+        };
+        tokio::spawn(agent::run(cluster.clone(), io, lost_rx, stop));
         Ok(cluster)
     }
 
@@ -478,9 +494,16 @@ impl Cluster {
         }
     }
 
-    /// Marks this node draining (the Director of every node stops placing on it).
+    /// Marks this node draining (the Director of every node stops placing on it, its
+    /// signaling sessions tell their clients to `migrate`), or serving again.
     pub fn set_draining(&self, draining: bool) {
         self.draining.store(draining, Ordering::Relaxed);
+        self.drain_tx.send_replace(draining);
+    }
+
+    /// Becomes true when this node starts draining.
+    pub fn drain_signal(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.drain_tx.subscribe()
     }
 
     /// Whether this node is draining.

@@ -50,6 +50,10 @@ fn node_key(id: &str) -> String {
     format!("podium:node:{id}")
 }
 
+fn drain_key(id: &str) -> String {
+    format!("podium:node:{id}:drain")
+}
+
 fn reserve_key(id: &str) -> String {
     format!("podium:reserve:{id}")
 }
@@ -71,18 +75,25 @@ pub struct Origin {
     pub epoch: u64,
 }
 
-/// Claims `stream`'s origin for `candidate` unless a live node already holds it; returns
-/// the holder. A holder is live while its node key exists (its heartbeat).
-const CLAIM: &str = r"
+/// Claims `stream`'s origin for `candidate` unless a live node that is not draining holds
+/// it; returns the holder. A holder is live while its node key exists (its heartbeat); a
+/// draining one keeps its own publishers, but returning ones move to the candidate.
+const CLAIM: &str = r#"
 local origin = redis.call('HGET', KEYS[1], 'origin')
-if origin and (origin == ARGV[1] or redis.call('EXISTS', ARGV[3] .. origin) == 1) then
+if origin == ARGV[1] then
   return {origin, redis.call('HGET', KEYS[1], 'epoch') or '0'}
+end
+if origin then
+  local record = redis.call('GET', ARGV[3] .. origin)
+  if record and not string.find(record, '"state":"draining"', 1, true) then
+    return {origin, redis.call('HGET', KEYS[1], 'epoch') or '0'}
+  end
 end
 local epoch = redis.call('HINCRBY', KEYS[1], 'epoch', 1)
 redis.call('HSET', KEYS[1], 'origin', ARGV[1], 'since', ARGV[2])
 redis.call('SADD', KEYS[2], ARGV[4])
 return {ARGV[1], tostring(epoch)}
-";
+"#;
 
 /// Gives `stream`'s origin up if `node` holds it.
 const RELEASE: &str = r"
@@ -275,6 +286,22 @@ impl SharedState {
         let mut streams: Vec<String> = c.smembers(STREAMS).await?;
         streams.sort();
         Ok(streams)
+    }
+
+    /// Whether an operator asked node `id` to drain.
+    pub async fn drain_requested(&self, id: &str) -> redis::RedisResult<bool> {
+        let mut c = self.redis.clone();
+        c.exists(drain_key(id)).await
+    }
+
+    /// Asks node `id` to drain (`on`), or to serve again.
+    pub async fn set_drain(&self, id: &str, on: bool) -> redis::RedisResult<()> {
+        let mut c = self.redis.clone();
+        if on {
+            c.set(drain_key(id), 1).await
+        } else {
+            c.del(drain_key(id)).await
+        }
     }
 
     /// Stores `ring` as the cluster's key ring if there is none; returns the one in force.

@@ -20,6 +20,8 @@ pub enum EndReason {
     TokenRevoked,
     /// The rooms server revoked the grant behind it (demoted, kicked, left the room).
     GrantRevoked,
+    /// This node of a cluster is being drained: the client reconnects through the Director.
+    Draining,
 }
 
 impl EndReason {
@@ -29,6 +31,7 @@ impl EndReason {
             Self::Kicked => "Kicked",
             Self::TokenRevoked => "Token revoked",
             Self::GrantRevoked => "No longer allowed in this room",
+            Self::Draining => "This node is draining: reconnect",
         }
     }
 }
@@ -257,6 +260,21 @@ impl Sessions {
     /// `reason`.
     pub fn end_token_sessions(&self, token_id: &str, reason: EndReason) -> Ended {
         self.end_where(reason, |info| info.token_id.as_deref() == Some(token_id))
+    }
+
+    /// Ends every session, banning nothing (a drained node's clients come back elsewhere
+    /// with new JWTs, or the same ones).
+    pub fn end_all(&self, reason: EndReason) -> Ended {
+        let mut inner = self.lock();
+        let mut ended = Ended::default();
+        for entry in inner.live.values_mut() {
+            if let Some(end) = entry.end.take() {
+                let _ = end.send(reason);
+                ended.count += 1;
+                ended.peers.extend(entry.info.peer);
+            }
+        }
+        ended
     }
 
     /// How many sessions are live.

@@ -99,6 +99,7 @@ pub async fn node(redis: &Redis, i: u8) -> Server {
         a.node_name = Some(format!("node{i}"));
         a.origin_max_viewers = Some(0);
         a.media_workers = Some(1);
+        a.drain_grace = Some(1);
     })
     .await
 }
@@ -330,4 +331,58 @@ async fn a_redis_outage_leaves_media_alone_and_placements_resume() {
     {
         assert_ne!(frame["name"], "inactive", "{frame}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drained_node_tells_its_viewers_to_move_then_lets_them_go_and_gets_no_one_new() {
+    let redis = Redis::start();
+    let nodes = [
+        node(&redis, 1).await,
+        node(&redis, 2).await,
+        node(&redis, 3).await,
+    ];
+    settle().await;
+    let (_pub_ws, _publisher, origin) = publish(&nodes[0].base, "drain", 5).await;
+    settle().await;
+    let mut events = Vec::new();
+    let (mut ws, mut viewer, at) = view(&nodes[0].base, "drain", &mut events).await;
+    assert_ne!(at, origin);
+    receive(&mut viewer, 5, 20).await;
+    let drained = nodes
+        .iter()
+        .find(|n| n.running.http_addr.to_string() == at)
+        .unwrap();
+    let (status, body) = crate::client::admin(
+        &drained.base,
+        reqwest::Method::POST,
+        "cluster/drain",
+        Some(json!({"drain": true})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let migrate = wait_event(&mut ws, "migrate", &mut events).await;
+    assert_eq!(migrate["data"]["reason"], "draining");
+    // After the grace period (1 s here) the session is closed with a reason.
+    let reason = crate::client::closed_reason(&mut ws).await;
+    assert_eq!(reason.as_deref(), Some("This node is draining: reconnect"));
+    // The Director of every node places elsewhere from now on.
+    for n in &nodes {
+        for _ in 0..5 {
+            let (status, body) =
+                director(&n.base, "subscribe", None, json!({"streamName": "drain"})).await;
+            assert_eq!(status, 200, "{body}");
+            let placed = host_of(body["data"]["urls"][0].as_str().unwrap());
+            assert_ne!(placed, at, "placed on the drained node");
+        }
+    }
+    // The operator's view says so.
+    let (status, body) =
+        crate::client::admin(&nodes[0].base, reqwest::Method::GET, "cluster", None).await;
+    assert_eq!(status, 200, "{body}");
+    let listed = body["data"]["nodes"].as_array().unwrap();
+    let state = listed
+        .iter()
+        .find(|n| n["url"].as_str().unwrap().ends_with(&at))
+        .map(|n| n["state"].clone());
+    assert_eq!(state, Some(json!("draining")), "{body}");
 }
