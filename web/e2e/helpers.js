@@ -54,10 +54,10 @@ export const CHROMIUM_ARGS = [
   '--autoplay-policy=no-user-gesture-required',
 ];
 
-/** A free TCP port on 127.0.0.1. */
-export async function freeTcpPort() {
+/** A free TCP port on `host` (default 127.0.0.1). */
+export async function freeTcpPort(host = '127.0.0.1') {
   const server = net.createServer();
-  server.listen(0, '127.0.0.1');
+  server.listen(0, host);
   await once(server, 'listening');
   const { port } = server.address();
   server.close();
@@ -72,19 +72,22 @@ export function uniqueStreamName(prefix = 'e2e') {
 
 /**
  * Spawn `podium serve` on free ports with a fresh data dir and wait for /healthz.
- * @returns {Promise<{url: string, httpPort: number, rtmpPort: number, rtmpUrl: string, logs: () => string, stop: () => Promise<void>}>}
+ * `host` (default 127.0.0.1) is the IP of the HTTP, UDP and RTMP addresses (another loopback
+ * address such as 127.0.0.2 gives each node of a local cluster its own IP).
+ * @param {{extraArgs?: string[], host?: string}} [options]
+ * @returns {Promise<{url: string, host: string, httpPort: number, rtmpPort: number, rtmpUrl: string, logs: () => string, stop: () => Promise<void>}>}
  */
-export async function startServer({ extraArgs = [] } = {}) {
-  const httpPort = await freeTcpPort();
+export async function startServer({ extraArgs = [], host = '127.0.0.1' } = {}) {
+  const httpPort = await freeTcpPort(host);
   // RTMP ingest on a free port of its own (the default 1935 would be shared by parallel servers).
-  const rtmpPort = await freeTcpPort();
+  const rtmpPort = await freeTcpPort(host);
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'podium-e2e-data-'));
   const args = [
     'serve',
-    '--http-addr', `127.0.0.1:${httpPort}`,
+    '--http-addr', `${host}:${httpPort}`,
     // Port 0: every media worker binds a free port of its own (a fixed port is a range).
-    '--udp-addr', '127.0.0.1:0',
-    '--rtmp-addr', `127.0.0.1:${rtmpPort}`,
+    '--udp-addr', `${host}:0`,
+    '--rtmp-addr', `${host}:${rtmpPort}`,
     '--data-dir', dataDir,
     '--publish-token', PUBLISH_TOKEN,
     '--admin-secret', ADMIN_SECRET,
@@ -110,13 +113,14 @@ export async function startServer({ extraArgs = [] } = {}) {
   const killOnExit = () => child.kill('SIGKILL');
   process.on('exit', killOnExit);
 
-  const url = `http://127.0.0.1:${httpPort}`;
+  const url = `http://${host}:${httpPort}`;
   const server = {
     url,
+    host,
     httpPort,
     rtmpPort,
     /** The RTMP application URL publishers use (`rtmp://…/live`). */
-    rtmpUrl: `rtmp://127.0.0.1:${rtmpPort}/live`,
+    rtmpUrl: `rtmp://${host}:${rtmpPort}/live`,
     dataDir,
     process: child,
     /** Everything the server printed so far. */

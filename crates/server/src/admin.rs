@@ -82,6 +82,13 @@ fn bad_body(rejection: JsonRejection) -> Refusal {
 fn store_error(e: podium_tokens::Error) -> Refusal {
     match e {
         podium_tokens::Error::Invalid(v) => Refusal(StatusCode::BAD_REQUEST, v.to_string()),
+        podium_tokens::Error::Unavailable(why) => {
+            tracing::warn!(error = %why, "token store unavailable");
+            Refusal(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The token store is unavailable; try again shortly".into(),
+            )
+        }
         other => {
             tracing::error!(error = %other, "token store failed");
             Refusal(StatusCode::INTERNAL_SERVER_ERROR, "Internal error".into())

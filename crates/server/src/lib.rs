@@ -84,7 +84,11 @@ pub fn app(state: AppState, with_metrics: bool, rooms: rooms_server::RoomsSettin
         .route("/", get(web::index))
         .route("/{file}", get(web::asset))
         .fallback(web::not_found)
-        .layer(rooms_server::layer(state.clone(), rooms));
+        .layer(rooms_server::layer(state.clone(), rooms))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            cluster::csp_for_nodes,
+        ));
     web::with_security_headers(router).with_state(state)
 }
 
@@ -123,12 +127,31 @@ pub async fn start(
         config.admin_secret.clone(),
         state::unix_now(),
     )?;
-    // A node of a cluster signs with the cluster's keys, so every node accepts its JWTs.
+    let store = podium_tokens::TokenStore::open(config.data_dir.join(TOKEN_DB_FILE)).with_context(
+        || {
+            format!(
+                "opening the token database in {}",
+                config.data_dir.display()
+            )
+        },
+    )?;
+    // A node of a cluster signs with the cluster's keys, so every node accepts its JWTs, and
+    // reads the cluster's API tokens.
     let joined = match &config.cluster {
-        Some(settings) => {
-            Some(cluster::join(settings.clone(), &config.data_dir, secrets.key_ring.clone()).await?)
-        }
+        Some(settings) => Some(
+            cluster::join(
+                settings.clone(),
+                &config.data_dir,
+                secrets.key_ring.clone(),
+                store.export().context("reading this node's API tokens")?,
+            )
+            .await?,
+        ),
         None => None,
+    };
+    let store: Arc<dyn podium_tokens::Tokens> = match &joined {
+        Some(joined) => joined.tokens(),
+        None => Arc::new(store),
     };
     let ring = joined.as_ref().map_or(&secrets.key_ring, |j| j.key_ring());
     let keys =
@@ -171,16 +194,8 @@ pub async fn start(
         .collect();
     let (media, media_join) =
         media_handle::spawn(specs, config.spread_viewers_from, stop_rx.clone()).await?;
-    let store = podium_tokens::TokenStore::open(config.data_dir.join(TOKEN_DB_FILE)).with_context(
-        || {
-            format!(
-                "opening the token database in {}",
-                config.data_dir.display()
-            )
-        },
-    )?;
     let access = policy::access::Access::new(
-        Arc::new(store),
+        store,
         secrets.publish_token.clone(),
         config.private_streams.clone(),
         (

@@ -67,16 +67,40 @@ impl AppState {
     }
 
     /// Ends the sessions of `stream` matching `target` and their media; returns how many.
+    /// In a cluster the other nodes end theirs too (a subscriber id names a session of this
+    /// node only).
     pub fn kick(&self, stream: &str, target: &KickTarget) -> usize {
         let ended = self.sessions.kick(stream, target);
         self.close_media(&ended.peers);
+        if let Some(cluster) = &self.cluster {
+            let source = match target {
+                KickTarget::Stream => Some(None),
+                KickTarget::Source(source) => Some(Some(source.clone())),
+                KickTarget::Subscriber(_) => None,
+            };
+            if let Some(source) = source {
+                cluster.order(crate::cluster::broadcast::Order::Kick {
+                    from: cluster.order_from(),
+                    stream: stream.to_owned(),
+                    source,
+                });
+            }
+        }
         ended.count
     }
 
-    /// Ends the sessions (and media) opened under API token or rooms grant `token_id`.
+    /// Ends the sessions (and media) opened under API token or rooms grant `token_id`; in a
+    /// cluster, on every node.
     pub fn end_token_sessions(&self, token_id: &str, reason: EndReason) -> usize {
         let ended = self.sessions.end_token_sessions(token_id, reason);
         self.close_media(&ended.peers);
+        if let Some(cluster) = &self.cluster {
+            cluster.order(crate::cluster::broadcast::Order::EndToken {
+                from: cluster.order_from(),
+                token_id: token_id.to_owned(),
+                grant: reason == EndReason::GrantRevoked,
+            });
+        }
         ended.count
     }
 

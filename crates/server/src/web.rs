@@ -22,6 +22,23 @@ const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
     img-src 'self' data: blob:; media-src 'self' blob: mediastream:; connect-src 'self'; \
     object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
+/// The policy of a node of a cluster: pages may also connect to the other nodes (the
+/// Director places a client's signaling on any of them), and to those only.
+pub fn cluster_csp(node_urls: &[String]) -> String {
+    let mut others = String::new();
+    for url in node_urls {
+        let ws = match url.strip_prefix("https://") {
+            Some(rest) => format!("wss://{rest}"),
+            None => format!("ws://{}", url.strip_prefix("http://").unwrap_or(url)),
+        };
+        others.push_str(&format!(" {url} {ws}"));
+    }
+    CSP.replace(
+        "connect-src 'self';",
+        &format!("connect-src 'self'{others};"),
+    )
+}
+
 /// Headers put on every response that does not set its own: the CSP, no MIME sniffing, no
 /// framing (also for browsers without `frame-ancestors`), no referrer to other sites.
 pub fn with_security_headers<S: Clone + Send + Sync + 'static>(

@@ -31,12 +31,24 @@ impl Net {
             .set_remote_home(now, stream, origin.map(|o| 1 + o));
     }
 
-    /// A publisher of `stream` on node `node` (its origin).
+    /// An audio publisher of `stream` on node `node` (its origin).
     pub fn publish_on(&mut self, node: usize, stream: &str, source: Option<&str>) -> usize {
-        let kinds = [(
-            str0m::media::MediaKind::Audio,
-            str0m::media::Direction::SendOnly,
-        )];
+        self.publish_kinds_on(node, stream, source, false)
+    }
+
+    /// A publisher of audio and, with `video`, video on node `node`.
+    pub fn publish_kinds_on(
+        &mut self,
+        node: usize,
+        stream: &str,
+        source: Option<&str>,
+        video: bool,
+    ) -> usize {
+        use str0m::media::{Direction, MediaKind};
+        let mut kinds = vec![(MediaKind::Audio, Direction::SendOnly)];
+        if video {
+            kinds.push((MediaKind::Video, Direction::SendOnly));
+        }
         let (rtc, offer, pending, mids, addr, srtp) = self.new_client(&kinds);
         let now = self.now;
         let accepted = self

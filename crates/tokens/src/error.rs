@@ -34,6 +34,9 @@ pub enum Error {
     /// Random ids collided repeatedly (practically impossible).
     #[error("could not allocate a unique token id")]
     IdCollision,
+    /// A store kept elsewhere (a cluster's) could not be reached; the message says which.
+    #[error("token storage unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl From<ValidationError> for Error {

@@ -40,6 +40,7 @@ mod patterns;
 mod record;
 mod schema;
 mod secret;
+mod shared;
 mod store;
 
 pub use error::{AuthError, Error, Refusal, ValidationError};
@@ -47,6 +48,7 @@ pub use patterns::{is_valid_pattern, pattern_matches};
 pub use record::{Action, NewToken, TokenRecord, MAX_LABEL_CHARS, MAX_LIST_LEN, MAX_PATTERN_CHARS};
 pub use schema::SCHEMA_VERSION;
 pub use secret::{is_valid_id, ID_PREFIX};
+pub use shared::{StoredToken, Tokens};
 pub use store::TokenStore;
 
 /// Result type of the store's operations.

@@ -117,6 +117,27 @@ impl TokenStore {
         rows.into_iter().map(|row| row.into_record()).collect()
     }
 
+    /// Every token with the hash of its secret (to move the tokens into another store, such
+    /// as a cluster's).
+    pub fn export(&self) -> Result<Vec<crate::StoredToken>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM tokens ORDER BY created_at, id"
+        ))?;
+        let rows = stmt
+            .query_map([], StoredRow::read)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter()
+            .map(|row| {
+                let secret_hash = hex::encode(&row.secret_hash);
+                Ok(crate::StoredToken {
+                    record: row.into_record()?,
+                    secret_hash,
+                })
+            })
+            .collect()
+    }
+
     /// The token with public id `id`, if any.
     pub fn get(&self, id: &str) -> Result<Option<TokenRecord>> {
         self.get_row(id)?.map(StoredRow::into_record).transpose()

@@ -678,6 +678,7 @@ impl Sfu {
                     if let Some(m) = local.mirror.as_mut() {
                         m.home_generation = home_generation;
                     }
+                    self.ask_home_for_keyframe(&stream, source, tracks);
                 }
                 return;
             }
@@ -691,6 +692,7 @@ impl Sfu {
         if let Some(m) = self.mirrored.streams.get_mut(&stream) {
             m.sources.insert(source, id);
         }
+        self.ask_home_for_keyframe(&stream, source, tracks);
     }
 
     fn on_mirror_packet(&mut self, now: Instant, stream: &str, source: u32, mut pkt: Packet) {

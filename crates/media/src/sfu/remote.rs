@@ -10,7 +10,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::relay::{home_worker, RelayMsg};
+use str0m::media::KeyframeRequestKind;
+
+use super::relay::{home_worker, RelayMsg, TrackInfo};
 use super::Sfu;
 
 /// A stream as one worker holds it ([`Sfu::stream_presence`]).
@@ -105,6 +107,29 @@ impl Sfu {
             }
         }
         out
+    }
+
+    /// A video source starts (or changes publication) here after its publisher's first
+    /// keyframe went by at the home: viewers here would wait for the next one (seconds with
+    /// a browser's encoder), so one is asked for at once.
+    pub(super) fn ask_home_for_keyframe(
+        &mut self,
+        stream: &Arc<str>,
+        source: u32,
+        tracks: &[TrackInfo],
+    ) {
+        if !tracks.iter().any(|t| t.desc.kind == crate::Kind::Video) {
+            return;
+        }
+        let home = self.home_of(stream);
+        self.relay(
+            home,
+            RelayMsg::Keyframe {
+                stream: stream.clone(),
+                source,
+                kind: KeyframeRequestKind::Pli,
+            },
+        );
     }
 
     /// Streams whose home is on another node, with the index of their link.

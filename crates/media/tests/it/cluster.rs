@@ -140,3 +140,24 @@ fn an_edge_follows_a_new_origin_without_its_viewers_reconnecting() {
         assert_eq!(w[1].seq, w[0].seq.wrapping_add(1));
     }
 }
+
+#[test]
+fn an_edge_that_starts_following_asks_the_origin_for_a_keyframe() {
+    let mut net = Net::cluster(2);
+    let p = net.publish_kinds_on(0, "s", None, true);
+    // A viewer already connected on the other node, which learns of the origin only now
+    // (as when the stream's origin moved): its mirror of the video source appears long
+    // after the publisher's first keyframe went by.
+    let v = net.view_at(1, "s", 0);
+    net.connect_all();
+    net.talk(&[(p, 1)], 20);
+    assert!(net.clients[v].seen.is_empty());
+    let before = net.clients[p].keyframe_requests.len();
+    net.set_origin(1, "s", Some(0));
+    net.talk(&[(p, 1)], 5);
+    assert!(
+        net.clients[p].keyframe_requests.len() > before,
+        "the publisher was asked for a keyframe for the edge"
+    );
+    assert!(!net.clients[v].seen.is_empty());
+}

@@ -24,6 +24,9 @@ const TICK: Duration = Duration::from_millis(500);
 const ORIGIN_LINGER: Duration = Duration::from_secs(10);
 /// How often the key ring is compared with the cluster's.
 const KEYS_EVERY: Duration = Duration::from_secs(2);
+/// A node whose relay link fell is not tried again for this long (a dead origin keeps its
+/// record in Redis until its heartbeat expires: up to 3 s).
+const LINK_RETRY: Duration = Duration::from_secs(3);
 
 /// A stream this node pulls from another.
 #[derive(Debug, Clone)]
@@ -61,6 +64,8 @@ struct Agent {
     pulled: HashMap<String, Pulled>,
     /// Streams whose origin this node holds, with when they last had a publication here.
     held: HashMap<String, Instant>,
+    /// Nodes whose link fell, and when.
+    link_lost_at: HashMap<String, Instant>,
     /// The key ring as last agreed with the cluster.
     ring: Option<String>,
     keys_checked: Option<Instant>,
@@ -79,6 +84,7 @@ pub(super) async fn run(
         data_dir: io.data_dir,
         drain_started: None,
         drained: false,
+        link_lost_at: HashMap::new(),
         pulled: HashMap::new(),
         held: HashMap::new(),
         ring: None,
@@ -93,7 +99,7 @@ pub(super) async fn run(
             _ = stop.wait_for(|s| *s) => break,
         };
         match lost_node {
-            Some(node) => agent.link_lost(&node),
+            Some(node) => agent.link_lost(&node, Instant::now()),
             None => agent.tick(Instant::now()).await,
         }
     }
@@ -129,7 +135,13 @@ impl Agent {
             .state
             .record_viewers(self.cluster.node(), &counts)
             .await;
+        let mut redis = self.cluster.state.connection();
+        if let Err(e) = self.cluster.tokens.refresh(&mut redis).await {
+            tracing::debug!(error = %e, "API tokens not refreshed");
+        }
         self.keep_origins(now, &presence).await;
+        self.link_lost_at
+            .retain(|_, at| now.duration_since(*at) < LINK_RETRY);
         self.pull(&presence).await;
         if self
             .keys_checked
@@ -287,7 +299,8 @@ impl Agent {
 
     /// The link to origin `node` fell: its streams' mirrors end now (viewers hear
     /// `inactive`); the next tick pulls them again from wherever their origin is then.
-    fn link_lost(&mut self, node: &str) {
+    fn link_lost(&mut self, node: &str, now: Instant) {
+        self.link_lost_at.insert(node.to_owned(), now);
         let streams: Vec<String> = self
             .pulled
             .iter()

@@ -7,10 +7,12 @@
 
 pub mod admin;
 mod agent;
+pub mod broadcast;
 pub mod links;
 mod media;
 pub mod state;
 pub mod status;
+pub mod tokens;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -28,8 +30,9 @@ use state::{NodeRecord, SharedState};
 /// How long the Director keeps answering from its last view of the cluster while Redis
 /// cannot be reached; past it, placements are refused (503) until Redis is back.
 pub const STALE_VIEW_LIMIT: Duration = Duration::from_secs(10);
-/// How long a view of the nodes is reused before it is read again.
-const VIEW_REFRESH: Duration = Duration::from_millis(500);
+/// How long a view of the nodes is reused before it is read again: short, so that the
+/// reservations of other nodes' Directors count (this Director counts its own at once).
+const VIEW_REFRESH: Duration = Duration::from_millis(100);
 /// Streams whose last placement view is kept for a Redis outage, at most.
 const STREAM_VIEWS_KEPT: usize = 10_000;
 
@@ -130,6 +133,26 @@ impl ClusterSettings {
     }
 }
 
+/// Middleware: in a cluster, pages may connect to every node's URL (their signaling may be
+/// placed on any), which the fixed policy of `web.rs` would forbid.
+pub async fn csp_for_nodes(
+    axum::extract::State(state): axum::extract::State<crate::state::AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let mut response = next.run(request).await;
+    if let Some(cluster) = &state.cluster {
+        let csp = crate::web::cluster_csp(&cluster.node_urls());
+        if let Ok(value) = axum::http::HeaderValue::from_str(&csp) {
+            response
+                .headers_mut()
+                .entry(axum::http::header::CONTENT_SECURITY_POLICY)
+                .or_insert(value);
+        }
+    }
+    response
+}
+
 /// Why the Director cannot place a client.
 #[derive(Debug, thiserror::Error)]
 pub enum PlaceError {
@@ -154,12 +177,18 @@ pub struct Joined {
     settings: ClusterSettings,
     state: SharedState,
     ring: KeyRing,
+    tokens: Arc<tokens::ClusterTokens>,
 }
 
 impl Joined {
     /// The key ring in force across the cluster (written to this node's data dir too).
     pub fn key_ring(&self) -> &KeyRing {
         &self.ring
+    }
+
+    /// The cluster's API tokens.
+    pub fn tokens(&self) -> Arc<tokens::ClusterTokens> {
+        self.tokens.clone()
     }
 }
 
@@ -169,6 +198,7 @@ pub async fn join(
     settings: ClusterSettings,
     data_dir: &std::path::Path,
     local_ring: KeyRing,
+    local_tokens: Vec<podium_tokens::StoredToken>,
 ) -> anyhow::Result<Joined> {
     let state = tokio::time::timeout(
         Duration::from_secs(5),
@@ -191,10 +221,24 @@ pub async fn join(
         crate::secrets::write_key_ring(data_dir, &ring)?;
         tracing::info!("signing keys taken from the cluster");
     }
+    let tokens = Arc::new(tokens::ClusterTokens::new(&settings.redis)?);
+    let mut redis = state.connection();
+    let imported = tokens
+        .import(&mut redis, local_tokens)
+        .await
+        .context("copying this node's API tokens to the cluster")?;
+    if imported > 0 {
+        tracing::info!(imported, "API tokens of this node copied to the cluster");
+    }
+    tokens
+        .refresh(&mut redis)
+        .await
+        .context("reading the cluster's API tokens")?;
     Ok(Joined {
         settings,
         state,
         ring,
+        tokens,
     })
 }
 
@@ -218,6 +262,8 @@ pub struct Cluster {
     draining: AtomicBool,
     /// Placements made by this node's Director.
     pub placements: std::sync::atomic::AtomicU64,
+    /// The cluster's API tokens (refreshed by the agent).
+    tokens: Arc<tokens::ClusterTokens>,
 }
 
 impl Cluster {
@@ -232,7 +278,10 @@ impl Cluster {
         stop: tokio::sync::watch::Receiver<bool>,
     ) -> anyhow::Result<Arc<Self>> {
         let Joined {
-            settings, state, ..
+            settings,
+            state,
+            tokens,
+            ..
         } = joined;
         let (lost_tx, lost_rx) = tokio::sync::mpsc::unbounded_channel();
         let (links, relay_addr) = links::Links::start(
@@ -262,6 +311,7 @@ impl Cluster {
             stream_views: Mutex::default(),
             draining: AtomicBool::new(false),
             placements: Default::default(),
+            tokens,
         });
         let record = cluster.record(0, 0, 0);
         cluster
@@ -275,6 +325,13 @@ impl Cluster {
             relay = %relay_addr,
             "joined the cluster"
         );
+        tokio::spawn(broadcast::listen(
+            cluster.state.client().clone(),
+            cluster.settings.node.clone(),
+            sessions.clone(),
+            media.clone(),
+            stop.clone(),
+        ));
         let io = agent::AgentIo {
             media,
             sessions,
@@ -282,6 +339,18 @@ impl Cluster {
         };
         tokio::spawn(agent::run(cluster.clone(), io, lost_rx, stop));
         Ok(cluster)
+    }
+
+    /// The URLs of the nodes in the last view (this one's first).
+    pub fn node_urls(&self) -> Vec<String> {
+        let view = self.view.lock().unwrap_or_else(|e| e.into_inner());
+        let mut urls = vec![self.url.clone()];
+        for (record, _) in &view.nodes {
+            if !urls.contains(&record.url) {
+                urls.push(record.url.clone());
+            }
+        }
+        urls
     }
 
     /// This node's name.
@@ -412,6 +481,18 @@ impl Cluster {
             Err(podium_cluster::NoPlace::Full) => return Err(PlaceError::Full),
         };
         let _ = self.state.reserve(&chosen).await;
+        // Counted at once in the view this Director reuses for the next placements, so a
+        // burst of joins here spreads even before the view is read again.
+        if let Some(node) = self
+            .view
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .nodes
+            .iter_mut()
+            .find(|(r, _)| r.id == chosen)
+        {
+            node.1 += 1;
+        }
         self.placements.fetch_add(1, Ordering::Relaxed);
         Ok(self.url_unless_local(&nodes, &chosen))
     }
@@ -509,6 +590,21 @@ impl Cluster {
     /// Whether this node is draining.
     pub fn is_draining(&self) -> bool {
         self.draining.load(Ordering::Relaxed)
+    }
+
+    /// Sends `order` to the other nodes (in the background; fire and forget).
+    pub fn order(&self, order: broadcast::Order) {
+        let mut redis = self.state.connection();
+        tokio::spawn(async move {
+            if let Err(e) = broadcast::publish(&mut redis, &order).await {
+                tracing::warn!(error = %e, ?order, "cluster order not sent: Redis unreachable");
+            }
+        });
+    }
+
+    /// This node's name, as orders name their sender.
+    pub fn order_from(&self) -> String {
+        self.settings.node.clone()
     }
 
     /// The shared state (for `podium cluster status` and the admin API).

@@ -108,6 +108,7 @@ return 0
 /// The Redis side of a node.
 #[derive(Clone)]
 pub struct SharedState {
+    client: redis::Client,
     redis: ConnectionManager,
     claim: std::sync::Arc<redis::Script>,
     release: std::sync::Arc<redis::Script>,
@@ -121,12 +122,23 @@ impl SharedState {
             .set_connection_timeout(Some(Duration::from_secs(2)))
             .set_response_timeout(Some(Duration::from_secs(2)))
             .set_number_of_retries(1);
-        let redis = ConnectionManager::new_with_config(client, config).await?;
+        let redis = ConnectionManager::new_with_config(client.clone(), config).await?;
         Ok(Self {
+            client,
             redis,
             claim: std::sync::Arc::new(redis::Script::new(CLAIM)),
             release: std::sync::Arc::new(redis::Script::new(RELEASE)),
         })
+    }
+
+    /// The client (for subscriptions).
+    pub fn client(&self) -> &redis::Client {
+        &self.client
+    }
+
+    /// A handle on the shared connection.
+    pub fn connection(&self) -> ConnectionManager {
+        self.redis.clone()
     }
 
     /// Writes this node's record (alive for [`NODE_TTL`]).

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::http::StatusCode;
-use podium_tokens::{Action, TokenRecord, TokenStore};
+use podium_tokens::{Action, TokenRecord, Tokens};
 use subtle::ConstantTimeEq;
 
 use crate::policy::connections::client_key;
@@ -55,8 +55,8 @@ pub struct RateLimits {
 
 /// Access control state shared by the Director and signaling.
 pub struct Access {
-    /// Stored API tokens.
-    pub store: Arc<TokenStore>,
+    /// Stored API tokens (this server's SQLite, or the cluster's).
+    pub store: Arc<dyn Tokens>,
     bootstrap_token: String,
     private_streams: Vec<String>,
     /// Keyed by client (an IPv6 /64 is one client: it can pick any address in it).
@@ -80,7 +80,7 @@ impl Access {
     /// a subscribe token to view. Rate limits count time from `origin` (bursts of twice the
     /// rate absorb an app opening a few connections at once).
     pub fn new(
-        store: Arc<TokenStore>,
+        store: Arc<dyn Tokens>,
         bootstrap_token: String,
         private_streams: Vec<String>,
         (limits, origin): (RateLimits, Instant),
@@ -281,6 +281,7 @@ pub fn validate_source_id(s: &str) -> Result<(), String> {
 #[allow(clippy::disallowed_methods)] // an arbitrary origin for simulated time
 mod tests {
     use super::*;
+    use podium_tokens::TokenStore;
 
     fn access(per_ip: u32, global: u32, origin: Instant) -> Access {
         let dir =

@@ -89,6 +89,15 @@ impl Drop for Redis {
 
 /// Node `i` (1-based) of the cluster on 127.0.0.i; every viewer goes to an edge.
 pub async fn node(redis: &Redis, i: u8) -> Server {
+    node_with(redis, i, |_| {}).await
+}
+
+/// Node `i` with its flags adjusted by `tune`.
+pub async fn node_with(
+    redis: &Redis,
+    i: u8,
+    tune: impl FnOnce(&mut podium_server::ServeArgs),
+) -> Server {
     let ip = format!("127.0.0.{i}");
     let url = redis.url.clone();
     server_with(move |a| {
@@ -100,6 +109,7 @@ pub async fn node(redis: &Redis, i: u8) -> Server {
         a.origin_max_viewers = Some(0);
         a.media_workers = Some(1);
         a.drain_grace = Some(1);
+        tune(a);
     })
     .await
 }
@@ -143,6 +153,19 @@ async fn fifty_concurrent_publish_placements_make_one_origin() {
         })
         .collect();
     assert_eq!(hosts.len(), 1, "one origin: {hosts:?}");
+    // Pages of one node may open signaling on the others (and only on them).
+    let page = reqwest::get(format!("{}/", nodes[0].base)).await.unwrap();
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    for n in &nodes {
+        assert!(
+            csp.contains(&format!("ws://{}", n.running.http_addr)),
+            "{csp}"
+        );
+    }
+    assert!(!csp.contains("ws: "), "{csp}");
     let origin = hosts.into_iter().next().unwrap();
     assert!(
         nodes
@@ -216,10 +239,12 @@ async fn receive(peer: &mut Peer, tag: u8, n: usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn viewers_on_edges_get_the_stream_from_its_origin_with_the_cluster_count() {
     let redis = Redis::start();
+    // Two viewers fill a node (80 % of 3, reservations counted): four need both edges.
+    let small = |a: &mut podium_server::ServeArgs| a.node_max_viewers = Some(3);
     let nodes = [
-        node(&redis, 1).await,
-        node(&redis, 2).await,
-        node(&redis, 3).await,
+        node_with(&redis, 1, small).await,
+        node_with(&redis, 2, small).await,
+        node_with(&redis, 3, small).await,
     ];
     settle().await;
     let (_pub_ws, _publisher, origin) = publish(&nodes[0].base, "edge-test", 7).await;
@@ -230,6 +255,8 @@ async fn viewers_on_edges_get_the_stream_from_its_origin_with_the_cluster_count(
         let (ws, peer, at) = view(&nodes[(i + 1) % 3].base, "edge-test", &mut events).await;
         assert_ne!(at, origin, "viewer {i} on an edge (origin-max-viewers 0)");
         viewers.push((ws, peer, at, events));
+        // Past the 100 ms a Director reuses its view: it sees the others' reservations.
+        tokio::time::sleep(Duration::from_millis(150)).await;
     }
     let edges: std::collections::BTreeSet<_> = viewers.iter().map(|v| v.2.clone()).collect();
     assert_eq!(edges.len(), 2, "both edges used: {edges:?}");
@@ -385,4 +412,94 @@ async fn a_drained_node_tells_its_viewers_to_move_then_lets_them_go_and_gets_no_
         .find(|n| n["url"].as_str().unwrap().ends_with(&at))
         .map(|n| n["state"].clone());
     assert_eq!(state, Some(json!("draining")), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_work_on_every_node_and_kicks_and_revocations_reach_every_node() {
+    let redis = Redis::start();
+    let nodes = [
+        node(&redis, 1).await,
+        node(&redis, 2).await,
+        node(&redis, 3).await,
+    ];
+    settle().await;
+    // A token created on node 3 opens node 1's Director (once its replica caught up: half a
+    // second at most).
+    let (secret, id) = crate::client::create_token(
+        &nodes[2].base,
+        json!({"label": "studio", "action": "publish", "streams": ["kick-*"]}),
+    )
+    .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let (status, body) = director(
+            &nodes[0].base,
+            "publish",
+            Some(&secret),
+            json!({"streamName": "kick-1"}),
+        )
+        .await;
+        if status == 200 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{status} {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Listed on every node.
+    loop {
+        let (_, listed) =
+            crate::client::admin(&nodes[1].base, reqwest::Method::GET, "tokens", None).await;
+        if listed.to_string().contains(&id) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{listed}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // A viewer on an edge is cut off by a kick sent to another node.
+    let (_pub_ws, _publisher, origin) = publish(&nodes[0].base, "kick-1", 4).await;
+    settle().await;
+    let mut events = Vec::new();
+    let (mut ws, mut viewer, at) = view(&nodes[0].base, "kick-1", &mut events).await;
+    assert_ne!(at, origin);
+    receive(&mut viewer, 4, 10).await;
+    let kicker = nodes
+        .iter()
+        .find(|n| n.running.http_addr.to_string() == origin)
+        .unwrap();
+    let (status, body) = crate::client::admin(
+        &kicker.base,
+        reqwest::Method::POST,
+        "kick",
+        Some(json!({"streamName": "kick-1"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let reason = crate::client::closed_reason(&mut ws).await;
+    assert_eq!(reason.as_deref(), Some("Kicked"), "the edge's viewer");
+
+    // Revoked on node 2: refused by node 1's Director (once its replica caught up).
+    let (status, _) = crate::client::admin(
+        &nodes[1].base,
+        reqwest::Method::DELETE,
+        &format!("tokens/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let (status, body) = director(
+            &nodes[0].base,
+            "publish",
+            Some(&secret),
+            json!({"streamName": "kick-2"}),
+        )
+        .await;
+        if status == 401 || status == 403 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{status} {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
