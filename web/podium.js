@@ -606,6 +606,9 @@ export class Publish extends Connection {
  *   (`null` = the main source); without `sourceId` the slot was emptied (its source ended).
  *   {@link View#slots} is already updated when this event is dispatched.
  * - `active`, `inactive`, `stopped`, `viewercount`, `layers`, `updated`, `migrate`: server events.
+ *   On `migrate` the view moves by itself ({@link View#autoMigrate}).
+ * - `migrated`: `{viewData}` — {@link View#replaceConnection} finished: new tracks are in place.
+ * - `migrateFailed`: `{error}` — an automatic move failed (the old connection goes on).
  * - `connectionState`, `signalingClose`: as for {@link Publish}.
  *
  * Audio multiplexing: `connect({multiplexedAudioTracks: 3})` asks for three audio slots; the
@@ -616,6 +619,18 @@ export class Publish extends Connection {
  *   setInterval(async () => console.log(await view.slotLevels()), 100); // {'2': 0.31, '3': 0, ...}
  */
 export class View extends Connection {
+  /** The options of the last {@link View#connect}, for {@link View#replaceConnection}. */
+  #lastConnect = null;
+
+  /** The replacement in progress, if any. */
+  #replacing = null;
+
+  /**
+   * Whether a `migrate` event (the server is draining) makes this view move to another
+   * server by itself, make-before-break ({@link View#replaceConnection}). Default true.
+   */
+  autoMigrate = true;
+
   /**
    * @param {object} options
    * @param {string} [options.streamName] Stream to view (optional with `connectionData` or
@@ -694,6 +709,9 @@ export class View extends Connection {
     multiplexedAudioTracks = 0, layer, peerConfig, timeoutMs,
   } = {}) {
     if (this.peerConnection) throw new PodiumError('Already connected; call stop() first');
+    this.#lastConnect = {
+      pinnedSourceId, excludedSourceIds, events, disableVideo, disableAudio, multiplexedAudioTracks, layer, peerConfig, timeoutMs,
+    };
     const slotCount = Number(multiplexedAudioTracks ?? 0);
     if (!Number.isInteger(slotCount) || slotCount < 0) {
       throw new TypeError(`multiplexedAudioTracks must be a non-negative integer (got ${multiplexedAudioTracks})`);
@@ -809,6 +827,91 @@ export class View extends Connection {
   }
 
   /**
+   * Moves this view to a new connection, make-before-break: a second connection is opened
+   * through the Director (or the token generator) with the options of the last
+   * {@link View#connect}; once its peer connection is up, its tracks take the place of the
+   * old ones in {@link View#mediaStream} (and are announced with `track` events, slots
+   * included), and the old connection closes a second later. The server asks for this with
+   * a `migrate` event when it is drained ({@link View#autoMigrate}). Projections made on the
+   * old connection are not carried over (listen for `migrated` to make them again).
+   * @param {{timeoutMs?: number}} [options] how long the new connection may take to come up
+   * @returns {Promise<object>} the new `view` response data
+   */
+  async replaceConnection({ timeoutMs = 20000 } = {}) {
+    if (!this.#lastConnect || !this.peerConnection) throw new PodiumError('Not connected');
+    if (this.#replacing) return this.#replacing;
+    this.#replacing = this.#replace(timeoutMs).finally(() => {
+      this.#replacing = null;
+    });
+    return this.#replacing;
+  }
+
+  async #replace(timeoutMs) {
+    const next = new View({
+      endpoint: this.endpoint,
+      streamName: this.streamName,
+      streamAccountId: this.streamAccountId,
+      token: this.token,
+      // Fixed connection data would lead back to the same server: the Director decides.
+      tokenGenerator: this.tokenGenerator ?? undefined,
+    });
+    next.autoMigrate = false;
+    try {
+      const reply = await next.connect(this.#lastConnect);
+      await waitForConnected(next, timeoutMs);
+      const old = { pc: this.peerConnection, signaling: this.signaling };
+      if (!old.pc) throw new PodiumError('Stopped while migrating');
+      this.#adopt(next, reply);
+      setTimeout(() => {
+        old.signaling?.close();
+        if (old.pc.connectionState !== 'closed') old.pc.close();
+      }, 1000);
+      this.emit('migrated', { viewData: reply });
+      return reply;
+    } catch (err) {
+      next.stop();
+      throw err;
+    }
+  }
+
+  /** Takes over `next`'s connection and state; `next` forwards what it hears from now on. */
+  #adopt(next, reply) {
+    const pc = next.peerConnection;
+    this.peerConnection = pc;
+    this.signaling = next.signaling;
+    this.directorData = next.directorData;
+    this.viewData = reply;
+    this.mids = next.mids;
+    this.slots = next.slots;
+    this.slotTracks = next.slotTracks;
+    this.layers = next.layers;
+    this.activeSources = next.activeSources;
+    next.peerConnection = null;
+    next.signaling = null;
+    // Its signaling handlers and track handler update `next`; they now act on this view.
+    next.onSignalingEvent = (name, data) => this.onSignalingEvent(name, data);
+    next.emit = (name, detail) => this.emit(name, detail);
+    pc.addEventListener('connectionstatechange', () => {
+      if (this.peerConnection === pc) this.emit('connectionState', pc.connectionState);
+    });
+    const { signaling } = this;
+    signaling.addEventListener('close', (ev) => {
+      if (this.signaling === signaling) this.emit('signalingClose', ev.detail);
+    });
+    const newTracks = next.mediaStream.getTracks();
+    for (const track of this.mediaStream.getTracks()) this.mediaStream.removeTrack(track);
+    for (const track of newTracks) this.mediaStream.addTrack(track);
+    for (const transceiver of pc.getTransceivers()) {
+      const track = transceiver.receiver.track;
+      const main = newTracks.includes(track);
+      if (!main && !this.slotTracks.has(transceiver.mid)) continue;
+      this.emit('track', {
+        track, kind: track.kind, mid: transceiver.mid, transceiver, streams: [], main,
+      });
+    }
+  }
+
+  /**
    * Adds a receiving transceiver for projection and renegotiates locally, without the server
    * (as the Millicast SDK's `addRemoteTrack` does): the answer to the new offer is made here
    * from the server's previous answer, the new m-line copying its first m-line of the kind.
@@ -863,6 +966,10 @@ export class View extends Connection {
   }
 
   onSignalingEvent(name, data) {
+    if (name === 'migrate' && this.autoMigrate) {
+      // The server is being drained: move now, before it disconnects us.
+      this.replaceConnection().catch((err) => this.emit('migrateFailed', { error: err }));
+    }
     if (name === 'active') {
       this.activeSources.set(data?.sourceId ?? null, data);
     } else if (name === 'inactive') {
@@ -931,6 +1038,32 @@ export function renegotiatedAnswer(previousAnswer, offer) {
   const mids = out.map(midOf);
   const head = session.map((l) => (l.startsWith('a=group:BUNDLE') ? `a=group:BUNDLE ${mids.join(' ')}` : l));
   return [...head, ...out.flat()].join('\r\n') + '\r\n';
+}
+
+/** Resolves when `connection`'s peer connection is connected; rejects on failure or timeout. */
+function waitForConnected(connection, timeoutMs) {
+  return new Promise((resolve, reject) => {
+    const check = () => {
+      const state = connection.connectionState;
+      if (state === 'connected') {
+        done();
+        resolve();
+      } else if (state === 'failed' || state === 'closed') {
+        done();
+        reject(new PodiumError(`The new connection ${state}`));
+      }
+    };
+    const timer = setTimeout(() => {
+      done();
+      reject(new PodiumError(`The new connection did not come up within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const done = () => {
+      clearTimeout(timer);
+      connection.removeEventListener('connectionState', check);
+    };
+    connection.addEventListener('connectionState', check);
+    check();
+  });
 }
 
 /**

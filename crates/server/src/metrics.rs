@@ -71,8 +71,13 @@ pub async fn metrics(
         },
         local_packets_dropped: state.media.local_packets_dropped(),
     };
+    let mut registry = registry(&media, &shell);
+    if let Some(cluster) = &state.cluster {
+        let reading = cluster.metrics_reading().await;
+        crate::cluster::metrics::register(&mut registry, cluster.node(), &reading);
+    }
     let mut body = String::new();
-    if encode(&mut body, &registry(&media, &shell)).is_err() {
+    if encode(&mut body, &registry).is_err() {
         return (StatusCode::INTERNAL_SERVER_ERROR, "metrics encoding failed").into_response();
     }
     (

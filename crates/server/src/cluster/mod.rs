@@ -10,6 +10,7 @@ mod agent;
 pub mod broadcast;
 pub mod links;
 mod media;
+pub mod metrics;
 pub mod state;
 pub mod status;
 pub mod tokens;
