@@ -322,8 +322,15 @@ impl Agent {
         let Ok(local) = serde_json::to_string(&local) else {
             return;
         };
-        let Ok(Some(shared)) = self.cluster.state.key_ring().await else {
-            return;
+        let shared = match self.cluster.state.key_ring().await {
+            Ok(Some(shared)) => shared,
+            // Redis lost its data: the keys in force here become the cluster's again (the
+            // first node to get there wins; the others adopt its ring).
+            Ok(None) => match self.cluster.state.share_key_ring(&local).await {
+                Ok(shared) => shared,
+                Err(_) => return,
+            },
+            Err(_) => return,
         };
         let agreed = self.ring.get_or_insert_with(|| shared.clone()).clone();
         if local != agreed {

@@ -94,7 +94,17 @@ impl ClusterTokens {
         &self,
         redis: &mut redis::aio::ConnectionManager,
     ) -> redis::RedisResult<Vec<String>> {
-        let version: Option<i64> = redis::cmd("GET").arg(VERSION).query_async(redis).await?;
+        let mut version: Option<i64> = redis::cmd("GET").arg(VERSION).query_async(redis).await?;
+        if version.is_none() {
+            // Redis lost its data (a restart without persistence): this node's replica
+            // puts the tokens back rather than forgetting them all.
+            let known: Vec<StoredToken> = self.read().tokens.values().cloned().collect();
+            if !known.is_empty() {
+                let restored = self.import(redis, known).await?;
+                tracing::warn!(restored, "the cluster's API tokens were missing in Redis: restored");
+                version = redis::cmd("GET").arg(VERSION).query_async(redis).await?;
+            }
+        }
         if version.is_some() && version == self.read().version {
             return Ok(Vec::new());
         }
