@@ -72,6 +72,9 @@ struct DataDir {
     /// Data directory of the server [default: ./podium-data]
     #[arg(long, env = "PODIUM_DATA_DIR", default_value = "podium-data")]
     data_dir: std::path::PathBuf,
+    /// The tokens of this cluster (its Redis URL) instead of the data directory's
+    #[arg(long, env = "PODIUM_CLUSTER")]
+    cluster: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -161,7 +164,7 @@ async fn run() -> anyhow::Result<()> {
         .init();
     match Cli::parse().command {
         Command::Serve(args) => serve(*args).await,
-        Command::Token { command } => token(command),
+        Command::Token { command } => token(command).await,
         Command::Loadtest(args) => loadtest(*args).await,
         Command::Cluster {
             command: ClusterCommand::Status { redis, json },
@@ -264,14 +267,22 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn open_store(dir: &DataDir) -> anyhow::Result<podium_tokens::TokenStore> {
+/// The token store: the cluster's (`--cluster`) or the data directory's.
+async fn open_store(dir: &DataDir) -> anyhow::Result<Box<dyn podium_tokens::Tokens>> {
+    if let Some(url) = &dir.cluster {
+        let tokens = podium_server::cluster::tokens::ClusterTokens::new(url)?;
+        let client = redis::Client::open(url.as_str())?;
+        let mut redis = redis::aio::ConnectionManager::new(client).await?;
+        tokens.refresh(&mut redis).await?;
+        return Ok(Box::new(tokens));
+    }
     std::fs::create_dir_all(&dir.data_dir)?;
-    Ok(podium_tokens::TokenStore::open(
+    Ok(Box::new(podium_tokens::TokenStore::open(
         dir.data_dir.join(podium_server::TOKEN_DB_FILE),
-    )?)
+    )?))
 }
 
-fn token(command: TokenCommand) -> anyhow::Result<()> {
+async fn token(command: TokenCommand) -> anyhow::Result<()> {
     let now = podium_server::state::unix_now();
     match command {
         TokenCommand::Create {
@@ -291,12 +302,12 @@ fn token(command: TokenCommand) -> anyhow::Result<()> {
             new.allowed_origins = origins;
             new.allowed_ips = ips;
             new.expires_at = expires_in.map(|s| now + s);
-            let (record, secret) = open_store(&dir)?.create(new, now)?;
+            let (record, secret) = open_store(&dir).await?.create(new, now)?;
             println!("Created {} ({}).", record.id, record.label);
             println!("Secret (shown only now): {secret}");
         }
         TokenCommand::List { dir, json } => {
-            let tokens = open_store(&dir)?.list()?;
+            let tokens = open_store(&dir).await?.list()?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&tokens)?);
                 return Ok(());
@@ -334,7 +345,7 @@ fn token(command: TokenCommand) -> anyhow::Result<()> {
             }
         }
         TokenCommand::Revoke { dir, id } => {
-            if open_store(&dir)?.revoke(&id, now)? {
+            if open_store(&dir).await?.revoke(&id, now)? {
                 println!("Revoked {id}.");
             } else {
                 anyhow::bail!("no token with id {id}");
