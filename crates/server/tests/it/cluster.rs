@@ -115,11 +115,11 @@ pub async fn node_with(
 }
 
 /// Waits until every node sees `n` nodes (their heartbeats are in Redis).
-async fn settle() {
+pub async fn settle() {
     tokio::time::sleep(Duration::from_millis(700)).await;
 }
 
-fn signaling_url(body: &Value) -> String {
+pub fn signaling_url(body: &Value) -> String {
     format!(
         "{}?token={}",
         body["data"]["urls"][0].as_str().unwrap(),
@@ -127,7 +127,7 @@ fn signaling_url(body: &Value) -> String {
     )
 }
 
-fn host_of(url: &str) -> String {
+pub fn host_of(url: &str) -> String {
     url.split('/').nth(2).unwrap().to_owned()
 }
 
@@ -175,7 +175,7 @@ async fn fifty_concurrent_publish_placements_make_one_origin() {
     );
 }
 
-async fn open(url: &str) -> Ws {
+pub async fn open(url: &str) -> Ws {
     tokio_tungstenite::connect_async(url).await.unwrap().0
 }
 
@@ -265,6 +265,31 @@ async fn viewers_on_edges_get_the_stream_from_its_origin_with_the_cluster_count(
         assert_eq!(active["data"]["sourceId"], Value::Null);
         receive(peer, 7, 30).await;
     }
+    // The operator sees the stream's two edges on any node's /metrics.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = reqwest::get(format!("{}/metrics", nodes[0].base))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if text.contains("podium_cluster_nodes 3")
+            && text.contains(r#"podium_cluster_stream_edges{stream="edge-test"} 2"#)
+            && text.contains(r#"podium_cluster_stream_viewers{stream="edge-test"} 4"#)
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{}",
+            text.lines()
+                .filter(|l| l.contains("cluster"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     // The count every viewer hears is the cluster's: 4, wherever it is.
     for (ws, _, at, events) in &mut viewers {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -293,6 +318,14 @@ async fn a_redis_outage_leaves_media_alone_and_placements_resume() {
     assert_ne!(at, origin);
     wait_event(&mut ws, "active", &mut events).await;
     receive(&mut viewer, 3, 25).await;
+
+    // An API token made before the outage.
+    let (secret, _) = crate::client::create_token(
+        &nodes[0].base,
+        json!({"label": "before", "action": "publish", "streams": ["outage-*"]}),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
 
     redis.kill();
     // Media goes on: the viewer on the edge keeps receiving, and hears no `inactive`.
@@ -340,6 +373,15 @@ async fn a_redis_outage_leaves_media_alone_and_placements_resume() {
         assert!(tokio::time::Instant::now() < deadline, "{status} {body}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // The tokens came back with the nodes' replicas.
+    let (status, body) = director(
+        &nodes[1].base,
+        "publish",
+        Some(&secret),
+        json!({"streamName": "outage-2"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
     let mut events2 = Vec::new();
     let (mut ws2, mut viewer2, _) = view(&nodes[1].base, "outage", &mut events2).await;
     wait_event(&mut ws2, "active", &mut events2).await;

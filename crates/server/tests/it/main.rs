@@ -4,6 +4,7 @@ mod access;
 mod authz;
 mod client;
 mod cluster;
+mod cluster_audio;
 mod limits;
 mod local_publication;
 mod recording;
