@@ -3,7 +3,7 @@
 //! over the cluster's relay links. Node `i` reaches node `j` through link index `1 + j`
 //! (the index a node's shell gives the link to another node: past its one worker).
 
-use podium_media::{PublishParams, Relay};
+use podium_media::Relay;
 
 use crate::Net;
 
@@ -49,22 +49,8 @@ impl Net {
         if video {
             kinds.push((MediaKind::Video, Direction::SendOnly));
         }
-        let (rtc, offer, pending, mids, addr, srtp) = self.new_client(&kinds);
-        let now = self.now;
-        let accepted = self
-            .worker(node)
-            .publish(
-                now,
-                PublishParams {
-                    stream: stream.into(),
-                    source: source.map(Into::into),
-                    offer,
-                    codec: None,
-                    priority: None,
-                },
-            )
-            .expect("publish accepted");
-        self.add_client((rtc, pending, mids, addr, srtp), accepted, node)
+        let client = self.new_client(&kinds);
+        self.publish_client_on(node, stream, source, client)
     }
 
     /// A relay message from node `from` to the node its link index names, through bytes.

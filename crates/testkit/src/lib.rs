@@ -320,9 +320,20 @@ impl Net {
         &mut self,
         stream: &str,
         source: Option<&str>,
-        (rtc, offer, pending, mids, addr, srtp): NewClient,
+        client: NewClient,
     ) -> usize {
         let worker = podium_media::home_worker(stream, self.extra.len() + 1);
+        self.publish_client_on(worker, stream, source, client)
+    }
+
+    /// Publishes `client`'s offer as `source` of `stream` on worker (or node) `worker`.
+    pub(crate) fn publish_client_on(
+        &mut self,
+        worker: usize,
+        stream: &str,
+        source: Option<&str>,
+        (rtc, offer, pending, mids, addr, srtp): NewClient,
+    ) -> usize {
         let now = self.now;
         let accepted = self
             .worker(worker)
@@ -746,6 +757,21 @@ impl Net {
             .filter(|(_, k)| *k == MediaKind::Audio)
             .skip(1)
             .map(|(m, _)| *m)
+            .collect()
+    }
+
+    /// A viewer's `vad` events so far: (slot index, the source it now carries).
+    pub fn vad_slots(&self, viewer: usize) -> Vec<(usize, Option<podium_media::SourceKey>)> {
+        let slots = self.slot_mids(viewer);
+        self.events_of(viewer)
+            .into_iter()
+            .filter_map(|e| match e {
+                MediaEvent::SlotChanged { mid, source, .. } => {
+                    let slot = slots.iter().position(|m| **m == *mid)?;
+                    Some((slot, source))
+                }
+                _ => None,
+            })
             .collect()
     }
 

@@ -514,6 +514,11 @@ impl Sfu {
         let Some(peer) = self.peers.get_mut(&publisher) else {
             return;
         };
+        // Before its connection is up a request cannot leave, and counting it would hold
+        // back the next one by the request interval.
+        if !peer.connected {
+            return;
+        }
         let Role::Publisher(p) = &mut peer.role else {
             return;
         };

@@ -6,22 +6,8 @@
 
 use std::time::Duration;
 
-use podium_media::{MediaEvent, SourceKey};
+use podium_media::MediaEvent;
 use podium_testkit::Net;
-
-fn vads(net: &Net, idx: usize) -> Vec<(usize, Option<SourceKey>)> {
-    let slots = net.slot_mids(idx);
-    net.events_of(idx)
-        .into_iter()
-        .filter_map(|e| match e {
-            MediaEvent::SlotChanged { mid, source, .. } => {
-                let slot = slots.iter().position(|m| **m == *mid)?;
-                Some((slot, source))
-            }
-            _ => None,
-        })
-        .collect()
-}
 
 fn last_count(net: &Net, idx: usize) -> Option<usize> {
     net.events_of(idx).iter().rev().find_map(|e| match e {
@@ -66,11 +52,11 @@ fn listeners_on_edges_hear_the_origins_ranking_and_the_cluster_count() {
         }
     }
     net.run(Duration::from_millis(1500));
-    let reference = vads(&net, on_origin);
+    let reference = net.vad_slots(on_origin);
     assert!(reference.len() >= 4, "{reference:?}");
     for &l in &on_edges {
         assert_eq!(
-            vads(&net, l),
+            net.vad_slots(l),
             reference,
             "listener {l} on node {}",
             net.clients[l].worker

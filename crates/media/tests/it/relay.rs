@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use podium_media::{home_worker, MediaEvent, SourceKey};
+use podium_media::{home_worker, MediaEvent};
 use podium_testkit::{Net, Seen};
 use str0m::media::MediaKind;
 
@@ -112,19 +112,6 @@ fn a_follower_viewers_keyframe_request_reaches_the_publisher_and_the_end_reaches
 }
 
 /// `vad` events of a client: (slot index, source).
-fn vads(net: &Net, idx: usize) -> Vec<(usize, Option<SourceKey>)> {
-    let slots = net.slot_mids(idx);
-    net.events_of(idx)
-        .into_iter()
-        .filter_map(|e| match e {
-            MediaEvent::SlotChanged { mid, source, .. } => {
-                let slot = slots.iter().position(|m| **m == *mid)?;
-                Some((slot, source))
-            }
-            _ => None,
-        })
-        .collect()
-}
 
 #[test]
 fn listeners_on_both_workers_hear_the_same_speakers_ranked_once() {
@@ -149,8 +136,8 @@ fn listeners_on_both_workers_hear_the_same_speakers_ranked_once() {
             });
         }
     }
-    let a = vads(&net, here);
-    let b = vads(&net, there);
+    let a = net.vad_slots(here);
+    let b = net.vad_slots(there);
     assert!(a.len() >= 4, "{a:?}");
     assert_eq!(a, b, "the same decisions on both workers");
     // The follower's listener hears the speakers in its slots.

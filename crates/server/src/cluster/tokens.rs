@@ -101,7 +101,10 @@ impl ClusterTokens {
             let known: Vec<StoredToken> = self.read().tokens.values().cloned().collect();
             if !known.is_empty() {
                 let restored = self.import(redis, known).await?;
-                tracing::warn!(restored, "the cluster's API tokens were missing in Redis: restored");
+                tracing::warn!(
+                    restored,
+                    "the cluster's API tokens were missing in Redis: restored"
+                );
                 version = redis::cmd("GET").arg(VERSION).query_async(redis).await?;
             }
         }

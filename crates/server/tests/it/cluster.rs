@@ -131,15 +131,78 @@ pub fn host_of(url: &str) -> String {
     url.split('/').nth(2).unwrap().to_owned()
 }
 
+/// Three nodes, once they see each other.
+async fn three_nodes(redis: &Redis) -> [Server; 3] {
+    let nodes = [
+        node(redis, 1).await,
+        node(redis, 2).await,
+        node(redis, 3).await,
+    ];
+    settle().await;
+    nodes
+}
+
+/// The node listening at `host` (`ip:port`).
+fn node_at<'a>(nodes: &'a [Server], host: &str) -> &'a Server {
+    nodes
+        .iter()
+        .find(|n| n.running.http_addr.to_string() == host)
+        .unwrap_or_else(|| panic!("no node at {host}"))
+}
+
+/// Runs `check` every 100 ms until it says `Ok`; panics with its last `Err` after `secs`.
+pub async fn eventually<F, Fut>(secs: u64, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        match check().await {
+            Ok(()) => return,
+            Err(why) => assert!(tokio::time::Instant::now() < deadline, "{why}"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A stream published through the first node's Director and a viewer of it on an edge,
+/// receiving.
+struct OnEdge {
+    _publisher: (Ws, Peer),
+    origin: String,
+    ws: Ws,
+    viewer: Peer,
+    /// The edge's host.
+    at: String,
+    events: Vec<Value>,
+}
+
+async fn viewer_on_edge(nodes: &[Server], stream: &str, tag: u8) -> OnEdge {
+    let (pub_ws, publisher, origin) = publish(&nodes[0].base, stream, tag).await;
+    settle().await;
+    let mut events = Vec::new();
+    let (mut ws, mut viewer, at) = view(&nodes[0].base, stream, &mut events).await;
+    assert_ne!(
+        at, origin,
+        "the viewer is on an edge (origin-max-viewers 0)"
+    );
+    wait_event(&mut ws, "active", &mut events).await;
+    receive(&mut viewer, tag, 20).await;
+    OnEdge {
+        _publisher: (pub_ws, publisher),
+        origin,
+        ws,
+        viewer,
+        at,
+        events,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_concurrent_publish_placements_make_one_origin() {
     let redis = Redis::start();
-    let nodes = [
-        node(&redis, 1).await,
-        node(&redis, 2).await,
-        node(&redis, 3).await,
-    ];
-    settle().await;
+    let nodes = three_nodes(&redis).await;
     let calls = (0..50).map(|i| {
         let base = nodes[i % 3].base.clone();
         async move { director(&base, "publish", Some(TOKEN), json!({"streamName": "one"})).await }
@@ -266,30 +329,25 @@ async fn viewers_on_edges_get_the_stream_from_its_origin_with_the_cluster_count(
         receive(peer, 7, 30).await;
     }
     // The operator sees the stream's two edges on any node's /metrics.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
+    eventually(10, || async {
         let text = reqwest::get(format!("{}/metrics", nodes[0].base))
             .await
             .unwrap()
             .text()
             .await
             .unwrap();
-        if text.contains("podium_cluster_nodes 3")
-            && text.contains(r#"podium_cluster_stream_edges{stream="edge-test"} 2"#)
-            && text.contains(r#"podium_cluster_stream_viewers{stream="edge-test"} 4"#)
-        {
-            break;
+        let wanted = [
+            "podium_cluster_nodes 3",
+            r#"podium_cluster_stream_edges{stream="edge-test"} 2"#,
+            r#"podium_cluster_stream_viewers{stream="edge-test"} 4"#,
+        ];
+        if wanted.iter().all(|w| text.contains(w)) {
+            return Ok(());
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{}",
-            text.lines()
-                .filter(|l| l.contains("cluster"))
-                .collect::<Vec<_>>()
-                .join("\n")
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        let lines: Vec<&str> = text.lines().filter(|l| l.contains("cluster")).collect();
+        Err(lines.join("\n"))
+    })
+    .await;
     // The count every viewer hears is the cluster's: 4, wherever it is.
     for (ws, _, at, events) in &mut viewers {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -311,13 +369,13 @@ async fn a_redis_outage_leaves_media_alone_and_placements_resume() {
     let mut redis = Redis::start();
     let nodes = [node(&redis, 1).await, node(&redis, 2).await];
     settle().await;
-    let (_pub_ws, _publisher, origin) = publish(&nodes[0].base, "outage", 3).await;
-    settle().await;
-    let mut events = Vec::new();
-    let (mut ws, mut viewer, at) = view(&nodes[0].base, "outage", &mut events).await;
-    assert_ne!(at, origin);
-    wait_event(&mut ws, "active", &mut events).await;
-    receive(&mut viewer, 3, 25).await;
+    let OnEdge {
+        mut ws,
+        mut viewer,
+        events,
+        _publisher,
+        ..
+    } = viewer_on_edge(&nodes, "outage", 3).await;
 
     // An API token made before the outage.
     let (secret, _) = crate::client::create_token(
@@ -358,21 +416,20 @@ async fn a_redis_outage_leaves_media_alone_and_placements_resume() {
     // Redis comes back empty: the nodes register again, the origin is claimed again, and
     // placements resume on their own.
     redis.start_again();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        let (status, body) = director(
+    eventually(15, || async {
+        match director(
             &nodes[1].base,
             "subscribe",
             None,
             json!({"streamName": "outage"}),
         )
-        .await;
-        if status == 200 {
-            break;
+        .await
+        {
+            (200, _) => Ok(()),
+            (status, body) => Err(format!("{status} {body}")),
         }
-        assert!(tokio::time::Instant::now() < deadline, "{status} {body}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    })
+    .await;
     // The tokens came back with the nodes' replicas.
     let (status, body) = director(
         &nodes[1].base,
@@ -405,22 +462,16 @@ async fn a_redis_outage_leaves_media_alone_and_placements_resume() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_drained_node_tells_its_viewers_to_move_then_lets_them_go_and_gets_no_one_new() {
     let redis = Redis::start();
-    let nodes = [
-        node(&redis, 1).await,
-        node(&redis, 2).await,
-        node(&redis, 3).await,
-    ];
-    settle().await;
-    let (_pub_ws, _publisher, origin) = publish(&nodes[0].base, "drain", 5).await;
-    settle().await;
-    let mut events = Vec::new();
-    let (mut ws, mut viewer, at) = view(&nodes[0].base, "drain", &mut events).await;
-    assert_ne!(at, origin);
-    receive(&mut viewer, 5, 20).await;
-    let drained = nodes
-        .iter()
-        .find(|n| n.running.http_addr.to_string() == at)
-        .unwrap();
+    let nodes = three_nodes(&redis).await;
+    let OnEdge {
+        mut ws,
+        mut events,
+        at,
+        _publisher,
+        viewer: _viewer,
+        ..
+    } = viewer_on_edge(&nodes, "drain", 5).await;
+    let drained = node_at(&nodes, &at);
     let (status, body) = crate::client::admin(
         &drained.base,
         reqwest::Method::POST,
@@ -459,12 +510,7 @@ async fn a_drained_node_tells_its_viewers_to_move_then_lets_them_go_and_gets_no_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_work_on_every_node_and_kicks_and_revocations_reach_every_node() {
     let redis = Redis::start();
-    let nodes = [
-        node(&redis, 1).await,
-        node(&redis, 2).await,
-        node(&redis, 3).await,
-    ];
-    settle().await;
+    let nodes = three_nodes(&redis).await;
     // A token created on node 3 opens node 1's Director (once its replica caught up: half a
     // second at most).
     let (secret, id) = crate::client::create_token(
@@ -472,43 +518,48 @@ async fn tokens_work_on_every_node_and_kicks_and_revocations_reach_every_node() 
         json!({"label": "studio", "action": "publish", "streams": ["kick-*"]}),
     )
     .await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        let (status, body) = director(
-            &nodes[0].base,
-            "publish",
-            Some(&secret),
-            json!({"streamName": "kick-1"}),
-        )
-        .await;
-        if status == 200 {
-            break;
+    let publish_status = |stream: &'static str| {
+        let (base, secret) = (nodes[0].base.clone(), secret.clone());
+        async move {
+            director(
+                &base,
+                "publish",
+                Some(&secret),
+                json!({ "streamName": stream }),
+            )
+            .await
         }
-        assert!(tokio::time::Instant::now() < deadline, "{status} {body}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    };
+    eventually(5, || async {
+        match publish_status("kick-1").await {
+            (200, _) => Ok(()),
+            (status, body) => Err(format!("{status} {body}")),
+        }
+    })
+    .await;
     // Listed on every node.
-    loop {
+    eventually(5, || async {
         let (_, listed) =
             crate::client::admin(&nodes[1].base, reqwest::Method::GET, "tokens", None).await;
-        if listed.to_string().contains(&id) {
-            break;
+        let text = listed.to_string();
+        if text.contains(&id) {
+            Ok(())
+        } else {
+            Err(text)
         }
-        assert!(tokio::time::Instant::now() < deadline, "{listed}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await;
 
     // A viewer on an edge is cut off by a kick sent to another node.
-    let (_pub_ws, _publisher, origin) = publish(&nodes[0].base, "kick-1", 4).await;
-    settle().await;
-    let mut events = Vec::new();
-    let (mut ws, mut viewer, at) = view(&nodes[0].base, "kick-1", &mut events).await;
-    assert_ne!(at, origin);
-    receive(&mut viewer, 4, 10).await;
-    let kicker = nodes
-        .iter()
-        .find(|n| n.running.http_addr.to_string() == origin)
-        .unwrap();
+    // Bound, not `..`: the publisher and the viewer's peer must live to the end.
+    let OnEdge {
+        mut ws,
+        origin,
+        _publisher,
+        viewer: _viewer,
+        ..
+    } = viewer_on_edge(&nodes, "kick-1", 4).await;
+    let kicker = node_at(&nodes, &origin);
     let (status, body) = crate::client::admin(
         &kicker.base,
         reqwest::Method::POST,
@@ -529,19 +580,11 @@ async fn tokens_work_on_every_node_and_kicks_and_revocations_reach_every_node() 
     )
     .await;
     assert_eq!(status, 200);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        let (status, body) = director(
-            &nodes[0].base,
-            "publish",
-            Some(&secret),
-            json!({"streamName": "kick-2"}),
-        )
-        .await;
-        if status == 401 || status == 403 {
-            break;
+    eventually(5, || async {
+        match publish_status("kick-2").await {
+            (401 | 403, _) => Ok(()),
+            (status, body) => Err(format!("{status} {body}")),
         }
-        assert!(tokio::time::Instant::now() < deadline, "{status} {body}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await;
 }
