@@ -832,8 +832,11 @@ export class View extends Connection {
    * {@link View#connect}; once its peer connection is up, its tracks take the place of the
    * old ones in {@link View#mediaStream} (and are announced with `track` events, slots
    * included), and the old connection closes a second later. The server asks for this with
-   * a `migrate` event when it is drained ({@link View#autoMigrate}). Projections made on the
-   * old connection are not carried over (listen for `migrated` to make them again).
+   * a `migrate` event when it is drained ({@link View#autoMigrate}). Should the new
+   * connection hear `migrate` too (placed on a draining server by a Director that did not
+   * know yet), it is dropped and the Director asked again, up to 3 times 0.5 s apart.
+   * Projections made on the old connection are not carried over (listen for `migrated` to
+   * make them again).
    * @param {{timeoutMs?: number}} [options] how long the new connection may take to come up
    * @returns {Promise<object>} the new `view` response data
    */
@@ -847,30 +850,47 @@ export class View extends Connection {
   }
 
   async #replace(timeoutMs) {
-    const next = new View({
-      endpoint: this.endpoint,
-      streamName: this.streamName,
-      streamAccountId: this.streamAccountId,
-      token: this.token,
-      // Fixed connection data would lead back to the same server: the Director decides.
-      tokenGenerator: this.tokenGenerator ?? undefined,
-    });
-    next.autoMigrate = false;
-    try {
-      const reply = await next.connect(this.#lastConnect);
-      await waitForConnected(next, timeoutMs);
-      const old = { pc: this.peerConnection, signaling: this.signaling };
-      if (!old.pc) throw new PodiumError('Stopped while migrating');
-      this.#adopt(next, reply);
-      setTimeout(() => {
-        old.signaling?.close();
-        if (old.pc.connectionState !== 'closed') old.pc.close();
-      }, 1000);
-      this.emit('migrated', { viewData: reply });
-      return reply;
-    } catch (err) {
-      next.stop();
-      throw err;
+    for (let attempt = 1; ; attempt++) {
+      const next = new View({
+        endpoint: this.endpoint,
+        streamName: this.streamName,
+        streamAccountId: this.streamAccountId,
+        token: this.token,
+        // Fixed connection data would lead back to the same server: the Director decides.
+        tokenGenerator: this.tokenGenerator ?? undefined,
+      });
+      next.autoMigrate = false;
+      // A Director that did not know yet that the server is draining may send the new
+      // connection there too; that server then says `migrate` to it at once.
+      let draining = false;
+      next.addEventListener('migrate', () => {
+        draining = true;
+      });
+      try {
+        const reply = await next.connect(this.#lastConnect);
+        await waitForConnected(next, timeoutMs);
+        // Swapped once the new video has a frame (if it has video), not a blank moment.
+        await waitForFirstFrame(next, MIGRATE_FRAME_WAIT_MS);
+        const old = { pc: this.peerConnection, signaling: this.signaling };
+        if (!old.pc) throw new PodiumError('Stopped while migrating');
+        if (draining) {
+          if (attempt >= MIGRATE_ATTEMPTS) throw new PodiumError(`The new connection landed on a draining server ${attempt} times`);
+          next.stop();
+          await new Promise((resolve) => { setTimeout(resolve, MIGRATE_RETRY_MS); });
+          if (!this.peerConnection) throw new PodiumError('Stopped while migrating');
+          continue;
+        }
+        this.#adopt(next, reply);
+        setTimeout(() => {
+          old.signaling?.close();
+          if (old.pc.connectionState !== 'closed') old.pc.close();
+        }, 1000);
+        this.emit('migrated', { viewData: reply });
+        return reply;
+      } catch (err) {
+        next.stop();
+        throw err;
+      }
     }
   }
 
@@ -1038,6 +1058,32 @@ export function renegotiatedAnswer(previousAnswer, offer) {
   const mids = out.map(midOf);
   const head = session.map((l) => (l.startsWith('a=group:BUNDLE') ? `a=group:BUNDLE ${mids.join(' ')}` : l));
   return [...head, ...out.flat()].join('\r\n') + '\r\n';
+}
+
+/** Connections {@link View#replaceConnection} tries before giving up on servers that drain too. */
+const MIGRATE_ATTEMPTS = 3;
+/** Pause (ms) before asking the Director again after landing on a draining server. */
+const MIGRATE_RETRY_MS = 500;
+
+/** Longest wait (ms) for the new connection's first video frame before swapping anyway. */
+const MIGRATE_FRAME_WAIT_MS = 3000;
+
+/**
+ * Resolves once `view`'s main video has decoded a frame, at once without a main video, or
+ * after `limitMs` (a source without video frames must not hold a move back).
+ */
+async function waitForFirstFrame(view, limitMs) {
+  const mid = view.mids.video;
+  const pc = view.peerConnection;
+  if (mid === null || mid === undefined || !pc) return;
+  const deadline = performance.now() + limitMs;
+  while (performance.now() < deadline) {
+    const report = await pc.getStats();
+    for (const s of report.values()) {
+      if (s.type === 'inbound-rtp' && s.kind === 'video' && s.mid === mid && s.framesDecoded > 0) return;
+    }
+    await new Promise((resolve) => { setTimeout(resolve, 50); });
+  }
 }
 
 /** Resolves when `connection`'s peer connection is connected; rejects on failure or timeout. */

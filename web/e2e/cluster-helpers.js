@@ -145,3 +145,41 @@ export async function waitForNodes(node, count, { timeout = 15_000 } = {}) {
   await sleep(700);
   return last.body.data;
 }
+
+/**
+ * Start a private Redis and three nodes (node i on 127.0.0.i) with `--origin-max-viewers 0`
+ * (every viewer on an edge) plus `extraArgs`, and wait until each Director knows all three.
+ * Returns {redis, nodes, killedAt, stop()}.
+ */
+export async function startCluster({ extraArgs = [], count = 3 } = {}) {
+  const redis = await startRedis();
+  const nodes = [];
+  const cluster = {
+    redis,
+    nodes,
+    /** Wall-clock time each killed node (by name) got its SIGKILL. */
+    killedAt: {},
+    async stop() {
+      await Promise.all(nodes.map((n) => n.stop().catch(() => {})));
+      await redis.stop();
+    },
+  };
+  try {
+    for (let index = 1; index <= count; index++) {
+      nodes.push(await startNode({ redis, index, extraArgs: ['--origin-max-viewers', '0', ...extraArgs] }));
+    }
+    await waitForNodes(nodes[0], count);
+  } catch (err) {
+    await cluster.stop();
+    throw err;
+  }
+  return cluster;
+}
+
+/** SIGKILL `node` of `cluster`; returns the wall-clock time just before the signal. */
+export async function killNode(cluster, node) {
+  const at = Date.now();
+  cluster.killedAt[node.name] = at;
+  await node.kill();
+  return at;
+}

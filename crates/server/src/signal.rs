@@ -278,7 +278,13 @@ impl Session {
                             linger = true;
                             break;
                         }
-                        Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                        Some(Ok(Message::Close(_))) => {
+                            // The closing handshake's answer (queued when the close was read)
+                            // goes out, so the client sees a clean close.
+                            let _ = tokio::time::timeout(limit, sink.close()).await;
+                            break;
+                        }
+                        None | Some(Err(_)) => break,
                         Some(Ok(_)) => continue, // ping/pong are answered by the library
                     };
                     let reply = self.handle(text.as_str(), &events_tx).await;

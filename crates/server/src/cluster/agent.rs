@@ -64,6 +64,10 @@ struct Agent {
     pulled: HashMap<String, Pulled>,
     /// Streams whose origin this node holds, with when they last had a publication here.
     held: HashMap<String, Instant>,
+    /// Streams whose viewers here were last written to Redis.
+    counted: Vec<String>,
+    /// Viewers and publications here at the last tick.
+    load: (usize, usize),
     /// Nodes whose link fell, and when.
     link_lost_at: HashMap<String, Instant>,
     /// The key ring as last agreed with the cluster.
@@ -85,6 +89,8 @@ pub(super) async fn run(
         drain_started: None,
         drained: false,
         link_lost_at: HashMap::new(),
+        counted: Vec::new(),
+        load: (0, 0),
         pulled: HashMap::new(),
         held: HashMap::new(),
         ring: None,
@@ -117,6 +123,7 @@ impl Agent {
         };
         let viewers: usize = presence.iter().map(|p| p.viewers).sum();
         let publications: usize = presence.iter().map(|p| p.publications).sum();
+        self.load = (viewers, publications);
         let record =
             self.cluster
                 .record(clamp(viewers), clamp(publications), clamp(self.held.len()));
@@ -130,11 +137,23 @@ impl Agent {
             .filter(|p| p.viewers > 0)
             .map(|p| (p.stream.clone(), p.viewers))
             .collect();
-        let _ = self
+        // Streams counted last time and without viewers now: their entry goes (a stale count
+        // would make placement and the operator's view believe this node still serves them).
+        let gone: Vec<String> = self
+            .counted
+            .iter()
+            .filter(|s| !counts.iter().any(|(c, _)| c == *s))
+            .cloned()
+            .collect();
+        if self
             .cluster
             .state
-            .record_viewers(self.cluster.node(), &counts)
-            .await;
+            .record_viewers(self.cluster.node(), &counts, &gone)
+            .await
+            .is_ok()
+        {
+            self.counted = counts.iter().map(|(s, _)| s.clone()).collect();
+        }
         let mut redis = self.cluster.state.connection();
         if let Err(e) = self.cluster.tokens.refresh(&mut redis).await {
             tracing::debug!(error = %e, "API tokens not refreshed");
@@ -166,7 +185,18 @@ impl Agent {
                 tracing::info!(grace = ?self.cluster.settings.drain_grace, "draining: clients asked to move");
                 self.drain_started = Some(now);
                 self.drained = false;
-                self.cluster.set_draining(true);
+                // The record says `draining` before any client is told to move, and the
+                // Directors' views have had time to read it: a client moving at once is
+                // not placed here again.
+                self.cluster.mark_draining();
+                self.heartbeat_now().await;
+                let cluster = self.cluster.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(Cluster::view_lag()).await;
+                    if cluster.is_draining() {
+                        cluster.set_draining(true);
+                    }
+                });
             }
             (true, Some(started)) => {
                 if !self.drained && now.duration_since(started) >= self.cluster.settings.drain_grace
@@ -188,6 +218,18 @@ impl Agent {
                 self.cluster.set_draining(false);
             }
             (false, None) => {}
+        }
+    }
+
+    /// Writes this node's record now (with the load of the last tick).
+    async fn heartbeat_now(&self) {
+        let record = self.cluster.record(
+            clamp(self.load.0),
+            clamp(self.load.1),
+            clamp(self.held.len()),
+        );
+        if let Err(e) = self.cluster.state.heartbeat(&record).await {
+            tracing::warn!(error = %e, "heartbeat not written: Redis unreachable");
         }
     }
 

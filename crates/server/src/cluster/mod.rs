@@ -583,6 +583,18 @@ impl Cluster {
         self.drain_tx.send_replace(draining);
     }
 
+    /// Marks this node draining in its record only (the next heartbeat says so); clients
+    /// are told with [`Cluster::set_draining`] once the record is written.
+    pub fn mark_draining(&self) {
+        self.draining.store(true, Ordering::Relaxed);
+    }
+
+    /// How long a Director may place from a view read before a change: wait this long after
+    /// writing a change before acting on it.
+    pub fn view_lag() -> Duration {
+        VIEW_REFRESH + Duration::from_millis(50)
+    }
+
     /// Becomes true when this node starts draining.
     pub fn drain_signal(&self) -> tokio::sync::watch::Receiver<bool> {
         self.drain_tx.subscribe()

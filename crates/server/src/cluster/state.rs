@@ -265,16 +265,21 @@ impl SharedState {
         Ok(released == 1)
     }
 
-    /// Records `node`'s viewers of each stream (for placement and the operator's view).
+    /// Records `node`'s viewers of each stream (for placement and the operator's view), and
+    /// removes its entry from the streams in `gone` (no viewer there any more).
     pub async fn record_viewers(
         &self,
         node: &str,
         streams: &[(String, usize)],
+        gone: &[String],
     ) -> redis::RedisResult<()> {
-        if streams.is_empty() {
+        if streams.is_empty() && gone.is_empty() {
             return Ok(());
         }
         let mut pipe = redis::pipe();
+        for stream in gone {
+            pipe.hdel(viewers_key(stream), node).ignore();
+        }
         for (stream, viewers) in streams {
             let key = viewers_key(stream);
             pipe.hset(&key, node, *viewers)

@@ -195,3 +195,19 @@ async fn shutdown_closes_idle_signaling_sockets_and_stops() {
         .expect("server stops promptly");
     done.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn a_client_that_closes_gets_the_closing_handshake_answered() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let srv = server().await;
+    let mut ws = connect(&srv.base, false, "close-me").await;
+    ws.send(Message::Close(None)).await.unwrap();
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(5), ws.next())
+        .await
+        .expect("an answer within 5 s");
+    assert!(
+        matches!(answer, Some(Ok(Message::Close(_)))),
+        "a close frame back, not a dropped connection: {answer:?}"
+    );
+}
