@@ -73,9 +73,6 @@ pub struct Placement {
     workers: usize,
     /// Viewers per worker of each stream with viewers.
     viewers: Mutex<HashMap<String, Vec<usize>>>,
-    /// Streams pulled from another node: their viewers stay on one worker, so one copy of
-    /// the stream crosses from the origin to this node.
-    remote: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Placement {
@@ -85,36 +82,19 @@ impl Placement {
             spread_from,
             workers: workers.max(1),
             viewers: Mutex::default(),
-            remote: Mutex::default(),
         }
-    }
-
-    /// Whether `stream` is pulled from another node (its viewers then join its home).
-    pub fn set_remote(&self, stream: &str, remote: bool) {
-        if let Ok(mut set) = self.remote.lock() {
-            if remote {
-                set.insert(stream.to_owned());
-            } else {
-                set.remove(stream);
-            }
-        }
-    }
-
-    fn is_remote(&self, stream: &str) -> bool {
-        self.remote.lock().is_ok_and(|set| set.contains(stream))
     }
 
     /// The worker for a new viewer of `stream` (counted there until [`Placement::left`]).
     pub fn place(&self, stream: &str) -> usize {
         let home = shard_of(stream, self.workers);
-        let remote = self.is_remote(stream);
         let Ok(mut viewers) = self.viewers.lock() else {
             return home;
         };
         let counts = viewers
             .entry(stream.to_owned())
             .or_insert_with(|| vec![0; self.workers]);
-        let worker = if remote || counts[home] < self.spread_from {
+        let worker = if counts[home] < self.spread_from {
             home
         } else {
             // The fewest viewers; the home first among equals.

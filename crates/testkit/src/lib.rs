@@ -141,9 +141,9 @@ pub struct Net {
     pub clients: Vec<Client>,
     pub events: Vec<MediaEvent>,
     bench_steps: u64,
-    /// The workers are nodes of a cluster, not workers of one server ([`Net::cluster`]):
-    /// relay messages cross between them as bytes.
-    cluster: bool,
+    /// With `Some(w)`, the workers are nodes of `w` workers of a cluster ([`Net::cluster_of`]):
+    /// relay messages between nodes cross as bytes.
+    cluster: Option<usize>,
 }
 
 impl Default for Net {
@@ -234,7 +234,7 @@ impl Net {
             clients: Vec::new(),
             events: Vec::new(),
             bench_steps: 0,
-            cluster: false,
+            cluster: None,
         }
     }
 
@@ -500,7 +500,7 @@ impl Net {
         moved |= !relays.is_empty();
         for (from, r) in relays {
             let now = self.now;
-            if self.cluster {
+            if self.cluster.is_some() {
                 self.deliver_between_nodes(from, r);
             } else {
                 self.worker(r.to()).handle_relay(now, r);

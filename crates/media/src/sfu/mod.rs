@@ -12,6 +12,7 @@ mod publishing;
 pub(crate) mod recording;
 mod redundancy;
 pub(crate) mod relay;
+mod relay_counts;
 pub(crate) mod relay_wire;
 pub(crate) mod remote;
 mod timers;

@@ -121,25 +121,25 @@ pub(super) enum RelayMsg {
 /// The home side: who follows which stream.
 #[derive(Debug, Default)]
 pub(super) struct Homed {
-    streams: HashMap<Arc<str>, Followed>,
+    pub(super) streams: HashMap<Arc<str>, Followed>,
 }
 
 #[derive(Debug, Default)]
-struct Followed {
+pub(super) struct Followed {
     /// Following workers, with their connected viewers and whether any has slots.
-    followers: Vec<Follower>,
+    pub(super) followers: Vec<Follower>,
     /// The generation each source was last announced with (home source id → generation).
     announced: HashMap<u32, u64>,
 }
 
 #[derive(Debug, Clone, Copy)]
-struct Follower {
-    worker: usize,
-    count: usize,
-    connected: usize,
+pub(super) struct Follower {
+    pub(super) worker: usize,
+    pub(super) count: usize,
+    pub(super) connected: usize,
     slots: bool,
     /// What it was last told of the viewers elsewhere.
-    told: Option<(usize, usize)>,
+    pub(super) told: Option<(usize, usize)>,
 }
 
 /// The follower side: the mirrored streams.
@@ -158,9 +158,9 @@ pub(super) struct Mirror {
     /// Whether the home was told some viewer here has slots.
     pub(super) slots: bool,
     /// The stream's viewers and connected viewers on every other worker, as the home said.
-    elsewhere: Option<(usize, usize)>,
+    pub(super) elsewhere: Option<(usize, usize)>,
     /// Viewers and connected viewers here, as last told to the home.
-    count_sent: (usize, usize),
+    pub(super) count_sent: (usize, usize),
 }
 
 /// A mirror publication's link to its source at the home.
@@ -260,6 +260,8 @@ impl Sfu {
                     if let Some(id) = self.registry.stream_id(&stream) {
                         self.announce_viewer_count(id);
                     }
+                    // Workers following this one hear the new total too.
+                    self.send_totals(&stream);
                 }
             }
         }
@@ -476,105 +478,6 @@ impl Sfu {
         self.relays.extend(out);
     }
 
-    /// The viewers of `stream` on this worker and, on its home, on its followers; a
-    /// follower knows the total the home last sent.
-    pub(super) fn viewer_total(&self, stream: StreamId) -> usize {
-        let here = self.registry.viewers(stream).len();
-        let connected = self.registry.connected_viewers(stream);
-        self.totals(stream, (here, connected)).0
-    }
-
-    /// Connected viewers of the stream `name` on every worker (what the viewer cap counts).
-    pub(super) fn connected_total(&self, name: &str) -> usize {
-        let Some(id) = self.registry.stream_id(name) else {
-            // No viewer here yet: a follower may still know the others.
-            let remote = self.mirrored.streams.get(name).and_then(|m| m.elsewhere);
-            return remote.map_or(0, |(_, c)| c);
-        };
-        let here = (
-            self.registry.viewers(id).len(),
-            self.registry.connected_viewers(id),
-        );
-        self.totals(id, here).1
-    }
-
-    /// (viewers, connected viewers) of `stream` everywhere, from `here`'s figures.
-    fn totals(&self, stream: StreamId, here: (usize, usize)) -> (usize, usize) {
-        let Some(name) = self.registry.stream_name(stream) else {
-            return here;
-        };
-        if let Some(f) = self.homed.streams.get(name) {
-            let count: usize = f.followers.iter().map(|f| f.count).sum();
-            let connected: usize = f.followers.iter().map(|f| f.connected).sum();
-            return (here.0 + count, here.1 + connected);
-        }
-        match self.mirrored.streams.get(name).and_then(|m| m.elsewhere) {
-            Some((count, connected)) => (count + here.0, connected + here.1),
-            None => here,
-        }
-    }
-
-    /// Home: tells followers the totals if they changed. Follower: tells the home its counts
-    /// if they changed. Called when the stream's count is announced.
-    pub(super) fn relay_counts(&mut self, stream: StreamId) {
-        let Some(name) = self.registry.stream_name(stream).map(str::to_owned) else {
-            return;
-        };
-        self.send_totals(&name);
-        let here = (
-            self.registry.viewers(stream).len(),
-            self.registry.connected_viewers(stream),
-        );
-        let home = self.home_of(&name);
-        if let Some((name, m)) = self.mirrored.streams.get_shared_key_mut(&name) {
-            if m.count_sent != here {
-                m.count_sent = here;
-                let msg = RelayMsg::Count {
-                    stream: name,
-                    from: self.config.worker,
-                    count: here.0,
-                    connected: here.1,
-                };
-                self.relay(home, msg);
-            }
-        }
-    }
-
-    /// Home: tells each follower the viewers on the other workers, if that changed.
-    fn send_totals(&mut self, name: &str) {
-        let here = self.registry.stream_id(name).map_or((0, 0), |id| {
-            (
-                self.registry.viewers(id).len(),
-                self.registry.connected_viewers(id),
-            )
-        });
-        let Some((name, followed)) = self.homed.streams.get_shared_key_mut(name) else {
-            return;
-        };
-        let all = followed
-            .followers
-            .iter()
-            .fold(here, |(c, k), f| (c + f.count, k + f.connected));
-        let mut out = Vec::new();
-        for f in &mut followed.followers {
-            let elsewhere = (all.0 - f.count, all.1 - f.connected);
-            if f.told != Some(elsewhere) {
-                f.told = Some(elsewhere);
-                out.push((f.worker, elsewhere));
-            }
-        }
-        for (w, (count, connected)) in out {
-            self.relay(
-                w,
-                RelayMsg::Total {
-                    stream: name.clone(),
-                    count,
-                    connected,
-                },
-            );
-        }
-    }
-
     // ---- follower side ----
 
     /// A viewer of `stream` joined here: if the stream's home is another worker, follow it
@@ -781,7 +684,7 @@ fn in_tracks(tracks: &[TrackInfo]) -> Vec<InTrack> {
 }
 
 /// `HashMap<Arc<str>, V>::get_key_value` returning the key cloned and the value mutably.
-trait SharedKeyMut<V> {
+pub(super) trait SharedKeyMut<V> {
     fn get_shared_key_mut(&mut self, k: &str) -> Option<(Arc<str>, &mut V)>;
 }
 

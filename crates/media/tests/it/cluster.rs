@@ -147,3 +147,72 @@ fn an_edge_that_starts_following_asks_the_origin_for_a_keyframe() {
     );
     assert!(!net.clients[v].seen.is_empty());
 }
+
+#[test]
+fn an_edge_spreads_a_pulled_stream_over_its_workers_with_one_copy_from_the_origin() {
+    // Two nodes of two workers: the edge's home worker for the stream follows the origin,
+    // its other worker follows that home worker.
+    let mut net = Net::cluster_of(2, 2);
+    let pubs: Vec<usize> = (0..3)
+        .map(|i| net.publish_on(0, "room", Some(&format!("s{i}"))))
+        .collect();
+    net.set_origin(1, "room", Some(0));
+    let home = podium_media::home_worker("room", 2);
+    let origin_listener = net.listen_at(net.node_worker(0, 1 - home), "room", 2);
+    let edge_listeners: Vec<usize> = (0..4)
+        .map(|i| {
+            let worker = net.node_worker(1, i % 2);
+            net.listen_at(worker, "room", 2)
+        })
+        .collect();
+    net.connect_all();
+    for talkers in [(0..1usize), (1..3), (2..3)] {
+        for _ in 0..60 {
+            net.audio_tick(&pubs, |i| {
+                if talkers.contains(&i) {
+                    Some(Some(-25))
+                } else {
+                    Some(None)
+                }
+            });
+        }
+    }
+    net.run(Duration::from_millis(1500));
+    let reference = net.vad_slots(origin_listener);
+    assert!(reference.len() >= 3, "{reference:?}");
+    for &l in &edge_listeners {
+        assert_eq!(
+            net.vad_slots(l),
+            reference,
+            "listener {l} (worker {})",
+            net.clients[l].worker
+        );
+        assert!(
+            in_slots(&net, l) > 100,
+            "listener {l}: {} packets",
+            in_slots(&net, l)
+        );
+        assert_eq!(
+            last_count(&net, l),
+            Some(5),
+            "the cluster's total on every worker"
+        );
+    }
+    assert_eq!(last_count(&net, origin_listener), Some(5));
+    // The packets crossed to the edge once (its home worker) and on to its other worker once.
+    let edge_home = net.node_worker(1, home);
+    let edge_other = net.node_worker(1, 1 - home);
+    let (a, b) = (
+        net.worker(edge_home).counters().rtp_relayed_in,
+        net.worker(edge_other).counters().rtp_relayed_in,
+    );
+    let published = 3 * 180;
+    assert!(
+        a <= published && a > published / 2,
+        "edge home got {a} of {published}"
+    );
+    assert!(
+        b <= published && b > published / 2,
+        "edge's other worker got {b}"
+    );
+}

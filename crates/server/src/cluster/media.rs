@@ -43,11 +43,12 @@ impl MediaHandle {
     }
 
     /// `stream` is pulled from the node behind link `home` (an index past the workers), or
-    /// with `None` from nowhere: every worker is told (each one with viewers follows), and
-    /// new viewers of a pulled stream join its home worker.
+    /// with `None` from nowhere. The stream's home worker here follows the origin; the
+    /// other workers, whose viewers spread as for any stream, follow that home worker: one
+    /// copy of the stream crosses from the origin to this node.
     pub fn set_remote_home(&self, stream: &str, home: Option<usize>) {
-        self.placement.set_remote(stream, home.is_some());
-        for tx in self.workers.iter() {
+        let worker = self.worker_of_stream(stream);
+        if let Some(tx) = self.workers.get(worker) {
             let _ = tx.send(Command::RemoteHome(stream.to_owned(), home));
         }
     }
