@@ -588,3 +588,46 @@ async fn tokens_work_on_every_node_and_kicks_and_revocations_reach_every_node() 
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_rotated_on_one_node_sign_jwts_every_node_accepts() {
+    let redis = Redis::start();
+    let nodes = three_nodes(&redis).await;
+    let (_pub_ws, _publisher, _) = publish(&nodes[0].base, "rotate", 6).await;
+    let kid =
+        podium_server::secrets::rotate_keys(&nodes[0].dir, podium_server::state::unix_now(), 600)
+            .unwrap();
+    // Node 1 reloads its ring, the cluster takes it, the other nodes adopt it (a few seconds
+    // each); then a viewer's JWT from node 1's Director, signed with the new key, opens an
+    // edge's signaling.
+    eventually(20, || async {
+        let (status, body) = director(
+            &nodes[0].base,
+            "subscribe",
+            None,
+            json!({"streamName": "rotate"}),
+        )
+        .await;
+        if status != 200 {
+            return Err(format!("{status} {body}"));
+        }
+        let jwt = body["data"]["jwt"].as_str().unwrap();
+        let header = jwt.split('.').next().unwrap();
+        use base64::Engine as _;
+        let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(header)
+            .unwrap();
+        if !String::from_utf8_lossy(&header).contains(&kid) {
+            return Err(format!(
+                "node 1 still signs with the old key: {}",
+                String::from_utf8_lossy(&header)
+            ));
+        }
+        let url = signaling_url(&body);
+        match tokio_tungstenite::connect_async(&url).await {
+            Ok(_) => Ok(()),
+            Err(e) => Err(format!("{} refused the new key: {e}", host_of(&url))),
+        }
+    })
+    .await;
+}
