@@ -68,9 +68,20 @@ impl Net {
     /// A viewer whose offer has these recvonly m-lines, in order (the first video and audio
     /// are its default transceivers, the rest idle until projected onto).
     pub fn view_with(&mut self, stream: &str, pinned: Option<&str>, kinds: &[MediaKind]) -> usize {
+        self.view_with_at(0, stream, pinned, kinds)
+    }
+
+    /// Like [`Net::view_with`], on media worker `worker`.
+    pub fn view_with_at(
+        &mut self,
+        worker: usize,
+        stream: &str,
+        pinned: Option<&str>,
+        kinds: &[MediaKind],
+    ) -> usize {
         let kinds: Vec<_> = kinds.iter().map(|k| (*k, Direction::RecvOnly)).collect();
         let client = self.new_client(&kinds);
-        self.view_client(0, client, |offer| ViewParams {
+        self.view_client(worker, client, |offer| ViewParams {
             stream: stream.into(),
             pinned: pinned.map(Into::into),
             offer,

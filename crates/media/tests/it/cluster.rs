@@ -216,3 +216,45 @@ fn an_edge_spreads_a_pulled_stream_over_its_workers_with_one_copy_from_the_origi
         "edge's other worker got {b}"
     );
 }
+
+#[test]
+fn on_an_edge_a_viewer_projects_another_source_and_it_arrives_from_its_keyframe() {
+    use podium_media::{ProjectParams, Projection};
+    use podium_testkit::projection::frame_tag;
+    use str0m::media::MediaKind;
+    let mut net = Net::cluster(2);
+    net.set_origin(1, "s", Some(0));
+    let a = net.publish_kinds_on(0, "s", None, true);
+    let b = net.publish_kinds_on(0, "s", Some("b"), true);
+    let v = net.view_with_at(1, "s", None, &[MediaKind::Video, MediaKind::Audio]);
+    net.connect_all();
+    net.frames(&[(a, 1), (b, 2)], 10, |n| n == 0);
+    let mid = net.add_transceiver(v, MediaKind::Video);
+    let before = net.clients[b].keyframe_requests.len();
+    net.project(
+        v,
+        ProjectParams {
+            source: Some("b".into()),
+            mappings: vec![Projection {
+                track_id: Some("video0".into()),
+                mid: Some(mid.to_string()),
+                ..Default::default()
+            }],
+        },
+    )
+    .expect("projected on the edge");
+    net.run(Duration::from_millis(50));
+    assert!(
+        net.clients[b].keyframe_requests.len() > before,
+        "the edge's request reached b's publisher on the origin"
+    );
+    net.frames(&[(a, 1), (b, 2)], 20, |n| n == 0);
+    let projected = net.clients[v].seen_on(&mid);
+    assert!(projected.len() >= 19, "{} frames of b", projected.len());
+    assert!(projected.iter().all(|s| frame_tag(s) == 2));
+    let main = net.clients[v].seen(MediaKind::Video);
+    assert!(
+        main.iter().all(|s| frame_tag(s) == 1),
+        "main goes on with a"
+    );
+}
