@@ -6,11 +6,11 @@
 # CPU from /proc; the slope over E is what one more edge costs the origin. About 3 minutes; not
 # run in CI. Results: target/bench/cluster-E.json and a summary on stdout.
 #
-#   bash scripts/bench-cluster.sh            # E = 0 1 2 4 8
+#   bash scripts/bench-cluster.sh            # E = 1 2 4 8
 #   bash scripts/bench-cluster.sh "1 4"      # chosen edge counts
 set -euo pipefail
 cd "$(dirname "$0")/.."
-counts="${1:-0 1 2 4 8}"
+counts="${1:-1 2 4 8}"
 command -v redis-server >/dev/null || { echo "redis-server is needed (apt-get install redis-server)"; exit 1; }
 
 cargo build --release --locked -p podium
@@ -50,7 +50,6 @@ node() { # index, cpus
 node 1 0
 origin_pid=${pids[-1]}
 started=1
-echo "E  origin_cpu_%  relayed_msgs/s  listeners_rx_pps  loss_%"
 for e in $counts; do
   while [ "$started" -le "$e" ]; do
     node $((started + 1)) 1
@@ -59,23 +58,19 @@ for e in $counts; do
   sleep 1
   before=$(curl -s "http://127.0.0.1:18001/metrics" | awk '/^podium_cluster_relay_messages_sent_total/ {print $2}')
   "$bin" loadtest --quiet --json "$out/cluster-$e.json" --url http://127.0.0.1:18001 --token "$token" \
-    --server-pid "$origin_pid" --scenario room --speakers 10 --slots 3 --listeners "$e" \
+    --server-pid "$origin_pid" --scenario room --speakers 10 --talk-ratio 1 --slots 3 --listeners "$e" \
     --stream "bench-$e" --duration 20 --warmup 3 >/dev/null
   after=$(curl -s "http://127.0.0.1:18001/metrics" | awk '/^podium_cluster_relay_messages_sent_total/ {print $2}')
-  python3 - "$out/cluster-$e.json" "$e" "${before:-0}" "${after:-0}" <<'EOF'
+  python3 - "$out/cluster-$e.json" "$e" "${before:-0}" "${after:-0}" <<'PY'
 import json, sys
 path, e, before, after = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
-r = json.load(open(path))
-def find(d, *names):
-    for n in names:
-        if isinstance(d, dict) and n in d:
-            return d[n]
-    return None
-server = find(r, "server") or {}
-cpu = find(server, "cpu_percent", "cpu_pct", "cpu")
-rx = find(r, "listener_pps", "received_pps", "rx_pps")
-loss = find(r, "loss_percent", "loss_pct", "loss")
-dur = find(r, "duration_s", "duration") or 23
-print(f"{e:<2} {cpu}  {(after - before) / float(dur):.0f}  {rx}  {loss}")
-EOF
+w = json.load(open(path))["windows"][-1]
+s = w.get("server") or {}
+threads = s.get("threads", {})
+media = sum(v for k, v in threads.items() if k.startswith("podium-media"))
+shell = sum(v for k, v in threads.items() if not k.startswith("podium-media"))
+print(f"{e:<2} origin {s.get('cpu_cores', 0) * 100:5.2f} % of a core (media {media * 100:5.2f}, shell {shell * 100:5.2f}); "
+      f"relay {(after - before) / (w['seconds'] + 3):6.0f} msgs/s; publishers {w['tx_pps']:5.0f} pps; "
+      f"listeners {w['rx_pps']:6.0f} pps, loss {w['loss_pct']:.2f} %")
+PY
 done
