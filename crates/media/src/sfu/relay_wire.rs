@@ -117,6 +117,19 @@ impl Relay {
         }
     }
 
+    /// Whether a follower sends it to its home (follow, unfollow, counts, keyframe
+    /// requests); the others go from a home to its followers. A node accepts from a link
+    /// only the kind its side of the link should send.
+    pub fn is_upstream(&self) -> bool {
+        matches!(
+            self.msg,
+            RelayMsg::Follow { .. }
+                | RelayMsg::Unfollow { .. }
+                | RelayMsg::Count { .. }
+                | RelayMsg::Keyframe { .. }
+        )
+    }
+
     /// The worker that sent it, for messages from a follower to its home.
     pub fn from_worker(&self) -> Option<usize> {
         match &self.msg {
@@ -542,6 +555,17 @@ mod tests {
         assert_eq!(back.to(), 0);
         assert_eq!(back.stream(), "room");
         assert_eq!(back.from_worker(), Some(7));
+        assert!(back.is_upstream(), "a follower's message");
+        let total = control(RelayMsg::Total {
+            stream: Arc::from("room"),
+            count: 3,
+            connected: 2,
+        });
+        let mut bytes = Vec::new();
+        total.encode(now, &mut bytes);
+        let back = Relay::decode(&bytes, now).unwrap();
+        assert!(!back.is_upstream(), "a home's message");
+        assert_eq!(back.from_worker(), None);
     }
 
     #[test]

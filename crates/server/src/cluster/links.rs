@@ -41,6 +41,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const TOKEN_TTL: u64 = 60;
 /// Largest datagram read.
 const DATAGRAM: usize = 2048;
+/// Most media workers an edge may name (its `--media-workers`).
+const MAX_EDGE_WORKERS: u16 = 1024;
 /// A link whose peer stops answering (machine gone, network cut) is closed after about
 /// this idle time plus 3 unanswered probes one interval apart.
 const KEEPALIVE: Duration = Duration::from_secs(1);
@@ -322,7 +324,7 @@ impl Links {
         };
         let worker = usize::from(u16::from_be_bytes(*worker));
         match Relay::decode(bytes, now) {
-            Ok(relay) if worker < self.workers => {
+            Ok(relay) if worker < self.workers && !relay.is_upstream() => {
                 self.counters.received.fetch_add(1, Relaxed);
                 self.media.deliver_relay(relay.readdressed(worker, 0));
             }
@@ -412,15 +414,24 @@ impl Links {
         frame: &[u8],
     ) {
         use std::sync::atomic::Ordering::Relaxed;
-        let Ok(relay) = Relay::decode(frame, Instant::now()) else {
+        let Some(relay) = Relay::decode(frame, Instant::now())
+            .ok()
+            .filter(Relay::is_upstream)
+        else {
             self.counters.malformed.fetch_add(1, Relaxed);
             return;
         };
         self.counters.received.fetch_add(1, Relaxed);
         let home = shard_of(relay.stream(), self.workers);
-        let Some(worker) = relay.from_worker().and_then(|w| u16::try_from(w).ok()) else {
+        let Some(worker) = relay.from_worker().map(u16::try_from) else {
             // A keyframe request: no reply is addressed to it.
             self.media.deliver_relay(relay.readdressed(home, 0));
+            return;
+        };
+        // An edge's workers are few: an index past them is a broken (or hostile) peer, and
+        // each distinct one would take a route here.
+        let Some(worker) = worker.ok().filter(|w| *w < MAX_EDGE_WORKERS) else {
+            self.counters.malformed.fetch_add(1, Relaxed);
             return;
         };
         let index = {
