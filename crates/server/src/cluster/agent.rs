@@ -280,11 +280,11 @@ impl Agent {
             .filter(|p| p.viewers > 0 && p.publications == 0)
             .map(|p| p.stream.as_str())
             .collect();
-        for stream in &watched {
-            let origin = match self.cluster.state.origin(stream).await {
-                Ok(o) => o,
-                Err(_) => return,
-            };
+        // One round trip for every stream's origin, however many this node pulls.
+        let Ok(origins) = self.cluster.state.origins(&watched).await else {
+            return;
+        };
+        for (stream, origin) in watched.iter().zip(origins) {
             let upstream = origin
                 .filter(|o| o.node != self.cluster.node())
                 .and_then(|o| {

@@ -227,6 +227,31 @@ impl SharedState {
         }))
     }
 
+    /// The recorded origins of `streams`, in one round trip.
+    pub async fn origins(&self, streams: &[&str]) -> redis::RedisResult<Vec<Option<Origin>>> {
+        if streams.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for stream in streams {
+            pipe.cmd("HMGET")
+                .arg(stream_key(stream))
+                .arg("origin")
+                .arg("epoch");
+        }
+        let mut c = self.redis.clone();
+        let rows: Vec<(Option<String>, Option<u64>)> = pipe.query_async(&mut c).await?;
+        Ok(rows
+            .into_iter()
+            .map(|(node, epoch)| {
+                node.map(|node| Origin {
+                    node,
+                    epoch: epoch.unwrap_or(0),
+                })
+            })
+            .collect())
+    }
+
     /// Makes `candidate` the origin of `stream` unless a live node holds it; the holder.
     pub async fn claim_origin(
         &self,
