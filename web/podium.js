@@ -23,6 +23,8 @@
 //
 // Events are dispatched as `CustomEvent`s whose `detail` carries the payload.
 
+import { moveView } from './podium-migrate.js';
+
 /** Default timeout (ms) for opening the WebSocket and for each signaling command. */
 export const DEFAULT_TIMEOUT_MS = 15000;
 
@@ -843,92 +845,10 @@ export class View extends Connection {
   async replaceConnection({ timeoutMs = 20000 } = {}) {
     if (!this.#lastConnect || !this.peerConnection) throw new PodiumError('Not connected');
     if (this.#replacing) return this.#replacing;
-    this.#replacing = this.#replace(timeoutMs).finally(() => {
+    this.#replacing = moveView(this, this.#lastConnect, { timeoutMs, PodiumError }).finally(() => {
       this.#replacing = null;
     });
     return this.#replacing;
-  }
-
-  async #replace(timeoutMs) {
-    for (let attempt = 1; ; attempt++) {
-      const next = new View({
-        endpoint: this.endpoint,
-        streamName: this.streamName,
-        streamAccountId: this.streamAccountId,
-        token: this.token,
-        // Fixed connection data would lead back to the same server: the Director decides.
-        tokenGenerator: this.tokenGenerator ?? undefined,
-      });
-      next.autoMigrate = false;
-      // A Director that did not know yet that the server is draining may send the new
-      // connection there too; that server then says `migrate` to it at once.
-      let draining = false;
-      next.addEventListener('migrate', () => {
-        draining = true;
-      });
-      try {
-        const reply = await next.connect(this.#lastConnect);
-        await waitForConnected(next, timeoutMs);
-        // Swapped once the new video has a frame (if it has video), not a blank moment.
-        await waitForFirstFrame(next, MIGRATE_FRAME_WAIT_MS);
-        const old = { pc: this.peerConnection, signaling: this.signaling };
-        if (!old.pc) throw new PodiumError('Stopped while migrating');
-        if (draining) {
-          if (attempt >= MIGRATE_ATTEMPTS) throw new PodiumError(`The new connection landed on a draining server ${attempt} times`);
-          next.stop();
-          await new Promise((resolve) => { setTimeout(resolve, MIGRATE_RETRY_MS); });
-          if (!this.peerConnection) throw new PodiumError('Stopped while migrating');
-          continue;
-        }
-        this.#adopt(next, reply);
-        setTimeout(() => {
-          old.signaling?.close();
-          if (old.pc.connectionState !== 'closed') old.pc.close();
-        }, 1000);
-        this.emit('migrated', { viewData: reply });
-        return reply;
-      } catch (err) {
-        next.stop();
-        throw err;
-      }
-    }
-  }
-
-  /** Takes over `next`'s connection and state; `next` forwards what it hears from now on. */
-  #adopt(next, reply) {
-    const pc = next.peerConnection;
-    this.peerConnection = pc;
-    this.signaling = next.signaling;
-    this.directorData = next.directorData;
-    this.viewData = reply;
-    this.mids = next.mids;
-    this.slots = next.slots;
-    this.slotTracks = next.slotTracks;
-    this.layers = next.layers;
-    this.activeSources = next.activeSources;
-    next.peerConnection = null;
-    next.signaling = null;
-    // Its signaling handlers and track handler update `next`; they now act on this view.
-    next.onSignalingEvent = (name, data) => this.onSignalingEvent(name, data);
-    next.emit = (name, detail) => this.emit(name, detail);
-    pc.addEventListener('connectionstatechange', () => {
-      if (this.peerConnection === pc) this.emit('connectionState', pc.connectionState);
-    });
-    const { signaling } = this;
-    signaling.addEventListener('close', (ev) => {
-      if (this.signaling === signaling) this.emit('signalingClose', ev.detail);
-    });
-    const newTracks = next.mediaStream.getTracks();
-    for (const track of this.mediaStream.getTracks()) this.mediaStream.removeTrack(track);
-    for (const track of newTracks) this.mediaStream.addTrack(track);
-    for (const transceiver of pc.getTransceivers()) {
-      const track = transceiver.receiver.track;
-      const main = newTracks.includes(track);
-      if (!main && !this.slotTracks.has(transceiver.mid)) continue;
-      this.emit('track', {
-        track, kind: track.kind, mid: transceiver.mid, transceiver, streams: [], main,
-      });
-    }
   }
 
   /**
@@ -1058,58 +978,6 @@ export function renegotiatedAnswer(previousAnswer, offer) {
   const mids = out.map(midOf);
   const head = session.map((l) => (l.startsWith('a=group:BUNDLE') ? `a=group:BUNDLE ${mids.join(' ')}` : l));
   return [...head, ...out.flat()].join('\r\n') + '\r\n';
-}
-
-/** Connections {@link View#replaceConnection} tries before giving up on servers that drain too. */
-const MIGRATE_ATTEMPTS = 3;
-/** Pause (ms) before asking the Director again after landing on a draining server. */
-const MIGRATE_RETRY_MS = 500;
-
-/** Longest wait (ms) for the new connection's first video frame before swapping anyway. */
-const MIGRATE_FRAME_WAIT_MS = 3000;
-
-/**
- * Resolves once `view`'s main video has decoded a frame, at once without a main video, or
- * after `limitMs` (a source without video frames must not hold a move back).
- */
-async function waitForFirstFrame(view, limitMs) {
-  const mid = view.mids.video;
-  const pc = view.peerConnection;
-  if (mid === null || mid === undefined || !pc) return;
-  const deadline = performance.now() + limitMs;
-  while (performance.now() < deadline) {
-    const report = await pc.getStats();
-    for (const s of report.values()) {
-      if (s.type === 'inbound-rtp' && s.kind === 'video' && s.mid === mid && s.framesDecoded > 0) return;
-    }
-    await new Promise((resolve) => { setTimeout(resolve, 50); });
-  }
-}
-
-/** Resolves when `connection`'s peer connection is connected; rejects on failure or timeout. */
-function waitForConnected(connection, timeoutMs) {
-  return new Promise((resolve, reject) => {
-    const check = () => {
-      const state = connection.connectionState;
-      if (state === 'connected') {
-        done();
-        resolve();
-      } else if (state === 'failed' || state === 'closed') {
-        done();
-        reject(new PodiumError(`The new connection ${state}`));
-      }
-    };
-    const timer = setTimeout(() => {
-      done();
-      reject(new PodiumError(`The new connection did not come up within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const done = () => {
-      clearTimeout(timer);
-      connection.removeEventListener('connectionState', check);
-    };
-    connection.addEventListener('connectionState', check);
-    check();
-  });
 }
 
 /**

@@ -206,7 +206,7 @@ let staleWarned = false;
 async function warnIfStaleAssets(url) {
   if (staleWarned) return;
   const stale = [];
-  for (const file of ['index.html', 'demo.html', 'podium.js', 'demo.js', 'style.css', 'sio.js', 'app.js', 'app-store.js', 'app-ui.js', 'app-lobby.js', 'app-room.js', 'app-media.js', 'app.css']) {
+  for (const file of ['index.html', 'demo.html', 'podium.js', 'podium-migrate.js', 'demo.js', 'style.css', 'sio.js', 'app.js', 'app-store.js', 'app-ui.js', 'app-lobby.js', 'app-room.js', 'app-media.js', 'app.css']) {
     try {
       const [served, onDisk] = await Promise.all([
         fetch(`${url}/${file === 'index.html' ? '' : file}`).then((r) => r.text()),
