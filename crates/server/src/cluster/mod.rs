@@ -209,6 +209,7 @@ pub async fn join(
     .map_err(|_| anyhow::anyhow!("timed out"))
     .and_then(|r| r)
     .with_context(|| format!("cannot reach the cluster's Redis at {}", settings.redis))?;
+    wait_for_name(&state, &settings.node).await?;
     let local = serde_json::to_string(&local_ring)?;
     let shared = state
         .share_key_ring(&local)
@@ -241,6 +242,30 @@ pub async fn join(
         ring,
         tokens,
     })
+}
+
+/// Makes sure no live node has the name `node`: a record left by this name's previous
+/// process (a crash, a quick restart) expires within its TTL; one still renewed after that is
+/// another node, and two nodes under one name would take each other's streams and clients.
+async fn wait_for_name(state: &SharedState, node: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + state::NODE_TTL + Duration::from_millis(500);
+    loop {
+        let taken = state
+            .nodes()
+            .await
+            .context("reading the cluster's nodes from Redis")?
+            .iter()
+            .any(|(r, _)| r.id == node);
+        if !taken {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "another node of the cluster is named {node:?}: give each node its own --node-name"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 /// A running node of the cluster.

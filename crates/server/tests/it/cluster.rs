@@ -631,3 +631,29 @@ async fn keys_rotated_on_one_node_sign_jwts_every_node_accepts() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_node_under_a_taken_name_refuses_to_start() {
+    let redis = Redis::start();
+    let _first = node(&redis, 1).await;
+    let url = redis.url.clone();
+    let dir = std::env::temp_dir().join(format!("podium-it-dup-{}", std::process::id()));
+    let args = podium_server::ServeArgs {
+        http_addr: Some("127.0.0.2:0".parse().unwrap()),
+        udp_addr: Some("127.0.0.2:0".parse().unwrap()),
+        relay_addr: Some("127.0.0.2:0".parse().unwrap()),
+        rtmp_addr: Some(podium_server::config::RtmpAddr::Off),
+        data_dir: Some(dir.clone()),
+        cluster: Some(url),
+        node_name: Some("node1".into()),
+        ..Default::default()
+    };
+    let config = podium_server::Config::resolve(args).unwrap();
+    let started = podium_server::start(config, std::future::pending()).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    let error = format!("{:#}", started.err().expect("refused"));
+    assert!(
+        error.contains("another node of the cluster is named \"node1\""),
+        "{error}"
+    );
+}
