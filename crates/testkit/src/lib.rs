@@ -760,6 +760,27 @@ impl Net {
             .collect()
     }
 
+    /// Turns of speech: in each turn the publishers of `pubs` whose index is in the turn's
+    /// range talk (level -25 dBov, voice) for `ticks` audio ticks, the others send silence.
+    pub fn speak_in_turns(
+        &mut self,
+        pubs: &[usize],
+        turns: &[std::ops::Range<usize>],
+        ticks: usize,
+    ) {
+        for talkers in turns {
+            for _ in 0..ticks {
+                self.audio_tick(pubs, |i| {
+                    if talkers.contains(&i) {
+                        Some(Some(-25))
+                    } else {
+                        Some(None)
+                    }
+                });
+            }
+        }
+    }
+
     /// A viewer's `vad` events so far: (slot index, the source it now carries).
     pub fn vad_slots(&self, viewer: usize) -> Vec<(usize, Option<podium_media::SourceKey>)> {
         let slots = self.slot_mids(viewer);

@@ -40,17 +40,7 @@ fn listeners_on_edges_hear_the_origins_ranking_and_the_cluster_count() {
         .collect();
     net.connect_all();
     let plan = [(0..2usize), (2..4), (1..2)];
-    for talkers in plan {
-        for _ in 0..60 {
-            net.audio_tick(&pubs, |i| {
-                if talkers.contains(&i) {
-                    Some(Some(-25))
-                } else {
-                    Some(None)
-                }
-            });
-        }
-    }
+    net.speak_in_turns(&pubs, &plan, 60);
     net.run(Duration::from_millis(1500));
     let reference = net.vad_slots(on_origin);
     assert!(reference.len() >= 4, "{reference:?}");
@@ -166,17 +156,7 @@ fn an_edge_spreads_a_pulled_stream_over_its_workers_with_one_copy_from_the_origi
         })
         .collect();
     net.connect_all();
-    for talkers in [(0..1usize), (1..3), (2..3)] {
-        for _ in 0..60 {
-            net.audio_tick(&pubs, |i| {
-                if talkers.contains(&i) {
-                    Some(Some(-25))
-                } else {
-                    Some(None)
-                }
-            });
-        }
-    }
+    net.speak_in_turns(&pubs, &[(0..1usize), (1..3), (2..3)], 60);
     net.run(Duration::from_millis(1500));
     let reference = net.vad_slots(origin_listener);
     assert!(reference.len() >= 3, "{reference:?}");

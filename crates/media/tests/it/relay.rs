@@ -125,17 +125,7 @@ fn listeners_on_both_workers_hear_the_same_speakers_ranked_once() {
     net.connect_all();
     // Turns: s0 and s1 talk, then s2 and s3, then s1 alone.
     let plan = [(0..2usize), (2..4), (1..2)];
-    for talkers in plan {
-        for _ in 0..60 {
-            net.audio_tick(&pubs, |i| {
-                if talkers.contains(&i) {
-                    Some(Some(-25))
-                } else {
-                    Some(None)
-                }
-            });
-        }
-    }
+    net.speak_in_turns(&pubs, &plan, 60);
     let a = net.vad_slots(here);
     let b = net.vad_slots(there);
     assert!(a.len() >= 4, "{a:?}");

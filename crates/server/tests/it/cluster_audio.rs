@@ -223,22 +223,10 @@ async fn speak(base: &str, i: usize) -> Speaker {
     .await;
     assert_eq!(status, 200, "{body}");
     let url = signaling_url(&body);
-    let mut ws = open(&url).await;
     let (level, level_rx) = watch::channel(None);
     let mut peer = AudioPeer::new(Direction::SendOnly, 1, Some((i as u8, level_rx))).await;
-    let mut events = Vec::new();
-    let reply = command(
-        &mut ws,
-        1,
-        "publish",
-        json!({"name": STREAM, "sdp": peer.offer, "sourceId": source}),
-        &mut events,
-    )
-    .await;
-    assert_eq!(reply["type"], "response", "{reply}");
-    peer.answer(reply["data"]["sdp"].as_str().unwrap());
-    lock(&peer.heard).events.extend(events);
-    record_events(ws, peer.heard.clone());
+    let data = json!({"name": STREAM, "sdp": peer.offer, "sourceId": source});
+    negotiate(&url, &mut peer, "publish", data).await;
     Speaker {
         level,
         heard: peer.heard,
@@ -287,26 +275,26 @@ async fn listen(base: &str) -> Listener {
     let (status, body) = director(base, "subscribe", None, json!({"streamName": STREAM})).await;
     assert_eq!(status, 200, "{body}");
     let url = signaling_url(&body);
-    let mut ws = open(&url).await;
     let mut peer = AudioPeer::new(Direction::RecvOnly, 1 + SLOTS, None).await;
-    let mut events = Vec::new();
-    let reply = command(
-        &mut ws,
-        1,
-        "view",
-        json!({"streamId": STREAM, "sdp": peer.offer, "multiplexedAudioTracks": SLOTS}),
-        &mut events,
-    )
-    .await;
-    assert_eq!(reply["type"], "response", "{reply}");
-    peer.answer(reply["data"]["sdp"].as_str().unwrap());
-    lock(&peer.heard).events.extend(events);
-    record_events(ws, peer.heard.clone());
+    let data = json!({"streamId": STREAM, "sdp": peer.offer, "multiplexedAudioTracks": SLOTS});
+    negotiate(&url, &mut peer, "view", data).await;
     Listener {
         at: host_of(&url),
         slots: peer.mids[1..].iter().map(|m| m.to_string()).collect(),
         heard: peer.heard,
     }
+}
+
+/// Opens signaling at `url`, sends `name` with `data` (the peer's offer in it), hands the
+/// answer to the peer and records what the socket hears from then on.
+async fn negotiate(url: &str, peer: &mut AudioPeer, name: &str, data: Value) {
+    let mut ws = open(url).await;
+    let mut events = Vec::new();
+    let reply = command(&mut ws, 1, name, data, &mut events).await;
+    assert_eq!(reply["type"], "response", "{reply}");
+    peer.answer(reply["data"]["sdp"].as_str().unwrap());
+    lock(&peer.heard).events.extend(events);
+    record_events(ws, peer.heard.clone());
 }
 
 /// Polls `done` every 50 ms until it holds; panics with `what()` after `secs`.
