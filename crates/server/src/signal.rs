@@ -411,18 +411,9 @@ impl Session {
             codec: cmd.codec,
             priority: cmd.priority,
         };
-        if let Some(cluster) = &self.state.cluster {
-            // Every publisher of a stream is on its origin, so multisource works across the
-            // cluster; a publisher elsewhere goes back through the Director.
-            if let Err(origin) = cluster.admit_publisher(&cmd.name).await {
-                return Err(format!(
-                    "Stream {} is published on node {origin}: connect through the Director",
-                    cmd.name
-                ));
-            }
-            // This node may have been pulling the stream as an edge: no more.
-            self.state.media.set_remote_home(&cmd.name, None);
-        }
+        // In a cluster every publisher of a stream is on its origin, so multisource works
+        // across nodes; a publisher elsewhere goes back through the Director.
+        crate::cluster::admit_publisher_here(&self.state, &cmd.name).await?;
         self.wanted = cmd.events;
         self.start_pending()?;
         let reply = self.state.media.publish(params, events.clone()).await;

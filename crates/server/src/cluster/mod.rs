@@ -154,6 +154,25 @@ pub async fn csp_for_nodes(
     response
 }
 
+/// Whether a publisher of `stream` (WebRTC, WHIP or RTMP) may publish on this node: always
+/// outside a cluster; in one, when this node is (or becomes) the stream's origin, in which case
+/// it stops pulling the stream if it did. `Err` says which node is the origin.
+pub async fn admit_publisher_here(
+    state: &crate::state::AppState,
+    stream: &str,
+) -> Result<(), String> {
+    let Some(cluster) = &state.cluster else {
+        return Ok(());
+    };
+    if let Err(origin) = cluster.admit_publisher(stream).await {
+        return Err(format!(
+            "Stream {stream} is published on node {origin}: connect through the Director"
+        ));
+    }
+    state.media.set_remote_home(stream, None);
+    Ok(())
+}
+
 /// Why the Director cannot place a client.
 #[derive(Debug, thiserror::Error)]
 pub enum PlaceError {

@@ -430,6 +430,9 @@ impl Connection {
             match output {
                 Output::Publish(tracks) => {
                     let source = p.key.source_id.clone();
+                    crate::cluster::admit_publisher_here(&self.state, &p.key.stream)
+                        .await
+                        .map_err(Closed::Refused)?;
                     let opened = Publication::open(
                         &self.state.media,
                         &p.key.stream,

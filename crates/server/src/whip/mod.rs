@@ -442,6 +442,9 @@ async fn open_session(
             record: wants_recording,
         } => {
             record = wants_recording;
+            crate::cluster::admit_publisher_here(state, &stream)
+                .await
+                .map_err(|m| Failure::new(StatusCode::CONFLICT, m))?;
             let params = PublishParams {
                 stream: stream.clone(),
                 source: source.clone(),

@@ -657,3 +657,27 @@ async fn a_second_node_under_a_taken_name_refuses_to_start() {
         "{error}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whip_publisher_on_a_node_that_is_not_the_origin_is_told_which_is() {
+    let redis = Redis::start();
+    let nodes = [node(&redis, 1).await, node(&redis, 2).await];
+    settle().await;
+    let (_pub_ws, _publisher, origin) = publish(&nodes[0].base, "whip-origin", 8).await;
+    let other = nodes
+        .iter()
+        .find(|n| n.running.http_addr.to_string() != origin)
+        .unwrap();
+    let offer = Peer::new(true).await.offer;
+    let response = reqwest::Client::new()
+        .post(format!("{}/whip/whip-origin", other.base))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/sdp")
+        .body(offer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 409);
+    let text = response.text().await.unwrap();
+    assert!(text.contains("is published on node node"), "{text}");
+}
