@@ -107,6 +107,14 @@ impl TokenStore {
 
     /// Every token, revoked and expired ones included, oldest first.
     pub fn list(&self) -> Result<Vec<TokenRecord>> {
+        self.all_rows()?
+            .into_iter()
+            .map(|row| row.into_record())
+            .collect()
+    }
+
+    /// Every row, oldest first.
+    fn all_rows(&self) -> Result<Vec<StoredRow>> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {COLUMNS} FROM tokens ORDER BY created_at, id"
@@ -114,20 +122,14 @@ impl TokenStore {
         let rows = stmt
             .query_map([], StoredRow::read)?
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        rows.into_iter().map(|row| row.into_record()).collect()
+        Ok(rows)
     }
 
     /// Every token with the hash of its secret (to move the tokens into another store, such
     /// as a cluster's).
     pub fn export(&self) -> Result<Vec<crate::StoredToken>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM tokens ORDER BY created_at, id"
-        ))?;
-        let rows = stmt
-            .query_map([], StoredRow::read)?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        rows.into_iter()
+        self.all_rows()?
+            .into_iter()
             .map(|row| {
                 let secret_hash = hex::encode(&row.secret_hash);
                 Ok(crate::StoredToken {
