@@ -133,7 +133,7 @@ pub enum Command {
 }
 
 /// What a client brings when it signs in.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct ClientInfo {
     /// A fresh random secret minted by the shell and given to the client: presented later in
     /// [`Command::Resume`], it proves the client is the one that signed in. Empty = the user

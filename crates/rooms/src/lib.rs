@@ -159,6 +159,7 @@ mod listing;
 mod model;
 mod presence;
 mod rooms;
+mod snapshot;
 mod stage;
 mod validate;
 
@@ -172,6 +173,7 @@ pub use limits::Limits;
 pub use listing::LiveRoom;
 pub use model::{Participant, Room, Speaker, User};
 pub use rooms::Rooms;
+pub use snapshot::SnapshotError;
 pub use validate::{
     normalize_content_stream, normalize_room_name, normalize_username, MAX_CONTENT_STREAM_LEN,
     MAX_ROOM_ID_LEN, MAX_ROOM_NAME_CHARS, MAX_USERNAME_CHARS, SPACES,

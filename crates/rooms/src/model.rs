@@ -40,7 +40,7 @@ pub struct Participant {
 }
 
 /// One seat on the stage.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Speaker {
     /// The speaker's user id.
     pub id: UserId,
@@ -235,6 +235,60 @@ impl Room {
     /// Whether the user, or anyone under a name that looks like theirs, was removed.
     pub(crate) fn is_banned(&self, user: &UserId, folded_name: &str) -> bool {
         self.banned_ids.contains(user) || self.banned_names.contains(folded_name)
+    }
+}
+
+/// A room as the state snapshot stores it: every field, unlike the wire JSON.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct RoomRecord {
+    id: RoomId,
+    name: String,
+    owner_id: UserId,
+    audio_only: bool,
+    participants: Vec<Participant>,
+    speakers: Vec<Speaker>,
+    created_at_ms: u64,
+    seq: u64,
+    banned_ids: BTreeSet<UserId>,
+    banned_names: BTreeSet<String>,
+    content: Option<String>,
+}
+
+impl From<&Room> for RoomRecord {
+    fn from(r: &Room) -> Self {
+        let r = r.clone();
+        Self {
+            id: r.id,
+            name: r.name,
+            owner_id: r.owner_id,
+            audio_only: r.audio_only,
+            participants: r.participants,
+            speakers: r.speakers,
+            created_at_ms: r.created_at_ms,
+            seq: r.seq,
+            banned_ids: r.banned_ids,
+            banned_names: r.banned_names,
+            content: r.content,
+        }
+    }
+}
+
+impl From<RoomRecord> for Room {
+    fn from(r: RoomRecord) -> Self {
+        Self {
+            id: r.id,
+            name: r.name,
+            owner_id: r.owner_id,
+            audio_only: r.audio_only,
+            participants: r.participants,
+            speakers: r.speakers,
+            created_at_ms: r.created_at_ms,
+            seq: r.seq,
+            banned_ids: r.banned_ids,
+            banned_names: r.banned_names,
+            content: r.content,
+        }
     }
 }
 

@@ -18,9 +18,10 @@ use crate::ids::{ConnId, RoomId, UserId};
 use crate::model::{Room, User};
 use crate::rooms::{muted, promoted, raised_hand, Effects, Rooms};
 use crate::validate::{normalize_username, username_keys, UsernameKeys};
+use serde::{Deserialize, Serialize};
 
 /// A signed-in user whose connection was lost.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Away {
     /// When the loss was noticed.
     pub lost_ms: u64,
@@ -29,7 +30,7 @@ pub(crate) struct Away {
 }
 
 /// A user who left because they stayed away, and may still resume.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Departed {
     user: User,
     /// Every secret that finds this record (the current one and the one presented before it).
@@ -41,13 +42,13 @@ pub(crate) struct Departed {
 }
 
 /// What a user was in one room when they left it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Seat {
     room_id: RoomId,
     role: SeatRole,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 enum SeatRole {
     /// On stage (the owner too: ownership has passed on when they left, so they come back
     /// as a speaker).

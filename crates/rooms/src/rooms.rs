@@ -15,7 +15,7 @@ use crate::validate::{
 use std::collections::HashMap;
 
 /// A signed-in user.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Member {
     pub(crate) user: User,
     /// The rooms this user is in, in join order (disconnect leaves them in that order).
@@ -53,7 +53,7 @@ pub struct Rooms {
     pub(crate) username_shapes: HashMap<String, UserId>,
     pub(crate) rooms: HashMap<RoomId, Room>,
     /// Creation counter: orders rooms by age without trusting the clock.
-    next_seq: u64,
+    pub(crate) next_seq: u64,
     pub(crate) limits: Limits,
 }
 

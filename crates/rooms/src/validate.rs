@@ -112,7 +112,7 @@ fn collapse_spaces(raw: &str) -> String {
 ///
 /// Two keys are needed because case folding and the confusables skeleton disagree on `I`:
 /// folding makes it `i`, the skeleton makes it `l`. One key could honour only one of them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct UsernameKeys {
     /// Case-insensitive: NFKC, lowercase, skeleton, lowercase (the skeleton's prototypes can
     /// be capitals, e.g. `0` → `O`). `Admin`, `ADMIN`, `аdmin` and `adm1n`/`admln` pairs.

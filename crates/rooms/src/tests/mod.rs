@@ -8,6 +8,7 @@ mod handover;
 mod limits;
 mod presence;
 mod props;
+mod snapshot;
 mod usernames;
 
 use crate::validate::username_keys;
@@ -192,6 +193,9 @@ fn describe(effect: &Effect) -> String {
 
 /// The invariants every reachable state keeps.
 pub(crate) fn check_invariants(rooms: &Rooms) {
+    // Every state reached is one a successor can restore exactly.
+    let restored = Rooms::restore(&rooms.snapshot(), rooms.limits()).expect("own snapshot");
+    assert_eq!(&restored, rooms, "snapshot and restore changed the state");
     for room in rooms.rooms() {
         let id = room.id();
         assert!(!room.participants().is_empty(), "{id}: empty room");
