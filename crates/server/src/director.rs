@@ -147,14 +147,14 @@ pub async fn subscribe(
 }
 
 /// Who the Director places.
-enum Placing<'a> {
+pub(crate) enum Placing<'a> {
     Publisher(&'a str),
     Viewer(&'a str),
 }
 
 /// Where the client signals: this node (its URL as the client reached it), or in a cluster
 /// the node the placement chose (its `--node-public-url`).
-async fn node_base(
+pub(crate) async fn node_base(
     state: &AppState,
     peer: SocketAddr,
     headers: &HeaderMap,

@@ -92,8 +92,7 @@ impl AppState {
     /// Ends the sessions (and media) opened under API token or rooms grant `token_id`; in a
     /// cluster, on every node.
     pub fn end_token_sessions(&self, token_id: &str, reason: EndReason) -> usize {
-        let ended = self.sessions.end_token_sessions(token_id, reason);
-        self.close_media(&ended.peers);
+        let count = self.end_token_sessions_here(token_id, reason);
         if let Some(cluster) = &self.cluster {
             cluster.order(crate::cluster::broadcast::Order::EndToken {
                 from: cluster.order_from(),
@@ -101,6 +100,14 @@ impl AppState {
                 grant: reason == EndReason::GrantRevoked,
             });
         }
+        count
+    }
+
+    /// Ends the sessions (and media) opened under `token_id` on this node only (every node
+    /// does so for a rooms decision it receives).
+    pub fn end_token_sessions_here(&self, token_id: &str, reason: EndReason) -> usize {
+        let ended = self.sessions.end_token_sessions(token_id, reason);
+        self.close_media(&ended.peers);
         ended.count
     }
 
@@ -125,6 +132,15 @@ impl AppState {
         self.keys()
             .mint(grant, unix_now(), self.jwt_ttl, hex::encode(jti))
     }
+}
+
+/// Milliseconds since the Unix epoch: the rooms domain's clock, comparable across the nodes
+/// of a cluster (a new rooms authority keeps its predecessor's deadlines).
+pub fn unix_now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// Seconds since the Unix epoch (the shell owns the clock).

@@ -11,6 +11,8 @@ pub mod broadcast;
 pub mod links;
 mod media;
 pub mod metrics;
+pub mod rooms;
+mod rooms_store;
 pub mod state;
 pub mod status;
 pub mod tokens;
@@ -396,6 +398,11 @@ impl Cluster {
             }
         }
         urls
+    }
+
+    /// Random per start of this node (see [`NodeRecord::boot_id`]).
+    pub fn boot_id(&self) -> &str {
+        &self.boot_id
     }
 
     /// This node's name.

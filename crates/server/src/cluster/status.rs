@@ -15,6 +15,8 @@ pub struct Status {
     pub nodes: Vec<NodeStatus>,
     /// Streams with an origin.
     pub streams: Vec<StreamStatus>,
+    /// The node that holds the rooms authority's lease.
+    pub rooms_authority: Option<String>,
 }
 
 /// One node.
@@ -75,7 +77,18 @@ pub async fn read_from(state: &SharedState) -> redis::RedisResult<Status> {
             viewers,
         });
     }
-    Ok(Status { nodes, streams })
+    let leader = super::rooms_store::RoomsStore::new(state.connection())
+        .leader()
+        .await?;
+    let rooms_authority = nodes
+        .iter()
+        .find(|n| Some(&n.record.boot_id) == leader.as_ref())
+        .map(|n| n.record.id.clone());
+    Ok(Status {
+        nodes,
+        streams,
+        rooms_authority,
+    })
 }
 
 /// Asks node `node` to drain (or, `on` false, to serve again).
@@ -108,6 +121,11 @@ impl Status {
                 r.id, state, r.viewers, r.max_viewers, n.reserved, r.origins, r.url, r.relay_addr
             );
         }
+        let _ = writeln!(
+            out,
+            "Rooms authority: {}",
+            self.rooms_authority.as_deref().unwrap_or("none")
+        );
         let _ = writeln!(out, "Streams ({}):", self.streams.len());
         for s in &self.streams {
             let origin = s.origin.as_deref().unwrap_or("-");

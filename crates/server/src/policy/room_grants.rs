@@ -15,13 +15,42 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
+use serde::{Deserialize, Serialize};
+
 /// What a grant allows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub enum GrantKind {
     /// Publish as the member's own source.
     Publish,
     /// View the room.
     View,
+}
+
+/// One change to the registry. The rooms server's authority decides them; in a cluster the
+/// same operations, in the same order, are applied by every node (whose Director and
+/// signaling check the grants of members it may never have seen).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "camelCase")]
+pub enum GrantOp {
+    /// A room's stream exists from now on.
+    OpenRoom { room: String },
+    /// A room is gone (its members' grants are revoked by the membership changes that closed
+    /// it).
+    CloseRoom { room: String },
+    /// A member's grant `id` is in force.
+    Grant {
+        room: String,
+        user: String,
+        kind: GrantKind,
+        id: String,
+    },
+    /// A member's grant of that kind is revoked.
+    Revoke {
+        room: String,
+        user: String,
+        kind: GrantKind,
+    },
 }
 
 /// Prefix of the `token_id` of every JWT minted by the rooms server.
@@ -31,6 +60,30 @@ const TOKEN_PREFIX: &str = "rooms:";
 #[derive(Debug, Default)]
 pub struct RoomGrants {
     inner: Mutex<Inner>,
+}
+
+/// The registry's content: what [`RoomGrants::export`] hands a successor.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantsRecord {
+    rooms: HashSet<String>,
+    /// Each member's grant per kind.
+    members: Vec<(String, String, GrantKind, String)>,
+}
+
+impl GrantsRecord {
+    /// A record of open rooms and members' grants `(room, user, kind, grant id)`.
+    pub fn from_parts(
+        rooms: HashSet<String>,
+        members: Vec<(String, String, GrantKind, String)>,
+    ) -> Self {
+        Self { rooms, members }
+    }
+
+    /// The open rooms and the members' grants.
+    #[allow(clippy::type_complexity)]
+    pub fn parts(&self) -> (&HashSet<String>, &[(String, String, GrantKind, String)]) {
+        (&self.rooms, &self.members)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -49,13 +102,13 @@ impl RoomGrants {
 
     /// A room's stream exists from now on.
     pub fn open_room(&self, room: &str) {
-        self.lock().rooms.insert(room.to_owned());
+        self.apply(&GrantOp::OpenRoom { room: room.into() });
     }
 
     /// A room is gone; grants of its members are revoked by the membership changes that
     /// closed it.
     pub fn close_room(&self, room: &str) {
-        self.lock().rooms.remove(room);
+        self.apply(&GrantOp::CloseRoom { room: room.into() });
     }
 
     /// Whether `stream` is a live room's stream.
@@ -66,25 +119,104 @@ impl RoomGrants {
     /// The `token_id` to put in a JWT for `user` in `room`: the member's grant of that
     /// kind, created on first use.
     pub fn grant(&self, room: &str, user: &str, kind: GrantKind) -> String {
-        let mut inner = self.lock();
-        let key = (room.to_owned(), user.to_owned(), kind);
-        if let Some(id) = inner.by_member.get(&key) {
-            return token_id(id);
+        self.grant_op(room, user, kind).0
+    }
+
+    /// Like [`RoomGrants::grant`], also returning the operation that created the grant
+    /// (`None`: it existed).
+    pub fn grant_op(&self, room: &str, user: &str, kind: GrantKind) -> (String, Option<GrantOp>) {
+        if let Some(id) = self.token_of(room, user, kind) {
+            return (id, None);
         }
         let id = new_grant_id();
-        inner.live.insert(id.clone());
-        inner.by_member.insert(key, id.clone());
-        token_id(&id)
+        let op = GrantOp::Grant {
+            room: room.into(),
+            user: user.into(),
+            kind,
+            id: id.clone(),
+        };
+        self.apply(&op);
+        (token_id(&id), Some(op))
+    }
+
+    /// The `token_id` of a member's grant in force, if any.
+    pub fn token_of(&self, room: &str, user: &str, kind: GrantKind) -> Option<String> {
+        let inner = self.lock();
+        let id = inner
+            .by_member
+            .get(&(room.to_owned(), user.to_owned(), kind))?;
+        Some(token_id(id))
     }
 
     /// Revokes a member's grant; returns the `token_id` whose sessions must end.
     pub fn revoke(&self, room: &str, user: &str, kind: GrantKind) -> Option<String> {
+        self.apply(&GrantOp::Revoke {
+            room: room.into(),
+            user: user.into(),
+            kind,
+        })
+    }
+
+    /// Applies one operation; for a revocation, returns the `token_id` it ended (`None`:
+    /// there was no such grant).
+    pub fn apply(&self, op: &GrantOp) -> Option<String> {
         let mut inner = self.lock();
-        let id = inner
+        match op {
+            GrantOp::OpenRoom { room } => {
+                inner.rooms.insert(room.clone());
+            }
+            GrantOp::CloseRoom { room } => {
+                inner.rooms.remove(room);
+            }
+            GrantOp::Grant {
+                room,
+                user,
+                kind,
+                id,
+            } => {
+                let key = (room.clone(), user.clone(), *kind);
+                if let Some(old) = inner.by_member.insert(key, id.clone()) {
+                    inner.live.remove(&old);
+                }
+                inner.live.insert(id.clone());
+            }
+            GrantOp::Revoke { room, user, kind } => {
+                let id = inner
+                    .by_member
+                    .remove(&(room.clone(), user.clone(), *kind))?;
+                inner.live.remove(&id);
+                return Some(token_id(&id));
+            }
+        }
+        None
+    }
+
+    /// Everything in force, for a process that takes over.
+    pub fn export(&self) -> GrantsRecord {
+        let inner = self.lock();
+        let mut members: Vec<_> = inner
             .by_member
-            .remove(&(room.to_owned(), user.to_owned(), kind))?;
-        inner.live.remove(&id);
-        Some(token_id(&id))
+            .iter()
+            .map(|((room, user, kind), id)| (room.clone(), user.clone(), *kind, id.clone()))
+            .collect();
+        // In a stable order, so two equal registries export equal records.
+        members.sort_by(|a, b| (&a.0, &a.1, &a.3).cmp(&(&b.0, &b.1, &b.3)));
+        GrantsRecord {
+            rooms: inner.rooms.clone(),
+            members,
+        }
+    }
+
+    /// Replaces everything with `record`.
+    pub fn replace(&self, record: GrantsRecord) {
+        let mut inner = self.lock();
+        inner.rooms = record.rooms;
+        inner.live = record.members.iter().map(|m| m.3.clone()).collect();
+        inner.by_member = record
+            .members
+            .into_iter()
+            .map(|(room, user, kind, id)| ((room, user, kind), id))
+            .collect();
     }
 
     /// Whether `token_id` was minted by the rooms server.
@@ -147,5 +279,37 @@ mod tests {
         assert!(g.is_room("r1") && !g.is_room("r2"));
         g.close_room("r1");
         assert!(!g.is_room("r1"));
+    }
+
+    #[test]
+    fn operations_replayed_elsewhere_give_the_same_registry() {
+        let authority = RoomGrants::default();
+        let replica = RoomGrants::default();
+        let mut ops = vec![GrantOp::OpenRoom { room: "r".into() }];
+        authority.apply(&ops[0]);
+        let (view, op) = authority.grant_op("r", "ann", GrantKind::View);
+        ops.extend(op);
+        assert_eq!(
+            authority.grant_op("r", "ann", GrantKind::View),
+            (view.clone(), None)
+        );
+        let (publish, op) = authority.grant_op("r", "ann", GrantKind::Publish);
+        ops.extend(op);
+        let revoke = GrantOp::Revoke {
+            room: "r".into(),
+            user: "ann".into(),
+            kind: GrantKind::Publish,
+        };
+        assert_eq!(authority.apply(&revoke), Some(publish.clone()));
+        ops.push(revoke);
+        for op in &ops {
+            replica.apply(op);
+        }
+        assert!(replica.is_room("r") && replica.is_live(&view) && !replica.is_live(&publish));
+        assert_eq!(replica.export(), authority.export());
+        let successor = RoomGrants::default();
+        successor.replace(authority.export());
+        assert!(successor.is_live(&view) && !successor.is_live(&publish));
+        assert_eq!(successor.token_of("r", "ann", GrantKind::View), Some(view));
     }
 }

@@ -1,19 +1,18 @@
 //! The rooms server over socket.io (the "millicast-spaces" protocol), mounted on the same
-//! HTTP port. The room logic is the pure `podium-rooms` state machine; this module only
-//! turns socket.io messages into its commands and carries out its effects: socket.io room
-//! membership, broadcasts, in-process Director tokens, and ending media through the
-//! session registry.
+//! HTTP port. The room logic is the pure `podium-rooms` state machine, applied by the rooms
+//! [`authority`]; this module is the gateway in front of it: it admits sockets, turns their
+//! messages into requests, and carries out the authority's decisions for its own sockets
+//! ([`carry_out`]): socket.io room membership, emits and broadcasts, member tokens, ending
+//! media through the session registry. On a single server the authority is in this process;
+//! in a cluster it is the node holding the rooms lease (`cluster::rooms`).
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use std::net::SocketAddr;
 
 use axum::extract::ConnectInfo;
-use podium_auth::{MillicastClaims, TokenType};
-use podium_rooms::{
-    Ack, Audience, Command, ConnId, Effect, Event, JoinTokens, MediaAction, RoomId, Rooms, UserId,
-};
+use podium_rooms::{ConnId, Rooms};
 use serde::de::{SeqAccess, Visitor};
 use serde::ser::SerializeTuple;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -24,19 +23,19 @@ use socketioxide::layer::SocketIoLayer;
 use socketioxide::socket::DisconnectReason;
 use socketioxide::{SendError, SocketError, SocketIo};
 
+pub mod authority;
+mod carry_out;
 pub mod commands;
 pub mod content;
 pub mod delivery;
 pub mod throttle;
 
+use authority::{Answer, Authority, RequestKind};
 pub use commands::{new_secret, parse_command};
-use delivery::Sent;
 use throttle::{CommandRates, Throttle};
 
-use crate::director::connection_data;
+use crate::cluster::rooms::ClusterRooms;
 use crate::policy::connections::{Admission, ConnectionLimits, Permit};
-use crate::policy::room_grants::{GrantKind, RoomGrants};
-use crate::policy::sessions::EndReason;
 use crate::state::AppState;
 
 /// Namespaces served: the Spaces client connects to `/socket.io/` (its URL path), other
@@ -75,27 +74,28 @@ pub const PING_TIMEOUT: Duration = Duration::from_secs(4);
 /// How often users who are away are checked against their deadline.
 const EXPIRE_EVERY: Duration = Duration::from_millis(250);
 
-/// Shared by every socket handler.
+/// Where the authority is.
 #[derive(Clone)]
-struct Spaces {
+enum Route {
+    /// In this process (a single server).
+    Local(Arc<Mutex<Authority>>),
+    /// Elected among the nodes of a cluster.
+    Cluster(Arc<ClusterRooms>),
+}
+
+/// The socket.io side, shared by every socket handler.
+#[derive(Clone)]
+struct Gateway {
     app: AppState,
-    rooms: Arc<Mutex<Rooms>>,
     io: SocketIo,
     throttle: Arc<Throttle>,
     /// Open sockets per client address: long-polling clients hold no TCP connection between
     /// polls, so the HTTP port's own cap does not see them.
     sockets: Admission,
-    /// The rooms domain's clock: milliseconds since this instant.
-    epoch: Instant,
-}
-
-/// A command's outcome with the grants created and revoked for it (see [`Spaces::apply`]).
-struct Applied {
-    outcome: podium_rooms::Outcome,
-    /// For `join-room`: the view grant and, for a speaker, the publish grant.
-    joined: Option<(String, Option<String>)>,
-    /// Per effect: the grant it hands out (`SendPromoted`) or ended (media actions).
-    tokens: Vec<Option<String>>,
+    route: Route,
+    /// What this node's connection ids start with (empty on a single server; a node's boot
+    /// id and a dot in a cluster, so the authority knows whose connection it is).
+    prefix: Arc<str>,
 }
 
 /// How the rooms server is limited (see [`podium_rooms::Limits`] and [`CommandRates`]).
@@ -125,7 +125,26 @@ pub fn layer(app: AppState, settings: RoomsSettings) -> SocketIoLayer {
         .ping_interval(PING_INTERVAL)
         .ping_timeout(PING_TIMEOUT)
         .build_layer();
-    let spaces = Spaces {
+    let (route, prefix) = match &app.cluster {
+        Some(cluster) => {
+            let (rooms, decisions) = ClusterRooms::start(
+                cluster.clone(),
+                app.access.clone(),
+                settings.limits,
+                app.shutdown.clone(),
+            );
+            let prefix = rooms.conn_prefix();
+            (Route::Cluster(rooms), (prefix, Some(decisions)))
+        }
+        None => (
+            Route::Local(Arc::new(Mutex::new(Authority::new(Rooms::with_limits(
+                settings.limits,
+            ))))),
+            (String::new(), None),
+        ),
+    };
+    let (prefix, decisions) = prefix;
+    let gateway = Gateway {
         throttle: Arc::new(Throttle::new(settings.rates, std::time::Instant::now())),
         sockets: Admission::new(ConnectionLimits {
             per_client: settings.max_sockets_per_ip,
@@ -133,42 +152,58 @@ pub fn layer(app: AppState, settings: RoomsSettings) -> SocketIoLayer {
             exempt: vec![],
         }),
         app,
-        rooms: Arc::new(Mutex::new(Rooms::with_limits(settings.limits))),
         io: io.clone(),
-        epoch: Instant::now(),
+        route,
+        prefix: prefix.into(),
     };
-    let expiring = spaces.clone();
-    tokio::spawn(crate::every(
-        EXPIRE_EVERY,
-        spaces.app.shutdown.clone(),
-        move || {
-            if let Some((outcome, tokens)) = expiring.expire() {
-                let spaces = expiring.clone();
-                tokio::spawn(async move { spaces.carry_out(outcome.effects, tokens).await });
-            }
-        },
-    ));
-    let throttle = spaces.throttle.clone();
+    match decisions {
+        // The cluster's decisions, in order, for this node's sockets.
+        Some(mut decisions) => {
+            let gateway = gateway.clone();
+            tokio::spawn(async move {
+                while let Some(decision) = decisions.recv().await {
+                    gateway.carry_out(&decision).await;
+                    if let (Some(reply), Route::Cluster(rooms)) = (decision.reply, &gateway.route) {
+                        if gateway.is_local(&reply.conn) {
+                            rooms.answered(reply);
+                        }
+                    }
+                }
+            });
+        }
+        None => {
+            let expiring = gateway.clone();
+            tokio::spawn(crate::every(
+                EXPIRE_EVERY,
+                gateway.app.shutdown.clone(),
+                move || {
+                    let gateway = expiring.clone();
+                    tokio::spawn(async move { gateway.expire().await });
+                },
+            ));
+        }
+    }
+    let throttle = gateway.throttle.clone();
     tokio::spawn(crate::every(
         crate::FORGET_IDLE_EVERY,
-        spaces.app.shutdown.clone(),
+        gateway.app.shutdown.clone(),
         move || throttle.forget_idle(std::time::Instant::now()),
     ));
     for ns in NAMESPACES {
-        let spaces = spaces.clone();
+        let gateway = gateway.clone();
         // The message handlers are registered in a connect middleware, which socketioxide
         // awaits *before* answering CONNECT: the connect handler itself runs in a task spawned
         // after the answer, so a message sent right after connecting could find no handler.
         let register = move |socket: SocketRef| {
-            let spaces = spaces.clone();
+            let gateway = gateway.clone();
             async move {
-                let permit = spaces
+                let permit = gateway
                     .sockets
-                    .admit(spaces.client_ip(&socket))
+                    .admit(gateway.client_ip(&socket))
                     .map_err(|_| "Too many connections from your address".to_owned())?;
                 // Held by the socket; released when it disconnects.
                 socket.extensions.insert(Arc::new(permit));
-                spaces.connected(socket);
+                gateway.connected(socket);
                 Ok::<(), String>(())
             }
         };
@@ -201,165 +236,118 @@ impl<'de> Deserialize<'de> for Args {
     }
 }
 
-impl Serialize for Args {
+/// Arguments to emit, each a socket.io argument of its own.
+struct EmitArgs<'a>(&'a [Value]);
+
+impl Serialize for EmitArgs<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         // A tuple is emitted as separate socket.io arguments: `emit("user-left", room, user)`.
         let mut t = s.serialize_tuple(self.0.len())?;
-        for v in &self.0 {
+        for v in self.0 {
             t.serialize_element(v)?;
         }
         t.end()
     }
 }
 
-impl Spaces {
+impl Gateway {
     fn connected(&self, socket: SocketRef) {
         for event in EVENTS {
-            let spaces = self.clone();
+            let gateway = self.clone();
             socket.on(
                 event,
                 async move |s: SocketRef, args: TryData<Args>, ack: AckSender| {
                     let reply = match args.0 {
-                        Ok(Args(args)) => spaces.handle(&s, event, args).await,
+                        Ok(Args(args)) => gateway.handle(&s, event, args).await,
                         Err(_) => json!({"error": format!("Invalid arguments for {event}")}),
                     };
                     if let Err(SendError::Socket(SocketError::InternalChannelFull)) =
                         ack.send(&reply)
                     {
-                        spaces.overflowed(&s);
+                        gateway.overflowed(&s);
                     }
                 },
             );
         }
-        let spaces = self.clone();
+        let gateway = self.clone();
         socket.on_disconnect(async move |s: SocketRef, reason: DisconnectReason| {
             s.extensions.remove::<Arc<Permit>>();
-            let command = match reason {
+            let kind = match reason {
                 // The client closed its socket on purpose (the demo's way to sign out), or
                 // the server did (a client that stopped reading, a socket whose user resumed
                 // elsewhere: then the connection is no longer theirs and nothing happens).
                 DisconnectReason::ClientNSDisconnect | DisconnectReason::ServerNSDisconnect => {
-                    Command::Disconnect
+                    RequestKind::Disconnect
                 }
-                DisconnectReason::HeartbeatTimeout => Command::ConnectionLost {
+                DisconnectReason::HeartbeatTimeout => RequestKind::ConnectionLost {
                     silent_ms: (PING_INTERVAL + PING_TIMEOUT).as_millis() as u64,
                 },
                 // Closed or broken (a reload, a network change): their seats wait for them.
-                _ => Command::ConnectionLost { silent_ms: 0 },
+                _ => RequestKind::ConnectionLost { silent_ms: 0 },
             };
-            spaces.apply_and_carry_out(&conn_id(&s), command).await;
-            spaces.app.rooms_overflow.forget(&s);
+            gateway.end_connection(gateway.conn_id(&s), kind).await;
+            gateway.app.rooms_overflow.forget(&s);
         });
     }
 
-    fn now_ms(&self) -> u64 {
-        self.epoch.elapsed().as_millis() as u64
-    }
-
-    /// Users away past their hold leave their rooms; departed secrets expire. Returns the
-    /// effects to carry out and their grant changes (made under the rooms lock, as in
-    /// [`Spaces::apply`]), if anything was due.
-    fn expire(&self) -> Option<(podium_rooms::Outcome, Vec<Option<String>>)> {
-        let now = self.now_ms();
-        let mut rooms = self.lock();
-        if rooms.next_deadline().is_none_or(|t| t > now) {
-            return None;
+    /// Asks the authority; on a single server the decision is carried out before this
+    /// returns, in a cluster this node's gateway task carries it out first.
+    async fn request(&self, conn: ConnId, kind: RequestKind) -> Result<Answer, String> {
+        match &self.route {
+            Route::Local(authority) => {
+                let decision = {
+                    let mut authority = authority.lock().unwrap_or_else(|e| e.into_inner());
+                    authority.decide(
+                        crate::state::unix_now_ms(),
+                        &self.app.access.rooms,
+                        &conn,
+                        0,
+                        kind,
+                    )
+                };
+                self.carry_out(&decision).await;
+                Ok(decision
+                    .reply
+                    .map_or(Answer::Data { data: Value::Null }, |r| r.answer))
+            }
+            Route::Cluster(rooms) => rooms.request(conn, kind).await,
         }
-        let outcome = rooms.expire(now);
-        let tokens = self.grant_changes(&outcome);
-        Some((outcome, tokens))
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Rooms> {
-        self.rooms
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// A connection ended: never refused, and in a cluster retried until the authority
+    /// hears of it.
+    async fn end_connection(&self, conn: ConnId, kind: RequestKind) {
+        match &self.route {
+            Route::Local(_) => {
+                let _ = self.request(conn, kind).await;
+            }
+            Route::Cluster(rooms) => rooms.end_connection(conn, kind).await,
+        }
     }
 
-    /// Applies a command and, under the same lock, the grant bookkeeping it implies: rooms
-    /// opened and closed, grants created for the tokens it hands out and revoked for the
-    /// memberships it ends. Done apart, a revocation by one message could land between
-    /// another message's change and its grant, leaving a grant no membership backs.
-    fn apply(&self, conn: &ConnId, command: Command) -> Result<Applied, podium_rooms::RoomError> {
-        let mut rooms = self.lock();
-        let outcome = rooms.apply(self.now_ms(), conn, command)?;
-        let grants = self.grants();
-        let joined = match &outcome.ack {
-            Ack::Joined(t) => Some((
-                grants.grant(
-                    t.view.stream.as_str(),
-                    t.view.viewer.as_str(),
-                    GrantKind::View,
-                ),
-                t.publish.as_ref().map(|p| {
-                    grants.grant(p.stream.as_str(), p.source_id.as_str(), GrantKind::Publish)
-                }),
-            )),
-            _ => None,
+    /// Users away past their hold leave their rooms (a single server's timer; a cluster's
+    /// authority runs its own).
+    async fn expire(&self) {
+        let Route::Local(authority) = &self.route else {
+            return;
         };
-        let tokens = self.grant_changes(&outcome);
-        Ok(Applied {
-            outcome,
-            joined,
-            tokens,
-        })
-    }
-
-    /// Per effect: the grant it hands out (`SendPromoted`) or ends (media actions), with
-    /// rooms' grants opened and closed as they are created and deleted.
-    fn grant_changes(&self, outcome: &podium_rooms::Outcome) -> Vec<Option<String>> {
-        let grants = self.grants();
-        outcome
-            .effects
-            .iter()
-            .map(|effect| match effect {
-                Effect::Emit { event, .. } => {
-                    match event {
-                        Event::RoomCreated(room) => grants.open_room(room.id().as_str()),
-                        Event::RoomDeleted { room_id } => grants.close_room(room_id.as_str()),
-                        _ => {}
-                    }
-                    None
-                }
-                Effect::SendPromoted { request, .. } => Some(grants.grant(
-                    request.stream.as_str(),
-                    request.source_id.as_str(),
-                    GrantKind::Publish,
-                )),
-                Effect::Media(MediaAction::EndPublication { room_id, user_id }) => {
-                    grants.revoke(room_id.as_str(), user_id.as_str(), GrantKind::Publish)
-                }
-                Effect::Media(MediaAction::EndView { room_id, user_id }) => {
-                    grants.revoke(room_id.as_str(), user_id.as_str(), GrantKind::View)
-                }
-                _ => None,
-            })
-            .collect()
-    }
-
-    /// Applies a command that is never refused (a connection's end) and carries it out.
-    async fn apply_and_carry_out(&self, conn: &ConnId, command: Command) {
-        if let Ok(applied) = self.apply(conn, command) {
-            self.carry_out(applied.outcome.effects, applied.tokens)
-                .await;
+        let decision = {
+            let mut authority = authority.lock().unwrap_or_else(|e| e.into_inner());
+            authority.expire(crate::state::unix_now_ms(), &self.app.access.rooms)
+        };
+        if let Some(decision) = decision {
+            self.carry_out(&decision).await;
         }
     }
 
     /// A socket stopped reading: it is treated as gone from now on (see [`delivery`]).
     fn overflowed(&self, socket: &SocketRef) {
         delivery::mark_overflowed(&self.app.rooms_overflow, socket);
-        let spaces = self.clone();
-        let conn = conn_id(socket);
+        let gateway = self.clone();
+        let conn = self.conn_id(socket);
         // A task of its own: this runs in the middle of carrying out other effects. A client
         // that does not read is gone for good: it could not follow the room anyway.
-        tokio::spawn(async move { spaces.apply_and_carry_out(&conn, Command::Disconnect).await });
-    }
-
-    /// Emits to one client, handling a client that is not reading.
-    fn emit_to(&self, socket: &SocketRef, event: &str, args: &Args) {
-        if delivery::emit(&self.app.rooms_overflow, socket, event, args) == Sent::Overflowed {
-            self.overflowed(socket);
-        }
+        tokio::spawn(async move { gateway.end_connection(conn, RequestKind::Disconnect).await });
     }
 
     /// The TCP peer `socket`'s connection came from.
@@ -379,7 +367,7 @@ impl Spaces {
             .client_ip(self.peer(socket), headers)
     }
 
-    /// One client message: parse, apply, carry out the effects, build the ack.
+    /// One client message: checked here, decided by the authority, answered with its ack.
     async fn handle(&self, socket: &SocketRef, event: &str, args: Vec<Value>) -> Value {
         if self.app.rooms_overflow.is_overflowed(socket) {
             return json!({ "error": "Disconnected for not reading: reconnect" });
@@ -396,13 +384,8 @@ impl Spaces {
         } else {
             String::new()
         };
-        let command = match parse_command(event, &args, &secret) {
-            Ok(c) => c,
-            Err(message) => return json!({ "error": message }),
-        };
-        if let (Command::SetContent { .. }, (Some(stream), token)) =
-            (&command, content::request(&args))
-        {
+        if let ("set-content", (Some(stream), token)) = (event, content::request(&args)) {
+            // The owner's right to the stream is proven here, where their token arrived.
             let headers = &socket.req_parts().headers;
             let who = crate::policy::access::Requester {
                 bearer: token,
@@ -415,192 +398,51 @@ impl Spaces {
                 return json!({ "error": message });
             }
         }
-        let applied = match self.apply(&conn_id(socket), command) {
-            Ok(a) => a,
-            Err(e) => return e.to_ack(),
+        let kind = RequestKind::Message {
+            event: event.to_owned(),
+            args,
+            secret: secret.clone(),
         };
-        let ack = match (&applied.outcome.ack, &applied.joined) {
-            (Ack::Joined(tokens), Some(grants)) => {
-                json!({ "data": self.join_tokens(&self.ws_base(socket), tokens, grants) })
-            }
-            (signed_in @ (Ack::Authenticated { .. } | Ack::Resumed { .. }), _)
-                if args.get(1).is_some_and(Value::is_object) =>
-            {
+        match self.request(self.conn_id(socket), kind).await {
+            Ok(answer) => self.ack(socket, answer, &secret).await,
+            Err(message) => json!({ "error": message }),
+        }
+    }
+
+    /// The ack for an answer, with what only this node adds: the resume secret it handed
+    /// out, the member tokens it mints (for the nodes the Director places the member on).
+    async fn ack(&self, socket: &SocketRef, answer: Answer, secret: &str) -> Value {
+        match answer {
+            Answer::Error { message } => json!({ "error": message }),
+            Answer::Data { data } => json!({ "data": data }),
+            Answer::SignedIn { mut data } => {
                 // The secret this client presents to resume later (a reload, a new network).
-                let mut data = signed_in.data().unwrap_or(Value::Null);
                 data["resumeSecret"] = json!(secret);
                 json!({ "data": data })
             }
-            (other, _) => json!({ "data": other.data().unwrap_or(Value::Null) }),
-        };
-        self.carry_out(applied.outcome.effects, applied.tokens)
-            .await;
-        ack
-    }
-
-    /// Carries out `effects` in order; `tokens[i]` is the grant `apply` created or revoked
-    /// for effect `i`.
-    async fn carry_out(&self, effects: Vec<Effect>, tokens: Vec<Option<String>>) {
-        for (effect, token_id) in effects.into_iter().zip(tokens) {
-            match effect {
-                Effect::Join { user, group } => {
-                    if let Some(s) = self.socket(&user) {
-                        s.join(group.name().to_owned());
-                    }
-                }
-                Effect::Leave { user, group } => {
-                    if let Some(s) = self.socket(&user) {
-                        s.leave(group.name().to_owned());
-                    }
-                }
-                Effect::Emit { to, event } => {
-                    let args = Args(event.args());
-                    match to {
-                        Audience::Spaces => {
-                            self.broadcast(podium_rooms::Group::Spaces.name(), event.name(), &args)
-                                .await
-                        }
-                        Audience::Room(room) => {
-                            self.broadcast(room.as_str(), event.name(), &args).await
-                        }
-                        Audience::User(user) => {
-                            if let Some(s) = self.socket(&user) {
-                                self.emit_to(&s, event.name(), &args);
-                            }
-                        }
-                    }
-                }
-                Effect::SendPromoted {
-                    user,
-                    room_id,
-                    request,
-                } => {
-                    if let (Some(s), Some(token_id)) = (self.socket(&user), token_id) {
-                        let token = self.member_token(
-                            &self.ws_base(&s),
-                            (&request.stream, &request.source_id),
-                            GrantKind::Publish,
-                            token_id,
-                        );
-                        let args = Args(vec![
-                            json!(room_id.as_str()),
-                            json!({ "publisherToken": token }),
-                        ]);
-                        self.emit_to(&s, "promoted", &args);
-                    }
-                }
-                Effect::Media(_) => {
-                    // Revoked in `apply`: end the sessions opened with it and their media.
-                    if let Some(token_id) = token_id {
-                        self.app
-                            .end_token_sessions(&token_id, EndReason::GrantRevoked);
-                    }
-                }
-                Effect::CloseConnection { conn } => {
-                    if let Some(s) = self.socket_of_conn(&conn) {
-                        // Its user resumed elsewhere; its own disconnect changes nothing.
-                        let _ = s.disconnect();
-                    }
-                }
-                _ => {}
-            }
+            Answer::Joined { view, publish } => match self.join_tokens(socket, view, publish).await
+            {
+                Ok(tokens) => json!({ "data": tokens }),
+                Err(message) => json!({ "error": message }),
+            },
         }
     }
 
-    /// Emits to every member of a delivery group, one socket at a time so a client that is
-    /// not reading is found and dealt with (a library broadcast only says that some failed).
-    async fn broadcast(&self, room: &str, event: &str, args: &Args) {
-        for ns in NAMESPACES {
-            let Some(op) = self.io.of(ns) else { continue };
-            for socket in op.to(room.to_owned()).sockets() {
-                self.emit_to(&socket, event, args);
-            }
-        }
+    /// The connection a socket of this node is.
+    fn conn_id(&self, socket: &SocketRef) -> ConnId {
+        ConnId::new(format!("{}{}", self.prefix, socket.id))
     }
 
-    /// The socket `user` is connected on now (none while they are away).
-    fn socket(&self, user: &UserId) -> Option<SocketRef> {
-        let conn = self.lock().conn_of(user)?.clone();
-        self.socket_of_conn(&conn)
+    /// Whether `conn` is a socket of this node.
+    fn is_local(&self, conn: &ConnId) -> bool {
+        conn.as_str().starts_with(&*self.prefix)
     }
 
+    /// The socket of this node `conn` names, if still open.
     fn socket_of_conn(&self, conn: &ConnId) -> Option<SocketRef> {
-        let sid = conn.as_str().parse().ok()?;
+        let sid = conn.as_str().strip_prefix(&*self.prefix)?.parse().ok()?;
         NAMESPACES
             .iter()
             .find_map(|ns| self.io.of(ns)?.get_socket(sid))
     }
-
-    /// Where `socket`'s client reaches signaling (as it reached us).
-    fn ws_base(&self, socket: &SocketRef) -> String {
-        crate::director::ws_base(&self.app, self.peer(socket), &socket.req_parts().headers)
-    }
-
-    fn join_tokens(
-        &self,
-        ws_base: &str,
-        tokens: &JoinTokens,
-        (view_grant, publish_grant): &(String, Option<String>),
-    ) -> Value {
-        let view = self.member_token(
-            ws_base,
-            (&tokens.view.stream, &tokens.view.viewer),
-            GrantKind::View,
-            view_grant.clone(),
-        );
-        let publish = tokens
-            .publish
-            .as_ref()
-            .zip(publish_grant.clone())
-            .map(|(p, grant)| {
-                self.member_token(
-                    ws_base,
-                    (&p.stream, &p.source_id),
-                    GrantKind::Publish,
-                    grant,
-                )
-            });
-        json!({ "viewerToken": view, "publisherToken": publish })
-    }
-
-    fn grants(&self) -> &RoomGrants {
-        &self.app.access.rooms
-    }
-
-    /// A JWT for `user` in `room` under grant `token_id`: a publish JWT bound to the user's
-    /// own source, or a view JWT whose bound source names the viewer.
-    fn member_token(
-        &self,
-        ws_base: &str,
-        (room, user): (&RoomId, &UserId),
-        kind: GrantKind,
-        token_id: String,
-    ) -> Value {
-        let publish = kind == GrantKind::Publish;
-        let grant = MillicastClaims {
-            token_type: if publish {
-                TokenType::Publish
-            } else {
-                TokenType::Subscribe
-            },
-            stream_account_id: self.app.account_id.clone(),
-            stream_name: room.as_str().to_owned(),
-            record: false,
-            multisource: publish,
-            source_id: Some(user.as_str().to_owned()),
-            token_id: Some(token_id),
-        };
-        let role = if publish { "pub" } else { "sub" };
-        let mut data = connection_data(&self.app, ws_base, grant, role);
-        if publish {
-            // Rooms are private: only members get view tokens.
-            data.subscribe_requires_auth = Some(true);
-        }
-        serde_json::to_value(data).expect("connection data serialises")
-    }
-}
-
-/// The connection a socket is.
-fn conn_id(socket: &SocketRef) -> ConnId {
-    ConnId::new(socket.id.to_string())
 }

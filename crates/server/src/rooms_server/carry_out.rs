@@ -1,0 +1,150 @@
+//! Carrying out the authority's decisions on this node: its sockets' groups and emits, the
+//! broadcasts to its members of each group, the member tokens it mints, the grant changes
+//! (in a cluster each node keeps its own registry, applied in `cluster::rooms`) and the
+//! sessions of revoked grants that run here.
+
+use podium_auth::{MillicastClaims, TokenType};
+use serde_json::{json, Value};
+use socketioxide::extract::SocketRef;
+
+use super::authority::{Decision, Delivery, MemberGrant};
+use super::delivery::{self, Sent};
+use super::{EmitArgs, Gateway, NAMESPACES};
+use crate::director::{connection_data, node_base, Placing};
+use crate::policy::room_grants::GrantKind;
+use crate::policy::sessions::EndReason;
+
+impl Gateway {
+    /// Performs what `decision` asks of this node, in order.
+    pub(super) async fn carry_out(&self, decision: &Decision) {
+        for delivery in &decision.deliveries {
+            match delivery {
+                Delivery::Join { conn, group } => {
+                    if let Some(s) = self.socket_of_conn(conn) {
+                        s.join(group.clone());
+                    }
+                }
+                Delivery::Leave { conn, group } => {
+                    if let Some(s) = self.socket_of_conn(conn) {
+                        s.leave(group.clone());
+                    }
+                }
+                Delivery::Emit { conn, event, args } => {
+                    if let Some(s) = self.socket_of_conn(conn) {
+                        self.emit_to(&s, event, args);
+                    }
+                }
+                Delivery::Broadcast { group, event, args } => self.broadcast(group, event, args),
+                Delivery::Promoted { conn, grant } => {
+                    if let Some(s) = self.socket_of_conn(conn) {
+                        match self.member_token(&s, grant, GrantKind::Publish).await {
+                            Ok(token) => {
+                                let args = [json!(grant.room), json!({ "publisherToken": token })];
+                                self.emit_to(&s, "promoted", &args);
+                            }
+                            Err(message) => {
+                                tracing::warn!(%message, "promoted member's token not placed")
+                            }
+                        }
+                    }
+                }
+                Delivery::EndGrant { token_id } => {
+                    self.app
+                        .end_token_sessions_here(token_id, EndReason::GrantRevoked);
+                }
+                Delivery::Close { conn } => {
+                    if let Some(s) = self.socket_of_conn(conn) {
+                        // Its user resumed elsewhere; its own disconnect changes nothing.
+                        let _ = s.disconnect();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Emits to one client, handling a client that is not reading.
+    fn emit_to(&self, socket: &SocketRef, event: &str, args: &[Value]) {
+        if delivery::emit(&self.app.rooms_overflow, socket, event, &EmitArgs(args))
+            == Sent::Overflowed
+        {
+            self.overflowed(socket);
+        }
+    }
+
+    /// Emits to every member of a delivery group on this node, one socket at a time so a
+    /// client that is not reading is found and dealt with (a library broadcast only says
+    /// that some failed).
+    fn broadcast(&self, group: &str, event: &str, args: &[Value]) {
+        for ns in NAMESPACES {
+            let Some(op) = self.io.of(ns) else { continue };
+            for socket in op.to(group.to_owned()).sockets() {
+                self.emit_to(&socket, event, args);
+            }
+        }
+    }
+
+    /// `join-room`'s data: a view token and, for a speaker, a publish token.
+    pub(super) async fn join_tokens(
+        &self,
+        socket: &SocketRef,
+        view: MemberGrant,
+        publish: Option<MemberGrant>,
+    ) -> Result<Value, String> {
+        let view = self.member_token(socket, &view, GrantKind::View).await?;
+        let publish = match publish {
+            Some(grant) => Some(
+                self.member_token(socket, &grant, GrantKind::Publish)
+                    .await?,
+            ),
+            None => None,
+        };
+        Ok(json!({ "viewerToken": view, "publisherToken": publish }))
+    }
+
+    /// A JWT for a member under `grant`: a publish JWT bound to the member's own source, or
+    /// a view JWT whose bound source names the viewer. Its URL is this node as the client
+    /// reached it, or in a cluster the node the Director places the member on (a room's
+    /// publishers all on its origin).
+    async fn member_token(
+        &self,
+        socket: &SocketRef,
+        grant: &MemberGrant,
+        kind: GrantKind,
+    ) -> Result<Value, String> {
+        let publish = kind == GrantKind::Publish;
+        let room = grant.room.as_str();
+        let placing = if publish {
+            Placing::Publisher(room)
+        } else {
+            Placing::Viewer(room)
+        };
+        let base = node_base(
+            &self.app,
+            self.peer(socket),
+            &socket.req_parts().headers,
+            placing,
+        )
+        .await
+        .map_err(|refusal| refusal.1)?;
+        let claims = MillicastClaims {
+            token_type: if publish {
+                TokenType::Publish
+            } else {
+                TokenType::Subscribe
+            },
+            stream_account_id: self.app.account_id.clone(),
+            stream_name: room.to_owned(),
+            record: false,
+            multisource: publish,
+            source_id: Some(grant.user.as_str().to_owned()),
+            token_id: Some(grant.token_id.clone()),
+        };
+        let role = if publish { "pub" } else { "sub" };
+        let mut data = connection_data(&self.app, &base, claims, role);
+        if publish {
+            // Rooms are private: only members get view tokens.
+            data.subscribe_requires_auth = Some(true);
+        }
+        Ok(serde_json::to_value(data).expect("connection data serialises"))
+    }
+}

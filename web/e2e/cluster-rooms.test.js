@@ -1,0 +1,156 @@
+// Rooms across a cluster (issue 15): socket.io clients (the real socket.io-client from npm)
+// connected to different `podium serve --cluster` nodes share one set of rooms. Names are
+// unique cluster-wide, raise hand / promote / demote / kick cross nodes, the member tokens one
+// node mints open signaling on the node they name (grants reach every node, and so do their
+// revocations), a dead node's users leave their rooms, and the rooms authority's own death
+// loses no room: another node takes over from the state in Redis.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { io } from 'socket.io-client';
+import { sleep } from './helpers.js';
+import { clusterStatus, killNode, startCluster } from './cluster-helpers.js';
+import { call } from './sio-helpers.js';
+
+let cluster;
+const sockets = [];
+
+before(async () => {
+  cluster = await startCluster({ count: 3 });
+});
+
+after(async () => {
+  for (const s of sockets) s.disconnect();
+  await cluster?.stop();
+});
+
+/** A socket.io client of `node` recording every event it receives. */
+async function client(node) {
+  const socket = io(`${node.url}/socket.io/`, { transports: ['websocket'], reconnection: false, forceNew: true });
+  socket.seen = [];
+  socket.onAny((name, ...args) => socket.seen.push({ name, args }));
+  await new Promise((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('connect_error', reject);
+  });
+  sockets.push(socket);
+  return socket;
+}
+
+/**
+ * The arguments of the first `name` event matching `predicate` among those received after the
+ * first `since` ones, waiting up to `timeout`.
+ */
+async function waitEvent(socket, name, predicate = () => true, { timeout = 5000, since = 0 } = {}) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const hit = socket.seen.slice(since).find((e) => e.name === name && predicate(...e.args));
+    if (hit) return hit.args;
+    if (Date.now() > deadline) {
+      throw new Error(`no ${name} event within ${timeout} ms; got ${JSON.stringify(socket.seen.map((e) => e.name))}`);
+    }
+    await sleep(20);
+  }
+}
+
+/** HTTP status of a WebSocket upgrade to signaling with this Director data (101 = accepted). */
+function signalingStatus(connectionData) {
+  const url = new URL(`${connectionData.urls[0]}?token=${connectionData.jwt}`.replace(/^ws/, 'http'));
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, {
+      headers: {
+        Connection: 'Upgrade',
+        Upgrade: 'websocket',
+        'Sec-WebSocket-Version': '13',
+        'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==',
+      },
+    });
+    req.on('upgrade', (res, socket) => { socket.destroy(); resolve(res.statusCode); });
+    req.on('response', (res) => { res.resume(); resolve(res.statusCode); });
+    req.on('error', reject);
+  });
+}
+
+/** The node holding the rooms authority's lease, as `GET /api/admin/cluster` names it. */
+async function authority(askNode, { timeout = 10_000, not } = {}) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const status = await clusterStatus(askNode).catch(() => null);
+    const name = status?.body?.data?.rooms_authority;
+    if (name && name !== not) return cluster.nodes.find((n) => n.name === name);
+    if (Date.now() > deadline) throw new Error(`no rooms authority: ${JSON.stringify(status?.body)}`);
+    await sleep(100);
+  }
+}
+
+/** Repeats an acked call until it succeeds (while the authority changes hands). */
+async function callUntilDone(socket, timeout, event, ...args) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    let reply;
+    try {
+      reply = await call(socket, event, ...args);
+    } catch (err) {
+      reply = { error: err.message };
+    }
+    if (!reply.error) return reply;
+    if (Date.now() > deadline) throw new Error(`${event} kept failing: ${reply.error}`);
+    await sleep(200);
+  }
+}
+
+test('two nodes, one room: hands, promotions, tokens, a dead node and a dead authority', async () => {
+  const leader = await authority(cluster.nodes[0]);
+  const others = cluster.nodes.filter((n) => n !== leader);
+  // The host and Alice on the nodes that stay; Bob on the authority's node.
+  const host = await client(others[0]);
+  const alice = await client(others[1]);
+  const bob = await client(leader);
+
+  const auth = await call(host, 'authenticate', 'Host');
+  assert.equal(auth.data.user.username, 'Host');
+  assert.match((await call(alice, 'authenticate', 'HOST')).error, /taken/i, 'names are unique across nodes');
+  await call(alice, 'authenticate', 'Alice');
+  await call(bob, 'authenticate', 'Bob');
+
+  const roomId = (await call(host, 'create-room', 'Across nodes', true)).data;
+  const [room] = await waitEvent(alice, 'room-created');
+  assert.equal(room.id, roomId, 'a room created on one node is announced on the others');
+  const hostJoin = await call(host, 'join-room', roomId);
+  assert.equal(await signalingStatus(hostJoin.data.publisherToken), 101, "the owner's publish token opens signaling where it points");
+  const aliceJoin = await call(alice, 'join-room', roomId);
+  assert.equal(await signalingStatus(aliceJoin.data.viewerToken), 101, "a listener's view token from another node works");
+  await call(bob, 'join-room', roomId);
+  const [, { id: bobId }] = await waitEvent(host, 'user-joined', (r, u) => r === roomId && u.username === 'Bob');
+  const [, { id: aliceId }] = await waitEvent(host, 'user-joined', (r, u) => u.username === 'Alice');
+
+  // Raise hand on node B, seen by the owner on node A; promote from A, token minted on B.
+  assert.deepEqual(await call(alice, 'raise-hand', roomId, true), { data: null });
+  await waitEvent(host, 'user-raised-hand', (r, u, raised) => r === roomId && raised === true);
+  assert.deepEqual(await call(host, 'promote-user', roomId, aliceId, true), { data: null });
+  const [promotedRoom, grant] = await waitEvent(alice, 'promoted');
+  assert.equal(promotedRoom, roomId);
+  await waitEvent(bob, 'user-promoted', (r, u, p) => u === aliceId && p === true);
+  assert.equal(await signalingStatus(grant.publisherToken), 101, 'the promoted speaker can publish');
+  assert.deepEqual(await call(host, 'promote-user', roomId, aliceId, false), { data: null });
+  await waitEvent(alice, 'demoted', (r) => r === roomId);
+  assert.equal(await signalingStatus(grant.publisherToken), 401, 'the demotion revoked the token on every node');
+
+  // The authority's node dies (with Bob on it): another node takes over from Redis; Bob
+  // leaves after the hold; the room and its other members carry on.
+  const killedAt = await killNode(cluster, leader);
+  const successor = await authority(others[0], { timeout: 15_000, not: leader.name });
+  assert.notEqual(successor.name, leader.name);
+  const [, leftId] = await waitEvent(host, 'user-left', (r, u) => r === roomId && u === bobId, { timeout: 20_000 });
+  assert.equal(leftId, bobId);
+  console.log(`# [cluster-rooms] ${leader.name} (authority) killed: ${successor.name} took over; Bob's user-left after ${((Date.now() - killedAt) / 1000).toFixed(1)} s`);
+  const mark = host.seen.length;
+  assert.deepEqual(await callUntilDone(alice, 10_000, 'raise-hand', roomId, true), { data: null });
+  await waitEvent(host, 'user-raised-hand', (r, u, raised) => u === aliceId && raised === true, { since: mark });
+  assert.deepEqual(await call(host, 'promote-user', roomId, aliceId, true), { data: null });
+  const [, again] = await waitEvent(alice, 'promoted', (r, g) => g.publisherToken.jwt !== grant.publisherToken.jwt);
+  assert.equal(await signalingStatus(again.publisherToken), 101, 'grants work under the new authority');
+  assert.equal(await signalingStatus(grant.publisherToken), 401, 'and revoked ones stay revoked');
+  const rejoin = (await call(host, 'join-room', roomId)).data;
+  assert.ok(rejoin.publisherToken, 'the host is still the owner');
+});
