@@ -8,19 +8,27 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { io } from 'socket.io-client';
-import { sleep } from './helpers.js';
+import {
+  launchBrowser, openPage, sleep, withDiagnostics,
+} from './helpers.js';
 import { clusterStatus, killNode, startCluster } from './cluster-helpers.js';
+import {
+  signIn, tileSel, useToneMicrophone, waitFor,
+} from './rooms-helpers.js';
 import { call } from './sio-helpers.js';
 
 let cluster;
+let browser;
 const sockets = [];
 
 before(async () => {
   cluster = await startCluster({ count: 3 });
+  browser = await launchBrowser();
 });
 
 after(async () => {
   for (const s of sockets) s.disconnect();
+  await browser?.close();
   await cluster?.stop();
 });
 
@@ -98,6 +106,41 @@ async function callUntilDone(socket, timeout, event, ...args) {
     await sleep(200);
   }
 }
+
+test('the rooms app on two nodes: a raised hand, a promotion and a new speaker heard across them', { timeout: 120_000 }, async () => {
+  const [nodeA, nodeB] = cluster.nodes;
+  const host = await openPage(browser, nodeA, 'host', { path: '/' });
+  const guest = await openPage(browser, nodeB, 'guest', { path: '/' });
+  await useToneMicrophone(host, { frequency: 440 });
+  await useToneMicrophone(guest, { frequency: 660 });
+  await withDiagnostics([host, guest], nodeA, async () => {
+    const hostId = await signIn(nodeA, host, 'Maya Chen');
+    const guestId = await signIn(nodeB, guest, 'Leo Park');
+    await host.click('#create-room');
+    await host.fill('#room-name', 'One room, two nodes');
+    await host.click('#create-room-submit');
+    const roomId = await waitFor(host, 'the room page as owner', () => {
+      const room = document.querySelector('.room');
+      return room?.dataset.role === 'owner' && room.dataset.roomId;
+    });
+    await waitFor(guest, 'the room in Live now on the other node', (id) => !!document.querySelector(`#room-list [data-room-id="${id}"]`), roomId);
+    await guest.click(`#room-list [data-room-id="${roomId}"] button`);
+    await waitFor(guest, 'the guest in the room as a listener', () => document.querySelector('.room')?.dataset.role === 'listener');
+    await guest.click('#toggle-hand');
+    await waitFor(host, 'the guest in the raised-hands queue', (id) => !!document.querySelector(`#hands-queue [data-user-id="${id}"]`), guestId);
+    await host.click(`#hands-queue [data-user-id="${guestId}"] [data-action="allow"]`);
+    await waitFor(guest, 'the guest on stage', () => document.querySelector('.room')?.dataset.role === 'speaker');
+    await waitFor(guest, 'the guest publishing', () => window.podiumApp.room?.media?.status.publish === 'live');
+    await guest.evaluate(() => window.__tone.set(true));
+    // The host hears the guest: their page shows the guest speaking (levels of the slot the
+    // origin's ranking put them in, through an edge since every viewer is on one).
+    await waitFor(host, 'the guest speaking on the host’s page', (id) => document.querySelector(`#stage .tile[data-user-id="${id}"]`)?.dataset.speaking === 'true', guestId, { timeout: 30_000 });
+    await host.evaluate(() => window.__tone.set(true));
+    await waitFor(guest, 'the host speaking on the guest’s page', (id) => document.querySelector(`#stage .tile[data-user-id="${id}"]`)?.dataset.speaking === 'true', hostId, { timeout: 30_000 });
+    assert.ok(await guest.$(tileSel(hostId)), 'the host is on the guest’s stage');
+  });
+  await Promise.all([host.close(), guest.close()]);
+});
 
 test('two nodes, one room: hands, promotions, tokens, a dead node and a dead authority', async () => {
   const leader = await authority(cluster.nodes[0]);
