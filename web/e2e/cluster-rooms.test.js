@@ -6,8 +6,6 @@
 // loses no room: another node takes over from the state in Redis.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
-import { io } from 'socket.io-client';
 import {
   launchBrowser, openPage, sleep, withDiagnostics,
 } from './helpers.js';
@@ -15,7 +13,9 @@ import { clusterStatus, killNode, startCluster } from './cluster-helpers.js';
 import {
   signIn, tileSel, useToneMicrophone, waitFor,
 } from './rooms-helpers.js';
-import { call } from './sio-helpers.js';
+import {
+  call, connectClient, signalingStatus, waitEvent,
+} from './sio-helpers.js';
 
 let cluster;
 let browser;
@@ -34,49 +34,9 @@ after(async () => {
 
 /** A socket.io client of `node` recording every event it receives. */
 async function client(node) {
-  const socket = io(`${node.url}/socket.io/`, { transports: ['websocket'], reconnection: false, forceNew: true });
-  socket.seen = [];
-  socket.onAny((name, ...args) => socket.seen.push({ name, args }));
-  await new Promise((resolve, reject) => {
-    socket.once('connect', resolve);
-    socket.once('connect_error', reject);
-  });
+  const socket = await connectClient(`${node.url}/socket.io/`);
   sockets.push(socket);
   return socket;
-}
-
-/**
- * The arguments of the first `name` event matching `predicate` among those received after the
- * first `since` ones, waiting up to `timeout`.
- */
-async function waitEvent(socket, name, predicate = () => true, { timeout = 5000, since = 0 } = {}) {
-  const deadline = Date.now() + timeout;
-  for (;;) {
-    const hit = socket.seen.slice(since).find((e) => e.name === name && predicate(...e.args));
-    if (hit) return hit.args;
-    if (Date.now() > deadline) {
-      throw new Error(`no ${name} event within ${timeout} ms; got ${JSON.stringify(socket.seen.map((e) => e.name))}`);
-    }
-    await sleep(20);
-  }
-}
-
-/** HTTP status of a WebSocket upgrade to signaling with this Director data (101 = accepted). */
-function signalingStatus(connectionData) {
-  const url = new URL(`${connectionData.urls[0]}?token=${connectionData.jwt}`.replace(/^ws/, 'http'));
-  return new Promise((resolve, reject) => {
-    const req = http.get(url, {
-      headers: {
-        Connection: 'Upgrade',
-        Upgrade: 'websocket',
-        'Sec-WebSocket-Version': '13',
-        'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==',
-      },
-    });
-    req.on('upgrade', (res, socket) => { socket.destroy(); resolve(res.statusCode); });
-    req.on('response', (res) => { res.resume(); resolve(res.statusCode); });
-    req.on('error', reject);
-  });
 }
 
 /** The node holding the rooms authority's lease, as `GET /api/admin/cluster` names it. */
@@ -179,6 +139,21 @@ test('two nodes, one room: hands, promotions, tokens, a dead node and a dead aut
   await waitEvent(alice, 'demoted', (r) => r === roomId);
   assert.equal(await signalingStatus(grant.publisherToken), 401, 'the demotion revoked the token on every node');
 
+  // What a hop to the authority costs: acks of a command from its own node and from another
+  // (printed, not asserted).
+  const ackTimes = async (socket) => {
+    const times = [];
+    for (let i = 0; i < 20; i++) {
+      const started = performance.now();
+      assert.deepEqual(await call(socket, 'raise-hand', roomId, false), { data: null });
+      times.push(performance.now() - started);
+      await sleep(150); // within the per-user command rate
+    }
+    times.sort((x, y) => x - y);
+    return `median ${times[10].toFixed(2)} ms, p90 ${times[18].toFixed(2)} ms`;
+  };
+  console.log(`# [cluster-rooms] ack of a rooms command: on the authority's node ${await ackTimes(bob)}; on another node ${await ackTimes(host)}`);
+
   // The authority's node dies (with Bob on it): another node takes over from Redis; Bob
   // leaves after the hold; the room and its other members carry on.
   const killedAt = await killNode(cluster, leader);
@@ -189,6 +164,7 @@ test('two nodes, one room: hands, promotions, tokens, a dead node and a dead aut
   console.log(`# [cluster-rooms] ${leader.name} (authority) killed: ${successor.name} took over; Bob's user-left after ${((Date.now() - killedAt) / 1000).toFixed(1)} s`);
   const mark = host.seen.length;
   assert.deepEqual(await callUntilDone(alice, 10_000, 'raise-hand', roomId, true), { data: null });
+  console.log(`# [cluster-rooms] commands answered again ${((Date.now() - killedAt) / 1000).toFixed(1)} s after the authority was killed`);
   await waitEvent(host, 'user-raised-hand', (r, u, raised) => u === aliceId && raised === true, { since: mark });
   assert.deepEqual(await call(host, 'promote-user', roomId, aliceId, true), { data: null });
   const [, again] = await waitEvent(alice, 'promoted', (r, g) => g.publisherToken.jwt !== grant.publisherToken.jwt);

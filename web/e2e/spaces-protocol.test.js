@@ -3,9 +3,10 @@
 // path `/socket.io/` as namespace), against a running `podium serve`.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import { useServerAndBrowser } from './helpers.js';
-import { call, sioClients, waitEvent } from './sio-helpers.js';
+import {
+  call, signalingStatus, sioClients, waitEvent,
+} from './sio-helpers.js';
 
 const env = useServerAndBrowser({
   browser: false,
@@ -13,24 +14,6 @@ const env = useServerAndBrowser({
 });
 const sio = sioClients(env);
 const client = (namespace) => sio.client(namespace);
-
-/** HTTP status of a WebSocket upgrade to signaling with this Director data (101 = accepted). */
-function signalingStatus(connectionData) {
-  const url = new URL(`${connectionData.urls[0]}?token=${connectionData.jwt}`.replace(/^ws/, 'http'));
-  return new Promise((resolve, reject) => {
-    const req = http.get(url, {
-      headers: {
-        Connection: 'Upgrade',
-        Upgrade: 'websocket',
-        'Sec-WebSocket-Version': '13',
-        'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==',
-      },
-    });
-    req.on('upgrade', (res, socket) => { socket.destroy(); resolve(res.statusCode); });
-    req.on('response', (res) => { res.resume(); resolve(res.statusCode); });
-    req.on('error', reject);
-  });
-}
 
 test('authenticate, create, join, raise hand, promote, mute, kick, leave and disconnect', async () => {
   const host = await client();

@@ -12,7 +12,7 @@
 //!
 //! let mut rooms = Rooms::new();
 //! let ann = ConnId::new("socket-ann");
-//! let now = 42_000; // monotonic milliseconds
+//! let now = 42_000; // milliseconds (the server passes Unix milliseconds)
 //! let client = ClientInfo::new("a fresh random resume secret");
 //! rooms.apply(now, &ann, Command::Authenticate { username: "Ann".into(), client }).unwrap();
 //! let outcome = rooms
@@ -126,7 +126,7 @@
 //! - **Disconnect** removes the user from every room in join order (each with `user-left`,
 //!   media actions, and hand-over, closing or deletion), leaves `spaces` and frees the
 //!   username.
-//! - **Time** is an input (`now_ms`, monotonic): recorded ([`Room::created_at_ms`],
+//! - **Time** is an input (`now_ms`, milliseconds): recorded ([`Room::created_at_ms`],
 //!   [`Speaker::since_ms`]) and compared only for presence deadlines; ordering (stage
 //!   seniority, newest room) follows the order of commands.
 //! - **Live now** ([`Rooms::live_rooms`]): most participants first, then newest.

@@ -238,9 +238,10 @@ impl Room {
     }
 }
 
-/// A room as the state snapshot stores it: every field, unlike the wire JSON.
+/// A room as the state snapshot stores it: every field, unlike the wire JSON (serde's
+/// remote derive over [`Room`]'s private fields).
 #[derive(Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(remote = "Room", rename_all = "camelCase")]
 pub(crate) struct RoomRecord {
     id: RoomId,
     name: String,
@@ -253,43 +254,6 @@ pub(crate) struct RoomRecord {
     banned_ids: BTreeSet<UserId>,
     banned_names: BTreeSet<String>,
     content: Option<String>,
-}
-
-impl From<&Room> for RoomRecord {
-    fn from(r: &Room) -> Self {
-        let r = r.clone();
-        Self {
-            id: r.id,
-            name: r.name,
-            owner_id: r.owner_id,
-            audio_only: r.audio_only,
-            participants: r.participants,
-            speakers: r.speakers,
-            created_at_ms: r.created_at_ms,
-            seq: r.seq,
-            banned_ids: r.banned_ids,
-            banned_names: r.banned_names,
-            content: r.content,
-        }
-    }
-}
-
-impl From<RoomRecord> for Room {
-    fn from(r: RoomRecord) -> Self {
-        Self {
-            id: r.id,
-            name: r.name,
-            owner_id: r.owner_id,
-            audio_only: r.audio_only,
-            participants: r.participants,
-            speakers: r.speakers,
-            created_at_ms: r.created_at_ms,
-            seq: r.seq,
-            banned_ids: r.banned_ids,
-            banned_names: r.banned_names,
-            content: r.content,
-        }
-    }
 }
 
 impl Serialize for Room {

@@ -81,11 +81,12 @@ impl Rooms {
 
     /// Applies one command from connection `conn` at time `now_ms`.
     ///
-    /// `now_ms` is a monotonic millisecond clock (the shell passes milliseconds since it
-    /// started). It is recorded (room creation, speaker since), and compared only to time
-    /// out users who are away ([`Rooms::expire`]); ordering (stage seniority, newest room)
-    /// follows the order of commands. On `Err` nothing changed and the error's message is the
-    /// ack's `{error}`; on `Ok` send the ack and carry out the effects in order.
+    /// `now_ms` is a millisecond clock (the shell passes Unix milliseconds, so a successor
+    /// restoring a [`Rooms::snapshot`] keeps the deadlines). It is recorded (room creation,
+    /// speaker since), and compared only to time out users who are away ([`Rooms::expire`]);
+    /// ordering (stage seniority, newest room) follows the order of commands. On `Err` nothing
+    /// changed and the error's message is the ack's `{error}`; on `Ok` send the ack and carry
+    /// out the effects in order.
     pub fn apply(
         &mut self,
         now_ms: u64,

@@ -7,7 +7,7 @@
 
 use crate::ids::{ConnId, RoomId, UserId};
 use crate::limits::Limits;
-use crate::model::RoomRecord;
+use crate::model::{Room, RoomRecord};
 use crate::presence::Departed;
 use crate::rooms::{Member, Rooms};
 use serde::{Deserialize, Serialize};
@@ -25,9 +25,13 @@ struct Record {
     departed: HashMap<String, Departed>,
     usernames: HashMap<String, UserId>,
     username_shapes: HashMap<String, UserId>,
-    rooms: Vec<RoomRecord>,
+    rooms: Vec<StoredRoom>,
     next_seq: u64,
 }
+
+/// A room in its snapshot form.
+#[derive(Serialize, Deserialize)]
+struct StoredRoom(#[serde(with = "RoomRecord")] Room);
 
 /// Why a snapshot could not be restored.
 #[derive(Debug, thiserror::Error)]
@@ -51,7 +55,7 @@ impl Rooms {
             departed: self.departed.clone(),
             usernames: self.usernames.clone(),
             username_shapes: self.username_shapes.clone(),
-            rooms: self.rooms.values().map(RoomRecord::from).collect(),
+            rooms: self.rooms.values().cloned().map(StoredRoom).collect(),
             next_seq: self.next_seq,
         };
         serde_json::to_string(&record).expect("the rooms state serialises")
@@ -67,10 +71,7 @@ impl Rooms {
         let rooms: HashMap<RoomId, _> = record
             .rooms
             .into_iter()
-            .map(|r| {
-                let room = crate::model::Room::from(r);
-                (room.id().clone(), room)
-            })
+            .map(|StoredRoom(room)| (room.id().clone(), room))
             .collect();
         Ok(Self {
             users: record.users,

@@ -4,11 +4,8 @@
 //! is what a kick needs (a node that misses one while Redis is down has no new session of
 //! that kind to end either: its Director refuses revoked grants and tokens).
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 use crate::media_handle::MediaHandle;
 use crate::policy::sessions::{EndReason, KickTarget, Sessions};
@@ -67,45 +64,23 @@ pub async fn listen(
     node: String,
     sessions: Arc<Sessions>,
     media: MediaHandle,
-    mut stop: tokio::sync::watch::Receiver<bool>,
+    stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    loop {
-        let subscribed = async {
-            let mut pubsub = client.get_async_pubsub().await?;
-            pubsub.subscribe(CHANNEL).await?;
-            redis::RedisResult::Ok(pubsub)
+    let on_order =
+        async |_channel: String, payload: String| match serde_json::from_str::<Order>(&payload) {
+            Ok(order) if order.from() != node => apply(&order, &sessions, &media),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "unreadable cluster order"),
         };
-        let pubsub = tokio::select! {
-            p = subscribed => p,
-            _ = stop.wait_for(|s| *s) => return,
-        };
-        match pubsub {
-            Ok(mut pubsub) => {
-                let mut messages = pubsub.on_message();
-                loop {
-                    let msg = tokio::select! {
-                        m = messages.next() => m,
-                        _ = stop.wait_for(|s| *s) => return,
-                    };
-                    let Some(msg) = msg else { break };
-                    let Ok(payload) = msg.get_payload::<String>() else {
-                        continue;
-                    };
-                    match serde_json::from_str::<Order>(&payload) {
-                        Ok(order) if order.from() != node => apply(&order, &sessions, &media),
-                        Ok(_) => {}
-                        Err(e) => tracing::warn!(error = %e, "unreadable cluster order"),
-                    }
-                }
-                tracing::warn!("cluster orders: subscription lost, resubscribing");
-            }
-            Err(e) => tracing::debug!(error = %e, "cluster orders: cannot subscribe yet"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-            _ = stop.wait_for(|s| *s) => return,
-        }
-    }
+    super::pubsub::listen(
+        client,
+        vec![CHANNEL.to_owned()],
+        "cluster orders",
+        stop,
+        || {},
+        on_order,
+    )
+    .await;
 }
 
 fn apply(order: &Order, sessions: &Sessions, media: &MediaHandle) {

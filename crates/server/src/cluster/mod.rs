@@ -11,6 +11,7 @@ pub mod broadcast;
 pub mod links;
 mod media;
 pub mod metrics;
+mod pubsub;
 pub mod rooms;
 mod rooms_store;
 pub mod state;

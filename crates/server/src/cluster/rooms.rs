@@ -24,7 +24,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
 use podium_rooms::{ConnId, Limits, Rooms};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, Notify};
@@ -397,48 +396,25 @@ impl ClusterRooms {
 
     /// Receives the decisions (and, as the authority, requests) until `stop`, subscribing
     /// again after Redis comes back.
-    async fn subscribe(self: Arc<Self>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    async fn subscribe(self: Arc<Self>, stop: tokio::sync::watch::Receiver<bool>) {
         let requests = rooms_store::requests_channel(self.cluster.boot_id());
-        loop {
-            let subscribed = async {
-                let mut pubsub = self.cluster.shared().client().get_async_pubsub().await?;
-                pubsub.subscribe(rooms_store::DECISIONS).await?;
-                pubsub.subscribe(&requests).await?;
-                redis::RedisResult::Ok(pubsub)
-            };
-            let pubsub = tokio::select! {
-                p = subscribed => p,
-                _ = stop.wait_for(|s| *s) => return,
-            };
-            match pubsub {
-                Ok(mut pubsub) => {
-                    // Messages may have been missed while unsubscribed.
-                    self.applied.store(0, Ordering::Relaxed);
-                    let mut messages = pubsub.on_message();
-                    loop {
-                        let msg = tokio::select! {
-                            m = messages.next() => m,
-                            _ = stop.wait_for(|s| *s) => return,
-                        };
-                        let Some(msg) = msg else { break };
-                        let Ok(payload) = msg.get_payload::<String>() else {
-                            continue;
-                        };
-                        if msg.get_channel_name() == requests {
-                            self.received_request(&payload);
-                        } else {
-                            self.received_decision(&payload).await;
-                        }
-                    }
-                    tracing::warn!("rooms: subscription lost, resubscribing");
+        let channels = vec![rooms_store::DECISIONS.to_owned(), requests.clone()];
+        // Decisions may have been missed while unsubscribed: reload the grants on the next.
+        let resubscribed = || self.applied.store(0, Ordering::Relaxed);
+        let rooms = self.clone();
+        let on_message = move |channel: String, payload: String| {
+            let rooms = rooms.clone();
+            let request = channel == requests;
+            async move {
+                if request {
+                    rooms.received_request(&payload);
+                } else {
+                    rooms.received_decision(&payload).await;
                 }
-                Err(e) => tracing::debug!(error = %e, "rooms: cannot subscribe yet"),
             }
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                _ = stop.wait_for(|s| *s) => return,
-            }
-        }
+        };
+        let client = self.cluster.shared().client().clone();
+        super::pubsub::listen(client, channels, "rooms", stop, resubscribed, on_message).await;
     }
 
     fn received_request(&self, payload: &str) {
