@@ -31,16 +31,8 @@ function socketAccepts(socketPath) {
   });
 }
 
-/**
- * Start a private redis-server (no TCP port, a unix socket in a fresh temp dir, no
- * persistence) and wait until it accepts connections.
- * @returns {Promise<{url: string, socket: string, process: import('node:child_process').ChildProcess, logs: () => string, stop: () => Promise<void>}>}
- *   `url` is what `podium serve --cluster` takes (`redis+unix:///…/r.sock`).
- */
-export async function startRedis() {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'podium-e2e-redis-'));
-  const socket = path.join(dir, 'r.sock');
-  const args = ['--port', '0', '--unixsocket', socket, '--save', '', '--appendonly', 'no', '--dir', dir];
+/** A redis-server process with `args`: {child, exited (promise), output (), gone ()}. */
+function spawnRedis(args) {
   const child = spawn(REDIS_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const collect = (chunk) => {
@@ -49,43 +41,73 @@ export async function startRedis() {
   };
   child.stdout.setEncoding('utf8').on('data', collect);
   child.stderr.setEncoding('utf8').on('data', collect);
-  let exited = null;
-  const exitPromise = new Promise((resolve) => {
-    child.on('exit', (code, signal) => { exited = { code, signal }; resolve(exited); });
-    child.on('error', (err) => { exited = { error: err.message }; resolve(exited); });
+  let exitedWith = null;
+  const exited = new Promise((resolve) => {
+    child.on('exit', (code, signal) => { exitedWith = { code, signal }; resolve(exitedWith); });
+    child.on('error', (err) => { exitedWith = { error: err.message }; resolve(exitedWith); });
   });
-  const killOnExit = () => child.kill('SIGKILL');
+  return {
+    child, exited, output: () => output, exitedWith: () => exitedWith,
+  };
+}
+
+/**
+ * Start a private redis-server (no TCP port, a unix socket in a fresh temp dir, no
+ * persistence) and wait until it accepts connections.
+ * @returns {Promise<{url: string, socket: string, process: import('node:child_process').ChildProcess, logs: () => string, restart: () => Promise<void>, stop: () => Promise<void>}>}
+ *   `url` is what `podium serve --cluster` takes (`redis+unix:///…/r.sock`); `restart()`
+ *   kills it (SIGKILL) and starts an empty one on the same socket.
+ */
+export async function startRedis() {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'podium-e2e-redis-'));
+  const socket = path.join(dir, 'r.sock');
+  const args = ['--port', '0', '--unixsocket', socket, '--save', '', '--appendonly', 'no', '--dir', dir];
+  let current = spawnRedis(args);
+  const killOnExit = () => current.child.kill('SIGKILL');
   process.on('exit', killOnExit);
+  const halt = async () => {
+    if (current.exitedWith()) return;
+    current.child.kill('SIGTERM');
+    const res = await Promise.race([current.exited, sleep(3000).then(() => null)]);
+    if (!res) {
+      current.child.kill('SIGKILL');
+      await current.exited;
+    }
+  };
+  const ready = async () => {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      if (current.exitedWith()) {
+        throw new Error(`redis-server exited before accepting connections (${JSON.stringify(current.exitedWith())}): ${REDIS_BIN} ${args.join(' ')}\n${current.output()}`);
+      }
+      if (await socketAccepts(socket)) return;
+      if (Date.now() > deadline) throw new Error(`redis-server did not accept connections on ${socket} within 10 s\n${current.output()}`);
+      await sleep(50);
+    }
+  };
   const redis = {
     url: `redis+unix://${socket}`,
     socket,
-    process: child,
-    logs: () => output,
+    get process() { return current.child; },
+    logs: () => current.output(),
+    async restart() {
+      current.child.kill('SIGKILL');
+      await current.exited;
+      await rm(socket, { force: true });
+      current = spawnRedis(args);
+      await ready();
+    },
     async stop() {
       process.off('exit', killOnExit);
-      if (!exited) {
-        child.kill('SIGTERM');
-        const res = await Promise.race([exitPromise, sleep(3000).then(() => null)]);
-        if (!res) {
-          child.kill('SIGKILL');
-          await exitPromise;
-        }
-      }
+      await halt();
       await rm(dir, { recursive: true, force: true });
     },
   };
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    if (exited) {
-      await redis.stop();
-      throw new Error(`redis-server exited before accepting connections (${JSON.stringify(exited)}): ${REDIS_BIN} ${args.join(' ')}\n${output}`);
-    }
-    if (await socketAccepts(socket)) break;
-    if (Date.now() > deadline) {
-      await redis.stop();
-      throw new Error(`redis-server did not accept connections on ${socket} within 10 s\n${output}`);
-    }
-    await sleep(50);
+  try {
+    await ready();
+  } catch (err) {
+    await redis.stop();
+    throw err;
   }
   return redis;
 }

@@ -19,7 +19,7 @@
 //!   the connections of nodes that are gone. A dead node's connections are lost connections:
 //!   their users leave their rooms after the usual hold.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -28,7 +28,7 @@ use podium_rooms::{ConnId, Limits, Rooms};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, Notify};
 
-use super::rooms_store::{self, Lease, RoomsStore};
+use super::rooms_store::{self, Committed, Lease, RoomsStore};
 use super::Cluster;
 use crate::policy::room_grants::RoomGrants;
 use crate::rooms_server::authority::{Answer, Authority, Decision, Reply, RequestKind};
@@ -39,6 +39,8 @@ const LEASE: Duration = Duration::from_secs(3);
 const LEASE_MARGIN: Duration = Duration::from_millis(700);
 /// How often the lease is renewed (or sought) and the authority's timers run.
 const TICK: Duration = Duration::from_millis(250);
+/// How long a node's record must stay missing before its connections count as lost.
+const MISSING_GRACE: Duration = Duration::from_secs(3);
 /// How long a gateway waits for the answer to a request.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long a lost connection is retried until the authority hears of it.
@@ -59,6 +61,11 @@ struct Leading {
     seq: u64,
     /// Until when the lease is surely ours.
     until: Instant,
+    /// Decisions taken but not committed yet because Redis could not be reached, in order:
+    /// committed first when it is back (new requests wait until then).
+    unpublished: std::collections::VecDeque<Decision>,
+    /// Nodes with connections here but no record, since when.
+    missing: HashMap<String, Instant>,
 }
 
 /// This node's side of the rooms across the cluster.
@@ -78,6 +85,9 @@ pub struct ClusterRooms {
     applied: AtomicU64,
     /// Rung after each decision: the state is due to be written.
     dirty: Notify,
+    /// Consecutive lease checks that found no authority (a node without the state waits for
+    /// a second one, so that a former authority whose Redis restarted gets its term back).
+    free_checks: AtomicU64,
     /// Decisions for this node's gateway.
     out: mpsc::UnboundedSender<Decision>,
     /// Other nodes' requests, to be decided in arrival order.
@@ -105,6 +115,7 @@ impl ClusterRooms {
             pending: Mutex::default(),
             next_request: AtomicU64::new(1),
             applied: AtomicU64::new(0),
+            free_checks: AtomicU64::new(0),
             dirty: Notify::new(),
             out,
             requests,
@@ -210,7 +221,10 @@ impl ClusterRooms {
     /// Decides `envelope` if this node is the authority (`false`: it is not).
     async fn decide(&self, envelope: &Envelope) -> bool {
         let mut leading = self.leading.lock().await;
-        let Some(lead) = leading.as_mut().filter(|l| Instant::now() < l.until) else {
+        let Some(lead) = leading
+            .as_mut()
+            .filter(|l| Instant::now() < l.until && l.unpublished.is_empty())
+        else {
             return false;
         };
         let decision = lead.authority.decide(
@@ -224,31 +238,43 @@ impl ClusterRooms {
         true
     }
 
-    /// Commits a decision of the authority; losing the lease on the way ends its term.
+    /// Commits a decision of the authority (after any still waiting for Redis); losing the
+    /// lease on the way ends its term.
     async fn commit(&self, leading: &mut Option<Leading>, decision: Decision) {
         let Some(lead) = leading.as_mut() else { return };
-        if decision.is_empty() {
-            return;
+        if !decision.is_empty() {
+            lead.unpublished.push_back(decision);
         }
-        let json = serde_json::to_string(&decision).unwrap_or_default();
-        match self
-            .store
-            .commit(self.cluster.boot_id(), &decision.grants, &json)
-            .await
-        {
-            Ok(Some(seq)) => {
-                lead.seq = seq;
-                self.dirty.notify_one();
-            }
-            outcome => {
-                // Decided but not committed: this node's state and registry are ahead of
-                // the cluster's. Step down; the next authority restores what was committed.
-                tracing::warn!(
-                    ?outcome,
-                    "rooms authority: decision not committed, stepping down"
-                );
-                *leading = None;
-                self.applied.store(0, Ordering::Relaxed);
+        while let Some(decision) = lead.unpublished.front() {
+            let json = serde_json::to_string(decision).unwrap_or_default();
+            match self
+                .store
+                .commit(self.cluster.boot_id(), &decision.grants, &json)
+                .await
+            {
+                Ok(Committed::As(seq)) => {
+                    lead.seq = seq;
+                    lead.unpublished.pop_front();
+                    self.dirty.notify_one();
+                }
+                Ok(Committed::NoLease) => {
+                    // Kept for the next election, which resumes this term if no one else
+                    // took it meanwhile.
+                    lead.until = Instant::now();
+                    return;
+                }
+                Ok(Committed::LeaseTaken) => {
+                    // Another node holds the lease: it restored what was committed.
+                    tracing::warn!("rooms authority: lease taken by another node, stepping down");
+                    *leading = None;
+                    self.applied.store(0, Ordering::Relaxed);
+                    return;
+                }
+                Err(e) => {
+                    // Kept, in order, for when Redis is back.
+                    tracing::warn!(error = %e, waiting = lead.unpublished.len(), "rooms authority: decision not committed yet");
+                    return;
+                }
             }
         }
     }
@@ -268,6 +294,13 @@ impl ClusterRooms {
             }
             let mut leading = self.leading.lock().await;
             let Some(lead) = leading.as_mut().filter(|l| Instant::now() < l.until) else {
+                continue;
+            };
+            if !lead.unpublished.is_empty() {
+                self.commit(&mut leading, Decision::default()).await;
+                continue;
+            }
+            let Some(lead) = leading.as_mut() else {
                 continue;
             };
             let now = crate::state::unix_now_ms();
@@ -292,33 +325,47 @@ impl ClusterRooms {
 
     async fn elect(&self) {
         let boot = self.cluster.boot_id();
-        let asked = Instant::now();
-        let lease = self.store.elect(boot, LEASE.as_millis() as u64).await;
         let mut leading = self.leading.lock().await;
-        match lease {
+        if leading.is_none() && !self.lease_stayed_free().await {
+            return;
+        }
+        let asked = Instant::now();
+        match self.store.elect(boot, LEASE.as_millis() as u64).await {
             Ok(Lease::Renewed) if leading.is_some() => {
                 if let Some(lead) = leading.as_mut() {
                     lead.until = asked + LEASE - LEASE_MARGIN;
                 }
             }
-            Ok(Lease::Taken | Lease::Renewed) => match self.take_over(asked).await {
-                Ok(lead) => {
-                    *leading = Some(lead);
-                    *self.leader.lock().unwrap_or_else(|e| e.into_inner()) = Some(boot.into());
-                    let reconciled = leading
-                        .as_ref()
-                        .map(|l| l.authority.reconcile(self.registry()));
-                    if let Some(decision) = reconciled {
-                        self.commit(&mut leading, decision).await;
+            Ok(Lease::Taken | Lease::Renewed) => {
+                // A term of ours that was interrupted (Redis restarted, or the lease ran out
+                // while no one took it) goes on from memory if no one committed since.
+                let resumed = match leading.take() {
+                    Some(lead) => self.resume(lead, asked).await,
+                    None => None,
+                };
+                let lead = match resumed {
+                    Some(lead) => Ok(lead),
+                    None => self.take_over(asked).await,
+                };
+                match lead {
+                    Ok(lead) => {
+                        *leading = Some(lead);
+                        *self.leader.lock().unwrap_or_else(|e| e.into_inner()) = Some(boot.into());
+                        let reconciled = leading
+                            .as_ref()
+                            .map(|l| l.authority.reconcile(self.registry()));
+                        if let Some(decision) = reconciled {
+                            self.commit(&mut leading, decision).await;
+                        }
+                        self.lose_dead_nodes(&mut leading).await;
+                        tracing::info!("this node is the rooms authority");
                     }
-                    self.lose_dead_nodes(&mut leading).await;
-                    tracing::info!("this node is now the rooms authority");
+                    Err(e) => {
+                        tracing::warn!(error = %e, "rooms authority: cannot load the state");
+                        let _ = self.store.resign(boot).await;
+                    }
                 }
-                Err(e) => {
-                    tracing::warn!(error = %e, "rooms authority: cannot load the state");
-                    let _ = self.store.resign(boot).await;
-                }
-            },
+            }
             Ok(Lease::Other) => {
                 if leading.take().is_some() {
                     tracing::warn!("rooms authority: lease lost to another node");
@@ -327,6 +374,41 @@ impl ClusterRooms {
             }
             Err(e) => tracing::debug!(error = %e, "rooms authority: lease not renewed"),
         }
+    }
+
+    /// Whether the lease was free at this check and the one before.
+    async fn lease_stayed_free(&self) -> bool {
+        match self.store.leader().await {
+            Ok(None) => self.free_checks.fetch_add(1, Ordering::Relaxed) >= 1,
+            _ => {
+                self.free_checks.store(0, Ordering::Relaxed);
+                false
+            }
+        }
+    }
+
+    /// Carries on a term of this node's after its lease lapsed: the state in memory is the
+    /// latest if the grants in Redis are not past it (then Redis lost them: they are written
+    /// again, and the state). `None`: another node committed since; start from Redis.
+    async fn resume(&self, mut lead: Leading, asked: Instant) -> Option<Leading> {
+        let boot = self.cluster.boot_id();
+        let (seq, _) = self.store.grants().await.ok()?;
+        if seq > lead.seq {
+            return None;
+        }
+        if seq < lead.seq {
+            tracing::warn!(redis = seq, ours = lead.seq, "rooms authority: Redis lost the rooms; writing them again");
+            // The registry includes the changes of decisions still waiting: committing them
+            // again next is harmless (each sets or deletes the same fields).
+            let registry = self.registry().export();
+            if !self.store.replace_grants(boot, lead.seq, &registry).await.ok()? {
+                return None;
+            }
+            self.dirty.notify_one();
+        }
+        lead.until = asked + LEASE - LEASE_MARGIN;
+        tracing::info!("rooms authority: term resumed");
+        Some(lead)
     }
 
     /// The state a new authority starts from: the last written, with the grants as of the
@@ -343,27 +425,50 @@ impl ClusterRooms {
             authority: Authority::new(rooms),
             seq,
             until: asked + LEASE - LEASE_MARGIN,
+            unpublished: Default::default(),
+            missing: HashMap::new(),
         })
     }
 
-    /// Connections of nodes that are gone (no record) are lost.
+    /// Connections of nodes that are gone are lost: nodes whose record has been missing
+    /// for [`MISSING_GRACE`] (not just since Redis restarted empty: every live node writes its
+    /// record again within 500 ms).
     async fn lose_dead_nodes(&self, leading: &mut Option<Leading>) {
         let Ok(nodes) = self.cluster.shared().nodes().await else {
             return;
         };
-        let live: std::collections::HashSet<String> =
-            nodes.into_iter().map(|(r, _)| r.boot_id).collect();
+        let live: HashSet<String> = nodes.into_iter().map(|(r, _)| r.boot_id).collect();
         let Some(lead) = leading.as_mut() else { return };
-        let silent = super::state::NODE_TTL.as_millis() as u64;
+        let boot_of = |conn: &ConnId| -> String {
+            let id = conn.as_str();
+            id.split_once('.').map_or(id, |(boot, _)| boot).to_owned()
+        };
+        let now = Instant::now();
+        let absent: HashSet<String> = lead
+            .authority
+            .rooms()
+            .connections()
+            .map(boot_of)
+            .filter(|boot| !live.contains(boot))
+            .collect();
+        lead.missing.retain(|boot, _| absent.contains(boot));
+        let mut gone = HashSet::new();
+        for boot in absent {
+            let since = *lead.missing.entry(boot.clone()).or_insert(now);
+            if now.duration_since(since) >= MISSING_GRACE {
+                gone.insert(boot);
+            }
+        }
+        if gone.is_empty() {
+            return;
+        }
+        // Silent since its record was last written, at the latest.
+        let silent = (super::state::NODE_TTL + MISSING_GRACE).as_millis() as u64;
         let decision = lead.authority.lose_connections(
             crate::state::unix_now_ms(),
             self.registry(),
             silent,
-            |conn| {
-                conn.as_str()
-                    .split_once('.')
-                    .is_none_or(|(boot, _)| !live.contains(boot))
-            },
+            |conn| gone.contains(&boot_of(conn)),
         );
         self.commit(leading, decision).await;
     }

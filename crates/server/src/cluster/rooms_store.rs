@@ -39,10 +39,13 @@ end
 return 0
 ";
 
-/// A decision: grant changes applied, numbered, published; -1 if the lease is not ours.
+/// A decision: grant changes applied, numbered, published; -1 if another node holds the
+/// lease, -2 if no one does (it lapsed, or Redis lost it).
 /// ARGV: boot, number of changes, (op, field, value) per change, channel, JSON.
 const COMMIT: &str = r"
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
+local holder = redis.call('GET', KEYS[1])
+if not holder then return -2 end
+if holder ~= ARGV[1] then return -1 end
 local seq = redis.call('HINCRBY', KEYS[2], '.seq', 1)
 local n = tonumber(ARGV[2])
 for i = 0, n - 1 do
@@ -65,6 +68,18 @@ redis.call('SET', KEYS[2], ARGV[2])
 return 1
 ";
 
+/// Replaces the grants with a whole registry if the lease is ours (1) or not (0).
+/// ARGV: boot, seq, then field and value pairs.
+const REPLACE_GRANTS: &str = r"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[2])
+redis.call('HSET', KEYS[2], '.seq', ARGV[2])
+for i = 3, #ARGV, 2 do
+  redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+end
+return 1
+";
+
 /// Gives the lease up if ours.
 const RESIGN: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -82,6 +97,17 @@ pub enum Lease {
     Other,
 }
 
+/// What became of a commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Committed {
+    /// Committed as decision number `seq`.
+    As(u64),
+    /// Not committed: another node holds the lease.
+    LeaseTaken,
+    /// Not committed: no one holds the lease (it lapsed, or Redis restarted empty).
+    NoLease,
+}
+
 /// The rooms keys of a Redis connection.
 #[derive(Clone)]
 pub struct RoomsStore {
@@ -89,6 +115,7 @@ pub struct RoomsStore {
     elect: Arc<redis::Script>,
     commit: Arc<redis::Script>,
     save: Arc<redis::Script>,
+    replace_grants: Arc<redis::Script>,
     resign: Arc<redis::Script>,
 }
 
@@ -100,6 +127,7 @@ impl RoomsStore {
             elect: Arc::new(redis::Script::new(ELECT)),
             commit: Arc::new(redis::Script::new(COMMIT)),
             save: Arc::new(redis::Script::new(SAVE)),
+            replace_grants: Arc::new(redis::Script::new(REPLACE_GRANTS)),
             resign: Arc::new(redis::Script::new(RESIGN)),
         }
     }
@@ -138,14 +166,13 @@ impl RoomsStore {
             .map(|_| ())
     }
 
-    /// Commits a decision (`json`) with its grant changes: its number, or `None` if the
-    /// lease is no longer `boot`'s.
+    /// Commits a decision (`json`) with its grant changes.
     pub async fn commit(
         &self,
         boot: &str,
         grants: &[GrantOp],
         json: &str,
-    ) -> redis::RedisResult<Option<u64>> {
+    ) -> redis::RedisResult<Committed> {
         let mut c = self.redis.clone();
         let mut call = self.commit.prepare_invoke();
         call.key(LEADER).key(GRANTS).arg(boot).arg(grants.len());
@@ -154,7 +181,10 @@ impl RoomsStore {
             call.arg(action).arg(field).arg(value);
         }
         let seq: i64 = call.arg(DECISIONS).arg(json).invoke_async(&mut c).await?;
-        Ok(u64::try_from(seq).ok())
+        Ok(match seq {
+            -2 => Committed::NoLease,
+            seq => u64::try_from(seq).map_or(Committed::LeaseTaken, Committed::As),
+        })
     }
 
     /// Writes the state as of decision `seq`; `false` if the lease is no longer `boot`'s.
@@ -169,6 +199,35 @@ impl RoomsStore {
             .invoke_async(&mut c)
             .await?;
         Ok(saved == 1)
+    }
+
+    /// Writes a whole registry as of decision `seq` (an authority whose Redis lost its data);
+    /// `false` if the lease is no longer `boot`'s.
+    pub async fn replace_grants(
+        &self,
+        boot: &str,
+        seq: u64,
+        record: &GrantsRecord,
+    ) -> redis::RedisResult<bool> {
+        let mut c = self.redis.clone();
+        let mut call = self.replace_grants.prepare_invoke();
+        call.key(LEADER).key(GRANTS).arg(boot).arg(seq);
+        let (rooms, members) = record.parts();
+        let ops = rooms
+            .iter()
+            .map(|room| GrantOp::OpenRoom { room: room.clone() })
+            .chain(members.iter().map(|(room, user, kind, id)| GrantOp::Grant {
+                room: room.clone(),
+                user: user.clone(),
+                kind: *kind,
+                id: id.clone(),
+            }));
+        for op in ops {
+            let (_, field, value) = change(&op);
+            call.arg(field).arg(value);
+        }
+        let replaced: i64 = call.invoke_async(&mut c).await?;
+        Ok(replaced == 1)
     }
 
     /// The last state written and the decision it is as of.
