@@ -397,11 +397,20 @@ impl ClusterRooms {
             return None;
         }
         if seq < lead.seq {
-            tracing::warn!(redis = seq, ours = lead.seq, "rooms authority: Redis lost the rooms; writing them again");
+            tracing::warn!(
+                redis = seq,
+                ours = lead.seq,
+                "rooms authority: Redis lost the rooms; writing them again"
+            );
             // The registry includes the changes of decisions still waiting: committing them
             // again next is harmless (each sets or deletes the same fields).
             let registry = self.registry().export();
-            if !self.store.replace_grants(boot, lead.seq, &registry).await.ok()? {
+            if !self
+                .store
+                .replace_grants(boot, lead.seq, &registry)
+                .await
+                .ok()?
+            {
                 return None;
             }
             self.dirty.notify_one();
