@@ -130,6 +130,36 @@ test('Redis restarted empty: the rooms, hands and grants carry on', { timeout: 6
   for (const s of [rita, sam, uma]) s.disconnect();
 });
 
+test('a frozen authority (SIGSTOP) loses its lease; after it wakes every node is served by its successor', { timeout: 60_000 }, async () => {
+  const frozen = await authority(cluster.nodes[0]);
+  const [other] = cluster.nodes.filter((n) => n !== frozen);
+  const vera = await client(frozen);
+  const walt = await client(other);
+  await call(vera, 'authenticate', 'Vera');
+  await call(walt, 'authenticate', 'Walt');
+  const roomId = (await call(walt, 'create-room', 'Frozen authority', true)).data;
+  await call(walt, 'join-room', roomId);
+  await call(vera, 'join-room', roomId);
+  const [, { id: veraId }] = await waitEvent(walt, 'user-joined', (r, u) => u.username === 'Vera');
+
+  frozen.process.kill('SIGSTOP');
+  try {
+    const successor = await authority(other, { not: frozen.name, timeout: 10_000 });
+    assert.notEqual(successor.name, frozen.name);
+  } finally {
+    frozen.process.kill('SIGCONT');
+  }
+  // The woken node's own client is served (by the successor), and so is everyone else.
+  const mark = walt.seen.length;
+  assert.deepEqual(await callUntilDone(vera, 10_000, 'raise-hand', roomId, true), { data: null });
+  await waitEvent(walt, 'user-raised-hand', (r, u, raised) => u === veraId && raised, { since: mark });
+  assert.deepEqual(await call(walt, 'promote-user', roomId, veraId, true), { data: null });
+  const [, grant] = await waitEvent(vera, 'promoted', (r) => r === roomId);
+  assert.equal(await signalingStatus(grant.publisherToken), 101);
+  assert.notEqual((await authority(other)).name, frozen.name, 'the lease stays with the successor');
+  for (const s of [vera, walt]) s.disconnect();
+});
+
 test('two nodes, one room: hands, promotions, tokens, a dead node and a dead authority', async () => {
   const leader = await authority(cluster.nodes[0]);
   const others = cluster.nodes.filter((n) => n !== leader);

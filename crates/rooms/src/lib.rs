@@ -175,8 +175,8 @@ pub use model::{Participant, Room, Speaker, User};
 pub use rooms::Rooms;
 pub use snapshot::SnapshotError;
 pub use validate::{
-    normalize_content_stream, normalize_room_name, normalize_username, MAX_CONTENT_STREAM_LEN,
-    MAX_ROOM_ID_LEN, MAX_ROOM_NAME_CHARS, MAX_USERNAME_CHARS, SPACES,
+    normalize_content_stream, normalize_room_name, normalize_username, username_keys, UsernameKeys,
+    MAX_CONTENT_STREAM_LEN, MAX_ROOM_ID_LEN, MAX_ROOM_NAME_CHARS, MAX_USERNAME_CHARS, SPACES,
 };
 
 #[cfg(test)]

@@ -113,7 +113,7 @@ fn collapse_spaces(raw: &str) -> String {
 /// Two keys are needed because case folding and the confusables skeleton disagree on `I`:
 /// folding makes it `i`, the skeleton makes it `l`. One key could honour only one of them.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub(crate) struct UsernameKeys {
+pub struct UsernameKeys {
     /// Case-insensitive: NFKC, lowercase, skeleton, lowercase (the skeleton's prototypes can
     /// be capitals, e.g. `0` → `O`). `Admin`, `ADMIN`, `аdmin` and `adm1n`/`admln` pairs.
     pub folded: String,
@@ -130,7 +130,7 @@ impl UsernameKeys {
 }
 
 /// The uniqueness keys of a (normalized) username.
-pub(crate) fn username_keys(name: &str) -> UsernameKeys {
+pub fn username_keys(name: &str) -> UsernameKeys {
     let nfkc: String = name.nfkc().collect();
     let folded: String = skeleton(&nfkc.to_lowercase()).collect();
     let shape: String = skeleton(&nfkc).collect();

@@ -13,7 +13,6 @@ mod media;
 pub mod metrics;
 mod pubsub;
 pub mod rooms;
-mod rooms_store;
 pub mod state;
 pub mod status;
 pub mod tokens;
@@ -312,6 +311,8 @@ pub struct Cluster {
     pub placements: std::sync::atomic::AtomicU64,
     /// The cluster's API tokens (refreshed by the agent).
     tokens: Arc<tokens::ClusterTokens>,
+    /// While this node is the rooms authority, its last decision's number (in its record).
+    pub rooms_seq: std::sync::atomic::AtomicU64,
 }
 
 impl Cluster {
@@ -360,6 +361,7 @@ impl Cluster {
             draining: AtomicBool::new(false),
             placements: Default::default(),
             tokens,
+            rooms_seq: Default::default(),
         });
         let record = cluster.record(0, 0, 0);
         cluster
@@ -427,6 +429,7 @@ impl Cluster {
             publications,
             origins,
             at_ms: crate::state::unix_now() * 1000,
+            rooms_seq: self.rooms_seq.load(Ordering::Relaxed),
         }
     }
 

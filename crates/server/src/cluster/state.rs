@@ -33,6 +33,10 @@ pub struct NodeRecord {
     pub origins: u32,
     /// Unix time in milliseconds of this record.
     pub at_ms: u64,
+    /// While it is the rooms authority: the number of its last decision (0 otherwise), so
+    /// that no node takes over from an older state while it lives.
+    #[serde(default)]
+    pub rooms_seq: u64,
 }
 
 /// How long a node's record lives without a heartbeat.

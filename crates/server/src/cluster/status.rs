@@ -77,7 +77,7 @@ pub async fn read_from(state: &SharedState) -> redis::RedisResult<Status> {
             viewers,
         });
     }
-    let leader = super::rooms_store::RoomsStore::new(state.connection())
+    let leader = super::rooms::store::RoomsStore::new(state.connection())
         .leader()
         .await?;
     let rooms_authority = nodes

@@ -207,9 +207,17 @@ impl RoomGrants {
         }
     }
 
-    /// Replaces everything with `record`.
-    pub fn replace(&self, record: GrantsRecord) {
+    /// Replaces everything with `record`; returns the `token_id`s of the grants that were in
+    /// force and are no longer (their sessions must end).
+    pub fn replace(&self, record: GrantsRecord) -> Vec<String> {
         let mut inner = self.lock();
+        let kept: HashSet<&str> = record.members.iter().map(|m| m.3.as_str()).collect();
+        let ended = inner
+            .live
+            .iter()
+            .filter(|id| !kept.contains(id.as_str()))
+            .map(|id| token_id(id))
+            .collect();
         inner.rooms = record.rooms;
         inner.live = record.members.iter().map(|m| m.3.clone()).collect();
         inner.by_member = record
@@ -217,6 +225,7 @@ impl RoomGrants {
             .into_iter()
             .map(|(room, user, kind, id)| ((room, user, kind), id))
             .collect();
+        ended
     }
 
     /// Whether `token_id` was minted by the rooms server.
@@ -308,8 +317,16 @@ mod tests {
         assert!(replica.is_room("r") && replica.is_live(&view) && !replica.is_live(&publish));
         assert_eq!(replica.export(), authority.export());
         let successor = RoomGrants::default();
-        successor.replace(authority.export());
+        assert!(successor.replace(authority.export()).is_empty());
         assert!(successor.is_live(&view) && !successor.is_live(&publish));
-        assert_eq!(successor.token_of("r", "ann", GrantKind::View), Some(view));
+        assert_eq!(
+            successor.token_of("r", "ann", GrantKind::View),
+            Some(view.clone())
+        );
+        assert_eq!(
+            successor.replace(GrantsRecord::default()),
+            vec![view],
+            "a reload that drops a grant says so"
+        );
     }
 }

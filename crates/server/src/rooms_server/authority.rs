@@ -105,6 +105,10 @@ pub enum Delivery {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Decision {
+    /// Set by the authority when it commits (its boot id and a count), so a commit repeated
+    /// after an unclear failure is recognised.
+    #[serde(default)]
+    pub id: String,
     /// The answer to the request, if this decides one.
     pub reply: Option<Reply>,
     /// Grant changes, applied before the deliveries (a token handed out is in force before

@@ -14,6 +14,9 @@ use crate::director::{connection_data, node_base, Placing};
 use crate::policy::room_grants::GrantKind;
 use crate::policy::sessions::EndReason;
 
+/// Longest wait for the Director's placement of a member.
+const PLACEMENT_WAIT: std::time::Duration = std::time::Duration::from_millis(1500);
+
 impl Gateway {
     /// Performs what `decision` asks of this node, in order.
     pub(super) async fn carry_out(&self, decision: &Decision) {
@@ -118,14 +121,22 @@ impl Gateway {
         } else {
             Placing::Viewer(room)
         };
-        let base = node_base(
-            &self.app,
-            self.peer(socket),
-            &socket.req_parts().headers,
-            placing,
-        )
-        .await
-        .map_err(|refusal| refusal.1)?;
+        let (peer, headers) = (self.peer(socket), &socket.req_parts().headers);
+        // Bounded: a promotion is carried out in the order of decisions, which must not wait
+        // long on a slow Redis. Unplaced, the member is sent to this node.
+        let placed =
+            tokio::time::timeout(PLACEMENT_WAIT, node_base(&self.app, peer, headers, placing));
+        let base = match placed.await {
+            Ok(Ok(base)) => base,
+            Ok(Err(refusal)) => {
+                tracing::warn!(reason = %refusal.1, "member not placed: this node's URL");
+                crate::director::ws_base(&self.app, peer, headers)
+            }
+            Err(_) => {
+                tracing::warn!("member placement timed out: this node's URL");
+                crate::director::ws_base(&self.app, peer, headers)
+            }
+        };
         let claims = MillicastClaims {
             token_type: if publish {
                 TokenType::Publish

@@ -40,23 +40,28 @@ return 0
 ";
 
 /// A decision: grant changes applied, numbered, published; -1 if another node holds the
-/// lease, -2 if no one does (it lapsed, or Redis lost it).
-/// ARGV: boot, number of changes, (op, field, value) per change, channel, JSON.
+/// lease, -2 if no one does (it lapsed, or Redis lost it). A decision whose id is the last
+/// committed one (a commit repeated after an unclear failure) is not applied again.
+/// ARGV: boot, decision id, number of changes, (op, field, value) per change, channel, JSON.
 const COMMIT: &str = r"
 local holder = redis.call('GET', KEYS[1])
 if not holder then return -2 end
 if holder ~= ARGV[1] then return -1 end
+if redis.call('HGET', KEYS[2], '.last') == ARGV[2] then
+  return tonumber(redis.call('HGET', KEYS[2], '.seq'))
+end
 local seq = redis.call('HINCRBY', KEYS[2], '.seq', 1)
-local n = tonumber(ARGV[2])
+redis.call('HSET', KEYS[2], '.last', ARGV[2])
+local n = tonumber(ARGV[3])
 for i = 0, n - 1 do
-  local at = 3 + i * 3
+  local at = 4 + i * 3
   if ARGV[at] == 'set' then
     redis.call('HSET', KEYS[2], ARGV[at + 1], ARGV[at + 2])
   else
     redis.call('HDEL', KEYS[2], ARGV[at + 1])
   end
 end
-local at = 3 + n * 3
+local at = 4 + n * 3
 redis.call('PUBLISH', ARGV[at], seq .. '\n' .. ARGV[1] .. '\n' .. ARGV[at + 1])
 return seq
 ";
@@ -170,12 +175,17 @@ impl RoomsStore {
     pub async fn commit(
         &self,
         boot: &str,
+        id: &str,
         grants: &[GrantOp],
         json: &str,
     ) -> redis::RedisResult<Committed> {
         let mut c = self.redis.clone();
         let mut call = self.commit.prepare_invoke();
-        call.key(LEADER).key(GRANTS).arg(boot).arg(grants.len());
+        call.key(LEADER)
+            .key(GRANTS)
+            .arg(boot)
+            .arg(id)
+            .arg(grants.len());
         for op in grants {
             let (action, field, value) = change(op);
             call.arg(action).arg(field).arg(value);
