@@ -1,0 +1,102 @@
+//! Versioned schema migrations, tracked in `PRAGMA user_version` (as the token store's).
+//!
+//! `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`. Steps are only ever appended:
+//! a released step is never edited. Pending steps run in one `BEGIN IMMEDIATE` transaction.
+
+use crate::error::Error;
+use rusqlite::{Connection, TransactionBehavior};
+
+/// The ordered migration steps. Times are Unix seconds.
+pub(crate) const MIGRATIONS: &[&str] = &[
+    // 1: accounts, their sessions, who follows and who blocks whom.
+    "CREATE TABLE accounts (
+        id            TEXT    PRIMARY KEY NOT NULL,
+        username      TEXT    NOT NULL,
+        name_folded   TEXT    NOT NULL UNIQUE,
+        name_shape    TEXT    NOT NULL UNIQUE,
+        display_name  TEXT    NOT NULL,
+        bio           TEXT    NOT NULL DEFAULT '',
+        password_hash TEXT    NOT NULL,
+        avatar        BLOB,
+        avatar_type   TEXT,
+        avatar_version INTEGER NOT NULL DEFAULT 0,
+        created_at    INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE sessions (
+        token_hash BLOB    PRIMARY KEY NOT NULL,
+        account_id TEXT    NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+        csrf       TEXT    NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX sessions_by_account ON sessions (account_id);
+    CREATE TABLE follows (
+        follower   TEXT    NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+        followee   TEXT    NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (follower, followee),
+        CHECK (follower <> followee)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX follows_by_followee ON follows (followee, follower);
+    CREATE TABLE blocks (
+        blocker    TEXT    NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+        blocked    TEXT    NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (blocker, blocked),
+        CHECK (blocker <> blocked)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX blocks_by_blocked ON blocks (blocked, blocker);",
+];
+
+/// The schema version this code creates and understands.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Brings the database up to [`SCHEMA_VERSION`]; returns how many steps ran. A database newer
+/// than the code is refused with [`Error::UnsupportedSchema`].
+pub(crate) fn migrate(conn: &mut Connection) -> Result<usize, Error> {
+    migrate_with(conn, MIGRATIONS)
+}
+
+/// [`migrate`] with an explicit list of steps (tests use longer lists).
+pub(crate) fn migrate_with(conn: &mut Connection, steps: &[&str]) -> Result<usize, Error> {
+    let supported = steps.len() as i64;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    // Read inside the write lock: another process may have migrated meanwhile.
+    let found: i64 = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if !(0..=supported).contains(&found) {
+        return Err(Error::UnsupportedSchema { found, supported });
+    }
+    let mut applied = 0;
+    for (index, step) in steps.iter().enumerate().skip(found as usize) {
+        tx.execute_batch(step)?;
+        tx.pragma_update(None, "user_version", index as i64 + 1)?;
+        applied += 1;
+    }
+    tx.commit()?;
+    Ok(applied)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_apply_once_in_order_and_a_newer_database_is_refused() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        assert_eq!(migrate(&mut conn).unwrap(), MIGRATIONS.len());
+        assert_eq!(migrate(&mut conn).unwrap(), 0, "already current");
+        let later = [MIGRATIONS[0], "CREATE TABLE later (x INTEGER) STRICT;"];
+        assert_eq!(
+            migrate_with(&mut conn, &later).unwrap(),
+            1,
+            "only the new step"
+        );
+        assert!(matches!(
+            migrate(&mut conn),
+            Err(Error::UnsupportedSchema {
+                found: 2,
+                supported: 1
+            })
+        ));
+    }
+}
