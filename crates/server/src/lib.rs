@@ -2,6 +2,7 @@
 //! (Director API, WebSocket signaling, WHIP/WHEP, web app) and RTMP ingest. All media and protocol logic
 //! lives in the sans-IO crates; this crate only moves bytes and reads the clock.
 
+pub mod account;
 pub mod admin;
 pub mod cluster;
 pub mod config;
@@ -65,6 +66,7 @@ pub fn app(state: AppState, with_metrics: bool, rooms: rooms_server::RoomsSettin
         .merge(admin::routes())
         .merge(cluster::admin::routes())
         .merge(recordings::admin::routes())
+        .merge(account::routes())
         .merge(whip::routes())
         .layer(axum::extract::DefaultBodyLimit::max(API_BODY_LIMIT))
         // A body sent a byte at a time must not hold a connection for ever.
@@ -219,6 +221,13 @@ pub async fn start(
             .unwrap_or_else(|| connections_for(fd_limit)),
         exempt: config.trusted_proxies.clone(),
     });
+    let account_store =
+        podium_accounts::AccountStore::open(config.data_dir.join(account::ACCOUNTS_DB_FILE))
+            .context("opening the accounts database")?;
+    let accounts = Arc::new(account::AccountService::new(
+        Arc::new(account_store),
+        std::time::Instant::now(),
+    ));
     let sessions = Arc::new(policy::sessions::Sessions::default());
     let cluster = match joined {
         Some(joined) => Some(
@@ -236,6 +245,7 @@ pub async fn start(
         None => None,
     };
     let state = AppState {
+        accounts: accounts.clone(),
         cluster,
         snapshots: Arc::default(),
         metrics_auth: config.metrics_auth,
@@ -263,7 +273,8 @@ pub async fn start(
     };
     let access = state.access.clone();
     tokio::spawn(every(FORGET_IDLE_EVERY, stop_rx.clone(), move || {
-        access.forget_idle(std::time::Instant::now())
+        access.forget_idle(std::time::Instant::now());
+        accounts.forget_idle(std::time::Instant::now());
     }));
     tokio::spawn(reload_keys_on_change(
         config.data_dir.clone(),

@@ -17,6 +17,8 @@ pub struct AppState {
     pub keys: Arc<RwLock<Arc<JwtKeys>>>,
     /// Who may publish or view what.
     pub access: Arc<Access>,
+    /// People's accounts, sessions and follows.
+    pub accounts: Arc<crate::account::AccountService>,
     /// Live signaling sessions (kick, revocation).
     pub sessions: Arc<Sessions>,
     /// Live WHIP and WHEP session resources.

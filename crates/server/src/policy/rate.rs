@@ -67,6 +67,16 @@ impl<K: Hash + Eq + Clone> KeyedRate<K> {
         }
     }
 
+    /// `per_minute` per key with bursts of as many, time counted from `origin` (sign-ins).
+    pub fn per_minute(per_minute: u32, origin: Instant) -> Self {
+        let n = NonZeroU32::new(per_minute.max(1)).expect("max(1) is non-zero");
+        let clock = FedClock::new(origin);
+        Self {
+            limiter: RateLimiter::dashmap_with_clock(Quota::per_minute(n), clock.clone()),
+            clock,
+        }
+    }
+
     /// Whether `key` may act at `now` (and counts it if so).
     pub fn check(&self, key: &K, now: Instant) -> bool {
         self.clock.advance_to(now);

@@ -1,6 +1,7 @@
 //! End-to-end tests of the server over real loopback sockets.
 
 mod access;
+mod accounts;
 mod authz;
 mod client;
 mod cluster;

@@ -1,0 +1,222 @@
+//! Sign up, sign in, sign out, the signed-in account, profile and password changes.
+
+use std::net::SocketAddr;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{ConnectInfo, State};
+use axum::http::header::SET_COOKIE;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use podium_accounts::{Account, ProfileUpdate, SESSION_SECONDS};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::refusal;
+use super::session::{self, SignedIn};
+use crate::policy::Refusal;
+use crate::state::{unix_now, AppState};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Credentials {
+    username: String,
+    password: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct ProfileChange {
+    display_name: Option<String>,
+    bio: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct PasswordChange {
+    old_password: String,
+    new_password: String,
+}
+
+/// A JSON body, or 400 saying what is wrong with it.
+pub(super) fn body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, Refusal> {
+    body.map(|Json(b)| b).map_err(|r| {
+        Refusal(
+            StatusCode::BAD_REQUEST,
+            format!("Invalid request body: {}", r.body_text()),
+        )
+    })
+}
+
+/// `{status: "success", data}`.
+pub(super) fn success(data: Value) -> Json<Value> {
+    Json(json!({ "status": "success", "data": data }))
+}
+
+/// The account with what a page of its own needs: counts and the CSRF token.
+fn me_json(state: &AppState, account: &Account, csrf: &str) -> Result<Value, Refusal> {
+    let (followers, following) = state
+        .accounts
+        .store
+        .follow_counts(&account.id)
+        .map_err(refusal)?;
+    Ok(json!({
+        "account": account,
+        "csrf": csrf,
+        "followers": followers,
+        "following": following,
+    }))
+}
+
+/// Opens a new session for `account` (ending the one the browser had) and answers with it.
+fn signed_in(
+    state: &AppState,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    account: Account,
+    status: StatusCode,
+) -> Result<Response, Refusal> {
+    let store = &state.accounts.store;
+    if let Some(old) = session::token(headers) {
+        store.close_session(&old).map_err(refusal)?;
+    }
+    let new = store
+        .open_session(&account.id, unix_now())
+        .map_err(refusal)?;
+    let cookie = session::set_cookie(
+        &new.token,
+        SESSION_SECONDS,
+        session::is_https(state, peer, headers),
+    );
+    let data = me_json(state, &account, &new.csrf)?;
+    Ok((status, [(SET_COOKIE, cookie)], success(data)).into_response())
+}
+
+fn client_ip(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> std::net::IpAddr {
+    state.access.forwarding.client_ip(peer, headers)
+}
+
+pub(super) async fn sign_up(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    req: Result<Json<Credentials>, JsonRejection>,
+) -> Result<Response, Refusal> {
+    session::same_origin(&state, peer, &headers)?;
+    let req = body(req)?;
+    let now = std::time::Instant::now();
+    state
+        .accounts
+        .attempt(client_ip(&state, peer, &headers), None, now)?;
+    let store = state.accounts.store.clone();
+    // Hashing takes tens of milliseconds of CPU: off the async workers.
+    let account = tokio::task::spawn_blocking(move || {
+        store.sign_up(&req.username, &req.password, unix_now())
+    })
+    .await
+    .map_err(|_| Refusal(StatusCode::INTERNAL_SERVER_ERROR, "Sign-up failed".into()))?
+    .map_err(refusal)?;
+    tracing::info!(account = %account.id, username = %account.username, "account created");
+    signed_in(&state, peer, &headers, account, StatusCode::CREATED)
+}
+
+pub(super) async fn sign_in(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    req: Result<Json<Credentials>, JsonRejection>,
+) -> Result<Response, Refusal> {
+    session::same_origin(&state, peer, &headers)?;
+    let req = body(req)?;
+    let now = std::time::Instant::now();
+    state
+        .accounts
+        .attempt(client_ip(&state, peer, &headers), Some(&req.username), now)?;
+    let store = state.accounts.store.clone();
+    let account = tokio::task::spawn_blocking(move || store.sign_in(&req.username, &req.password))
+        .await
+        .map_err(|_| Refusal(StatusCode::INTERNAL_SERVER_ERROR, "Sign-in failed".into()))?
+        .map_err(refusal)?;
+    signed_in(&state, peer, &headers, account, StatusCode::OK)
+}
+
+pub(super) async fn sign_out(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Result<Response, Refusal> {
+    let signed = session::for_change(&state, &headers)?;
+    state
+        .accounts
+        .store
+        .close_session(&signed.token)
+        .map_err(refusal)?;
+    let cookie = session::clear_cookie(session::is_https(&state, peer, &headers));
+    Ok(([(SET_COOKIE, cookie)], success(Value::Null)).into_response())
+}
+
+pub(super) async fn me(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, Refusal> {
+    let SignedIn { session, .. } = session::required(&state, &headers)?;
+    Ok(success(me_json(&state, &session.account, &session.csrf)?))
+}
+
+pub(super) async fn update_profile(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    req: Result<Json<ProfileChange>, JsonRejection>,
+) -> Result<Json<Value>, Refusal> {
+    let signed = session::for_change(&state, &headers)?;
+    let req = body(req)?;
+    let account = state
+        .accounts
+        .store
+        .update_profile(
+            signed.id(),
+            ProfileUpdate {
+                display_name: req.display_name,
+                bio: req.bio,
+            },
+        )
+        .map_err(refusal)?;
+    Ok(success(me_json(&state, &account, &signed.session.csrf)?))
+}
+
+pub(super) async fn change_password(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    req: Result<Json<PasswordChange>, JsonRejection>,
+) -> Result<Response, Refusal> {
+    let signed = session::for_change(&state, &headers)?;
+    let req = body(req)?;
+    let now = std::time::Instant::now();
+    state.accounts.attempt(
+        client_ip(&state, peer, &headers),
+        Some(&signed.session.account.username),
+        now,
+    )?;
+    let store = state.accounts.store.clone();
+    let id = signed.id().to_owned();
+    tokio::task::spawn_blocking(move || {
+        store.change_password(&id, &req.old_password, &req.new_password)
+    })
+    .await
+    .map_err(|_| {
+        Refusal(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Password change failed".into(),
+        )
+    })?
+    .map_err(refusal)?;
+    // Every session ended with the change; this browser gets a new one.
+    signed_in(
+        &state,
+        peer,
+        &headers,
+        signed.session.account,
+        StatusCode::OK,
+    )
+}

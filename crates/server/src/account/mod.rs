@@ -1,0 +1,127 @@
+//! Accounts over HTTP (issue 16): sign up, sign in and out, the signed-in account, profiles,
+//! avatars, following and blocking. The store is `podium_accounts` (SQLite in the data
+//! directory); this module is the web side of it:
+//!
+//! * **Session cookie** `podium_session`: HttpOnly, SameSite=Lax, `Secure` when the page came
+//!   over HTTPS; the token's hash is all the store keeps. Every sign-in and sign-up opens a new
+//!   session and ends the one the browser presented (no fixation).
+//! * **CSRF**: every change made with the cookie must carry the session's CSRF token in the
+//!   `X-CSRF-Token` header (a page of another site can send the cookie, not the header); sign-in
+//!   and sign-up, which have no session yet, must come from this server's own origin when the
+//!   browser says where they come from (login CSRF).
+//! * **Rate limits**: sign-ins and sign-ups per client address and sign-ins per username, per
+//!   minute (password guessing); a refused attempt says when to try again.
+//!
+//! Handlers are thin: the rules are the store's (`podium_accounts`) and [`session`]'s.
+
+mod avatar;
+mod handlers;
+pub mod session;
+mod social;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::http::StatusCode;
+use axum::routing::{delete, get, patch, post, put};
+use axum::Router;
+use podium_accounts::Accounts;
+
+use crate::policy::rate::KeyedRate;
+use crate::policy::Refusal;
+use crate::state::AppState;
+
+/// File of the accounts database in the data directory.
+pub const ACCOUNTS_DB_FILE: &str = "accounts.db";
+
+/// Sign-in and sign-up attempts per client address per minute.
+const ATTEMPTS_PER_IP: u32 = 20;
+/// Sign-in attempts per username per minute (whoever tries).
+const ATTEMPTS_PER_NAME: u32 = 10;
+
+/// The accounts store and the limits around it.
+pub struct AccountService {
+    /// The store.
+    pub store: Arc<dyn Accounts>,
+    by_ip: KeyedRate<IpAddr>,
+    by_name: KeyedRate<String>,
+}
+
+impl AccountService {
+    /// Over `store`, limits counted from `origin`.
+    pub fn new(store: Arc<dyn Accounts>, origin: Instant) -> Self {
+        Self {
+            store,
+            by_ip: KeyedRate::per_minute(ATTEMPTS_PER_IP, origin),
+            by_name: KeyedRate::per_minute(ATTEMPTS_PER_NAME, origin),
+        }
+    }
+
+    /// Counts a sign-in or sign-up attempt; refused past the limits.
+    fn attempt(&self, ip: IpAddr, username: Option<&str>, now: Instant) -> Result<(), Refusal> {
+        let by_name = || {
+            username.is_none_or(|name| {
+                let key = podium_rooms::normalize_username(name)
+                    .map(|n| podium_rooms::username_keys(&n).folded)
+                    .unwrap_or_default();
+                self.by_name.check(&key, now)
+            })
+        };
+        if self.by_ip.check(&ip, now) && by_name() {
+            Ok(())
+        } else {
+            Err(Refusal::too_many(
+                "Too many attempts: wait a minute and try again",
+            ))
+        }
+    }
+
+    /// Forgets limits that have recovered.
+    pub fn forget_idle(&self, now: Instant) {
+        self.by_ip.forget_idle(now);
+        self.by_name.forget_idle(now);
+    }
+}
+
+/// The routes (under the API's body limit, but the avatar's own).
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/account/sign-up", post(handlers::sign_up))
+        .route("/api/account/sign-in", post(handlers::sign_in))
+        .route("/api/account/sign-out", post(handlers::sign_out))
+        .route("/api/account/me", get(handlers::me))
+        .route("/api/account/profile", patch(handlers::update_profile))
+        .route("/api/account/password", post(handlers::change_password))
+        .route(
+            "/api/account/avatar",
+            put(avatar::upload)
+                .delete(avatar::remove)
+                .layer(axum::extract::DefaultBodyLimit::max(avatar::MAX_UPLOAD)),
+        )
+        .route("/api/users/{name}", get(social::profile))
+        .route("/api/users/{id}/avatar", get(avatar::serve))
+        .route("/api/users/{id}/followers", get(social::followers))
+        .route("/api/users/{id}/following", get(social::following))
+        .route("/api/users/{id}/follow", post(social::follow))
+        .route("/api/users/{id}/follow", delete(social::unfollow))
+        .route("/api/users/{id}/block", post(social::block))
+        .route("/api/users/{id}/block", delete(social::unblock))
+        .route("/api/account/blocked", get(social::blocked))
+}
+
+/// A store error as an HTTP refusal (its message is safe to show).
+fn refusal(e: podium_accounts::Error) -> Refusal {
+    use podium_accounts::Error;
+    let status = match &e {
+        Error::Invalid(_) => StatusCode::BAD_REQUEST,
+        Error::UsernameTaken(_) => StatusCode::CONFLICT,
+        Error::BadCredentials => StatusCode::UNAUTHORIZED,
+        Error::NoSuchAccount => StatusCode::NOT_FOUND,
+        _ => {
+            tracing::error!(error = %e, source = ?std::error::Error::source(&e), "accounts store");
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+    };
+    Refusal(status, e.to_string())
+}
