@@ -142,6 +142,9 @@ pub struct ClientInfo {
     /// The client answers invitations (`invited` / `answer-invite`). The original demo app
     /// does not: the owner's invitation promotes its users at once, as it always did.
     pub answers_invitations: bool,
+    /// The account the client is signed in with (the shell checked its session), if any.
+    #[serde(default)]
+    pub account: Option<String>,
 }
 
 impl ClientInfo {
@@ -150,6 +153,7 @@ impl ClientInfo {
         Self {
             resume_secret: secret.into(),
             answers_invitations: true,
+            account: None,
         }
     }
 }

@@ -333,6 +333,7 @@ mod tests {
                     user: User {
                         id: "s1".into(),
                         username: "Ann".into(),
+                        account: None,
                     },
                 },
                 "user-joined",

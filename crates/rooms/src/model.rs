@@ -13,6 +13,9 @@ pub struct User {
     /// The validated display name (NFKC), unique among connected users up to case and
     /// look-alike characters (see [`normalize_username`](crate::normalize_username)).
     pub username: String,
+    /// The account the user signed in with (`accountId`, absent for a guest).
+    #[serde(rename = "accountId", default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
 }
 
 /// A member of a room: `{id, username, muted, raisedHand, invited, micUnavailable}`.
@@ -37,6 +40,9 @@ pub struct Participant {
     /// Whether this speaker's microphone is unavailable (permission denied, device failed),
     /// as their client reported. Always `false` for the audience.
     pub mic_unavailable: bool,
+    /// The member's account (absent for a guest).
+    #[serde(rename = "accountId", default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
 }
 
 /// One seat on the stage.
@@ -188,6 +194,7 @@ impl Room {
             raised_hand: false,
             invited: false,
             mic_unavailable: false,
+            account: user.account.clone(),
         });
     }
 
@@ -290,10 +297,12 @@ mod tests {
         let owner = User {
             id: "s1".into(),
             username: "Ann".into(),
+            account: None,
         };
         let bob = User {
             id: "s2".into(),
             username: "Bob".into(),
+            account: None,
         };
         let mut room = Room::new("r1".into(), "Chat".into(), &owner, true, 5, 0);
         room.add_participant(&bob);
@@ -323,6 +332,7 @@ mod tests {
         let user = User {
             id: "s1".into(),
             username: "Ann".into(),
+            account: None,
         };
         assert_eq!(
             serde_json::to_value(&user).unwrap(),

@@ -267,7 +267,11 @@ impl Rooms {
             // Connection ids and secrets are fresh random strings: a clash is the shell's bug.
             return Err(RoomError::ResumeExpired);
         }
-        let user = User { id, username };
+        let user = User {
+            id,
+            username,
+            account: client.account.clone(),
+        };
         self.add_member(conn, user.clone(), keys, client);
         let mut outcome = Outcome::ack(Ack::Authenticated {
             user: user.clone(),

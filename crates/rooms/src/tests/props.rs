@@ -140,6 +140,7 @@ fn command(s: &Step) -> Command {
             client: ClientInfo {
                 resume_secret: String::new(),
                 answers_invitations: s.flag,
+                account: None,
             },
         },
         1 => Command::CreateRoom {

@@ -26,6 +26,9 @@ pub enum RequestKind {
         event: String,
         args: Vec<Value>,
         secret: String,
+        /// The account the client's session is signed in with (checked by its gateway).
+        #[serde(default)]
+        account: Option<String>,
     },
     /// The client signed out or was dropped on purpose.
     Disconnect,
@@ -156,7 +159,8 @@ impl Authority {
                 event,
                 args,
                 secret,
-            } => match parse_command(&event, &args, &secret) {
+                account,
+            } => match parse_command(&event, &args, &secret, account.as_deref()) {
                 Ok(command) => (command, args.get(1).is_some_and(Value::is_object)),
                 Err(message) => return refused(conn, request, message),
             },

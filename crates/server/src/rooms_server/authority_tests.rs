@@ -10,6 +10,7 @@ fn message(event: &str, args: Value) -> RequestKind {
         event: event.into(),
         args: args.as_array().cloned().unwrap_or_default(),
         secret: "fresh".into(),
+        account: None,
     }
 }
 

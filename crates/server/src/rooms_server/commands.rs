@@ -42,11 +42,17 @@ fn room_list(rooms: &Value) -> Result<Vec<RoomId>, String> {
 const MAX_SECRET_LEN: usize = 128;
 
 /// Turns a socket.io event and its arguments into a room command (shapes of §9.2).
-/// `secret` is the fresh resume secret a sign-in hands out.
+/// `secret` is the fresh resume secret a sign-in hands out; `account`, the account the
+/// client's session is signed in with.
 ///
 /// `authenticate(username, options?)`: Podium's app passes
 /// `{resume?: secret, answersInvitations?: true}`; the demo's app passes the name only.
-pub fn parse_command(event: &str, args: &[Value], secret: &str) -> Result<Command, String> {
+pub fn parse_command(
+    event: &str,
+    args: &[Value],
+    secret: &str,
+    account: Option<&str>,
+) -> Result<Command, String> {
     let room = |i| arg_str(args, i, "roomId").map(RoomId::new);
     Ok(match event {
         "authenticate" => {
@@ -63,6 +69,7 @@ pub fn parse_command(event: &str, args: &[Value], secret: &str) -> Result<Comman
             let client = ClientInfo {
                 resume_secret: options.map_or_else(String::new, |_| secret.to_owned()),
                 answers_invitations: flag("answersInvitations"),
+                account: account.map(str::to_owned),
             };
             match options.and_then(|o| o.get("resume")) {
                 None | Some(Value::Null) => Command::Authenticate { username, client },
@@ -153,37 +160,44 @@ mod tests {
     #[test]
     fn commands_are_parsed_with_clear_errors() {
         assert!(matches!(
-            parse_command("promote-user", &[json!("r"), json!("u"), json!(true)], ""),
+            parse_command(
+                "promote-user",
+                &[json!("r"), json!("u"), json!(true)],
+                "",
+                None
+            ),
             Ok(Command::PromoteUser { promote: true, .. })
         ));
         assert_eq!(
-            parse_command("promote-user", &[json!("r")], "").unwrap_err(),
+            parse_command("promote-user", &[json!("r")], "", None).unwrap_err(),
             "Missing userId"
         );
         assert_eq!(
-            parse_command("raise-hand", &[json!("r"), json!("yes")], "").unwrap_err(),
+            parse_command("raise-hand", &[json!("r"), json!("yes")], "", None).unwrap_err(),
             "Missing raised"
         );
         assert_eq!(
-            parse_command("authenticate", &[json!(5)], "s").unwrap_err(),
+            parse_command("authenticate", &[json!(5)], "s", None).unwrap_err(),
             "Missing username"
         );
         assert!(matches!(
-            parse_command("authenticate", &[json!("Ann")], "s"),
+            parse_command("authenticate", &[json!("Ann")], "s", None),
             Ok(Command::Authenticate { client, .. })
                 if client.resume_secret.is_empty() && !client.answers_invitations
         ));
         assert!(matches!(
-            parse_command(
-                "authenticate",
-                &[json!("Ann"), json!({"resume": "old", "answersInvitations": true})],
-                "new"
-            ),
+            parse_command("authenticate", &[json!("Ann"), json!({"resume": "old", "answersInvitations": true})], "new", None),
             Ok(Command::Resume { secret, client, .. })
                 if secret == "old" && client.resume_secret == "new" && client.answers_invitations
         ));
         assert_eq!(
-            parse_command("authenticate", &[json!("Ann"), json!({"resume": 7})], "s").unwrap_err(),
+            parse_command(
+                "authenticate",
+                &[json!("Ann"), json!({"resume": 7})],
+                "s",
+                None
+            )
+            .unwrap_err(),
             "Invalid resume secret"
         );
         let too_long = "x".repeat(MAX_SECRET_LEN + 1);
@@ -191,7 +205,8 @@ mod tests {
             parse_command(
                 "authenticate",
                 &[json!("Ann"), json!({"resume": too_long})],
-                "s"
+                "s",
+                None
             )
             .unwrap_err(),
             "Invalid resume secret"
@@ -200,20 +215,26 @@ mod tests {
             parse_command(
                 "authenticate",
                 &[json!("Ann"), json!({"resume": "old", "rooms": ["r1"]})],
-                "new"
+                "new",
+                None
             ),
             Ok(Command::Resume { keep: Some(keep), .. }) if keep == [RoomId::new("r1")]
         ));
         assert!(parse_command(
             "authenticate",
             &[json!("Ann"), json!({"resume": "old", "rooms": [1]})],
-            "new"
+            "new",
+            None
         )
         .is_err());
         assert_eq!(
-            parse_command("answer-invite", &[json!("r")], "").unwrap_err(),
+            parse_command("answer-invite", &[json!("r")], "", None).unwrap_err(),
             "Missing accept"
         );
+        assert!(matches!(
+            parse_command("authenticate", &[json!("Ann"), json!({})], "s", Some("u1")),
+            Ok(Command::Authenticate { client, .. }) if client.account.as_deref() == Some("u1")
+        ));
         assert_eq!(new_secret().len(), 64);
         assert_ne!(new_secret(), new_secret());
         let id = new_room_id();

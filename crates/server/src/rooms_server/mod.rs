@@ -398,15 +398,64 @@ impl Gateway {
                 return json!({ "error": message });
             }
         }
+        let mut args = args;
+        let account = if event == "authenticate" {
+            match self.sign_in_as(socket, &mut args) {
+                Ok(account) => account,
+                Err(message) => return json!({ "error": message }),
+            }
+        } else {
+            None
+        };
         let kind = RequestKind::Message {
             event: event.to_owned(),
             args,
             secret: secret.clone(),
+            account,
         };
         match self.request(self.conn_id(socket), kind).await {
             Ok(answer) => self.ack(socket, answer, &secret).await,
             Err(message) => json!({ "error": message }),
         }
+    }
+
+    /// Who an `authenticate` signs in as: a client whose session (the cookie of its
+    /// socket.io handshake) is signed in takes its account's username, whatever it typed; a
+    /// guest may not take a name that belongs to an account.
+    fn sign_in_as(
+        &self,
+        socket: &SocketRef,
+        args: &mut Vec<Value>,
+    ) -> Result<Option<String>, String> {
+        let headers = &socket.req_parts().headers;
+        let store = &self.app.accounts.store;
+        let session = match crate::account::session::token(headers) {
+            Some(token) => store
+                .session(&token, crate::state::unix_now())
+                .map_err(|e| e.to_string())?,
+            None => None,
+        };
+        if let Some(session) = session {
+            let name = json!(session.account.username);
+            match args.first_mut() {
+                Some(first) => *first = name,
+                None => args.push(name),
+            }
+            return Ok(Some(session.account.id));
+        }
+        if let Some(name) = args.first().and_then(Value::as_str) {
+            if store
+                .account_named(name)
+                .map_err(|e| e.to_string())?
+                .is_some()
+            {
+                return Err(format!(
+                    "The name {} belongs to an account: sign in to use it",
+                    name.trim()
+                ));
+            }
+        }
+        Ok(None)
     }
 
     /// The ack for an answer, with what only this node adds: the resume secret it handed
