@@ -158,6 +158,7 @@ mod limits;
 mod listing;
 mod model;
 mod presence;
+mod ranking;
 mod rooms;
 mod snapshot;
 mod stage;
@@ -172,6 +173,7 @@ pub use ids::{ConnId, RoomId, UserId};
 pub use limits::Limits;
 pub use listing::LiveRoom;
 pub use model::{Participant, Room, Speaker, User};
+pub use ranking::{activity, CardSpeaker, RankedRoom, Viewer, MAX_QUERY_CHARS, RECENT_WINDOW_MS};
 pub use rooms::Rooms;
 pub use snapshot::SnapshotError;
 pub use validate::{

@@ -29,7 +29,7 @@ pub struct LiveRoom {
 }
 
 impl LiveRoom {
-    fn of(room: &Room) -> Self {
+    pub(crate) fn of(room: &Room) -> Self {
         Self {
             id: room.id().clone(),
             name: room.name().to_owned(),

@@ -79,7 +79,12 @@ pub struct Room {
     /// Watch party: the stream everyone in the room watches while it talks (attached by the
     /// owner).
     content: Option<String>,
+    /// When the latest joins happened (at most [`RECENT_JOINS_KEPT`]), for ranking by activity.
+    recent_joins: std::collections::VecDeque<u64>,
 }
+
+/// How many join times a room keeps.
+pub const RECENT_JOINS_KEPT: usize = 32;
 
 impl Room {
     /// A new room with its creator as the only participant and speaker.
@@ -103,6 +108,7 @@ impl Room {
             banned_ids: BTreeSet::new(),
             banned_names: BTreeSet::new(),
             content: None,
+            recent_joins: std::collections::VecDeque::new(),
         };
         room.add_participant(owner);
         room.add_speaker(&owner.id, now_ms);
@@ -186,6 +192,18 @@ impl Room {
         self.participants.iter_mut().find(|p| &p.id == user)
     }
 
+    /// How many joined since `since_ms` (counting at most the last [`RECENT_JOINS_KEPT`]).
+    pub fn joins_since(&self, since_ms: u64) -> usize {
+        self.recent_joins.iter().filter(|&&t| t >= since_ms).count()
+    }
+
+    pub(crate) fn record_join(&mut self, now_ms: u64) {
+        if self.recent_joins.len() == RECENT_JOINS_KEPT {
+            self.recent_joins.pop_front();
+        }
+        self.recent_joins.push_back(now_ms);
+    }
+
     pub(crate) fn add_participant(&mut self, user: &User) {
         self.participants.push(Participant {
             id: user.id.clone(),
@@ -261,6 +279,7 @@ pub(crate) struct RoomRecord {
     banned_ids: BTreeSet<UserId>,
     banned_names: BTreeSet<String>,
     content: Option<String>,
+    recent_joins: std::collections::VecDeque<u64>,
 }
 
 impl Serialize for Room {

@@ -117,7 +117,7 @@ impl Rooms {
             }
             Command::JoinRoom { room_id } => {
                 let user = self.signed_in(conn)?;
-                self.join_room(user, room_id)
+                self.join_room(now_ms, user, room_id)
             }
             Command::LeaveRoom { room_id } => {
                 let user = self.signed_in(conn)?;
@@ -433,7 +433,12 @@ impl Rooms {
             .expect("only authenticated users reach room handlers")
     }
 
-    fn join_room(&mut self, user: User, room_id: RoomId) -> Result<Outcome, RoomError> {
+    fn join_room(
+        &mut self,
+        now_ms: u64,
+        user: User,
+        room_id: RoomId,
+    ) -> Result<Outcome, RoomError> {
         let room = self.live(&room_id)?;
         let tokens = JoinTokens {
             view: ViewTokenRequest {
@@ -455,6 +460,7 @@ impl Rooms {
         self.check_join_quota(&user.id)?;
         let mut outcome = Outcome::ack(Ack::Joined(tokens));
         self.enter_room(&user, &room_id, &mut outcome.effects);
+        self.live_mut(&room_id).record_join(now_ms);
         Ok(outcome)
     }
 

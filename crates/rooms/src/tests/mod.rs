@@ -8,6 +8,7 @@ mod handover;
 mod limits;
 mod presence;
 mod props;
+mod ranking;
 mod snapshot;
 mod usernames;
 
