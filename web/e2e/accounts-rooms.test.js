@@ -74,3 +74,56 @@ test('a signed-in socket is its account in the rooms; guests cannot take account
     for (const s of opened) s.disconnect();
   }
 });
+
+test('followers hear when someone they follow goes on stage, and Live now puts those rooms first', async () => {
+  const sockets = [];
+  try {
+    const host = await signUp('Hana Host');
+    const fan = await signUp('Finn Fan');
+    const speaker = await signUp('Sami Speaker');
+    for (const followed of [host, speaker]) {
+      const r = await fetch(`${env.server.url}/api/users/${followed.account.id}/follow`, {
+        method: 'POST', headers: { cookie: fan.cookie, 'x-csrf-token': fan.csrf },
+      });
+      assert.equal(r.status, 200);
+    }
+    const fanSocket = await clientWithCookie(fan.cookie);
+    const hostSocket = await clientWithCookie(host.cookie);
+    const speakerSocket = await clientWithCookie(speaker.cookie);
+    sockets.push(fanSocket, hostSocket, speakerSocket);
+    for (const s of [fanSocket, hostSocket, speakerSocket]) await call(s, 'authenticate', 'x', { answersInvitations: true });
+
+    // A busier room of strangers, then the followed host's room.
+    const guests = [];
+    for (const name of ['Gia', 'Gio', 'Guy']) {
+      const g = await sio.client();
+      await call(g, 'authenticate', name);
+      guests.push(g);
+    }
+    const busy = (await call(guests[0], 'create-room', 'Strangers chat', true)).data;
+    for (const g of guests.slice(1)) await call(g, 'join-room', busy);
+    const roomId = (await call(hostSocket, 'create-room', 'Hana live', true)).data;
+    const [notice] = await waitEvent(fanSocket, 'followed-live', (n) => n.roomId === roomId);
+    assert.deepEqual(notice, { accountId: host.account.id, username: 'Hana Host', roomId, roomName: 'Hana live' });
+    assert.ok(!guests[1].seen.some((e) => e.name === 'followed-live'), 'only followers are told');
+
+    const ranked = (await call(fanSocket, 'live-now', null)).data;
+    assert.deepEqual(ranked.map((r) => r.id).slice(0, 2), [roomId, busy], 'the followed host’s room first');
+    assert.equal(ranked[0].speakers[0].followed, true);
+    const guestView = (await call(guests[1], 'live-now')).data;
+    assert.deepEqual(guestView.map((r) => r.id).slice(0, 2), [busy, roomId], 'a guest sees activity order');
+    assert.deepEqual((await call(fanSocket, 'live-now', 'strangers')).data.map((r) => r.id), [busy], 'search');
+    assert.match((await call(fanSocket, 'live-now', 42)).error, /Invalid search/);
+
+    // A followed listener brought on stage is news too.
+    await call(speakerSocket, 'join-room', roomId);
+    await call(speakerSocket, 'raise-hand', roomId, true);
+    const promotedId = (await waitEvent(hostSocket, 'user-joined', (r, u) => u.username === 'Sami Speaker'))[1].id;
+    await call(hostSocket, 'promote-user', roomId, promotedId, true);
+    const [stage] = await waitEvent(fanSocket, 'followed-live', (n) => n.accountId === speaker.account.id);
+    assert.equal(stage.roomId, roomId);
+    for (const g of guests) g.disconnect();
+  } finally {
+    for (const s of sockets) s.disconnect();
+  }
+});

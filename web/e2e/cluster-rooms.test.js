@@ -185,6 +185,12 @@ test('two nodes, one room: hands, promotions, tokens, a dead node and a dead aut
   const [, { id: bobId }] = await waitEvent(host, 'user-joined', (r, u) => r === roomId && u.username === 'Bob');
   const [, { id: aliceId }] = await waitEvent(host, 'user-joined', (r, u) => u.username === 'Alice');
 
+  // Live now, a read answered without a decision, from every node.
+  for (const s of [host, alice, bob]) {
+    const cards = (await call(s, 'live-now')).data;
+    assert.ok(cards.some((r) => r.id === roomId && r.speakers.length === 1), JSON.stringify(cards));
+  }
+
   // Raise hand on node B, seen by the owner on node A; promote from A, token minted on B.
   assert.deepEqual(await call(alice, 'raise-hand', roomId, true), { data: null });
   await waitEvent(host, 'user-raised-hand', (r, u, raised) => r === roomId && raised === true);

@@ -146,4 +146,6 @@ pub trait Accounts: Send + Sync {
     fn blocked_either_way(&self, a: &str, b: &str) -> Result<bool>;
     /// Whom `id` blocks.
     fn blocked_by(&self, id: &str) -> Result<Vec<Account>>;
+    /// The ids in a block with `id`, either way (hidden from each other's rooms).
+    fn block_relations(&self, id: &str) -> Result<Vec<String>>;
 }

@@ -520,6 +520,14 @@ impl Accounts for AccountStore {
             .is_some())
     }
 
+    fn block_relations(&self, id: &str) -> Result<Vec<String>> {
+        self.ids(
+            "SELECT blocked FROM blocks WHERE blocker = ?1 \
+             UNION SELECT blocker FROM blocks WHERE blocked = ?1",
+            id,
+        )
+    }
+
     fn blocked_by(&self, id: &str) -> Result<Vec<Account>> {
         self.list(
             &format!(

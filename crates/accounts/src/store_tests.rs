@@ -256,6 +256,13 @@ fn follows_and_blocks() {
         Err(Error::Invalid(_))
     ));
     assert_eq!(names(s.blocked_by(&ann.id).unwrap()), ["Bob"]);
+    assert_eq!(
+        s.block_relations(&bob.id).unwrap(),
+        vec![ann.id.clone()],
+        "either way"
+    );
+    assert_eq!(s.block_relations(&ann.id).unwrap(), vec![bob.id.clone()]);
+    assert!(s.block_relations(&cat.id).unwrap().is_empty());
     assert!(s.follows(&cat.id, &ann.id).unwrap(), "others are untouched");
     assert!(s.unblock(&ann.id, &bob.id).unwrap());
     assert!(!s.unblock(&ann.id, &bob.id).unwrap());

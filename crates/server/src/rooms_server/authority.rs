@@ -34,7 +34,23 @@ pub enum RequestKind {
     Disconnect,
     /// The connection broke (its user is held for a while).
     ConnectionLost { silent_ms: u64 },
+    /// Live now, ranked for a signed-in viewer (read only): whom they follow and block.
+    LiveNow {
+        query: Option<String>,
+        follows: Vec<String>,
+        blocked: Vec<String>,
+    },
 }
+
+impl RequestKind {
+    /// Whether it only reads the state (answered without a decision to commit).
+    pub fn is_read(&self) -> bool {
+        matches!(self, Self::LiveNow { .. })
+    }
+}
+
+/// Most cards a live-now answer lists.
+const LIVE_NOW_LIMIT: usize = 100;
 
 /// A member's media grant for a token the member's node mints.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,6 +116,14 @@ pub enum Delivery {
     Promoted { conn: ConnId, grant: MemberGrant },
     /// End the sessions opened under a revoked grant (on every node).
     EndGrant { token_id: String },
+    /// Someone with an account went on stage (a room they opened, or a promotion): tell their
+    /// followers who are connected (on every node, `followed-live`).
+    FollowedLive {
+        account: String,
+        username: String,
+        room: RoomId,
+        room_name: String,
+    },
     /// Close the connection (its user resumed on another one).
     Close { conn: ConnId },
 }
@@ -167,6 +191,29 @@ impl Authority {
             RequestKind::Disconnect => (Command::Disconnect, false),
             RequestKind::ConnectionLost { silent_ms } => {
                 (Command::ConnectionLost { silent_ms }, false)
+            }
+            RequestKind::LiveNow {
+                query,
+                follows,
+                blocked,
+            } => {
+                let viewer = podium_rooms::Viewer {
+                    follows: follows.into_iter().collect(),
+                    blocked: blocked.into_iter().collect(),
+                };
+                let cards = self
+                    .rooms
+                    .live_for(now_ms, &viewer, query.as_deref(), LIVE_NOW_LIMIT);
+                return Decision {
+                    reply: Some(Reply {
+                        conn: conn.clone(),
+                        request,
+                        answer: Answer::Data {
+                            data: serde_json::to_value(cards).unwrap_or(Value::Null),
+                        },
+                    }),
+                    ..Decision::default()
+                };
             }
         };
         let outcome = match self.rooms.apply(now_ms, conn, command) {
@@ -348,6 +395,7 @@ impl Authority {
                         grants.apply(&op);
                         decision.grants.push(op);
                     }
+                    decision.deliveries.extend(self.followed_live(&event));
                     let (name, args) = (event.name().to_owned(), event.args());
                     match to {
                         Audience::Spaces => Some(Delivery::Broadcast {
@@ -391,6 +439,30 @@ impl Authority {
             };
             decision.deliveries.extend(delivery);
         }
+    }
+}
+
+impl Authority {
+    /// The followers' notice an event calls for: a room opened by, or a promotion of,
+    /// someone with an account.
+    fn followed_live(&self, event: &Event) -> Option<Delivery> {
+        let (room, user) = match event {
+            Event::RoomCreated(room) => (room.id(), room.owner_id()),
+            Event::UserPromoted {
+                room_id,
+                user_id,
+                promoted: true,
+            } => (room_id, user_id),
+            _ => return None,
+        };
+        let room = self.rooms.room(room)?;
+        let member = room.participant(user)?;
+        Some(Delivery::FollowedLive {
+            account: member.account.clone()?,
+            username: member.username.clone(),
+            room: room.id().clone(),
+            room_name: room.name().to_owned(),
+        })
     }
 }
 

@@ -51,6 +51,20 @@ impl Gateway {
                         }
                     }
                 }
+                Delivery::FollowedLive {
+                    account,
+                    username,
+                    room,
+                    room_name,
+                } => {
+                    let args = [json!({
+                        "accountId": account,
+                        "username": username,
+                        "roomId": room,
+                        "roomName": room_name,
+                    })];
+                    self.tell_followers(account, &args);
+                }
                 Delivery::EndGrant { token_id } => {
                     self.app
                         .end_token_sessions_here(token_id, EndReason::GrantRevoked);
@@ -60,6 +74,33 @@ impl Gateway {
                         // Its user resumed elsewhere; its own disconnect changes nothing.
                         let _ = s.disconnect();
                     }
+                }
+            }
+        }
+    }
+
+    /// Emits `followed-live` to this node's sockets whose account follows `account`.
+    fn tell_followers(&self, account: &str, args: &[Value]) {
+        let followers: std::collections::HashSet<String> =
+            match self.app.accounts.store.follower_ids(account) {
+                Ok(ids) => ids.into_iter().collect(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "followers not read");
+                    return;
+                }
+            };
+        if followers.is_empty() {
+            return;
+        }
+        for ns in NAMESPACES {
+            let Some(op) = self.io.of(ns) else { continue };
+            for socket in op.sockets() {
+                let follows = socket
+                    .extensions
+                    .get::<super::AccountTag>()
+                    .is_some_and(|tag| followers.contains(&tag.0));
+                if follows {
+                    self.emit_to(&socket, "followed-live", args);
                 }
             }
         }

@@ -46,7 +46,7 @@ const NAMESPACES: [&str; 2] = ["/", "/socket.io/"];
 pub const MAX_MESSAGE: usize = 16 * 1024;
 
 /// The client→server events, each carrying an ack callback.
-pub const EVENTS: [&str; 14] = [
+pub const EVENTS: [&str; 15] = [
     "authenticate",
     "create-room",
     "join-room",
@@ -61,6 +61,7 @@ pub const EVENTS: [&str; 14] = [
     "mic-state",
     "set-content",
     "sign-out",
+    "live-now",
 ];
 
 /// How often the server pings each client, and how long it waits for the pong. A frozen or
@@ -73,6 +74,10 @@ pub const PING_TIMEOUT: Duration = Duration::from_secs(4);
 
 /// How often users who are away are checked against their deadline.
 const EXPIRE_EVERY: Duration = Duration::from_millis(250);
+
+/// The account a socket signed in with (kept in its extensions).
+#[derive(Clone)]
+pub(crate) struct AccountTag(pub String);
 
 /// Where the authority is.
 #[derive(Clone)]
@@ -398,6 +403,15 @@ impl Gateway {
                 return json!({ "error": message });
             }
         }
+        if event == "live-now" {
+            return match self.live_now_request(socket, &args) {
+                Ok(kind) => match self.request(self.conn_id(socket), kind).await {
+                    Ok(answer) => self.ack(socket, answer, "").await,
+                    Err(message) => json!({ "error": message }),
+                },
+                Err(message) => json!({ "error": message }),
+            };
+        }
         let mut args = args;
         let account = if event == "authenticate" {
             match self.sign_in_as(socket, &mut args) {
@@ -436,6 +450,10 @@ impl Gateway {
             None => None,
         };
         if let Some(session) = session {
+            // Who this socket is, for notices to the people it follows.
+            socket
+                .extensions
+                .insert(AccountTag(session.account.id.clone()));
             let name = json!(session.account.username);
             match args.first_mut() {
                 Some(first) => *first = name,
@@ -456,6 +474,29 @@ impl Gateway {
             }
         }
         Ok(None)
+    }
+
+    /// `live-now(query?)`: the ranking asked of the authority with whom this socket's
+    /// account follows and is in a block with (a guest's: nobody).
+    fn live_now_request(&self, socket: &SocketRef, args: &[Value]) -> Result<RequestKind, String> {
+        let query = match args.first() {
+            None | Some(Value::Null) => None,
+            Some(Value::String(q)) => Some(q.clone()),
+            Some(_) => return Err("Invalid search: a string or null".into()),
+        };
+        let store = &self.app.accounts.store;
+        let (follows, blocked) = match socket.extensions.get::<AccountTag>() {
+            Some(AccountTag(id)) => (
+                store.following_ids(&id).map_err(|e| e.to_string())?,
+                store.block_relations(&id).map_err(|e| e.to_string())?,
+            ),
+            None => (Vec::new(), Vec::new()),
+        };
+        Ok(RequestKind::LiveNow {
+            query,
+            follows,
+            blocked,
+        })
     }
 
     /// The ack for an answer, with what only this node adds: the resume secret it handed

@@ -216,6 +216,25 @@ impl ClusterRooms {
         Err("The rooms server is changing hands: try again".to_owned())
     }
 
+    /// Hands an answer that needs no decision to its requester's node.
+    async fn send_answer(&self, reply: Reply) {
+        let boot = reply
+            .conn
+            .as_str()
+            .split_once('.')
+            .map(|(b, _)| b.to_owned());
+        match boot {
+            Some(boot) if boot == self.cluster.boot_id() => self.answered(reply),
+            Some(boot) => {
+                let json = serde_json::to_string(&reply).unwrap_or_default();
+                if let Err(e) = self.store.send_answer(&boot, &json).await {
+                    tracing::debug!(error = %e, "rooms: answer not sent");
+                }
+            }
+            None => {}
+        }
+    }
+
     async fn leader(&self) -> Result<String, String> {
         if let Some(leader) = self
             .leader
@@ -239,7 +258,12 @@ impl ClusterRooms {
     /// again after Redis comes back.
     async fn subscribe(self: Arc<Self>, stop: tokio::sync::watch::Receiver<bool>) {
         let requests = store::requests_channel(self.cluster.boot_id());
-        let channels = vec![store::DECISIONS.to_owned(), requests.clone()];
+        let answers = store::answers_channel(self.cluster.boot_id());
+        let channels = vec![
+            store::DECISIONS.to_owned(),
+            requests.clone(),
+            answers.clone(),
+        ];
         let client = self.cluster.shared().client().clone();
         // Decisions may have been missed while unsubscribed: load the grants again.
         let rooms = self.clone();
@@ -250,10 +274,15 @@ impl ClusterRooms {
         let rooms = self.clone();
         let on_message = move |channel: String, payload: String| {
             let rooms = rooms.clone();
-            let request = channel == requests;
+            let (request, answer) = (channel == requests, channel == answers);
             async move {
                 if request {
                     rooms.received_request(&payload);
+                } else if answer {
+                    match serde_json::from_str::<Reply>(&payload) {
+                        Ok(reply) => rooms.answered(reply),
+                        Err(_) => tracing::warn!("rooms: unreadable answer"),
+                    }
                 } else {
                     rooms.received_decision(&payload).await;
                 }

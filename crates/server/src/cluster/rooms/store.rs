@@ -25,6 +25,11 @@ pub fn requests_channel(boot: &str) -> String {
     format!("podium:rooms:requests:{boot}")
 }
 
+/// Where node `boot` receives the answers that need no decision (read-only requests).
+pub fn answers_channel(boot: &str) -> String {
+    format!("podium:rooms:answers:{boot}")
+}
+
 /// Take the lease if free, renew it if ours: 2 = taken now, 1 = renewed, 0 = another's.
 const ELECT: &str = r"
 local holder = redis.call('GET', KEYS[1])
@@ -274,6 +279,17 @@ impl RoomsStore {
             }
         }
         Ok((seq, GrantsRecord::from_parts(rooms, members)))
+    }
+
+    /// Sends an answer to node `boot`.
+    pub async fn send_answer(&self, boot: &str, json: &str) -> redis::RedisResult<()> {
+        let mut c = self.redis.clone();
+        redis::cmd("PUBLISH")
+            .arg(answers_channel(boot))
+            .arg(json)
+            .query_async::<i64>(&mut c)
+            .await
+            .map(|_| ())
     }
 
     /// Sends a request to the authority `leader`: whether it was listening.
