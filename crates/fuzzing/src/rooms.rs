@@ -15,8 +15,8 @@ pub const USERS: [&str; 3] = ["u0", "u1", "u2"];
 ///
 /// - `<user>` is a digit choosing the connection from [`USERS`] (`0`, `1`, `2`; other
 ///   bytes wrap);
-/// - `<event>` is a byte choosing the event: `0`–`=` (0–13 after `0`) index [`EVENTS`], `>`
-///   is an unknown event (`"bogus"`), `?` a lost connection and `@` a disconnect (other
+/// - `<event>` is a byte choosing the event: `0`–`>` (0–14 after `0`) index [`EVENTS`], `?`
+///   is an unknown event (`"bogus"`), `@` a lost connection and `A` a disconnect (other
 ///   bytes wrap); every line also lets the presence deadlines expire;
 /// - the rest of the line is the socket.io arguments as a JSON array, e.g.
 ///   `01["Morning chat", true]` is `u0` sending `create-room("Morning chat", true)`.
@@ -59,7 +59,7 @@ pub fn rooms_args(data: &[u8]) {
                 for arg in &mut args {
                     substitute_room(arg, &created);
                 }
-                match parse_command(event, &args, &format!("secret-{n}")) {
+                match parse_command(event, &args, &format!("secret-{n}"), None) {
                     Ok(command) => {
                         assert!(
                             EVENTS.contains(&event),

@@ -92,6 +92,18 @@ fn signed_in(
     Ok((status, [(SET_COOKIE, cookie)], success(data)).into_response())
 }
 
+/// Runs a store call that hashes a password (tens of milliseconds of CPU) off the async
+/// workers.
+async fn hashing<T: Send + 'static>(
+    what: &str,
+    call: impl FnOnce() -> podium_accounts::Result<T> + Send + 'static,
+) -> Result<T, Refusal> {
+    tokio::task::spawn_blocking(call)
+        .await
+        .map_err(|_| Refusal(StatusCode::INTERNAL_SERVER_ERROR, format!("{what} failed")))?
+        .map_err(refusal)
+}
+
 fn client_ip(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> std::net::IpAddr {
     state.access.forwarding.client_ip(peer, headers)
 }
@@ -109,13 +121,10 @@ pub(super) async fn sign_up(
         .accounts
         .attempt(client_ip(&state, peer, &headers), None, now)?;
     let store = state.accounts.store.clone();
-    // Hashing takes tens of milliseconds of CPU: off the async workers.
-    let account = tokio::task::spawn_blocking(move || {
+    let account = hashing("Sign-up", move || {
         store.sign_up(&req.username, &req.password, unix_now())
     })
-    .await
-    .map_err(|_| Refusal(StatusCode::INTERNAL_SERVER_ERROR, "Sign-up failed".into()))?
-    .map_err(refusal)?;
+    .await?;
     tracing::info!(account = %account.id, username = %account.username, "account created");
     signed_in(&state, peer, &headers, account, StatusCode::CREATED)
 }
@@ -133,10 +142,10 @@ pub(super) async fn sign_in(
         .accounts
         .attempt(client_ip(&state, peer, &headers), Some(&req.username), now)?;
     let store = state.accounts.store.clone();
-    let account = tokio::task::spawn_blocking(move || store.sign_in(&req.username, &req.password))
-        .await
-        .map_err(|_| Refusal(StatusCode::INTERNAL_SERVER_ERROR, "Sign-in failed".into()))?
-        .map_err(refusal)?;
+    let account = hashing("Sign-in", move || {
+        store.sign_in(&req.username, &req.password)
+    })
+    .await?;
     signed_in(&state, peer, &headers, account, StatusCode::OK)
 }
 
@@ -200,17 +209,10 @@ pub(super) async fn change_password(
     )?;
     let store = state.accounts.store.clone();
     let id = signed.id().to_owned();
-    tokio::task::spawn_blocking(move || {
+    hashing("Password change", move || {
         store.change_password(&id, &req.old_password, &req.new_password)
     })
-    .await
-    .map_err(|_| {
-        Refusal(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Password change failed".into(),
-        )
-    })?
-    .map_err(refusal)?;
+    .await?;
     // Every session ended with the change; this browser gets a new one.
     signed_in(
         &state,

@@ -87,18 +87,27 @@ pub(super) async fn following(
     Ok(success(json!(list)))
 }
 
+/// Changes the signed-in account's relation to another with `change` (whether it changed
+/// anything), answered as `{<key>: <state>, changed}`.
+fn relate(
+    state: &AppState,
+    headers: &HeaderMap,
+    (key, to): (&str, bool),
+    change: impl FnOnce(&dyn podium_accounts::Accounts, &str) -> podium_accounts::Result<bool>,
+) -> Result<Json<Value>, Refusal> {
+    let me = session::for_change(state, headers)?;
+    let changed = change(state.accounts.store.as_ref(), me.id()).map_err(refusal)?;
+    Ok(success(json!({ key: to, "changed": changed })))
+}
+
 pub(super) async fn follow(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, Refusal> {
-    let me = session::for_change(&state, &headers)?;
-    let added = state
-        .accounts
-        .store
-        .follow(me.id(), &id, unix_now())
-        .map_err(refusal)?;
-    Ok(success(json!({ "following": true, "changed": added })))
+    relate(&state, &headers, ("following", true), |store, me| {
+        store.follow(me, &id, unix_now())
+    })
 }
 
 pub(super) async fn unfollow(
@@ -106,13 +115,9 @@ pub(super) async fn unfollow(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, Refusal> {
-    let me = session::for_change(&state, &headers)?;
-    let removed = state
-        .accounts
-        .store
-        .unfollow(me.id(), &id)
-        .map_err(refusal)?;
-    Ok(success(json!({ "following": false, "changed": removed })))
+    relate(&state, &headers, ("following", false), |store, me| {
+        store.unfollow(me, &id)
+    })
 }
 
 pub(super) async fn block(
@@ -120,13 +125,9 @@ pub(super) async fn block(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, Refusal> {
-    let me = session::for_change(&state, &headers)?;
-    let added = state
-        .accounts
-        .store
-        .block(me.id(), &id, unix_now())
-        .map_err(refusal)?;
-    Ok(success(json!({ "blocked": true, "changed": added })))
+    relate(&state, &headers, ("blocked", true), |store, me| {
+        store.block(me, &id, unix_now())
+    })
 }
 
 pub(super) async fn unblock(
@@ -134,13 +135,9 @@ pub(super) async fn unblock(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, Refusal> {
-    let me = session::for_change(&state, &headers)?;
-    let removed = state
-        .accounts
-        .store
-        .unblock(me.id(), &id)
-        .map_err(refusal)?;
-    Ok(success(json!({ "blocked": false, "changed": removed })))
+    relate(&state, &headers, ("blocked", false), |store, me| {
+        store.unblock(me, &id)
+    })
 }
 
 pub(super) async fn blocked(

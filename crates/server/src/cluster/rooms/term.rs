@@ -64,21 +64,6 @@ impl ClusterRooms {
         let Some(lead) = leading.as_mut().filter(|l| l.can_decide()) else {
             return false;
         };
-        if envelope.kind.is_read() {
-            // Nothing to commit: the answer goes straight back.
-            let decision = lead.authority.decide(
-                crate::state::unix_now_ms(),
-                self.registry(),
-                &envelope.conn,
-                envelope.request,
-                envelope.kind.clone(),
-            );
-            drop(leading);
-            if let Some(reply) = decision.reply {
-                self.send_answer(reply).await;
-            }
-            return true;
-        }
         let decision = lead.authority.decide(
             crate::state::unix_now_ms(),
             self.registry(),
@@ -86,6 +71,14 @@ impl ClusterRooms {
             envelope.request,
             envelope.kind.clone(),
         );
+        if envelope.kind.is_read() {
+            // Nothing to commit: the answer goes straight back.
+            drop(leading);
+            if let Some(reply) = decision.reply {
+                self.send_answer(reply).await;
+            }
+            return true;
+        }
         self.commit(&mut leading, decision).await;
         true
     }
