@@ -14,6 +14,10 @@ export function renderLobby(root, app) {
   const { store } = app;
   const list = h('ul', { class: 'room-grid', id: 'room-list', 'aria-labelledby': 'live-title' });
   const summary = h('p', { class: 'lead', id: 'live-summary' });
+  const search = h('input', {
+    type: 'search', id: 'live-search', class: 'live-search', placeholder: 'Search rooms and people', 'aria-label': 'Search live rooms by title, host or speaker', maxlength: 80,
+  });
+  const noMatch = h('p', { class: 'lead', id: 'live-no-match', hidden: true }, 'No live room matches your search.');
   const empty = h('div', { class: 'empty-state', id: 'live-empty', hidden: true },
     h('div', { class: 'empty-art', 'aria-hidden': 'true' }, icon('audio')),
     h('h2', {}, 'No live rooms right now'),
@@ -26,6 +30,8 @@ export function renderLobby(root, app) {
         h('h1', { id: 'live-title', class: 'page-title' }, h('span', { class: 'live-dot', 'aria-hidden': 'true' }), 'Live now'),
         summary),
       h('button', { type: 'button', class: 'btn btn-primary', id: 'create-room', onclick: () => openCreate() }, icon('plus'), 'Start a room')),
+    h('form', { class: 'form live-search-form', role: 'search', onsubmit: (e) => { e.preventDefault(); refreshRanking(); } }, search),
+    noMatch,
     list,
     empty,
     h('p', { class: 'lobby-foot' }, 'Building on Podium? Try the ', h('a', { href: '/demo.html' }, 'publish/view demo'), '.')));
@@ -40,6 +46,8 @@ export function renderLobby(root, app) {
     const host = ownerName(room);
     const speakers = stage(room);
     const button = li.firstElementChild;
+    const followed = ranking?.followed.has(room.id) ?? false;
+    li.dataset.followed = String(followed);
     button.setAttribute('aria-label', `Join ${room.name}, hosted by ${host || 'nobody'}: ${plural(c.speakers, 'speaker')}, ${c.audience} listening`);
     li.dataset.audioOnly = String(room.audioOnly);
     const names = speakers.slice(0, 3).map((p) => p.username);
@@ -48,7 +56,8 @@ export function renderLobby(root, app) {
       h('div', { class: 'card-top' },
         h('span', { class: 'pill pill-live' }, h('span', { class: 'live-dot', 'aria-hidden': 'true' }), 'Live'),
         h('span', { class: 'pill pill-kind', title: room.audioOnly ? 'Audio-only room' : 'Room with the host’s video' },
-          icon(room.audioOnly ? 'audio' : 'video'), room.audioOnly ? 'Audio' : 'Video')),
+          icon(room.audioOnly ? 'audio' : 'video'), room.audioOnly ? 'Audio' : 'Video'),
+        followed ? h('span', { class: 'pill pill-following', title: 'Someone you follow is on stage' }, 'Following') : null),
       h('h3', { class: 'card-title' }, room.name),
       h('div', { class: 'card-speakers' },
         h('span', { class: 'avatar-stack' }, speakers.slice(0, 4).map((p) => avatar(p, 'sm'))),
@@ -61,10 +70,49 @@ export function renderLobby(root, app) {
 
   document.title = 'Live now · Podium';
 
+  // The order (people you follow first, then activity) and the search come from the server
+  // (`live-now`); the cards' contents from the store, which broadcasts keep live.
+  /** @type {{ids: string[], followed: Set<string>, query: string}|null} */
+  let ranking = null;
+  let rankTimer = null;
+  async function refreshRanking() {
+    clearTimeout(rankTimer);
+    const query = search.value.trim();
+    try {
+      const cards = await app.call('live-now', query || null);
+      ranking = {
+        ids: cards.map((c) => c.id),
+        followed: new Set(cards.filter((c) => c.speakers.some((s) => s.followed)).map((c) => c.id)),
+        query,
+      };
+      render();
+    } catch {
+      // Offline or throttled: the store's order until the next change.
+    }
+  }
+  const rankSoon = () => {
+    clearTimeout(rankTimer);
+    rankTimer = setTimeout(refreshRanking, 400);
+  };
+  search.addEventListener('input', rankSoon);
+
+  function ordered() {
+    let rooms = store.live();
+    if (!ranking) return rooms;
+    const at = new Map(ranking.ids.map((id, i) => [id, i]));
+    if (ranking.query) rooms = rooms.filter((r) => at.has(r.id));
+    return rooms
+      .map((room, i) => ({ room, rank: at.get(room.id) ?? ranking.ids.length + i }))
+      .sort((a, b) => a.rank - b.rank)
+      .map((x) => x.room);
+  }
+
   function render() {
-    const rooms = store.live();
+    const rooms = ordered();
     renderKeyed(list, rooms, (r) => r.id, cardFor, updateCard);
-    empty.hidden = rooms.length > 0;
+    const searching = Boolean(ranking?.query);
+    noMatch.hidden = !(searching && rooms.length === 0);
+    empty.hidden = rooms.length > 0 || searching;
     list.hidden = rooms.length === 0;
     const people = rooms.reduce((n, r) => n + r.participants.length, 0);
     summary.textContent = rooms.length
@@ -122,12 +170,18 @@ export function renderLobby(root, app) {
     });
   }
 
-  store.addEventListener('change', render);
+  const changed = () => {
+    render();
+    rankSoon();
+  };
+  store.addEventListener('change', changed);
   render();
+  refreshRanking();
   return {
     openCreate,
     destroy() {
-      store.removeEventListener('change', render);
+      clearTimeout(rankTimer);
+      store.removeEventListener('change', changed);
     },
   };
 }

@@ -11,6 +11,7 @@
 //   app-room-dialogs.js  the room page's questions: invitation, remove someone, leave as host
 //   app-media.js  the room's audio/video with podium.js (View with 3 audio slots, Publish)
 //   app-ui.js     DOM helpers, icons, avatars, toasts, dialogs
+//   app-account.js  accounts: sign up / sign in with a password, the session, following
 //   sio.js        the socket.io client (socket.io v5 over a WebSocket)
 // The rooms protocol is the millicast-spaces one (authenticate, create-room, join-room, …);
 // see docs/ and the protocol reference §9.
@@ -18,6 +19,7 @@ import { connect } from '/sio.js';
 import { Store } from '/app-store.js';
 import { renderLobby } from '/app-lobby.js';
 import { RoomPage } from '/app-room.js';
+import { accountForm, accountSignOut, currentAccount } from '/app-account.js';
 import {
   avatar, busy, h, icon, setChildren, toast, toastError,
 } from '/app-ui.js';
@@ -36,6 +38,8 @@ const app = {
   username: null,
   /** `signed-out` | `signing-in` | `online` | `reconnecting` */
   connection: 'signed-out',
+  /** The signed-in account (`{account, csrf, …}`), or null for a guest. */
+  account: null,
   /** @type {RoomPage|null} */
   room: null,
   lobby: null,
@@ -165,6 +169,13 @@ function wire(socket) {
       if (event === 'room-closed') store.removeRoom(roomId);
     });
   }
+  socket.on('followed-live', (notice) => {
+    toast(`${notice.username} is on stage in “${notice.roomName}”.`, {
+      title: 'Someone you follow is live',
+      id: `followed-${notice.roomId}`,
+      actions: [{ label: 'Join', primary: true, onClick: () => openRoom(notice.roomId) }],
+    });
+  });
   socket.on('disconnect', (reason) => {
     if (reason === 'io client disconnect' || app.socket !== socket) return;
     app.room?.onConnectionLost();
@@ -243,6 +254,11 @@ async function resume() {
 function signOut() {
   const socket = app.socket;
   app.socket = null;
+  if (app.account) {
+    const { csrf } = app.account;
+    app.account = null;
+    accountSignOut(csrf).catch((err) => toastError(err, 'Could not end your session'));
+  }
   sessionStorage.removeItem(SECRET_KEY);
   // Leave every room now, for good (a dropped connection would hold the seats a while).
   if (socket?.connected) socket.emit('sign-out');
@@ -313,7 +329,12 @@ function renderSignIn({ error, autoName } = {}) {
         ...['#7c5cff', '#22c55e', '#f59e0b', '#ef4444'].map((c, i) => h('span', { class: 'bubble', style: `--c:${c};--i:${i}` }))),
       h('h1', { class: 'signin-title' }, 'Talk live, together.'),
       h('p', { class: 'signin-lead' }, 'Drop into live audio rooms. Listen in, raise your hand, and take the stage when the host invites you.'),
-      form)));
+      form,
+      accountForm(async (data) => {
+        app.account = data;
+        await signIn(data.account.username);
+        route();
+      }))));
   const showError = (msg) => {
     errorEl.textContent = msg;
     errorEl.hidden = !msg;
@@ -380,8 +401,20 @@ function route() {
     app.lobby?.destroy();
     app.lobby = null;
     if (app.connection !== 'signing-in') {
+      if (!accountTried) {
+        // A browser signed in to an account comes back as it, whatever the tab knew.
+        accountTried = true;
+        showLoading('Loading…');
+        currentAccount().then(async (data) => {
+          if (!data) return route();
+          app.account = data;
+          await signIn(data.account.username);
+          return route();
+        }).catch((err) => renderSignIn({ error: err.message }));
+        return;
+      }
       const saved = sessionStorage.getItem(USERNAME_KEY);
-      if (saved && !autoTried) {
+      if (saved && !autoTried && !app.account) {
         autoTried = true;
         showLoading(`Signing in as ${saved}…`);
         signIn(saved).then(() => route(), (err) => renderSignIn({ error: err.message, autoName: saved }));
@@ -409,6 +442,7 @@ function route() {
   main.focus({ preventScroll: true });
 }
 let autoTried = false;
+let accountTried = false;
 
 // ---------------------------------------------------------------------------------------
 // Leaving a room: the host is asked first, whichever way out they take
