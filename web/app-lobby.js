@@ -10,6 +10,11 @@ import {
  * @param {HTMLElement} root
  * @param {{store: import('/app-store.js').Store, createRoom: (name: string, audioOnly: boolean) => Promise<string>, openRoom: (id: string) => void}} app
  */
+/** How often the lobby asks the server for its ranking while rooms change. */
+const RANK_EVERY = 3000;
+/** The most cards a `live-now` answer has (the server's limit). */
+const RANKED_LIMIT = 100;
+
 export function renderLobby(root, app) {
   const { store } = app;
   const list = h('ul', { class: 'room-grid', id: 'room-list', 'aria-labelledby': 'live-title' });
@@ -72,35 +77,46 @@ export function renderLobby(root, app) {
 
   // The order (people you follow first, then activity) and the search come from the server
   // (`live-now`); the cards' contents from the store, which broadcasts keep live.
-  /** @type {{ids: string[], followed: Set<string>, query: string}|null} */
+  /** @type {{ids: string[], followed: Set<string>, query: string, known: Set<string>}|null} */
   let ranking = null;
   let rankTimer = null;
+  let lastRanked = 0;
   async function refreshRanking() {
     clearTimeout(rankTimer);
+    rankTimer = null;
+    lastRanked = Date.now();
     const query = search.value.trim();
+    // Rooms the server could have listed: one it left out is hidden from us (a block).
+    const known = new Set(store.live().map((r) => r.id));
     try {
       const cards = await app.call('live-now', query || null);
       ranking = {
         ids: cards.map((c) => c.id),
         followed: new Set(cards.filter((c) => c.speakers.some((s) => s.followed)).map((c) => c.id)),
         query,
+        known: cards.length < RANKED_LIMIT ? known : new Set(),
       };
       render();
     } catch {
       // Offline or throttled: the store's order until the next change.
     }
   }
-  const rankSoon = () => {
+  /** Asks again soon, at most every few seconds (each answer ranks every room). */
+  const rankSoon = (delay = RANK_EVERY) => {
+    if (rankTimer) return;
+    rankTimer = setTimeout(refreshRanking, Math.max(300, lastRanked + delay - Date.now()));
+  };
+  search.addEventListener('input', () => {
     clearTimeout(rankTimer);
     rankTimer = setTimeout(refreshRanking, 400);
-  };
-  search.addEventListener('input', rankSoon);
+  });
 
   function ordered() {
     let rooms = store.live();
     if (!ranking) return rooms;
     const at = new Map(ranking.ids.map((id, i) => [id, i]));
     if (ranking.query) rooms = rooms.filter((r) => at.has(r.id));
+    else rooms = rooms.filter((r) => at.has(r.id) || !ranking.known.has(r.id));
     return rooms
       .map((room, i) => ({ room, rank: at.get(room.id) ?? ranking.ids.length + i }))
       .sort((a, b) => a.rank - b.rank)

@@ -251,13 +251,18 @@ async function resume() {
   else route();
 }
 
-function signOut() {
+/**
+ * Leaves the rooms and shows the sign-in page; with `endSession` (the Sign out button) also
+ * ends the account's session in this browser. A socket the server closed (another tab took
+ * over, the session ended) leaves the session as it is.
+ */
+function signOut({ endSession = false } = {}) {
   const socket = app.socket;
   app.socket = null;
   if (app.account) {
     const { csrf } = app.account;
     app.account = null;
-    accountSignOut(csrf).catch((err) => toastError(err, 'Could not end your session'));
+    if (endSession) accountSignOut(csrf).catch((err) => toastError(err, 'Could not end your session'));
   }
   sessionStorage.removeItem(SECRET_KEY);
   // Leave every room now, for good (a dropped connection would hold the seats a while).
@@ -302,7 +307,7 @@ function renderUser() {
   }
   setChildren(userSlot,
     h('span', { class: 'user-chip', title: `Signed in as ${me.username}` }, avatar(me, 'xs'), h('span', { class: 'user-name', id: 'me-name' }, me.username)),
-    h('button', { type: 'button', class: 'btn btn-ghost btn-sm', id: 'sign-out', onclick: () => whenExitConfirmed(() => signOut()) }, 'Sign out'));
+    h('button', { type: 'button', class: 'btn btn-ghost btn-sm', id: 'sign-out', onclick: () => whenExitConfirmed(() => signOut({ endSession: true })) }, 'Sign out'));
 }
 store.addEventListener('change', () => renderUser());
 

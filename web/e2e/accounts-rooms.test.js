@@ -63,11 +63,15 @@ test('a signed-in socket is its account in the rooms; guests cannot take account
     const [, joined] = await waitEvent(annSocket, 'user-joined', (r, u) => u.username === 'Guest Gil');
     assert.equal(joined.accountId, undefined);
 
-    // Signed out: the same cookie is a guest's, and the account's name is refused.
+    // Signed out (from anywhere): the socket signed in with that session is disconnected
+    // within the session check (5 s), and the same cookie is a guest's from then on.
+    const closed = new Promise((resolve) => annSocket.once('disconnect', resolve));
     const out = await fetch(`${env.server.url}/api/account/sign-out`, {
       method: 'POST', headers: { cookie: ann.cookie, 'x-csrf-token': ann.csrf },
     });
     assert.equal(out.status, 200);
+    const reason = await Promise.race([closed, new Promise((r) => setTimeout(() => r('still connected'), 8000))]);
+    assert.equal(reason, 'io server disconnect', 'a socket does not outlive its session');
     const stale = await clientWithCookie(ann.cookie);
     assert.match((await call(stale, 'authenticate', 'Ann Lee')).error ?? '', /belongs to an account/);
   } finally {

@@ -54,7 +54,7 @@ pub(crate) fn process(bytes: &[u8], claimed: ImageFormat) -> Result<Vec<u8>, Ref
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_SIDE);
     limits.max_image_height = Some(MAX_SIDE);
-    limits.max_alloc = Some(128 * 1024 * 1024);
+    limits.max_alloc = Some(80 * 1024 * 1024);
     reader.limits(limits);
     let image = reader.decode().map_err(|e| match e {
         image::ImageError::Limits(_) => Refusal(
@@ -96,15 +96,8 @@ pub(super) async fn upload(
                 "Send a PNG, JPEG, WebP or GIF image (Content-Type image/…)".into(),
             )
         })?;
-    // Decoding and resizing take CPU: off the async workers.
-    let jpeg = tokio::task::spawn_blocking(move || process(&body, claimed))
-        .await
-        .map_err(|_| {
-            Refusal(
-                StatusCode::BAD_REQUEST,
-                "That image could not be read".into(),
-            )
-        })??;
+    // Decoding and resizing take CPU and memory: bounded, off the async workers.
+    let jpeg = super::heavy(&state, "Image", move || process(&body, claimed)).await?;
     let version = state
         .accounts
         .store

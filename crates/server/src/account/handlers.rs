@@ -92,16 +92,14 @@ fn signed_in(
     Ok((status, [(SET_COOKIE, cookie)], success(data)).into_response())
 }
 
-/// Runs a store call that hashes a password (tens of milliseconds of CPU) off the async
-/// workers.
+/// Runs a store call that hashes a password (tens of milliseconds of CPU, 19 MiB) through
+/// [`super::heavy`].
 async fn hashing<T: Send + 'static>(
+    state: &AppState,
     what: &str,
     call: impl FnOnce() -> podium_accounts::Result<T> + Send + 'static,
 ) -> Result<T, Refusal> {
-    tokio::task::spawn_blocking(call)
-        .await
-        .map_err(|_| Refusal(StatusCode::INTERNAL_SERVER_ERROR, format!("{what} failed")))?
-        .map_err(refusal)
+    super::heavy(state, what, move || call().map_err(refusal)).await
 }
 
 fn client_ip(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> std::net::IpAddr {
@@ -121,7 +119,7 @@ pub(super) async fn sign_up(
         .accounts
         .attempt(client_ip(&state, peer, &headers), None, now)?;
     let store = state.accounts.store.clone();
-    let account = hashing("Sign-up", move || {
+    let account = hashing(&state, "Sign-up", move || {
         store.sign_up(&req.username, &req.password, unix_now())
     })
     .await?;
@@ -142,7 +140,7 @@ pub(super) async fn sign_in(
         .accounts
         .attempt(client_ip(&state, peer, &headers), Some(&req.username), now)?;
     let store = state.accounts.store.clone();
-    let account = hashing("Sign-in", move || {
+    let account = hashing(&state, "Sign-in", move || {
         store.sign_in(&req.username, &req.password)
     })
     .await?;
@@ -166,10 +164,15 @@ pub(super) async fn sign_out(
 
 pub(super) async fn me(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-) -> Result<Json<Value>, Refusal> {
-    let SignedIn { session, .. } = session::required(&state, &headers)?;
-    Ok(success(me_json(&state, &session.account, &session.csrf)?))
+) -> Result<Response, Refusal> {
+    let SignedIn { session, token } = session::required(&state, &headers)?;
+    // The store renews a session in use; the browser's cookie follows its expiry.
+    let left = session.expires_at.saturating_sub(unix_now());
+    let cookie = session::set_cookie(&token, left, session::is_https(&state, peer, &headers));
+    let data = me_json(&state, &session.account, &session.csrf)?;
+    Ok(([(SET_COOKIE, cookie)], success(data)).into_response())
 }
 
 pub(super) async fn update_profile(
@@ -209,7 +212,7 @@ pub(super) async fn change_password(
     )?;
     let store = state.accounts.store.clone();
     let id = signed.id().to_owned();
-    hashing("Password change", move || {
+    hashing(&state, "Password change", move || {
         store.change_password(&id, &req.old_password, &req.new_password)
     })
     .await?;

@@ -44,6 +44,8 @@ const ATTEMPTS_PER_NAME: u32 = 10;
 pub struct AccountService {
     /// The store.
     pub store: Arc<dyn Accounts>,
+    /// Password hashes and image decodes running at once (each takes tens of MiB and a core).
+    pub heavy: Arc<tokio::sync::Semaphore>,
     by_ip: KeyedRate<IpAddr>,
     by_name: KeyedRate<String>,
 }
@@ -51,24 +53,32 @@ pub struct AccountService {
 impl AccountService {
     /// Over `store`, limits counted from `origin`.
     pub fn new(store: Arc<dyn Accounts>, origin: Instant) -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Self {
             store,
+            heavy: Arc::new(tokio::sync::Semaphore::new(cores * 2)),
             by_ip: KeyedRate::per_minute(ATTEMPTS_PER_IP, origin),
             by_name: KeyedRate::per_minute(ATTEMPTS_PER_NAME, origin),
         }
     }
 
-    /// Counts a sign-in or sign-up attempt; refused past the limits.
+    /// Counts a sign-in or sign-up attempt; refused past the limits. Addresses count per
+    /// client (an IPv6 /64); a name counts under both of its look-alike keys, so `BiII` and
+    /// `Bill` (which both reach the account `Bill`) share the limit.
     fn attempt(&self, ip: IpAddr, username: Option<&str>, now: Instant) -> Result<(), Refusal> {
         let by_name = || {
             username.is_none_or(|name| {
-                let key = podium_rooms::normalize_username(name)
-                    .map(|n| podium_rooms::username_keys(&n).folded)
+                let keys = podium_rooms::normalize_username(name)
+                    .map(|n| podium_rooms::username_keys(&n))
+                    .map(|k| [format!("f:{}", k.folded), format!("s:{}", k.shape)])
                     .unwrap_or_default();
-                self.by_name.check(&key, now)
+                // Both counted (no short circuit).
+                let checks = keys.map(|key| self.by_name.check(&key, now));
+                checks.iter().all(|ok| *ok)
             })
         };
-        if self.by_ip.check(&ip, now) && by_name() {
+        let client = crate::policy::connections::client_key(ip);
+        if self.by_ip.check(&client, now) && by_name() {
             Ok(())
         } else {
             Err(Refusal::too_many(
@@ -108,6 +118,24 @@ pub fn routes() -> Router<AppState> {
         .route("/api/users/{id}/block", post(social::block))
         .route("/api/users/{id}/block", delete(social::unblock))
         .route("/api/account/blocked", get(social::blocked))
+}
+
+/// Runs a CPU- and memory-heavy task (password hash, image decode) off the async workers,
+/// at most a few at once; past that the request is refused (503) rather than queued.
+pub(crate) async fn heavy<T: Send + 'static>(
+    state: &AppState,
+    what: &str,
+    task: impl FnOnce() -> Result<T, Refusal> + Send + 'static,
+) -> Result<T, Refusal> {
+    let Ok(_permit) = state.accounts.heavy.clone().try_acquire_owned() else {
+        return Err(Refusal(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The server is busy: try again in a moment".into(),
+        ));
+    };
+    tokio::task::spawn_blocking(task)
+        .await
+        .map_err(|_| Refusal(StatusCode::INTERNAL_SERVER_ERROR, format!("{what} failed")))?
 }
 
 /// A store error as an HTTP refusal (its message is safe to show).

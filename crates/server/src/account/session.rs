@@ -45,7 +45,11 @@ pub fn token(headers: &HeaderMap) -> Option<String> {
 
 /// Whether the page reached this server over HTTPS (the cookie is then `Secure`).
 pub fn is_https(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> bool {
-    crate::director::ws_base(state, peer, headers).starts_with("wss://")
+    let page_https = headers
+        .get(ORIGIN)
+        .and_then(|o| o.to_str().ok())
+        .is_some_and(|o| o.starts_with("https://"));
+    page_https || crate::director::ws_base(state, peer, headers).starts_with("wss://")
 }
 
 /// The `Set-Cookie` value that stores `token` for `max_age` seconds.
@@ -103,17 +107,21 @@ pub fn for_change(state: &AppState, headers: &HeaderMap) -> Result<SignedIn, Ref
 }
 
 /// Refuses a request a browser says comes from a page of another origin (sign-in and
-/// sign-up: a foreign page must not sign a visitor into an account of its choosing).
+/// sign-up: a foreign page must not sign a visitor into an account of its choosing). The
+/// browser's own `Sec-Fetch-Site: same-origin` is enough; otherwise the `Origin`'s host must be
+/// the host the request was sent to (scheme aside: a TLS proxy in front changes it).
 pub fn same_origin(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> Result<(), Refusal> {
     let Some(origin) = headers.get(ORIGIN) else {
         return Ok(()); // not a browser page (browsers send Origin with every POST)
     };
-    let base = crate::director::ws_base(state, peer, headers)
-        .replacen("wss://", "https://", 1)
-        .replacen("ws://", "http://", 1);
-    // Scheme and host only (a public URL may have a path).
-    let ours: String = base.split('/').take(3).collect::<Vec<_>>().join("/");
-    if origin.to_str().is_ok_and(|o| o.eq_ignore_ascii_case(&ours)) {
+    let fetch_site = headers.get("sec-fetch-site").and_then(|h| h.to_str().ok());
+    if fetch_site == Some("same-origin") {
+        return Ok(());
+    }
+    let base = crate::director::ws_base(state, peer, headers);
+    let ours = host_of(&base);
+    let theirs = origin.to_str().ok().map(host_of);
+    if theirs.is_some_and(|h| !h.is_empty() && h.eq_ignore_ascii_case(ours)) {
         Ok(())
     } else {
         Err(Refusal(
@@ -121,6 +129,15 @@ pub fn same_origin(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> R
             "Sign in from this server's own pages".into(),
         ))
     }
+}
+
+/// The `host[:port]` of a URL, without a default port (`:80`, `:443`).
+fn host_of(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let host = rest.split('/').next().unwrap_or("");
+    host.strip_suffix(":443")
+        .or_else(|| host.strip_suffix(":80"))
+        .unwrap_or(host)
 }
 
 #[cfg(test)]
@@ -148,5 +165,8 @@ mod tests {
             .unwrap()
             .contains("Secure"));
         assert!(clear_cookie(false).to_str().unwrap().contains("Max-Age=0"));
+        assert_eq!(host_of("https://x.example:443/podium"), "x.example");
+        assert_eq!(host_of("ws://127.0.0.1:8080"), "127.0.0.1:8080");
+        assert_eq!(host_of("null"), "null");
     }
 }

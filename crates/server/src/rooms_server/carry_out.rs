@@ -79,31 +79,39 @@ impl Gateway {
         }
     }
 
-    /// Emits `followed-live` to this node's sockets whose account follows `account`.
+    /// Emits `followed-live` to this node's sockets whose account follows `account`. The
+    /// followers are read off the decision path (a popular account has many), and only when
+    /// this node has signed-in sockets at all.
     fn tell_followers(&self, account: &str, args: &[Value]) {
-        let followers: std::collections::HashSet<String> =
-            match self.app.accounts.store.follower_ids(account) {
-                Ok(ids) => ids.into_iter().collect(),
-                Err(e) => {
-                    tracing::warn!(error = %e, "followers not read");
-                    return;
-                }
-            };
-        if followers.is_empty() {
-            return;
-        }
+        let mut local = Vec::new();
         for ns in NAMESPACES {
             let Some(op) = self.io.of(ns) else { continue };
             for socket in op.sockets() {
-                let follows = socket
-                    .extensions
-                    .get::<super::AccountTag>()
-                    .is_some_and(|tag| followers.contains(&tag.0));
-                if follows {
-                    self.emit_to(&socket, "followed-live", args);
+                if let Some(tag) = socket.extensions.get::<super::AccountTag>() {
+                    local.push((socket, tag.account));
                 }
             }
         }
+        if local.is_empty() {
+            return;
+        }
+        let (gateway, account, args) = (self.clone(), account.to_owned(), args.to_vec());
+        tokio::spawn(async move {
+            let store = gateway.app.accounts.store.clone();
+            let read = tokio::task::spawn_blocking(move || store.follower_ids(&account)).await;
+            let followers: std::collections::HashSet<String> = match read {
+                Ok(Ok(ids)) => ids.into_iter().collect(),
+                _ => {
+                    tracing::warn!("followers not read");
+                    return;
+                }
+            };
+            for (socket, account) in local {
+                if followers.contains(&account) {
+                    gateway.emit_to(&socket, "followed-live", &args);
+                }
+            }
+        });
     }
 
     /// Emits to one client, handling a client that is not reading.

@@ -75,9 +75,17 @@ pub const PING_TIMEOUT: Duration = Duration::from_secs(4);
 /// How often users who are away are checked against their deadline.
 const EXPIRE_EVERY: Duration = Duration::from_millis(250);
 
-/// The account a socket signed in with (kept in its extensions).
+/// The account a socket signed in with and the session token it came with (kept in its
+/// extensions; checked again every [`SESSION_CHECK_EVERY`]).
 #[derive(Clone)]
-pub(crate) struct AccountTag(pub String);
+pub(crate) struct AccountTag {
+    pub account: String,
+    token: String,
+}
+
+/// How often the sessions of signed-in sockets are checked: a socket whose session ended
+/// (signed out elsewhere, password changed) is disconnected.
+const SESSION_CHECK_EVERY: Duration = Duration::from_secs(5);
 
 /// Where the authority is.
 #[derive(Clone)]
@@ -188,6 +196,12 @@ pub fn layer(app: AppState, settings: RoomsSettings) -> SocketIoLayer {
             ));
         }
     }
+    let checking = gateway.clone();
+    tokio::spawn(crate::every(
+        SESSION_CHECK_EVERY,
+        gateway.app.shutdown.clone(),
+        move || checking.end_ended_sessions(),
+    ));
     let throttle = gateway.throttle.clone();
     tokio::spawn(crate::every(
         crate::FORGET_IDLE_EVERY,
@@ -293,6 +307,28 @@ impl Gateway {
             gateway.end_connection(gateway.conn_id(&s), kind).await;
             gateway.app.rooms_overflow.forget(&s);
         });
+    }
+
+    /// Disconnects this node's sockets whose account session has ended (so a stolen
+    /// cookie's socket does not outlive a sign-out or a password change).
+    fn end_ended_sessions(&self) {
+        let store = &self.app.accounts.store;
+        let now = crate::state::unix_now();
+        for ns in NAMESPACES {
+            let Some(op) = self.io.of(ns) else { continue };
+            for socket in op.sockets() {
+                let Some(tag) = socket.extensions.get::<AccountTag>() else {
+                    continue;
+                };
+                let live = store
+                    .session(&tag.token, now)
+                    .map(|s| s.is_some_and(|s| s.account.id == tag.account));
+                if let Ok(false) = live {
+                    tracing::info!(socket = %socket.id, "account session ended: disconnecting");
+                    let _ = socket.disconnect();
+                }
+            }
+        }
     }
 
     /// Asks the authority; on a single server the decision is carried out before this
@@ -443,17 +479,19 @@ impl Gateway {
     ) -> Result<Option<String>, String> {
         let headers = &socket.req_parts().headers;
         let store = &self.app.accounts.store;
-        let session = match crate::account::session::token(headers) {
+        let token = crate::account::session::token(headers);
+        let session = match &token {
             Some(token) => store
-                .session(&token, crate::state::unix_now())
+                .session(token, crate::state::unix_now())
                 .map_err(|e| e.to_string())?,
             None => None,
         };
-        if let Some(session) = session {
+        if let (Some(session), Some(token)) = (session, token) {
             // Who this socket is, for notices to the people it follows.
-            socket
-                .extensions
-                .insert(AccountTag(session.account.id.clone()));
+            socket.extensions.insert(AccountTag {
+                account: session.account.id.clone(),
+                token,
+            });
             let name = json!(session.account.username);
             match args.first_mut() {
                 Some(first) => *first = name,
@@ -486,7 +524,7 @@ impl Gateway {
         };
         let store = &self.app.accounts.store;
         let (follows, blocked) = match socket.extensions.get::<AccountTag>() {
-            Some(AccountTag(id)) => (
+            Some(AccountTag { account: id, .. }) => (
                 store.following_ids(&id).map_err(|e| e.to_string())?,
                 store.block_relations(&id).map_err(|e| e.to_string())?,
             ),
