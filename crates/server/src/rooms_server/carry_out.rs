@@ -40,15 +40,9 @@ impl Gateway {
                 Delivery::Broadcast { group, event, args } => self.broadcast(group, event, args),
                 Delivery::Promoted { conn, grant } => {
                     if let Some(s) = self.socket_of_conn(conn) {
-                        match self.member_token(&s, grant, GrantKind::Publish).await {
-                            Ok(token) => {
-                                let args = [json!(grant.room), json!({ "publisherToken": token })];
-                                self.emit_to(&s, "promoted", &args);
-                            }
-                            Err(message) => {
-                                tracing::warn!(%message, "promoted member's token not placed")
-                            }
-                        }
+                        let token = self.member_token(&s, grant, GrantKind::Publish).await;
+                        let args = [json!(grant.room), json!({ "publisherToken": token })];
+                        self.emit_to(&s, "promoted", &args);
                     }
                 }
                 Delivery::FollowedLive {
@@ -141,16 +135,13 @@ impl Gateway {
         socket: &SocketRef,
         view: MemberGrant,
         publish: Option<MemberGrant>,
-    ) -> Result<Value, String> {
-        let view = self.member_token(socket, &view, GrantKind::View).await?;
+    ) -> Value {
+        let view = self.member_token(socket, &view, GrantKind::View).await;
         let publish = match publish {
-            Some(grant) => Some(
-                self.member_token(socket, &grant, GrantKind::Publish)
-                    .await?,
-            ),
+            Some(grant) => Some(self.member_token(socket, &grant, GrantKind::Publish).await),
             None => None,
         };
-        Ok(json!({ "viewerToken": view, "publisherToken": publish }))
+        json!({ "viewerToken": view, "publisherToken": publish })
     }
 
     /// A JWT for a member under `grant`: a publish JWT bound to the member's own source, or
@@ -162,7 +153,7 @@ impl Gateway {
         socket: &SocketRef,
         grant: &MemberGrant,
         kind: GrantKind,
-    ) -> Result<Value, String> {
+    ) -> Value {
         let publish = kind == GrantKind::Publish;
         let room = grant.room.as_str();
         let placing = if publish {
@@ -205,6 +196,6 @@ impl Gateway {
             // Rooms are private: only members get view tokens.
             data.subscribe_requires_auth = Some(true);
         }
-        Ok(serde_json::to_value(data).expect("connection data serialises"))
+        serde_json::to_value(data).expect("connection data serialises")
     }
 }

@@ -548,11 +548,9 @@ impl Gateway {
                 data["resumeSecret"] = json!(secret);
                 json!({ "data": data })
             }
-            Answer::Joined { view, publish } => match self.join_tokens(socket, view, publish).await
-            {
-                Ok(tokens) => json!({ "data": tokens }),
-                Err(message) => json!({ "error": message }),
-            },
+            Answer::Joined { view, publish } => {
+                json!({ "data": self.join_tokens(socket, view, publish).await })
+            }
         }
     }
 
