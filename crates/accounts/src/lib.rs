@@ -145,7 +145,11 @@ pub trait Accounts: Send + Sync {
     /// Whether either of the two blocks the other.
     fn blocked_either_way(&self, a: &str, b: &str) -> Result<bool>;
     /// Whom `id` blocks.
-    fn blocked_by(&self, id: &str) -> Result<Vec<Account>>;
+    fn blocked_accounts(&self, id: &str) -> Result<Vec<Account>>;
     /// The ids in a block with `id`, either way (hidden from each other's rooms).
     fn block_relations(&self, id: &str) -> Result<Vec<String>>;
+    /// The ids `id` blocks.
+    fn blocked_ids(&self, id: &str) -> Result<Vec<String>>;
+    /// The ids that block `id` (their rooms are closed to `id`).
+    fn blocker_ids(&self, id: &str) -> Result<Vec<String>>;
 }

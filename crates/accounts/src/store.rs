@@ -528,7 +528,15 @@ impl Accounts for AccountStore {
         )
     }
 
-    fn blocked_by(&self, id: &str) -> Result<Vec<Account>> {
+    fn blocked_ids(&self, id: &str) -> Result<Vec<String>> {
+        self.ids("SELECT blocked FROM blocks WHERE blocker = ?1", id)
+    }
+
+    fn blocker_ids(&self, id: &str) -> Result<Vec<String>> {
+        self.ids("SELECT blocker FROM blocks WHERE blocked = ?1", id)
+    }
+
+    fn blocked_accounts(&self, id: &str) -> Result<Vec<Account>> {
         self.list(
             &format!(
                 "SELECT {} FROM blocks b JOIN accounts a ON a.id = b.blocked \

@@ -255,7 +255,7 @@ fn follows_and_blocks() {
         s.follow(&bob.id, &ann.id, NOW),
         Err(Error::Invalid(_))
     ));
-    assert_eq!(names(s.blocked_by(&ann.id).unwrap()), ["Bob"]);
+    assert_eq!(names(s.blocked_accounts(&ann.id).unwrap()), ["Bob"]);
     assert_eq!(
         s.block_relations(&bob.id).unwrap(),
         vec![ann.id.clone()],
@@ -263,6 +263,10 @@ fn follows_and_blocks() {
     );
     assert_eq!(s.block_relations(&ann.id).unwrap(), vec![bob.id.clone()]);
     assert!(s.block_relations(&cat.id).unwrap().is_empty());
+    // Which way it goes: Ann's rooms are closed to Bob, not Bob's to Ann.
+    assert_eq!(s.blocked_ids(&ann.id).unwrap(), vec![bob.id.clone()]);
+    assert_eq!(s.blocker_ids(&bob.id).unwrap(), vec![ann.id.clone()]);
+    assert!(s.blocker_ids(&ann.id).unwrap().is_empty());
     assert!(s.follows(&cat.id, &ann.id).unwrap(), "others are untouched");
     assert!(s.unblock(&ann.id, &bob.id).unwrap());
     assert!(!s.unblock(&ann.id, &bob.id).unwrap());

@@ -2,7 +2,7 @@
 //! domain they drive (`crates/rooms`).
 
 use podium_rooms::{Ack, Command, ConnId, Effect, RoomId, Rooms, UserId};
-use podium_server::rooms_server::parse_command;
+use podium_server::rooms_server::{parse_command, Sender};
 use serde_json::Value;
 
 /// The client→server events of the rooms server, in order.
@@ -15,8 +15,8 @@ pub const USERS: [&str; 3] = ["u0", "u1", "u2"];
 ///
 /// - `<user>` is a digit choosing the connection from [`USERS`] (`0`, `1`, `2`; other
 ///   bytes wrap);
-/// - `<event>` is a byte choosing the event: `0`–`>` (0–14 after `0`) index [`EVENTS`], `?`
-///   is an unknown event (`"bogus"`), `@` a lost connection and `A` a disconnect (other
+/// - `<event>` is a byte choosing the event: `0`–`C` (0–19 after `0`) index [`EVENTS`], `D`
+///   is an unknown event (`"bogus"`), `E` a lost connection and `F` a disconnect (other
 ///   bytes wrap); every line also lets the presence deadlines expire;
 /// - the rest of the line is the socket.io arguments as a JSON array, e.g.
 ///   `01["Morning chat", true]` is `u0` sending `create-room("Morning chat", true)`.
@@ -59,7 +59,12 @@ pub fn rooms_args(data: &[u8]) {
                 for arg in &mut args {
                     substitute_room(arg, &created);
                 }
-                match parse_command(event, &args, &format!("secret-{n}"), None) {
+                let secret = format!("secret-{n}");
+                let sender = Sender {
+                    secret: &secret,
+                    ..Sender::default()
+                };
+                match parse_command(event, &args, sender) {
                     Ok(command) => {
                         assert!(
                             EVENTS.contains(&event),

@@ -2,7 +2,8 @@
 
 use crate::effect::{Effect, Event, MediaAction};
 use crate::ids::{RoomId, UserId};
-use crate::model::{Room, User};
+use crate::model::{Privacy, Room, User};
+use crate::social::Relations;
 use serde::Serialize;
 
 /// One client message (or the end of a connection), already decoded by the shell.
@@ -40,23 +41,34 @@ pub enum Command {
         name: String,
         /// Audio only, or audio plus the owner's video.
         audio_only: bool,
+        /// Who may find and enter it (`{privacy}` in the options; the shell mints an invite
+        /// link's secret).
+        privacy: Privacy,
     },
-    /// `join-room(roomId)`: enter a room as a listener (or re-fetch one's media grants).
+    /// `join-room(roomId, {invite}?)`: enter a room as a listener (or re-fetch one's media
+    /// grants).
     JoinRoom {
         /// The room.
         room_id: RoomId,
+        /// The secret of the room's invite link, if the client has one.
+        invite: Option<String>,
+        /// The joiner's relations, read by the shell from the accounts store just now.
+        relations: Relations,
     },
     /// `leave-room(roomId)`.
     LeaveRoom {
         /// The room.
         room_id: RoomId,
     },
-    /// `raise-hand(roomId, raised)`: a listener asks for (or stops asking for) the mic.
+    /// `raise-hand(roomId, raised, {reason}?)`: a listener asks for (or stops asking for)
+    /// the mic, optionally saying why.
     RaiseHand {
         /// The room.
         room_id: RoomId,
         /// Raise (`true`) or lower (`false`).
         raised: bool,
+        /// Why, as typed (validated like a chat message, shorter).
+        reason: Option<String>,
     },
     /// `promote-user(roomId, userId, promote)`: the owner moves a member onto the stage
     /// (`true`) or off it (`false`; for a listener this denies their raised hand).
@@ -68,12 +80,62 @@ pub enum Command {
         /// Onto the stage, or off it.
         promote: bool,
     },
-    /// `kick-user(roomId, userId)`: the owner removes a member.
+    /// `kick-user(roomId, userId, {ban}?)`: a moderator removes a member; with `ban` (the
+    /// default, as the demo's kick always lasted) they cannot come back while the room lives.
     KickUser {
         /// The room.
         room_id: RoomId,
         /// The member to remove.
         user_id: UserId,
+        /// Refuse them (their id, look-alike names and account) for the room's lifetime.
+        ban: bool,
+    },
+    /// `set-moderator(roomId, userId, moderator)`: a moderator makes a speaker a moderator
+    /// (a co-host), or ends that role.
+    SetModerator {
+        /// The room.
+        room_id: RoomId,
+        /// The speaker.
+        user_id: UserId,
+        /// Moderator or not.
+        moderator: bool,
+    },
+    /// `send-message(roomId, text)`: chat to everyone present.
+    SendMessage {
+        /// The room.
+        room_id: RoomId,
+        /// The text as typed (validated).
+        text: String,
+        /// The author's relations, read by the shell just now: people in a block with them
+        /// do not get the message.
+        relations: Relations,
+    },
+    /// `delete-message(roomId, messageId)`: its author or a moderator removes a message.
+    DeleteMessage {
+        /// The room.
+        room_id: RoomId,
+        /// The message's number.
+        message_id: u64,
+    },
+    /// `mute-chat(roomId, userId, muted)`: a moderator stops (or allows again) a member's
+    /// chat messages.
+    MuteChat {
+        /// The room.
+        room_id: RoomId,
+        /// The member.
+        user_id: UserId,
+        /// Muted or not.
+        muted: bool,
+    },
+    /// `react(roomId, emoji, targetUserId?)`: a reaction floating over a speaker's tile (or
+    /// the room's).
+    React {
+        /// The room.
+        room_id: RoomId,
+        /// One of [`REACTIONS`](crate::REACTIONS).
+        emoji: String,
+        /// The speaker it is for, if any.
+        target: Option<UserId>,
     },
     /// `mute-speaker(roomId, userId)`: the owner mutes a speaker.
     MuteSpeaker {
@@ -169,6 +231,11 @@ impl Command {
             Self::RaiseHand { .. } => "raise-hand",
             Self::PromoteUser { .. } => "promote-user",
             Self::KickUser { .. } => "kick-user",
+            Self::SetModerator { .. } => "set-moderator",
+            Self::SendMessage { .. } => "send-message",
+            Self::DeleteMessage { .. } => "delete-message",
+            Self::MuteChat { .. } => "mute-chat",
+            Self::React { .. } => "react",
             Self::MuteSpeaker { .. } => "mute-speaker",
             Self::Mute { .. } => "mute",
             Self::AnswerInvite { .. } => "answer-invite",

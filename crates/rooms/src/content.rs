@@ -4,7 +4,7 @@
 //! it needs no subscribe token).
 
 use crate::command::Outcome;
-use crate::effect::{Audience, Effect, Event};
+use crate::effect::{Effect, Event};
 use crate::error::RoomError;
 use crate::ids::{RoomId, UserId};
 use crate::rooms::Rooms;
@@ -18,7 +18,7 @@ impl Rooms {
         stream: Option<String>,
     ) -> Result<Outcome, RoomError> {
         let room = self.membership(user, room_id)?;
-        if room.owner_id() != user {
+        if !room.is_moderator(user) {
             return Err(RoomError::NotOwner);
         }
         let stream = stream
@@ -38,7 +38,7 @@ impl Rooms {
         let snapshot = room.clone();
         let mut outcome = Outcome::done();
         outcome.effects.push(Effect::Emit {
-            to: Audience::Spaces,
+            to: snapshot.audience(),
             event: Event::RoomUpdated(snapshot),
         });
         Ok(outcome)

@@ -2,7 +2,7 @@
 
 use crate::command::PublishTokenRequest;
 use crate::ids::{ConnId, RoomId, UserId};
-use crate::model::{Room, User};
+use crate::model::{ChatMessage, Room, User};
 use crate::validate::SPACES;
 use serde_json::{json, Value};
 
@@ -10,6 +10,9 @@ use serde_json::{json, Value};
 /// happen.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
+// Effects live for one command's outcome and are carried out at once: boxing the room
+// snapshots inside would cost an allocation each for no saving that matters.
+#[allow(clippy::large_enum_variant)]
 pub enum Effect {
     /// Add the user's connection to a delivery group (`socket.join(group.name())`). Effects
     /// name users; [`Rooms::conn_of`](crate::Rooms::conn_of) gives their connection (none
@@ -84,6 +87,13 @@ pub enum Audience {
     Room(RoomId),
     /// One connection.
     User(UserId),
+    /// The members of the room except some (people in a block with a chat message's author).
+    RoomExcept {
+        /// The room.
+        room_id: RoomId,
+        /// Who does not get it.
+        except: Vec<UserId>,
+    },
 }
 
 /// Media the shell must stop, because the domain no longer allows it.
@@ -153,7 +163,8 @@ pub enum Event {
         /// Onto the stage (`true`) or off it.
         promoted: bool,
     },
-    /// `user-raised-hand(roomId, userId, raised)`, to the room's members.
+    /// `user-raised-hand(roomId, userId, raised, reason?)`, to the room's members (the
+    /// reason, a Podium addition, only when one was given).
     UserRaisedHand {
         /// The room.
         room_id: RoomId,
@@ -161,6 +172,60 @@ pub enum Event {
         user_id: UserId,
         /// Raised or lowered.
         raised: bool,
+        /// Why, if they said.
+        reason: Option<String>,
+    },
+    /// `user-moderator(roomId, userId, moderator)`, to the room's members: a speaker became
+    /// a moderator or stopped being one (leaving the stage ends it without this event).
+    UserModerator {
+        /// The room.
+        room_id: RoomId,
+        /// Which speaker.
+        user_id: UserId,
+        /// Moderator or not.
+        moderator: bool,
+    },
+    /// `chat-message(roomId, message)`, to the room's members (not to those in a block with
+    /// its author).
+    ChatMessage {
+        /// The room.
+        room_id: RoomId,
+        /// The message.
+        message: ChatMessage,
+    },
+    /// `chat-history(roomId, [message…])`, to a member who just joined: the kept messages.
+    ChatHistory {
+        /// The room.
+        room_id: RoomId,
+        /// Oldest first.
+        messages: Vec<ChatMessage>,
+    },
+    /// `chat-deleted(roomId, messageId)`, to the room's members.
+    ChatDeleted {
+        /// The room.
+        room_id: RoomId,
+        /// The message's number.
+        message_id: u64,
+    },
+    /// `user-chat-muted(roomId, userId, muted)`, to the room's members.
+    UserChatMuted {
+        /// The room.
+        room_id: RoomId,
+        /// Which member.
+        user_id: UserId,
+        /// Muted or not.
+        muted: bool,
+    },
+    /// `reaction(roomId, userId, emoji, targetUserId | null)`, to the room's members.
+    Reaction {
+        /// The room.
+        room_id: RoomId,
+        /// Who reacted.
+        user_id: UserId,
+        /// One of [`REACTIONS`](crate::REACTIONS).
+        emoji: String,
+        /// The speaker it is for, if any.
+        target: Option<UserId>,
     },
     /// `user-muted(roomId, userId, muted)`, to the room's members.
     UserMuted {
@@ -240,6 +305,12 @@ impl Event {
             Self::UserInvited { .. } => "user-invited",
             Self::HandDenied { .. } => "hand-denied",
             Self::UserMic { .. } => "user-mic",
+            Self::UserModerator { .. } => "user-moderator",
+            Self::ChatMessage { .. } => "chat-message",
+            Self::ChatHistory { .. } => "chat-history",
+            Self::ChatDeleted { .. } => "chat-deleted",
+            Self::UserChatMuted { .. } => "user-chat-muted",
+            Self::Reaction { .. } => "reaction",
         }
     }
 
@@ -260,7 +331,13 @@ impl Event {
             | Self::Invited { room_id }
             | Self::UserInvited { room_id, .. }
             | Self::HandDenied { room_id }
-            | Self::UserMic { room_id, .. } => room_id,
+            | Self::UserMic { room_id, .. }
+            | Self::UserModerator { room_id, .. }
+            | Self::ChatMessage { room_id, .. }
+            | Self::ChatHistory { room_id, .. }
+            | Self::ChatDeleted { room_id, .. }
+            | Self::UserChatMuted { room_id, .. }
+            | Self::Reaction { room_id, .. } => room_id,
         }
     }
 
@@ -282,10 +359,15 @@ impl Event {
                 user_id,
                 promoted: flag,
             }
-            | Self::UserRaisedHand {
+            | Self::UserModerator {
                 room_id,
                 user_id,
-                raised: flag,
+                moderator: flag,
+            }
+            | Self::UserChatMuted {
+                room_id,
+                user_id,
+                muted: flag,
             }
             | Self::UserMuted {
                 room_id,
@@ -302,6 +384,30 @@ impl Event {
                 user_id,
                 available: flag,
             } => vec![json!(room_id), json!(user_id), json!(flag)],
+            Self::UserRaisedHand {
+                room_id,
+                user_id,
+                raised,
+                reason,
+            } => {
+                let mut args = vec![json!(room_id), json!(user_id), json!(raised)];
+                if let Some(reason) = reason {
+                    args.push(json!(reason));
+                }
+                args
+            }
+            Self::ChatMessage { room_id, message } => vec![json!(room_id), json!(message)],
+            Self::ChatHistory { room_id, messages } => vec![json!(room_id), json!(messages)],
+            Self::ChatDeleted {
+                room_id,
+                message_id,
+            } => vec![json!(room_id), json!(message_id)],
+            Self::Reaction {
+                room_id,
+                user_id,
+                emoji,
+                target,
+            } => vec![json!(room_id), json!(user_id), json!(emoji), json!(target)],
         }
     }
 }
@@ -361,6 +467,7 @@ mod tests {
                     room_id: r(),
                     user_id: "s1".into(),
                     raised: false,
+                    reason: None,
                 },
                 "user-raised-hand",
                 json!(["r1", "s1", false]),

@@ -49,9 +49,51 @@ pub enum RoomError {
     /// The caller is not a member of the room.
     #[error("You are not in this room")]
     NotInRoom,
-    /// The action is reserved to the room's owner.
-    #[error("Only the room's owner can do that")]
+    /// The action is reserved to the room's owner and moderators.
+    #[error("Only the room's host and moderators can do that")]
     NotOwner,
+    /// A moderator tried to act on the room's owner.
+    #[error("Moderators cannot do that to the room's host")]
+    TargetIsOwner,
+    /// The room's host blocked the joiner.
+    #[error("The host of this room does not allow you in their rooms")]
+    BlockedByHost,
+    /// An invite-only room, joined without its link's secret (or with a wrong one).
+    #[error("This room is invite-only: you need its link to join")]
+    InviteRequired,
+    /// A followers-only room, joined by someone who does not follow its host.
+    #[error("Only followers of this room's host can join it")]
+    FollowersOnly,
+    /// A guest tried to open a followers-only room.
+    #[error("Sign in with an account to open a followers-only room")]
+    FollowersNeedAccount,
+    /// A chat message (or a hand-raise reason) with nothing in it.
+    #[error("The message is empty")]
+    ChatEmpty,
+    /// A chat message or a reason longer than allowed.
+    #[error("Too long: at most {max} characters")]
+    ChatTooLong {
+        /// The limit in force.
+        max: usize,
+    },
+    /// A chat message or a reason with a control or invisible formatting character.
+    #[error("Messages cannot contain control or invisible formatting characters")]
+    ChatInvalidChar,
+    /// A moderator muted the caller's chat.
+    #[error("A moderator turned off your chat messages in this room")]
+    ChatMuted,
+    /// Chat messages (or reactions) faster than the room allows.
+    #[error("You are sending too fast; wait a moment")]
+    TooFast,
+    /// `delete-message` naming a message the room no longer keeps (or never had).
+    #[error("That message is gone")]
+    MessageNotFound,
+    /// Deleting someone else's message without moderating.
+    #[error("Only its author and the room's moderators can delete a message")]
+    NotYourMessage,
+    /// `react` with something not among [`REACTIONS`](crate::REACTIONS).
+    #[error("Unknown reaction")]
+    UnknownReaction,
     /// The target user is no longer connected.
     #[error("That user is no longer connected")]
     UserGone,

@@ -8,7 +8,7 @@
 //! [`Outcome::effects`] in order:
 //!
 //! ```
-//! use podium_rooms::{Ack, ClientInfo, Command, ConnId, Effect, RoomId, Rooms};
+//! use podium_rooms::{Ack, ClientInfo, Command, ConnId, Effect, Privacy, RoomId, Rooms};
 //!
 //! let mut rooms = Rooms::new();
 //! let ann = ConnId::new("socket-ann");
@@ -20,6 +20,7 @@
 //!         room_id: RoomId::new("7d0c…-uuid"),
 //!         name: "Morning chat".into(),
 //!         audio_only: true,
+//!         privacy: Privacy::Public,
 //!     })
 //!     .unwrap();
 //! assert_eq!(outcome.ack.data(), Some(serde_json::json!("7d0c…-uuid")));
@@ -149,6 +150,7 @@
 //!   Rates (commands per second) are the shell's business: the domain has no clock.
 #![deny(missing_docs)]
 
+mod chat;
 mod command;
 mod content;
 mod effect;
@@ -161,9 +163,11 @@ mod presence;
 mod ranking;
 mod rooms;
 mod snapshot;
+mod social;
 mod stage;
 mod validate;
 
+pub use chat::{CHAT_BURST, CHAT_INTERVAL_MS, REACTIONS, REACTION_BURST, REACTION_INTERVAL_MS};
 pub use command::{
     Ack, ClientInfo, Command, JoinTokens, Outcome, PublishTokenRequest, ViewTokenRequest,
 };
@@ -172,13 +176,15 @@ pub use error::RoomError;
 pub use ids::{ConnId, RoomId, UserId};
 pub use limits::Limits;
 pub use listing::LiveRoom;
-pub use model::{Participant, Room, Speaker, User};
+pub use model::{ChatMessage, Participant, Privacy, Room, Speaker, User, CHAT_KEPT};
 pub use ranking::{activity, CardSpeaker, RankedRoom, Viewer, MAX_QUERY_CHARS, RECENT_WINDOW_MS};
 pub use rooms::Rooms;
 pub use snapshot::SnapshotError;
+pub use social::Relations;
 pub use validate::{
-    normalize_content_stream, normalize_room_name, normalize_username, username_keys, UsernameKeys,
-    MAX_CONTENT_STREAM_LEN, MAX_ROOM_ID_LEN, MAX_ROOM_NAME_CHARS, MAX_USERNAME_CHARS, SPACES,
+    normalize_content_stream, normalize_room_name, normalize_text, normalize_username,
+    username_keys, UsernameKeys, MAX_CHAT_CHARS, MAX_CONTENT_STREAM_LEN, MAX_REASON_CHARS,
+    MAX_ROOM_ID_LEN, MAX_ROOM_NAME_CHARS, MAX_USERNAME_CHARS, SPACES,
 };
 
 #[cfg(test)]

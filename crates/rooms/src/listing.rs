@@ -26,6 +26,8 @@ pub struct LiveRoom {
     pub audience_count: usize,
     /// When the room was created, in the caller's `now` unit.
     pub created_at_ms: u64,
+    /// `public` or `followers` (invite-only rooms are never listed).
+    pub privacy: &'static str,
 }
 
 impl LiveRoom {
@@ -42,6 +44,7 @@ impl LiveRoom {
             speaker_count: room.speaker_count(),
             audience_count: room.audience_count(),
             created_at_ms: room.created_at_ms(),
+            privacy: room.privacy().name(),
         }
     }
 }
@@ -72,7 +75,8 @@ impl Rooms {
     pub(crate) fn listing_order(&self, limit: usize) -> Vec<&Room> {
         // Creation numbers are unique, so the order is total and unstable sorts are exact.
         let key = |r: &&Room| (Reverse(r.participants().len()), Reverse(r.seq()));
-        let mut rooms: Vec<&Room> = self.rooms().collect();
+        // Private rooms are not listed: their members have them in their own seats.
+        let mut rooms: Vec<&Room> = self.rooms().filter(|r| r.privacy().is_public()).collect();
         if limit < rooms.len() {
             // Every sign-in lists rooms: select the first ones in linear time.
             rooms.select_nth_unstable_by_key(limit, key);

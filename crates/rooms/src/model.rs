@@ -3,7 +3,7 @@
 use crate::ids::{RoomId, UserId};
 use serde::ser::SerializeStruct;
 use serde::{Deserialize, Serialize, Serializer};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 
 /// An authenticated user: `{id, username}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,6 +43,68 @@ pub struct Participant {
     /// The member's account (absent for a guest).
     #[serde(rename = "accountId", default, skip_serializing_if = "Option::is_none")]
     pub account: Option<String>,
+    /// Whether this speaker moderates the room (a co-host the owner or a moderator named).
+    /// Always `false` for the audience; the owner moderates without the flag.
+    #[serde(default)]
+    pub moderator: bool,
+    /// Whether a moderator stopped this member's chat messages.
+    #[serde(default)]
+    pub chat_muted: bool,
+    /// Why this listener raised their hand, if they said (only while the hand is raised).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hand_reason: Option<String>,
+}
+
+/// Who may find and enter a room.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "kind")]
+pub enum Privacy {
+    /// Listed to everyone; anyone may join.
+    #[default]
+    Public,
+    /// Listed to, and joinable by, the followers of the account that opened it (and with its
+    /// link).
+    Followers,
+    /// Unlisted; joinable only with the link's secret.
+    Invite {
+        /// The secret the link carries (minted by the shell, 128 random bits or more).
+        secret: String,
+    },
+}
+
+impl Privacy {
+    /// Whether everyone sees the room and its events.
+    pub fn is_public(&self) -> bool {
+        matches!(self, Self::Public)
+    }
+
+    /// The name clients see: `public`, `followers` or `invite`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Public => "public",
+            Self::Followers => "followers",
+            Self::Invite { .. } => "invite",
+        }
+    }
+}
+
+/// One chat message, as clients get it: `{id, userId, username, text, at}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatMessage {
+    /// Its number in the room (1, 2, …), what `delete-message` names.
+    pub id: u64,
+    /// The author.
+    pub user_id: UserId,
+    /// The author's username when they wrote it.
+    pub username: String,
+    /// The author's account, if any (for blocks).
+    #[serde(rename = "accountId", default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// The text as written (validated, never HTML: clients show it as text).
+    pub text: String,
+    /// When it was sent, in the caller's `now` unit.
+    pub at: u64,
 }
 
 /// One seat on the stage.
@@ -81,7 +143,20 @@ pub struct Room {
     content: Option<String>,
     /// When the latest joins happened (at most [`RECENT_JOINS_KEPT`]), for ranking by activity.
     recent_joins: std::collections::VecDeque<u64>,
+    /// Who may find and enter it.
+    privacy: Privacy,
+    /// The account that opened it (followers-only rooms are for its followers).
+    host_account: Option<String>,
+    /// Accounts removed for good: they cannot come back under another name.
+    banned_accounts: BTreeSet<String>,
+    /// The latest chat messages (at most [`CHAT_KEPT`]), for members who join later.
+    chat: VecDeque<ChatMessage>,
+    /// The last chat message number handed out.
+    last_message: u64,
 }
+
+/// How many chat messages a room keeps for members who join later.
+pub const CHAT_KEPT: usize = 50;
 
 /// How many join times a room keeps.
 pub const RECENT_JOINS_KEPT: usize = 32;
@@ -108,7 +183,12 @@ impl Room {
             banned_ids: BTreeSet::new(),
             banned_names: BTreeSet::new(),
             content: None,
-            recent_joins: std::collections::VecDeque::new(),
+            recent_joins: VecDeque::new(),
+            privacy: Privacy::Public,
+            host_account: owner.account.clone(),
+            banned_accounts: BTreeSet::new(),
+            chat: VecDeque::new(),
+            last_message: 0,
         };
         room.add_participant(owner);
         room.add_speaker(&owner.id, now_ms);
@@ -213,6 +293,9 @@ impl Room {
             invited: false,
             mic_unavailable: false,
             account: user.account.clone(),
+            moderator: false,
+            chat_muted: false,
+            hand_reason: None,
         });
     }
 
@@ -229,6 +312,7 @@ impl Room {
             p.raised_hand = false;
             p.invited = false;
             p.mic_unavailable = false;
+            p.hand_reason = None;
         }
         self.speakers.push(Speaker {
             id: user.clone(),
@@ -243,6 +327,8 @@ impl Room {
         if let Some(p) = self.participant_mut(user) {
             p.muted = false;
             p.mic_unavailable = false;
+            // Moderators are on stage: stepping down ends the role.
+            p.moderator = false;
         }
         self.speakers.len() != before
     }
@@ -251,15 +337,83 @@ impl Room {
         self.owner_id = user;
     }
 
-    /// Refuses a user, by id and by folded username, for the room's lifetime.
-    pub(crate) fn ban(&mut self, user: &UserId, folded_name: &str) {
+    /// Refuses a user, by id, by folded username and by account, for the room's lifetime.
+    pub(crate) fn ban(&mut self, user: &UserId, folded_name: &str, account: Option<&str>) {
         self.banned_ids.insert(user.clone());
         self.banned_names.insert(folded_name.to_owned());
+        if let Some(account) = account {
+            self.banned_accounts.insert(account.to_owned());
+        }
     }
 
-    /// Whether the user, or anyone under a name that looks like theirs, was removed.
-    pub(crate) fn is_banned(&self, user: &UserId, folded_name: &str) -> bool {
-        self.banned_ids.contains(user) || self.banned_names.contains(folded_name)
+    /// Whether the user, anyone under a name that looks like theirs, or their account was
+    /// removed.
+    pub(crate) fn is_banned(
+        &self,
+        user: &UserId,
+        folded_name: &str,
+        account: Option<&str>,
+    ) -> bool {
+        self.banned_ids.contains(user)
+            || self.banned_names.contains(folded_name)
+            || account.is_some_and(|a| self.banned_accounts.contains(a))
+    }
+
+    /// Who may find and enter the room.
+    pub fn privacy(&self) -> &Privacy {
+        &self.privacy
+    }
+
+    pub(crate) fn set_privacy(&mut self, privacy: Privacy) {
+        self.privacy = privacy;
+    }
+
+    /// The account that opened the room, if its creator had one.
+    pub fn host_account(&self) -> Option<&str> {
+        self.host_account.as_deref()
+    }
+
+    /// Whether `user` may moderate: the owner, or a speaker made moderator.
+    pub fn is_moderator(&self, user: &UserId) -> bool {
+        &self.owner_id == user || self.participant(user).is_some_and(|p| p.moderator)
+    }
+
+    /// Who hears of changes to the room: everyone for a public room, only its members
+    /// otherwise (a private room is not announced).
+    pub(crate) fn audience(&self) -> crate::effect::Audience {
+        if self.privacy.is_public() {
+            crate::effect::Audience::Spaces
+        } else {
+            crate::effect::Audience::Room(self.id.clone())
+        }
+    }
+
+    /// The kept chat messages, oldest first.
+    pub fn chat(&self) -> impl Iterator<Item = &ChatMessage> {
+        self.chat.iter()
+    }
+
+    /// Keeps a new message (numbered here) and returns it.
+    pub(crate) fn add_message(&mut self, mut message: ChatMessage) -> ChatMessage {
+        self.last_message += 1;
+        message.id = self.last_message;
+        if self.chat.len() == CHAT_KEPT {
+            self.chat.pop_front();
+        }
+        self.chat.push_back(message.clone());
+        message
+    }
+
+    /// Forgets a kept message; returns whether it was kept.
+    pub(crate) fn remove_message(&mut self, id: u64) -> bool {
+        let before = self.chat.len();
+        self.chat.retain(|m| m.id != id);
+        self.chat.len() != before
+    }
+
+    /// A kept message.
+    pub fn message(&self, id: u64) -> Option<&ChatMessage> {
+        self.chat.iter().find(|m| m.id == id)
     }
 }
 
@@ -279,7 +433,17 @@ pub(crate) struct RoomRecord {
     banned_ids: BTreeSet<UserId>,
     banned_names: BTreeSet<String>,
     content: Option<String>,
-    recent_joins: std::collections::VecDeque<u64>,
+    recent_joins: VecDeque<u64>,
+    #[serde(default)]
+    privacy: Privacy,
+    #[serde(default)]
+    host_account: Option<String>,
+    #[serde(default)]
+    banned_accounts: BTreeSet<String>,
+    #[serde(default)]
+    chat: VecDeque<ChatMessage>,
+    #[serde(default)]
+    last_message: u64,
 }
 
 impl Serialize for Room {
@@ -290,7 +454,8 @@ impl Serialize for Room {
                 serializer.collect_seq(self.0.iter().map(|s| &s.id))
             }
         }
-        let fields = 6 + usize::from(self.content.is_some());
+        let private = !self.privacy.is_public();
+        let fields = 6 + usize::from(self.content.is_some()) + 2 * usize::from(private);
         let mut room = serializer.serialize_struct("Room", fields)?;
         room.serialize_field("id", &self.id)?;
         room.serialize_field("name", &self.name)?;
@@ -301,6 +466,16 @@ impl Serialize for Room {
         // Only when set: the demo's clients see the shape they know.
         if let Some(content) = &self.content {
             room.serialize_field("content", content)?;
+        }
+        // Only private rooms' JSON says so, and only members get it: the link's secret is
+        // theirs to share.
+        if private {
+            room.serialize_field("privacy", self.privacy.name())?;
+            let secret = match &self.privacy {
+                Privacy::Invite { secret } => Some(secret),
+                _ => None,
+            };
+            room.serialize_field("inviteSecret", &secret)?;
         }
         room.end()
     }
@@ -335,9 +510,11 @@ mod tests {
                 "audioOnly": true,
                 "participants": [
                     {"id": "s1", "username": "Ann", "muted": false, "raisedHand": false,
-                     "invited": false, "micUnavailable": false},
+                     "invited": false, "micUnavailable": false, "moderator": false,
+                     "chatMuted": false},
                     {"id": "s2", "username": "Bob", "muted": false, "raisedHand": true,
-                     "invited": false, "micUnavailable": false}
+                     "invited": false, "micUnavailable": false, "moderator": false,
+                     "chatMuted": false}
                 ],
                 "speakers": ["s1"]
             })

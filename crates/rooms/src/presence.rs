@@ -337,7 +337,7 @@ impl Rooms {
             return;
         };
         if room.is_member(&user.id)
-            || room.is_banned(&user.id, &folded)
+            || room.is_banned(&user.id, &folded, user.account.as_deref())
             || self.check_join_quota(&user.id).is_err()
         {
             return;
@@ -348,7 +348,7 @@ impl Rooms {
         match seat.role {
             SeatRole::Speaker { muted: was_muted } => {
                 room.add_speaker(&user.id, now_ms);
-                effects.push(promoted(&room_id, &user.id, true));
+                effects.push(promoted(room, &user.id, true));
                 if was_muted {
                     if let Some(p) = room.participant_mut(&user.id) {
                         p.muted = true;

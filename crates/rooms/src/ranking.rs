@@ -22,6 +22,8 @@ pub const MAX_QUERY_CHARS: usize = 80;
 /// Who is looking.
 #[derive(Debug, Clone, Default)]
 pub struct Viewer {
+    /// Their account (a guest has none).
+    pub account: Option<String>,
     /// Accounts the viewer follows.
     pub follows: HashSet<String>,
     /// Accounts in a block with the viewer (either way).
@@ -108,8 +110,14 @@ impl Rooms {
         ranked.into_iter().take(limit).map(|r| r.3).collect()
     }
 
-    /// Whether the room's host is in a block with the viewer.
+    /// Whether the room's host is in a block with the viewer, or the room is private to
+    /// others (followers-only rooms are listed to the host's followers, invite-only ones to
+    /// nobody).
     fn hidden_from(&self, room: &Room, viewer: &Viewer) -> bool {
+        let follows = |a: &str| viewer.follows.contains(a);
+        if !crate::social::listed_to(room, viewer.account.as_deref(), &follows) {
+            return true;
+        }
         room.participant(room.owner_id())
             .and_then(|p| p.account.as_ref())
             .is_some_and(|account| viewer.blocked.contains(account))

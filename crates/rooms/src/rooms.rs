@@ -7,8 +7,10 @@ use crate::effect::{Audience, Effect, Event, Group, MediaAction};
 use crate::error::RoomError;
 use crate::ids::{ConnId, RoomId, UserId};
 use crate::limits::Limits;
+use crate::model::Privacy;
 use crate::model::{Room, User};
 use crate::presence::{Away, Departed};
+use crate::social::{check_entry, Budget, Relations};
 use crate::validate::{
     is_usable_room_id, normalize_room_name, normalize_username, username_keys, UsernameKeys,
 };
@@ -31,6 +33,11 @@ pub(crate) struct Member {
     /// The secret they presented last (empty: none): it keeps working until the one handed out
     /// with that answer is used, since the answer may be lost with its connection.
     pub(crate) previous_secret: String,
+    /// Their pace of chat messages and of reactions.
+    #[serde(default)]
+    pub(crate) chat_budget: Budget,
+    #[serde(default)]
+    pub(crate) reaction_budget: Budget,
 }
 
 /// Every connected user and every live room.
@@ -111,21 +118,30 @@ impl Rooms {
                 room_id,
                 name,
                 audio_only,
+                privacy,
             } => {
                 let user = self.signed_in(conn)?;
-                self.create_room(now_ms, user, room_id, &name, audio_only)
+                self.create_room(now_ms, user, room_id, &name, audio_only, privacy)
             }
-            Command::JoinRoom { room_id } => {
+            Command::JoinRoom {
+                room_id,
+                invite,
+                relations,
+            } => {
                 let user = self.signed_in(conn)?;
-                self.join_room(now_ms, user, room_id)
+                self.join_room(now_ms, user, room_id, invite.as_deref(), &relations)
             }
             Command::LeaveRoom { room_id } => {
                 let user = self.signed_in(conn)?;
                 self.leave_room(&user.id, &room_id)
             }
-            Command::RaiseHand { room_id, raised } => {
+            Command::RaiseHand {
+                room_id,
+                raised,
+                reason,
+            } => {
                 let user = self.signed_in(conn)?;
-                self.raise_hand(&user.id, &room_id, raised)
+                self.raise_hand(&user.id, &room_id, raised, reason.as_deref())
             }
             Command::PromoteUser {
                 room_id,
@@ -135,9 +151,52 @@ impl Rooms {
                 let user = self.signed_in(conn)?;
                 self.promote(now_ms, &user.id, &room_id, &user_id, promote)
             }
-            Command::KickUser { room_id, user_id } => {
+            Command::KickUser {
+                room_id,
+                user_id,
+                ban,
+            } => {
                 let user = self.signed_in(conn)?;
-                self.kick(&user.id, &room_id, &user_id)
+                self.kick(&user.id, &room_id, &user_id, ban)
+            }
+            Command::SetModerator {
+                room_id,
+                user_id,
+                moderator,
+            } => {
+                let user = self.signed_in(conn)?;
+                self.set_moderator(&user.id, &room_id, &user_id, moderator)
+            }
+            Command::SendMessage {
+                room_id,
+                text,
+                relations,
+            } => {
+                let user = self.signed_in(conn)?;
+                self.send_message(now_ms, &user.id, &room_id, &text, &relations)
+            }
+            Command::DeleteMessage {
+                room_id,
+                message_id,
+            } => {
+                let user = self.signed_in(conn)?;
+                self.delete_message(&user.id, &room_id, message_id)
+            }
+            Command::MuteChat {
+                room_id,
+                user_id,
+                muted,
+            } => {
+                let user = self.signed_in(conn)?;
+                self.mute_chat(&user.id, &room_id, &user_id, muted)
+            }
+            Command::React {
+                room_id,
+                emoji,
+                target,
+            } => {
+                let user = self.signed_in(conn)?;
+                self.react(now_ms, &user.id, &room_id, &emoji, target)
             }
             Command::MuteSpeaker { room_id, user_id } => {
                 let user = self.signed_in(conn)?;
@@ -228,24 +287,29 @@ impl Rooms {
         }
     }
 
-    /// The room, if the caller owns it and `target` is a member.
-    pub(crate) fn owner_over(
+    /// The room, if the caller moderates it (its owner or a moderator) and `target` is a
+    /// member; a moderator may not act on the owner.
+    pub(crate) fn moderator_over(
         &self,
         user: &UserId,
         room_id: &RoomId,
         target: &UserId,
     ) -> Result<&Room, RoomError> {
         let room = self.membership(user, room_id)?;
-        if room.owner_id() != user {
+        if !room.is_moderator(user) {
             return Err(RoomError::NotOwner);
         }
-        if room.is_member(target) {
-            Ok(room)
-        } else if self.users.contains_key(target) {
-            Err(RoomError::UserNotInRoom)
-        } else {
-            Err(RoomError::UserGone)
+        if !room.is_member(target) {
+            return Err(if self.users.contains_key(target) {
+                RoomError::UserNotInRoom
+            } else {
+                RoomError::UserGone
+            });
         }
+        if room.owner_id() == target && room.owner_id() != user {
+            return Err(RoomError::TargetIsOwner);
+        }
+        Ok(room)
     }
 
     fn authenticate(
@@ -351,6 +415,8 @@ impl Rooms {
                 away: None,
                 client,
                 previous_secret: String::new(),
+                chat_budget: Budget::default(),
+                reaction_budget: Budget::default(),
             },
         );
     }
@@ -400,15 +466,24 @@ impl Rooms {
         room_id: RoomId,
         raw_name: &str,
         audio_only: bool,
+        privacy: Privacy,
     ) -> Result<Outcome, RoomError> {
         let name = normalize_room_name(raw_name)?;
+        if privacy == Privacy::Followers && owner.account.is_none() {
+            return Err(RoomError::FollowersNeedAccount);
+        }
+        if matches!(&privacy, Privacy::Invite { secret } if secret.len() < 16) {
+            // The shell mints the secret: a short one is its bug, not the user's.
+            return Err(RoomError::RoomIdUnavailable);
+        }
         self.check_create_quota(&owner.id)?;
         if !is_usable_room_id(room_id.as_str()) || self.rooms.contains_key(&room_id) {
             return Err(RoomError::RoomIdUnavailable);
         }
         let seq = self.next_seq;
         self.next_seq += 1;
-        let room = Room::new(room_id.clone(), name, &owner, audio_only, now_ms, seq);
+        let mut room = Room::new(room_id.clone(), name, &owner, audio_only, now_ms, seq);
+        room.set_privacy(privacy);
         self.member_mut(&owner.id).rooms.push(room_id.clone());
         let effects = vec![
             Effect::Join {
@@ -416,7 +491,7 @@ impl Rooms {
                 group: Group::Room(room_id.clone()),
             },
             Effect::Emit {
-                to: Audience::Spaces,
+                to: room.audience(),
                 event: Event::RoomCreated(room.clone()),
             },
         ];
@@ -438,6 +513,8 @@ impl Rooms {
         now_ms: u64,
         user: User,
         room_id: RoomId,
+        invite: Option<&str>,
+        relations: &Relations,
     ) -> Result<Outcome, RoomError> {
         let room = self.live(&room_id)?;
         let tokens = JoinTokens {
@@ -454,26 +531,31 @@ impl Rooms {
             // Already in (the creator, or a retry): hand out the grants again, nothing else.
             return Ok(Outcome::ack(Ack::Joined(tokens)));
         }
-        if room.is_banned(&user.id, &self.users[&user.id].keys.folded) {
-            return Err(RoomError::Banned);
-        }
+        let folded = &self.users[&user.id].keys.folded;
+        check_entry(room, &user, folded, invite, relations)?;
         self.check_join_quota(&user.id)?;
         let mut outcome = Outcome::ack(Ack::Joined(tokens));
         self.enter_room(&user, &room_id, &mut outcome.effects);
-        self.live_mut(&room_id).record_join(now_ms);
+        let room = self.live_mut(&room_id);
+        room.record_join(now_ms);
+        outcome
+            .effects
+            .extend(crate::chat::history_for(room, &user.id, relations));
         Ok(outcome)
     }
 
     /// Seats a checked user in the audience of `room_id` and announces it.
     pub(crate) fn enter_room(&mut self, user: &User, room_id: &RoomId, effects: &mut Effects) {
-        self.live_mut(room_id).add_participant(user);
+        let room = self.live_mut(room_id);
+        room.add_participant(user);
+        let audience = room.audience();
         self.member_mut(&user.id).rooms.push(room_id.clone());
         effects.push(Effect::Join {
             user: user.id.clone(),
             group: Group::Room(room_id.clone()),
         });
         effects.push(Effect::Emit {
-            to: Audience::Spaces,
+            to: audience,
             event: Event::UserJoined {
                 room_id: room_id.clone(),
                 user: user.clone(),
@@ -526,13 +608,20 @@ impl Rooms {
         let was_speaker = room.remove_participant(user);
         let now_empty = room.participants().is_empty();
         let owner_left = room.owner_id() == user;
-        let successor = room.speakers().first().map(|s| s.id.clone());
+        let audience = room.audience();
+        // The longest-standing moderator, or else the longest-standing speaker.
+        let stage = room.speakers();
+        let successor = stage
+            .iter()
+            .find(|s| room.participant(&s.id).is_some_and(|p| p.moderator))
+            .or(stage.first())
+            .map(|s| s.id.clone());
         if let Some(member) = self.users.get_mut(user) {
             member.rooms.retain(|r| r != room_id);
         }
         leave_effects(room_id, user, was_speaker, effects);
         effects.push(Effect::Emit {
-            to: Audience::Spaces,
+            to: audience.clone(),
             event: Event::UserLeft {
                 room_id: room_id.clone(),
                 user_id: user.clone(),
@@ -546,7 +635,7 @@ impl Rooms {
                     let room = self.live_mut(room_id);
                     room.set_owner(next);
                     effects.push(Effect::Emit {
-                        to: Audience::Spaces,
+                        to: audience,
                         event: Event::RoomUpdated(room.clone()),
                     });
                 }
@@ -580,9 +669,13 @@ impl Rooms {
     }
 
     fn delete_room(&mut self, room_id: &RoomId, effects: &mut Effects) {
-        self.rooms.remove(room_id);
+        // A private room's group is empty by now: nobody else knew of it.
+        let audience = self
+            .rooms
+            .remove(room_id)
+            .map_or(Audience::Spaces, |r| r.audience());
         effects.push(Effect::Emit {
-            to: Audience::Spaces,
+            to: audience,
             event: Event::RoomDeleted {
                 room_id: room_id.clone(),
             },
@@ -636,7 +729,7 @@ pub(crate) fn put_on_stage(room: &mut Room, now_ms: u64, user: &UserId, effects:
             source_id: user.clone(),
         },
     });
-    effects.push(promoted(&room_id, user, true));
+    effects.push(promoted(room, user, true));
 }
 
 pub(crate) fn invited(room_id: &RoomId, user: &UserId, invited: bool) -> Effect {
@@ -651,21 +744,33 @@ pub(crate) fn invited(room_id: &RoomId, user: &UserId, invited: bool) -> Effect 
 }
 
 pub(crate) fn raised_hand(room_id: &RoomId, user: &UserId, raised: bool) -> Effect {
+    hand_with_reason(room_id, user, raised, None)
+}
+
+pub(crate) fn hand_with_reason(
+    room_id: &RoomId,
+    user: &UserId,
+    raised: bool,
+    reason: Option<String>,
+) -> Effect {
     Effect::Emit {
         to: Audience::Room(room_id.clone()),
         event: Event::UserRaisedHand {
             room_id: room_id.clone(),
             user_id: user.clone(),
             raised,
+            reason,
         },
     }
 }
 
-pub(crate) fn promoted(room_id: &RoomId, user: &UserId, promoted: bool) -> Effect {
+/// `user-promoted`, to everyone for a public room (the demo's lobby shows speakers), to the
+/// members of a private one.
+pub(crate) fn promoted(room: &Room, user: &UserId, promoted: bool) -> Effect {
     Effect::Emit {
-        to: Audience::Spaces,
+        to: room.audience(),
         event: Event::UserPromoted {
-            room_id: room_id.clone(),
+            room_id: room.id().clone(),
             user_id: user.clone(),
             promoted,
         },

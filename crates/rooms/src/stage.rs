@@ -6,7 +6,8 @@ use crate::effect::{Audience, Effect, Event, MediaAction};
 use crate::error::RoomError;
 use crate::ids::{RoomId, UserId};
 use crate::model::Participant;
-use crate::rooms::{invited, muted, promoted, put_on_stage, raised_hand, Rooms};
+use crate::rooms::{hand_with_reason, invited, muted, promoted, put_on_stage, raised_hand, Rooms};
+use crate::validate::{normalize_text, MAX_REASON_CHARS};
 
 impl Rooms {
     pub(crate) fn raise_hand(
@@ -14,6 +15,7 @@ impl Rooms {
         user: &UserId,
         room_id: &RoomId,
         raised: bool,
+        reason: Option<&str>,
     ) -> Result<Outcome, RoomError> {
         let room = self.membership(user, room_id)?;
         if room.is_speaker(user) {
@@ -24,13 +26,25 @@ impl Rooms {
                 Ok(Outcome::done())
             };
         }
-        Ok(self.set_flag(
-            room_id,
-            user,
-            |p| &mut p.raised_hand,
-            raised,
-            || raised_hand(room_id, user, raised),
-        ))
+        // A blank reason is no reason; a lowered hand has none.
+        let reason = match reason.filter(|r| raised && !r.trim().is_empty()) {
+            Some(r) => Some(normalize_text(r, MAX_REASON_CHARS)?),
+            None => None,
+        };
+        let participant = self
+            .live_mut(room_id)
+            .participant_mut(user)
+            .expect("membership was checked");
+        let mut outcome = Outcome::done();
+        let changed = participant.raised_hand != raised || participant.hand_reason != reason;
+        participant.raised_hand = raised;
+        participant.hand_reason = reason.clone();
+        if changed {
+            outcome
+                .effects
+                .push(hand_with_reason(room_id, user, raised, reason));
+        }
+        Ok(outcome)
     }
 
     /// Sets one of a checked member's flags and announces it, if it changed.
@@ -61,8 +75,8 @@ impl Rooms {
         target: &UserId,
         promote: bool,
     ) -> Result<Outcome, RoomError> {
-        let room = self.owner_over(owner, room_id, target)?;
-        if target == owner {
+        let room = self.moderator_over(owner, room_id, target)?;
+        if target == room.owner_id() {
             return if promote {
                 Ok(Outcome::done())
             } else {
@@ -77,7 +91,7 @@ impl Rooms {
         let room = self.live_mut(room_id);
         let participant = room
             .participant_mut(target)
-            .expect("owner_over checked membership");
+            .expect("moderator_over checked membership");
         let had_hand = participant.raised_hand;
         let was_invited = participant.invited;
         let mut outcome = Outcome::done();
@@ -98,6 +112,7 @@ impl Rooms {
             return Ok(outcome);
         }
         participant.raised_hand = false;
+        participant.hand_reason = None;
         participant.invited = false;
         if was_invited && !promote {
             effects.push(invited(room_id, target, false));
@@ -126,7 +141,7 @@ impl Rooms {
                         room_id: room_id.clone(),
                     },
                 });
-                effects.push(promoted(room_id, target, false));
+                effects.push(promoted(room, target, false));
             }
             // Denying a raised hand: lower it for everyone in the room and tell them.
             (false, false) if had_hand => {
@@ -149,8 +164,9 @@ impl Rooms {
         owner: &UserId,
         room_id: &RoomId,
         target: &UserId,
+        ban: bool,
     ) -> Result<Outcome, RoomError> {
-        self.owner_over(owner, room_id, target)?;
+        self.moderator_over(owner, room_id, target)?;
         if target == owner {
             return Err(RoomError::CannotKickSelf);
         }
@@ -161,9 +177,11 @@ impl Rooms {
                 room_id: room_id.clone(),
             },
         });
-        if let Some(member) = self.users.get(target) {
+        if let Some(member) = self.users.get(target).filter(|_| ban) {
             let folded = member.keys.folded.clone();
-            self.live_mut(room_id).ban(target, &folded);
+            let account = member.user.account.clone();
+            self.live_mut(room_id)
+                .ban(target, &folded, account.as_deref());
         }
         self.remove_member(room_id, target, &mut outcome.effects);
         Ok(outcome)
@@ -175,14 +193,14 @@ impl Rooms {
         room_id: &RoomId,
         target: &UserId,
     ) -> Result<Outcome, RoomError> {
-        let room = self.owner_over(owner, room_id, target)?;
+        let room = self.moderator_over(owner, room_id, target)?;
         if !room.is_speaker(target) {
             return Err(RoomError::TargetNotSpeaker);
         }
         let participant = self
             .live_mut(room_id)
             .participant_mut(target)
-            .expect("owner_over checked membership");
+            .expect("moderator_over checked membership");
         let changed = !participant.muted;
         participant.muted = true;
         let mut outcome = Outcome::done();
@@ -235,6 +253,7 @@ impl Rooms {
             .participant_mut(user)
             .expect("membership was checked above");
         participant.invited = false;
+        participant.hand_reason = None;
         let had_hand = std::mem::take(&mut participant.raised_hand);
         let mut outcome = Outcome::done();
         let effects = &mut outcome.effects;
@@ -263,7 +282,8 @@ impl Rooms {
         if !room.is_speaker(user) {
             return Ok(Outcome::done());
         }
-        self.live_mut(room_id).remove_speaker(user);
+        let room = self.live_mut(room_id);
+        room.remove_speaker(user);
         let mut outcome = Outcome::done();
         outcome
             .effects
@@ -271,8 +291,38 @@ impl Rooms {
                 room_id: room_id.clone(),
                 user_id: user.clone(),
             }));
-        outcome.effects.push(promoted(room_id, user, false));
+        outcome.effects.push(promoted(room, user, false));
         Ok(outcome)
+    }
+
+    /// A moderator makes a speaker a moderator, or ends that role (the owner's is theirs).
+    pub(crate) fn set_moderator(
+        &mut self,
+        by: &UserId,
+        room_id: &RoomId,
+        target: &UserId,
+        moderator: bool,
+    ) -> Result<Outcome, RoomError> {
+        let room = self.moderator_over(by, room_id, target)?;
+        if target == room.owner_id() {
+            return if moderator {
+                Ok(Outcome::done())
+            } else {
+                Err(RoomError::TargetIsOwner)
+            };
+        }
+        if moderator && !room.is_speaker(target) {
+            return Err(RoomError::TargetNotSpeaker);
+        }
+        let announce = || Effect::Emit {
+            to: Audience::Room(room_id.clone()),
+            event: Event::UserModerator {
+                room_id: room_id.clone(),
+                user_id: target.clone(),
+                moderator,
+            },
+        };
+        Ok(self.set_flag(room_id, target, |p| &mut p.moderator, moderator, announce))
     }
 
     /// A speaker reports whether their microphone works, so the room can show it.

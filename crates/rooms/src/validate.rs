@@ -181,6 +181,34 @@ pub fn normalize_room_name(raw: &str) -> Result<String, RoomError> {
     Ok(name.to_owned())
 }
 
+/// Longest chat message, in characters as people count them (grapheme clusters).
+pub const MAX_CHAT_CHARS: usize = 500;
+/// Longest hand-raise reason, in characters as people count them.
+pub const MAX_REASON_CHARS: usize = 100;
+
+/// Validates a chat message (or a hand-raise reason) and returns it trimmed: 1 to `max`
+/// characters as people count them, line breaks allowed, no other control characters, no
+/// bidirectional overrides or isolates (they can make a message read as someone else's).
+/// Emoji sequences (with their joiners) are kept. Never HTML: clients show it as text.
+pub fn normalize_text(raw: &str, max: usize) -> Result<String, RoomError> {
+    let text = raw.trim();
+    if text.is_empty() {
+        return Err(RoomError::ChatEmpty);
+    }
+    // Bound the work before graphemes are counted (a grapheme is rarely over 32 bytes).
+    if text.len() > max * 32 || text.graphemes(true).count() > max {
+        return Err(RoomError::ChatTooLong { max });
+    }
+    let bidi = |c: char| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+    if text
+        .chars()
+        .any(|c| (c.is_control() && c != '\n') || bidi(c) || c == '\u{FEFF}')
+    {
+        return Err(RoomError::ChatInvalidChar);
+    }
+    Ok(text.to_owned())
+}
+
 /// Zero-width characters, bidirectional embeddings/overrides/isolates and the BOM.
 fn is_invisible_format(c: char) -> bool {
     matches!(c,

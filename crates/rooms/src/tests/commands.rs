@@ -104,12 +104,18 @@ fn every_room_command_requires_authentication() {
             room_id: r("r2"),
             name: "x".into(),
             audio_only: false,
+            privacy: Default::default(),
         },
-        Command::JoinRoom { room_id: r("r1") },
+        Command::JoinRoom {
+            room_id: r("r1"),
+            invite: None,
+            relations: Default::default(),
+        },
         Command::LeaveRoom { room_id: r("r1") },
         Command::RaiseHand {
             room_id: r("r1"),
             raised: true,
+            reason: None,
         },
         Command::PromoteUser {
             room_id: r("r1"),
@@ -119,6 +125,7 @@ fn every_room_command_requires_authentication() {
         Command::KickUser {
             room_id: r("r1"),
             user_id: u("a"),
+            ban: true,
         },
         Command::MuteSpeaker {
             room_id: r("r1"),
@@ -150,13 +157,15 @@ fn create_room_seats_the_creator_and_announces_the_room() {
             room_id: r("r1"),
             name: "  Morning chat ".into(),
             audio_only: false,
+            privacy: Default::default(),
         },
     );
     assert_eq!(out.ack.data(), Some(json!("r1")));
     let expected = json!({
         "id": "r1", "name": "Morning chat", "ownerId": "a", "audioOnly": false,
         "participants": [{"id": "a", "username": "Ann", "muted": false, "raisedHand": false,
-                          "invited": false, "micUnavailable": false}],
+                          "invited": false, "micUnavailable": false, "moderator": false,
+                          "chatMuted": false}],
         "speakers": ["a"],
     });
     assert_eq!(room_json(&w, "r1"), expected);
@@ -179,6 +188,7 @@ fn create_room_refusals() {
         room_id: r(id),
         name: name.into(),
         audio_only: true,
+        privacy: Default::default(),
     };
     assert_eq!(w.err("a", create("r2", " ")), RoomError::RoomNameMissing);
     assert_eq!(
@@ -243,7 +253,14 @@ fn join_room_refusals() {
     let mut w = World::new();
     w.sign_in("a", "Ann");
     assert_eq!(
-        w.err("a", Command::JoinRoom { room_id: r("nope") }),
+        w.err(
+            "a",
+            Command::JoinRoom {
+                room_id: r("nope"),
+                invite: None,
+                relations: Default::default()
+            }
+        ),
         RoomError::RoomNotFound
     );
 }
@@ -323,6 +340,7 @@ fn hand(raised: bool) -> Command {
     Command::RaiseHand {
         room_id: r("r1"),
         raised,
+        reason: None,
     }
 }
 
@@ -360,6 +378,7 @@ fn raise_hand_refusals() {
     let missing = Command::RaiseHand {
         room_id: r("zz"),
         raised: true,
+        reason: None,
     };
     assert_eq!(w.err("b", missing), RoomError::RoomNotFound);
 }
@@ -479,6 +498,7 @@ fn kick(target: &str) -> Command {
     Command::KickUser {
         room_id: r("r1"),
         user_id: u(target),
+        ban: true,
     }
 }
 
@@ -528,6 +548,7 @@ fn kick_refusals() {
     let missing = Command::KickUser {
         room_id: r("zz"),
         user_id: u("b"),
+        ban: true,
     };
     assert_eq!(w.err("a", missing), RoomError::RoomNotFound);
 }
@@ -668,6 +689,7 @@ fn live_rooms_are_busiest_first_then_newest() {
         json,
         json!({
             "id": "new", "name": "Room new", "ownerId": "c", "ownerUsername": "Cat",
+            "privacy": "public",
             "audioOnly": true, "speakerCount": 1, "audienceCount": 1,
             "createdAtMs": w.rooms.room(&r("new")).unwrap().created_at_ms(),
         })

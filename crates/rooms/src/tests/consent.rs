@@ -81,6 +81,7 @@ fn a_raised_hand_is_consent_and_the_demo_app_is_promoted_at_once() {
         Command::RaiseHand {
             room_id: r("r1"),
             raised: true,
+            reason: None,
         },
     );
     let out = w.promote("a", "r1", "b", true);
@@ -101,6 +102,7 @@ fn raising_a_hand_while_invited_then_being_allowed_accepts() {
         Command::RaiseHand {
             room_id: r("r1"),
             raised: true,
+            reason: None,
         },
     );
     let out = w.promote("a", "r1", "b", true);
@@ -161,16 +163,31 @@ fn a_kicked_user_cannot_come_back_under_any_look_alike_name() {
         Command::KickUser {
             room_id: r("r1"),
             user_id: u("b"),
+            ban: true,
         },
     );
     assert_eq!(
-        w.err("b", Command::JoinRoom { room_id: r("r1") }),
+        w.err(
+            "b",
+            Command::JoinRoom {
+                room_id: r("r1"),
+                invite: None,
+                relations: Default::default()
+            }
+        ),
         RoomError::Banned
     );
     w.ok("b", Command::Disconnect);
     w.sign_in("b2", "B0B");
     assert_eq!(
-        w.err("b2", Command::JoinRoom { room_id: r("r1") }),
+        w.err(
+            "b2",
+            Command::JoinRoom {
+                room_id: r("r1"),
+                invite: None,
+                relations: Default::default()
+            }
+        ),
         RoomError::Banned
     );
     // Other rooms are open to them.

@@ -31,6 +31,7 @@ fn the_owner_leaving_hands_the_room_to_the_longest_standing_speaker() {
         Command::KickUser {
             room_id: r("r1"),
             user_id: u("c"),
+            ban: true,
         },
     );
     w.join("a", "r1");
@@ -95,6 +96,7 @@ fn the_owner_leaving_with_nobody_on_stage_closes_the_room() {
         Command::RaiseHand {
             room_id: r("r1"),
             raised: true,
+            reason: None,
         },
     );
     let out = w.ok("a", Command::LeaveRoom { room_id: r("r1") });
@@ -119,7 +121,14 @@ fn the_owner_leaving_with_nobody_on_stage_closes_the_room() {
     // The listeners are still signed in and can start their own rooms.
     w.create("b", "r2");
     assert_eq!(
-        w.err("c", Command::JoinRoom { room_id: r("r1") }),
+        w.err(
+            "c",
+            Command::JoinRoom {
+                room_id: r("r1"),
+                invite: None,
+                relations: Default::default()
+            }
+        ),
         RoomError::RoomNotFound
     );
 }
@@ -193,6 +202,7 @@ fn disconnect_cleans_up_every_room() {
             Command::KickUser {
                 room_id: r("c-room"),
                 user_id: u("a"),
+                ban: true
             }
         ),
         RoomError::UserGone

@@ -12,11 +12,16 @@ fn create(id: &str) -> Command {
         room_id: r(id),
         name: format!("Room {id}"),
         audio_only: true,
+        privacy: Default::default(),
     }
 }
 
 fn join(id: &str) -> Command {
-    Command::JoinRoom { room_id: r(id) }
+    Command::JoinRoom {
+        room_id: r(id),
+        invite: None,
+        relations: Default::default(),
+    }
 }
 
 fn leave(id: &str) -> Command {
@@ -203,6 +208,7 @@ fn being_kicked_frees_a_membership() {
         Command::KickUser {
             room_id: r("r1"),
             user_id: u("b"),
+            ban: true,
         },
     );
     w.join("b", "r3");

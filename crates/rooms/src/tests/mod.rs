@@ -1,12 +1,15 @@
 //! Tests of the state machine: every command, every refusal, hand-over, disconnect, and a
 //! property test over random command sequences.
 
+mod chat;
 mod commands;
 mod consent;
 mod content;
 mod handover;
 mod limits;
+mod moderation;
 mod presence;
+mod privacy;
 mod props;
 mod ranking;
 mod snapshot;
@@ -100,6 +103,37 @@ impl World {
         );
     }
 
+    /// Signs in connection `who` as `name` with account `acct-<who>` (the Podium app).
+    pub fn sign_in_account(&mut self, who: &str, name: &str) {
+        let mut client = ClientInfo::new(format!("secret-{who}"));
+        client.account = Some(format!("acct-{who}"));
+        self.ok(
+            who,
+            Command::Authenticate {
+                username: name.into(),
+                client,
+            },
+        );
+    }
+
+    /// `who` joins `room` with an invite secret and relations.
+    pub fn join_with(
+        &mut self,
+        who: &str,
+        room: &str,
+        invite: Option<&str>,
+        relations: crate::Relations,
+    ) -> Result<Outcome, RoomError> {
+        self.run(
+            who,
+            Command::JoinRoom {
+                room_id: r(room),
+                invite: invite.map(str::to_owned),
+                relations,
+            },
+        )
+    }
+
     /// Everything due at the current time.
     pub fn expire(&mut self) -> Outcome {
         let out = self.rooms.expire(self.now);
@@ -115,12 +149,20 @@ impl World {
                 room_id: r(id),
                 name: format!("Room {id}"),
                 audio_only: true,
+                privacy: Default::default(),
             },
         )
     }
 
     pub fn join(&mut self, who: &str, room: &str) -> Outcome {
-        self.ok(who, Command::JoinRoom { room_id: r(room) })
+        self.ok(
+            who,
+            Command::JoinRoom {
+                room_id: r(room),
+                invite: None,
+                relations: Default::default(),
+            },
+        )
     }
 
     pub fn promote(&mut self, owner: &str, room: &str, target: &str, promote: bool) -> Outcome {
@@ -169,6 +211,10 @@ fn describe(effect: &Effect) -> String {
                 Audience::Spaces => "spaces".to_owned(),
                 Audience::Room(id) => format!("room:{id}"),
                 Audience::User(id) => format!("user:{id}"),
+                Audience::RoomExcept { room_id, except } => {
+                    let except: Vec<&str> = except.iter().map(|u| u.as_str()).collect();
+                    format!("room:{room_id}-{}", except.join(","))
+                }
             };
             let args = serde_json::Value::Array(event.args());
             format!("{to} {} {args}", event.name())
@@ -234,7 +280,12 @@ pub(crate) fn check_invariants(rooms: &Rooms) {
             } else {
                 assert!(!p.muted, "{id}: muted listener");
                 assert!(!p.mic_unavailable, "{id}: listener without a mic");
+                assert!(!p.moderator, "{id}: moderator off stage");
             }
+            assert!(
+                p.hand_reason.is_none() || p.raised_hand,
+                "{id}: a reason without a raised hand"
+            );
         }
     }
     let [folded, shapes] = rooms.username_indexes();
@@ -287,7 +338,12 @@ pub(crate) fn check_invariants(rooms: &Rooms) {
     assert_eq!(folded.len(), rooms.user_count());
     assert_eq!(shapes.len(), rooms.user_count());
     let live = rooms.live_rooms();
-    assert_eq!(live.len(), rooms.rooms().count());
+    let public = rooms.rooms().filter(|r| r.privacy().is_public()).count();
+    assert_eq!(
+        live.len(),
+        public,
+        "every public room listed, no private one"
+    );
     assert!(
         live.len() <= limits.max_live_rooms,
         "over the live rooms quota"

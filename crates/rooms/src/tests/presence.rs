@@ -43,6 +43,7 @@ fn room() -> World {
         Command::RaiseHand {
             room_id: r("r1"),
             raised: true,
+            reason: None,
         },
     );
     // Bob raised a hand too, so the owner's promotion needs no invitation.
@@ -51,6 +52,7 @@ fn room() -> World {
         Command::RaiseHand {
             room_id: r("r1"),
             raised: true,
+            reason: None,
         },
     );
     w.promote("a", "r1", "b", true);
@@ -332,6 +334,7 @@ fn no_seat_comes_back_from_a_closed_room_or_one_that_removed_you() {
         Command::KickUser {
             room_id: r("r2"),
             user_id: u("b"),
+            ban: true,
         },
     );
     w.now += HOLD;

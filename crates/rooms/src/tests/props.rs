@@ -59,6 +59,11 @@ fn step() -> impl Strategy<Value = Step> {
         1 => Just(12),
         1 => Just(13),
         2 => Just(14),
+        2 => Just(15),
+        2 => Just(16),
+        1 => Just(17),
+        1 => Just(18),
+        1 => Just(19),
     ];
     (
         kind,
@@ -86,7 +91,7 @@ fn sender(rooms: &Rooms, s: &Step) -> UserId {
         .room(&r(ROOMS[s.room]))
         .map(|room| room.owner_id().clone());
     match owner {
-        Some(owner) if s.as_owner && matches!(s.kind, 3 | 5 | 6 | 7 | 9) => owner,
+        Some(owner) if s.as_owner && matches!(s.kind, 3 | 5 | 6 | 7 | 9 | 15 | 17 | 18) => owner,
         _ => u(CONNS[s.conn]),
     }
 }
@@ -112,13 +117,22 @@ fn prologue(rooms: &mut Rooms) {
             room_id: r(room),
             name: "Chat".into(),
             audio_only: true,
+            privacy: Default::default(),
         };
         rooms.apply(0, &c(owner), create).unwrap();
     }
     for (owner, room, speaker, listener) in [("c0", "r0", "c2", "c3"), ("c1", "r1", "c3", "c4")] {
         for member in [speaker, listener] {
             rooms
-                .apply(0, &c(member), Command::JoinRoom { room_id: r(room) })
+                .apply(
+                    0,
+                    &c(member),
+                    Command::JoinRoom {
+                        room_id: r(room),
+                        invite: None,
+                        relations: Default::default(),
+                    },
+                )
                 .unwrap();
         }
         let promote = Command::PromoteUser {
@@ -147,19 +161,29 @@ fn command(s: &Step) -> Command {
             room_id,
             name: ROOM_NAMES[s.name % ROOM_NAMES.len()].into(),
             audio_only: s.flag,
+            privacy: Default::default(),
         },
-        2 => Command::JoinRoom { room_id },
+        2 => Command::JoinRoom {
+            room_id,
+            invite: None,
+            relations: Default::default(),
+        },
         3 => Command::LeaveRoom { room_id },
         4 => Command::RaiseHand {
             room_id,
             raised: s.flag,
+            reason: None,
         },
         5 => Command::PromoteUser {
             room_id,
             user_id,
             promote: s.flag,
         },
-        6 => Command::KickUser { room_id, user_id },
+        6 => Command::KickUser {
+            room_id,
+            user_id,
+            ban: true,
+        },
         7 => Command::MuteSpeaker { room_id, user_id },
         8 => Command::Mute {
             room_id,
@@ -177,6 +201,30 @@ fn command(s: &Step) -> Command {
         // Closed (held), or timed out long ago (gone at once).
         13 => Command::ConnectionLost {
             silent_ms: if s.flag { 0 } else { 60_000 },
+        },
+        15 => Command::SetModerator {
+            room_id,
+            user_id,
+            moderator: s.flag,
+        },
+        16 => Command::SendMessage {
+            room_id,
+            text: ROOM_NAMES[s.name % ROOM_NAMES.len()].into(),
+            relations: Default::default(),
+        },
+        17 => Command::DeleteMessage {
+            room_id,
+            message_id: s.target as u64,
+        },
+        18 => Command::MuteChat {
+            room_id,
+            user_id,
+            muted: s.flag,
+        },
+        19 => Command::React {
+            room_id,
+            emoji: if s.flag { "👏" } else { "<b>" }.into(),
+            target: Some(user_id),
         },
         _ => Command::Disconnect,
     }
@@ -262,6 +310,9 @@ fn check_effects(
                         assert!(set.is_some_and(|s| !s.is_empty()), "emit to an empty room");
                     }
                     Audience::User(id) => assert!(signed_in(id), "emit to a stranger"),
+                    Audience::RoomExcept { room_id, .. } => {
+                        assert!(after.room(room_id).is_some(), "chat in a closed room")
+                    }
                 }
             }
             Effect::SendPromoted { user, room_id, .. } => {

@@ -26,6 +26,7 @@ fn viewer(follows: &[&str], blocked: &[&str]) -> Viewer {
             .collect::<HashSet<_>>()
     };
     Viewer {
+        account: None,
         follows: set(follows),
         blocked: set(blocked),
     }
@@ -60,6 +61,7 @@ fn lobby() -> World {
         Command::RaiseHand {
             room_id: r("talk"),
             raised: true,
+            reason: None,
         },
     );
     w.promote("c", "talk", "d", true);

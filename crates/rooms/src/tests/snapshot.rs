@@ -11,6 +11,7 @@ fn a_restored_state_answers_and_expires_like_the_original() {
         Command::RaiseHand {
             room_id: r("r1"),
             raised: true,
+            reason: None,
         },
     );
     w.sign_in_app("d", "Dan");
@@ -22,6 +23,7 @@ fn a_restored_state_answers_and_expires_like_the_original() {
         Command::KickUser {
             room_id: r("r1"),
             user_id: super::u("c"),
+            ban: true,
         },
     );
     let mut copy = World {
@@ -41,7 +43,14 @@ fn a_restored_state_answers_and_expires_like_the_original() {
                 promote: true,
             },
         ),
-        ("c2", Command::JoinRoom { room_id: r("r1") }),
+        (
+            "c2",
+            Command::JoinRoom {
+                room_id: r("r1"),
+                invite: None,
+                relations: Default::default(),
+            },
+        ),
         (
             "d2",
             Command::Resume {

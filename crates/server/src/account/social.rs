@@ -35,7 +35,7 @@ pub(super) async fn profile(
         Some(me) if me.id() != account.id => (
             store.follows(me.id(), &account.id).map_err(refusal)?,
             store
-                .blocked_by(me.id())
+                .blocked_accounts(me.id())
                 .map_err(refusal)?
                 .iter()
                 .any(|b| b.id == account.id),
@@ -145,6 +145,10 @@ pub(super) async fn blocked(
     headers: HeaderMap,
 ) -> Result<Json<Value>, Refusal> {
     let me = session::required(&state, &headers)?;
-    let list = state.accounts.store.blocked_by(me.id()).map_err(refusal)?;
+    let list = state
+        .accounts
+        .store
+        .blocked_accounts(me.id())
+        .map_err(refusal)?;
     Ok(success(json!(list)))
 }

@@ -9,12 +9,13 @@
 //! registry it updates, and timed by the caller's `now`.
 
 use podium_rooms::{
-    Ack, Audience, Command, ConnId, Effect, Event, MediaAction, Outcome, RoomId, Rooms, UserId,
+    Ack, Audience, Command, ConnId, Effect, Event, MediaAction, Outcome, Relations, RoomId, Rooms,
+    UserId,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::commands::parse_command;
+use super::commands::{parse_command, Sender};
 use crate::policy::room_grants::{GrantKind, GrantOp, RoomGrants};
 
 /// What a gateway asks of the authority for one of its connections.
@@ -29,6 +30,10 @@ pub enum RequestKind {
         /// The account the client's session is signed in with (checked by its gateway).
         #[serde(default)]
         account: Option<String>,
+        /// That account's follows and blocks, for the commands that need them (`join-room`,
+        /// `send-message`), read by the gateway from the accounts store.
+        #[serde(default)]
+        relations: Option<Relations>,
     },
     /// The client signed out or was dropped on purpose.
     Disconnect,
@@ -37,6 +42,8 @@ pub enum RequestKind {
     /// Live now, ranked for a signed-in viewer (read only): whom they follow and block.
     LiveNow {
         query: Option<String>,
+        #[serde(default)]
+        account: Option<String>,
         follows: Vec<String>,
         blocked: Vec<String>,
     },
@@ -106,11 +113,13 @@ pub enum Delivery {
         event: String,
         args: Vec<Value>,
     },
-    /// Emit to every member of a delivery group, on every node.
+    /// Emit to every member of a delivery group, on every node, except some connections.
     Broadcast {
         group: String,
         event: String,
         args: Vec<Value>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        except: Vec<ConnId>,
     },
     /// Mint a publish token under `grant` and emit `promoted(roomId, {publisherToken})`.
     Promoted { conn: ConnId, grant: MemberGrant },
@@ -184,7 +193,16 @@ impl Authority {
                 args,
                 secret,
                 account,
-            } => match parse_command(&event, &args, &secret, account.as_deref()) {
+                relations,
+            } => match parse_command(
+                &event,
+                &args,
+                Sender {
+                    secret: &secret,
+                    account: account.as_deref(),
+                    relations: relations.as_ref(),
+                },
+            ) {
                 Ok(command) => (command, args.get(1).is_some_and(Value::is_object)),
                 Err(message) => return refused(conn, request, message),
             },
@@ -194,10 +212,12 @@ impl Authority {
             }
             RequestKind::LiveNow {
                 query,
+                account,
                 follows,
                 blocked,
             } => {
                 let viewer = podium_rooms::Viewer {
+                    account,
                     follows: follows.into_iter().collect(),
                     blocked: blocked.into_iter().collect(),
                 };
@@ -402,11 +422,19 @@ impl Authority {
                             group: podium_rooms::Group::Spaces.name().to_owned(),
                             event: name,
                             args,
+                            except: Vec::new(),
                         }),
                         Audience::Room(room) => Some(Delivery::Broadcast {
                             group: room.as_str().to_owned(),
                             event: name,
                             args,
+                            except: Vec::new(),
+                        }),
+                        Audience::RoomExcept { room_id, except } => Some(Delivery::Broadcast {
+                            group: room_id.as_str().to_owned(),
+                            event: name,
+                            args,
+                            except: except.iter().filter_map(conn).collect(),
                         }),
                         Audience::User(user) => conn(&user).map(|conn| Delivery::Emit {
                             conn,

@@ -11,6 +11,7 @@ fn message(event: &str, args: Value) -> RequestKind {
         args: args.as_array().cloned().unwrap_or_default(),
         secret: "fresh".into(),
         account: None,
+        relations: None,
     }
 }
 

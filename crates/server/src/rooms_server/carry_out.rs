@@ -4,6 +4,7 @@
 //! sessions of revoked grants that run here.
 
 use podium_auth::{MillicastClaims, TokenType};
+use podium_rooms::ConnId;
 use serde_json::{json, Value};
 use socketioxide::extract::SocketRef;
 
@@ -37,7 +38,12 @@ impl Gateway {
                         self.emit_to(&s, event, args);
                     }
                 }
-                Delivery::Broadcast { group, event, args } => self.broadcast(group, event, args),
+                Delivery::Broadcast {
+                    group,
+                    event,
+                    args,
+                    except,
+                } => self.broadcast(group, event, args, except),
                 Delivery::Promoted { conn, grant } => {
                     if let Some(s) = self.socket_of_conn(conn) {
                         let token = self.member_token(&s, grant, GrantKind::Publish).await;
@@ -120,11 +126,13 @@ impl Gateway {
     /// Emits to every member of a delivery group on this node, one socket at a time so a
     /// client that is not reading is found and dealt with (a library broadcast only says
     /// that some failed).
-    fn broadcast(&self, group: &str, event: &str, args: &[Value]) {
+    fn broadcast(&self, group: &str, event: &str, args: &[Value], except: &[ConnId]) {
         for ns in NAMESPACES {
             let Some(op) = self.io.of(ns) else { continue };
             for socket in op.to(group.to_owned()).sockets() {
-                self.emit_to(&socket, event, args);
+                if except.is_empty() || !except.contains(&self.conn_id(&socket)) {
+                    self.emit_to(&socket, event, args);
+                }
             }
         }
     }

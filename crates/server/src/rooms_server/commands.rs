@@ -1,7 +1,7 @@
 //! Socket.io events into room commands (the shapes of the Spaces protocol, §9.2), with a
 //! clear error for each malformed argument.
 
-use podium_rooms::{ClientInfo, Command, RoomId, UserId};
+use podium_rooms::{ClientInfo, Command, Privacy, Relations, RoomId, UserId};
 use serde_json::Value;
 
 fn arg_str(args: &[Value], i: usize, name: &str) -> Result<String, String> {
@@ -41,19 +41,63 @@ fn room_list(rooms: &Value) -> Result<Vec<RoomId>, String> {
 /// Longest resume secret accepted (ours are 64 characters).
 const MAX_SECRET_LEN: usize = 128;
 
-/// Turns a socket.io event and its arguments into a room command (shapes of §9.2).
-/// `secret` is the fresh resume secret a sign-in hands out; `account`, the account the
-/// client's session is signed in with.
+/// The options object a Podium client adds as argument `i` (the demo's clients do not).
+fn options(args: &[Value], i: usize) -> Result<Option<&serde_json::Map<String, Value>>, String> {
+    match args.get(i) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(o)) => Ok(Some(o)),
+        Some(_) => Err("Invalid options: an object".to_owned()),
+    }
+}
+
+/// An optional string option, at most `max` bytes.
+fn option_str(
+    options: Option<&serde_json::Map<String, Value>>,
+    name: &str,
+    max: usize,
+) -> Result<Option<String>, String> {
+    match options.and_then(|o| o.get(name)) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.len() <= max => Ok(Some(s.clone())),
+        Some(_) => Err(format!("Invalid {name}: a string of at most {max} bytes")),
+    }
+}
+
+/// `create-room`'s `{privacy}` option; an invite-only room gets a fresh link secret.
+fn privacy(options: Option<&serde_json::Map<String, Value>>) -> Result<Privacy, String> {
+    match option_str(options, "privacy", 16)?.as_deref() {
+        None | Some("public") => Ok(Privacy::Public),
+        Some("followers") => Ok(Privacy::Followers),
+        Some("invite") => Ok(Privacy::Invite {
+            secret: new_secret(),
+        }),
+        Some(_) => Err("Invalid privacy: public, followers or invite".to_owned()),
+    }
+}
+
+/// Who sent a message, as its gateway knows them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sender<'a> {
+    /// The fresh resume secret a sign-in hands out.
+    pub secret: &'a str,
+    /// The account the client's session is signed in with.
+    pub account: Option<&'a str>,
+    /// That account's follows and blocks, read for the commands that need them.
+    pub relations: Option<&'a Relations>,
+}
+
+/// Turns a socket.io event and its arguments into a room command (shapes of §9.2, and
+/// Podium's additions).
 ///
 /// `authenticate(username, options?)`: Podium's app passes
 /// `{resume?: secret, answersInvitations?: true}`; the demo's app passes the name only.
-pub fn parse_command(
-    event: &str,
-    args: &[Value],
-    secret: &str,
-    account: Option<&str>,
-) -> Result<Command, String> {
+pub fn parse_command(event: &str, args: &[Value], sender: Sender<'_>) -> Result<Command, String> {
+    let Sender {
+        secret, account, ..
+    } = sender;
+    let relations = || sender.relations.cloned().unwrap_or_default();
     let room = |i| arg_str(args, i, "roomId").map(RoomId::new);
+    let user = |i| arg_str(args, i, "userId").map(UserId::new);
     Ok(match event {
         "authenticate" => {
             let username = arg_str(args, 0, "username")?;
@@ -99,25 +143,69 @@ pub fn parse_command(
             room_id: RoomId::new(new_room_id()),
             name: arg_str(args, 0, "room name")?,
             audio_only: args.get(1).and_then(Value::as_bool).unwrap_or(true),
+            privacy: privacy(options(args, 2)?)?,
         },
-        "join-room" => Command::JoinRoom { room_id: room(0)? },
+        "join-room" => Command::JoinRoom {
+            room_id: room(0)?,
+            invite: option_str(options(args, 1)?, "invite", MAX_SECRET_LEN)?,
+            relations: relations(),
+        },
         "leave-room" => Command::LeaveRoom { room_id: room(0)? },
         "raise-hand" => Command::RaiseHand {
             room_id: room(0)?,
             raised: arg_bool(args, 1, "raised")?,
+            // Bounded here in bytes; the domain counts characters.
+            reason: option_str(options(args, 2)?, "reason", 4 * 1024)?,
         },
         "promote-user" => Command::PromoteUser {
             room_id: room(0)?,
-            user_id: UserId::new(arg_str(args, 1, "userId")?),
+            user_id: user(1)?,
             promote: arg_bool(args, 2, "promote")?,
         },
         "kick-user" => Command::KickUser {
             room_id: room(0)?,
-            user_id: UserId::new(arg_str(args, 1, "userId")?),
+            user_id: user(1)?,
+            // The demo's kick always lasted; Podium's app says which it wants.
+            ban: match options(args, 2)?.and_then(|o| o.get("ban")) {
+                None | Some(Value::Null) => true,
+                Some(Value::Bool(ban)) => *ban,
+                Some(_) => return Err("Invalid ban: true or false".to_owned()),
+            },
+        },
+        "set-moderator" => Command::SetModerator {
+            room_id: room(0)?,
+            user_id: user(1)?,
+            moderator: arg_bool(args, 2, "moderator")?,
+        },
+        "send-message" => Command::SendMessage {
+            room_id: room(0)?,
+            text: arg_str(args, 1, "text")?,
+            relations: relations(),
+        },
+        "delete-message" => Command::DeleteMessage {
+            room_id: room(0)?,
+            message_id: args
+                .get(1)
+                .and_then(Value::as_u64)
+                .ok_or("Missing messageId")?,
+        },
+        "mute-chat" => Command::MuteChat {
+            room_id: room(0)?,
+            user_id: user(1)?,
+            muted: arg_bool(args, 2, "muted")?,
+        },
+        "react" => Command::React {
+            room_id: room(0)?,
+            emoji: arg_str(args, 1, "emoji")?,
+            target: match args.get(2) {
+                None | Some(Value::Null) => None,
+                Some(Value::String(id)) => Some(UserId::new(id.clone())),
+                Some(_) => return Err("Invalid target: a user id or null".to_owned()),
+            },
         },
         "mute-speaker" => Command::MuteSpeaker {
             room_id: room(0)?,
-            user_id: UserId::new(arg_str(args, 1, "userId")?),
+            user_id: user(1)?,
         },
         "mute" => Command::Mute {
             room_id: room(0)?,
@@ -157,36 +245,43 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn sender(secret: &'static str, account: Option<&'static str>) -> Sender<'static> {
+        Sender {
+            secret,
+            account,
+            relations: None,
+        }
+    }
+
     #[test]
     fn commands_are_parsed_with_clear_errors() {
         assert!(matches!(
             parse_command(
                 "promote-user",
                 &[json!("r"), json!("u"), json!(true)],
-                "",
-                None
+                sender("", None)
             ),
             Ok(Command::PromoteUser { promote: true, .. })
         ));
         assert_eq!(
-            parse_command("promote-user", &[json!("r")], "", None).unwrap_err(),
+            parse_command("promote-user", &[json!("r")], sender("", None)).unwrap_err(),
             "Missing userId"
         );
         assert_eq!(
-            parse_command("raise-hand", &[json!("r"), json!("yes")], "", None).unwrap_err(),
+            parse_command("raise-hand", &[json!("r"), json!("yes")], sender("", None)).unwrap_err(),
             "Missing raised"
         );
         assert_eq!(
-            parse_command("authenticate", &[json!(5)], "s", None).unwrap_err(),
+            parse_command("authenticate", &[json!(5)], sender("s", None)).unwrap_err(),
             "Missing username"
         );
         assert!(matches!(
-            parse_command("authenticate", &[json!("Ann")], "s", None),
+            parse_command("authenticate", &[json!("Ann")], sender("s", None)),
             Ok(Command::Authenticate { client, .. })
                 if client.resume_secret.is_empty() && !client.answers_invitations
         ));
         assert!(matches!(
-            parse_command("authenticate", &[json!("Ann"), json!({"resume": "old", "answersInvitations": true})], "new", None),
+            parse_command("authenticate", &[json!("Ann"), json!({"resume": "old", "answersInvitations": true})], sender("new", None)),
             Ok(Command::Resume { secret, client, .. })
                 if secret == "old" && client.resume_secret == "new" && client.answers_invitations
         ));
@@ -194,8 +289,7 @@ mod tests {
             parse_command(
                 "authenticate",
                 &[json!("Ann"), json!({"resume": 7})],
-                "s",
-                None
+                sender("s", None)
             )
             .unwrap_err(),
             "Invalid resume secret"
@@ -205,8 +299,7 @@ mod tests {
             parse_command(
                 "authenticate",
                 &[json!("Ann"), json!({"resume": too_long})],
-                "s",
-                None
+                sender("s", None)
             )
             .unwrap_err(),
             "Invalid resume secret"
@@ -215,27 +308,96 @@ mod tests {
             parse_command(
                 "authenticate",
                 &[json!("Ann"), json!({"resume": "old", "rooms": ["r1"]})],
-                "new",
-                None
+                sender("new", None)
             ),
             Ok(Command::Resume { keep: Some(keep), .. }) if keep == [RoomId::new("r1")]
         ));
         assert!(parse_command(
             "authenticate",
             &[json!("Ann"), json!({"resume": "old", "rooms": [1]})],
-            "new",
-            None
+            sender("new", None)
         )
         .is_err());
         assert_eq!(
-            parse_command("answer-invite", &[json!("r")], "", None).unwrap_err(),
+            parse_command("answer-invite", &[json!("r")], sender("", None)).unwrap_err(),
             "Missing accept"
         );
         assert!(matches!(
-            parse_command("authenticate", &[json!("Ann"), json!({})], "s", Some("u1")),
+            parse_command("authenticate", &[json!("Ann"), json!({})], sender("s", Some("u1"))),
             Ok(Command::Authenticate { client, .. }) if client.account.as_deref() == Some("u1")
         ));
         assert_eq!(new_secret().len(), 64);
+        assert_eq!(
+            parse_command(
+                "create-room",
+                &[json!("Talk"), json!(true), json!("x")],
+                sender("", None)
+            )
+            .unwrap_err(),
+            "Invalid options: an object"
+        );
+        assert!(matches!(
+            parse_command("create-room", &[json!("Talk"), json!(true), json!({"privacy": "invite"})], sender("", None)),
+            Ok(Command::CreateRoom { privacy: Privacy::Invite { secret }, .. }) if secret.len() == 64
+        ));
+        assert_eq!(
+            parse_command(
+                "create-room",
+                &[json!("Talk"), json!(true), json!({"privacy": "secret"})],
+                sender("", None)
+            )
+            .unwrap_err(),
+            "Invalid privacy: public, followers or invite"
+        );
+        assert!(matches!(
+            parse_command("kick-user", &[json!("r"), json!("u")], sender("", None)),
+            Ok(Command::KickUser { ban: true, .. })
+        ));
+        assert!(matches!(
+            parse_command(
+                "kick-user",
+                &[json!("r"), json!("u"), json!({"ban": false})],
+                sender("", None)
+            ),
+            Ok(Command::KickUser { ban: false, .. })
+        ));
+        let relations = Relations {
+            blocks: ["u9".to_owned()].into(),
+            ..Relations::default()
+        };
+        let with = Sender {
+            relations: Some(&relations),
+            ..Sender::default()
+        };
+        assert!(matches!(
+            parse_command("send-message", &[json!("r"), json!("hi")], with),
+            Ok(Command::SendMessage { relations: r, .. }) if r.blocks.contains("u9")
+        ));
+        assert_eq!(
+            parse_command(
+                "delete-message",
+                &[json!("r"), json!("1")],
+                sender("", None)
+            )
+            .unwrap_err(),
+            "Missing messageId"
+        );
+        assert_eq!(
+            parse_command(
+                "react",
+                &[json!("r"), json!("👏"), json!(3)],
+                sender("", None)
+            )
+            .unwrap_err(),
+            "Invalid target: a user id or null"
+        );
+        let long = "x".repeat(5000);
+        assert!(parse_command(
+            "raise-hand",
+            &[json!("r"), json!(true), json!({"reason": long})],
+            sender("", None)
+        )
+        .is_err());
         assert_ne!(new_secret(), new_secret());
         let id = new_room_id();
         assert_eq!(id.len(), 36);

@@ -31,7 +31,7 @@ pub mod delivery;
 pub mod throttle;
 
 use authority::{Answer, Authority, RequestKind};
-pub use commands::{new_secret, parse_command};
+pub use commands::{new_secret, parse_command, Sender};
 use throttle::{CommandRates, Throttle};
 
 use crate::cluster::rooms::ClusterRooms;
@@ -46,7 +46,7 @@ const NAMESPACES: [&str; 2] = ["/", "/socket.io/"];
 pub const MAX_MESSAGE: usize = 16 * 1024;
 
 /// The client→server events, each carrying an ack callback.
-pub const EVENTS: [&str; 15] = [
+pub const EVENTS: [&str; 20] = [
     "authenticate",
     "create-room",
     "join-room",
@@ -62,6 +62,11 @@ pub const EVENTS: [&str; 15] = [
     "set-content",
     "sign-out",
     "live-now",
+    "set-moderator",
+    "send-message",
+    "delete-message",
+    "mute-chat",
+    "react",
 ];
 
 /// How often the server pings each client, and how long it waits for the pong. A frozen or
@@ -457,11 +462,19 @@ impl Gateway {
         } else {
             None
         };
+        let relations = match event {
+            "join-room" | "send-message" => match self.relations(socket) {
+                Ok(relations) => relations,
+                Err(message) => return json!({ "error": message }),
+            },
+            _ => None,
+        };
         let kind = RequestKind::Message {
             event: event.to_owned(),
             args,
             secret: secret.clone(),
             account,
+            relations,
         };
         match self.request(self.conn_id(socket), kind).await {
             Ok(answer) => self.ack(socket, answer, &secret).await,
@@ -514,6 +527,24 @@ impl Gateway {
         Ok(None)
     }
 
+    /// Whom this socket's account follows and is in a block with, read now (a guest has no
+    /// relations): a block or a follow made a moment ago counts.
+    fn relations(&self, socket: &SocketRef) -> Result<Option<podium_rooms::Relations>, String> {
+        let Some(AccountTag { account: id, .. }) = socket.extensions.get::<AccountTag>() else {
+            return Ok(None);
+        };
+        let store = &self.app.accounts.store;
+        let read = |ids: podium_accounts::Result<Vec<String>>| {
+            ids.map(|ids| ids.into_iter().collect())
+                .map_err(|e| e.to_string())
+        };
+        Ok(Some(podium_rooms::Relations {
+            follows: read(store.following_ids(&id))?,
+            blocks: read(store.blocked_ids(&id))?,
+            blocked_by: read(store.blocker_ids(&id))?,
+        }))
+    }
+
     /// `live-now(query?)`: the ranking asked of the authority with whom this socket's
     /// account follows and is in a block with (a guest's: nobody).
     fn live_now_request(&self, socket: &SocketRef, args: &[Value]) -> Result<RequestKind, String> {
@@ -523,15 +554,17 @@ impl Gateway {
             Some(_) => return Err("Invalid search: a string or null".into()),
         };
         let store = &self.app.accounts.store;
-        let (follows, blocked) = match socket.extensions.get::<AccountTag>() {
+        let tag = socket.extensions.get::<AccountTag>();
+        let (follows, blocked) = match &tag {
             Some(AccountTag { account: id, .. }) => (
-                store.following_ids(&id).map_err(|e| e.to_string())?,
-                store.block_relations(&id).map_err(|e| e.to_string())?,
+                store.following_ids(id).map_err(|e| e.to_string())?,
+                store.block_relations(id).map_err(|e| e.to_string())?,
             ),
             None => (Vec::new(), Vec::new()),
         };
         Ok(RequestKind::LiveNow {
             query,
+            account: tag.map(|t| t.account),
             follows,
             blocked,
         })

@@ -380,6 +380,7 @@ async fn a_restart_keeps_accounts_sessions_and_follows() {
         .await;
     assert_eq!(status, StatusCode::OK);
     first.stop();
+    first.keep_dir = true;
     drop(first);
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
 

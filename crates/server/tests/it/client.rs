@@ -25,6 +25,8 @@ pub struct Server {
     pub base: String,
     pub dir: std::path::PathBuf,
     stop: Option<oneshot::Sender<()>>,
+    /// Leave the data directory on drop (a restart test hands it to the next server).
+    pub keep_dir: bool,
 }
 
 impl Server {
@@ -39,6 +41,9 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.stop();
+        if !self.keep_dir {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
@@ -50,10 +55,13 @@ pub async fn server() -> Server {
 
 /// A server whose flags are adjusted by `tune`.
 pub async fn server_with(tune: impl FnOnce(&mut ServeArgs)) -> Server {
+    // Random, not only the process id: ids are reused across runs, and a directory left by
+    // an earlier run would hand this server its tokens and accounts.
     let dir = std::env::temp_dir().join(format!(
-        "podium-it-{}-{}",
+        "podium-it-{}-{}-{:016x}",
         std::process::id(),
-        rand_suffix()
+        rand_suffix(),
+        rand::random::<u64>()
     ));
     let mut args = ServeArgs {
         http_addr: Some("127.0.0.1:0".parse().unwrap()),
@@ -80,6 +88,7 @@ pub async fn server_with(tune: impl FnOnce(&mut ServeArgs)) -> Server {
         base,
         dir,
         stop: Some(tx),
+        keep_dir: false,
     }
 }
 
