@@ -50,6 +50,16 @@ export function setFollowing(csrf, id, follow) {
   return api(follow ? 'POST' : 'DELETE', `/api/users/${encodeURIComponent(id)}/follow`, { csrf });
 }
 
+/** A profile by username: `{account, followers, following, followedByMe, blockedByMe}`. */
+export function userProfile(name) {
+  return api('GET', `/api/users/${encodeURIComponent(name)}`);
+}
+
+/** Blocks (or with `block` false, unblocks) account `id`. */
+export function setBlocked(csrf, id, block) {
+  return api(block ? 'POST' : 'DELETE', `/api/users/${encodeURIComponent(id)}/block`, { csrf });
+}
+
 /**
  * The account half of the sign-in page: username and password, "Sign in" and "Create account".
  * `onSignedIn(data)` runs with the API's answer; its error (if it throws) is shown too.

@@ -47,9 +47,9 @@ export function renderLobby(root, app) {
   }
 
   function updateCard(li, room) {
-    const c = counts(room);
-    const host = ownerName(room);
-    const speakers = stage(room);
+    const c = room.card ? { speakers: room.card.speakerCount, audience: room.card.audienceCount } : counts(room);
+    const host = room.card ? room.card.ownerUsername : ownerName(room);
+    const speakers = room.card ? room.card.speakers : stage(room);
     const button = li.firstElementChild;
     const followed = ranking?.followed.has(room.id) ?? false;
     li.dataset.followed = String(followed);
@@ -62,7 +62,8 @@ export function renderLobby(root, app) {
         h('span', { class: 'pill pill-live' }, h('span', { class: 'live-dot', 'aria-hidden': 'true' }), 'Live'),
         h('span', { class: 'pill pill-kind', title: room.audioOnly ? 'Audio-only room' : 'Room with the host’s video' },
           icon(room.audioOnly ? 'audio' : 'video'), room.audioOnly ? 'Audio' : 'Video'),
-        followed ? h('span', { class: 'pill pill-following', title: 'Someone you follow is on stage' }, 'Following') : null),
+        followed ? h('span', { class: 'pill pill-following', title: 'Someone you follow is on stage' }, 'Following') : null,
+        room.privacy === 'followers' ? h('span', { class: 'pill pill-private', title: 'For the host’s followers' }, icon('lock'), 'Followers') : null),
       h('h3', { class: 'card-title' }, room.name),
       h('div', { class: 'card-speakers' },
         h('span', { class: 'avatar-stack' }, speakers.slice(0, 4).map((p) => avatar(p, 'sm'))),
@@ -92,6 +93,8 @@ export function renderLobby(root, app) {
       const cards = await app.call('live-now', query || null);
       ranking = {
         ids: cards.map((c) => c.id),
+        // Rooms only the ranking knows (followers-only rooms are not broadcast to everyone).
+        cards: new Map(cards.map((c) => [c.id, c])),
         followed: new Set(cards.filter((c) => c.speakers.some((s) => s.followed)).map((c) => c.id)),
         query,
         known: cards.length < RANKED_LIMIT ? known : new Set(),
@@ -114,6 +117,11 @@ export function renderLobby(root, app) {
   function ordered() {
     let rooms = store.live();
     if (!ranking) return rooms;
+    const inStore = new Set(rooms.map((r) => r.id));
+    const extra = [...ranking.cards.values()].filter((c) => !inStore.has(c.id)).map((card) => ({
+      id: card.id, name: card.name, audioOnly: card.audioOnly, privacy: card.privacy, participants: [], card,
+    }));
+    rooms = [...rooms, ...extra];
     const at = new Map(ranking.ids.map((id, i) => [id, i]));
     if (ranking.query) rooms = rooms.filter((r) => at.has(r.id));
     else rooms = rooms.filter((r) => at.has(r.id) || !ranking.known.has(r.id));
@@ -130,7 +138,7 @@ export function renderLobby(root, app) {
     noMatch.hidden = !(searching && rooms.length === 0);
     empty.hidden = rooms.length > 0 || searching;
     list.hidden = rooms.length === 0;
-    const people = rooms.reduce((n, r) => n + r.participants.length, 0);
+    const people = rooms.reduce((n, r) => n + (r.card ? r.card.speakerCount + r.card.audienceCount : r.participants.length), 0);
     summary.textContent = rooms.length
       ? `${plural(rooms.length, 'room')} live · ${plural(people, 'person', 'people')} talking and listening`
       : 'Nothing live at the moment.';
@@ -154,6 +162,11 @@ export function renderLobby(root, app) {
         h('legend', { class: 'label' }, 'Format'),
         option('audio', 'Audio only', 'Everyone on stage talks; no cameras.', 'audio', true),
         option('video', 'Audio + your video', 'Your camera is shown on stage while you host.', 'video', false)),
+      h('label', { class: 'label', for: 'room-privacy' }, 'Who can join'),
+      h('select', { id: 'room-privacy', name: 'privacy' },
+        h('option', { value: 'public' }, 'Everyone (listed in Live now)'),
+        app.account ? h('option', { value: 'followers' }, 'My followers') : null,
+        h('option', { value: 'invite' }, 'Only people with the invite link')),
       h('div', { class: 'dialog-actions' },
         h('button', { type: 'button', class: 'btn btn-ghost', onclick: () => dialog.close() }, 'Cancel'),
         submit));
@@ -175,8 +188,9 @@ export function renderLobby(root, app) {
       }
       showError('');
       const audioOnly = form.elements.kind.value !== 'video';
+      const privacy = form.elements.privacy.value;
       try {
-        const roomId = await busy(submit, () => app.createRoom(name, audioOnly), 'Starting…');
+        const roomId = await busy(submit, () => app.createRoom(name, audioOnly, privacy), 'Starting…');
         dialog.close();
         app.openRoom(roomId);
       } catch (err) {

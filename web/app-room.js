@@ -2,16 +2,20 @@
 // host's video in video rooms, muted badges), the audience (raised-hand badges), the owner's
 // raised-hands queue and per-user actions, and the controls (mic, raise hand, leave).
 import {
-  audience, participant, roleOf, stage,
+  audience, canModerate, participant, roleOf, stage,
 } from '/app-store.js';
 import { RoomMedia, SPEAKING_LEVEL } from '/app-media.js';
-import { inviteDialog, kickDialog, leaveDialog } from '/app-room-dialogs.js';
+import { RoomChat } from '/app-room-chat.js';
+import { inviteDialog, leaveDialog } from '/app-room-dialogs.js';
+import {
+  handDialog, muteSpeaker, openActions, promote,
+} from '/app-room-moderation.js';
 import { WatchParty, watchPartyDialog } from '/app-watch-party.js';
 import {
   createHand, createPerson, createTile, updatePerson, updateTile,
 } from '/app-room-tiles.js';
 import {
-  avatar, busy, h, icon, openDialog, plural, renderKeyed, setChildren, toast, toastError,
+  busy, h, icon, plural, renderKeyed, setChildren, toast, toastError,
 } from '/app-ui.js';
 
 /** How long (ms) a tile keeps showing "speaking" after the level drops. */
@@ -33,12 +37,14 @@ export class RoomPage {
    * @param {HTMLElement} root
    * @param {object} app the shared app object (store, call, goLobby, …) from app.js
    * @param {string} roomId
+   * @param {string|null} invite the secret of an invite-only room's link
    */
-  constructor(root, app, roomId) {
+  constructor(root, app, roomId, invite = null) {
     this.root = root;
     this.app = app;
     this.store = app.store;
     this.roomId = roomId;
+    this.invite = invite;
     this.myId = null;
     this.ownerId = null;
     this.role = null;
@@ -71,7 +77,9 @@ export class RoomPage {
     this.renderStatus();
     let tokens;
     try {
-      tokens = await this.app.call('join-room', this.roomId);
+      tokens = await this.app.call('join-room', this.roomId, ...(this.invite ? [{ invite: this.invite }] : []));
+      // A private room reaches its members only this way.
+      if (tokens?.room) this.store.putRoom(tokens.room);
     } catch (err) {
       if (this.left) return;
       this.left = true;
@@ -242,8 +250,12 @@ export class RoomPage {
     this.watchParty.close();
     this.contentDialog?.close();
     this.actionDialog?.close();
+    this.handDialog?.close();
     this.store.removeEventListener('change', this.onStoreChange);
     this.store.removeEventListener('room-removed', this.onRoomRemoved);
+    // A private room is not announced to non-members: out of it, we would not hear it end.
+    const room = this.store.room(this.roomId);
+    if (room && room.privacy !== 'public') this.store.removeRoom(this.roomId);
   }
 
   /** Called by the router when the page goes away. */
@@ -261,9 +273,10 @@ export class RoomPage {
   onRoomEvent(event, roomId, args) {
     if (roomId !== this.roomId || this.left || !this.joined) return;
     const [userId, flag] = args;
-    if (event === 'user-raised-hand' && flag && this.role === 'owner' && userId !== this.myId) {
+    if (event === 'user-raised-hand' && flag && this.moderating && userId !== this.myId) {
       const name = participant(this.store.room(this.roomId), userId)?.username ?? 'Someone';
-      toast(`${name} raised their hand. Invite them on stage?`, {
+      const reason = typeof args[2] === 'string' ? ` “${args[2]}”` : '';
+      toast(`${name} raised their hand.${reason} Invite them on stage?`, {
         id: `hand-${userId}`,
         title: 'Raised hand',
         actions: [
@@ -277,11 +290,25 @@ export class RoomPage {
     }
     if (event === 'user-muted' && userId === this.myId) this.media?.setMuted(!!flag);
     if (event === 'user-invited' && userId === this.myId && !flag) this.inviteDialog?.close();
-    if (event === 'user-invited' && this.role === 'owner' && userId !== this.myId) {
+    if (event === 'user-moderator' && userId === this.myId) {
+      toast(flag ? 'You are a co-host now: you can invite people on stage and manage the room.' : 'You are no longer a co-host.', { kind: 'info', id: 'co-host' });
+    }
+    if (event === 'user-invited' && this.moderating && userId !== this.myId) {
       const name = participant(this.store.room(this.roomId), userId)?.username ?? 'They';
       if (flag) toast(`Invitation sent. ${name} joins the stage once they accept.`, { kind: 'info', id: `invite-${userId}` });
       else if (!this.store.room(this.roomId)?.speakers.includes(userId)) toast(`${name} stays in the audience.`, { kind: 'info', id: `invite-${userId}` });
     }
+  }
+
+  /** A chat event for a room: messages, history, deletions, reactions. */
+  onChatEvent(event, roomId, args) {
+    if (roomId !== this.roomId || this.left) return;
+    this.chat.onEvent(event, args);
+  }
+
+  /** Whether I moderate this room (its host, or a co-host). */
+  get moderating() {
+    return this.joined && canModerate(this.store.room(this.roomId), this.myId);
   }
 
   /** The host invites me on stage: my microphone opens only if I accept. */
@@ -373,62 +400,17 @@ export class RoomPage {
     });
   }
 
-  async promote(userId, promote) {
-    try {
-      await this.app.call('promote-user', this.roomId, userId, promote);
-    } catch (err) {
-      toastError(err, promote ? 'Could not invite to the stage' : 'Could not update');
-    }
+  promote(userId, on) {
+    return promote(this, userId, on);
   }
 
-  async kick(userId) {
-    try {
-      await this.app.call('kick-user', this.roomId, userId);
-    } catch (err) {
-      toastError(err, 'Could not remove');
-    }
+  muteSpeaker(userId) {
+    return muteSpeaker(this, userId);
   }
 
-  async muteSpeaker(userId) {
-    try {
-      await this.app.call('mute-speaker', this.roomId, userId);
-    } catch (err) {
-      toastError(err, 'Could not mute');
-    }
-  }
-
-  /** The owner's action sheet for one member. */
+  /** The sheet of what I can do about a member (follow, block; moderate if I may). */
   openActions(userId) {
-    const room = this.store.room(this.roomId);
-    const p = participant(room, userId);
-    if (!p || this.role !== 'owner' || userId === this.myId) return;
-    const onStage = room.speakers.includes(userId);
-    const act = (action, label, iconName, fn, cls = '') => h('button', {
-      type: 'button', class: `sheet-action ${cls}`.trim(), dataset: { action },
-      onclick: async (e) => { await busy(e.currentTarget, fn); dialog.close(); },
-    }, icon(iconName), label);
-    const content = h('div', { class: 'sheet' },
-      h('div', { class: 'sheet-person' }, avatar(p, 'lg'),
-        h('div', {}, h('strong', {}, p.username),
-          h('span', { class: 'muted-text' }, onStage ? (p.muted ? 'Speaker · muted' : 'Speaker') : (p.raisedHand ? 'Listener · hand raised' : 'Listener')))),
-      h('div', { class: 'sheet-actions' },
-        onStage
-          ? act('demote', 'Move to audience', 'down', () => this.promote(userId, false))
-          : (p.invited ? null : act('promote', p.raisedHand ? 'Allow to speak' : 'Invite to speak', 'up', () => this.promote(userId, true))),
-        onStage && !p.muted ? act('mute', 'Mute microphone', 'mic-off', () => this.muteSpeaker(userId)) : null,
-        p.raisedHand && !onStage ? act('deny', 'Lower their hand', 'hand', () => this.promote(userId, false)) : null,
-        p.invited && !onStage ? act('withdraw', 'Withdraw the invitation', 'down', () => this.promote(userId, false)) : null,
-        act('kick', 'Remove from room', 'kick', () => this.confirmKick(userId), 'danger')));
-    const dialog = openDialog({ title: p.username, content, labelledBy: 'actions-title', className: 'dialog-sheet' });
-    this.actionDialog = dialog;
-    dialog.dataset.userId = userId;
-  }
-
-  /** Asks the host before removing someone (they cannot come back to this room). */
-  confirmKick(userId) {
-    const p = participant(this.store.room(this.roomId), userId);
-    if (!p) return;
-    this.confirmDialog = kickDialog({ name: p.username, onConfirm: () => this.kick(userId) });
+    this.actionDialog = openActions(this, userId);
   }
 
   /** Whether leaving now needs a confirmation: the host's leaving ends or hands over the room. */
@@ -491,14 +473,45 @@ export class RoomPage {
     }
   }
 
+  /** Raises my hand at once (a reason can follow: "Say why") or lowers it. */
   async toggleHand(button) {
     const me = participant(this.store.room(this.roomId), this.myId);
     if (!me) return;
+    const raise = !me.raisedHand;
     try {
-      await busy(button, () => this.app.call('raise-hand', this.roomId, !me.raisedHand));
-      if (!me.raisedHand) toast('Hand raised. The host has been notified.', { kind: 'success', id: 'hand' });
+      await busy(button, () => this.app.call('raise-hand', this.roomId, raise));
+      if (raise) {
+        toast('Hand raised. The host has been notified.', {
+          kind: 'success',
+          id: 'hand',
+          actions: [{ label: 'Say why', onClick: () => this.giveReason() }],
+        });
+      }
     } catch (err) {
       toastError(err, 'Raise hand');
+    }
+  }
+
+  /** Adds a reason to my raised hand, for the moderators' queue. */
+  giveReason() {
+    this.handDialog = handDialog(this, async (reason) => {
+      if (!reason) return;
+      try {
+        await this.app.call('raise-hand', this.roomId, true, { reason });
+      } catch (err) {
+        toastError(err, 'Raise hand');
+      }
+    });
+  }
+
+  /** Puts the room's invite link on the clipboard (and shows it, where that is refused). */
+  async copyInvite(room) {
+    const link = inviteLink(room);
+    try {
+      await navigator.clipboard.writeText(link);
+      toast('Invite link copied. Anyone with it can join.', { kind: 'success', id: 'invite-link' });
+    } catch {
+      toast(link, { title: 'Invite link', id: 'invite-link', duration: 0 });
     }
   }
 
@@ -535,6 +548,7 @@ export class RoomPage {
     els.hands = h('aside', { class: 'hands-panel', id: 'hands-panel', 'aria-labelledby': 'hands-heading', hidden: true },
       h('h2', { class: 'section-title', id: 'hands-heading' }, icon('hand'), 'Raised hands ', els.handsCount),
       els.handsList, els.handsEmpty);
+    this.chat = new RoomChat(this);
     els.audio = h('div', { class: 'room-audio', id: 'room-audio', hidden: true });
     els.overlay = h('div', { class: 'room-overlay', id: 'room-overlay', role: 'status', hidden: true });
     els.controls = h('div', { class: 'bar-center' });
@@ -563,7 +577,7 @@ export class RoomPage {
           h('section', { class: 'audience-section', 'aria-labelledby': 'audience-heading' },
             h('h2', { class: 'section-title', id: 'audience-heading' }, icon('headphones'), 'Listening ', els.audienceCount),
             els.audience, els.audienceEmpty)),
-        els.hands),
+        h('div', { class: 'room-side' }, els.hands, this.chat.el)),
       h('footer', { class: 'room-bar' }, els.leave, els.controls, els.handsButton),
       els.overlay,
       els.audio);
@@ -592,6 +606,10 @@ export class RoomPage {
     const listeners = audience(room);
     setChildren(els.meta,
       h('span', { class: 'pill pill-kind' }, icon(room.audioOnly ? 'audio' : 'video'), room.audioOnly ? 'Audio room' : 'Video room'),
+      privacyPill(room),
+      room.inviteSecret ? h('button', {
+        type: 'button', class: 'btn btn-ghost btn-sm', id: 'copy-invite', onclick: () => this.copyInvite(room),
+      }, icon('link'), 'Copy invite link') : null,
       h('span', {}, 'Hosted by ', h('strong', { id: 'room-owner' }, host ? (host.id === this.myId ? `${host.username} (you)` : host.username) : '—')),
       h('span', { class: 'dot-sep', 'aria-hidden': 'true' }, '·'),
       h('span', {}, plural(room.participants.length, 'person', 'people')));
@@ -603,7 +621,7 @@ export class RoomPage {
     els.audienceEmpty.hidden = listeners.length > 0;
 
     // Owner: raised hands queue.
-    const isOwner = role === 'owner';
+    const isOwner = this.moderating;
     const queue = isOwner ? this.store.handQueue(this.roomId) : [];
     els.hands.hidden = !isOwner;
     els.handsButton.hidden = !isOwner;
@@ -616,6 +634,7 @@ export class RoomPage {
     els.handsButton.title = `Raised hands (${queue.length})`;
 
     this.renderControls(room, role);
+    this.chat.render();
     this.renderStatus();
     this.renderSlots();
     this.renderLevels();
@@ -707,6 +726,19 @@ export class RoomPage {
       tile.style.setProperty('--level', Math.min(1, Math.sqrt(level) * 1.6).toFixed(3));
     }
   }
+}
+
+/** The address that lets someone into an invite-only room. */
+export function inviteLink(room) {
+  const { origin, pathname } = location;
+  return `${origin}${pathname}#/room/${encodeURIComponent(room.id)}?invite=${encodeURIComponent(room.inviteSecret)}`;
+}
+
+/** "Followers only" or "Invite only" (nothing for a public room). */
+function privacyPill(room) {
+  if (room.privacy === 'followers') return h('span', { class: 'pill pill-private', id: 'room-privacy' }, icon('lock'), 'Followers only');
+  if (room.privacy === 'invite') return h('span', { class: 'pill pill-private', id: 'room-privacy' }, icon('lock'), 'Invite only');
+  return null;
 }
 
 /** mid → userId map to userId → mid. */

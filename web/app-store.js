@@ -18,10 +18,17 @@ export function normalizeRoom(json) {
       raisedHand: !!p.raisedHand,
       invited: !!p.invited,
       micUnavailable: !!p.micUnavailable,
+      moderator: !!p.moderator,
+      chatMuted: !!p.chatMuted,
+      handReason: typeof p.handReason === 'string' ? p.handReason : null,
+      accountId: p.accountId ?? null,
     })),
     speakers: [...(json.speakers ?? [])],
     /** Watch party: the stream everyone in the room watches (null: none). */
     content: typeof json.content === 'string' ? json.content : null,
+    /** `public`, `followers` or `invite` (members of an invite-only room get its secret). */
+    privacy: json.privacy ?? 'public',
+    inviteSecret: json.inviteSecret ?? null,
   };
 }
 
@@ -35,7 +42,7 @@ const withParticipant = (room, userId, change) => ({
  * changes; `null` when the room is gone).
  * @param {object} room normalized room
  * @param {string} event `user-joined`, `user-left`, `user-promoted`, `user-raised-hand`,
- *   `user-muted`, `user-invited`, `user-mic`
+ *   `user-muted`, `user-invited`, `user-mic`, `user-moderator`, `user-chat-muted`
  * @param {unknown[]} args the event's arguments after `roomId`
  */
 export function applyRoomEvent(room, event, args) {
@@ -44,7 +51,16 @@ export function applyRoomEvent(room, event, args) {
       const [user] = args;
       if (!user?.id || room.participants.some((p) => p.id === user.id)) return room;
       const joined = {
-        id: user.id, username: String(user.username ?? ''), muted: false, raisedHand: false, invited: false, micUnavailable: false,
+        id: user.id,
+        username: String(user.username ?? ''),
+        muted: false,
+        raisedHand: false,
+        invited: false,
+        micUnavailable: false,
+        moderator: false,
+        chatMuted: false,
+        handReason: null,
+        accountId: user.accountId ?? null,
       };
       return { ...room, participants: [...room.participants, joined] };
     }
@@ -62,19 +78,28 @@ export function applyRoomEvent(room, event, args) {
       const on = room.speakers.includes(userId);
       if (promoted && !on) {
         const fresh = {
-          muted: false, raisedHand: false, invited: false, micUnavailable: false,
+          muted: false, raisedHand: false, invited: false, micUnavailable: false, handReason: null,
         };
         return { ...withParticipant(room, userId, fresh), speakers: [...room.speakers, userId] };
       }
       if (!promoted && on) {
-        const off = { muted: false, micUnavailable: false };
+        // Moderators are on stage: stepping down ends the role.
+        const off = { muted: false, micUnavailable: false, moderator: false };
         return { ...withParticipant(room, userId, off), speakers: room.speakers.filter((id) => id !== userId) };
       }
       return room;
     }
     case 'user-raised-hand': {
-      const [userId, raised] = args;
-      return withParticipant(room, userId, { raisedHand: !!raised });
+      const [userId, raised, reason] = args;
+      return withParticipant(room, userId, { raisedHand: !!raised, handReason: raised && typeof reason === 'string' ? reason : null });
+    }
+    case 'user-moderator': {
+      const [userId, moderator] = args;
+      return withParticipant(room, userId, { moderator: !!moderator });
+    }
+    case 'user-chat-muted': {
+      const [userId, muted] = args;
+      return withParticipant(room, userId, { chatMuted: !!muted });
     }
     case 'user-muted': {
       const [userId, muted] = args;
@@ -127,6 +152,12 @@ export function roleOf(room, userId) {
   if (!room || !participant(room, userId)) return null;
   if (room.ownerId === userId) return 'owner';
   return room.speakers.includes(userId) ? 'speaker' : 'listener';
+}
+
+/** Whether this member moderates the room: its owner, or a speaker made moderator. */
+export function canModerate(room, userId) {
+  if (!room || !userId) return false;
+  return room.ownerId === userId || !!participant(room, userId)?.moderator;
 }
 
 /** Live now order: most people first, then the order the server listed them (newest first). */

@@ -20,6 +20,7 @@ import { Store } from '/app-store.js';
 import { renderLobby } from '/app-lobby.js';
 import { RoomPage } from '/app-room.js';
 import { accountForm, accountSignOut, currentAccount } from '/app-account.js';
+import { pushButton } from '/app-push.js';
 import {
   avatar, busy, h, icon, setChildren, toast, toastError,
 } from '/app-ui.js';
@@ -133,8 +134,8 @@ function roomsOf(data) {
   return [...(data.seats ?? []), ...(data.rooms ?? [])].filter((r) => !seen.has(r.id) && seen.add(r.id));
 }
 
-async function createRoom(name, audioOnly) {
-  return call('create-room', name, audioOnly);
+async function createRoom(name, audioOnly, privacy = 'public') {
+  return call('create-room', name, audioOnly, ...(privacy === 'public' ? [] : [{ privacy }]));
 }
 
 function openRoom(roomId) {
@@ -150,7 +151,8 @@ function goLobby() {
 // Connection: sign-in, server events, reconnection
 // ---------------------------------------------------------------------------------------
 
-const ROOM_EVENTS = ['user-joined', 'user-left', 'user-promoted', 'user-raised-hand', 'user-muted', 'user-invited', 'user-mic'];
+const ROOM_EVENTS = ['user-joined', 'user-left', 'user-promoted', 'user-raised-hand', 'user-muted', 'user-invited', 'user-mic', 'user-moderator', 'user-chat-muted'];
+const CHAT_EVENTS = ['chat-message', 'chat-history', 'chat-deleted', 'reaction'];
 const PERSONAL_EVENTS = ['promoted', 'demoted', 'kicked', 'muted', 'room-closed', 'invited', 'hand-denied'];
 
 function wire(socket) {
@@ -162,6 +164,9 @@ function wire(socket) {
       store.roomEvent(event, roomId, args);
       app.room?.onRoomEvent(event, roomId, args);
     });
+  }
+  for (const event of CHAT_EVENTS) {
+    socket.on(event, (roomId, ...args) => app.room?.onChatEvent(event, roomId, args));
   }
   for (const event of PERSONAL_EVENTS) {
     socket.on(event, (roomId, ...args) => {
@@ -307,6 +312,7 @@ function renderUser() {
   }
   setChildren(userSlot,
     h('span', { class: 'user-chip', title: `Signed in as ${me.username}` }, avatar(me, 'xs'), h('span', { class: 'user-name', id: 'me-name' }, me.username)),
+    app.account ? pushButton(app, renderUser) : null,
     h('button', { type: 'button', class: 'btn btn-ghost btn-sm', id: 'sign-out', onclick: () => whenExitConfirmed(() => signOut({ endSession: true })) }, 'Sign out'));
 }
 store.addEventListener('change', () => renderUser());
@@ -377,10 +383,10 @@ function showLoading(text) {
  * `{unknown: true}`.
  */
 function parseHash(hash) {
-  const match = /^#\/room\/(.+)$/.exec(hash);
+  const match = /^#\/room\/([^?]+)(?:\?invite=([^&]*))?$/.exec(hash);
   if (match) {
     try {
-      return { roomId: decodeURIComponent(match[1]) };
+      return { roomId: decodeURIComponent(match[1]), invite: match[2] ? decodeURIComponent(match[2]) : null };
     } catch {
       return { invalid: true };
     }
@@ -434,7 +440,7 @@ function route() {
     app.room?.destroy({ leave: true });
     app.lobby?.destroy();
     app.lobby = null;
-    app.room = new RoomPage(main, app, roomId);
+    app.room = new RoomPage(main, app, roomId, target.invite);
     roomHash = location.hash;
     app.room.enter();
   } else {

@@ -77,11 +77,14 @@ export function uniqueStreamName(prefix = 'e2e') {
  * @param {{extraArgs?: string[], host?: string}} [options]
  * @returns {Promise<{url: string, host: string, httpPort: number, rtmpPort: number, rtmpUrl: string, logs: () => string, stop: () => Promise<void>}>}
  */
-export async function startServer({ extraArgs = [], host = '127.0.0.1' } = {}) {
-  const httpPort = await freeTcpPort(host);
+export async function startServer({
+  extraArgs = [], host = '127.0.0.1', dataDir: keptDir = null, httpPort: keptPort = null,
+} = {}) {
+  // A restart passes the previous server's port and data directory (`stop({keepData: true})`).
+  const httpPort = keptPort ?? await freeTcpPort(host);
   // RTMP ingest on a free port of its own (the default 1935 would be shared by parallel servers).
   const rtmpPort = await freeTcpPort(host);
-  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'podium-e2e-data-'));
+  const dataDir = keptDir ?? await mkdtemp(path.join(os.tmpdir(), 'podium-e2e-data-'));
   const args = [
     'serve',
     '--http-addr', `${host}:${httpPort}`,
@@ -127,7 +130,7 @@ export async function startServer({ extraArgs = [], host = '127.0.0.1' } = {}) {
     logs: () => output,
     /** Last `n` lines of server output. */
     tail: (n = 60) => output.split('\n').slice(-n).join('\n'),
-    async stop() {
+    async stop({ keepData = false } = {}) {
       process.off('exit', killOnExit);
       if (!exited) {
         child.kill('SIGTERM');
@@ -137,7 +140,7 @@ export async function startServer({ extraArgs = [], host = '127.0.0.1' } = {}) {
           await exitPromise;
         }
       }
-      await rm(dataDir, { recursive: true, force: true });
+      if (!keepData) await rm(dataDir, { recursive: true, force: true });
     },
   };
 

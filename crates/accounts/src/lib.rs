@@ -17,11 +17,13 @@
 
 mod error;
 mod password;
+mod push;
 mod schema;
 mod store;
 
 pub use error::{Error, Result};
 pub use password::{check_strength, MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS};
+pub use push::{PushStore, PushSubscription, MAX_PUSH_SUBSCRIPTIONS};
 pub use schema::SCHEMA_VERSION;
 pub use store::AccountStore;
 

@@ -46,6 +46,15 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         CHECK (blocker <> blocked)
     ) STRICT, WITHOUT ROWID;
     CREATE INDEX blocks_by_blocked ON blocks (blocked, blocker);",
+    // 2: Web Push subscriptions (one per browser an account turned notifications on in).
+    "CREATE TABLE push_subscriptions (
+        endpoint   TEXT    PRIMARY KEY NOT NULL,
+        account_id TEXT    NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+        p256dh     TEXT    NOT NULL,
+        auth       TEXT    NOT NULL,
+        created_at INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX push_by_account ON push_subscriptions (account_id, created_at);",
 ];
 
 /// The schema version this code creates and understands.
@@ -85,7 +94,8 @@ mod tests {
         let mut conn = Connection::open_in_memory().unwrap();
         assert_eq!(migrate(&mut conn).unwrap(), MIGRATIONS.len());
         assert_eq!(migrate(&mut conn).unwrap(), 0, "already current");
-        let later = [MIGRATIONS[0], "CREATE TABLE later (x INTEGER) STRICT;"];
+        let mut later = MIGRATIONS.to_vec();
+        later.push("CREATE TABLE later (x INTEGER) STRICT;");
         assert_eq!(
             migrate_with(&mut conn, &later).unwrap(),
             1,
@@ -93,10 +103,30 @@ mod tests {
         );
         assert!(matches!(
             migrate(&mut conn),
-            Err(Error::UnsupportedSchema {
-                found: 2,
-                supported: 1
-            })
+            Err(Error::UnsupportedSchema { found, supported })
+                if found == later.len() as i64 && supported == MIGRATIONS.len() as i64
         ));
+    }
+
+    #[test]
+    fn a_version_1_database_gains_the_push_table_and_keeps_its_rows() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate_with(&mut conn, &MIGRATIONS[..1]).unwrap();
+        conn.execute(
+            "INSERT INTO accounts (id, username, name_folded, name_shape, display_name, \
+             password_hash, created_at) VALUES ('u1', 'Ann', 'ann', 'ann', 'Ann', 'h', 1)",
+            [],
+        )
+        .unwrap();
+        assert_eq!(migrate(&mut conn).unwrap(), MIGRATIONS.len() - 1);
+        conn.execute(
+            "INSERT INTO push_subscriptions VALUES ('https://p.example/1', 'u1', 'k', 'a', 2)",
+            [],
+        )
+        .unwrap();
+        let kept: i64 = conn
+            .query_row("SELECT COUNT(*) FROM accounts", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(kept, 1);
     }
 }

@@ -2,6 +2,7 @@
 //! avatars, follows and blocks, and that a reopened file keeps everything.
 
 use super::*;
+use crate::{PushStore, PushSubscription, MAX_PUSH_SUBSCRIPTIONS};
 
 const PASSWORD: &str = "violet-kettle-41-drums";
 const NOW: u64 = 1_800_000_000;
@@ -296,4 +297,48 @@ fn a_reopened_file_keeps_accounts_sessions_and_follows() {
         s.session(&session.token, NOW).unwrap().unwrap().account,
         bob
     );
+}
+
+#[test]
+fn push_subscriptions_are_kept_per_account_and_bounded() {
+    let s = store();
+    let ann = user(&s, "Ann");
+    let bob = user(&s, "Bob");
+    let sub = |n: usize| PushSubscription {
+        endpoint: format!("https://push.example/{n}"),
+        p256dh: "BPk".into(),
+        auth: "c2VjcmV0".into(),
+    };
+    for n in 0..=MAX_PUSH_SUBSCRIPTIONS {
+        s.add_push(&ann.id, &sub(n), NOW + n as u64).unwrap();
+    }
+    let kept = s.pushes_of(&ann.id).unwrap();
+    assert_eq!(kept.len(), MAX_PUSH_SUBSCRIPTIONS, "the oldest went");
+    assert_eq!(kept[0], sub(1));
+    // A browser that signs in as someone else moves its subscription to them.
+    s.add_push(&bob.id, &sub(5), NOW + 100).unwrap();
+    assert!(!s.pushes_of(&ann.id).unwrap().contains(&sub(5)));
+    assert_eq!(s.pushes_of(&bob.id).unwrap(), [sub(5)]);
+    assert!(
+        !s.remove_push(&ann.id, &sub(5).endpoint).unwrap(),
+        "not Ann's"
+    );
+    assert!(s.remove_push(&bob.id, &sub(5).endpoint).unwrap());
+    s.drop_push_endpoint(&sub(1).endpoint).unwrap();
+    assert_eq!(
+        s.pushes_of(&ann.id).unwrap().len(),
+        MAX_PUSH_SUBSCRIPTIONS - 2
+    );
+    let long = PushSubscription {
+        endpoint: "x".repeat(2000),
+        ..sub(0)
+    };
+    assert!(matches!(
+        s.add_push(&ann.id, &long, NOW),
+        Err(Error::Invalid(_))
+    ));
+    assert!(matches!(
+        s.add_push("u-nobody", &sub(0), NOW),
+        Err(Error::NoSuchAccount)
+    ));
 }

@@ -145,6 +145,14 @@ pub struct ServeArgs {
     /// disconnected [default: 30]
     #[arg(long, env = "PODIUM_DRAIN_GRACE")]
     pub drain_grace: Option<u64>,
+    /// Web Push contact for push services (VAPID `sub`: `mailto:you@example.com` or an
+    /// `https:` URL) [default: --public-url when it is https, else a placeholder]
+    #[arg(long, env = "PODIUM_PUSH_CONTACT")]
+    pub push_contact: Option<String>,
+    /// One `http://host:port` origin Web Push endpoints may use besides public `https` ones (a
+    /// local push server for tests; never a push service)
+    #[arg(long, env = "PODIUM_PUSH_INSECURE_ORIGIN")]
+    pub push_insecure_origin: Option<String>,
     /// TOML file with any of the settings above (snake_case keys)
     #[arg(long, env = "PODIUM_CONFIG")]
     pub config: Option<PathBuf>,
@@ -193,6 +201,8 @@ struct FileConfig {
     origin_max_viewers: Option<u32>,
     node_max_viewers: Option<u32>,
     drain_grace: Option<u64>,
+    push_contact: Option<String>,
+    push_insecure_origin: Option<String>,
 }
 
 /// Resolved settings.
@@ -258,6 +268,8 @@ pub struct Config {
     pub rooms: crate::rooms_server::RoomsSettings,
     /// The cluster this node joins, if any.
     pub cluster: Option<crate::cluster::ClusterSettings>,
+    /// Web Push.
+    pub push: crate::push::PushSettings,
 }
 
 impl Config {
@@ -425,6 +437,14 @@ impl Config {
             metrics_auth: args.metrics_auth.or(file.metrics_auth).unwrap_or(false),
             metrics_addr: args.metrics_addr.or(file.metrics_addr),
             rtmp_addr: args.rtmp_addr.or(file.rtmp_addr).unwrap_or_default(),
+            push: crate::push::PushSettings {
+                contact: args
+                    .push_contact
+                    .or(file.push_contact)
+                    .or_else(|| public_url.clone().filter(|u| u.starts_with("https://")))
+                    .unwrap_or_else(|| "mailto:operator@podium.invalid".to_owned()),
+                insecure_origin: args.push_insecure_origin.or(file.push_insecure_origin),
+            },
             public_url,
             rooms: crate::rooms_server::RoomsSettings {
                 limits: podium_rooms::Limits {

@@ -12,6 +12,7 @@ pub mod media_handle;
 mod media_loop;
 pub mod metrics;
 pub mod policy;
+pub mod push;
 pub mod recordings;
 pub mod rooms_server;
 pub mod rtmp;
@@ -224,8 +225,15 @@ pub async fn start(
     let account_store =
         podium_accounts::AccountStore::open(config.data_dir.join(account::ACCOUNTS_DB_FILE))
             .context("opening the accounts database")?;
+    let account_store = Arc::new(account_store);
+    let push = push::Push::load_or_create(&config.data_dir, config.push.clone())
+        .context("loading the Web Push key")?;
     let accounts = Arc::new(account::AccountService::new(
-        Arc::new(account_store),
+        account_store.clone(),
+        account::PushService {
+            store: account_store,
+            sender: Arc::new(push),
+        },
         std::time::Instant::now(),
     ));
     let sessions = Arc::new(policy::sessions::Sessions::default());

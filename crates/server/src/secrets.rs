@@ -129,7 +129,7 @@ fn read_or_generate(path: &Path, bytes: usize) -> anyhow::Result<(String, bool)>
     Ok((value, true))
 }
 
-fn write_private(path: &Path, value: &str) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &Path, value: &str) -> std::io::Result<()> {
     let mut opts = fs::OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]

@@ -16,6 +16,7 @@
 
 mod avatar;
 mod handlers;
+mod push;
 pub mod session;
 mod social;
 
@@ -40,10 +41,20 @@ const ATTEMPTS_PER_IP: u32 = 20;
 /// Sign-in attempts per username per minute (whoever tries).
 const ATTEMPTS_PER_NAME: u32 = 10;
 
+/// Where Web Push subscriptions are kept and the sender that uses them.
+pub struct PushService {
+    /// The subscriptions.
+    pub store: Arc<dyn podium_accounts::PushStore>,
+    /// The VAPID key and the HTTP client.
+    pub sender: Arc<crate::push::Push>,
+}
+
 /// The accounts store and the limits around it.
 pub struct AccountService {
     /// The store.
     pub store: Arc<dyn Accounts>,
+    /// Web Push.
+    pub push: PushService,
     /// Password hashes and image decodes running at once (each takes tens of MiB and a core).
     pub heavy: Arc<tokio::sync::Semaphore>,
     by_ip: KeyedRate<IpAddr>,
@@ -52,10 +63,11 @@ pub struct AccountService {
 
 impl AccountService {
     /// Over `store`, limits counted from `origin`.
-    pub fn new(store: Arc<dyn Accounts>, origin: Instant) -> Self {
+    pub fn new(store: Arc<dyn Accounts>, push: PushService, origin: Instant) -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Self {
             store,
+            push,
             heavy: Arc::new(tokio::sync::Semaphore::new(cores * 2)),
             by_ip: KeyedRate::per_minute(ATTEMPTS_PER_IP, origin),
             by_name: KeyedRate::per_minute(ATTEMPTS_PER_NAME, origin),
@@ -118,6 +130,11 @@ pub fn routes() -> Router<AppState> {
         .route("/api/users/{id}/block", post(social::block))
         .route("/api/users/{id}/block", delete(social::unblock))
         .route("/api/account/blocked", get(social::blocked))
+        .route("/api/push/key", get(push::key))
+        .route(
+            "/api/account/push",
+            post(push::subscribe).delete(push::unsubscribe),
+        )
 }
 
 /// Runs a CPU- and memory-heavy task (password hash, image decode) off the async workers,

@@ -81,10 +81,13 @@ pub enum Answer {
     Data { data: Value },
     /// A sign-in by a client that keeps a resume secret: `data` plus that secret.
     SignedIn { data: Value },
-    /// `join-room`: the node mints the view token and, for a speaker, the publish token.
+    /// `join-room`: the node mints the view token and, for a speaker, the publish token;
+    /// `room` is the room's JSON (a private room's members have no other way to get it).
     Joined {
         view: MemberGrant,
         publish: Option<MemberGrant>,
+        #[serde(default)]
+        room: Value,
     },
 }
 
@@ -257,6 +260,8 @@ impl Authority {
                         GrantKind::Publish,
                     )
                 }),
+                room: serde_json::to_value(self.rooms.room(&tokens.view.stream))
+                    .unwrap_or(Value::Null),
             },
             signed_in @ (Ack::Authenticated { .. } | Ack::Resumed { .. })
                 if signs_in_with_secret =>

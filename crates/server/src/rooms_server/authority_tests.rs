@@ -78,10 +78,12 @@ fn answers_and_deliveries_name_connections_and_grants_replay_elsewhere() {
     let Answer::Joined {
         view,
         publish: Some(publish),
+        room: json,
     } = joined.reply.unwrap().answer
     else {
         panic!("the owner gets both grants")
     };
+    assert_eq!(json["id"], room, "the room comes with the grants");
     assert_eq!(
         (view.room.as_str(), view.user.as_str()),
         (room.as_str(), "a.1")

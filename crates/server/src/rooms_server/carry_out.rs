@@ -79,9 +79,10 @@ impl Gateway {
         }
     }
 
-    /// Emits `followed-live` to this node's sockets whose account follows `account`. The
-    /// followers are read off the decision path (a popular account has many), and only when
-    /// this node has signed-in sockets at all.
+    /// Tells the followers of `account` that they went live: `followed-live` to this node's
+    /// sockets whose account follows them, and a Web Push to the others (their app is
+    /// closed, or open elsewhere). The followers are read off the decision path (a popular
+    /// account has many).
     fn tell_followers(&self, account: &str, args: &[Value]) {
         let mut local = Vec::new();
         for ns in NAMESPACES {
@@ -92,13 +93,11 @@ impl Gateway {
                 }
             }
         }
-        if local.is_empty() {
-            return;
-        }
         let (gateway, account, args) = (self.clone(), account.to_owned(), args.to_vec());
         tokio::spawn(async move {
             let store = gateway.app.accounts.store.clone();
-            let read = tokio::task::spawn_blocking(move || store.follower_ids(&account)).await;
+            let who = account.clone();
+            let read = tokio::task::spawn_blocking(move || store.follower_ids(&who)).await;
             let followers: std::collections::HashSet<String> = match read {
                 Ok(Ok(ids)) => ids.into_iter().collect(),
                 _ => {
@@ -106,10 +105,23 @@ impl Gateway {
                     return;
                 }
             };
-            for (socket, account) in local {
-                if followers.contains(&account) {
+            let mut told = std::collections::HashSet::new();
+            for (socket, follower) in local {
+                if followers.contains(&follower) {
                     gateway.emit_to(&socket, "followed-live", &args);
+                    told.insert(follower);
                 }
+            }
+            let away: Vec<String> = followers.difference(&told).cloned().collect();
+            if let Some(notice) = followed_notice(&args) {
+                let push = &gateway.app.accounts.push;
+                push.sender.notify(
+                    push.store.clone(),
+                    &account,
+                    away,
+                    notice,
+                    std::time::Instant::now(),
+                );
             }
         });
     }
@@ -206,4 +218,25 @@ impl Gateway {
         }
         serde_json::to_value(data).expect("connection data serialises")
     }
+}
+
+/// The push notification for a `followed-live` notice.
+fn followed_notice(args: &[Value]) -> Option<crate::push::Notice> {
+    let notice = args.first()?;
+    let (name, room, room_name) = (
+        notice["username"].as_str()?,
+        notice["roomId"].as_str()?,
+        notice["roomName"].as_str()?,
+    );
+    Some(crate::push::Notice {
+        title: format!("{name} is live"),
+        body: format!("On stage in “{room_name}”. Tap to listen."),
+        url: format!("/#/room/{}", urlencode(room)),
+        tag: format!("followed-{}", notice["accountId"].as_str().unwrap_or(name)),
+    })
+}
+
+/// Percent-encodes a room id for the app's address (ids are UUIDs; this keeps any safe).
+fn urlencode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }

@@ -581,8 +581,14 @@ impl Gateway {
                 data["resumeSecret"] = json!(secret);
                 json!({ "data": data })
             }
-            Answer::Joined { view, publish } => {
-                json!({ "data": self.join_tokens(socket, view, publish).await })
+            Answer::Joined {
+                view,
+                publish,
+                room,
+            } => {
+                let mut data = self.join_tokens(socket, view, publish).await;
+                data["room"] = room;
+                json!({ "data": data })
             }
         }
     }
