@@ -4,7 +4,7 @@
 import { busy, h } from '/app-ui.js';
 
 /** The API's `data`, or an Error with its readable message (`status` set). */
-async function api(method, path, { body, csrf } = {}) {
+export async function api(method, path, { body, csrf } = {}) {
   const headers = {};
   if (body !== undefined) headers['content-type'] = 'application/json';
   if (csrf) headers['x-csrf-token'] = csrf;

@@ -1,5 +1,6 @@
 // Rooms app: the "Live now" lobby — live list of rooms (updated from the server's broadcasts)
 // and the "Start a room" dialog.
+import { scheduleDialog, upcomingSection } from '/app-schedule.js';
 import { counts, ownerName, stage } from '/app-store.js';
 import {
   avatar, busy, h, icon, openDialog, plural, renderKeyed, setChildren, toastError,
@@ -29,12 +30,16 @@ export function renderLobby(root, app) {
     h('p', {}, 'Start one and invite people to talk. Rooms appear here the moment they go live.'),
     h('button', { type: 'button', class: 'btn btn-primary', onclick: () => openCreate() }, icon('plus'), 'Start a room'));
 
+  const upcoming = upcomingSection(app);
   setChildren(root, h('section', { class: 'lobby', 'aria-labelledby': 'live-title' },
     h('div', { class: 'lobby-head' },
       h('div', {},
         h('h1', { id: 'live-title', class: 'page-title' }, h('span', { class: 'live-dot', 'aria-hidden': 'true' }), 'Live now'),
         summary),
-      h('button', { type: 'button', class: 'btn btn-primary', id: 'create-room', onclick: () => openCreate() }, icon('plus'), 'Start a room')),
+      h('div', { class: 'lobby-actions' },
+        app.account ? h('button', { type: 'button', class: 'btn btn-ghost', id: 'schedule-room', onclick: () => scheduleDialog(app, () => upcoming.refresh()) }, icon('clock'), 'Schedule') : null,
+        h('button', { type: 'button', class: 'btn btn-primary', id: 'create-room', onclick: () => openCreate() }, icon('plus'), 'Start a room'))),
+    upcoming.el,
     h('form', { class: 'form live-search-form', role: 'search', onsubmit: (e) => { e.preventDefault(); refreshRanking(); } }, search),
     noMatch,
     list,
@@ -210,6 +215,7 @@ export function renderLobby(root, app) {
   return {
     openCreate,
     destroy() {
+      upcoming.destroy();
       clearTimeout(rankTimer);
       store.removeEventListener('change', changed);
     },

@@ -181,6 +181,13 @@ function wire(socket) {
       actions: [{ label: 'Join', primary: true, onClick: () => openRoom(notice.roomId) }],
     });
   });
+  socket.on('schedule-starting', (notice) => {
+    toast(`“${notice.title}” by ${notice.hostName} is starting.`, {
+      title: 'Reminder',
+      id: `schedule-${notice.scheduleId}`,
+      actions: notice.roomId ? [{ label: 'Join', primary: true, onClick: () => openRoom(notice.roomId) }] : [],
+    });
+  });
   socket.on('disconnect', (reason) => {
     if (reason === 'io client disconnect' || app.socket !== socket) return;
     app.room?.onConnectionLost();

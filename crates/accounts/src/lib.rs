@@ -18,12 +18,17 @@
 mod error;
 mod password;
 mod push;
+mod schedule;
 mod schema;
 mod store;
 
 pub use error::{Error, Result};
 pub use password::{check_strength, MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS};
 pub use push::{PushStore, PushSubscription, MAX_PUSH_SUBSCRIPTIONS};
+pub use schedule::{
+    NewSchedule, Schedule, ScheduleStore, MAX_SCHEDULE_AHEAD, MAX_TOPIC_CHARS,
+    MAX_UPCOMING_PER_HOST,
+};
 pub use schema::SCHEMA_VERSION;
 pub use store::AccountStore;
 

@@ -55,6 +55,25 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         created_at INTEGER NOT NULL
     ) STRICT;
     CREATE INDEX push_by_account ON push_subscriptions (account_id, created_at);",
+    // 3: scheduled rooms and who asked to be reminded of them.
+    "CREATE TABLE schedules (
+        id          TEXT    PRIMARY KEY NOT NULL,
+        host        TEXT    NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+        title       TEXT    NOT NULL,
+        topic       TEXT    NOT NULL DEFAULT '',
+        starts_at   INTEGER NOT NULL,
+        audio_only  INTEGER NOT NULL DEFAULT 1,
+        created_at  INTEGER NOT NULL,
+        reminded_at INTEGER,
+        room_id     TEXT
+    ) STRICT;
+    CREATE INDEX schedules_by_host ON schedules (host, starts_at);
+    CREATE INDEX schedules_due ON schedules (reminded_at, starts_at);
+    CREATE TABLE reminders (
+        schedule_id TEXT NOT NULL REFERENCES schedules (id) ON DELETE CASCADE,
+        account_id  TEXT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+        PRIMARY KEY (schedule_id, account_id)
+    ) STRICT, WITHOUT ROWID;",
 ];
 
 /// The schema version this code creates and understands.

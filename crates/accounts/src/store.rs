@@ -103,7 +103,7 @@ fn account(row: &Row<'_>) -> rusqlite::Result<Account> {
     })
 }
 
-fn random_hex(bytes: usize) -> String {
+pub(crate) fn random_hex(bytes: usize) -> String {
     let mut b = vec![0u8; bytes];
     rand::RngCore::fill_bytes(&mut rand::rng(), &mut b);
     hex::encode(b)

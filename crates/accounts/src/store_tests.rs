@@ -342,3 +342,91 @@ fn push_subscriptions_are_kept_per_account_and_bounded() {
         Err(Error::NoSuchAccount)
     ));
 }
+
+#[test]
+fn schedules_upcoming_for_followers_and_reminders_sent_once() {
+    use crate::{NewSchedule, ScheduleStore, MAX_UPCOMING_PER_HOST};
+    let s = store();
+    let ann = user(&s, "Ann");
+    let bob = user(&s, "Bob");
+    let cat = user(&s, "Cat");
+    let new = |title: &str, at: u64| NewSchedule {
+        title: title.into(),
+        topic: "  Roadmap and questions ".into(),
+        starts_at: at,
+        audio_only: true,
+    };
+    let talk = s
+        .schedule(&ann.id, new("  Friday talk ", NOW + 3600), NOW)
+        .unwrap();
+    assert_eq!(
+        (talk.title.as_str(), talk.topic.as_str()),
+        ("Friday talk", "Roadmap and questions")
+    );
+    assert!(matches!(
+        s.schedule(&ann.id, new("Past", NOW - 3600), NOW),
+        Err(Error::Invalid(_))
+    ));
+    assert!(matches!(
+        s.schedule(&ann.id, new("Far", NOW + 91 * 24 * 3600), NOW),
+        Err(Error::Invalid(_))
+    ));
+    assert!(matches!(
+        s.schedule(&ann.id, new("", NOW + 60), NOW),
+        Err(Error::Invalid(_))
+    ));
+    // Bob follows Ann and sees it; Cat does not follow her and does not.
+    s.follow(&bob.id, &ann.id, NOW).unwrap();
+    assert_eq!(s.upcoming(&bob.id, NOW, 10).unwrap().len(), 1);
+    assert!(s.upcoming(&cat.id, NOW, 10).unwrap().is_empty());
+    assert_eq!(
+        s.upcoming(&ann.id, NOW, 10).unwrap().len(),
+        1,
+        "the host sees their own"
+    );
+    assert!(s.remind(&bob.id, &talk.id, true, NOW).unwrap());
+    assert!(!s.remind(&bob.id, &talk.id, true, NOW).unwrap(), "once");
+    let seen = &s.upcoming(&bob.id, NOW, 10).unwrap()[0];
+    assert!(seen.remind_me && seen.reminders == 1);
+    // Nothing due before the start; at the start, Bob's reminder, once.
+    assert!(s.take_due_reminders(NOW + 3599).unwrap().is_empty());
+    let due = s.take_due_reminders(NOW + 3600).unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].1, vec![bob.id.clone()]);
+    assert!(
+        s.take_due_reminders(NOW + 3700).unwrap().is_empty(),
+        "sent once"
+    );
+    assert!(matches!(
+        s.remind(&cat.id, &talk.id, true, NOW + 3601),
+        Err(Error::Invalid(_))
+    ));
+    // Opening it takes it off Upcoming; a block hides a host's schedules too.
+    let later = s.schedule(&ann.id, new("Later", NOW + 7200), NOW).unwrap();
+    assert!(s.open_schedule(&ann.id, &talk.id, "room-1").unwrap());
+    assert!(
+        !s.open_schedule(&bob.id, &later.id, "room-2").unwrap(),
+        "not Bob's"
+    );
+    let ids: Vec<String> = s
+        .upcoming(&bob.id, NOW, 10)
+        .unwrap()
+        .into_iter()
+        .map(|x| x.id)
+        .collect();
+    assert_eq!(ids, [later.id.as_str()]);
+    s.block(&ann.id, &bob.id, NOW).unwrap();
+    assert!(s.upcoming(&bob.id, NOW, 10).unwrap().is_empty());
+    assert!(!s.cancel_schedule(&bob.id, &later.id).unwrap());
+    assert!(s.cancel_schedule(&ann.id, &later.id).unwrap());
+    for i in 1..MAX_UPCOMING_PER_HOST {
+        s.schedule(&cat.id, new(&format!("R{i}"), NOW + 100 + i as u64), NOW)
+            .unwrap();
+    }
+    s.schedule(&cat.id, new("Last one", NOW + 500), NOW)
+        .unwrap();
+    assert!(matches!(
+        s.schedule(&cat.id, new("Too many", NOW + 600), NOW),
+        Err(Error::Invalid(_))
+    ));
+}

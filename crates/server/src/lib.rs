@@ -230,6 +230,7 @@ pub async fn start(
         .context("loading the Web Push key")?;
     let accounts = Arc::new(account::AccountService::new(
         account_store.clone(),
+        account_store.clone(),
         account::PushService {
             store: account_store,
             sender: Arc::new(push),

@@ -63,12 +63,17 @@ pub struct Notice {
     pub tag: String,
 }
 
+type HttpsClient = hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    http_body_util::Full<bytes::Bytes>,
+>;
+
 /// The server's Web Push sender.
 pub struct Push {
     key: ES256KeyPair,
     public_key: String,
     settings: PushSettings,
-    client: reqwest::Client,
+    client: HttpsClient,
     in_flight: Arc<tokio::sync::Semaphore>,
     /// (follower, followed) → when the follower was last pushed about them.
     recent: Mutex<HashMap<(String, String), Instant>>,
@@ -95,11 +100,15 @@ impl Push {
         };
         let public_key =
             URL_SAFE_NO_PAD.encode(key.public_key().public_key().to_bytes_uncompressed());
-        let client = reqwest::Client::builder()
-            .use_preconfigured_tls(tls_config())
-            .timeout(SEND_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
+        // Redirects are not followed (a push service does not redirect).
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls_config())
+            .https_or_http()
+            .enable_http1()
+            .build();
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build(https);
         Ok(Self {
             key,
             public_key,
@@ -201,27 +210,27 @@ impl Push {
                 return;
             }
         };
-        let (parts, body) = request.into_parts();
-        let mut headers = parts.headers;
-        headers.insert("urgency", reqwest::header::HeaderValue::from_static("high"));
-        if let Ok(value) = reqwest::header::HeaderValue::from_str(topic) {
-            headers.insert("topic", value);
+        let (mut parts, body) = request.into_parts();
+        parts
+            .headers
+            .insert("urgency", axum::http::HeaderValue::from_static("high"));
+        if let Ok(value) = axum::http::HeaderValue::from_str(topic) {
+            parts.headers.insert("topic", value);
         }
-        let sent = self
-            .client
-            .post(parts.uri.to_string())
-            .headers(headers)
-            .body(body)
-            .send()
-            .await;
-        match sent.map(|r| r.status()) {
-            Ok(status) if status.is_success() => {}
-            Ok(status) if status == 404 || status == 410 => {
-                // The browser unsubscribed or the subscription expired.
-                let _ = store.drop_push_endpoint(&sub.endpoint);
+        let request = axum::http::Request::from_parts(parts, http_body_util::Full::from(body));
+        let sent = tokio::time::timeout(SEND_TIMEOUT, self.client.request(request)).await;
+        match sent {
+            Ok(Ok(response)) => {
+                let status = response.status();
+                if status == 404 || status == 410 {
+                    // The browser unsubscribed or the subscription expired.
+                    let _ = store.drop_push_endpoint(&sub.endpoint);
+                } else if !status.is_success() {
+                    tracing::info!(%status, "push refused by the push service");
+                }
             }
-            Ok(status) => tracing::info!(%status, "push refused by the push service"),
-            Err(e) => tracing::info!(error = %e, "push not delivered"),
+            Ok(Err(e)) => tracing::info!(error = %e, "push not delivered"),
+            Err(_) => tracing::info!("push timed out"),
         }
     }
 

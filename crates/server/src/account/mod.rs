@@ -17,6 +17,7 @@
 mod avatar;
 mod handlers;
 mod push;
+mod schedules;
 pub mod session;
 mod social;
 
@@ -55,6 +56,8 @@ pub struct AccountService {
     pub store: Arc<dyn Accounts>,
     /// Web Push.
     pub push: PushService,
+    /// Scheduled rooms and reminders.
+    pub schedules: Arc<dyn podium_accounts::ScheduleStore>,
     /// Password hashes and image decodes running at once (each takes tens of MiB and a core).
     pub heavy: Arc<tokio::sync::Semaphore>,
     by_ip: KeyedRate<IpAddr>,
@@ -63,10 +66,16 @@ pub struct AccountService {
 
 impl AccountService {
     /// Over `store`, limits counted from `origin`.
-    pub fn new(store: Arc<dyn Accounts>, push: PushService, origin: Instant) -> Self {
+    pub fn new(
+        store: Arc<dyn Accounts>,
+        schedules: Arc<dyn podium_accounts::ScheduleStore>,
+        push: PushService,
+        origin: Instant,
+    ) -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Self {
             store,
+            schedules,
             push,
             heavy: Arc::new(tokio::sync::Semaphore::new(cores * 2)),
             by_ip: KeyedRate::per_minute(ATTEMPTS_PER_IP, origin),
@@ -131,6 +140,17 @@ pub fn routes() -> Router<AppState> {
         .route("/api/users/{id}/block", delete(social::unblock))
         .route("/api/account/blocked", get(social::blocked))
         .route("/api/push/key", get(push::key))
+        .route(
+            "/api/schedules",
+            get(schedules::upcoming).post(schedules::create),
+        )
+        .route("/api/schedules/{id}", delete(schedules::cancel))
+        .route("/api/schedules/{id}/opened", post(schedules::opened))
+        .route(
+            "/api/schedules/{id}/remind",
+            post(schedules::remind).delete(schedules::forget),
+        )
+        .route("/api/users/{id}/schedules", get(schedules::of_user))
         .route(
             "/api/account/push",
             post(push::subscribe).delete(push::unsubscribe),

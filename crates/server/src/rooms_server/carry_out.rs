@@ -127,7 +127,7 @@ impl Gateway {
     }
 
     /// Emits to one client, handling a client that is not reading.
-    fn emit_to(&self, socket: &SocketRef, event: &str, args: &[Value]) {
+    pub(super) fn emit_to(&self, socket: &SocketRef, event: &str, args: &[Value]) {
         if delivery::emit(&self.app.rooms_overflow, socket, event, &EmitArgs(args))
             == Sent::Overflowed
         {

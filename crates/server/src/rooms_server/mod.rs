@@ -28,6 +28,7 @@ mod carry_out;
 pub mod commands;
 pub mod content;
 pub mod delivery;
+mod reminders;
 pub mod throttle;
 
 use authority::{Answer, Authority, RequestKind};
@@ -91,6 +92,8 @@ pub(crate) struct AccountTag {
 /// How often the sessions of signed-in sockets are checked: a socket whose session ended
 /// (signed out elsewhere, password changed) is disconnected.
 const SESSION_CHECK_EVERY: Duration = Duration::from_secs(5);
+/// How often due reminders of scheduled rooms are looked for (a reminder is at most this late).
+const REMINDERS_EVERY: Duration = Duration::from_secs(5);
 
 /// Where the authority is.
 #[derive(Clone)]
@@ -206,6 +209,12 @@ pub fn layer(app: AppState, settings: RoomsSettings) -> SocketIoLayer {
         SESSION_CHECK_EVERY,
         gateway.app.shutdown.clone(),
         move || checking.end_ended_sessions(),
+    ));
+    let reminding = gateway.clone();
+    tokio::spawn(crate::every(
+        REMINDERS_EVERY,
+        gateway.app.shutdown.clone(),
+        move || reminding.send_due_reminders(crate::state::unix_now()),
     ));
     let throttle = gateway.throttle.clone();
     tokio::spawn(crate::every(

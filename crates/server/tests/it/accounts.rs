@@ -379,6 +379,22 @@ async fn a_restart_keeps_accounts_sessions_and_follows() {
         .post(&format!("/api/users/{ann_id}/follow"), json!({}))
         .await;
     assert_eq!(status, StatusCode::OK);
+    let starts = podium_server::state::unix_now() + 3600;
+    let (status, scheduled, _) = ann
+        .post(
+            "/api/schedules",
+            json!({"title": "Friday talk", "startsAt": starts}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{scheduled}");
+    let schedule = scheduled["data"]["schedule"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, _, _) = bob
+        .post(&format!("/api/schedules/{schedule}/remind"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
     first.stop();
     first.keep_dir = true;
     drop(first);
@@ -399,4 +415,11 @@ async fn a_restart_keeps_accounts_sessions_and_follows() {
     assert_eq!(status, StatusCode::OK);
     let (_, followers) = again.get(&format!("/api/users/{ann_id}/followers")).await;
     assert_eq!(followers["data"][0]["username"], "Bob");
+    let (_, upcoming) = bob.get("/api/schedules").await;
+    let kept = &upcoming["data"]["schedules"][0];
+    assert_eq!(
+        (&kept["title"], &kept["remindMe"], &kept["startsAt"]),
+        (&json!("Friday talk"), &json!(true), &json!(starts)),
+        "the schedule and the reminder survived: {upcoming}"
+    );
 }
