@@ -2,7 +2,9 @@
 // audience. Everyone signed in with an account can follow or block a member who has one;
 // moderators (the host and the co-hosts the host named) also move them on and off the stage,
 // mute them, stop their chat, name or unname co-hosts, and remove them (for now or for good).
-import { setBlocked, setFollowing, userProfile } from '/app-account.js';
+import {
+  api, setBlocked, setFollowing, userProfile,
+} from '/app-account.js';
 import { canModerate, participant } from '/app-store.js';
 import {
   avatar, busy, h, icon, openDialog, toast, toastError,
@@ -23,11 +25,11 @@ const setModerator = (page, userId, on) => attempt(page, 'Could not change the c
 const muteChat = (page, userId, muted) => attempt(page, 'Could not change their chat', 'mute-chat', userId, muted);
 const kick = (page, userId, ban) => attempt(page, 'Could not remove', 'kick-user', userId, { ban });
 
-/** Whether I can open a sheet for this member at all. */
+/** Whether I can open a sheet for this member at all (anyone signed in can report). */
 export function hasActions(page, room, p) {
   if (!p || p.id === page.myId) return false;
   const moderating = canModerate(room, page.myId) && (p.id !== room.ownerId || room.ownerId === page.myId);
-  return moderating || (!!page.app.account && !!p.accountId);
+  return moderating || !!page.app.account;
 }
 
 /** The action sheet for one member. */
@@ -61,6 +63,11 @@ export function openActions(page, userId) {
       p.invited && !onStage ? act('withdraw', 'Withdraw the invitation', 'down', () => promote(page, userId, false)) : null,
       act(p.chatMuted ? 'unmute-chat' : 'mute-chat', p.chatMuted ? 'Allow their messages' : 'Turn off their messages', 'chat', () => muteChat(page, userId, !p.chatMuted)),
       act('kick', 'Remove from room', 'kick', () => confirmKick(page, userId), 'danger')) : null);
+  if (page.app.account) {
+    content.append(h('div', { class: 'sheet-actions' }, act('report', 'Report to the server’s operator', 'warn', () => reportDialog(page, {
+      kind: 'user', target: p.accountId ?? p.username, targetName: p.username, roomId: page.roomId,
+    }))));
+  }
   dialog = openDialog({ title: p.username, content, labelledBy: 'actions-title', className: 'dialog-sheet' });
   dialog.dataset.userId = userId;
   if (page.app.account && p.accountId) fillSocial(page, social, p, () => dialog.close());
@@ -155,5 +162,49 @@ export function handDialog(page, onSubmit) {
   });
   dialog = openDialog({ title: 'Say why', content: form, labelledBy: 'hand-title' });
   reason.focus();
+  return dialog;
+}
+
+const REASONS = [
+  ['spam', 'Spam or scam'],
+  ['harassment', 'Harassment or bullying'],
+  ['hate', 'Hate speech'],
+  ['sexual', 'Sexual content'],
+  ['violence', 'Violence or threats'],
+  ['other', 'Something else'],
+];
+
+/** Reports a person or a room to the server's operator (stored; listed in the admin API). */
+export function reportDialog(page, target) {
+  const reason = h('select', { id: 'report-reason', name: 'reason', required: true },
+    REASONS.map(([value, label]) => h('option', { value }, label)));
+  const details = h('textarea', { id: 'report-details', name: 'details', rows: 3, maxlength: 2000, placeholder: 'What happened? (optional)' });
+  const error = h('p', { class: 'field-error', id: 'report-error', role: 'alert', hidden: true });
+  const submit = h('button', { type: 'submit', class: 'btn btn-danger', id: 'report-submit' }, 'Send report');
+  let dialog;
+  const form = h('form', { class: 'form', id: 'report-form' },
+    h('p', { class: 'dialog-text' }, `The operator of this server reads reports and can act on them. ${target.targetName} is not told who reported.`),
+    h('label', { class: 'label', for: 'report-reason' }, 'Reason'), reason,
+    h('label', { class: 'label', for: 'report-details' }, 'Details'), details,
+    error,
+    h('div', { class: 'dialog-actions' },
+      h('button', { type: 'button', class: 'btn btn-ghost', onclick: () => dialog.close() }, 'Cancel'),
+      submit));
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    try {
+      await busy(submit, () => api('POST', '/api/reports', {
+        body: { ...target, reason: reason.value, details: details.value },
+        csrf: page.app.account.csrf,
+      }), 'Sending…');
+      dialog.close();
+      toast('Thank you. Your report went to the server’s operator.', { kind: 'success', id: 'report' });
+    } catch (err) {
+      error.textContent = err.message;
+      error.hidden = false;
+    }
+  });
+  dialog = openDialog({ title: `Report ${target.targetName}`, content: form, labelledBy: 'report-title' });
+  page.reportDialog = dialog;
   return dialog;
 }

@@ -8,7 +8,7 @@ import { RoomMedia, SPEAKING_LEVEL } from '/app-media.js';
 import { RoomChat } from '/app-room-chat.js';
 import { inviteDialog, leaveDialog } from '/app-room-dialogs.js';
 import {
-  handDialog, muteSpeaker, openActions, promote,
+  handDialog, muteSpeaker, openActions, promote, reportDialog,
 } from '/app-room-moderation.js';
 import { WatchParty, watchPartyDialog } from '/app-watch-party.js';
 import {
@@ -251,6 +251,7 @@ export class RoomPage {
     this.contentDialog?.close();
     this.actionDialog?.close();
     this.handDialog?.close();
+    this.reportDialog?.close();
     this.store.removeEventListener('change', this.onStoreChange);
     this.store.removeEventListener('room-removed', this.onRoomRemoved);
     // A private room is not announced to non-members: out of it, we would not hear it end.
@@ -607,6 +608,9 @@ export class RoomPage {
     setChildren(els.meta,
       h('span', { class: 'pill pill-kind' }, icon(room.audioOnly ? 'audio' : 'video'), room.audioOnly ? 'Audio room' : 'Video room'),
       privacyPill(room),
+      this.app.account && role !== 'owner' ? h('button', {
+        type: 'button', class: 'btn btn-ghost btn-sm', id: 'report-room', onclick: () => reportDialog(this, { kind: 'room', target: room.id, targetName: room.name, roomId: room.id }),
+      }, icon('warn'), 'Report') : null,
       room.inviteSecret ? h('button', {
         type: 'button', class: 'btn btn-ghost btn-sm', id: 'copy-invite', onclick: () => this.copyInvite(room),
       }, icon('link'), 'Copy invite link') : null,

@@ -8,7 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  launchBrowser, openPage, startServer, useServerAndBrowser, withDiagnostics,
+  adminRequest, launchBrowser, openPage, startServer, useServerAndBrowser, withDiagnostics,
 } from './helpers.js';
 import { botUser, tileSel, waitFor } from './rooms-helpers.js';
 
@@ -35,7 +35,7 @@ async function openSheet(page, userId) {
   await page.waitForSelector(`dialog[data-user-id="${userId}"]`);
 }
 
-test('follow, consent, co-hosts, chat, reactions, bans and a restart', { timeout: 150_000 }, async () => {
+test('follow, consent, co-hosts, chat, reactions, reports, bans and a restart', { timeout: 150_000 }, async () => {
   const ava = await openPage(env.browser, env.server, 'ava', { path: '/' });
   // Cookies are per site: Ben uses the other loopback name, Cy a browser of his own.
   const benUrl = env.server.url.replace('127.0.0.1', 'localhost');
@@ -121,6 +121,21 @@ test('follow, consent, co-hosts, chat, reactions, bans and a restart', { timeout
         return errors;
       }, roomId);
       assert.ok(refused.length >= 1 && refused.every((m) => m === 'You are sending too fast; wait a moment'), JSON.stringify(refused));
+
+      // Ben reports Cy to the operator, who finds it in the admin API.
+      await openSheet(ben, c.user);
+      await ben.click('[data-action="report"]');
+      await ben.selectOption('#report-reason', 'spam');
+      await ben.fill('#report-details', 'Posts markup in the chat');
+      await ben.click('#report-submit');
+      await waitFor(ben, 'the report thanked', () => !!document.querySelector('[data-toast-id="report"]'));
+      const { status, body } = await adminRequest(env.server, 'GET', '/api/admin/reports');
+      assert.equal(status, 200);
+      const [report] = body.data.reports;
+      assert.deepEqual(
+        [report.kind, report.target, report.targetName, report.roomId, report.reason, report.details, report.reporterName],
+        ['user', c.account, 'Cy Listener', roomId, 'spam', 'Posts markup in the chat', 'Ben Speaker'],
+      );
 
       // Ava removes and bans Cy: he is sent out and cannot come back, even after a reload.
       await openSheet(ava, c.user);

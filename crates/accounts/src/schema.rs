@@ -74,6 +74,21 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         account_id  TEXT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
         PRIMARY KEY (schedule_id, account_id)
     ) STRICT, WITHOUT ROWID;",
+    // 4: reports of people and rooms to the server's operator.
+    "CREATE TABLE reports (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        reporter    TEXT    NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+        kind        TEXT    NOT NULL CHECK (kind IN ('user', 'room')),
+        target      TEXT    NOT NULL,
+        target_name TEXT    NOT NULL DEFAULT '',
+        room_id     TEXT,
+        reason      TEXT    NOT NULL,
+        details     TEXT    NOT NULL DEFAULT '',
+        created_at  INTEGER NOT NULL,
+        resolved_at INTEGER
+    ) STRICT;
+    CREATE INDEX reports_open ON reports (resolved_at, id);
+    CREATE INDEX reports_by_reporter ON reports (reporter, created_at);",
 ];
 
 /// The schema version this code creates and understands.

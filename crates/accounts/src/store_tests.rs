@@ -430,3 +430,53 @@ fn schedules_upcoming_for_followers_and_reminders_sent_once() {
         Err(Error::Invalid(_))
     ));
 }
+
+#[test]
+fn reports_are_stored_listed_resolved_and_bounded() {
+    use crate::{NewReport, ReportStore, MAX_REPORTS_PER_DAY};
+    let s = store();
+    let ann = user(&s, "Ann");
+    let new = |reason: &str| NewReport {
+        kind: "user".into(),
+        target: "u-bob".into(),
+        target_name: "Bob".into(),
+        room_id: Some("room-1".into()),
+        reason: reason.into(),
+        details: " Spammed the chat <script> ".into(),
+    };
+    let filed = s.report(&ann.id, new("spam"), NOW).unwrap();
+    assert_eq!(
+        (filed.reporter_name.as_str(), filed.details.as_str()),
+        ("Ann", "Spammed the chat <script>")
+    );
+    assert!(matches!(
+        s.report(&ann.id, new("boring"), NOW),
+        Err(Error::Invalid(_))
+    ));
+    let room = NewReport {
+        kind: "room".into(),
+        target: "room-1".into(),
+        room_id: None,
+        ..new("hate")
+    };
+    s.report(&ann.id, room, NOW).unwrap();
+    assert_eq!(s.reports(true, 10).unwrap().len(), 2);
+    assert!(s.resolve_report(filed.id, NOW + 5).unwrap());
+    assert!(!s.resolve_report(filed.id, NOW + 6).unwrap(), "once");
+    let open = s.reports(true, 10).unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].kind, "room");
+    assert_eq!(s.reports(false, 10).unwrap()[1].resolved_at, Some(NOW + 5));
+    for _ in 2..MAX_REPORTS_PER_DAY {
+        s.report(&ann.id, new("other"), NOW + 10).unwrap();
+    }
+    assert!(matches!(
+        s.report(&ann.id, new("other"), NOW + 10),
+        Err(Error::Invalid(_))
+    ));
+    assert!(
+        s.report(&ann.id, new("other"), NOW + 24 * 3600 + 20)
+            .is_ok(),
+        "a day later"
+    );
+}

@@ -8,6 +8,9 @@
 //! * `POST   /api/admin/kick` — end sessions: `{streamName, sourceId}` (publisher of a source,
 //!   `sourceId: null` = main), `{streamName, subscriberId}` (one viewer), or `{streamName}` (all).
 //! * `GET    /api/admin/sessions` — live sessions.
+//! * `GET    /api/admin/reports` — reports people filed about people and rooms, newest first
+//!   (`?all=true` includes resolved ones).
+//! * `POST   /api/admin/reports/{id}/resolve` — marks one handled.
 
 use axum::extract::rejection::JsonRejection;
 use std::net::SocketAddr;
@@ -34,6 +37,50 @@ pub fn routes() -> Router<AppState> {
         .route("/api/admin/tokens/{id}", delete(revoke_token))
         .route("/api/admin/kick", post(kick))
         .route("/api/admin/sessions", get(list_sessions))
+        .route("/api/admin/reports", get(list_reports))
+        .route("/api/admin/reports/{id}/resolve", post(resolve_report))
+}
+
+/// Most reports one listing returns.
+const REPORTS_LISTED: usize = 500;
+
+#[derive(Deserialize)]
+struct ReportsQuery {
+    #[serde(default)]
+    all: bool,
+}
+
+async fn list_reports(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    axum::extract::Query(query): axum::extract::Query<ReportsQuery>,
+) -> Result<Json<Value>, Refusal> {
+    authorize(&state, peer, &headers)?;
+    let reports = state
+        .accounts
+        .reports
+        .reports(!query.all, REPORTS_LISTED)
+        .map_err(|e| Refusal(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok(success(json!({ "reports": reports })))
+}
+
+async fn resolve_report(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(id): Path<u64>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, Refusal> {
+    authorize(&state, peer, &headers)?;
+    let changed = state
+        .accounts
+        .reports
+        .resolve_report(id, unix_now())
+        .map_err(|e| Refusal(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    if !changed {
+        return Err(Refusal(StatusCode::NOT_FOUND, "No such open report".into()));
+    }
+    Ok(success(json!({ "resolved": id })))
 }
 
 fn success(data: Value) -> Json<Value> {

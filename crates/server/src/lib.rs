@@ -225,16 +225,11 @@ pub async fn start(
     let account_store =
         podium_accounts::AccountStore::open(config.data_dir.join(account::ACCOUNTS_DB_FILE))
             .context("opening the accounts database")?;
-    let account_store = Arc::new(account_store);
     let push = push::Push::load_or_create(&config.data_dir, config.push.clone())
         .context("loading the Web Push key")?;
     let accounts = Arc::new(account::AccountService::new(
-        account_store.clone(),
-        account_store.clone(),
-        account::PushService {
-            store: account_store,
-            sender: Arc::new(push),
-        },
+        account::Stores::sqlite(Arc::new(account_store)),
+        Arc::new(push),
         std::time::Instant::now(),
     ));
     let sessions = Arc::new(policy::sessions::Sessions::default());

@@ -17,6 +17,7 @@
 mod avatar;
 mod handlers;
 mod push;
+mod reports;
 mod schedules;
 pub mod session;
 mod social;
@@ -42,6 +43,31 @@ const ATTEMPTS_PER_IP: u32 = 20;
 /// Sign-in attempts per username per minute (whoever tries).
 const ATTEMPTS_PER_NAME: u32 = 10;
 
+/// The stores behind the accounts (one SQLite file by default; each a trait, so a server
+/// database can replace it).
+pub struct Stores {
+    /// Accounts, sessions, follows, blocks.
+    pub accounts: Arc<dyn Accounts>,
+    /// Scheduled rooms and reminders.
+    pub schedules: Arc<dyn podium_accounts::ScheduleStore>,
+    /// Reports to the operator.
+    pub reports: Arc<dyn podium_accounts::ReportStore>,
+    /// Web Push subscriptions.
+    pub pushes: Arc<dyn podium_accounts::PushStore>,
+}
+
+impl Stores {
+    /// Every store in one SQLite database.
+    pub fn sqlite(store: Arc<podium_accounts::AccountStore>) -> Self {
+        Self {
+            accounts: store.clone(),
+            schedules: store.clone(),
+            reports: store.clone(),
+            pushes: store,
+        }
+    }
+}
+
 /// Where Web Push subscriptions are kept and the sender that uses them.
 pub struct PushService {
     /// The subscriptions.
@@ -58,6 +84,8 @@ pub struct AccountService {
     pub push: PushService,
     /// Scheduled rooms and reminders.
     pub schedules: Arc<dyn podium_accounts::ScheduleStore>,
+    /// Reports to the operator.
+    pub reports: Arc<dyn podium_accounts::ReportStore>,
     /// Password hashes and image decodes running at once (each takes tens of MiB and a core).
     pub heavy: Arc<tokio::sync::Semaphore>,
     by_ip: KeyedRate<IpAddr>,
@@ -66,17 +94,16 @@ pub struct AccountService {
 
 impl AccountService {
     /// Over `store`, limits counted from `origin`.
-    pub fn new(
-        store: Arc<dyn Accounts>,
-        schedules: Arc<dyn podium_accounts::ScheduleStore>,
-        push: PushService,
-        origin: Instant,
-    ) -> Self {
+    pub fn new(stores: Stores, sender: Arc<crate::push::Push>, origin: Instant) -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Self {
-            store,
-            schedules,
-            push,
+            store: stores.accounts,
+            schedules: stores.schedules,
+            reports: stores.reports,
+            push: PushService {
+                store: stores.pushes,
+                sender,
+            },
             heavy: Arc::new(tokio::sync::Semaphore::new(cores * 2)),
             by_ip: KeyedRate::per_minute(ATTEMPTS_PER_IP, origin),
             by_name: KeyedRate::per_minute(ATTEMPTS_PER_NAME, origin),
@@ -151,6 +178,7 @@ pub fn routes() -> Router<AppState> {
             post(schedules::remind).delete(schedules::forget),
         )
         .route("/api/users/{id}/schedules", get(schedules::of_user))
+        .route("/api/reports", post(reports::file))
         .route(
             "/api/account/push",
             post(push::subscribe).delete(push::unsubscribe),
