@@ -13,6 +13,8 @@ command -v cmake >/dev/null 2>&1 || need_apt+=(cmake)
 command -v ffmpeg >/dev/null 2>&1 || need_apt+=(ffmpeg)
 # redis-server is the cluster's shared state in the cluster tests (each starts its own).
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+# Colour emoji for the rooms app's reactions (the screenshots the browser tests take).
+[ -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || need_apt+=(fonts-noto-color-emoji)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "==> installing Debian packages: ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

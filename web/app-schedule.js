@@ -37,9 +37,12 @@ export function upcomingSection(app) {
 
   function update(li, s) {
     const mine = s.host === app.account?.account.id;
+    // Past its time and not opened yet: the host may still start it (for a while).
+    const due = s.startsAt * 1000 <= Date.now();
     li.dataset.scheduleId = s.id;
+    li.classList.toggle('is-due', due);
     setChildren(li,
-      h('div', { class: 'upcoming-when' }, when(s.startsAt)),
+      h('div', { class: 'upcoming-when' }, due ? 'Starting now' : when(s.startsAt)),
       h('div', { class: 'upcoming-text' },
         h('strong', { class: 'upcoming-title' }, s.title),
         h('span', { class: 'upcoming-host' }, mine ? 'You host' : `Hosted by ${s.hostName}`),
@@ -50,6 +53,7 @@ export function upcomingSection(app) {
             h('button', { type: 'button', class: 'btn btn-primary btn-sm', dataset: { action: 'start' }, onclick: (e) => busy(e.currentTarget, () => start(s)) }, 'Start now'),
             h('button', { type: 'button', class: 'btn btn-ghost btn-sm', dataset: { action: 'cancel' }, onclick: (e) => busy(e.currentTarget, () => cancel(s)) }, 'Cancel'),
           ]
+          : due ? h('span', { class: 'muted-text' }, 'Waiting for the host')
           : h('button', {
             type: 'button',
             class: `btn btn-sm ${s.remindMe ? 'btn-ghost' : 'btn-primary'}`,

@@ -20,6 +20,7 @@ import { Store } from '/app-store.js';
 import { renderLobby } from '/app-lobby.js';
 import { RoomPage } from '/app-room.js';
 import { accountForm, accountSignOut, currentAccount } from '/app-account.js';
+import { renderProfile } from '/app-profile.js';
 import { pushButton } from '/app-push.js';
 import {
   avatar, busy, h, icon, setChildren, toast, toastError,
@@ -318,7 +319,9 @@ function renderUser() {
     return;
   }
   setChildren(userSlot,
-    h('span', { class: 'user-chip', title: `Signed in as ${me.username}` }, avatar(me, 'xs'), h('span', { class: 'user-name', id: 'me-name' }, me.username)),
+    app.account
+      ? h('a', { class: 'user-chip', id: 'my-profile', href: `#/u/${encodeURIComponent(me.username)}`, title: `Your profile (${me.username})` }, avatar(me, 'xs'), h('span', { class: 'user-name', id: 'me-name' }, me.username))
+      : h('span', { class: 'user-chip', title: `Signed in as ${me.username}` }, avatar(me, 'xs'), h('span', { class: 'user-name', id: 'me-name' }, me.username)),
     app.account ? pushButton(app, renderUser) : null,
     h('button', { type: 'button', class: 'btn btn-ghost btn-sm', id: 'sign-out', onclick: () => whenExitConfirmed(() => signOut({ endSession: true })) }, 'Sign out'));
 }
@@ -398,6 +401,14 @@ function parseHash(hash) {
       return { invalid: true };
     }
   }
+  const person = /^#\/u\/(.+)$/.exec(hash);
+  if (person) {
+    try {
+      return { profile: decodeURIComponent(person[1]) };
+    } catch {
+      return { invalid: true };
+    }
+  }
   if (hash === '' || hash === '#' || hash === '#/') return {};
   return { unknown: true };
 }
@@ -442,7 +453,15 @@ function route() {
     }
     return;
   }
-  if (roomId) {
+  app.profile?.destroy();
+  app.profile = null;
+  if (target.profile) {
+    app.room?.destroy({ leave: true });
+    app.room = null;
+    app.lobby?.destroy();
+    app.lobby = null;
+    app.profile = renderProfile(main, app, target.profile);
+  } else if (roomId) {
     if (app.room?.roomId === roomId) return;
     app.room?.destroy({ leave: true });
     app.lobby?.destroy();

@@ -27,10 +27,10 @@ async function signUp(username) {
   return { ...body.data, cookie };
 }
 
-/** A socket.io client whose handshake sends `cookie`. */
-async function clientWithCookie(cookie) {
+/** A socket.io client whose handshake sends `cookie` (and `origin`, as a page would). */
+async function clientWithCookie(cookie, origin) {
   const socket = io(`${env.server.url}/socket.io/`, {
-    transports: ['websocket'], reconnection: false, forceNew: true, extraHeaders: { cookie },
+    transports: ['websocket'], reconnection: false, forceNew: true, extraHeaders: origin ? { cookie, origin } : { cookie },
   });
   socket.seen = [];
   socket.onAny((name, ...args) => socket.seen.push({ name, args }));
@@ -47,6 +47,14 @@ test('a signed-in socket is its account in the rooms; guests cannot take account
     assert.equal(auth.data.user.username, 'Ann Lee', 'the account’s name, whatever was typed');
     assert.equal(auth.data.user.accountId, ann.account.id);
     assert.ok(auth.data.resumeSecret);
+    // A page of another site cannot use the visitor's cookie to be them in the rooms.
+    const hijack = await clientWithCookie(ann.cookie, 'http://evil.example');
+    const refusedOrigin = await call(hijack, 'authenticate', 'Ann Lee', { answersInvitations: true });
+    assert.equal(refusedOrigin.error, "Sign in from this server's own pages");
+    const ours = await clientWithCookie(ann.cookie, env.server.url);
+    const fromOurPage = await call(ours, 'authenticate', 'x', { answersInvitations: true });
+    assert.ok(fromOurPage.error === undefined || /taken/.test(fromOurPage.error), JSON.stringify(fromOurPage));
+    ours.disconnect();
 
     const guest = await sio.client();
     for (const name of ['ann lee', 'ANN LEE', '\u0430nn Lee']) {

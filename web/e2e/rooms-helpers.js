@@ -130,3 +130,32 @@ export async function botUser(server, sockets, name) {
   });
   return { socket, call, id: user.id, user, name, seen, waitEvent };
 }
+
+/** A password strong enough for sign-up (the tests' accounts all use it). */
+export const ACCOUNT_PASSWORD = 'amber-lantern-73-oboes';
+
+/**
+ * Opens the app at `url` (or stays, when `url` is null) and creates account `name` with the
+ * sign-in page's account form; returns `{user, account}` (the rooms user id, the account id).
+ */
+export async function signUpInPage(page, url, name) {
+  if (url) await page.goto(`${url}/`);
+  await page.fill('#account-username', name);
+  await page.fill('#account-password', ACCOUNT_PASSWORD);
+  await page.click('#account-signup');
+  await page.waitForSelector('#live-title', { timeout: 15_000 });
+  await waitFor(page, `signed in as ${name}`, (n) => document.getElementById('me-name')?.textContent === n, name);
+  return page.evaluate(() => ({ user: window.podiumApp.store.me.id, account: window.podiumApp.account.account.id }));
+}
+
+/** The account API from inside a signed-in page, with its CSRF token: `[status, data]`. */
+export function apiInPage(page, method, urlPath, body) {
+  return page.evaluate(async ([m, p, b]) => {
+    const r = await fetch(p, {
+      method: m,
+      headers: { 'content-type': 'application/json', 'x-csrf-token': window.podiumApp.account.csrf },
+      body: b === undefined ? undefined : JSON.stringify(b),
+    });
+    return [r.status, (await r.json()).data];
+  }, [method, urlPath, body]);
+}

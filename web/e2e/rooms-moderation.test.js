@@ -5,28 +5,20 @@
 // stage; Cy's chat message with markup arrives as text and his reaction floats over the host's
 // tile; Ava removes and bans Cy, who cannot come back; a server restart keeps the accounts and
 // the follow.
+import path from 'node:path';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  adminRequest, launchBrowser, openPage, startServer, useServerAndBrowser, withDiagnostics,
+  adminRequest, launchBrowser, openPage, RESULTS_DIR, startServer, useServerAndBrowser, withDiagnostics,
 } from './helpers.js';
-import { botUser, tileSel, waitFor } from './rooms-helpers.js';
+import {
+  botUser, signUpInPage as signUp, tileSel, waitFor,
+} from './rooms-helpers.js';
 
 const sockets = [];
 const env = useServerAndBrowser({ teardown: () => { for (const s of sockets) s.disconnect(); } });
-const PASSWORD = 'amber-lantern-73-oboes';
 /** Markup a careless page would run: it must show as text. */
 const HOSTILE = '<img src=x onerror="window.__xss=1"><b>bold?</b> hi';
-
-async function signUp(page, url, name) {
-  await page.goto(`${url}/`);
-  await page.fill('#account-username', name);
-  await page.fill('#account-password', PASSWORD);
-  await page.click('#account-signup');
-  await page.waitForSelector('#live-title', { timeout: 15_000 });
-  await waitFor(page, `signed in as ${name}`, (n) => document.getElementById('me-name')?.textContent === n, name);
-  return page.evaluate(() => ({ user: window.podiumApp.store.me.id, account: window.podiumApp.account.account.id }));
-}
 
 /** Opens the action sheet for `userId` (their tile on stage, or their line in the audience). */
 async function openSheet(page, userId) {
@@ -37,6 +29,7 @@ async function openSheet(page, userId) {
 
 test('follow, consent, co-hosts, chat, reactions, reports, bans and a restart', { timeout: 150_000 }, async () => {
   const ava = await openPage(env.browser, env.server, 'ava', { path: '/' });
+  await ava.setViewportSize({ width: 1280, height: 860 });
   // Cookies are per site: Ben uses the other loopback name, Cy a browser of his own.
   const benUrl = env.server.url.replace('127.0.0.1', 'localhost');
   const ben = await env.browser.context.newPage();
@@ -112,6 +105,11 @@ test('follow, consent, co-hosts, chat, reactions, reports, bans and a restart', 
       for (const page of [ava, ben]) {
         await waitFor(page, 'the reaction over a speaker', () => !!document.querySelector('#stage .tile .reaction-float[data-emoji="👏"]'));
       }
+      // The room with its chat, as the host sees it (the README's screenshot).
+      await ava.evaluate(() => window.podiumApp.call('send-message', window.podiumApp.room.roomId, 'Welcome everyone! Questions go in the queue.'));
+      await waitFor(ava, 'the host’s message', () => document.querySelectorAll('#chat-list .chat-message').length === 2);
+      await ava.evaluate(() => document.getElementById('toasts').replaceChildren());
+      await ava.screenshot({ path: path.join(RESULTS_DIR, 'rooms-room-chat.png') });
       // Too fast is refused cleanly (the server's pace: a burst of 5, then one a second).
       const refused = await ben.evaluate(async (id) => {
         const errors = [];

@@ -4,32 +4,15 @@
 // are refused with a clear message.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { openPage, useServerAndBrowser, withDiagnostics } from './helpers.js';
-import { waitFor } from './rooms-helpers.js';
+import path from 'node:path';
+import {
+  openPage, RESULTS_DIR, useServerAndBrowser, withDiagnostics,
+} from './helpers.js';
+import { apiInPage as call, signUpInPage, waitFor } from './rooms-helpers.js';
+
+const signUp = async (page, url, name) => (await signUpInPage(page, url, name)).account;
 
 const env = useServerAndBrowser();
-const PASSWORD = 'saffron-harbor-27-owls';
-
-async function signUp(page, url, name) {
-  await page.goto(`${url}/`);
-  await page.fill('#account-username', name);
-  await page.fill('#account-password', PASSWORD);
-  await page.click('#account-signup');
-  await page.waitForSelector('#live-title', { timeout: 15_000 });
-  return page.evaluate(() => window.podiumApp.account.account.id);
-}
-
-/** The API from inside a page, with its CSRF token: `[status, data]`. */
-function call(page, method, path, body) {
-  return page.evaluate(async ([m, p, b]) => {
-    const r = await fetch(p, {
-      method: m,
-      headers: { 'content-type': 'application/json', 'x-csrf-token': window.podiumApp.account.csrf },
-      body: b === undefined ? undefined : JSON.stringify(b),
-    });
-    return [r.status, (await r.json()).data];
-  }, [method, path, body]);
-}
 
 test('schedule, see it under Upcoming, be reminded, open it with one click', { timeout: 90_000 }, async () => {
   const ava = await openPage(env.browser, env.server, 'ava', { path: '/' });
@@ -80,6 +63,11 @@ test('schedule, see it under Upcoming, be reminded, open it with one click', { t
       assert.equal(title, 'Design crit');
       const [, upcoming] = await call(ben, 'GET', '/api/schedules');
       assert.ok(!upcoming.schedules.some((s) => s.id === crit), 'an opened schedule leaves Upcoming');
+      // The lobby as Ben sees it now (the README's screenshot): Upcoming, and Ava's room live.
+      await ben.setViewportSize({ width: 1280, height: 860 });
+      await waitFor(ben, 'Ava’s room live and marked', () => document.querySelector('#room-list .room-card')?.dataset.followed === 'true');
+      await ben.evaluate(() => document.getElementById('toasts').replaceChildren());
+      await ben.screenshot({ path: path.join(RESULTS_DIR, 'rooms-lobby-upcoming.png') });
     });
   } finally {
     await Promise.all([ava.close(), ben.close()]).catch(() => {});

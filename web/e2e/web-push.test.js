@@ -13,12 +13,13 @@ import http from 'node:http';
 import {
   freeTcpPort, openPage, useServerAndBrowser, withDiagnostics,
 } from './helpers.js';
-import { waitFor } from './rooms-helpers.js';
+import { signUpInPage, waitFor } from './rooms-helpers.js';
+
+const signUp = (page, name) => signUpInPage(page, null, name);
 
 const pushPort = await freeTcpPort();
 const pushOrigin = `http://127.0.0.1:${pushPort}`;
 const env = useServerAndBrowser({ serverArgs: ['--push-insecure-origin', pushOrigin, '--push-contact', 'mailto:ops@podium.test'] });
-const PASSWORD = 'copper-violin-58-tides';
 
 const b64url = (buf) => Buffer.from(buf).toString('base64url');
 const hmac = (key, data) => crypto.createHmac('sha256', key).update(data).digest();
@@ -59,13 +60,6 @@ function verifyVapid(header, serverKey) {
   const valid = crypto.verify('sha256', Buffer.from(`${head}.${claims}`), { key, dsaEncoding: 'ieee-p1363' }, Buffer.from(signature, 'base64url'));
   assert.ok(valid, 'the VAPID signature verifies');
   return JSON.parse(Buffer.from(claims, 'base64url'));
-}
-
-async function signUp(page, name) {
-  await page.fill('#account-username', name);
-  await page.fill('#account-password', PASSWORD);
-  await page.click('#account-signup');
-  await page.waitForSelector('#live-title', { timeout: 15_000 });
 }
 
 test('a follower with the app closed gets an encrypted push that opens the room', { timeout: 90_000 }, async () => {

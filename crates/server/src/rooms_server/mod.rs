@@ -509,6 +509,11 @@ impl Gateway {
             None => None,
         };
         if let (Some(session), Some(token)) = (session, token) {
+            // A page of another site could open this socket with the visitor's cookie (a
+            // sibling subdomain is "same-site", so SameSite does not stop it): the session
+            // counts only from our own pages, or from clients that are not pages (no Origin).
+            crate::account::session::same_origin(&self.app, self.peer(socket), headers)
+                .map_err(|refusal| refusal.1)?;
             // Who this socket is, for notices to the people it follows.
             socket.extensions.insert(AccountTag {
                 account: session.account.id.clone(),

@@ -1,0 +1,187 @@
+// Rooms app: profile pages (`#/u/<username>`, issue 16): avatar, display name, bio, follower
+// and following counts and lists, upcoming rooms; Follow and Block for others; for your own,
+// editing the display name and bio and uploading an avatar (the server checks, resizes and
+// re-encodes it).
+import {
+  api, setBlocked, setFollowing, userProfile,
+} from '/app-account.js';
+import { when } from '/app-schedule.js';
+import {
+  avatar, busy, h, icon, setChildren, toast, toastError,
+} from '/app-ui.js';
+
+/** An account's picture: the uploaded avatar, or initials on a colour. */
+export function accountAvatar(account, size = 'lg') {
+  if (!account.avatarVersion) return avatar({ username: account.displayName || account.username }, size);
+  return h('img', {
+    class: `avatar avatar-${size} avatar-img`,
+    src: `/api/users/${encodeURIComponent(account.id)}/avatar?v=${account.avatarVersion}`,
+    alt: '',
+  });
+}
+
+/**
+ * Renders the profile of `name` into `root`; returns `{destroy}`.
+ * @param {HTMLElement} root
+ * @param {object} app the shared app object
+ * @param {string} name a username
+ */
+export function renderProfile(root, app, name) {
+  let gone = false;
+  const section = h('section', { class: 'profile', id: 'profile', 'aria-busy': 'true' },
+    h('p', { class: 'lead' }, 'Loading…'));
+  setChildren(root, section);
+  document.title = `${name} · Podium`;
+
+  async function load() {
+    let profile;
+    try {
+      profile = await userProfile(name);
+    } catch (err) {
+      if (gone) return;
+      setChildren(section,
+        h('h1', { class: 'page-title' }, 'No such person'),
+        h('p', { class: 'lead' }, err.status === 404 ? `Nobody here is called ${name}.` : err.message),
+        h('a', { class: 'btn btn-primary', href: '#/' }, 'Back to Live now'));
+      section.removeAttribute('aria-busy');
+      return;
+    }
+    if (gone) return;
+    const { account } = profile;
+    const mine = app.account?.account.id === account.id;
+    const lists = h('div', { class: 'profile-lists' });
+    const upcoming = h('ul', { class: 'upcoming-list', id: 'profile-upcoming' });
+    const count = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`;
+    const follow = !mine && app.account
+      ? h('button', {
+        type: 'button',
+        class: `btn ${profile.followedByMe ? 'btn-ghost' : 'btn-primary'}`,
+        id: 'profile-follow',
+        'aria-pressed': String(profile.followedByMe),
+        onclick: (e) => busy(e.currentTarget, async () => {
+          try {
+            await setFollowing(app.account.csrf, account.id, !profile.followedByMe);
+            load();
+          } catch (err) {
+            toastError(err, 'Follow');
+          }
+        }),
+      }, profile.followedByMe ? 'Following' : 'Follow')
+      : null;
+    const block = !mine && app.account
+      ? h('button', {
+        type: 'button',
+        class: 'btn btn-ghost',
+        id: 'profile-block',
+        onclick: (e) => busy(e.currentTarget, async () => {
+          try {
+            await setBlocked(app.account.csrf, account.id, !profile.blockedByMe);
+            load();
+          } catch (err) {
+            toastError(err, 'Block');
+          }
+        }),
+      }, profile.blockedByMe ? 'Unblock' : 'Block')
+      : null;
+    const tab = (which, label, n) => h('button', {
+      type: 'button', class: 'btn btn-ghost btn-sm', id: `profile-${which}`, onclick: () => showList(which),
+    }, h('strong', {}, String(n)), ` ${label}`);
+    setChildren(section,
+      h('div', { class: 'profile-head' },
+        accountAvatar(account, 'xl'),
+        h('div', { class: 'profile-names' },
+          h('h1', { class: 'page-title', id: 'profile-name' }, account.displayName),
+          h('p', { class: 'muted-text', id: 'profile-username' }, `@${account.username}`),
+          account.bio ? h('p', { class: 'profile-bio', id: 'profile-bio' }, account.bio) : null,
+          h('div', { class: 'profile-counts' },
+            tab('followers', profile.followers === 1 ? 'follower' : 'followers', profile.followers),
+            tab('following', 'following', profile.following))),
+        h('div', { class: 'profile-actions' }, follow, block)),
+      mine ? editForm(account) : null,
+      h('h2', { class: 'section-title' }, icon('clock'), 'Upcoming rooms'),
+      upcoming,
+      lists);
+    section.removeAttribute('aria-busy');
+    document.title = `${account.displayName} · Podium`;
+    api('GET', `/api/users/${encodeURIComponent(account.id)}/schedules`).then(({ schedules }) => {
+      setChildren(upcoming, schedules.length
+        ? schedules.map((s) => h('li', { class: 'upcoming-item', dataset: { scheduleId: s.id } },
+          h('div', { class: 'upcoming-when' }, when(s.startsAt)),
+          h('div', { class: 'upcoming-text' }, h('strong', { class: 'upcoming-title' }, s.title),
+            s.topic ? h('span', { class: 'upcoming-topic' }, s.topic) : null)))
+        : h('li', { class: 'empty-line' }, 'Nothing scheduled.'));
+    }, () => {});
+
+    async function showList(which) {
+      try {
+        const people = await api('GET', `/api/users/${encodeURIComponent(account.id)}/${which}`);
+        setChildren(lists,
+          h('h2', { class: 'section-title' }, which === 'followers' ? 'Followers' : 'Following'),
+          people.length
+            ? h('ul', { class: 'people-list', id: `${which}-list` }, people.map((p) => h('li', {},
+              h('a', { class: 'person-link', href: `#/u/${encodeURIComponent(p.username)}` },
+                accountAvatar(p, 'sm'), h('span', {}, p.displayName), h('span', { class: 'muted-text' }, ` @${p.username}`)))))
+            : h('p', { class: 'empty-line' }, count(0, which === 'followers' ? 'follower' : 'account') + ' yet.'));
+      } catch (err) {
+        toastError(err, 'Could not load the list');
+      }
+    }
+  }
+
+  /** My display name, bio and avatar. */
+  function editForm(account) {
+    const displayName = h('input', { id: 'profile-display-name', maxlength: 48, value: account.displayName });
+    const bio = h('textarea', { id: 'profile-bio-input', maxlength: 560, rows: 3 }, account.bio);
+    const file = h('input', { id: 'profile-avatar', type: 'file', accept: 'image/png,image/jpeg,image/webp,image/gif' });
+    const error = h('p', { class: 'field-error', id: 'profile-error', role: 'alert', hidden: true });
+    const save = h('button', { type: 'submit', class: 'btn btn-primary', id: 'profile-save' }, 'Save');
+    const form = h('form', { class: 'form profile-form', id: 'profile-form' },
+      h('h2', { class: 'section-title' }, 'Your profile'),
+      h('label', { class: 'label', for: 'profile-display-name' }, 'Display name'), displayName,
+      h('label', { class: 'label', for: 'profile-bio-input' }, 'Bio'), bio,
+      h('label', { class: 'label', for: 'profile-avatar' }, 'Picture (PNG, JPEG, WebP or GIF, up to 2 MiB)'), file,
+      error,
+      h('div', { class: 'form-actions' }, save));
+    const show = (message) => {
+      error.textContent = message;
+      error.hidden = !message;
+    };
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      show('');
+      try {
+        await busy(save, async () => {
+          await api('PATCH', '/api/account/profile', {
+            body: { displayName: displayName.value, bio: bio.value },
+            csrf: app.account.csrf,
+          });
+          const [picture] = file.files;
+          if (picture) await uploadAvatar(picture);
+        }, 'Saving…');
+        toast('Profile saved.', { kind: 'success', id: 'profile' });
+        load();
+      } catch (err) {
+        show(err.message);
+      }
+    });
+    return form;
+  }
+
+  async function uploadAvatar(picture) {
+    const response = await fetch('/api/account/avatar', {
+      method: 'PUT',
+      headers: { 'content-type': picture.type || 'application/octet-stream', 'x-csrf-token': app.account.csrf },
+      body: picture,
+      credentials: 'same-origin',
+    });
+    const reply = await response.json().catch(() => null);
+    if (!response.ok) throw new Error(reply?.data?.message ?? `The server answered ${response.status}`);
+  }
+
+  load();
+  return {
+    destroy() {
+      gone = true;
+    },
+  };
+}
