@@ -13,7 +13,13 @@ self.addEventListener('push', (event) => {
     notice = { title: 'Podium', body: event.data?.text() ?? '' };
   }
   // Only addresses of this app: a notice is never a way to send someone elsewhere.
-  const url = typeof notice.url === 'string' && notice.url.startsWith('/') && !notice.url.startsWith('//') ? notice.url : '/';
+  let url = '/';
+  try {
+    const target = new URL(String(notice.url ?? '/'), self.location.origin);
+    if (target.origin === self.location.origin) url = target.pathname + target.search + target.hash;
+  } catch {
+    url = '/';
+  }
   event.waitUntil(self.registration.showNotification(String(notice.title || 'Podium'), {
     body: String(notice.body || ''),
     tag: String(notice.tag || 'podium'),
@@ -30,7 +36,9 @@ self.addEventListener('notificationclick', (event) => {
     const open = windows.find((w) => new URL(w.url).origin === self.location.origin);
     if (open) {
       await open.focus();
-      return open.navigate(target);
+      // navigate() works on windows this worker controls; otherwise open a new one.
+      const moved = await open.navigate(target).catch(() => null);
+      if (moved) return moved;
     }
     return self.clients.openWindow(target);
   })());

@@ -78,6 +78,11 @@ pub trait ScheduleStore: Send + Sync {
     fn take_due_reminders(&self, now: u64) -> Result<Vec<(Schedule, Vec<String>)>>;
 }
 
+/// Whether viewer `?1` and the host of schedule `s` are in a block, either way.
+const BLOCKED: &str =
+    "EXISTS (SELECT 1 FROM blocks b WHERE (b.blocker = s.host AND b.blocked = ?1) \
+     OR (b.blocker = ?1 AND b.blocked = s.host))";
+
 /// Columns of a [`Schedule`] (alias `s` for schedules, `a` for the host), for viewer `?1`.
 const SCHEDULE: &str = "s.id, s.host, a.username, s.title, s.topic, s.starts_at, s.audio_only, \
      s.room_id, (SELECT COUNT(*) FROM reminders r WHERE r.schedule_id = s.id), \
@@ -107,10 +112,10 @@ fn validate(new: NewSchedule, now: u64) -> Result<NewSchedule> {
         podium_rooms::normalize_text(&new.topic, MAX_TOPIC_CHARS)
             .map_err(|e| Error::Invalid(format!("Topic: {e}")))?
     };
-    if new.starts_at + 60 < now {
+    if new.starts_at.saturating_add(60) < now {
         return Err(Error::Invalid("Pick a time in the future".into()));
     }
-    if new.starts_at > now + MAX_SCHEDULE_AHEAD {
+    if new.starts_at > now.saturating_add(MAX_SCHEDULE_AHEAD) {
         return Err(Error::Invalid(
             "Rooms can be scheduled at most 90 days ahead".into(),
         ));
@@ -225,7 +230,7 @@ impl ScheduleStore for AccountStore {
             &format!(
                 "SELECT {SCHEDULE} FROM schedules s JOIN accounts a ON a.id = s.host \
                  WHERE s.host = ?2 AND s.starts_at + ?3 >= ?4 AND s.room_id IS NULL \
-                 ORDER BY s.starts_at, s.id"
+                 AND NOT {BLOCKED} ORDER BY s.starts_at, s.id"
             ),
             viewer.unwrap_or(""),
             &[&host, &(GRACE as i64), &(now as i64)],
@@ -236,6 +241,15 @@ impl ScheduleStore for AccountStore {
         let Some(found) = self.schedule_by_id(account, id)? else {
             return Err(Error::Invalid("No such scheduled room".into()));
         };
+        let blocked: bool = self.conn().query_row(
+            &format!("SELECT {BLOCKED} FROM schedules s WHERE s.id = ?2"),
+            params![account, id],
+            |row| row.get(0),
+        )?;
+        if on && blocked {
+            // As if it did not exist: a block hides each other's rooms.
+            return Err(Error::Invalid("No such scheduled room".into()));
+        }
         if on && found.starts_at <= now {
             return Err(Error::Invalid("That room has already started".into()));
         }
@@ -271,10 +285,14 @@ impl ScheduleStore for AccountStore {
                 "UPDATE schedules SET reminded_at = ?2 WHERE id = ?1",
                 params![schedule.id, now as i64],
             )?;
-            let mut stmt =
-                tx.prepare_cached("SELECT account_id FROM reminders WHERE schedule_id = ?1")?;
+            // Not those in a block with the host (made after they asked).
+            let mut stmt = tx.prepare_cached(
+                "SELECT r.account_id FROM reminders r WHERE r.schedule_id = ?1 AND NOT EXISTS \
+                 (SELECT 1 FROM blocks b WHERE (b.blocker = ?2 AND b.blocked = r.account_id) \
+                  OR (b.blocker = r.account_id AND b.blocked = ?2))",
+            )?;
             let who = stmt
-                .query_map(params![schedule.id], |row| row.get(0))?
+                .query_map(params![schedule.id, schedule.host], |row| row.get(0))?
                 .collect::<rusqlite::Result<Vec<String>>>()?;
             drop(stmt);
             out.push((schedule, who));

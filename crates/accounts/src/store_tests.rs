@@ -415,8 +415,22 @@ fn schedules_upcoming_for_followers_and_reminders_sent_once() {
         .map(|x| x.id)
         .collect();
     assert_eq!(ids, [later.id.as_str()]);
+    s.remind(&bob.id, &later.id, true, NOW).unwrap();
     s.block(&ann.id, &bob.id, NOW).unwrap();
     assert!(s.upcoming(&bob.id, NOW, 10).unwrap().is_empty());
+    assert!(s
+        .upcoming_of(&ann.id, Some(&bob.id), NOW)
+        .unwrap()
+        .is_empty());
+    assert!(matches!(
+        s.remind(&bob.id, &later.id, true, NOW),
+        Err(Error::Invalid(_))
+    ));
+    let due = s.take_due_reminders(NOW + 7200).unwrap();
+    assert!(
+        due.iter().all(|(_, who)| who.is_empty()),
+        "no reminder across a block"
+    );
     assert!(!s.cancel_schedule(&bob.id, &later.id).unwrap());
     assert!(s.cancel_schedule(&ann.id, &later.id).unwrap());
     for i in 1..MAX_UPCOMING_PER_HOST {

@@ -88,6 +88,9 @@ impl Rooms {
         if &message.user_id != user && !room.is_moderator(user) {
             return Err(RoomError::NotYourMessage);
         }
+        if &message.user_id == room.owner_id() && room.owner_id() != user {
+            return Err(RoomError::TargetIsOwner);
+        }
         self.live_mut(room_id).remove_message(message_id);
         let mut outcome = Outcome::done();
         outcome.effects.push(Effect::Emit {

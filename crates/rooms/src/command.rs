@@ -32,6 +32,9 @@ pub enum Command {
         /// The rooms the client still shows (`None`: every one). The user leaves the others:
         /// a room walked out of while offline is not kept, nor given back.
         keep: Option<Vec<RoomId>>,
+        /// The account's relations, read by the shell just now: a seat in a room whose host
+        /// blocked them meanwhile is not given back.
+        relations: Relations,
     },
     /// `create-room(name, audioOnly)`: open a room owned (and joined) by the caller.
     CreateRoom {

@@ -17,6 +17,7 @@ use crate::error::RoomError;
 use crate::ids::{ConnId, RoomId, UserId};
 use crate::model::{Room, User};
 use crate::rooms::{muted, promoted, raised_hand, Effects, Rooms};
+use crate::social::Relations;
 use crate::validate::{normalize_username, username_keys, UsernameKeys};
 use serde::{Deserialize, Serialize};
 
@@ -209,10 +210,10 @@ impl Rooms {
         &mut self,
         now_ms: u64,
         conn: &ConnId,
-        raw_name: &str,
-        secret: &str,
+        (raw_name, secret): (&str, &str),
         client: ClientInfo,
         keep: Option<&[RoomId]>,
+        relations: &Relations,
     ) -> Result<Outcome, RoomError> {
         if self.conns.contains_key(conn) {
             // A retry whose first answer was lost: this connection is already the user.
@@ -225,7 +226,10 @@ impl Rooms {
             return Err(RoomError::ResumeExpired);
         }
         if let Some(user) = self.secrets.get(secret).cloned() {
-            if !self.users[&user].keys.clash(&keys) {
+            let member = &self.users[&user];
+            // The same person: the same name and the same account (or none), so a secret
+            // alone never lends an account's seats, or its relations, to another session.
+            if !member.keys.clash(&keys) || member.user.account != client.account {
                 return Err(RoomError::ResumeExpired);
             }
             return Ok(self.take_over(conn, &user, secret, client, keep));
@@ -234,7 +238,9 @@ impl Rooms {
             Some(d) if d.until_ms > now_ms => d,
             _ => return Err(RoomError::ResumeExpired),
         };
-        if !username_keys(&departed.user.username).clash(&keys) {
+        if !username_keys(&departed.user.username).clash(&keys)
+            || departed.user.account != client.account
+        {
             return Err(RoomError::ResumeExpired);
         }
         let (_, keys) = self.available_username(&departed.user.username)?;
@@ -250,7 +256,7 @@ impl Rooms {
         departed
             .seats
             .retain(|seat| keep.is_none_or(|keep| keep.contains(&seat.room_id)));
-        Ok(self.come_back(now_ms, conn, departed, secret, keys, client))
+        Ok(self.come_back(now_ms, conn, departed, (secret, keys), client, relations))
     }
 
     /// A user still signed in (away, or on a connection that has not noticed it is dead)
@@ -305,9 +311,9 @@ impl Rooms {
         now_ms: u64,
         conn: &ConnId,
         departed: Departed,
-        presented: &str,
-        keys: UsernameKeys,
+        (presented, keys): (&str, UsernameKeys),
         client: ClientInfo,
+        relations: &Relations,
     ) -> Outcome {
         let user = departed.user.clone();
         let client = ClientInfo {
@@ -321,7 +327,7 @@ impl Rooms {
             group: Group::Spaces,
         }];
         for seat in departed.seats {
-            self.restore_seat(now_ms, &user, seat, &mut effects);
+            self.restore_seat(now_ms, &user, seat, relations, &mut effects);
         }
         Outcome {
             ack: self.resumed_ack(user),
@@ -331,13 +337,21 @@ impl Rooms {
 
     /// Takes `user` back into a room as what they were, if the room is live, did not remove
     /// them and the user has room for it; otherwise the seat is gone.
-    fn restore_seat(&mut self, now_ms: u64, user: &User, seat: Seat, effects: &mut Effects) {
+    fn restore_seat(
+        &mut self,
+        now_ms: u64,
+        user: &User,
+        seat: Seat,
+        relations: &Relations,
+        effects: &mut Effects,
+    ) {
         let folded = self.users[&user.id].keys.folded.clone();
         let Some(room) = self.rooms.get(&seat.room_id) else {
             return;
         };
         if room.is_member(&user.id)
             || room.is_banned(&user.id, &folded, user.account.as_deref())
+            || crate::social::host_blocked(room, relations)
             || self.check_join_quota(&user.id).is_err()
         {
             return;

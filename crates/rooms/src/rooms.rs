@@ -109,7 +109,15 @@ impl Rooms {
                 secret,
                 client,
                 keep,
-            } => self.resume(now_ms, conn, &username, &secret, client, keep.as_deref()),
+                relations,
+            } => self.resume(
+                now_ms,
+                conn,
+                (&username, &secret),
+                client,
+                keep.as_deref(),
+                &relations,
+            ),
             Command::Disconnect => Ok(self.disconnect(conn)),
             Command::ConnectionLost { silent_ms } => {
                 Ok(self.connection_lost(now_ms, conn, silent_ms))

@@ -54,15 +54,7 @@ pub(crate) fn check_entry(
     if room.is_banned(&user.id, folded_name, account) {
         return Err(RoomError::Banned);
     }
-    let owner_account = room
-        .participant(room.owner_id())
-        .and_then(|p| p.account.as_deref());
-    let hosts = [owner_account, room.host_account()];
-    if hosts
-        .iter()
-        .flatten()
-        .any(|host| relations.blocked_by.contains(*host))
-    {
+    if host_blocked(room, relations) {
         return Err(RoomError::BlockedByHost);
     }
     let invited = |secret: &str| invite.is_some_and(|given| same_secret(given, secret));
@@ -83,6 +75,17 @@ pub(crate) fn check_entry(
             }
         }
     }
+}
+
+/// Whether the room's owner or the account that opened it blocked the user.
+pub(crate) fn host_blocked(room: &Room, relations: &Relations) -> bool {
+    let owner_account = room
+        .participant(room.owner_id())
+        .and_then(|p| p.account.as_deref());
+    [owner_account, room.host_account()]
+        .iter()
+        .flatten()
+        .any(|host| relations.blocked_by.contains(*host))
 }
 
 /// Whether a viewer (their account and whom they follow) may see the room listed.

@@ -37,7 +37,8 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 const IN_FLIGHT: usize = 16;
 /// One follower is pushed about one person at most this often (on and off stage is not news).
 pub const COOLDOWN: Duration = Duration::from_secs(10 * 60);
-/// Pairs remembered for the cooldown before old ones are forgotten.
+/// Most pairs remembered for the cooldown: past it the oldest are forgotten (their cooldown
+/// ends early), so memory stays bounded whatever the number of followers.
 const COOLDOWN_KEPT: usize = 100_000;
 
 /// How the operator set Web Push up.
@@ -75,8 +76,15 @@ pub struct Push {
     settings: PushSettings,
     client: HttpsClient,
     in_flight: Arc<tokio::sync::Semaphore>,
-    /// (follower, followed) → when the follower was last pushed about them.
-    recent: Mutex<HashMap<(String, String), Instant>>,
+    /// Who was last pushed about whom, and when.
+    recent: Mutex<Recent>,
+}
+
+/// (follower, followed) → when, with the same pairs in time order to forget the oldest first.
+#[derive(Default)]
+struct Recent {
+    at: HashMap<(String, String), Instant>,
+    order: std::collections::VecDeque<(Instant, (String, String))>,
 }
 
 impl Push {
@@ -115,7 +123,7 @@ impl Push {
             settings,
             client,
             in_flight: Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT)),
-            recent: Mutex::new(HashMap::new()),
+            recent: Mutex::new(Recent::default()),
         })
     }
 
@@ -181,17 +189,27 @@ impl Push {
     /// Whether `follower` may be pushed about `about` now (and counts it if so).
     fn due(&self, follower: &str, about: &str, now: Instant) -> bool {
         let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
-        if recent.len() >= COOLDOWN_KEPT {
-            recent.retain(|_, at| now.duration_since(*at) < COOLDOWN);
+        let Recent { at, order } = &mut *recent;
+        // Forget what has cooled down, and the oldest past the cap (amortised O(1)).
+        while let Some((when, key)) = order.front() {
+            if now.duration_since(*when) < COOLDOWN && order.len() < COOLDOWN_KEPT {
+                break;
+            }
+            if at.get(key) == Some(when) {
+                at.remove(key);
+            }
+            order.pop_front();
         }
         let key = (follower.to_owned(), about.to_owned());
-        match recent.get(&key) {
-            Some(at) if now.duration_since(*at) < COOLDOWN => false,
-            _ => {
-                recent.insert(key, now);
-                true
-            }
+        if at
+            .get(&key)
+            .is_some_and(|t| now.duration_since(*t) < COOLDOWN)
+        {
+            return false;
         }
+        at.insert(key.clone(), now);
+        order.push_back((now, key));
+        true
     }
 
     /// One push; a subscription its service says is gone is forgotten.
@@ -344,19 +362,37 @@ fn is_public(ip: IpAddr) -> bool {
                 || v4.is_unspecified()
                 || v4.is_broadcast()
                 || v4.is_documentation()
-                || (a == 100 && (64..128).contains(&b)))
+                || a == 0
+                || a >= 240
+                || (a == 100 && (64..128).contains(&b))
+                || (a == 198 && (18..20).contains(&b)))
         }
         IpAddr::V6(v6) => {
-            let first = v6.segments()[0];
-            match v6.to_ipv4_mapped() {
-                Some(v4) => is_public(IpAddr::V4(v4)),
-                None => {
-                    !(v6.is_loopback()
-                        || v6.is_unspecified()
-                        || (first & 0xfe00) == 0xfc00
-                        || (first & 0xffc0) == 0xfe80)
-                }
+            let s = v6.segments();
+            let embedded = |hi: u16, lo: u16| {
+                let [a, b] = hi.to_be_bytes();
+                let [c, d] = lo.to_be_bytes();
+                is_public(IpAddr::V4(std::net::Ipv4Addr::new(a, b, c, d)))
+            };
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
             }
+            // Forms that carry an IPv4 address: IPv4-compatible, NAT64, 6to4.
+            if s[..6] == [0; 6] && (s[6] != 0 || s[7] > 1) {
+                return embedded(s[6], s[7]);
+            }
+            if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1)
+            {
+                return embedded(s[6], s[7]);
+            }
+            if s[0] == 0x2002 {
+                return embedded(s[1], s[2]);
+            }
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80
+                || (s[0] & 0xffc0) == 0xfec0)
         }
     }
 }
@@ -393,6 +429,15 @@ mod tests {
             "https://[::1]/x",
             "https://[fd00::1]/x",
             "https://[::ffff:127.0.0.1]/x",
+            "https://[::127.0.0.1]/x",
+            "https://[64:ff9b::10.0.0.1]/x",
+            "https://[2002:c0a8:0101::1]/x",
+            "https://[fec0::1]/x",
+            "https://0.1.2.3/x",
+            "https://198.18.0.1/x",
+            "https://240.0.0.1/x",
+            "https://2130706433/x",
+            "https://0x7f.1/x",
             "https://intranet/x",
             "https://user:pw@push.example.com/x",
             "ftp://push.example.com/x",
@@ -430,6 +475,12 @@ mod tests {
         assert!(push.due("cy", "ava", t), "another follower");
         assert!(push.due("ben", "dot", t), "another host");
         assert!(push.due("ben", "ava", t + COOLDOWN));
+        // Bounded: past the cap the oldest pairs are forgotten.
+        for i in 0..COOLDOWN_KEPT + 10 {
+            push.due(&format!("f{i}"), "ava", t + COOLDOWN);
+        }
+        let recent = push.recent.lock().unwrap();
+        assert!(recent.at.len() <= COOLDOWN_KEPT && recent.order.len() <= COOLDOWN_KEPT);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

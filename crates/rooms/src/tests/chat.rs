@@ -180,6 +180,25 @@ fn authors_and_moderators_delete_messages_and_moderators_mute_chat() {
     assert_eq!(w.err("c", say("still here")), RoomError::ChatMuted);
     w.ok("a", mute(false));
     w.ok("c", say("sorry"));
+    // A co-host deletes others' messages, not the owner's.
+    w.promote("a", "r1", "b", true);
+    w.ok(
+        "b",
+        Command::AnswerInvite {
+            room_id: r("r1"),
+            accept: true,
+        },
+    );
+    w.ok(
+        "a",
+        Command::SetModerator {
+            room_id: r("r1"),
+            user_id: u("b"),
+            moderator: true,
+        },
+    );
+    w.ok("a", say("from the host"));
+    assert_eq!(w.err("b", delete(4)), RoomError::TargetIsOwner);
 }
 
 #[test]

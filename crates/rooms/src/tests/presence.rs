@@ -16,6 +16,7 @@ fn resume(name: &str, secret: &str, new_secret: &str) -> Command {
         secret: secret.into(),
         client: ClientInfo::new(new_secret),
         keep: None,
+        relations: Default::default(),
     }
 }
 
@@ -25,6 +26,7 @@ fn resume_keeping(name: &str, secret: &str, new_secret: &str, keep: &[&str]) -> 
         secret: secret.into(),
         client: ClientInfo::new(new_secret),
         keep: Some(keep.iter().map(|id| r(id)).collect()),
+        relations: Default::default(),
     }
 }
 

@@ -147,3 +147,57 @@ fn the_shell_must_mint_a_real_secret() {
         RoomError::RoomIdUnavailable
     );
 }
+
+fn resume_as(name: &str, secret: &str, account: Option<&str>, relations: Relations) -> Command {
+    let mut client = crate::ClientInfo::new(format!("{secret}-next"));
+    client.account = account.map(str::to_owned);
+    Command::Resume {
+        username: name.into(),
+        secret: secret.into(),
+        client,
+        keep: None,
+        relations,
+    }
+}
+
+#[test]
+fn a_resume_must_be_the_same_account() {
+    let mut w = world();
+    open(&mut w, "a", Privacy::Public).unwrap();
+    w.join_with("b", "r1", None, Default::default()).unwrap();
+    w.ok("b", Command::ConnectionLost { silent_ms: 0 });
+    // Bob's secret, presented without his account (no cookie) or with another one: refused.
+    for account in [None, Some("acct-x")] {
+        assert_eq!(
+            w.err(
+                "b2",
+                resume_as("Bob", "secret-b", account, Relations::default())
+            ),
+            RoomError::ResumeExpired
+        );
+    }
+    w.ok(
+        "b2",
+        resume_as("Bob", "secret-b", Some("acct-b"), Relations::default()),
+    );
+}
+
+#[test]
+fn a_seat_is_not_given_back_in_a_room_whose_host_blocked_them_meanwhile() {
+    let mut w = world();
+    open(&mut w, "a", Privacy::Public).unwrap();
+    w.join_with("b", "r1", None, Default::default()).unwrap();
+    w.ok("b", Command::ConnectionLost { silent_ms: 60_000 });
+    w.now += 20_000;
+    w.expire();
+    let blocked = Relations {
+        blocked_by: ["acct-a".to_owned()].into(),
+        ..Relations::default()
+    };
+    w.ok("b2", resume_as("Bob", "secret-b", Some("acct-b"), blocked));
+    assert!(!w
+        .rooms
+        .room(&r("r1"))
+        .unwrap()
+        .is_member(&crate::UserId::new("b")));
+}

@@ -58,6 +58,7 @@ fn a_restored_state_answers_and_expires_like_the_original() {
                 secret: "secret-d".into(),
                 client: ClientInfo::new("again"),
                 keep: None,
+                relations: Default::default(),
             },
         ),
     ];

@@ -490,6 +490,18 @@ impl Authority {
         };
         let room = self.rooms.room(room)?;
         let member = room.participant(user)?;
+        // Only rooms the followers may find: a public room, or a followers-only room its
+        // opener is live in (their followers may join). Invite-only rooms are told to nobody.
+        let announced = match room.privacy() {
+            podium_rooms::Privacy::Public => true,
+            podium_rooms::Privacy::Followers => {
+                member.account.is_some() && member.account.as_deref() == room.host_account()
+            }
+            _ => false,
+        };
+        if !announced {
+            return None;
+        }
         Some(Delivery::FollowedLive {
             account: member.account.clone()?,
             username: member.username.clone(),

@@ -179,3 +179,51 @@ fn a_dead_nodes_connections_are_lost_and_a_restored_state_reconciles_its_grants(
         .deliveries
         .contains(&Delivery::EndGrant { token_id: orphan }));
 }
+
+#[test]
+fn followers_hear_of_public_rooms_and_followers_only_rooms_of_their_host_only() {
+    let grants = RoomGrants::default();
+    let mut authority = Authority::default();
+    let with_account = |event: &str, args: Value, account: &str| RequestKind::Message {
+        event: event.into(),
+        args: args.as_array().cloned().unwrap_or_default(),
+        secret: "fresh".into(),
+        account: Some(account.into()),
+        relations: None,
+    };
+    let ann = ConnId::new("a.1");
+    authority.decide(
+        1,
+        &grants,
+        &ann,
+        1,
+        with_account("authenticate", json!(["Ann", {}]), "acct-ann"),
+    );
+    let told = |d: &Decision| {
+        d.deliveries
+            .iter()
+            .any(|x| matches!(x, Delivery::FollowedLive { .. }))
+    };
+    for (privacy, expected) in [("public", true), ("followers", true), ("invite", false)] {
+        let created = authority.decide(
+            2,
+            &grants,
+            &ann,
+            2,
+            with_account(
+                "create-room",
+                json!([format!("R {privacy}"), true, {"privacy": privacy}]),
+                "acct-ann",
+            ),
+        );
+        assert_eq!(told(&created), expected, "{privacy}");
+        let Some(Reply {
+            answer: Answer::Data { data },
+            ..
+        }) = created.reply
+        else {
+            panic!("{created:?}")
+        };
+        authority.decide(3, &grants, &ann, 3, message("leave-room", json!([data])));
+    }
+}

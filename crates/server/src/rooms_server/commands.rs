@@ -125,6 +125,7 @@ pub fn parse_command(event: &str, args: &[Value], sender: Sender<'_>) -> Result<
                         None | Some(Value::Null) => None,
                         Some(rooms) => Some(room_list(rooms)?),
                     },
+                    relations: relations(),
                 },
                 Some(_) => return Err("Invalid resume secret".to_owned()),
             }

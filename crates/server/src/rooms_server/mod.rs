@@ -472,7 +472,8 @@ impl Gateway {
             None
         };
         let relations = match event {
-            "join-room" | "send-message" => match self.relations(socket) {
+            // A resume gives seats back only where the host has not blocked them meanwhile.
+            "authenticate" | "join-room" | "send-message" => match self.relations(socket) {
                 Ok(relations) => relations,
                 Err(message) => return json!({ "error": message }),
             },

@@ -34,7 +34,10 @@ impl Gateway {
                 let told = gateway.tell_accounts(&who, "schedule-starting", &[notice]);
                 let away: Vec<String> = who.into_iter().filter(|a| !told.contains(a)).collect();
                 let url = match &schedule.room_id {
-                    Some(room) => format!("/#/room/{room}"),
+                    Some(room) => format!(
+                        "/#/room/{}",
+                        url::form_urlencoded::byte_serialize(room.as_bytes()).collect::<String>()
+                    ),
                     None => "/#/".to_owned(),
                 };
                 let push = &gateway.app.accounts.push;
@@ -62,6 +65,7 @@ impl Gateway {
         event: &str,
         args: &[Value],
     ) -> std::collections::HashSet<String> {
+        let wanted: std::collections::HashSet<&String> = accounts.iter().collect();
         let mut told = std::collections::HashSet::new();
         for ns in NAMESPACES {
             let Some(op) = self.io.of(ns) else { continue };
@@ -69,7 +73,7 @@ impl Gateway {
                 let Some(tag) = socket.extensions.get::<AccountTag>() else {
                     continue;
                 };
-                if accounts.contains(&tag.account) {
+                if wanted.contains(&tag.account) {
                     self.emit_to(&socket, event, args);
                     told.insert(tag.account);
                 }
