@@ -134,6 +134,14 @@ test('followers hear when someone they follow goes on stage, and Live now puts t
     await call(hostSocket, 'promote-user', roomId, promotedId, true);
     const [stage] = await waitEvent(fanSocket, 'followed-live', (n) => n.accountId === speaker.account.id);
     assert.equal(stage.roomId, roomId);
+    // Off and on stage again at once is not news: one notice per host per 10 minutes.
+    await call(hostSocket, 'promote-user', roomId, promotedId, false);
+    await call(speakerSocket, 'raise-hand', roomId, true);
+    await call(hostSocket, 'promote-user', roomId, promotedId, true);
+    await waitEvent(hostSocket, 'user-promoted', (r, u, on) => u === promotedId && on === true);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const notices = fanSocket.seen.filter((e) => e.name === 'followed-live' && e.args[0].accountId === speaker.account.id);
+    assert.equal(notices.length, 1, 'no second notice within the cooldown');
     for (const g of guests) g.disconnect();
   } finally {
     for (const s of sockets) s.disconnect();

@@ -76,8 +76,11 @@ test('edit a profile with a picture; others see it, with followers', { timeout: 
       assert.deepEqual(seen, { bio: BIO, markup: 0, follow: 'Following', followers: '1 follower' });
       assert.equal(await ben.evaluate(() => window.__xss ?? null), null);
       await ben.click('#profile-followers');
-      const names = await waitFor(ben, 'the followers list', () => [...document.querySelectorAll('#followers-list li')]
-        .map((li) => [...li.querySelectorAll('.person-link > span:not(.avatar)')].map((t) => t.textContent).join('')));
+      const names = await waitFor(ben, 'the followers list', () => {
+        const shown = [...document.querySelectorAll('#followers-list li')]
+          .map((li) => [...li.querySelectorAll('.person-link > span:not(.avatar)')].map((t) => t.textContent).join(''));
+        return shown.length > 0 && shown;
+      });
       assert.deepEqual(names, ['Ben Reader @Ben Reader']);
       await ben.click('#profile-follow');
       await waitFor(ben, 'unfollowed', () => document.getElementById('profile-follow')?.textContent === 'Follow'

@@ -186,8 +186,9 @@ impl Push {
         });
     }
 
-    /// Whether `follower` may be pushed about `about` now (and counts it if so).
-    fn due(&self, follower: &str, about: &str, now: Instant) -> bool {
+    /// Whether `follower` may be told about `about` now (and counts it if so). The in-app
+    /// notice uses it too, under its own key (`app:` + account).
+    pub(crate) fn due(&self, follower: &str, about: &str, now: Instant) -> bool {
         let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
         let Recent { at, order } = &mut *recent;
         // Forget what has cooled down, and the oldest past the cap (amortised O(1)).

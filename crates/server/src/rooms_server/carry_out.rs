@@ -105,14 +105,27 @@ impl Gateway {
                     return;
                 }
             };
-            let mut told = std::collections::HashSet::new();
+            // Once per cooldown per follower and host (on and off stage is not news), to every
+            // socket of theirs here.
+            let (sender, now) = (&gateway.app.accounts.push.sender, std::time::Instant::now());
+            let in_app = format!("app:{account}");
+            let mut told: std::collections::HashMap<String, bool> = Default::default();
             for (socket, follower) in local {
-                if followers.contains(&follower) {
+                if !followers.contains(&follower) {
+                    continue;
+                }
+                let due = *told
+                    .entry(follower.clone())
+                    .or_insert_with(|| sender.due(&follower, &in_app, now));
+                if due {
                     gateway.emit_to(&socket, "followed-live", &args);
-                    told.insert(follower);
                 }
             }
-            let away: Vec<String> = followers.difference(&told).cloned().collect();
+            let away: Vec<String> = followers
+                .iter()
+                .filter(|f| !told.contains_key(*f))
+                .cloned()
+                .collect();
             if let Some(notice) = followed_notice(&args) {
                 let push = &gateway.app.accounts.push;
                 push.sender.notify(
