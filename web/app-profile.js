@@ -5,6 +5,7 @@
 import {
   api, setBlocked, setFollowing, userProfile,
 } from '/app-account.js';
+import { clock } from '/app-replay.js';
 import { when } from '/app-schedule.js';
 import {
   avatar, busy, h, icon, setChildren, toast, toastError,
@@ -51,6 +52,7 @@ export function renderProfile(root, app, name) {
     const mine = app.account?.account.id === account.id;
     const lists = h('div', { class: 'profile-lists' });
     const upcoming = h('ul', { class: 'upcoming-list', id: 'profile-upcoming' });
+    const replays = h('ul', { class: 'upcoming-list', id: 'profile-replays' });
     const count = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`;
     const follow = !mine && app.account
       ? h('button', {
@@ -100,6 +102,8 @@ export function renderProfile(root, app, name) {
       mine ? editForm(account) : null,
       h('h2', { class: 'section-title' }, icon('clock'), 'Upcoming rooms'),
       upcoming,
+      h('h2', { class: 'section-title' }, icon('replay'), 'Replays'),
+      replays,
       lists);
     section.removeAttribute('aria-busy');
     document.title = `${account.displayName} · Podium`;
@@ -111,6 +115,7 @@ export function renderProfile(root, app, name) {
             s.topic ? h('span', { class: 'upcoming-topic' }, s.topic) : null)))
         : h('li', { class: 'empty-line' }, 'Nothing scheduled.'));
     }, () => {});
+    listReplays(replays, account, mine);
 
     async function showList(which) {
       try {
@@ -126,6 +131,30 @@ export function renderProfile(root, app, name) {
         toastError(err, 'Could not load the list');
       }
     }
+  }
+
+  /** The person's recorded rooms I may listen to; mine can be deleted. */
+  function listReplays(list, account, mine) {
+    api('GET', `/api/users/${encodeURIComponent(account.id)}/replays`).then(({ replays }) => {
+      if (gone) return;
+      setChildren(list, replays.length
+        ? replays.map((r) => h('li', { class: 'upcoming-item', dataset: { replayId: r.id } },
+          h('div', { class: 'upcoming-when' }, when(Math.floor(r.startedMs / 1000))),
+          h('div', { class: 'upcoming-text' },
+            h('a', { class: 'upcoming-title replay-link', href: `#/replay/${encodeURIComponent(r.id)}` }, r.title),
+            h('span', { class: 'upcoming-topic' }, `${clock((r.endedMs ?? r.startedMs) - r.startedMs)} · ${r.speakers.join(', ')}`)),
+          mine ? h('button', {
+            type: 'button', class: 'btn btn-ghost btn-sm replay-delete', onclick: (e) => busy(e.currentTarget, async () => {
+              try {
+                await api('DELETE', `/api/replays/${encodeURIComponent(r.id)}`, { csrf: app.account.csrf });
+                listReplays(list, account, mine);
+              } catch (err) {
+                toastError(err, 'Could not delete the replay');
+              }
+            }),
+          }, 'Delete') : null))
+        : h('li', { class: 'empty-line' }, 'No replays yet.'));
+    }, () => {});
   }
 
   /** My display name, bio and avatar. */

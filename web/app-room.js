@@ -6,6 +6,7 @@ import {
 } from '/app-store.js';
 import { RoomMedia, SPEAKING_LEVEL } from '/app-media.js';
 import { RoomChat } from '/app-room-chat.js';
+import { announceRecording, recordButton, recordingPill } from '/app-room-recording.js';
 import { inviteDialog, leaveDialog } from '/app-room-dialogs.js';
 import {
   handDialog, muteSpeaker, openActions, promote, reportDialog,
@@ -291,6 +292,7 @@ export class RoomPage {
     }
     if (event === 'user-muted' && userId === this.myId) this.media?.setMuted(!!flag);
     if (event === 'user-invited' && userId === this.myId && !flag) this.inviteDialog?.close();
+    if (event === 'room-recording') announceRecording(this.store.room(this.roomId), !!userId);
     if (event === 'user-moderator' && userId === this.myId) {
       toast(flag ? 'You are a co-host now: you can invite people on stage and manage the room.' : 'You are no longer a co-host.', { kind: 'info', id: 'co-host' });
     }
@@ -608,6 +610,8 @@ export class RoomPage {
     setChildren(els.meta,
       h('span', { class: 'pill pill-kind' }, icon(room.audioOnly ? 'audio' : 'video'), room.audioOnly ? 'Audio room' : 'Video room'),
       privacyPill(room),
+      recordingPill(room),
+      recordButton(this, room),
       this.app.account && role !== 'owner' ? h('button', {
         type: 'button', class: 'btn btn-ghost btn-sm', id: 'report-room', onclick: () => reportDialog(this, { kind: 'room', target: room.id, targetName: room.name, roomId: room.id }),
       }, icon('warn'), 'Report') : null,

@@ -29,6 +29,8 @@ export function normalizeRoom(json) {
     /** `public`, `followers` or `invite` (members of an invite-only room get its secret). */
     privacy: json.privacy ?? 'public',
     inviteSecret: json.inviteSecret ?? null,
+    /** Being recorded for a replay (everyone sees it). */
+    recording: json.recording === true,
   };
 }
 
@@ -42,7 +44,8 @@ const withParticipant = (room, userId, change) => ({
  * changes; `null` when the room is gone).
  * @param {object} room normalized room
  * @param {string} event `user-joined`, `user-left`, `user-promoted`, `user-raised-hand`,
- *   `user-muted`, `user-invited`, `user-mic`, `user-moderator`, `user-chat-muted`
+ *   `user-muted`, `user-invited`, `user-mic`, `user-moderator`, `user-chat-muted`,
+ *   `room-recording`
  * @param {unknown[]} args the event's arguments after `roomId`
  */
 export function applyRoomEvent(room, event, args) {
@@ -93,6 +96,8 @@ export function applyRoomEvent(room, event, args) {
       const [userId, raised, reason] = args;
       return withParticipant(room, userId, { raisedHand: !!raised, handReason: raised && typeof reason === 'string' ? reason : null });
     }
+    case 'room-recording':
+      return room.recording === !!args[0] ? room : { ...room, recording: !!args[0] };
     case 'user-moderator': {
       const [userId, moderator] = args;
       return withParticipant(room, userId, { moderator: !!moderator });

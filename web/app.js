@@ -21,6 +21,7 @@ import { renderLobby } from '/app-lobby.js';
 import { RoomPage } from '/app-room.js';
 import { accountForm, accountSignOut, currentAccount } from '/app-account.js';
 import { renderProfile } from '/app-profile.js';
+import { renderReplay } from '/app-replay.js';
 import { pushButton } from '/app-push.js';
 import {
   avatar, busy, h, icon, setChildren, toast, toastError,
@@ -152,7 +153,7 @@ function goLobby() {
 // Connection: sign-in, server events, reconnection
 // ---------------------------------------------------------------------------------------
 
-const ROOM_EVENTS = ['user-joined', 'user-left', 'user-promoted', 'user-raised-hand', 'user-muted', 'user-invited', 'user-mic', 'user-moderator', 'user-chat-muted'];
+const ROOM_EVENTS = ['user-joined', 'user-left', 'user-promoted', 'user-raised-hand', 'user-muted', 'user-invited', 'user-mic', 'user-moderator', 'user-chat-muted', 'room-recording'];
 const CHAT_EVENTS = ['chat-message', 'chat-history', 'chat-deleted', 'reaction'];
 const PERSONAL_EVENTS = ['promoted', 'demoted', 'kicked', 'muted', 'room-closed', 'invited', 'hand-denied'];
 
@@ -401,6 +402,8 @@ function parseHash(hash) {
       return { invalid: true };
     }
   }
+  const replay = /^#\/replay\/([A-Za-z0-9]+)$/.exec(hash);
+  if (replay) return { replay: replay[1] };
   const person = /^#\/u\/(.+)$/.exec(hash);
   if (person) {
     try {
@@ -455,12 +458,12 @@ function route() {
   }
   app.profile?.destroy();
   app.profile = null;
-  if (target.profile) {
+  if (target.profile || target.replay) {
     app.room?.destroy({ leave: true });
     app.room = null;
     app.lobby?.destroy();
     app.lobby = null;
-    app.profile = renderProfile(main, app, target.profile);
+    app.profile = target.replay ? renderReplay(main, app, target.replay) : renderProfile(main, app, target.profile);
   } else if (roomId) {
     if (app.room?.roomId === roomId) return;
     app.room?.destroy({ leave: true });

@@ -18,6 +18,7 @@
 mod error;
 mod password;
 mod push;
+mod replay;
 mod report;
 mod schedule;
 mod schema;
@@ -26,6 +27,7 @@ mod store;
 pub use error::{Error, Result};
 pub use password::{check_strength, MAX_PASSWORD_BYTES, MIN_PASSWORD_CHARS};
 pub use push::{PushStore, PushSubscription, MAX_PUSH_SUBSCRIPTIONS};
+pub use replay::{NewReplay, NewTrack, Replay, ReplayStore, ReplayTrack, MAX_REPLAY_TRACKS};
 pub use report::{NewReport, Report, ReportStore, MAX_REPORTS_PER_DAY, REASONS};
 pub use schedule::{
     NewSchedule, Schedule, ScheduleStore, MAX_SCHEDULE_AHEAD, MAX_TOPIC_CHARS,

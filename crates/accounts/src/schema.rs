@@ -89,6 +89,30 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX reports_open ON reports (resolved_at, id);
     CREATE INDEX reports_by_reporter ON reports (reporter, created_at);",
+    // 5: replays of recorded rooms: one file per speaker's publication, placed on the room's
+    // clock, with when each held speech.
+    "CREATE TABLE replays (
+        id         TEXT    PRIMARY KEY NOT NULL,
+        host       TEXT    NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+        room_id    TEXT    NOT NULL,
+        title      TEXT    NOT NULL,
+        privacy    TEXT    NOT NULL CHECK (privacy IN ('public', 'followers', 'invite')),
+        started_ms INTEGER NOT NULL,
+        ended_ms   INTEGER
+    ) STRICT;
+    CREATE INDEX replays_by_host ON replays (host, started_ms);
+    CREATE TABLE replay_tracks (
+        replay_id   TEXT    NOT NULL REFERENCES replays (id) ON DELETE CASCADE,
+        n           INTEGER NOT NULL,
+        user_id     TEXT    NOT NULL,
+        username    TEXT    NOT NULL,
+        account_id  TEXT    REFERENCES accounts (id) ON DELETE SET NULL,
+        file        TEXT    NOT NULL,
+        offset_ms   INTEGER NOT NULL,
+        duration_ms INTEGER,
+        speech      TEXT    NOT NULL DEFAULT '[]',
+        PRIMARY KEY (replay_id, n)
+    ) STRICT, WITHOUT ROWID;",
 ];
 
 /// The schema version this code creates and understands.

@@ -93,12 +93,14 @@ fn rooms_args() {
             "00[]\n00[1]\n00[null]\n01[{\"a\":1}]\n02[]\n04[\"x\"]\n05[\"x\", 1, \"y\"]\n09[\"x\"]\n08[\"x\", \"true\"]\n",
         ),
         (
-            // `?` set-moderator, `@` send-message, `A` delete-message, `B` mute-chat, `C` react.
+            // `?` set-moderator, `@` send-message, `A` delete-message, `B` mute-chat, `C` react,
+            // `D` set-recording.
             "chat-and-moderators",
             "00[\"Ann\"]\n01[\"Room\", true]\n10[\"Bob\"]\n12[\"#0\"]\n\
              1@[\"#0\", \"<b>hi</b>\"]\n0A[\"#0\", 1]\n14[\"#0\", true, {\"reason\": \"Q\"}]\n\
              05[\"#0\", \"u1\", true]\n0?[\"#0\", \"u1\", true]\n1B[\"#0\", \"u0\", true]\n\
-             0B[\"#0\", \"u1\", true]\n1@[\"#0\", \"muted?\"]\n1C[\"#0\", \"👏\", \"u0\"]\n",
+             0B[\"#0\", \"u1\", true]\n1@[\"#0\", \"muted?\"]\n1C[\"#0\", \"👏\", \"u0\"]\n\
+             0D[\"#0\", true]\n1D[\"#0\", false]\n",
         ),
         (
             "not-signed-in",

@@ -15,8 +15,8 @@ pub const USERS: [&str; 3] = ["u0", "u1", "u2"];
 ///
 /// - `<user>` is a digit choosing the connection from [`USERS`] (`0`, `1`, `2`; other
 ///   bytes wrap);
-/// - `<event>` is a byte choosing the event: `0`–`C` (0–19 after `0`) index [`EVENTS`], `D`
-///   is an unknown event (`"bogus"`), `E` a lost connection and `F` a disconnect (other
+/// - `<event>` is a byte choosing the event: `0`–`D` (0–20 after `0`) index [`EVENTS`], `E`
+///   is an unknown event (`"bogus"`), `F` a lost connection and `G` a disconnect (other
 ///   bytes wrap); every line also lets the presence deadlines expire;
 /// - the rest of the line is the socket.io arguments as a JSON array, e.g.
 ///   `01["Morning chat", true]` is `u0` sending `create-room("Morning chat", true)`.

@@ -60,6 +60,8 @@ impl Packets {
             ts,
             marker,
             arrival: self.t + Duration::from_millis(ms),
+            audio_level: None,
+            voice_activity: None,
             payload: Arc::from(payload),
         }
     }

@@ -206,6 +206,8 @@ proptest! {
                     ts,
                     marker: *marker,
                     arrival: t,
+                    audio_level: None,
+                    voice_activity: None,
                     payload: Arc::from(&payload[..]),
                 }
             })

@@ -269,6 +269,8 @@ fn run(
                 ts: 3000 * i as u64,
                 marker: j + 1 == p.payloads.len(),
                 arrival: t,
+                audio_level: None,
+                voice_activity: None,
                 payload: Arc::from(&payload[..]),
             });
         }

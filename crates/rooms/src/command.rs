@@ -103,6 +103,14 @@ pub enum Command {
         /// Moderator or not.
         moderator: bool,
     },
+    /// `set-recording(roomId, recording)`: a moderator starts or stops recording the room for
+    /// a replay on its host's profile.
+    SetRecording {
+        /// The room.
+        room_id: RoomId,
+        /// On or off.
+        recording: bool,
+    },
     /// `send-message(roomId, text)`: chat to everyone present.
     SendMessage {
         /// The room.
@@ -235,6 +243,7 @@ impl Command {
             Self::PromoteUser { .. } => "promote-user",
             Self::KickUser { .. } => "kick-user",
             Self::SetModerator { .. } => "set-moderator",
+            Self::SetRecording { .. } => "set-recording",
             Self::SendMessage { .. } => "send-message",
             Self::DeleteMessage { .. } => "delete-message",
             Self::MuteChat { .. } => "mute-chat",

@@ -175,6 +175,14 @@ pub enum Event {
         /// Why, if they said.
         reason: Option<String>,
     },
+    /// `room-recording(roomId, recording)`, to the room's members: recording for a replay
+    /// started or stopped.
+    RoomRecording {
+        /// The room.
+        room_id: RoomId,
+        /// On or off.
+        recording: bool,
+    },
     /// `user-moderator(roomId, userId, moderator)`, to the room's members: a speaker became
     /// a moderator or stopped being one (leaving the stage ends it without this event).
     UserModerator {
@@ -306,6 +314,7 @@ impl Event {
             Self::HandDenied { .. } => "hand-denied",
             Self::UserMic { .. } => "user-mic",
             Self::UserModerator { .. } => "user-moderator",
+            Self::RoomRecording { .. } => "room-recording",
             Self::ChatMessage { .. } => "chat-message",
             Self::ChatHistory { .. } => "chat-history",
             Self::ChatDeleted { .. } => "chat-deleted",
@@ -333,6 +342,7 @@ impl Event {
             | Self::HandDenied { room_id }
             | Self::UserMic { room_id, .. }
             | Self::UserModerator { room_id, .. }
+            | Self::RoomRecording { room_id, .. }
             | Self::ChatMessage { room_id, .. }
             | Self::ChatHistory { room_id, .. }
             | Self::ChatDeleted { room_id, .. }
@@ -396,6 +406,7 @@ impl Event {
                 }
                 args
             }
+            Self::RoomRecording { room_id, recording } => vec![json!(room_id), json!(recording)],
             Self::ChatMessage { room_id, message } => vec![json!(room_id), json!(message)],
             Self::ChatHistory { room_id, messages } => vec![json!(room_id), json!(messages)],
             Self::ChatDeleted {

@@ -52,6 +52,11 @@ pub enum RoomError {
     /// The action is reserved to the room's owner and moderators.
     #[error("Only the room's host and moderators can do that")]
     NotOwner,
+    /// Recording a room whose host has no account: replays are kept on the host's profile.
+    #[error(
+        "Only a room opened by someone signed in can be recorded: replays go on the host's profile"
+    )]
+    RecordingNeedsAccount,
     /// A moderator tried to act on the room's owner.
     #[error("Moderators cannot do that to the room's host")]
     TargetIsOwner,

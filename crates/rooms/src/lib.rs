@@ -161,6 +161,7 @@ mod listing;
 mod model;
 mod presence;
 mod ranking;
+mod recording;
 mod rooms;
 mod snapshot;
 mod social;

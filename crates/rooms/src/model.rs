@@ -153,6 +153,8 @@ pub struct Room {
     chat: VecDeque<ChatMessage>,
     /// The last chat message number handed out.
     last_message: u64,
+    /// Being recorded for a replay (everyone in the room is told).
+    recording: bool,
 }
 
 /// How many chat messages a room keeps for members who join later.
@@ -189,6 +191,7 @@ impl Room {
             banned_accounts: BTreeSet::new(),
             chat: VecDeque::new(),
             last_message: 0,
+            recording: false,
         };
         room.add_participant(owner);
         room.add_speaker(&owner.id, now_ms);
@@ -373,6 +376,15 @@ impl Room {
         self.host_account.as_deref()
     }
 
+    /// Whether the room is being recorded for a replay.
+    pub fn recording(&self) -> bool {
+        self.recording
+    }
+
+    pub(crate) fn set_recording(&mut self, on: bool) {
+        self.recording = on;
+    }
+
     /// Whether `user` may moderate: the owner, or a speaker made moderator.
     pub fn is_moderator(&self, user: &UserId) -> bool {
         &self.owner_id == user || self.participant(user).is_some_and(|p| p.moderator)
@@ -444,6 +456,8 @@ pub(crate) struct RoomRecord {
     chat: VecDeque<ChatMessage>,
     #[serde(default)]
     last_message: u64,
+    #[serde(default)]
+    recording: bool,
 }
 
 impl Serialize for Room {
@@ -455,7 +469,10 @@ impl Serialize for Room {
             }
         }
         let private = !self.privacy.is_public();
-        let fields = 6 + usize::from(self.content.is_some()) + 2 * usize::from(private);
+        let fields = 6
+            + usize::from(self.content.is_some())
+            + usize::from(self.recording)
+            + 2 * usize::from(private);
         let mut room = serializer.serialize_struct("Room", fields)?;
         room.serialize_field("id", &self.id)?;
         room.serialize_field("name", &self.name)?;
@@ -466,6 +483,10 @@ impl Serialize for Room {
         // Only when set: the demo's clients see the shape they know.
         if let Some(content) = &self.content {
             room.serialize_field("content", content)?;
+        }
+        // Whoever joins, or looks at the lobby, sees that it is being recorded.
+        if self.recording {
+            room.serialize_field("recording", &true)?;
         }
         // Only private rooms' JSON says so, and only members get it: the link's secret is
         // theirs to share.

@@ -175,6 +175,10 @@ impl Rooms {
                 let user = self.signed_in(conn)?;
                 self.set_moderator(&user.id, &room_id, &user_id, moderator)
             }
+            Command::SetRecording { room_id, recording } => {
+                let user = self.signed_in(conn)?;
+                self.set_recording(&user.id, &room_id, recording)
+            }
             Command::SendMessage {
                 room_id,
                 text,

@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod policy;
 pub mod push;
 pub mod recordings;
+pub mod replays;
 pub mod rooms_server;
 pub mod rtmp;
 pub mod secrets;
@@ -227,8 +228,10 @@ pub async fn start(
             .context("opening the accounts database")?;
     let push = push::Push::load_or_create(&config.data_dir, config.push.clone())
         .context("loading the Web Push key")?;
+    let stores = account::Stores::sqlite(Arc::new(account_store));
+    let replays = Arc::new(replays::RoomRecorder::new(stores.replays.clone()));
     let accounts = Arc::new(account::AccountService::new(
-        account::Stores::sqlite(Arc::new(account_store)),
+        stores,
         Arc::new(push),
         std::time::Instant::now(),
     ));
@@ -250,6 +253,7 @@ pub async fn start(
     };
     let state = AppState {
         accounts: accounts.clone(),
+        replays,
         cluster,
         snapshots: Arc::default(),
         metrics_auth: config.metrics_auth,

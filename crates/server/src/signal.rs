@@ -34,11 +34,11 @@ use crate::state::{unix_now, AppState};
 /// the `reason`) or `finished` (and its `bytes`), and the `file`.
 fn recording_event(notice: Notice) -> ServerFrame {
     let data = match notice {
-        Notice::Started { file } => serde_json::json!({"status": "started", "file": file}),
+        Notice::Started { file, .. } => serde_json::json!({"status": "started", "file": file}),
         Notice::Failed { file, reason } => {
             serde_json::json!({"status": "failed", "file": file, "reason": reason})
         }
-        Notice::Finished { file, bytes } => {
+        Notice::Finished { file, bytes, .. } => {
             serde_json::json!({"status": "finished", "file": file, "bytes": bytes})
         }
     };
@@ -419,6 +419,14 @@ impl Session {
         let reply = self.state.media.publish(params, events.clone()).await;
         self.source = source.clone();
         let accepted = self.accepted(reply, source)?;
+        // A speaker of a room being recorded for its replay.
+        let replays = &self.state.replays;
+        replays.published(
+            &self.state,
+            &cmd.name,
+            self.source.as_deref(),
+            accepted.peer,
+        );
         if record {
             // The publication stands whatever happens to its recording (the client hears).
             let _ = self.record(true).await;

@@ -19,6 +19,8 @@ pub struct AppState {
     pub access: Arc<Access>,
     /// People's accounts, sessions and follows.
     pub accounts: Arc<crate::account::AccountService>,
+    /// Rooms being recorded for their replays.
+    pub replays: Arc<crate::replays::RoomRecorder>,
     /// Live signaling sessions (kick, revocation).
     pub sessions: Arc<Sessions>,
     /// Live WHIP and WHEP session resources.

@@ -4,3 +4,4 @@
 pub mod mux;
 pub mod slots;
 pub mod speaker;
+pub mod timeline;

@@ -187,6 +187,8 @@ impl Sfu {
                 ts: pkt.time.numer(),
                 marker: pkt.header.marker,
                 arrival: pkt.timestamp,
+                audio_level: pkt.header.ext_vals.audio_level,
+                voice_activity: pkt.header.ext_vals.voice_activity,
                 payload: pkt.payload.clone(),
             }));
         }
@@ -262,6 +264,8 @@ impl Sfu {
                 ts,
                 marker: pkt.marker,
                 arrival: now,
+                audio_level: None,
+                voice_activity: None,
                 payload: pkt.payload.clone(),
             }));
         }

@@ -93,6 +93,10 @@ pub struct RecordedPacket {
     pub marker: bool,
     /// When it arrived.
     pub arrival: Instant,
+    /// Its RFC 6464 audio level, if the sender set one (0 = loudest, −127 = silence).
+    pub audio_level: Option<i8>,
+    /// Its RFC 6464 voice-activity flag, if the sender set one.
+    pub voice_activity: Option<bool>,
     /// The RTP payload (shared with the forwarding path).
     pub payload: Arc<[u8]>,
 }

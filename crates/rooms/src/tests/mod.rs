@@ -12,6 +12,7 @@ mod presence;
 mod privacy;
 mod props;
 mod ranking;
+mod recording;
 mod snapshot;
 mod usernames;
 
@@ -263,6 +264,10 @@ pub(crate) fn check_invariants(rooms: &Rooms) {
             "{id}: speakers ⊄ participants"
         );
         assert!(members.contains(room.owner_id()), "{id}: owner absent");
+        assert!(
+            !room.recording() || room.host_account().is_some(),
+            "{id}: recording without a host account"
+        );
         assert!(
             speakers.contains(room.owner_id()),
             "{id}: owner not a speaker"

@@ -64,6 +64,7 @@ fn step() -> impl Strategy<Value = Step> {
         1 => Just(17),
         1 => Just(18),
         1 => Just(19),
+        1 => Just(20),
     ];
     (
         kind,
@@ -91,7 +92,9 @@ fn sender(rooms: &Rooms, s: &Step) -> UserId {
         .room(&r(ROOMS[s.room]))
         .map(|room| room.owner_id().clone());
     match owner {
-        Some(owner) if s.as_owner && matches!(s.kind, 3 | 5 | 6 | 7 | 9 | 15 | 17 | 18) => owner,
+        Some(owner) if s.as_owner && matches!(s.kind, 3 | 5 | 6 | 7 | 9 | 15 | 17 | 18 | 20) => {
+            owner
+        }
         _ => u(CONNS[s.conn]),
     }
 }
@@ -225,6 +228,10 @@ fn command(s: &Step) -> Command {
             room_id,
             emoji: if s.flag { "👏" } else { "<b>" }.into(),
             target: Some(user_id),
+        },
+        20 => Command::SetRecording {
+            room_id,
+            recording: s.flag,
         },
         _ => Command::Disconnect,
     }

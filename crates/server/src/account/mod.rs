@@ -17,6 +17,7 @@
 mod avatar;
 mod handlers;
 mod push;
+mod replays;
 mod reports;
 mod schedules;
 pub mod session;
@@ -54,6 +55,8 @@ pub struct Stores {
     pub reports: Arc<dyn podium_accounts::ReportStore>,
     /// Web Push subscriptions.
     pub pushes: Arc<dyn podium_accounts::PushStore>,
+    /// Replays of recorded rooms.
+    pub replays: Arc<dyn podium_accounts::ReplayStore>,
 }
 
 impl Stores {
@@ -63,7 +66,8 @@ impl Stores {
             accounts: store.clone(),
             schedules: store.clone(),
             reports: store.clone(),
-            pushes: store,
+            pushes: store.clone(),
+            replays: store,
         }
     }
 }
@@ -178,6 +182,12 @@ pub fn routes() -> Router<AppState> {
             post(schedules::remind).delete(schedules::forget),
         )
         .route("/api/users/{id}/schedules", get(schedules::of_user))
+        .route("/api/users/{id}/replays", get(replays::of_user))
+        .route(
+            "/api/replays/{id}",
+            get(replays::one).delete(replays::delete),
+        )
+        .route("/api/replays/{id}/tracks/{n}", get(replays::track))
         .route("/api/reports", post(reports::file))
         .route(
             "/api/account/push",

@@ -122,6 +122,19 @@ pub fn valid_file_name(file: &str) -> bool {
         && Container::of(file).is_some()
 }
 
+/// The path of a recording named `STREAM/FILE` (as replays store them) under `root`, if both
+/// parts are names this server writes: a stored name cannot reach another file.
+pub fn resolve(root: &Path, name: &str) -> Option<PathBuf> {
+    let (stream, file) = name.split_once('/')?;
+    let stream_ok = !stream.is_empty()
+        && stream.len() <= 255
+        && !stream.starts_with('.')
+        && stream
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    (stream_ok && valid_file_name(file)).then(|| root.join(stream).join(file))
+}
+
 /// The media type of a recording file.
 pub fn media_type(file: &str) -> &'static str {
     Container::of(file).map_or("application/octet-stream", Container::media_type)
@@ -172,6 +185,26 @@ pub fn list(root: &Path, active: &[PathBuf]) -> Vec<RecordingFile> {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn stored_names_resolve_only_inside_the_root() {
+        let root = Path::new("/data/recordings");
+        assert_eq!(
+            resolve(root, "room-1/u1-20261203T101010Z-7.webm"),
+            Some(root.join("room-1").join("u1-20261203T101010Z-7.webm"))
+        );
+        for bad in [
+            "../x/a.webm",
+            "room/../../a.webm",
+            "room/a.txt",
+            "/etc/a.webm",
+            "room",
+            ".hidden/a.webm",
+            "room/sub/a.webm",
+        ] {
+            assert_eq!(resolve(root, bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn names_sort_by_time_and_stay_in_their_directory() {

@@ -23,9 +23,12 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use podium_media::{PeerId, Recorded};
+use podium_media::audio::speaker::SpeakerConfig;
+use podium_media::audio::timeline::SpeechTimeline;
+pub use podium_media::audio::timeline::Turn;
+use podium_media::{Kind, PeerId, Recorded};
 use tokio::sync::mpsc;
 
 use crate::media_handle::{MediaHandle, RecordingTap};
@@ -50,12 +53,17 @@ pub enum Input {
 /// What a recording's requester hears.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notice {
-    /// The file is being written.
-    Started { file: String },
+    /// The file is being written: its name, and its time zero (unix milliseconds).
+    Started { file: String, at_ms: u64 },
     /// Writing failed; the recording stopped (the publication goes on).
     Failed { file: String, reason: String },
-    /// The file is complete.
-    Finished { file: String, bytes: u64 },
+    /// The file is complete: its size, its length and when its audio held speech.
+    Finished {
+        file: String,
+        bytes: u64,
+        duration_ms: u64,
+        speech: Vec<Turn>,
+    },
 }
 
 /// Messages waiting for the recorder at most (a few seconds of a few recorded sources).
@@ -221,6 +229,12 @@ struct Writing {
     created: bool,
     sink: Box<dyn sink::Sink>,
     notices: Option<mpsc::UnboundedSender<Notice>>,
+    /// Its first audio track, whose levels say when it held speech.
+    audio_track: Option<usize>,
+    /// Speech turns from the first packet on.
+    speech: Option<SpeechTimeline>,
+    /// The first and latest packets' arrivals (the file's length).
+    span: Option<(Instant, Instant)>,
 }
 
 /// The recorder thread's state.
@@ -285,6 +299,9 @@ impl Recorder {
                         created: false,
                         sink,
                         notices: p.notices,
+                        audio_track: tracks.iter().position(|t| t.kind == Kind::Audio),
+                        speech: None,
+                        span: None,
                     },
                 );
             }
@@ -310,6 +327,14 @@ impl Recorder {
             self.fail(packet.publication, &e.to_string());
             return;
         }
+        let at = packet.arrival;
+        let (first, _) = *w.span.get_or_insert((at, at));
+        w.span = Some((first, at.max(first)));
+        if Some(packet.track_idx) == w.audio_track {
+            w.speech
+                .get_or_insert_with(|| SpeechTimeline::new(first, SpeakerConfig::default()))
+                .observe(at, packet.audio_level, packet.voice_activity);
+        }
         // The file exists from the frame it starts with: now it is listed and announced.
         if !w.created {
             if let Some(path) = w.sink.path() {
@@ -320,10 +345,14 @@ impl Recorder {
                 tracing::info!(path = %path.display(), "recording started");
                 self.counters.started.fetch_add(1, Ordering::Relaxed);
                 lock(&self.active).insert(packet.publication, path.to_owned());
+                let at_ms = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as u64);
                 notify(
                     &w.notices,
                     Notice::Started {
                         file: w.file.clone(),
+                        at_ms,
                     },
                 );
             }
@@ -336,6 +365,12 @@ impl Recorder {
         };
         // Listed as being written until the file is complete.
         let finished = w.sink.finish();
+        let (first, last) = w.span.unwrap_or_else(|| {
+            let now = Instant::now();
+            (now, now)
+        });
+        let duration_ms = last.saturating_duration_since(first).as_millis() as u64;
+        let speech = w.speech.map(|s| s.finish(last)).unwrap_or_default();
         lock(&self.active).remove(&publication);
         match finished {
             Ok(bytes) => {
@@ -347,6 +382,8 @@ impl Recorder {
                     Notice::Finished {
                         file: w.file,
                         bytes,
+                        duration_ms,
+                        speech,
                     },
                 );
             }

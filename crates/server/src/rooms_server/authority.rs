@@ -138,6 +138,18 @@ pub enum Delivery {
     },
     /// Close the connection (its user resumed on another one).
     Close { conn: ConnId },
+    /// Recording for a replay started (with the room's details and its speakers) or stopped
+    /// (on every node: the one holding the room's publications records them).
+    Recording {
+        room: RoomId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        start: Option<crate::replays::RecordingStart>,
+    },
+    /// Someone came on stage in a room being recorded: record them too.
+    RecordSpeaker {
+        room: RoomId,
+        speaker: crate::replays::RecordedSpeaker,
+    },
 }
 
 /// Everything one command (or one expiry) decided, in order.
@@ -421,6 +433,7 @@ impl Authority {
                         decision.grants.push(op);
                     }
                     decision.deliveries.extend(self.followed_live(&event));
+                    decision.deliveries.extend(self.recording(&event));
                     let (name, args) = (event.name().to_owned(), event.args());
                     match to {
                         Audience::Spaces => Some(Delivery::Broadcast {
@@ -508,6 +521,65 @@ impl Authority {
             room: room.id().clone(),
             room_name: room.name().to_owned(),
         })
+    }
+}
+
+impl Authority {
+    /// What an event asks of the room recorders: start or stop, or one more speaker.
+    fn recording(&self, event: &Event) -> Option<Delivery> {
+        let speaker = |room: &podium_rooms::Room, user: &UserId| {
+            let p = room.participant(user)?;
+            Some(crate::replays::RecordedSpeaker {
+                user: user.as_str().to_owned(),
+                username: p.username.clone(),
+                account: p.account.clone(),
+            })
+        };
+        match event {
+            Event::RoomRecording {
+                room_id,
+                recording: true,
+            } => {
+                let room = self.rooms.room(room_id)?;
+                let start = crate::replays::RecordingStart {
+                    host_account: room.host_account()?.to_owned(),
+                    title: room.name().to_owned(),
+                    privacy: room.privacy().name().to_owned(),
+                    speakers: room
+                        .speakers()
+                        .iter()
+                        .filter_map(|s| speaker(room, &s.id))
+                        .collect(),
+                };
+                Some(Delivery::Recording {
+                    room: room_id.clone(),
+                    start: Some(start),
+                })
+            }
+            Event::RoomRecording {
+                room_id,
+                recording: false,
+            }
+            | Event::RoomDeleted { room_id } => Some(Delivery::Recording {
+                room: room_id.clone(),
+                start: None,
+            }),
+            Event::UserPromoted {
+                room_id,
+                user_id,
+                promoted: true,
+            } => {
+                let room = self.rooms.room(room_id)?;
+                if !room.recording() {
+                    return None;
+                }
+                Some(Delivery::RecordSpeaker {
+                    room: room_id.clone(),
+                    speaker: speaker(room, user_id)?,
+                })
+            }
+            _ => None,
+        }
     }
 }
 

@@ -227,3 +227,128 @@ fn followers_hear_of_public_rooms_and_followers_only_rooms_of_their_host_only() 
         authority.decide(3, &grants, &ann, 3, message("leave-room", json!([data])));
     }
 }
+
+#[test]
+fn recording_tells_every_node_the_room_and_its_speakers_then_each_newcomer_and_the_end() {
+    let grants = RoomGrants::default();
+    let mut authority = Authority::default();
+    let as_account = |event: &str, args: Value| RequestKind::Message {
+        event: event.into(),
+        args: args.as_array().cloned().unwrap_or_default(),
+        secret: "fresh".into(),
+        account: Some("acct-ann".into()),
+        relations: None,
+    };
+    let (ann, bob) = (ConnId::new("a.1"), ConnId::new("b.1"));
+    authority.decide(
+        1,
+        &grants,
+        &ann,
+        1,
+        as_account("authenticate", json!(["Ann"])),
+    );
+    authority.decide(2, &grants, &bob, 1, message("authenticate", json!(["Bob"])));
+    let created = authority.decide(
+        3,
+        &grants,
+        &ann,
+        2,
+        as_account("create-room", json!(["Talk"])),
+    );
+    let Some(Reply {
+        answer: Answer::Data { data },
+        ..
+    }) = created.reply
+    else {
+        panic!("{created:?}")
+    };
+    let room = RoomId::new(data.as_str().unwrap());
+    authority.decide(4, &grants, &bob, 2, message("join-room", json!([room])));
+    let recording = |d: &Decision| -> Vec<Delivery> {
+        d.deliveries
+            .iter()
+            .filter(|x| {
+                matches!(
+                    x,
+                    Delivery::Recording { .. } | Delivery::RecordSpeaker { .. }
+                )
+            })
+            .cloned()
+            .collect()
+    };
+    let on = authority.decide(
+        5,
+        &grants,
+        &ann,
+        3,
+        message("set-recording", json!([room, true])),
+    );
+    let ann_speaker = crate::replays::RecordedSpeaker {
+        user: "a.1".into(),
+        username: "Ann".into(),
+        account: Some("acct-ann".into()),
+    };
+    assert_eq!(
+        recording(&on),
+        [Delivery::Recording {
+            room: room.clone(),
+            start: Some(crate::replays::RecordingStart {
+                host_account: "acct-ann".into(),
+                title: "Talk".into(),
+                privacy: "public".into(),
+                speakers: vec![ann_speaker],
+            }),
+        }]
+    );
+    // Bob comes on stage (his client does not answer invitations: at once): recorded too.
+    let accepted = authority.decide(
+        6,
+        &grants,
+        &ann,
+        4,
+        message("promote-user", json!([room, "b.1", true])),
+    );
+    assert_eq!(
+        recording(&accepted),
+        [Delivery::RecordSpeaker {
+            room: room.clone(),
+            speaker: crate::replays::RecordedSpeaker {
+                user: "b.1".into(),
+                username: "Bob".into(),
+                account: None,
+            },
+        }]
+    );
+    // The delivery crosses nodes as JSON.
+    let wire = serde_json::to_value(&on.deliveries).unwrap();
+    let back: Vec<Delivery> = serde_json::from_value(wire).unwrap();
+    assert_eq!(back, on.deliveries);
+    let off = authority.decide(
+        8,
+        &grants,
+        &ann,
+        5,
+        message("set-recording", json!([room, false])),
+    );
+    assert_eq!(
+        recording(&off),
+        [Delivery::Recording {
+            room: room.clone(),
+            start: None
+        }]
+    );
+    // Closing a recorded room stops it too.
+    authority.decide(
+        9,
+        &grants,
+        &ann,
+        6,
+        message("set-recording", json!([room, true])),
+    );
+    authority.decide(10, &grants, &bob, 4, message("leave-room", json!([room])));
+    let closed = authority.decide(11, &grants, &ann, 7, message("leave-room", json!([room])));
+    assert_eq!(
+        recording(&closed),
+        [Delivery::Recording { room, start: None }]
+    );
+}

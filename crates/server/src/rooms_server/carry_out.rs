@@ -69,6 +69,13 @@ impl Gateway {
                     self.app
                         .end_token_sessions_here(token_id, EndReason::GrantRevoked);
                 }
+                Delivery::Recording { room, start } => match start {
+                    Some(start) => self.app.replays.start(&self.app, room, start.clone()),
+                    None => self.app.replays.stop(&self.app, room),
+                },
+                Delivery::RecordSpeaker { room, speaker } => {
+                    self.app.replays.speaker(&self.app, room, speaker.clone());
+                }
                 Delivery::Close { conn } => {
                     if let Some(s) = self.socket_of_conn(conn) {
                         // Its user resumed elsewhere; its own disconnect changes nothing.

@@ -178,6 +178,10 @@ pub fn parse_command(event: &str, args: &[Value], sender: Sender<'_>) -> Result<
             user_id: user(1)?,
             moderator: arg_bool(args, 2, "moderator")?,
         },
+        "set-recording" => Command::SetRecording {
+            room_id: room(0)?,
+            recording: arg_bool(args, 1, "recording")?,
+        },
         "send-message" => Command::SendMessage {
             room_id: room(0)?,
             text: arg_str(args, 1, "text")?,

@@ -47,7 +47,7 @@ const NAMESPACES: [&str; 2] = ["/", "/socket.io/"];
 pub const MAX_MESSAGE: usize = 16 * 1024;
 
 /// The client→server events, each carrying an ack callback.
-pub const EVENTS: [&str; 20] = [
+pub const EVENTS: [&str; 21] = [
     "authenticate",
     "create-room",
     "join-room",
@@ -68,6 +68,7 @@ pub const EVENTS: [&str; 20] = [
     "delete-message",
     "mute-chat",
     "react",
+    "set-recording",
 ];
 
 /// How often the server pings each client, and how long it waits for the pong. A frozen or

@@ -1,0 +1,325 @@
+//! Recording rooms for their replays. While a room's recording is on, every publication of a
+//! speaker in it that runs on this node is recorded with the server's recorder (one file
+//! each, `recordings/ROOM/USER-…`), and a replay in the accounts store lists the files on the
+//! room's clock with when each held speech. The rooms authority says when recording starts
+//! and stops and who comes on stage ([`RoomRecorder::start`], [`RoomRecorder::speaker`],
+//! [`RoomRecorder::stop`]); the signaling path says when a speaker publishes
+//! ([`RoomRecorder::published`]), which may come before or after.
+//!
+//! The replay is created with its first file, so a node of a cluster that holds none of the
+//! room's publications leaves no empty replay. It ends when recording stops or the room
+//! closes, once every file is complete; a server stopped meanwhile ends it at its next start
+//! ([`podium_accounts::ReplayStore::end_open_replays`]).
+//!
+//! Rejected: mixing the speakers into one file on the server. It needs decoding and
+//! re-encoding (no longer end-to-end safe, a core per room), and loses who spoke when, which
+//! the app shows from the per-speaker files.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use podium_accounts::{NewReplay, NewTrack, ReplayStore};
+use podium_media::PeerId;
+use podium_rooms::RoomId;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, OnceCell};
+use tokio::task::JoinSet;
+
+use crate::recordings::Notice;
+use crate::state::{unix_now_ms, AppState};
+
+/// How long a stopped recording waits for its files to be complete before the replay ends.
+const FINISH_WAIT: Duration = Duration::from_secs(30);
+
+/// What recording needs to know of a room when it starts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordingStart {
+    /// The host, whose profile keeps the replay.
+    pub host_account: String,
+    pub title: String,
+    /// `public`, `followers` or `invite`: who may watch the replay.
+    pub privacy: String,
+    /// Who is on stage.
+    pub speakers: Vec<RecordedSpeaker>,
+}
+
+/// A speaker of a recorded room.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordedSpeaker {
+    /// Their id in the room (their publications' `sourceId`).
+    pub user: String,
+    pub username: String,
+    pub account: Option<String>,
+}
+
+/// A room being recorded on this node.
+struct Recording {
+    start: RecordingStart,
+    started_ms: u64,
+    speakers: HashMap<String, RecordedSpeaker>,
+    /// Publications being recorded.
+    peers: HashSet<PeerId>,
+    /// The replay, made with the first file (`None` inside: it could not be made).
+    replay: Arc<OnceCell<Option<String>>>,
+    /// One task per publication, following its file.
+    files: JoinSet<()>,
+}
+
+/// The rooms being recorded on this node.
+pub struct RoomRecorder {
+    store: Arc<dyn ReplayStore>,
+    rooms: Mutex<HashMap<String, Recording>>,
+}
+
+impl RoomRecorder {
+    /// Over the replays' store; ends the replays a stopped server left open.
+    pub fn new(store: Arc<dyn ReplayStore>) -> Self {
+        match store.end_open_replays() {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(replays = n, "replays left open by the last run ended"),
+            Err(e) => tracing::warn!(error = %e, "open replays not ended"),
+        }
+        Self {
+            store,
+            rooms: Mutex::default(),
+        }
+    }
+
+    /// The replays' store.
+    pub fn store(&self) -> &Arc<dyn ReplayStore> {
+        &self.store
+    }
+
+    /// Whether a room is being recorded here.
+    pub fn is_recording(&self, room: &str) -> bool {
+        lock(&self.rooms).contains_key(room)
+    }
+
+    /// Recording of `room` starts: its speakers' publications here are recorded.
+    pub fn start(&self, app: &AppState, room: &RoomId, start: RecordingStart) {
+        let speakers = start
+            .speakers
+            .iter()
+            .map(|s| (s.user.clone(), s.clone()))
+            .collect();
+        let recording = Recording {
+            start,
+            started_ms: unix_now_ms(),
+            speakers,
+            peers: HashSet::new(),
+            replay: Arc::default(),
+            files: JoinSet::new(),
+        };
+        let room = room.as_str().to_owned();
+        let users: Vec<String> = recording.speakers.keys().cloned().collect();
+        {
+            let mut rooms = lock(&self.rooms);
+            if rooms.contains_key(&room) {
+                return;
+            }
+            rooms.insert(room.clone(), recording);
+        }
+        for user in users {
+            self.record_publications_of(app, &room, &user);
+        }
+    }
+
+    /// `speaker` came on stage in `room`: recorded too if the room is.
+    pub fn speaker(&self, app: &AppState, room: &RoomId, speaker: RecordedSpeaker) {
+        let user = speaker.user.clone();
+        {
+            let mut rooms = lock(&self.rooms);
+            let Some(recording) = rooms.get_mut(room.as_str()) else {
+                return;
+            };
+            recording.speakers.insert(user.clone(), speaker);
+        }
+        self.record_publications_of(app, room.as_str(), &user);
+    }
+
+    /// A publication started here: recorded if it is a speaker's in a recorded room.
+    pub fn published(&self, app: &AppState, stream: &str, source: Option<&str>, peer: PeerId) {
+        let Some(source) = source else { return };
+        let known = lock(&self.rooms)
+            .get(stream)
+            .is_some_and(|r| r.speakers.contains_key(source));
+        if known {
+            self.record(app, stream, source, peer);
+        }
+    }
+
+    /// Recording of `room` stops (turned off, or the room closed): its files are finished,
+    /// then the replay ends.
+    pub fn stop(&self, app: &AppState, room: &RoomId) {
+        let Some(mut recording) = lock(&self.rooms).remove(room.as_str()) else {
+            return;
+        };
+        for &peer in &recording.peers {
+            app.recordings.stop(&app.media, peer);
+        }
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            let finished = tokio::time::timeout(FINISH_WAIT, async {
+                while recording.files.join_next().await.is_some() {}
+            });
+            if finished.await.is_err() {
+                tracing::warn!("a recorded file was not finished in time; its replay ends anyway");
+            }
+            let Some(Some(id)) = recording.replay.get().cloned() else {
+                return;
+            };
+            let ended = unix_now_ms();
+            let _ = tokio::task::spawn_blocking(move || {
+                if let Err(e) = store.end_replay(&id, ended) {
+                    tracing::warn!(error = %e, replay = %id, "replay not ended");
+                }
+            })
+            .await;
+        });
+    }
+
+    /// Records every publication of `user` in `room` running on this node.
+    fn record_publications_of(&self, app: &AppState, room: &str, user: &str) {
+        let peers: Vec<PeerId> = app
+            .sessions
+            .list()
+            .into_iter()
+            .filter(|s| {
+                s.role == podium_auth::TokenType::Publish
+                    && s.stream == room
+                    && s.source.as_deref() == Some(user)
+            })
+            .filter_map(|s| s.peer)
+            .collect();
+        for peer in peers {
+            self.record(app, room, user, peer);
+        }
+    }
+
+    /// Records one publication (once), following its file into the replay.
+    fn record(&self, app: &AppState, room: &str, user: &str, peer: PeerId) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        {
+            let mut rooms = lock(&self.rooms);
+            let Some(recording) = rooms.get_mut(room) else {
+                return;
+            };
+            if !recording.peers.insert(peer) {
+                return;
+            }
+            let Some(speaker) = recording.speakers.get(user).cloned() else {
+                return;
+            };
+            let file = FileFollower {
+                store: self.store.clone(),
+                replay: recording.replay.clone(),
+                new_replay: NewReplay {
+                    host: recording.start.host_account.clone(),
+                    room_id: room.to_owned(),
+                    title: recording.start.title.clone(),
+                    privacy: recording.start.privacy.clone(),
+                    started_ms: recording.started_ms,
+                },
+                speaker,
+            };
+            recording.files.spawn(file.follow(rx));
+        }
+        let (app, room, user) = (app.clone(), room.to_owned(), user.to_owned());
+        tokio::spawn(async move {
+            let started = app
+                .recordings
+                .record(&app.media, peer, &room, Some(&user), Some(tx))
+                .await;
+            if let Err(e) = started {
+                tracing::warn!(error = %e, room, user, "a speaker's publication not recorded");
+            }
+        });
+    }
+}
+
+/// Follows one recorded file: the track is added when the file starts and completed when it
+/// is finished. Ends when the recorder lets go of the file.
+struct FileFollower {
+    store: Arc<dyn ReplayStore>,
+    replay: Arc<OnceCell<Option<String>>>,
+    new_replay: NewReplay,
+    speaker: RecordedSpeaker,
+}
+
+impl FileFollower {
+    async fn follow(self, mut notices: mpsc::UnboundedReceiver<Notice>) {
+        let mut track = None;
+        while let Some(notice) = notices.recv().await {
+            match notice {
+                Notice::Started { file, at_ms } => {
+                    let Some(replay) = self.replay_id().await else {
+                        return;
+                    };
+                    let new = NewTrack {
+                        user_id: self.speaker.user.clone(),
+                        username: self.speaker.username.clone(),
+                        account_id: self.speaker.account.clone(),
+                        file: format!("{}/{file}", self.new_replay.room_id),
+                        started_ms: at_ms,
+                    };
+                    let store = self.store.clone();
+                    let id = replay.clone();
+                    let added =
+                        tokio::task::spawn_blocking(move || store.add_replay_track(&id, new)).await;
+                    match added {
+                        Ok(Ok(n)) => track = Some((replay, n)),
+                        Ok(Err(e)) => tracing::warn!(error = %e, "replay track not added"),
+                        Err(_) => return,
+                    }
+                }
+                Notice::Finished {
+                    duration_ms,
+                    speech,
+                    ..
+                } => {
+                    let Some((replay, n)) = track.take() else {
+                        continue;
+                    };
+                    let turns: Vec<[u64; 2]> =
+                        speech.iter().map(|t| [t.start_ms, t.end_ms]).collect();
+                    let store = self.store.clone();
+                    let done = tokio::task::spawn_blocking(move || {
+                        store.finish_replay_track(&replay, n, duration_ms, &turns)
+                    })
+                    .await;
+                    if let Ok(Err(e)) = done {
+                        tracing::warn!(error = %e, "replay track not completed");
+                    }
+                }
+                Notice::Failed { file, reason } => {
+                    tracing::warn!(file, reason, "a replay's file failed");
+                }
+            }
+        }
+    }
+
+    /// The replay, made by the first file of the room to start.
+    async fn replay_id(&self) -> Option<String> {
+        self.replay
+            .get_or_init(|| async {
+                let (store, new) = (self.store.clone(), self.new_replay.clone());
+                match tokio::task::spawn_blocking(move || store.start_replay(new)).await {
+                    Ok(Ok(replay)) => Some(replay.id),
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %e, "replay not started");
+                        None
+                    }
+                    Err(_) => None,
+                }
+            })
+            .await
+            .clone()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
