@@ -92,6 +92,10 @@ class ReplayPlayer {
       audio.src = t.url;
       audio.dataset.track = String(t.n);
       audio.addEventListener('error', () => toastError(new Error(`${t.username}’s audio could not be loaded`), 'Replay'));
+      // A file whose length the server did not learn (a stop mid-recording) says it here.
+      audio.addEventListener('loadedmetadata', () => {
+        if (t.durationMs == null && Number.isFinite(audio.duration)) this.extend(t.offsetMs + audio.duration * 1000);
+      });
       return audio;
     });
     this.render(section);
@@ -142,6 +146,14 @@ class ReplayPlayer {
     section.removeAttribute('aria-busy');
   }
 
+  /** Makes the replay at least `ms` long. */
+  extend(ms) {
+    if (ms <= this.length) return;
+    this.length = ms;
+    this.seek.max = String(Math.round(ms));
+    this.paint();
+  }
+
   /** The clock's current time (ms). */
   current() {
     return this.playing ? Math.min(this.length, performance.now() - this.startedAt) : this.position;
@@ -182,7 +194,9 @@ class ReplayPlayer {
         if (force && inside) audio.currentTime = local / 1000;
         return;
       }
-      if (force || Math.abs(audio.currentTime * 1000 - local) > DRIFT_MS) audio.currentTime = local / 1000;
+      // A file still seeking or buffering is left to catch up rather than sent again.
+      const settled = !audio.seeking && audio.readyState >= HTMLMediaElement.HAVE_FUTURE_DATA;
+      if (force || (settled && Math.abs(audio.currentTime * 1000 - local) > DRIFT_MS)) audio.currentTime = local / 1000;
       if (audio.paused) audio.play().catch(() => {});
     });
   }

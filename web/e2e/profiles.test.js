@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import zlib from 'node:zlib';
 import { openPage, useServerAndBrowser, withDiagnostics } from './helpers.js';
-import { signUpInPage, waitFor } from './rooms-helpers.js';
+import { apiInPage, signUpInPage, waitFor } from './rooms-helpers.js';
 
 const signUp = async (page, url, name) => (await signUpInPage(page, url, name)).account;
 
@@ -66,7 +66,16 @@ test('edit a profile with a picture; others see it, with followers', { timeout: 
       });
       assert.deepEqual(picture, [256, 256], 'resized square by the server');
 
+      // Her upcoming room shows on her profile, its title as text.
+      const startsAt = Math.floor(Date.now() / 1000) + 3 * 3600;
+      const [scheduled] = await apiInPage(ava, 'POST', '/api/schedules', { title: '<i>Design</i> review', topic: 'Colour', startsAt });
+      assert.equal(scheduled, 200);
       await ben.evaluate(() => { location.hash = '#/u/ava'; });
+      const upcoming = await waitFor(ben, 'the upcoming room', () => {
+        const title = document.querySelector('#profile-upcoming .upcoming-title');
+        return title && [title.textContent, title.children.length];
+      });
+      assert.deepEqual(upcoming, ['<i>Design</i> review', 0]);
       const seen = await waitFor(ben, 'Ava’s profile', () => document.getElementById('profile-name')?.textContent === 'Ava Designer' && {
         bio: document.getElementById('profile-bio').textContent,
         markup: document.getElementById('profile-bio').children.length,

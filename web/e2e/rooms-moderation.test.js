@@ -135,6 +135,28 @@ test('follow, consent, co-hosts, chat, reactions, reports, bans and a restart', 
         ['user', c.account, 'Cy Listener', roomId, 'spam', 'Posts markup in the chat', 'Ben Speaker'],
       );
 
+      // The operator resolves it over HTTP: it leaves the open list, stays in the full one.
+      const resolved = await adminRequest(env.server, 'POST', `/api/admin/reports/${report.id}/resolve`);
+      assert.equal(resolved.status, 200);
+      assert.equal((await adminRequest(env.server, 'GET', '/api/admin/reports')).body.data.reports.length, 0);
+      const all = (await adminRequest(env.server, 'GET', '/api/admin/reports?all=true')).body.data.reports;
+      assert.ok(all.length === 1 && all[0].resolvedAt > 0, JSON.stringify(all));
+      assert.equal((await adminRequest(env.server, 'POST', '/api/admin/reports/999/resolve')).status, 404);
+
+      // Ava deletes Cy's message with its button (gone for everyone) and turns his chat off.
+      const cyMessage = `#chat-list .chat-message[data-user-id="${c.user}"]`;
+      assert.equal(await ben.$eval(`${cyMessage} .chat-delete`, (el) => el.hidden), false, 'a co-host may delete it');
+      assert.equal(await ava.$eval(`#chat-list .chat-message:not([data-user-id="${c.user}"]) .chat-delete`, (el) => el.hidden), false);
+      await ava.click(`${cyMessage} .chat-delete`);
+      for (const page of [ava, ben, cy]) {
+        await waitFor(page, 'Cy’s message gone', (sel) => !document.querySelector(sel), cyMessage);
+      }
+      await openSheet(ava, c.user);
+      await ava.click('[data-action="mute-chat"]');
+      await waitFor(cy, 'Cy told his messages are off', () => !document.getElementById('chat-muted-notice').hidden && document.getElementById('chat-input').disabled);
+      const muted = await cy.evaluate((id) => window.podiumApp.call('send-message', id, 'still here?').then(() => 'sent', (err) => err.message), roomId);
+      assert.notEqual(muted, 'sent', 'a muted member cannot send');
+
       // Ava removes and bans Cy: he is sent out and cannot come back, even after a reload.
       await openSheet(ava, c.user);
       await ava.click('[data-action="kick"]');

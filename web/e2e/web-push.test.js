@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import http from 'node:http';
 import {
-  freeTcpPort, openPage, useServerAndBrowser, withDiagnostics,
+  freeTcpPort, openPage, sleep, useServerAndBrowser, withDiagnostics,
 } from './helpers.js';
 import { signUpInPage, waitFor } from './rooms-helpers.js';
 
@@ -162,12 +162,30 @@ test('a follower with the app closed gets an encrypted push that opens the room'
       await cdp.send('ServiceWorker.enable');
       const registration = await registrations;
       await cdp.send('ServiceWorker.deliverPushMessage', { origin: benOrigin, registrationId: registration.registrationId, data: plaintext });
-      const shown = await waitFor(ben, 'the notification', async () => {
-        const reg = await navigator.serviceWorker.getRegistration('/');
-        const [n] = await reg.getNotifications();
-        return n && { title: n.title, body: n.body, url: n.data.url };
-      });
+      // Polled from here: a page predicate that returns a promise counts as done at once.
+      let shown;
+      for (let i = 0; i < 200 && !shown; i++) {
+        if (i) await sleep(50);
+        shown = await ben.evaluate(async () => {
+          const reg = await navigator.serviceWorker.getRegistration('/');
+          const [n] = await reg.getNotifications();
+          return n ? { title: n.title, body: n.body, url: n.data.url } : null;
+        });
+      }
       assert.deepEqual(shown, { title: 'Ava Live is live', body: 'On stage in “Late night jazz”. Tap to listen.', url: `/#/room/${roomId}` });
+
+      // Ben turns notifications off: the subscription is forgotten (once); without the CSRF
+      // token the request is refused and changes nothing.
+      const off = await ben.evaluate(async (endpointUrl) => {
+        const { csrf } = (await (await fetch('/api/account/me')).json()).data;
+        const remove = (token) => fetch('/api/account/push', {
+          method: 'DELETE',
+          headers: { 'content-type': 'application/json', ...(token ? { 'x-csrf-token': token } : {}) },
+          body: JSON.stringify({ endpoint: endpointUrl }),
+        }).then(async (r) => [r.status, (await r.json()).data.changed ?? null]);
+        return [await remove(null), await remove(csrf), await remove(csrf)];
+      }, subscription.endpoint);
+      assert.deepEqual(off, [[403, null], [200, true], [200, false]]);
     });
   } finally {
     endpoint.close();

@@ -6,7 +6,7 @@
 //!
 //! Who may watch follows the room's privacy when it was recorded: a public room's replay is
 //! anyone's; a followers-only room's is the host's followers'; an invite-only room's is the
-//! host's alone. The host's blocks hold too.
+//! host's alone. A block between the host and the listener, either way, holds too.
 
 use rusqlite::{params, OptionalExtension, Row};
 use serde::Serialize;
@@ -131,8 +131,8 @@ pub trait ReplayStore: Send + Sync {
 }
 
 const REPLAY: &str = "r.id, r.host, a.username, r.room_id, r.title, r.privacy, r.started_ms, \
-     r.ended_ms, (SELECT json_group_array(username) FROM (SELECT username, MIN(n) AS first \
-     FROM replay_tracks WHERE replay_id = r.id GROUP BY username ORDER BY first))";
+     r.ended_ms, (SELECT json_group_array(username ORDER BY first) FROM (SELECT username, \
+     MIN(n) AS first FROM replay_tracks WHERE replay_id = r.id GROUP BY username))";
 
 fn replay(row: &Row<'_>) -> rusqlite::Result<Replay> {
     let speakers: String = row.get(8)?;
@@ -165,7 +165,8 @@ fn track(row: &Row<'_>) -> rusqlite::Result<ReplayTrack> {
 
 /// The condition under which `?2` (the viewer, or NULL) may watch replay `r`.
 const MAY_WATCH: &str = "(r.host = ?2 OR (
-        NOT EXISTS (SELECT 1 FROM blocks WHERE blocker = r.host AND blocked = ?2)
+        NOT EXISTS (SELECT 1 FROM blocks WHERE (blocker = r.host AND blocked = ?2)
+                                              OR (blocker = ?2 AND blocked = r.host))
         AND (r.privacy = 'public'
              OR (r.privacy = 'followers'
                  AND EXISTS (SELECT 1 FROM follows WHERE follower = ?2 AND followee = r.host)))))";

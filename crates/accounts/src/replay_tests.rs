@@ -104,6 +104,8 @@ fn who_may_watch_follows_the_rooms_privacy_and_the_hosts_blocks() {
     s.follow(&cat, &ann, T0 / 1000).unwrap();
     s.block(&ann, &cat, T0 / 1000).unwrap();
     assert!(sees(Some(&cat)).is_empty(), "blocked by the host");
+    s.block(&bob, &ann, T0 / 1000).unwrap();
+    assert!(sees(Some(&bob)).is_empty(), "blocking the host");
     assert!(matches!(
         s.start_replay(new(&ann, "secret")),
         Err(Error::Invalid(_))

@@ -385,6 +385,16 @@ impl Room {
         self.recording = on;
     }
 
+    /// Whether the room may be recorded: its owner is the account that opened it (the
+    /// replay goes on that account's profile).
+    pub fn recordable(&self) -> bool {
+        self.host_account.is_some()
+            && self
+                .participant(&self.owner_id)
+                .and_then(|p| p.account.as_deref())
+                == self.host_account.as_deref()
+    }
+
     /// Whether `user` may moderate: the owner, or a speaker made moderator.
     pub fn is_moderator(&self, user: &UserId) -> bool {
         &self.owner_id == user || self.participant(user).is_some_and(|p| p.moderator)

@@ -7,6 +7,8 @@ use crate::command::Outcome;
 use crate::effect::{Audience, Effect, Event};
 use crate::error::RoomError;
 use crate::ids::{RoomId, UserId};
+use crate::model::Room;
+use crate::rooms::Effects;
 use crate::rooms::Rooms;
 
 impl Rooms {
@@ -20,8 +22,9 @@ impl Rooms {
         if !room.is_moderator(user) {
             return Err(RoomError::NotOwner);
         }
-        // The replay is kept on the host's profile: a guest's room has none.
-        if on && room.host_account().is_none() {
+        // The replay is kept on the host's profile: a guest's room has none, nor a room its
+        // host has left.
+        if on && !room.recordable() {
             return Err(RoomError::RecordingNeedsAccount);
         }
         if room.recording() == on {
@@ -43,5 +46,20 @@ impl Rooms {
             event: Event::RoomUpdated(snapshot),
         });
         Ok(outcome)
+    }
+}
+
+/// The room changed hands: recording stops unless the new owner is its host (a replay is the
+/// host's). The caller announces the room itself.
+pub(crate) fn owner_changed(room: &mut Room, effects: &mut Effects) {
+    if room.recording() && !room.recordable() {
+        room.set_recording(false);
+        effects.push(Effect::Emit {
+            to: Audience::Room(room.id().clone()),
+            event: Event::RoomRecording {
+                room_id: room.id().clone(),
+                recording: false,
+            },
+        });
     }
 }

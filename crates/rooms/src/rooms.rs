@@ -646,6 +646,7 @@ impl Rooms {
                 Some(next) => {
                     let room = self.live_mut(room_id);
                     room.set_owner(next);
+                    crate::recording::owner_changed(room, effects);
                     effects.push(Effect::Emit {
                         to: audience,
                         event: Event::RoomUpdated(room.clone()),

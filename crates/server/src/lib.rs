@@ -323,6 +323,7 @@ pub async fn start(
     if let Some(l) = rtmp_listener {
         tokio::spawn(rtmp::serve(l, state.clone(), stop_rx.clone()));
     }
+    let replays = state.replays.clone();
     let server = http_server::serve(
         listener,
         app(state, metrics_addr.is_none(), config.rooms),
@@ -341,6 +342,8 @@ pub async fn start(
         media_join.wait().await?;
         // The workers closed every publication: their recordings' ends are in the queue.
         recordings.shutdown().await;
+        // Their files are complete: the replays being recorded end with them.
+        replays.shutdown().await;
         http.await.context("http server panicked")?;
         Ok(())
     });

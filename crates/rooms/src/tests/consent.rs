@@ -76,14 +76,7 @@ fn the_owner_can_withdraw_an_invitation() {
 #[test]
 fn a_raised_hand_is_consent_and_the_demo_app_is_promoted_at_once() {
     let mut w = room();
-    w.ok(
-        "b",
-        Command::RaiseHand {
-            room_id: r("r1"),
-            raised: true,
-            reason: None,
-        },
-    );
+    w.raise_hand("b", "r1");
     let out = w.promote("a", "r1", "b", true);
     assert!(trace(&out).contains(&"promoted b r1".to_owned()));
     let out = w.promote("a", "r1", "d", true);
@@ -97,14 +90,7 @@ fn a_raised_hand_is_consent_and_the_demo_app_is_promoted_at_once() {
 fn raising_a_hand_while_invited_then_being_allowed_accepts() {
     let mut w = room();
     w.promote("a", "r1", "b", true);
-    w.ok(
-        "b",
-        Command::RaiseHand {
-            room_id: r("r1"),
-            raised: true,
-            reason: None,
-        },
-    );
+    w.raise_hand("b", "r1");
     let out = w.promote("a", "r1", "b", true);
     assert_eq!(
         trace(&out).last().map(String::as_str),

@@ -91,14 +91,7 @@ fn the_owner_disconnecting_hands_over_and_frees_the_name() {
 #[test]
 fn the_owner_leaving_with_nobody_on_stage_closes_the_room() {
     let mut w = World::room_with_two_listeners();
-    w.ok(
-        "b",
-        Command::RaiseHand {
-            room_id: r("r1"),
-            raised: true,
-            reason: None,
-        },
-    );
+    w.raise_hand("b", "r1");
     let out = w.ok("a", Command::LeaveRoom { room_id: r("r1") });
     assert_eq!(
         trace(&out),

@@ -166,6 +166,18 @@ impl World {
         )
     }
 
+    /// `who` raises their hand in `room`, without a reason.
+    pub fn raise_hand(&mut self, who: &str, room: &str) -> Outcome {
+        self.ok(
+            who,
+            Command::RaiseHand {
+                room_id: r(room),
+                raised: true,
+                reason: None,
+            },
+        )
+    }
+
     pub fn promote(&mut self, owner: &str, room: &str, target: &str, promote: bool) -> Outcome {
         self.ok(
             owner,
@@ -265,8 +277,8 @@ pub(crate) fn check_invariants(rooms: &Rooms) {
         );
         assert!(members.contains(room.owner_id()), "{id}: owner absent");
         assert!(
-            !room.recording() || room.host_account().is_some(),
-            "{id}: recording without a host account"
+            !room.recording() || room.recordable(),
+            "{id}: recording without its host owning it"
         );
         assert!(
             speakers.contains(room.owner_id()),

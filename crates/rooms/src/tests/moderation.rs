@@ -14,14 +14,7 @@ fn room() -> World {
     for who in ["b", "c", "d"] {
         w.join(who, "r1");
     }
-    w.ok(
-        "b",
-        Command::RaiseHand {
-            room_id: r("r1"),
-            raised: true,
-            reason: None,
-        },
-    );
+    w.raise_hand("b", "r1");
     w.promote("a", "r1", "b", true);
     w
 }
@@ -125,14 +118,7 @@ fn leaving_the_stage_ends_the_moderator_role() {
 #[test]
 fn a_moderator_takes_over_before_longer_standing_speakers() {
     let mut w = room();
-    w.ok(
-        "c",
-        Command::RaiseHand {
-            room_id: r("r1"),
-            raised: true,
-            reason: None,
-        },
-    );
+    w.raise_hand("c", "r1");
     w.promote("a", "r1", "c", true);
     w.ok("a", moderator("c", true));
     w.ok("a", Command::LeaveRoom { room_id: r("r1") });

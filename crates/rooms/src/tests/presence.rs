@@ -40,23 +40,9 @@ fn room() -> World {
     w.create("a", "r1");
     w.join("b", "r1");
     w.join("c", "r1");
-    w.ok(
-        "c",
-        Command::RaiseHand {
-            room_id: r("r1"),
-            raised: true,
-            reason: None,
-        },
-    );
+    w.raise_hand("c", "r1");
     // Bob raised a hand too, so the owner's promotion needs no invitation.
-    w.ok(
-        "b",
-        Command::RaiseHand {
-            room_id: r("r1"),
-            raised: true,
-            reason: None,
-        },
-    );
+    w.raise_hand("b", "r1");
     w.promote("a", "r1", "b", true);
     w.ok(
         "b",

@@ -56,14 +56,7 @@ fn lobby() -> World {
     }
     w.create("c", "talk");
     w.join("d", "talk");
-    w.ok(
-        "d",
-        Command::RaiseHand {
-            room_id: r("talk"),
-            raised: true,
-            reason: None,
-        },
-    );
+    w.raise_hand("d", "talk");
     w.promote("c", "talk", "d", true);
     w
 }

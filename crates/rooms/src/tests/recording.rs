@@ -20,14 +20,7 @@ fn room() -> World {
     w.create("a", "r1");
     w.join("b", "r1");
     w.join("c", "r1");
-    w.ok(
-        "b",
-        Command::RaiseHand {
-            room_id: r("r1"),
-            raised: true,
-            reason: None,
-        },
-    );
+    w.raise_hand("b", "r1");
     w.promote("a", "r1", "b", true);
     w
 }
@@ -89,4 +82,22 @@ fn the_flag_survives_a_snapshot() {
     w.ok("a", set(true));
     let restored = crate::Rooms::restore(&w.rooms.snapshot(), w.rooms.limits()).unwrap();
     assert!(restored.room(&r("r1")).unwrap().recording());
+}
+
+#[test]
+fn recording_stops_when_the_host_leaves_and_the_successor_cannot_restart_it() {
+    let mut w = room();
+    w.ok("a", set(true));
+    let out = w.ok("a", Command::LeaveRoom { room_id: r("r1") });
+    let lines = trace(&out);
+    assert!(
+        lines.contains(&r#"room:r1 room-recording ["r1",false]"#.to_owned()),
+        "{lines:?}"
+    );
+    let room = w.rooms.room(&r("r1")).unwrap();
+    assert_eq!(room.owner_id(), &u("b"));
+    assert!(!room.recording());
+    let before = w.rooms.clone();
+    assert_eq!(w.err("b", set(true)), RoomError::RecordingNeedsAccount);
+    assert_eq!(w.rooms, before);
 }

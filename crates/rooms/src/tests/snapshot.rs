@@ -6,14 +6,7 @@ use crate::{ClientInfo, Command, Limits, Rooms, SnapshotError};
 #[test]
 fn a_restored_state_answers_and_expires_like_the_original() {
     let mut w = World::room_with_two_listeners();
-    w.ok(
-        "b",
-        Command::RaiseHand {
-            room_id: r("r1"),
-            raised: true,
-            reason: None,
-        },
-    );
+    w.raise_hand("b", "r1");
     w.sign_in_app("d", "Dan");
     w.join("d", "r1");
     // Dan is away (his seat held), Cat is kicked (banned for the room's lifetime).

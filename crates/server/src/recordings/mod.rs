@@ -44,6 +44,8 @@ pub enum Input {
         source: Option<String>,
         notices: Option<mpsc::UnboundedSender<Notice>>,
     },
+    /// The media workers could not start recording `publication`: forget where it was to go.
+    Cancel { publication: PeerId },
     /// From the media workers.
     Tap(Recorded),
     /// The server stops: finish every file.
@@ -162,11 +164,14 @@ impl Recordings {
             .send(open)
             .await
             .map_err(|_| "the recorder has stopped".to_owned())?;
-        match media.start_recording(peer).await {
-            Ok(Ok(_tracks)) => Ok(()),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err("the server is shutting down".into()),
-        }
+        let refused = match media.start_recording(peer).await {
+            Ok(Ok(_tracks)) => return Ok(()),
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => "the server is shutting down".into(),
+        };
+        // No `Started` will come for it: its requester must not wait for the file.
+        let _ = self.tx.send(Input::Cancel { publication: peer }).await;
+        Err(refused)
     }
 
     /// Stops recording publication `peer`; its file is closed.
@@ -270,8 +275,16 @@ impl Recorder {
                     tracks,
                 }) => self.open(publication, &tracks),
                 Input::Tap(Recorded::Packet(p)) => self.push(&p),
-                Input::Tap(Recorded::Ended { publication }) => {
+                Input::Cancel { publication } => {
                     self.pending.remove(&publication);
+                }
+                Input::Tap(Recorded::Ended { publication }) => {
+                    // An `Ended` follows its own `Started` (one channel), which took its
+                    // pending entry; one still pending is a newer request (recording stopped
+                    // and started again), whose `Started` is on its way.
+                    if !self.writing.contains_key(&publication) {
+                        self.pending.remove(&publication);
+                    }
                     self.finish(publication);
                 }
                 Input::Shutdown => break,

@@ -16,6 +16,7 @@
 //! the app shows from the per-speaker files.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -31,6 +32,8 @@ use crate::state::{unix_now_ms, AppState};
 
 /// How long a stopped recording waits for its files to be complete before the replay ends.
 const FINISH_WAIT: Duration = Duration::from_secs(30);
+/// The same when the server stops (the recorder has finished every file by then).
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(5);
 
 /// What recording needs to know of a room when it starts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,6 +60,8 @@ pub struct RecordedSpeaker {
 
 /// A room being recorded on this node.
 struct Recording {
+    /// Tells this recording from an earlier or later one of the same room.
+    generation: u64,
     start: RecordingStart,
     started_ms: u64,
     speakers: HashMap<String, RecordedSpeaker>,
@@ -72,6 +77,7 @@ struct Recording {
 pub struct RoomRecorder {
     store: Arc<dyn ReplayStore>,
     rooms: Mutex<HashMap<String, Recording>>,
+    generations: std::sync::atomic::AtomicU64,
 }
 
 impl RoomRecorder {
@@ -85,6 +91,7 @@ impl RoomRecorder {
         Self {
             store,
             rooms: Mutex::default(),
+            generations: std::sync::atomic::AtomicU64::new(1),
         }
     }
 
@@ -98,29 +105,40 @@ impl RoomRecorder {
         lock(&self.rooms).contains_key(room)
     }
 
-    /// Recording of `room` starts: its speakers' publications here are recorded.
+    /// Recording of `room` starts: its speakers' publications here are recorded. Starting a
+    /// room already recorded adds the speakers it did not know (a new authority's
+    /// reconciliation repeats the start).
     pub fn start(&self, app: &AppState, room: &RoomId, start: RecordingStart) {
-        let speakers = start
-            .speakers
-            .iter()
-            .map(|s| (s.user.clone(), s.clone()))
-            .collect();
-        let recording = Recording {
-            start,
-            started_ms: unix_now_ms(),
-            speakers,
-            peers: HashSet::new(),
-            replay: Arc::default(),
-            files: JoinSet::new(),
-        };
         let room = room.as_str().to_owned();
-        let users: Vec<String> = recording.speakers.keys().cloned().collect();
+        let users: Vec<String> = start.speakers.iter().map(|s| s.user.clone()).collect();
         {
             let mut rooms = lock(&self.rooms);
-            if rooms.contains_key(&room) {
-                return;
+            match rooms.get_mut(&room) {
+                Some(recording) => {
+                    for speaker in &start.speakers {
+                        recording
+                            .speakers
+                            .entry(speaker.user.clone())
+                            .or_insert_with(|| speaker.clone());
+                    }
+                }
+                None => {
+                    let recording = Recording {
+                        generation: self.generations.fetch_add(1, Ordering::Relaxed),
+                        speakers: start
+                            .speakers
+                            .iter()
+                            .map(|s| (s.user.clone(), s.clone()))
+                            .collect(),
+                        start,
+                        started_ms: unix_now_ms(),
+                        peers: HashSet::new(),
+                        replay: Arc::default(),
+                        files: JoinSet::new(),
+                    };
+                    rooms.insert(room.clone(), recording);
+                }
             }
-            rooms.insert(room.clone(), recording);
         }
         for user in users {
             self.record_publications_of(app, &room, &user);
@@ -154,31 +172,38 @@ impl RoomRecorder {
     /// Recording of `room` stops (turned off, or the room closed): its files are finished,
     /// then the replay ends.
     pub fn stop(&self, app: &AppState, room: &RoomId) {
-        let Some(mut recording) = lock(&self.rooms).remove(room.as_str()) else {
+        let Some(recording) = lock(&self.rooms).remove(room.as_str()) else {
             return;
         };
         for &peer in &recording.peers {
             app.recordings.stop(&app.media, peer);
         }
-        let store = self.store.clone();
-        tokio::spawn(async move {
-            let finished = tokio::time::timeout(FINISH_WAIT, async {
-                while recording.files.join_next().await.is_some() {}
-            });
-            if finished.await.is_err() {
-                tracing::warn!("a recorded file was not finished in time; its replay ends anyway");
+        tokio::spawn(end_replay(self.store.clone(), recording, FINISH_WAIT));
+    }
+
+    /// The server stops (after the recorder finished every file): the replays being
+    /// recorded end now.
+    pub async fn shutdown(&self) {
+        let recordings: Vec<Recording> = lock(&self.rooms).drain().map(|(_, r)| r).collect();
+        for recording in recordings {
+            end_replay(self.store.clone(), recording, SHUTDOWN_WAIT).await;
+        }
+    }
+
+    /// Whether `peer` is still to be recorded for this recording of `room`.
+    fn wanted(&self, room: &str, generation: u64, peer: PeerId) -> bool {
+        lock(&self.rooms)
+            .get(room)
+            .is_some_and(|r| r.generation == generation && r.peers.contains(&peer))
+    }
+
+    /// A publication's file is done with (or was never made): forgotten.
+    fn forget(&self, room: &str, generation: u64, peer: PeerId) {
+        if let Some(r) = lock(&self.rooms).get_mut(room) {
+            if r.generation == generation {
+                r.peers.remove(&peer);
             }
-            let Some(Some(id)) = recording.replay.get().cloned() else {
-                return;
-            };
-            let ended = unix_now_ms();
-            let _ = tokio::task::spawn_blocking(move || {
-                if let Err(e) = store.end_replay(&id, ended) {
-                    tracing::warn!(error = %e, replay = %id, "replay not ended");
-                }
-            })
-            .await;
-        });
+        }
     }
 
     /// Records every publication of `user` in `room` running on this node.
@@ -202,18 +227,25 @@ impl RoomRecorder {
     /// Records one publication (once), following its file into the replay.
     fn record(&self, app: &AppState, room: &str, user: &str, peer: PeerId) {
         let (tx, rx) = mpsc::unbounded_channel();
+        let generation;
         {
             let mut rooms = lock(&self.rooms);
             let Some(recording) = rooms.get_mut(room) else {
                 return;
             };
-            if !recording.peers.insert(peer) {
-                return;
-            }
             let Some(speaker) = recording.speakers.get(user).cloned() else {
                 return;
             };
+            if !recording.peers.insert(peer) {
+                return;
+            }
+            generation = recording.generation;
+            // Followers of files already complete are reaped here (bounded by the live ones).
+            while recording.files.try_join_next().is_some() {}
             let file = FileFollower {
+                app: app.clone(),
+                peer,
+                generation,
                 store: self.store.clone(),
                 replay: recording.replay.clone(),
                 new_replay: NewReplay {
@@ -229,20 +261,52 @@ impl RoomRecorder {
         }
         let (app, room, user) = (app.clone(), room.to_owned(), user.to_owned());
         tokio::spawn(async move {
-            let started = app
-                .recordings
+            let recordings = &app.recordings;
+            let started = recordings
                 .record(&app.media, peer, &room, Some(&user), Some(tx))
                 .await;
-            if let Err(e) = started {
-                tracing::warn!(error = %e, room, user, "a speaker's publication not recorded");
+            match started {
+                // Stopped while it started (its stop reached the media first): stop it again.
+                Ok(()) if !app.replays.wanted(&room, generation, peer) => {
+                    recordings.stop(&app.media, peer);
+                }
+                Ok(()) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, room, user, "a speaker's publication not recorded");
+                    app.replays.forget(&room, generation, peer);
+                }
             }
         });
     }
 }
 
+/// Waits (at most `wait`) for a stopped recording's files to be complete, then ends its
+/// replay.
+async fn end_replay(store: Arc<dyn ReplayStore>, mut recording: Recording, wait: Duration) {
+    let finished = tokio::time::timeout(wait, async {
+        while recording.files.join_next().await.is_some() {}
+    });
+    if finished.await.is_err() {
+        tracing::warn!("a recorded file was not finished in time; its replay ends anyway");
+    }
+    let Some(Some(id)) = recording.replay.get().cloned() else {
+        return;
+    };
+    let ended = unix_now_ms();
+    let _ = tokio::task::spawn_blocking(move || {
+        if let Err(e) = store.end_replay(&id, ended) {
+            tracing::warn!(error = %e, replay = %id, "replay not ended");
+        }
+    })
+    .await;
+}
+
 /// Follows one recorded file: the track is added when the file starts and completed when it
 /// is finished. Ends when the recorder lets go of the file.
 struct FileFollower {
+    app: AppState,
+    peer: PeerId,
+    generation: u64,
     store: Arc<dyn ReplayStore>,
     replay: Arc<OnceCell<Option<String>>>,
     new_replay: NewReplay,
@@ -250,13 +314,26 @@ struct FileFollower {
 }
 
 impl FileFollower {
-    async fn follow(self, mut notices: mpsc::UnboundedReceiver<Notice>) {
+    async fn follow(self, notices: mpsc::UnboundedReceiver<Notice>) {
+        let kept = self.follow_notices(notices).await;
+        let app = &self.app;
+        if !kept {
+            // No replay keeps this file (none could be made, or it is full): stop writing it.
+            app.recordings.stop(&app.media, self.peer);
+        }
+        app.replays
+            .forget(&self.new_replay.room_id, self.generation, self.peer);
+    }
+
+    /// Follows the notices until the recorder lets go of the file; `false` if the replay
+    /// could not take it.
+    async fn follow_notices(&self, mut notices: mpsc::UnboundedReceiver<Notice>) -> bool {
         let mut track = None;
         while let Some(notice) = notices.recv().await {
             match notice {
                 Notice::Started { file, at_ms } => {
                     let Some(replay) = self.replay_id().await else {
-                        return;
+                        return false;
                     };
                     let new = NewTrack {
                         user_id: self.speaker.user.clone(),
@@ -271,8 +348,11 @@ impl FileFollower {
                         tokio::task::spawn_blocking(move || store.add_replay_track(&id, new)).await;
                     match added {
                         Ok(Ok(n)) => track = Some((replay, n)),
-                        Ok(Err(e)) => tracing::warn!(error = %e, "replay track not added"),
-                        Err(_) => return,
+                        Ok(Err(e)) => {
+                            tracing::warn!(error = %e, "replay track not added");
+                            return false;
+                        }
+                        Err(_) => return false,
                     }
                 }
                 Notice::Finished {
@@ -299,6 +379,7 @@ impl FileFollower {
                 }
             }
         }
+        true
     }
 
     /// The replay, made by the first file of the room to start.

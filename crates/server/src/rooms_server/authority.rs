@@ -357,6 +357,24 @@ impl Authority {
                 });
             }
         }
+        // Recorders follow the restored state: a room recorded goes on being recorded (a
+        // repeated start changes nothing), any other is stopped (a stop of a room not
+        // recorded changes nothing), so no node records a room whose members see no REC.
+        for room in rooms {
+            if self.rooms.room(&RoomId::new(room.as_str())).is_none() {
+                decision.deliveries.push(Delivery::Recording {
+                    room: RoomId::new(room.as_str()),
+                    start: None,
+                });
+            }
+        }
+        for room in self.rooms.rooms() {
+            let event = Event::RoomRecording {
+                room_id: room.id().clone(),
+                recording: room.recording(),
+            };
+            decision.deliveries.extend(self.recording(&event));
+        }
         for (room, user, kind, _) in members {
             let (room_id, user_id) = (RoomId::new(room.as_str()), UserId::new(user.as_str()));
             let justified = self.rooms.room(&room_id).is_some_and(|r| match kind {
@@ -409,6 +427,7 @@ impl Authority {
     fn add_effects(&self, grants: &RoomGrants, decision: &mut Decision, outcome: Outcome) {
         let conn = |user: &UserId| self.rooms.conn_of(user).cloned();
         for effect in outcome.effects {
+            let mut recording = None;
             let delivery = match effect {
                 Effect::Join { user, group } => conn(&user).map(|conn| Delivery::Join {
                     conn,
@@ -433,7 +452,8 @@ impl Authority {
                         decision.grants.push(op);
                     }
                     decision.deliveries.extend(self.followed_live(&event));
-                    decision.deliveries.extend(self.recording(&event));
+                    // After the event itself: members are told before recording starts.
+                    recording = self.recording(&event);
                     let (name, args) = (event.name().to_owned(), event.args());
                     match to {
                         Audience::Spaces => Some(Delivery::Broadcast {
@@ -484,6 +504,7 @@ impl Authority {
                 _ => None,
             };
             decision.deliveries.extend(delivery);
+            decision.deliveries.extend(recording.take());
         }
     }
 }

@@ -167,7 +167,16 @@ fn a_dead_nodes_connections_are_lost_and_a_restored_state_reconciles_its_grants(
     // A successor restored an older state (Bob still in the room) with the newer grants:
     // the room stays open; Bob's view grant is missing, which is fine (a join mints one).
     let successor = Authority::new(Rooms::restore(&before, Default::default()).unwrap());
-    assert!(successor.reconcile(&grants).is_empty());
+    let reconciled = successor.reconcile(&grants);
+    assert!(reconciled.grants.is_empty() && reconciled.reply.is_none());
+    // The recorders follow the restored state: the room is not recorded.
+    assert_eq!(
+        reconciled.deliveries,
+        [Delivery::Recording {
+            room: RoomId::new(&room),
+            start: None
+        }]
+    );
     // The other way round: grants nobody's membership justifies are revoked, rooms closed.
     let stale = RoomGrants::default();
     stale.open_room("gone");
@@ -178,6 +187,10 @@ fn a_dead_nodes_connections_are_lost_and_a_restored_state_reconciles_its_grants(
     assert!(reconciled
         .deliveries
         .contains(&Delivery::EndGrant { token_id: orphan }));
+    assert!(reconciled.deliveries.contains(&Delivery::Recording {
+        room: RoomId::new("gone"),
+        start: None
+    }));
 }
 
 #[test]
@@ -300,6 +313,10 @@ fn recording_tells_every_node_the_room_and_its_speakers_then_each_newcomer_and_t
             }),
         }]
     );
+    // A successor restoring this state starts the recorders again (a repeat adds nothing).
+    let restored = Rooms::restore(&authority.rooms().snapshot(), Default::default()).unwrap();
+    let again = Authority::new(restored).reconcile(&grants);
+    assert_eq!(recording(&again), recording(&on));
     // Bob comes on stage (his client does not answer invitations: at once): recorded too.
     let accepted = authority.decide(
         6,
