@@ -123,6 +123,10 @@ test('record a room, then replay it with who spoke when', { timeout: 150_000 }, 
         return [r.status, r.headers.get('content-type'), (await r.arrayBuffer()).byteLength, r.headers.get('cache-control')];
       }, detail.tracks[0].url);
       assert.deepEqual(ranged, [206, 'video/webm', 100, 'private, no-store']);
+      // A public room's replay is anyone's, signed in or not.
+      const anonymous = await fetch(`${env.server.url}/api/replays/${listed[0].id}`);
+      assert.equal(anonymous.status, 200);
+      assert.equal((await anonymous.json()).data.tracks.length, 2);
       const missing = await ben.evaluate(async (id) => (await fetch(`/api/replays/${id}/tracks/99`)).status, listed[0].id);
       assert.equal(missing, 404);
 

@@ -340,14 +340,6 @@ impl Recorder {
             self.fail(packet.publication, &e.to_string());
             return;
         }
-        let at = packet.arrival;
-        let (first, _) = *w.span.get_or_insert((at, at));
-        w.span = Some((first, at.max(first)));
-        if Some(packet.track_idx) == w.audio_track {
-            w.speech
-                .get_or_insert_with(|| SpeechTimeline::new(first, SpeakerConfig::default()))
-                .observe(at, packet.audio_level, packet.voice_activity);
-        }
         // The file exists from the frame it starts with: now it is listed and announced.
         if !w.created {
             if let Some(path) = w.sink.path() {
@@ -358,8 +350,11 @@ impl Recorder {
                 tracing::info!(path = %path.display(), "recording started");
                 self.counters.started.fetch_add(1, Ordering::Relaxed);
                 lock(&self.active).insert(packet.publication, path.to_owned());
+                // Its time zero is this packet's arrival (not now: the queue may be behind).
+                let queued = Instant::now().saturating_duration_since(packet.arrival);
                 let at_ms = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
+                    .checked_sub(queued)
+                    .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
                     .map_or(0, |d| d.as_millis() as u64);
                 notify(
                     &w.notices,
@@ -369,6 +364,18 @@ impl Recorder {
                     },
                 );
             }
+        }
+        if !w.created {
+            return;
+        }
+        // Length and speech on the file's clock: from the packet it starts with.
+        let at = packet.arrival;
+        let (first, _) = *w.span.get_or_insert((at, at));
+        w.span = Some((first, at.max(first)));
+        if Some(packet.track_idx) == w.audio_track {
+            w.speech
+                .get_or_insert_with(|| SpeechTimeline::new(first, SpeakerConfig::default()))
+                .observe(at, packet.audio_level, packet.voice_activity);
         }
     }
 
