@@ -18,14 +18,7 @@ fn say(text: &str) -> Command {
 
 /// Ann owns r1; Bob and Cat listen (all with accounts).
 fn room() -> World {
-    let mut w = World::new();
-    for (who, name) in [("a", "Ann"), ("b", "Bob"), ("c", "Cat")] {
-        w.sign_in_account(who, name);
-    }
-    w.create("a", "r1");
-    w.join("b", "r1");
-    w.join("c", "r1");
-    w
+    World::accounts_room()
 }
 
 #[test]

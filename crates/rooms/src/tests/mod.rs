@@ -166,6 +166,18 @@ impl World {
         )
     }
 
+    /// Ann owns `r1`; Bob and Cat listen (all with accounts).
+    pub fn accounts_room() -> Self {
+        let mut w = Self::new();
+        for (who, name) in [("a", "Ann"), ("b", "Bob"), ("c", "Cat")] {
+            w.sign_in_account(who, name);
+        }
+        w.create("a", "r1");
+        w.join("b", "r1");
+        w.join("c", "r1");
+        w
+    }
+
     /// `who` raises their hand in `room`, without a reason.
     pub fn raise_hand(&mut self, who: &str, room: &str) -> Outcome {
         self.ok(

@@ -13,13 +13,7 @@ fn set(on: bool) -> Command {
 
 /// Ann (owner, with an account) with Bob on stage and Cat listening.
 fn room() -> World {
-    let mut w = World::new();
-    for (who, name) in [("a", "Ann"), ("b", "Bob"), ("c", "Cat")] {
-        w.sign_in_account(who, name);
-    }
-    w.create("a", "r1");
-    w.join("b", "r1");
-    w.join("c", "r1");
+    let mut w = World::accounts_room();
     w.raise_hand("b", "r1");
     w.promote("a", "r1", "b", true);
     w

@@ -37,13 +37,7 @@ pub(super) async fn one(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, Refusal> {
-    let viewer = session::current(&state, &headers)?.map(|v| v.id().to_owned());
-    let store = state.replays.store().clone();
-    let rid = id.clone();
-    let found = blocking(move || store.replay_for(&rid, viewer.as_deref())).await?;
-    let Some((replay, tracks)) = found else {
-        return Err(not_found());
-    };
+    let (replay, tracks) = watchable(&state, &headers, &id).await?;
     let tracks: Vec<Value> = tracks
         .into_iter()
         .map(|t| {
@@ -62,11 +56,10 @@ pub(super) async fn track(
     Path((id, n)): Path<(String, u32)>,
     request: Request,
 ) -> Result<Response, Refusal> {
-    let viewer = session::current(&state, request.headers())?.map(|v| v.id().to_owned());
-    let store = state.replays.store().clone();
-    let found = blocking(move || store.replay_for(&id, viewer.as_deref())).await?;
-    let file = found
-        .and_then(|(_, tracks)| tracks.into_iter().find(|t| t.n == n))
+    let (_, tracks) = watchable(&state, request.headers(), &id).await?;
+    let file = tracks
+        .into_iter()
+        .find(|t| t.n == n)
         .map(|t| t.file)
         .ok_or_else(not_found)?;
     // Stored names come from the recorder (`ROOM/FILE`); checked again so no stored value
@@ -99,21 +92,16 @@ pub(super) async fn delete(
     headers: HeaderMap,
 ) -> Result<Json<Value>, Refusal> {
     let me = session::for_change(&state, &headers)?;
-    let store = state.replays.store().clone();
-    let rid = id.clone();
     let host = me.id().to_owned();
-    let probe = store.clone();
-    let viewer = host.clone();
-    let found = blocking(move || probe.replay_for(&rid, Some(&viewer))).await?;
-    match found {
-        Some((replay, _)) if replay.host == host && replay.ended_ms.is_none() => {
+    if let Ok((replay, _)) = watchable(&state, &headers, &id).await {
+        if replay.host == host && replay.ended_ms.is_none() {
             return Err(Refusal(
                 StatusCode::CONFLICT,
                 "This room is still being recorded: stop recording first".into(),
             ));
         }
-        _ => {}
     }
+    let store = state.replays.store().clone();
     let files = blocking(move || store.delete_replay(&id, &host))
         .await?
         .ok_or_else(not_found)?;
@@ -126,6 +114,20 @@ pub(super) async fn delete(
         }
     }
     Ok(success(json!({ "deleted": true })))
+}
+
+/// Replay `id` with its tracks, if the caller may listen to it (otherwise 404: whether it
+/// exists is not told).
+async fn watchable(
+    state: &AppState,
+    headers: &HeaderMap,
+    id: &str,
+) -> Result<(podium_accounts::Replay, Vec<podium_accounts::ReplayTrack>), Refusal> {
+    let viewer = session::current(state, headers)?.map(|v| v.id().to_owned());
+    let (store, id) = (state.replays.store().clone(), id.to_owned());
+    blocking(move || store.replay_for(&id, viewer.as_deref()))
+        .await?
+        .ok_or_else(not_found)
 }
 
 fn not_found() -> Refusal {
