@@ -109,12 +109,15 @@ class ReplayPlayer {
     const order = [...this.tracks].sort((x, y) => firstHeard(x) - firstHeard(y));
     const people = [...new Set(order.map((t) => t.username))];
     this.rows = new Map();
+    /** Each drawn turn, on the replay's clock. */
+    this.turns = [];
     const lanes = people.map((name) => {
       const bar = h('div', { class: 'replay-lane-bar' },
-        this.tracks.filter((t) => t.username === name).flatMap((t) => t.speech.map(([a, b]) => h('span', {
-          class: 'replay-turn',
-          style: `left:${pct(t.offsetMs + a, this.length)}%;width:${Math.max(0.4, pct(b - a, this.length))}%`,
-        }))));
+        this.tracks.filter((t) => t.username === name).flatMap((t) => t.speech.map(([a, b]) => {
+          const el = h('span', { class: 'replay-turn' });
+          this.turns.push({ el, from: t.offsetMs + a, to: t.offsetMs + b });
+          return el;
+        })));
       const row = h('li', { class: 'replay-lane', dataset: { username: name } },
         h('div', { class: 'replay-who' }, avatar({ username: name }, 'sm'), h('span', { class: 'replay-name' }, name)),
         bar);
@@ -144,6 +147,15 @@ class ReplayPlayer {
         : h('p', { class: 'empty-line' }, 'Nobody was heard in this recording.'),
       ...this.audios);
     section.removeAttribute('aria-busy');
+    this.placeTurns();
+  }
+
+  /** Places the turns on the lanes for the replay's length. */
+  placeTurns() {
+    for (const { el, from, to } of this.turns) {
+      el.style.left = `${pct(from, this.length)}%`;
+      el.style.width = `${Math.max(0.4, pct(to - from, this.length))}%`;
+    }
   }
 
   /** Makes the replay at least `ms` long. */
@@ -151,6 +163,7 @@ class ReplayPlayer {
     if (ms <= this.length) return;
     this.length = ms;
     this.seek.max = String(Math.round(ms));
+    this.placeTurns();
     this.paint();
   }
 

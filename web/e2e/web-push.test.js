@@ -13,7 +13,7 @@ import http from 'node:http';
 import {
   freeTcpPort, openPage, sleep, useServerAndBrowser, withDiagnostics,
 } from './helpers.js';
-import { signUpInPage, waitFor } from './rooms-helpers.js';
+import { apiInPage, signUpInPage, waitFor } from './rooms-helpers.js';
 
 const signUp = (page, name) => signUpInPage(page, null, name);
 
@@ -173,6 +173,24 @@ test('a follower with the app closed gets an encrypted push that opens the room'
         });
       }
       assert.deepEqual(shown, { title: 'Ava Live is live', body: 'On stage in “Late night jazz”. Tap to listen.', url: `/#/room/${roomId}` });
+
+      // A reminder of a room Ava scheduled reaches Ben by push too (his app is not open).
+      const startsAt = Math.floor(Date.now() / 1000) + 4;
+      const [made, { schedule }] = await apiInPage(ava, 'POST', '/api/schedules', { title: 'Jazz at dawn', startsAt });
+      assert.equal(made, 200);
+      const remind = await ben.evaluate(async (id) => {
+        const { csrf } = (await (await fetch('/api/account/me')).json()).data;
+        return (await fetch(`/api/schedules/${id}/remind`, { method: 'POST', headers: { 'x-csrf-token': csrf } })).status;
+      }, schedule.id);
+      assert.equal(remind, 200);
+      const remindBy = Date.now() + 25_000;
+      while (received.length < 2 && Date.now() < remindBy) await sleep(100);
+      assert.equal(received.length, 2, 'the reminder pushed');
+      const reminder = JSON.parse(decrypt(received[1].body, { ecdh, auth }));
+      assert.deepEqual(
+        [reminder.title, reminder.body, reminder.url],
+        ['“Jazz at dawn” is starting', 'Ava Live scheduled it for now.', '/#/'],
+      );
 
       // Ben turns notifications off: the subscription is forgotten (once); without the CSRF
       // token the request is refused and changes nothing.

@@ -100,11 +100,6 @@ impl RoomRecorder {
         &self.store
     }
 
-    /// Whether a room is being recorded here.
-    pub fn is_recording(&self, room: &str) -> bool {
-        lock(&self.rooms).contains_key(room)
-    }
-
     /// Recording of `room` starts: its speakers' publications here are recorded. Starting a
     /// room already recorded adds the speakers it did not know (a new authority's
     /// reconciliation repeats the start).
