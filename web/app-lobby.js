@@ -1,5 +1,6 @@
 // Rooms app: the "Live now" lobby — live list of rooms (updated from the server's broadcasts)
 // and the "Start a room" dialog.
+import { recordingPill } from '/app-room-recording.js';
 import { scheduleDialog, upcomingSection } from '/app-schedule.js';
 import { counts, ownerName, stage } from '/app-store.js';
 import {
@@ -69,7 +70,7 @@ export function renderLobby(root, app) {
           icon(room.audioOnly ? 'audio' : 'video'), room.audioOnly ? 'Audio' : 'Video'),
         followed ? h('span', { class: 'pill pill-following', title: 'Someone you follow is on stage' }, 'Following') : null,
         room.privacy === 'followers' ? h('span', { class: 'pill pill-private', title: 'For the host’s followers' }, icon('lock'), 'Followers') : null,
-        room.recording ? h('span', { class: 'pill pill-rec', title: 'Being recorded for a replay' }, h('span', { class: 'rec-dot', 'aria-hidden': 'true' }), 'REC') : null),
+        recordingPill(room)),
       h('h3', { class: 'card-title' }, room.name),
       h('div', { class: 'card-speakers' },
         h('span', { class: 'avatar-stack' }, speakers.slice(0, 4).map((p) => avatar(p, 'sm'))),

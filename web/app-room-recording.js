@@ -7,10 +7,10 @@ import {
   busy, h, icon, toast, toastError,
 } from '/app-ui.js';
 
-/** The REC sign, while the room is being recorded. */
-export function recordingPill(room) {
+/** The REC sign, while the room is being recorded (`id` for the room page's own). */
+export function recordingPill(room, id) {
   if (!room.recording) return null;
-  return h('span', { class: 'pill pill-rec', id: 'rec-indicator', title: 'This room is being recorded for a replay' },
+  return h('span', { class: 'pill pill-rec', id, title: 'This room is being recorded for a replay' },
     h('span', { class: 'rec-dot', 'aria-hidden': 'true' }), 'REC');
 }
 

@@ -610,7 +610,7 @@ export class RoomPage {
     setChildren(els.meta,
       h('span', { class: 'pill pill-kind' }, icon(room.audioOnly ? 'audio' : 'video'), room.audioOnly ? 'Audio room' : 'Video room'),
       privacyPill(room),
-      recordingPill(room),
+      recordingPill(room, 'rec-indicator'),
       recordButton(this, room),
       this.app.account && role !== 'owner' ? h('button', {
         type: 'button', class: 'btn btn-ghost btn-sm', id: 'report-room', onclick: () => reportDialog(this, { kind: 'room', target: room.id, targetName: room.name, roomId: room.id }),

@@ -62,8 +62,8 @@ pub struct RecordedSpeaker {
 struct Recording {
     /// Tells this recording from an earlier or later one of the same room.
     generation: u64,
-    start: RecordingStart,
-    started_ms: u64,
+    /// The replay its first file makes (host, room, title, privacy, start).
+    new_replay: NewReplay,
     speakers: HashMap<String, RecordedSpeaker>,
     /// Publications being recorded.
     peers: HashSet<PeerId>,
@@ -120,13 +120,18 @@ impl RoomRecorder {
                 None => {
                     let recording = Recording {
                         generation: self.generations.fetch_add(1, Ordering::Relaxed),
+                        new_replay: NewReplay {
+                            host: start.host_account,
+                            room_id: room.clone(),
+                            title: start.title,
+                            privacy: start.privacy,
+                            started_ms: unix_now_ms(),
+                        },
                         speakers: start
                             .speakers
-                            .iter()
-                            .map(|s| (s.user.clone(), s.clone()))
+                            .into_iter()
+                            .map(|s| (s.user.clone(), s))
                             .collect(),
-                        start,
-                        started_ms: unix_now_ms(),
                         peers: HashSet::new(),
                         replay: Arc::default(),
                         files: JoinSet::new(),
@@ -243,13 +248,7 @@ impl RoomRecorder {
                 generation,
                 store: self.store.clone(),
                 replay: recording.replay.clone(),
-                new_replay: NewReplay {
-                    host: recording.start.host_account.clone(),
-                    room_id: room.to_owned(),
-                    title: recording.start.title.clone(),
-                    privacy: recording.start.privacy.clone(),
-                    started_ms: recording.started_ms,
-                },
+                new_replay: recording.new_replay.clone(),
                 speaker,
             };
             recording.files.spawn(file.follow(rx));
