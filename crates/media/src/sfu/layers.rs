@@ -151,6 +151,17 @@ impl Bwe {
 
     /// Bits per second the path carries, if anything bounds it.
     pub fn estimate(&self, now: Instant) -> Option<u64> {
+        self.bound(now, true)
+    }
+
+    /// What an up-switch may reach: as [`Self::estimate`], but a receiver estimate that fell
+    /// recently bounds it even when it does not bind what is sent now. It will bind what the
+    /// switch sends, and a trial undone by it at once would only lengthen the backoff.
+    fn reach(&self, now: Instant) -> Option<u64> {
+        self.bound(now, false)
+    }
+
+    fn bound(&self, now: Instant, binding_only: bool) -> Option<u64> {
         let remb = self
             .remb
             .filter(|(b, at)| {
@@ -159,10 +170,44 @@ impl Bwe {
                     .is_some_and(|t| now.saturating_duration_since(t) < REMB_FELL_WITHIN);
                 now.saturating_duration_since(*at) < REMB_FRESH
                     && fallen
-                    && (*b as f64) < REMB_BINDING * self.allocated as f64
+                    && (!binding_only || (*b as f64) < REMB_BINDING * self.allocated as f64)
             })
             .map(|(b, _)| b);
         [remb, self.loss_cap, self.cap].into_iter().flatten().min()
+    }
+}
+
+/// What the path leaves a track, in bits per second (none: unbounded): `keep` bounds what it
+/// forwards (down-switches), `reach` what an up-switch may go to (never above `keep`).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Room {
+    keep: Option<u64>,
+    reach: Option<u64>,
+}
+
+impl Room {
+    fn of(bwe: &Bwe, now: Instant) -> Self {
+        let usable = |b: u64| (b as f64 * USABLE) as u64;
+        Self {
+            keep: bwe.estimate(now).map(usable),
+            reach: bwe.reach(now).map(usable),
+        }
+    }
+
+    /// The same bound for both.
+    #[cfg(test)]
+    fn both(bound: Option<u64>) -> Self {
+        Self {
+            keep: bound,
+            reach: bound,
+        }
+    }
+
+    /// What is left after a track takes `rate`.
+    fn spend(&mut self, rate: u64) {
+        for b in [&mut self.keep, &mut self.reach].into_iter().flatten() {
+            *b = b.saturating_sub(rate);
+        }
     }
 }
 
@@ -243,8 +288,8 @@ impl Sfu {
         let crate::peer::Role::Viewer(v) = &peer.role else {
             return plans;
         };
-        let mut budget = v.bwe.estimate(now).map(|b| (b as f64 * USABLE) as u64);
-        tracing::trace!(peer = %id, ?budget, bwe = ?v.bwe, "layer tick");
+        let mut room = Room::of(&v.bwe, now);
+        tracing::trace!(peer = %id, ?room, bwe = ?v.bwe, "layer tick");
         for (target, t) in v.targets().filter(|(_, t)| t.kind == Kind::Video) {
             let Some(feed) = t.deciding_feed(v.pinned_id) else {
                 continue;
@@ -278,7 +323,7 @@ impl Sfu {
                 &order,
                 t.forced_layer.as_ref(),
                 (t.target_layer, t.up_since),
-                budget,
+                room,
                 v.bwe.up_allowed(now),
                 now,
             );
@@ -287,8 +332,8 @@ impl Sfu {
                 (Some(from), Some(to)) if from != to && t.forced_layer.is_none() => Some(to > from),
                 _ => None,
             };
-            if let (Some(b), Some(l)) = (budget.as_mut(), layer) {
-                *b = b.saturating_sub(track.layers[usize::from(l)].meter.bitrate(now));
+            if let Some(l) = layer {
+                room.spend(track.layers[usize::from(l)].meter.bitrate(now));
             }
             let retell = t
                 .layers_told
@@ -367,15 +412,15 @@ impl Sfu {
 }
 
 /// The target encoding and the up-switch clock: the forced one while it arrives; else at the
-/// start the highest the budget allows (the highest if nothing bounds it); then down at once
-/// to what fits, up one encoding at a time once there is room for it and after [`UP_HOLD`].
+/// start the highest the room keeps (the highest if nothing bounds it); then down at once to
+/// what fits, up one encoding at a time once the room reaches it and after [`UP_HOLD`].
 #[allow(clippy::too_many_arguments)] // one decision, every input named
 fn choose(
     layers: &[InLayer],
     order: &[u8],
     forced: Option<&LayerRequest>,
     (current, up_since): (Option<u8>, Option<Instant>),
-    budget: Option<u64>,
+    room: Room,
     up_allowed: bool,
     now: Instant,
 ) -> (Option<u8>, Option<Instant>) {
@@ -398,16 +443,18 @@ fn choose(
     // The rank of the highest encoding within `b` (the lowest if none is).
     let fits = |b: u64| order.iter().rposition(|&i| rate(i) <= b).unwrap_or(0);
     let Some(c) = current.and_then(|l| order.iter().position(|&i| i == l)) else {
-        return (Some(budget.map_or(highest, |b| order[fits(b)])), None);
+        return (Some(room.keep.map_or(highest, |b| order[fits(b)])), None);
     };
-    if let Some(f) = budget.map(fits).filter(|&f| f < c) {
+    if let Some(f) = room.keep.map(fits).filter(|&f| f < c) {
         return (Some(order[f]), None);
     }
     let Some(&up) = order.get(c + 1) else {
         return (current, None);
     };
-    let room = budget.is_none_or(|b| (rate(up) as f64 * UP_HEADROOM) as u64 <= b);
-    if !room || !up_allowed {
+    let reaches = room
+        .reach
+        .is_none_or(|b| (rate(up) as f64 * UP_HEADROOM) as u64 <= b);
+    if !reaches || !up_allowed {
         return (current, None);
     }
     let since = up_since.unwrap_or(now);
@@ -471,17 +518,25 @@ mod tests {
         let order = ranked(&l, now);
         assert_eq!(order, [0, 1, 2]);
         assert_eq!(
-            choose(&l, &order, None, (None, None), None, true, now).0,
+            choose(&l, &order, None, (None, None), Room::both(None), true, now).0,
             Some(2)
         );
-        let down = choose(&l, &order, None, (Some(2), None), Some(600_000), true, now);
+        let down = choose(
+            &l,
+            &order,
+            None,
+            (Some(2), None),
+            Room::both(Some(600_000)),
+            true,
+            now,
+        );
         assert_eq!(down, (Some(1), None), "down at once");
         let (stay, since) = choose(
             &l,
             &order,
             None,
             (Some(1), None),
-            Some(3_000_000),
+            Room::both(Some(3_000_000)),
             true,
             now,
         );
@@ -493,7 +548,7 @@ mod tests {
                 &order,
                 None,
                 (Some(1), since),
-                Some(3_000_000),
+                Room::both(Some(3_000_000)),
                 true,
                 later
             )
@@ -506,7 +561,7 @@ mod tests {
                 &order,
                 None,
                 (Some(1), None),
-                Some(1_600_000),
+                Room::both(Some(1_600_000)),
                 true,
                 now
             ),
@@ -514,7 +569,16 @@ mod tests {
             "not without headroom"
         );
         assert_eq!(
-            choose(&l, &order, None, (Some(2), None), Some(10_000), true, now).0,
+            choose(
+                &l,
+                &order,
+                None,
+                (Some(2), None),
+                Room::both(Some(10_000)),
+                true,
+                now
+            )
+            .0,
             Some(0),
             "the lowest when nothing fits"
         );
@@ -523,7 +587,16 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            choose(&l, &order, Some(&forced), (Some(2), None), None, true, now).0,
+            choose(
+                &l,
+                &order,
+                Some(&forced),
+                (Some(2), None),
+                Room::both(None),
+                true,
+                now
+            )
+            .0,
             Some(0)
         );
         let gone = LayerRequest {
@@ -531,7 +604,16 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            choose(&l, &order, Some(&gone), (Some(2), None), None, true, now).0,
+            choose(
+                &l,
+                &order,
+                Some(&gone),
+                (Some(2), None),
+                Room::both(None),
+                true,
+                now
+            )
+            .0,
             Some(2),
             "automatic when the forced one does not arrive"
         );
@@ -587,20 +669,85 @@ mod tests {
     }
 
     #[test]
+    fn a_fallen_estimate_bounds_how_far_up_even_when_it_does_not_bind_what_is_sent() {
+        let now = Instant::now() + Duration::from_secs(10);
+        let l = layers(now, &[150_000, 500_000, 1_500_000]);
+        let order = ranked(&l, now);
+        let mut bwe = Bwe {
+            allocated: 150_000,
+            ..Bwe::default()
+        };
+        // Congestion seen on a higher encoding: the receiver's estimate fell to 345 kbit/s.
+        bwe.on_remb(now, 400_000);
+        bwe.on_remb(now, 345_000);
+        let room = Room::of(&bwe, now);
+        assert_eq!(room.keep, None, "the lowest encoding is not bound by it");
+        assert_eq!(room.reach, Some(310_500));
+        let since = Some(now - UP_HOLD);
+        assert_eq!(
+            choose(&l, &order, None, (Some(0), since), room, true, now),
+            (Some(0), None),
+            "no trial the estimate would undo at once"
+        );
+        // The estimate climbs past the next encoding (with headroom): up.
+        bwe.on_remb(now, 700_000);
+        let room = Room::of(&bwe, now);
+        assert_eq!(
+            choose(&l, &order, None, (Some(0), since), room, true, now).0,
+            Some(1)
+        );
+        // Or nothing fell for a while: it says nothing of the path any more.
+        bwe.on_remb(now, 345_000);
+        let later = now + REMB_FELL_WITHIN;
+        bwe.on_remb(later, 360_000);
+        let room = Room::of(&bwe, later);
+        assert_eq!(room, Room::both(None));
+        assert_eq!(
+            choose(&l, &order, None, (Some(0), since), room, true, later).0,
+            Some(1)
+        );
+    }
+
+    #[test]
     fn up_waits_for_room_and_failed_trials_wait_longer() {
         let now = Instant::now() + Duration::from_secs(10);
         let l = layers(now, &[150_000, 500_000, 1_500_000]);
         let order = ranked(&l, now);
         // Nothing bounds the path: up one encoding at a time, each after the hold.
-        let (stay, since) = choose(&l, &order, None, (Some(0), None), None, true, now);
+        let (stay, since) = choose(
+            &l,
+            &order,
+            None,
+            (Some(0), None),
+            Room::both(None),
+            true,
+            now,
+        );
         assert_eq!((stay, since), (Some(0), Some(now)));
         let later = now + UP_HOLD;
         assert_eq!(
-            choose(&l, &order, None, (Some(0), since), None, true, later).0,
+            choose(
+                &l,
+                &order,
+                None,
+                (Some(0), since),
+                Room::both(None),
+                true,
+                later
+            )
+            .0,
             Some(1)
         );
         assert_eq!(
-            choose(&l, &order, None, (Some(0), since), None, false, later),
+            choose(
+                &l,
+                &order,
+                None,
+                (Some(0), since),
+                Room::both(None),
+                false,
+                later
+            ),
             (Some(0), None),
             "not while up-switches are blocked"
         );
