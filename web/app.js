@@ -43,6 +43,8 @@ const app = {
   connection: 'signed-out',
   /** The signed-in account (`{account, csrf, …}`), or null for a guest. */
   account: null,
+  /** The account's username while it is signed in in another tab or window (this one waits). */
+  elsewhere: null,
   /** @type {RoomPage|null} */
   room: null,
   lobby: null,
@@ -83,12 +85,13 @@ async function call(event, ...args) {
  * before (a reload, a dropped network) with the secret the server gave it: same id, rooms and
  * role. The server's newest secret is kept in sessionStorage (this tab only).
  */
-async function authenticate(username, { resume = false } = {}) {
+async function authenticate(username, { resume = false, takeOver = false } = {}) {
   const secret = resume ? sessionStorage.getItem(SECRET_KEY) : null;
   // Resuming keeps only the room this tab shows: one walked out of while offline is left.
+  // Taking over moves the account's user from its other tab, seats and all.
   const options = secret
     ? { resume: secret, rooms: shownRooms(), answersInvitations: true }
-    : { answersInvitations: true };
+    : { answersInvitations: true, ...(takeOver ? { takeOver: true } : {}) };
   for (let attempt = 1; ; attempt++) {
     try {
       if (!app.socket?.connected) throw new Error('Not connected to the server.');
@@ -97,6 +100,7 @@ async function authenticate(username, { resume = false } = {}) {
         const err = new Error(String(reply.error));
         err.fromServer = true;
         err.expired = !!secret && /expired/i.test(err.message);
+        err.elsewhere = /another tab/i.test(err.message);
         throw err;
       }
       const data = reply?.data;
@@ -190,9 +194,15 @@ function wire(socket) {
       actions: notice.roomId ? [{ label: 'Join', primary: true, onClick: () => openRoom(notice.roomId) }] : [],
     });
   });
+  // Another tab or device took this user over: the server closes this socket next.
+  socket.on('signed-in-elsewhere', () => { socket.movedAway = true; });
   socket.on('disconnect', (reason) => {
     if (reason === 'io client disconnect' || app.socket !== socket) return;
     app.room?.onConnectionLost();
+    if (reason === 'io server disconnect' && socket.movedAway) {
+      movedAway();
+      return;
+    }
     if (reason === 'io server disconnect') {
       // The server closed our session on purpose: no automatic reconnection.
       toast('The server ended your session. Sign in again to continue.', { kind: 'warn', title: 'Signed out' });
@@ -209,8 +219,11 @@ function wire(socket) {
   });
 }
 
-/** Signs in: connects, authenticates, fills the store. Throws a readable Error. */
-async function signIn(username) {
+/**
+ * Signs in: connects, authenticates, fills the store; returns the sign-in's data. With
+ * `takeOver`, the account's user moves here from its other tab. Throws a readable Error.
+ */
+async function signIn(username, { takeOver = false } = {}) {
   const socket = connect(location.origin, { namespace: '/', timeout: 10000, ackTimeout: 10000 });
   wire(socket);
   setConnection('signing-in');
@@ -224,18 +237,54 @@ async function signIn(username) {
   app.socket = socket;
   try {
     // A reload of a signed-in tab comes back as the same user, seats and all.
-    const data = username === sessionStorage.getItem(USERNAME_KEY)
-      ? await authenticateOrResume(username) : await authenticate(username);
+    const data = !takeOver && username === sessionStorage.getItem(USERNAME_KEY)
+      ? await authenticateOrResume(username) : await authenticate(username, { takeOver });
     app.username = data.user.username;
+    app.elsewhere = null;
     store.reset(data.user, roomsOf(data));
     sessionStorage.setItem(USERNAME_KEY, app.username);
     setConnection('online');
+    return data;
   } catch (err) {
     app.socket = null;
     socket.disconnect();
     setConnection('signed-out');
     throw err;
   }
+}
+
+/**
+ * Signs in as the browser's account. If it is signed in in another tab or window, this tab
+ * waits and offers to continue here (see `renderElsewhere`) rather than taking it over.
+ */
+async function signInAccount(username) {
+  try {
+    await signIn(username);
+  } catch (err) {
+    if (!err.elsewhere) throw err;
+    app.elsewhere = username;
+  }
+}
+
+/** Another tab or device took this user over: stop here, without leaving (the seats moved). */
+function movedAway() {
+  const socket = app.socket;
+  app.socket = null;
+  app.elsewhere = app.username;
+  app.room?.destroy({ leave: false });
+  app.room = null;
+  app.profile?.destroy();
+  app.profile = null;
+  socket?.disconnect();
+  store.clear();
+  sessionStorage.removeItem(SECRET_KEY);
+  setConnection('signed-out');
+  if (!app.account) {
+    // A guest's name has no account to come back with: this tab signs in anew.
+    toast('You continued in another tab, so this one stopped.', { kind: 'info', title: 'Open in another tab', id: 'elsewhere' });
+    sessionStorage.removeItem(USERNAME_KEY);
+  }
+  route();
 }
 
 /** After a reconnection: authenticate again (same name), then restore the page. */
@@ -354,7 +403,7 @@ function renderSignIn({ error, autoName } = {}) {
       form,
       accountForm(async (data) => {
         app.account = data;
-        await signIn(data.account.username);
+        await signInAccount(data.account.username);
         route();
       }))));
   const showError = (msg) => {
@@ -382,6 +431,29 @@ function renderSignIn({ error, autoName } = {}) {
   if (autoName) input.value = autoName;
   if (error) input.setAttribute('aria-invalid', 'true');
   input.focus();
+}
+
+/** This account is in use in another tab or window: continue there, or here. */
+function renderElsewhere() {
+  const name = app.elsewhere;
+  const useHere = h('button', { type: 'button', class: 'btn btn-primary btn-block', id: 'use-here' }, 'Use here');
+  useHere.addEventListener('click', async () => {
+    try {
+      const data = await busy(useHere, () => signIn(name, { takeOver: true }), 'Moving here…');
+      // Back in the room this user was in, unless the address names one.
+      const seat = data.seats?.[0];
+      if (seat && !parseHash(location.hash).roomId) openRoom(seat.id);
+      else route();
+    } catch (err) {
+      toastError(err, 'Could not continue here');
+    }
+  });
+  setChildren(main, h('section', { class: 'signin' },
+    h('div', { class: 'signin-card', id: 'elsewhere' },
+      h('h1', { class: 'signin-title' }, 'Podium is open in another tab'),
+      h('p', { class: 'signin-lead' },
+        `You are signed in as ${name} in another tab or window. Continue there, or use Podium here: the other one stops, and your places in rooms come here.`),
+      useHere)));
 }
 
 function showLoading(text) {
@@ -433,6 +505,10 @@ function route() {
     app.lobby?.destroy();
     app.lobby = null;
     if (app.connection !== 'signing-in') {
+      if (app.elsewhere && app.account) {
+        renderElsewhere();
+        return;
+      }
       if (!accountTried) {
         // A browser signed in to an account comes back as it, whatever the tab knew.
         accountTried = true;
@@ -440,7 +516,7 @@ function route() {
         currentAccount().then(async (data) => {
           if (!data) return route();
           app.account = data;
-          await signIn(data.account.username);
+          await signInAccount(data.account.username);
           return route();
         }).catch((err) => renderSignIn({ error: err.message }));
         return;

@@ -36,6 +36,15 @@ pub enum Command {
         /// blocked them meanwhile is not given back.
         relations: Relations,
     },
+    /// `authenticate(username, {takeOver: true})`: the account's user, signed in on another
+    /// connection (another tab or device), moves to this one with its seats, as a resume
+    /// would; the other connection is closed. A name nobody holds signs in as a new user.
+    TakeOver {
+        /// The username, as typed: the account's.
+        username: String,
+        /// The new secret, what the client supports and its account (required).
+        client: ClientInfo,
+    },
     /// `create-room(name, audioOnly)`: open a room owned (and joined) by the caller.
     CreateRoom {
         /// A fresh id minted by the shell (a UUID v4); the domain never invents ids.
@@ -235,7 +244,9 @@ impl Command {
     /// The socket.io event this command comes from (`"disconnect"` for a lost connection).
     pub fn event_name(&self) -> &'static str {
         match self {
-            Self::Authenticate { .. } | Self::Resume { .. } => "authenticate",
+            Self::Authenticate { .. } | Self::Resume { .. } | Self::TakeOver { .. } => {
+                "authenticate"
+            }
             Self::CreateRoom { .. } => "create-room",
             Self::JoinRoom { .. } => "join-room",
             Self::LeaveRoom { .. } => "leave-room",

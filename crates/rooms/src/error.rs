@@ -31,6 +31,10 @@ pub enum RoomError {
     /// case-insensitive confusable skeleton, see [`normalize_username`](crate::normalize_username)).
     #[error("The username {0} is already taken (or looks too much like one that is)")]
     UsernameTaken(String),
+    /// The account is signed in on another connection (another tab or device); the client
+    /// may take over with `authenticate(username, {takeOver: true})`.
+    #[error("You are in Podium in another tab or window: use it there, or take over here")]
+    OpenElsewhere,
     /// The room name is empty (or only whitespace).
     #[error("Missing room name")]
     RoomNameMissing,

@@ -52,7 +52,9 @@
 //!   given ([`Command::Resume`], [`ClientInfo`]) within the hold changes nothing for anyone;
 //!   within [`Limits::resume_ms`] of the loss it gives back each seat the room still has
 //!   (a host whose room was handed over comes back as a speaker). [`Command::Disconnect`]
-//!   (sign-out) leaves at once for good.
+//!   (sign-out) leaves at once for good. An account signed in on another connection is asked
+//!   ([`RoomError::OpenElsewhere`]) before [`Command::TakeOver`] moves its user, seats and all,
+//!   to the new one; an account's user already away moves without asking.
 //! - A **room** is one stream (room id = stream name). Its JSON is exactly the demo's
 //!   (`{id, name, ownerId, audioOnly, participants, speakers}`, see [`Room`]). The **owner**
 //!   is always a participant and a speaker; **speakers** are participants on stage;

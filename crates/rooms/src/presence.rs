@@ -259,6 +259,76 @@ impl Rooms {
         Ok(self.come_back(now_ms, conn, departed, (secret, keys), client, relations))
     }
 
+    /// A retried sign-in on a connection already signed in under that name (its answer was
+    /// lost): nothing changes but the resume secret, which becomes the one this answer gives
+    /// out, so the client keeps a secret that works.
+    pub(crate) fn signed_in_again(
+        &mut self,
+        conn: &ConnId,
+        raw: &str,
+        client: ClientInfo,
+    ) -> Result<User, RoomError> {
+        let member = &self.users[&self.conns[conn]];
+        let same =
+            normalize_username(raw).is_ok_and(|name| username_keys(&name).clash(&member.keys));
+        if !same {
+            return Err(RoomError::AlreadyAuthenticated(
+                member.user.username.clone(),
+            ));
+        }
+        if !self.secret_is_fresh(&client.resume_secret) {
+            return Err(RoomError::ResumeExpired);
+        }
+        let user = member.user.clone();
+        let kept = member.client.resume_secret.clone();
+        self.rotate_secret(&user.id, &kept, client);
+        Ok(user)
+    }
+
+    /// `authenticate(username, {takeOver: true})` on `conn`: the user the client's account
+    /// has signed in elsewhere moves here, seats and all; a free name signs in afresh.
+    pub(crate) fn take_over_account(
+        &mut self,
+        conn: &ConnId,
+        raw: &str,
+        client: ClientInfo,
+    ) -> Result<Outcome, RoomError> {
+        match self.account_holder(raw, &client) {
+            Some(user) if self.conns.get(conn) != Some(&user) => {
+                self.account_moves_here(conn, &user, client)
+            }
+            // A free name, or a retry on the connection that already took over.
+            _ => self.authenticate(conn, raw, client),
+        }
+    }
+
+    /// The account's `user` moves to `conn` (checked: `user` is the account's).
+    pub(crate) fn account_moves_here(
+        &mut self,
+        conn: &ConnId,
+        user: &UserId,
+        client: ClientInfo,
+    ) -> Result<Outcome, RoomError> {
+        if self.conns.contains_key(conn) || !self.secret_is_fresh(&client.resume_secret) {
+            return Err(RoomError::ResumeExpired);
+        }
+        // No secret of the other connection is kept: it cannot take the user back without
+        // asking, as this one did.
+        Ok(self.take_over(conn, user, "", client, None))
+    }
+
+    /// The signed-in user holding the name `raw` (or one like it) under the client's
+    /// account, if the client has one.
+    pub(crate) fn account_holder(&self, raw: &str, client: &ClientInfo) -> Option<UserId> {
+        client.account.as_ref()?;
+        let keys = username_keys(&normalize_username(raw).ok()?);
+        let holder = self
+            .usernames
+            .get(&keys.folded)
+            .or_else(|| self.username_shapes.get(&keys.shape))?;
+        (self.users[holder].user.account == client.account).then(|| holder.clone())
+    }
+
     /// A user still signed in (away, or on a connection that has not noticed it is dead)
     /// moves to `conn`: nobody else sees anything.
     fn take_over(

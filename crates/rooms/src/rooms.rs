@@ -104,6 +104,9 @@ impl Rooms {
             Command::Authenticate { username, client } => {
                 self.authenticate(conn, &username, client)
             }
+            Command::TakeOver { username, client } => {
+                self.take_over_account(conn, &username, client)
+            }
             Command::Resume {
                 username,
                 secret,
@@ -324,7 +327,7 @@ impl Rooms {
         Ok(room)
     }
 
-    fn authenticate(
+    pub(crate) fn authenticate(
         &mut self,
         conn: &ConnId,
         raw: &str,
@@ -336,6 +339,14 @@ impl Rooms {
                 user,
                 rooms: self.snapshots(),
             }));
+        }
+        if let Some(user) = self.account_holder(raw, &client) {
+            // Another tab or device: it asks first. A connection already lost (a tab closed
+            // a moment ago): its seats come here.
+            if self.users[&user].conn.is_some() {
+                return Err(RoomError::OpenElsewhere);
+            }
+            return self.account_moves_here(conn, &user, client);
         }
         let (username, keys) = self.available_username(raw)?;
         let id = UserId::new(conn.as_str());
@@ -358,32 +369,6 @@ impl Rooms {
             group: Group::Spaces,
         });
         Ok(outcome)
-    }
-
-    /// A retried sign-in on a connection already signed in under that name (its answer was
-    /// lost): nothing changes but the resume secret, which becomes the one this answer gives
-    /// out, so the client keeps a secret that works.
-    pub(crate) fn signed_in_again(
-        &mut self,
-        conn: &ConnId,
-        raw: &str,
-        client: ClientInfo,
-    ) -> Result<User, RoomError> {
-        let member = &self.users[&self.conns[conn]];
-        let same =
-            normalize_username(raw).is_ok_and(|name| username_keys(&name).clash(&member.keys));
-        if !same {
-            return Err(RoomError::AlreadyAuthenticated(
-                member.user.username.clone(),
-            ));
-        }
-        if !self.secret_is_fresh(&client.resume_secret) {
-            return Err(RoomError::ResumeExpired);
-        }
-        let user = member.user.clone();
-        let kept = member.client.resume_secret.clone();
-        self.rotate_secret(&user.id, &kept, client);
-        Ok(user)
     }
 
     /// A valid username nobody signed in uses (or one that looks like it).

@@ -14,6 +14,7 @@ mod props;
 mod ranking;
 mod recording;
 mod snapshot;
+mod takeover;
 mod usernames;
 
 use crate::validate::username_keys;

@@ -65,6 +65,7 @@ fn step() -> impl Strategy<Value = Step> {
         1 => Just(18),
         1 => Just(19),
         1 => Just(20),
+        2 => Just(21),
     ];
     (
         kind,
@@ -148,17 +149,26 @@ fn prologue(rooms: &mut Rooms) {
     check_invariants(rooms);
 }
 
+/// A sign-in's client: every other name is an account's (the same account each time).
+fn client(s: &Step) -> ClientInfo {
+    ClientInfo {
+        resume_secret: String::new(),
+        answers_invitations: s.flag,
+        account: s.name.is_multiple_of(2).then(|| format!("acct-{}", s.name)),
+    }
+}
+
 fn command(s: &Step) -> Command {
     let room_id = r(ROOMS[s.room]);
     let user_id = u(TARGETS[s.target]);
     match s.kind {
         0 => Command::Authenticate {
             username: NAMES[s.name].into(),
-            client: ClientInfo {
-                resume_secret: String::new(),
-                answers_invitations: s.flag,
-                account: None,
-            },
+            client: client(s),
+        },
+        21 => Command::TakeOver {
+            username: NAMES[s.name].into(),
+            client: client(s),
         },
         1 => Command::CreateRoom {
             room_id,
@@ -294,11 +304,14 @@ fn check_effects(
         match effect {
             Effect::Join { user, group } => {
                 assert!(signed_in(user), "join by a stranger");
+                // A user taken over joins their groups again on the new connection.
+                let moved = before.conn_of(user) != after.conn_of(user);
                 assert!(
                     groups
                         .entry(group.clone())
                         .or_default()
-                        .insert(user.clone()),
+                        .insert(user.clone())
+                        || moved,
                     "joined twice"
                 );
             }
@@ -306,7 +319,11 @@ fn check_effects(
                 let set = groups.get_mut(group).expect("leave of an unknown group");
                 assert!(set.remove(user), "leave of a group not joined");
             }
-            Effect::CloseConnection { .. } => panic!("no resume in these sequences"),
+            Effect::CloseConnection { conn } => {
+                // Only a take-over closes a connection: its user's.
+                let user = before.user_on(conn).expect("a signed-in connection");
+                assert_ne!(after.conn_of(&user.id), Some(conn), "closed but kept");
+            }
             Effect::Emit { to, event } => {
                 assert!(!event.name().is_empty() && !event.args().is_empty());
                 match to {
@@ -385,10 +402,12 @@ fn run(mut rooms: Rooms, steps: &[Step]) -> Result<(), TestCaseError> {
             Ok(outcome) => {
                 if created {
                     // Only hand-overs may take someone past the owned quota, never creating.
+                    // (The creator is the connection's user: one taken over is not its id.)
+                    let creator = before.user_on(&c(from.as_str())).expect("signed in");
                     let owned = |rooms: &Rooms| {
                         rooms
                             .rooms()
-                            .filter(|room| room.owner_id() == &from)
+                            .filter(|room| room.owner_id() == &creator.id)
                             .count()
                     };
                     prop_assert!(owned(&before) < before.limits().max_owned_rooms);

@@ -78,8 +78,11 @@ impl Gateway {
                 }
                 Delivery::Close { conn } => {
                     if let Some(s) = self.socket_of_conn(conn) {
-                        // Its user resumed elsewhere; its own disconnect changes nothing.
-                        let _ = s.disconnect();
+                        // Its user resumed or was taken over elsewhere (another tab or device):
+                        // told why, so the page offers to come back rather than to sign in.
+                        // Its own disconnect changes nothing.
+                        delivery::emit(&self.app.rooms_overflow, &s, "signed-in-elsewhere", &());
+                        delivery::close(s);
                     }
                 }
             }

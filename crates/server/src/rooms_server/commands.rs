@@ -90,7 +90,8 @@ pub struct Sender<'a> {
 /// Podium's additions).
 ///
 /// `authenticate(username, options?)`: Podium's app passes
-/// `{resume?: secret, answersInvitations?: true}`; the demo's app passes the name only.
+/// `{resume?: secret, takeOver?: true, answersInvitations?: true}`; the demo's app passes the
+/// name only.
 pub fn parse_command(event: &str, args: &[Value], sender: Sender<'_>) -> Result<Command, String> {
     let Sender {
         secret, account, ..
@@ -116,6 +117,9 @@ pub fn parse_command(event: &str, args: &[Value], sender: Sender<'_>) -> Result<
                 account: account.map(str::to_owned),
             };
             match options.and_then(|o| o.get("resume")) {
+                None | Some(Value::Null) if flag("takeOver") => {
+                    Command::TakeOver { username, client }
+                }
                 None | Some(Value::Null) => Command::Authenticate { username, client },
                 Some(Value::String(old)) if old.len() <= MAX_SECRET_LEN => Command::Resume {
                     username,
@@ -330,6 +334,10 @@ mod tests {
         assert!(matches!(
             parse_command("authenticate", &[json!("Ann"), json!({})], sender("s", Some("u1"))),
             Ok(Command::Authenticate { client, .. }) if client.account.as_deref() == Some("u1")
+        ));
+        assert!(matches!(
+            parse_command("authenticate", &[json!("Ann"), json!({"takeOver": true})], sender("s", Some("u1"))),
+            Ok(Command::TakeOver { client, .. }) if client.account.as_deref() == Some("u1")
         ));
         assert_eq!(new_secret().len(), 64);
         assert_eq!(

@@ -96,6 +96,13 @@ pub fn mark_overflowed(overflow: &Arc<Overflow>, socket: &SocketRef) {
     }
 }
 
+/// Closes `socket`: it leaves every delivery group now and is disconnected as soon as its
+/// queue has room (a frozen client's may be full).
+pub fn close(socket: SocketRef) {
+    socket.leave_all();
+    tokio::spawn(disconnect_when_possible(socket));
+}
+
 /// Sends the disconnect packet once the queue has room for it.
 async fn disconnect_when_possible(socket: SocketRef) {
     while socket.connected() {
