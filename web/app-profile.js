@@ -78,6 +78,8 @@ export function renderProfile(root, app, name) {
         onclick: (e) => busy(e.currentTarget, async () => {
           try {
             await setBlocked(app.account.csrf, account.id, !profile.blockedByMe);
+            // Out of the rooms we host, now (the server checks the block itself).
+            if (!profile.blockedByMe && app.socket) await app.call('apply-blocks').catch(() => {});
             load();
           } catch (err) {
             toastError(err, 'Block');

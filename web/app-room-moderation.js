@@ -112,6 +112,8 @@ async function fillSocial(page, el, p, close) {
     onclick: (e) => busy(e.currentTarget, async () => {
       try {
         await setBlocked(csrf, id, !profile.blockedByMe);
+        // Out of the rooms we host, now (the server checks the block itself).
+        if (!profile.blockedByMe) await page.app.call('apply-blocks').catch(() => {});
         toast(profile.blockedByMe
           ? `${p.username} is no longer blocked.`
           : `${p.username} is blocked: you no longer see each other’s chat, and they cannot join rooms you host.`, { kind: 'info' });

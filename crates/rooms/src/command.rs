@@ -120,6 +120,13 @@ pub enum Command {
         /// On or off.
         recording: bool,
     },
+    /// `apply-blocks`: the caller has just blocked someone (the app sends it after a block):
+    /// the accounts they block leave every room the caller owns, told `kicked`, and cannot
+    /// come back while the block stands.
+    ApplyBlocks {
+        /// The caller's relations, read by the shell from the accounts store just now.
+        relations: Relations,
+    },
     /// `send-message(roomId, text)`: chat to everyone present.
     SendMessage {
         /// The room.
@@ -255,6 +262,7 @@ impl Command {
             Self::KickUser { .. } => "kick-user",
             Self::SetModerator { .. } => "set-moderator",
             Self::SetRecording { .. } => "set-recording",
+            Self::ApplyBlocks { .. } => "apply-blocks",
             Self::SendMessage { .. } => "send-message",
             Self::DeleteMessage { .. } => "delete-message",
             Self::MuteChat { .. } => "mute-chat",

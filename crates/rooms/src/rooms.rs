@@ -178,6 +178,10 @@ impl Rooms {
                 let user = self.signed_in(conn)?;
                 self.set_moderator(&user.id, &room_id, &user_id, moderator)
             }
+            Command::ApplyBlocks { relations } => {
+                let user = self.signed_in(conn)?;
+                Ok(self.apply_blocks(&user.id, &relations))
+            }
             Command::SetRecording { room_id, recording } => {
                 let user = self.signed_in(conn)?;
                 self.set_recording(&user.id, &room_id, recording)

@@ -7,6 +7,7 @@ use crate::error::RoomError;
 use crate::ids::{RoomId, UserId};
 use crate::model::Participant;
 use crate::rooms::{hand_with_reason, invited, muted, promoted, put_on_stage, raised_hand, Rooms};
+use crate::social::Relations;
 use crate::validate::{normalize_text, MAX_REASON_CHARS};
 
 impl Rooms {
@@ -185,6 +186,37 @@ impl Rooms {
         }
         self.remove_member(room_id, target, &mut outcome.effects);
         Ok(outcome)
+    }
+
+    /// Removes the accounts `owner` blocks from the rooms `owner` owns (see
+    /// [`Command::ApplyBlocks`](crate::Command::ApplyBlocks)).
+    pub(crate) fn apply_blocks(&mut self, owner: &UserId, relations: &Relations) -> Outcome {
+        let mut outcome = Outcome::done();
+        for room_id in self.rooms_of(owner).to_vec() {
+            let Some(room) = self.rooms.get(&room_id).filter(|r| r.owner_id() == owner) else {
+                continue;
+            };
+            let blocked: Vec<UserId> = room
+                .participants()
+                .iter()
+                .filter(|p| {
+                    p.account
+                        .as_ref()
+                        .is_some_and(|a| relations.blocks.contains(a))
+                })
+                .map(|p| p.id.clone())
+                .collect();
+            for target in blocked {
+                outcome.effects.push(Effect::Emit {
+                    to: Audience::User(target.clone()),
+                    event: Event::Kicked {
+                        room_id: room_id.clone(),
+                    },
+                });
+                self.remove_member(&room_id, &target, &mut outcome.effects);
+            }
+        }
+        outcome
     }
 
     pub(crate) fn mute_speaker(

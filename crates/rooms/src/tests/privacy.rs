@@ -201,3 +201,52 @@ fn a_seat_is_not_given_back_in_a_room_whose_host_blocked_them_meanwhile() {
         .unwrap()
         .is_member(&crate::UserId::new("b")));
 }
+
+fn blocking(accounts: &[&str]) -> Command {
+    Command::ApplyBlocks {
+        relations: Relations {
+            blocks: accounts.iter().map(|a| (*a).to_owned()).collect(),
+            ..Relations::default()
+        },
+    }
+}
+
+#[test]
+fn a_block_removes_the_blocked_from_the_rooms_the_blocker_owns() {
+    // Ann owns r1 with Bob and Cat listening; Bob owns r2, where Ann listens.
+    let mut w = World::accounts_room();
+    w.create("b", "r2");
+    w.join("a", "r2");
+    // Someone who owns nothing, or blocks nobody present, changes nothing.
+    assert!(trace(&w.ok("c", blocking(&["acct-a"]))).is_empty());
+    assert!(trace(&w.ok("a", blocking(&["acct-x"]))).is_empty());
+    let out = w.ok("a", blocking(&["acct-b", "acct-x"]));
+    assert_eq!(
+        trace(&out),
+        [
+            r#"user:b kicked ["r1"]"#,
+            "end-view r1 b",
+            "leave b room:r1",
+            r#"spaces user-left ["r1","b"]"#
+        ]
+    );
+    let r1 = w.rooms.room(&r("r1")).unwrap();
+    assert!(!r1.is_member(&super::u("b")));
+    assert!(r1.is_member(&super::u("c")), "the others stay");
+    // Bob's own room is his: Ann's block does not take him out of it.
+    assert!(w.rooms.room(&r("r2")).unwrap().is_member(&super::u("b")));
+    // And he cannot come back while the block stands.
+    let blocked_by_ann = Relations {
+        blocked_by: ["acct-a".to_owned()].into(),
+        ..Relations::default()
+    };
+    assert_eq!(
+        w.join_with("b", "r1", None, blocked_by_ann).unwrap_err(),
+        RoomError::BlockedByHost
+    );
+    // Signed out: refused.
+    assert_eq!(
+        w.err("z", blocking(&["acct-b"])),
+        RoomError::NotAuthenticated
+    );
+}

@@ -66,6 +66,7 @@ fn step() -> impl Strategy<Value = Step> {
         1 => Just(19),
         1 => Just(20),
         2 => Just(21),
+        1 => Just(22),
     ];
     (
         kind,
@@ -93,7 +94,9 @@ fn sender(rooms: &Rooms, s: &Step) -> UserId {
         .room(&r(ROOMS[s.room]))
         .map(|room| room.owner_id().clone());
     match owner {
-        Some(owner) if s.as_owner && matches!(s.kind, 3 | 5 | 6 | 7 | 9 | 15 | 17 | 18 | 20) => {
+        Some(owner)
+            if s.as_owner && matches!(s.kind, 3 | 5 | 6 | 7 | 9 | 15 | 17 | 18 | 20 | 22) =>
+        {
             owner
         }
         _ => u(CONNS[s.conn]),
@@ -242,6 +245,12 @@ fn command(s: &Step) -> Command {
         20 => Command::SetRecording {
             room_id,
             recording: s.flag,
+        },
+        22 => Command::ApplyBlocks {
+            relations: crate::Relations {
+                blocks: [format!("acct-{}", s.name)].into(),
+                ..Default::default()
+            },
         },
         _ => Command::Disconnect,
     }

@@ -186,6 +186,9 @@ pub fn parse_command(event: &str, args: &[Value], sender: Sender<'_>) -> Result<
             room_id: room(0)?,
             recording: arg_bool(args, 1, "recording")?,
         },
+        "apply-blocks" => Command::ApplyBlocks {
+            relations: relations(),
+        },
         "send-message" => Command::SendMessage {
             room_id: room(0)?,
             text: arg_str(args, 1, "text")?,

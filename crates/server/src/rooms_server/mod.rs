@@ -47,7 +47,7 @@ const NAMESPACES: [&str; 2] = ["/", "/socket.io/"];
 pub const MAX_MESSAGE: usize = 16 * 1024;
 
 /// The client→server events, each carrying an ack callback.
-pub const EVENTS: [&str; 21] = [
+pub const EVENTS: [&str; 22] = [
     "authenticate",
     "create-room",
     "join-room",
@@ -69,6 +69,7 @@ pub const EVENTS: [&str; 21] = [
     "mute-chat",
     "react",
     "set-recording",
+    "apply-blocks",
 ];
 
 /// How often the server pings each client, and how long it waits for the pong. A frozen or
@@ -474,10 +475,12 @@ impl Gateway {
         };
         let relations = match event {
             // A resume gives seats back only where the host has not blocked them meanwhile.
-            "authenticate" | "join-room" | "send-message" => match self.relations(socket) {
-                Ok(relations) => relations,
-                Err(message) => return json!({ "error": message }),
-            },
+            "authenticate" | "join-room" | "send-message" | "apply-blocks" => {
+                match self.relations(socket) {
+                    Ok(relations) => relations,
+                    Err(message) => return json!({ "error": message }),
+                }
+            }
             _ => None,
         };
         let kind = RequestKind::Message {
