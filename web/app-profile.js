@@ -1,7 +1,7 @@
 // Rooms app: profile pages (`#/u/<username>`, issue 16): avatar, display name, bio, follower
 // and following counts and lists, upcoming rooms; Follow and Block for others; for your own,
 // editing the display name and bio and uploading an avatar (the server checks, resizes and
-// re-encodes it).
+// re-encodes it), and deleting the account with its password.
 import {
   api, setBlocked, setFollowing, userProfile,
 } from '/app-account.js';
@@ -102,6 +102,7 @@ export function renderProfile(root, app, name) {
             tab('following', 'following', profile.following))),
         h('div', { class: 'profile-actions' }, follow, block)),
       mine ? editForm(account) : null,
+      mine ? deleteForm() : null,
       h('h2', { class: 'section-title' }, icon('clock'), 'Upcoming rooms'),
       upcoming,
       h('h2', { class: 'section-title' }, icon('replay'), 'Replays'),
@@ -196,6 +197,38 @@ export function renderProfile(root, app, name) {
       }
     });
     return form;
+  }
+
+  /** Deleting my account, for good, with my password. */
+  function deleteForm() {
+    const password = h('input', {
+      id: 'delete-password', type: 'password', autocomplete: 'current-password', required: true,
+    });
+    const error = h('p', { class: 'field-error', id: 'delete-error', role: 'alert', hidden: true });
+    const submit = h('button', { type: 'submit', class: 'btn btn-danger', id: 'delete-account' }, 'Delete my account');
+    const form = h('form', { class: 'form profile-form', id: 'delete-form' },
+      h('p', { class: 'muted-text' }, 'This deletes your profile and picture, who you follow and who follows you, your blocks, scheduled rooms and replays, for good. Others’ replays keep your voice under your name.'),
+      h('label', { class: 'label', for: 'delete-password' }, 'Your password, to confirm'), password,
+      error,
+      h('div', { class: 'form-actions' }, submit));
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      error.hidden = true;
+      try {
+        await busy(submit, () => api('DELETE', '/api/account', {
+          body: { password: password.value }, csrf: app.account.csrf,
+        }), 'Deleting…');
+      } catch (err) {
+        error.textContent = err.message;
+        error.hidden = false;
+        return;
+      }
+      history.replaceState(null, '', '#/');
+      app.signOut();
+      toast('Your account and everything it kept are deleted.', { kind: 'success', title: 'Account deleted', id: 'account-deleted' });
+    });
+    return h('details', { class: 'danger-zone', id: 'danger-zone' },
+      h('summary', { class: 'section-title' }, 'Delete your account'), form);
   }
 
   async function uploadAvatar(picture) {

@@ -52,6 +52,7 @@ const app = {
   createRoom,
   openRoom,
   goLobby,
+  signOut,
 };
 window.podiumApp = app;
 
@@ -115,16 +116,20 @@ async function authenticate(username, { resume = false, takeOver = false } = {})
 
 /** Resumes when this tab has a secret, else (or when it expired) signs in afresh. */
 async function authenticateOrResume(username) {
-  if (sessionStorage.getItem(SECRET_KEY)) {
-    try {
-      return await authenticate(username, { resume: true });
-    } catch (err) {
-      if (!err.expired) throw err;
-      sessionStorage.removeItem(SECRET_KEY);
-      toast('You were away too long, so your places in rooms were given up. You are signed in again.', { kind: 'info', id: 'seat-lost' });
-    }
+  if (!sessionStorage.getItem(SECRET_KEY)) return authenticate(username);
+  try {
+    return await authenticate(username, { resume: true });
+  } catch (err) {
+    if (!err.expired) throw err;
+    sessionStorage.removeItem(SECRET_KEY);
   }
-  return authenticate(username);
+  // An account's user may still come back with its seats (see `authenticate`); if another
+  // tab has it, this throws with `elsewhere`.
+  const data = await authenticate(username);
+  if (!data.seats?.length) {
+    toast('You were away too long, so your places in rooms were given up. You are signed in again.', { kind: 'info', id: 'seat-lost' });
+  }
+  return data;
 }
 
 /** The rooms this tab shows: the room page's, or the one its address names (a reload). */
@@ -242,6 +247,10 @@ async function signIn(username, { takeOver = false } = {}) {
     app.username = data.user.username;
     app.elsewhere = null;
     store.reset(data.user, roomsOf(data));
+    // Seats this tab did not ask for (taken over from another tab, or from one closed a
+    // moment ago): show the room, unless the address names one.
+    const seat = data.seats?.[0];
+    if (seat && !parseHash(location.hash).roomId) history.replaceState(null, '', `#/room/${encodeURIComponent(seat.id)}`);
     sessionStorage.setItem(USERNAME_KEY, app.username);
     setConnection('online');
     return data;
@@ -299,6 +308,11 @@ async function resume() {
     } catch (err) {
       // The server may still hold our old connection (and name) for a little while.
       if (!app.socket?.connected) return; // lost again: the next `connect` resumes
+      if (err.elsewhere) {
+        // Another tab or device has this account's user now: ask, do not take it back.
+        movedAway();
+        return;
+      }
       if (!/taken/i.test(err.message) || Date.now() > deadline) {
         toastError(err, 'Could not sign you back in');
         signOut();
@@ -439,11 +453,9 @@ function renderElsewhere() {
   const useHere = h('button', { type: 'button', class: 'btn btn-primary btn-block', id: 'use-here' }, 'Use here');
   useHere.addEventListener('click', async () => {
     try {
-      const data = await busy(useHere, () => signIn(name, { takeOver: true }), 'Moving here…');
-      // Back in the room this user was in, unless the address names one.
-      const seat = data.seats?.[0];
-      if (seat && !parseHash(location.hash).roomId) openRoom(seat.id);
-      else route();
+      // Back in the room this user was in (see `signIn`), unless the address names one.
+      await busy(useHere, () => signIn(name, { takeOver: true }), 'Moving here…');
+      route();
     } catch (err) {
       toastError(err, 'Could not continue here');
     }

@@ -3,10 +3,13 @@
 // another tab and offers "Use here". Used, it moves her there with her room and her place on
 // stage (publishing from the new tab), and the first tab stops without leaving and offers the
 // same. Lee, listening, sees Tia on stage throughout and hears her from the tab she uses.
+// Closing her tabs and opening a new one within the hold takes her back without asking.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { openPage, RESULTS_DIR, useServerAndBrowser, withDiagnostics } from './helpers.js';
+import {
+  openPage, RESULTS_DIR, sleep, useServerAndBrowser, withDiagnostics,
+} from './helpers.js';
 import {
   signUpInPage as signUp, tileSel, useToneMicrophone, waitFor,
 } from './rooms-helpers.js';
@@ -56,6 +59,11 @@ test('a second tab of an account asks, then takes the user over with their place
       await lee.waitForSelector('#live-title');
       await lee.goto(`${leeUrl}/#/room/${roomId}`);
       await waitFor(lee, 'Tia on stage', (sel) => !!document.querySelector(sel), tileSel(tia.user));
+      // Lee records who leaves the room.
+      await lee.evaluate(() => {
+        window.__left = [];
+        window.podiumApp.socket.on('user-left', (roomId, userId) => window.__left.push(userId));
+      });
 
       // The second tab asks first: the first one goes on as it was.
       const second = await newTab('tia-2', `${env.server.url}/`);
@@ -63,8 +71,10 @@ test('a second tab of an account asks, then takes the user over with their place
       await second.waitForSelector('#elsewhere #use-here');
       assert.match(await second.innerText('#elsewhere'), /signed in as Tia Tabs in another tab/);
       await second.screenshot({ path: path.join(RESULTS_DIR, 'open-in-another-tab.png') });
+      await sleep(1500);
       assert.equal(await first.evaluate(() => window.podiumApp.connection), 'online');
       await hostingAndPublishing(first, roomId);
+      assert.equal(await second.$('#elsewhere #use-here') !== null, true, 'still asking');
 
       // Used here: Tia is back in her room from this tab, owner and publishing.
       await second.click('#use-here');
@@ -75,6 +85,7 @@ test('a second tab of an account asks, then takes the user over with their place
       const room = await lee.evaluate((id) => window.podiumApp.store.room(id), roomId);
       assert.deepEqual(room.participants.map((p) => p.username).sort(), ['Lee Listens', 'Tia Tabs'], 'nobody left');
       assert.equal(room.ownerId, tia.user);
+      assert.deepEqual(await lee.evaluate(() => window.__left), [], 'nobody was seen leaving');
       await waitFor(lee, 'Tia still on stage', (sel) => !!document.querySelector(sel), tileSel(tia.user));
       // Lee hears the tab Tia uses now.
       await second.evaluate(() => window.__tone.set(true));
@@ -84,6 +95,15 @@ test('a second tab of an account asks, then takes the user over with their place
       await first.click('#use-here');
       await hostingAndPublishing(first, roomId);
       await second.waitForSelector('#elsewhere #use-here');
+
+      // A tab closed a moment ago hands her seat to the next without asking: a new tab on
+      // the lobby's address goes straight back into her room, on stage.
+      await first.close();
+      await second.close();
+      const third = await newTab('tia-3', `${env.server.url}/`);
+      pages.push(third);
+      await hostingAndPublishing(third, roomId);
+      assert.deepEqual(await lee.evaluate(() => window.__left), [], 'nobody was seen leaving');
     });
   } finally {
     await Promise.all(pages.map((p) => p.close()));

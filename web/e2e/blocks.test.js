@@ -44,7 +44,9 @@ test('a host’s block takes the blocked listener out of the room and keeps them
       await bob.waitForSelector('#live-title');
       await bob.goto(link);
       await waitFor(bob, 'Bob refused', () => [...document.querySelectorAll('.toast')].some((t) => /does not allow you/.test(t.textContent)));
-      assert.equal(await bob.$('.room[data-role]'), null);
+      await bob.waitForSelector('#live-title');
+      const after = await ann.evaluate((id) => window.podiumApp.store.room(id), roomId);
+      assert.deepEqual(after.participants.map((p) => p.username), ['Ann Blocks'], 'he did not get in');
 
       // Unblocked (Ann stays in her room: leaving it would end it), he may come in again.
       const [status] = await apiInPage(ann, 'DELETE', `/api/users/${b.account}/block`);

@@ -122,6 +122,11 @@ pub trait Accounts: Send + Sync {
     fn close_sessions_of(&self, account: &str) -> Result<usize>;
     /// Changes the password (the old one must match); other sessions are ended.
     fn change_password(&self, account: &str, old: &str, new: &str) -> Result<()>;
+    /// Deletes the account (the password must match) with everything it keeps: sessions,
+    /// follows both ways, blocks, push subscriptions, schedules and reminders, the reports it
+    /// filed and its replays. Returns the replays' files, for the caller to remove from disk.
+    /// Refused while one of its rooms is being recorded (its files are still being written).
+    fn delete_account(&self, id: &str, password: &str) -> Result<Vec<String>>;
     /// An account by id.
     fn account(&self, id: &str) -> Result<Option<Account>>;
     /// An account by username (or a look-alike of it).

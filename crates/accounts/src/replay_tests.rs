@@ -166,3 +166,58 @@ fn tracks_are_bounded() {
         Err(Error::Invalid(_))
     ));
 }
+
+#[test]
+fn deleting_an_account_takes_what_it_keeps_and_hands_back_its_replays_files() {
+    let (s, [ann, bob, cat]) = store();
+    let now = T0 / 1000;
+    let session = s.open_session(&ann, now).unwrap();
+    s.follow(&ann, &bob, now).unwrap();
+    s.follow(&bob, &ann, now).unwrap();
+    s.block(&cat, &ann, now).unwrap();
+    let own = s.start_replay(new(&ann, "public")).unwrap();
+    s.add_replay_track(&own.id, track("a", "Ann", Some(&ann), 0))
+        .unwrap();
+    s.add_replay_track(&own.id, track("b", "Bob", Some(&bob), 10))
+        .unwrap();
+    let bobs = s.start_replay(new(&bob, "public")).unwrap();
+    s.add_replay_track(&bobs.id, track("a2", "Ann", Some(&ann), 20))
+        .unwrap();
+    s.end_replay(&bobs.id, T0 + 1_000).unwrap();
+
+    // Not while a room of hers is being recorded (its files are still being written).
+    assert!(matches!(
+        s.delete_account(&ann, PASSWORD),
+        Err(Error::Invalid(_))
+    ));
+    s.end_replay(&own.id, T0 + 1_000).unwrap();
+    assert!(matches!(
+        s.delete_account(&ann, "not her password"),
+        Err(Error::BadCredentials)
+    ));
+    assert!(
+        s.account(&ann).unwrap().is_some(),
+        "refusals keep everything"
+    );
+
+    let mut files = s.delete_account(&ann, PASSWORD).unwrap();
+    files.sort();
+    assert_eq!(files, ["room-1/a-0.webm", "room-1/b-10.webm"]);
+    assert!(s.account(&ann).unwrap().is_none());
+    assert!(s.session(&session.token, now).unwrap().is_none());
+    assert_eq!(s.follow_counts(&bob).unwrap(), (0, 0));
+    assert!(s.blocked_accounts(&cat).unwrap().is_empty());
+    assert!(s.replay_for(&own.id, Some(&bob)).unwrap().is_none());
+    // Her voice in Bob's replay stays, under the name it was recorded with.
+    let (_, tracks) = s.replay_for(&bobs.id, Some(&bob)).unwrap().unwrap();
+    assert_eq!(
+        (tracks[0].username.as_str(), tracks[0].account_id.as_deref()),
+        ("Ann", None)
+    );
+    // Her name is free again; an unknown account is said to be unknown.
+    s.sign_up("Ann", PASSWORD, now).unwrap();
+    assert!(matches!(
+        s.delete_account(&ann, PASSWORD),
+        Err(Error::NoSuchAccount)
+    ));
+}

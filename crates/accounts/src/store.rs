@@ -312,6 +312,47 @@ impl Accounts for AccountStore {
         Ok(())
     }
 
+    fn delete_account(&self, id: &str, password: &str) -> Result<Vec<String>> {
+        let stored: String = self
+            .conn()
+            .query_row(
+                "SELECT password_hash FROM accounts WHERE id = ?1",
+                params![id],
+                |row| row.get(0),
+            )
+            .optional()?
+            .ok_or(Error::NoSuchAccount)?;
+        // Hashing takes a while: not under the connection's lock.
+        if !password::verify(password, &stored) {
+            return Err(Error::BadCredentials);
+        }
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let recording: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM replays WHERE host = ?1 AND ended_ms IS NULL)",
+            params![id],
+            |row| row.get(0),
+        )?;
+        if recording {
+            return Err(Error::Invalid(
+                "One of your rooms is being recorded: stop recording first".into(),
+            ));
+        }
+        let files = {
+            let mut stmt = tx.prepare(
+                "SELECT t.file FROM replay_tracks t JOIN replays r ON r.id = t.replay_id \
+                 WHERE r.host = ?1",
+            )?;
+            let rows = stmt.query_map(params![id], |row| row.get(0))?;
+            rows.collect::<rusqlite::Result<Vec<String>>>()?
+        };
+        // Everything else goes with it (ON DELETE CASCADE; its tracks in others' replays keep
+        // the name they were recorded under, without the account).
+        tx.execute("DELETE FROM accounts WHERE id = ?1", params![id])?;
+        tx.commit()?;
+        Ok(files)
+    }
+
     fn account(&self, id: &str) -> Result<Option<Account>> {
         Ok(self
             .conn()

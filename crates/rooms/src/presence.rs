@@ -294,11 +294,14 @@ impl Rooms {
         client: ClientInfo,
     ) -> Result<Outcome, RoomError> {
         match self.account_holder(raw, &client) {
-            Some(user) if self.conns.get(conn) != Some(&user) => {
-                self.account_moves_here(conn, &user, client)
+            // A retry on the connection that already took over (its answer was lost).
+            Some(user) if self.conns.get(conn) == Some(&user) => {
+                let user = self.signed_in_again(conn, raw, client)?;
+                Ok(Outcome::ack(self.resumed_ack(user)))
             }
-            // A free name, or a retry on the connection that already took over.
-            _ => self.authenticate(conn, raw, client),
+            Some(user) => self.account_moves_here(conn, &user, client),
+            // A free name.
+            None => self.authenticate(conn, raw, client),
         }
     }
 

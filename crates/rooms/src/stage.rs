@@ -188,17 +188,29 @@ impl Rooms {
         Ok(outcome)
     }
 
-    /// Removes the accounts `owner` blocks from the rooms `owner` owns (see
-    /// [`Command::ApplyBlocks`](crate::Command::ApplyBlocks)).
-    pub(crate) fn apply_blocks(&mut self, owner: &UserId, relations: &Relations) -> Outcome {
+    /// Removes the accounts `blocker` blocks from the rooms `blocker` hosts: owns now, or
+    /// opened under their account (the rooms a block keeps them out of, see
+    /// `social::host_blocked`); never the owner of one. See
+    /// [`Command::ApplyBlocks`](crate::Command::ApplyBlocks).
+    pub(crate) fn apply_blocks(&mut self, blocker: &UserId, relations: &Relations) -> Outcome {
+        let account = self.users.get(blocker).and_then(|m| m.user.account.clone());
+        let mut hosted: Vec<RoomId> = self
+            .rooms
+            .values()
+            .filter(|r| {
+                r.owner_id() == blocker
+                    || (account.is_some() && r.host_account() == account.as_deref())
+            })
+            .map(|r| r.id().clone())
+            .collect();
+        hosted.sort();
         let mut outcome = Outcome::done();
-        for room_id in self.rooms_of(owner).to_vec() {
-            let Some(room) = self.rooms.get(&room_id).filter(|r| r.owner_id() == owner) else {
-                continue;
-            };
+        for room_id in hosted {
+            let room = &self.rooms[&room_id];
             let blocked: Vec<UserId> = room
                 .participants()
                 .iter()
+                .filter(|p| &p.id != room.owner_id())
                 .filter(|p| {
                     p.account
                         .as_ref()

@@ -250,3 +250,18 @@ fn a_block_removes_the_blocked_from_the_rooms_the_blocker_owns() {
         RoomError::NotAuthenticated
     );
 }
+
+#[test]
+fn a_block_reaches_a_room_the_blocker_opened_and_handed_over_but_not_its_owner() {
+    // Ann opened r1 and left it to Cat (on stage); Bob listens.
+    let mut w = World::accounts_room();
+    w.raise_hand("c", "r1");
+    w.promote("a", "r1", "c", true);
+    w.ok("a", Command::LeaveRoom { room_id: r("r1") });
+    assert_eq!(w.rooms.room(&r("r1")).unwrap().owner_id(), &super::u("c"));
+    let out = w.ok("a", blocking(&["acct-b", "acct-c"]));
+    assert_eq!(trace(&out)[0], r#"user:b kicked ["r1"]"#);
+    let r1 = w.rooms.room(&r("r1")).unwrap();
+    assert!(!r1.is_member(&super::u("b")));
+    assert_eq!(r1.owner_id(), &super::u("c"), "the owner stays");
+}

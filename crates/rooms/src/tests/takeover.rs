@@ -62,8 +62,10 @@ fn a_second_tab_is_asked_then_takes_the_user_over_with_the_seats() {
         relations: Default::default(),
     };
     assert_eq!(w.err("a3", resume), RoomError::ResumeExpired);
-    // A retry on the connection that took over is answered again.
-    w.ok("a2", take_over("Ann", "s-a2-again", Some("acct-a")));
+    // A retry on the connection that took over is answered again, seats and all.
+    let again = w.ok("a2", take_over("Ann", "s-a2-again", Some("acct-a")));
+    assert_eq!(seats(&again.ack), ["r1"]);
+    assert!(trace(&again).is_empty());
     assert_eq!(w.rooms.conn_of(&u("a")), Some(&c("a2")));
 }
 

@@ -32,6 +32,12 @@ pub(super) struct ProfileChange {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Deletion {
+    password: String,
+}
+
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(super) struct PasswordChange {
     old_password: String,
@@ -194,6 +200,34 @@ pub(super) async fn update_profile(
         )
         .map_err(refusal)?;
     Ok(success(me_json(&state, &account, &signed.session.csrf)?))
+}
+
+/// `DELETE /api/account` `{password}`: deletes the signed-in account with everything it
+/// keeps, its replays' files included. Its rooms sockets are signed out at the next session
+/// check (their session went with it).
+pub(super) async fn delete_account(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    req: Result<Json<Deletion>, JsonRejection>,
+) -> Result<Response, Refusal> {
+    let signed = session::for_change(&state, &headers)?;
+    let req = body(req)?;
+    state.accounts.attempt(
+        client_ip(&state, peer, &headers),
+        Some(&signed.session.account.username),
+        std::time::Instant::now(),
+    )?;
+    let store = state.accounts.store.clone();
+    let id = signed.id().to_owned();
+    let files = hashing(&state, "Account deletion", move || {
+        store.delete_account(&id, &req.password)
+    })
+    .await?;
+    super::replays::remove_files(&state, files).await;
+    tracing::info!(account = %signed.id(), "account deleted");
+    let cookie = session::clear_cookie(session::is_https(&state, peer, &headers));
+    Ok(([(SET_COOKIE, cookie)], success(json!({ "deleted": true }))).into_response())
 }
 
 pub(super) async fn change_password(

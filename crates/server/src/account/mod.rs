@@ -152,6 +152,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/account/sign-up", post(handlers::sign_up))
         .route("/api/account/sign-in", post(handlers::sign_in))
         .route("/api/account/sign-out", post(handlers::sign_out))
+        .route("/api/account", delete(handlers::delete_account))
         .route("/api/account/me", get(handlers::me))
         .route("/api/account/profile", patch(handlers::update_profile))
         .route("/api/account/password", post(handlers::change_password))

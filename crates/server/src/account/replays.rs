@@ -105,6 +105,12 @@ pub(super) async fn delete(
     let files = blocking(move || store.delete_replay(&id, &host))
         .await?
         .ok_or_else(not_found)?;
+    remove_files(&state, files).await;
+    Ok(success(json!({ "deleted": true })))
+}
+
+/// Removes replay files (`ROOM/FILE`, as stored) from the recordings directory.
+pub(super) async fn remove_files(state: &AppState, files: Vec<String>) {
     let root = state.recordings.root().to_owned();
     for file in files {
         if let Some(path) = crate::recordings::files::resolve(&root, &file) {
@@ -113,7 +119,6 @@ pub(super) async fn delete(
             }
         }
     }
-    Ok(success(json!({ "deleted": true })))
 }
 
 /// Replay `id` with its tracks, if the caller may listen to it (otherwise 404: whether it

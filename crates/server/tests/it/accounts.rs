@@ -423,3 +423,59 @@ async fn a_restart_keeps_accounts_sessions_and_follows() {
         "the schedule and the reminder survived: {upcoming}"
     );
 }
+
+/// `DELETE /api/account` with `password`.
+async fn delete(b: &mut Browser, password: &str) -> StatusCode {
+    let body = json!({ "password": password });
+    b.send(
+        reqwest::Method::DELETE,
+        "/api/account",
+        Some(body),
+        HeaderMap::new(),
+    )
+    .await
+    .0
+}
+
+#[tokio::test]
+async fn an_account_is_deleted_with_its_password_and_everything_it_keeps_goes() {
+    let srv = server().await;
+    let mut ann = Browser::new(&srv.base);
+    let ann_account = ann.sign_up("Ann").await;
+    let mut bob = Browser::new(&srv.base);
+    bob.sign_up("Bob").await;
+    let follow = format!("/api/users/{}/follow", ann_account["id"].as_str().unwrap());
+    assert_eq!(bob.post(&follow, json!({})).await.0, StatusCode::OK);
+
+    // Without the page's CSRF token, or with a wrong password: refused, nothing changes.
+    let csrf = ann.csrf.take();
+    assert_eq!(delete(&mut ann, PASSWORD).await, StatusCode::FORBIDDEN);
+    ann.csrf = csrf;
+    assert_eq!(
+        delete(&mut ann, "guessing-42-again").await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(ann.get("/api/account/me").await.0, StatusCode::OK);
+
+    let old_cookie = ann.cookie.clone();
+    assert_eq!(delete(&mut ann, PASSWORD).await, StatusCode::OK);
+    assert_eq!(ann.cookie, None, "the cookie is cleared");
+    ann.cookie = old_cookie;
+    assert_eq!(
+        ann.get("/api/account/me").await.0,
+        StatusCode::UNAUTHORIZED,
+        "its sessions went with it"
+    );
+    assert_eq!(bob.get("/api/users/ann").await.0, StatusCode::NOT_FOUND);
+    let (_, me) = bob.get("/api/account/me").await;
+    assert_eq!(me["data"]["following"], 0, "{me}");
+    let mut again = Browser::new(&srv.base);
+    let (status, _, _) = again
+        .post(
+            "/api/account/sign-in",
+            json!({"username": "Ann", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    again.sign_up("Ann").await;
+}
