@@ -53,7 +53,15 @@ test('video room: a speaker’s camera on their tile for everyone, at the encodi
       return v && v.videoWidth > 0 && v.currentTime > 0;
     }, speakerId, { timeout: 30_000 });
     const shown = Date.now() - on;
-    await waitFor(guest, 'the small encoding for the small tile', (id) => document.querySelector(`#stage .tile[data-user-id="${id}"] video`)?.videoWidth <= 320, speakerId, { timeout: 20_000 });
+    await waitFor(guest, 'the small encoding for the small tile', (id) => document.querySelector(`#stage .tile[data-user-id="${id}"] video`)?.videoWidth <= 320, speakerId, { timeout: 20_000 })
+      .catch(async (err) => {
+        // What the page knew: the tile's pixels, the encodings it was told of, what it asked.
+        const state = await guest.evaluate(() => {
+          const c = window.podiumApp.room?.media?.cameras;
+          return c && { px: c.tilePixels(), shown: [...c.shown].map(([u, s]) => [u, s.mid, s.encoding]), layers: [...c.view.layers] };
+        });
+        throw new Error(`${err.message}\nguest cameras: ${JSON.stringify(state)}`);
+      });
     const small = Date.now() - on;
     const before = await tileVideo(guest, speakerId);
     await new Promise((r) => setTimeout(r, 1500));

@@ -77,6 +77,9 @@ pub(crate) struct Publication {
     /// Has sent media: only then may it replace an earlier publication of the same source.
     pub flowing: bool,
     pub last_keyframe_request: Option<Instant>,
+    /// Keyframes asked for only to learn an encoding's frame size (bounded: a payload whose
+    /// size cannot be read, an end-to-end encrypted one, would cost one every few seconds).
+    pub size_asks: u8,
     /// Redundant ingest priority (`None` ranks lowest); see `sfu/redundancy.rs`.
     pub priority: Option<i32>,
     /// When it started flowing, as a core-wide counter: the newest wins between equals.
@@ -240,6 +243,13 @@ impl InTrack {
                 l.size = size;
             }
         }
+    }
+
+    /// Whether a keyframe of this track tells its frame size (see `keyframe::keyframe_size`).
+    pub fn keyframes_tell_size(&self) -> bool {
+        self.params
+            .iter()
+            .any(|p| matches!(p.spec().codec, Codec::Vp8 | Codec::Vp9))
     }
 
     /// The codec of payload type `pt` on this track.

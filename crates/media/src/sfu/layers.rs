@@ -22,6 +22,7 @@ use super::Sfu;
 use crate::simulcast::{ranked, InLayer};
 use crate::viewing::Target;
 use crate::{Kind, LayerDesc, LayerRequest, MediaEvent, PeerId};
+use str0m::media::KeyframeRequestKind;
 
 /// How often targets are chosen.
 pub(crate) const LAYER_TICK: Duration = Duration::from_millis(250);
@@ -48,6 +49,12 @@ const MAX_UP_BACKOFF: Duration = Duration::from_secs(32);
 /// was told), at most every [`RETELL_AFTER`]; changes of what exists are told at once.
 const RETELL_CHANGE: f64 = 0.25;
 const RETELL_AFTER: Duration = Duration::from_secs(1);
+/// An active encoding whose frame size is unknown (its first keyframe was missed, so
+/// `layers` cannot tell it and a client choosing by size cannot choose it) gets a keyframe
+/// asked of its publisher at most this often, while any viewer's track carries it.
+const SIZE_ASK_EVERY: Duration = Duration::from_secs(5);
+/// ... and at most this many times per publication.
+const MAX_SIZE_ASKS: u8 = 3;
 
 /// What a `layers` event says of one encoding apart from its bitrate: id, active, size.
 type Shape = (String, bool, Option<(u16, u16)>);
@@ -247,6 +254,8 @@ struct Plan {
     bitrate: u64,
     /// An automatic switch up (true) or down (false).
     automatic: Option<bool>,
+    /// An active encoding's frame size is unknown, and a keyframe would tell it.
+    size_unknown: bool,
     event: Option<(Vec<LayerDesc>, Vec<LayerDesc>)>,
     publisher: Option<PeerId>,
 }
@@ -311,6 +320,7 @@ impl Sfu {
                         told: None,
                         bitrate: 0,
                         automatic: None,
+                        size_unknown: false,
                         event: None,
                         publisher: None,
                     });
@@ -352,6 +362,11 @@ impl Sfu {
                 bitrate,
                 event: retell.then(|| describe(&track.layers, &order, now)),
                 automatic,
+                size_unknown: track.keyframes_tell_size()
+                    && track
+                        .layers
+                        .iter()
+                        .any(|l| l.size.is_none() && l.is_active(now)),
                 publisher,
             });
         }
@@ -391,6 +406,9 @@ impl Sfu {
                     inactive,
                 });
             }
+            if let Some(p) = plan.publisher.filter(|_| plan.size_unknown) {
+                self.ask_size(now, p);
+            }
             if changed && switching {
                 if let Some(p) = plan.publisher {
                     self.request_keyframe_soon(now, p);
@@ -407,6 +425,22 @@ impl Sfu {
             if let Some(up) = switched {
                 v.bwe.on_switch(now, up);
             }
+        }
+    }
+}
+
+impl Sfu {
+    /// Asks `publisher` for a keyframe to learn an encoding's size (see [`SIZE_ASK_EVERY`]).
+    fn ask_size(&mut self, now: Instant, publisher: PeerId) {
+        let Some(p) = self.publication_mut(publisher) else {
+            return;
+        };
+        let due = p
+            .last_keyframe_request
+            .is_none_or(|t| now.saturating_duration_since(t) >= SIZE_ASK_EVERY);
+        if due && p.size_asks < MAX_SIZE_ASKS {
+            p.size_asks += 1;
+            self.request_keyframe(now, publisher, KeyframeRequestKind::Pli);
         }
     }
 }

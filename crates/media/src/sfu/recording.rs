@@ -137,7 +137,8 @@ impl Sfu {
         self.recorded.drain(..)
     }
 
-    fn publication_mut(&mut self, peer: PeerId) -> Option<&mut Publication> {
+    /// The publication of `peer`, WebRTC or local, to update.
+    pub(super) fn publication_mut(&mut self, peer: PeerId) -> Option<&mut Publication> {
         if let Some(local) = self.locals.get_mut(&peer) {
             return Some(&mut local.publication);
         }

@@ -288,3 +288,49 @@ fn a_layer_chosen_before_connecting_is_the_first_one_sent() {
     assert!(tags(&seen).iter().all(|t| *t == 1), "{:?}", tags(&seen));
     assert_continuous(&seen);
 }
+
+#[test]
+fn an_encoding_whose_first_keyframe_was_missed_gets_one_asked_for_to_learn_its_size() {
+    let mut net = Net::new();
+    let p = net.publish_simulcast("s", None, &["l", "h"]);
+    let v = net.view("s", None);
+    net.connect_all();
+    // `frames` frames of both encodings; the low one's first keyframe was lost.
+    let run = |net: &mut Net, frames: usize, low_key: bool| {
+        for n in 0..frames {
+            let now = net.now;
+            net.clients[p].send_layer(now, LOW.0, LOW.1, low_key && n == 0, LOW.2, LOW.3);
+            net.clients[p].send_layer(now, HIGH.0, HIGH.1, n == 0, HIGH.2, HIGH.3);
+            net.run(Duration::from_millis(30));
+        }
+    };
+    let sizes = |net: &Net| match net.events_of(v).into_iter().rev().find_map(|e| match e {
+        MediaEvent::Layers { active, .. } => Some(active),
+        _ => None,
+    }) {
+        Some(active) => active.iter().map(|l| l.size).collect::<Vec<_>>(),
+        None => Vec::new(),
+    };
+    run(&mut net, 40, false);
+    assert_eq!(sizes(&net), [None, Some((1280, 720))]);
+    let before = net.clients[p].keyframe_requests.len();
+    // About 6 s of deltas: asked again (every 5 s while the size is unknown).
+    run(&mut net, 200, false);
+    let asked = net.clients[p].keyframe_requests.len();
+    assert!(asked > before, "a keyframe asked for the unknown size");
+    // Not forever (a size that cannot be read, an encrypted payload's, would cost a keyframe
+    // every 5 s): three asks at most.
+    run(&mut net, 400, false);
+    let asked = net.clients[p].keyframe_requests.len();
+    run(&mut net, 400, false);
+    assert_eq!(net.clients[p].keyframe_requests.len(), asked, "asking stopped");
+    // The publisher answers: the size is told, and nothing more is asked.
+    run(&mut net, 1, true);
+    run(&mut net, 200, false);
+    assert_eq!(sizes(&net), [Some((320, 180)), Some((1280, 720))]);
+    assert_eq!(
+        net.clients[p].keyframe_requests.len(),
+        asked,
+        "no more once every size is known"
+    );
+}
