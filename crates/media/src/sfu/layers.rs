@@ -551,68 +551,27 @@ mod tests {
         let l = layers(now, &[150_000, 500_000, 1_500_000]);
         let order = ranked(&l, now);
         assert_eq!(order, [0, 1, 2]);
-        assert_eq!(
-            choose(&l, &order, None, (None, None), Room::both(None), true, now).0,
-            Some(2)
-        );
-        let down = choose(
-            &l,
-            &order,
-            None,
-            (Some(2), None),
-            Room::both(Some(600_000)),
-            true,
-            now,
-        );
+        // The choice with up-switches allowed and one bound for both.
+        let pick = |forced, current, bound, at| {
+            choose(&l, &order, forced, current, Room::both(bound), true, at)
+        };
+        assert_eq!(pick(None, (None, None), None, now).0, Some(2));
+        let down = pick(None, (Some(2), None), Some(600_000), now);
         assert_eq!(down, (Some(1), None), "down at once");
-        let (stay, since) = choose(
-            &l,
-            &order,
-            None,
-            (Some(1), None),
-            Room::both(Some(3_000_000)),
-            true,
-            now,
-        );
+        let (stay, since) = pick(None, (Some(1), None), Some(3_000_000), now);
         assert_eq!((stay, since), (Some(1), Some(now)), "up waits");
         let later = now + UP_HOLD;
         assert_eq!(
-            choose(
-                &l,
-                &order,
-                None,
-                (Some(1), since),
-                Room::both(Some(3_000_000)),
-                true,
-                later
-            )
-            .0,
+            pick(None, (Some(1), since), Some(3_000_000), later).0,
             Some(2)
         );
         assert_eq!(
-            choose(
-                &l,
-                &order,
-                None,
-                (Some(1), None),
-                Room::both(Some(1_600_000)),
-                true,
-                now
-            ),
+            pick(None, (Some(1), None), Some(1_600_000), now),
             (Some(1), None),
             "not without headroom"
         );
         assert_eq!(
-            choose(
-                &l,
-                &order,
-                None,
-                (Some(2), None),
-                Room::both(Some(10_000)),
-                true,
-                now
-            )
-            .0,
+            pick(None, (Some(2), None), Some(10_000), now).0,
             Some(0),
             "the lowest when nothing fits"
         );
@@ -620,34 +579,13 @@ mod tests {
             encoding_id: Some("0".into()),
             ..Default::default()
         };
-        assert_eq!(
-            choose(
-                &l,
-                &order,
-                Some(&forced),
-                (Some(2), None),
-                Room::both(None),
-                true,
-                now
-            )
-            .0,
-            Some(0)
-        );
+        assert_eq!(pick(Some(&forced), (Some(2), None), None, now).0, Some(0));
         let gone = LayerRequest {
             encoding_id: Some("7".into()),
             ..Default::default()
         };
         assert_eq!(
-            choose(
-                &l,
-                &order,
-                Some(&gone),
-                (Some(2), None),
-                Room::both(None),
-                true,
-                now
-            )
-            .0,
+            pick(Some(&gone), (Some(2), None), None, now).0,
             Some(2),
             "automatic when the forced one does not arrive"
         );

@@ -323,7 +323,11 @@ fn an_encoding_whose_first_keyframe_was_missed_gets_one_asked_for_to_learn_its_s
     run(&mut net, 400, false);
     let asked = net.clients[p].keyframe_requests.len();
     run(&mut net, 400, false);
-    assert_eq!(net.clients[p].keyframe_requests.len(), asked, "asking stopped");
+    assert_eq!(
+        net.clients[p].keyframe_requests.len(),
+        asked,
+        "asking stopped"
+    );
     // The publisher answers: the size is told, and nothing more is asked.
     run(&mut net, 1, true);
     run(&mut net, 200, false);
