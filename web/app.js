@@ -248,9 +248,10 @@ async function signIn(username, { takeOver = false } = {}) {
     app.elsewhere = null;
     store.reset(data.user, roomsOf(data));
     // Seats this tab did not ask for (taken over from another tab, or from one closed a
-    // moment ago): show the room, unless the address names one.
+    // moment ago): show the room, if the address is the lobby's (not a room, a profile…).
     const seat = data.seats?.[0];
-    if (seat && !parseHash(location.hash).roomId) history.replaceState(null, '', `#/room/${encodeURIComponent(seat.id)}`);
+    const lobby = Object.keys(parseHash(location.hash)).length === 0;
+    if (seat && lobby) history.replaceState(null, '', `#/room/${encodeURIComponent(seat.id)}`);
     sessionStorage.setItem(USERNAME_KEY, app.username);
     setConnection('online');
     return data;
@@ -453,7 +454,7 @@ function renderElsewhere() {
   const useHere = h('button', { type: 'button', class: 'btn btn-primary btn-block', id: 'use-here' }, 'Use here');
   useHere.addEventListener('click', async () => {
     try {
-      // Back in the room this user was in (see `signIn`), unless the address names one.
+      // Back in the room this user was in, from the lobby's address (see `signIn`).
       await busy(useHere, () => signIn(name, { takeOver: true }), 'Moving here…');
       route();
     } catch (err) {

@@ -17,6 +17,9 @@ pub enum Error {
     /// No such account.
     #[error("No such account")]
     NoSuchAccount,
+    /// Not now: something in progress stands in the way; the message says what.
+    #[error("{0}")]
+    Busy(String),
     /// The database was written by a newer Podium.
     #[error(
         "the accounts database has schema version {found}, but this Podium supports up to \

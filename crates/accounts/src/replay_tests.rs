@@ -188,7 +188,7 @@ fn deleting_an_account_takes_what_it_keeps_and_hands_back_its_replays_files() {
     // Not while a room of hers is being recorded (its files are still being written).
     assert!(matches!(
         s.delete_account(&ann, PASSWORD),
-        Err(Error::Invalid(_))
+        Err(Error::Busy(_))
     ));
     s.end_replay(&own.id, T0 + 1_000).unwrap();
     assert!(matches!(

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use rusqlite::{params, Connection, ErrorCode, OptionalExtension, Row};
+use rusqlite::{params, Connection, ErrorCode, OptionalExtension, Row, TransactionBehavior};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
@@ -327,14 +327,16 @@ impl Accounts for AccountStore {
             return Err(Error::BadCredentials);
         }
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        // Written from the start: another process sharing the file cannot slip in between the
+        // check and the delete.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let recording: bool = tx.query_row(
             "SELECT EXISTS (SELECT 1 FROM replays WHERE host = ?1 AND ended_ms IS NULL)",
             params![id],
             |row| row.get(0),
         )?;
         if recording {
-            return Err(Error::Invalid(
+            return Err(Error::Busy(
                 "One of your rooms is being recorded: stop recording first".into(),
             ));
         }

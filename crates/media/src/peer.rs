@@ -77,9 +77,6 @@ pub(crate) struct Publication {
     /// Has sent media: only then may it replace an earlier publication of the same source.
     pub flowing: bool,
     pub last_keyframe_request: Option<Instant>,
-    /// Keyframes asked for only to learn an encoding's frame size (bounded: a payload whose
-    /// size cannot be read, an end-to-end encrypted one, would cost one every few seconds).
-    pub size_asks: u8,
     /// Redundant ingest priority (`None` ranks lowest); see `sfu/redundancy.rs`.
     pub priority: Option<i32>,
     /// When it started flowing, as a core-wide counter: the newest wins between equals.
@@ -209,6 +206,8 @@ pub(crate) struct InTrack {
     pub ordinal: u8,
     /// Its simulcast encodings (none: one encoding).
     pub layers: Vec<crate::simulcast::InLayer>,
+    /// The codec of its latest keyframe (simulcast tracks only).
+    pub keyframe_codec: Option<Codec>,
 }
 
 impl InTrack {
@@ -223,6 +222,7 @@ impl InTrack {
             history: (kind == Kind::Video).then(Box::default),
             ordinal,
             layers: Vec::new(),
+            keyframe_codec: None,
         }
     }
 
@@ -232,7 +232,8 @@ impl InTrack {
             return;
         }
         let size = if keyframe {
-            self.codec_of(pt)
+            self.keyframe_codec = self.codec_of(pt);
+            self.keyframe_codec
                 .and_then(|c| crate::keyframe::keyframe_size(c, payload))
         } else {
             None
@@ -245,11 +246,14 @@ impl InTrack {
         }
     }
 
-    /// Whether a keyframe of this track tells its frame size (see `keyframe::keyframe_size`).
+    /// Whether a keyframe of this track tells its frame size (see `keyframe::keyframe_size`):
+    /// by the codec of the keyframes it sends, else (none seen yet) by what was negotiated.
     pub fn keyframes_tell_size(&self) -> bool {
-        self.params
-            .iter()
-            .any(|p| matches!(p.spec().codec, Codec::Vp8 | Codec::Vp9))
+        let sized = |c: Codec| matches!(c, Codec::Vp8 | Codec::Vp9);
+        match self.keyframe_codec {
+            Some(codec) => sized(codec),
+            None => self.params.iter().any(|p| sized(p.spec().codec)),
+        }
     }
 
     /// The codec of payload type `pt` on this track.

@@ -27,6 +27,8 @@ pub(crate) struct InLayer {
     pub meter: Meter,
     /// Frame size of its latest keyframe, where the payload tells.
     pub size: Option<(u16, u16)>,
+    /// Keyframes asked for only to learn its size (see `sfu/layers.rs`).
+    pub size_asks: u8,
 }
 
 impl InLayer {
@@ -37,6 +39,7 @@ impl InLayer {
             rid,
             meter: Meter::default(),
             size: None,
+            size_asks: 0,
         }
     }
 

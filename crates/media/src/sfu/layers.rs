@@ -53,7 +53,7 @@ const RETELL_AFTER: Duration = Duration::from_secs(1);
 /// `layers` cannot tell it and a client choosing by size cannot choose it) gets a keyframe
 /// asked of its publisher at most this often, while any viewer's track carries it.
 const SIZE_ASK_EVERY: Duration = Duration::from_secs(5);
-/// ... and at most this many times per publication.
+/// ... and at most this many times per encoding.
 const MAX_SIZE_ASKS: u8 = 3;
 
 /// What a `layers` event says of one encoding apart from its bitrate: id, active, size.
@@ -438,8 +438,21 @@ impl Sfu {
         let due = p
             .last_keyframe_request
             .is_none_or(|t| now.saturating_duration_since(t) >= SIZE_ASK_EVERY);
-        if due && p.size_asks < MAX_SIZE_ASKS {
-            p.size_asks += 1;
+        if !due {
+            return;
+        }
+        let mut ask = false;
+        for layer in p
+            .tracks
+            .iter_mut()
+            .filter(|t| t.keyframes_tell_size())
+            .flat_map(|t| t.layers.iter_mut())
+            .filter(|l| l.size.is_none() && l.is_active(now) && l.size_asks < MAX_SIZE_ASKS)
+        {
+            layer.size_asks += 1;
+            ask = true;
+        }
+        if ask {
             self.request_keyframe(now, publisher, KeyframeRequestKind::Pli);
         }
     }

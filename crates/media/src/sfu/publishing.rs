@@ -121,7 +121,6 @@ impl Sfu {
             ssrcs: Vec::new(),
             flowing: false,
             last_keyframe_request: None,
-            size_asks: 0,
             priority,
             flow_order: 0,
             last_packet_at: now,

@@ -218,6 +218,14 @@ pub(super) async fn delete_account(
         Some(&signed.session.account.username),
         std::time::Instant::now(),
     )?;
+    // A room of theirs recorded here whose replay is not made yet (it is made with the first
+    // file): its files would have no replay left to keep them.
+    if state.replays.records_for(signed.id()) {
+        return Err(Refusal(
+            StatusCode::CONFLICT,
+            "One of your rooms is being recorded: stop recording first".into(),
+        ));
+    }
     let store = state.accounts.store.clone();
     let id = signed.id().to_owned();
     let files = hashing(&state, "Account deletion", move || {

@@ -222,6 +222,7 @@ fn refusal(e: podium_accounts::Error) -> Refusal {
         Error::UsernameTaken(_) => StatusCode::CONFLICT,
         Error::BadCredentials => StatusCode::UNAUTHORIZED,
         Error::NoSuchAccount => StatusCode::NOT_FOUND,
+        Error::Busy(_) => StatusCode::CONFLICT,
         _ => {
             tracing::error!(error = %e, source = ?std::error::Error::source(&e), "accounts store");
             StatusCode::INTERNAL_SERVER_ERROR

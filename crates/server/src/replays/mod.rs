@@ -100,6 +100,13 @@ impl RoomRecorder {
         &self.store
     }
 
+    /// Whether a room whose replay goes to `account` is being recorded here.
+    pub fn records_for(&self, account: &str) -> bool {
+        lock(&self.rooms)
+            .values()
+            .any(|r| r.new_replay.host == account)
+    }
+
     /// Recording of `room` starts: its speakers' publications here are recorded. Starting a
     /// room already recorded adds the speakers it did not know (a new authority's
     /// reconciliation repeats the start).
@@ -309,31 +316,42 @@ struct FileFollower {
 
 impl FileFollower {
     async fn follow(self, notices: mpsc::UnboundedReceiver<Notice>) {
-        let kept = self.follow_notices(notices).await;
         let app = &self.app;
-        if !kept {
-            // No replay keeps this file (none could be made, or it is full): stop writing it.
+        if let Err(unkept) = self.follow_notices(notices).await {
+            // No replay keeps this file (none could be made, or it is full): stop writing it,
+            // and remove what was written (nothing would ever list or delete it).
             app.recordings.stop(&app.media, self.peer);
+            let path =
+                unkept.and_then(|f| crate::recordings::files::resolve(app.recordings.root(), &f));
+            if let Some(path) = path {
+                if let Err(e) = tokio::fs::remove_file(&path).await {
+                    tracing::warn!(error = %e, path = %path.display(), "unkept file not removed");
+                }
+            }
         }
         app.replays
             .forget(&self.new_replay.room_id, self.generation, self.peer);
     }
 
-    /// Follows the notices until the recorder lets go of the file; `false` if the replay
-    /// could not take it.
-    async fn follow_notices(&self, mut notices: mpsc::UnboundedReceiver<Notice>) -> bool {
+    /// Follows the notices until the recorder lets go of the file; `Err` (with the file, as
+    /// stored, if one was started) if the replay could not take it.
+    async fn follow_notices(
+        &self,
+        mut notices: mpsc::UnboundedReceiver<Notice>,
+    ) -> Result<(), Option<String>> {
         let mut track = None;
         while let Some(notice) = notices.recv().await {
             match notice {
                 Notice::Started { file, at_ms } => {
+                    let file = format!("{}/{file}", self.new_replay.room_id);
                     let Some(replay) = self.replay_id().await else {
-                        return false;
+                        return Err(Some(file));
                     };
                     let new = NewTrack {
                         user_id: self.speaker.user.clone(),
                         username: self.speaker.username.clone(),
                         account_id: self.speaker.account.clone(),
-                        file: format!("{}/{file}", self.new_replay.room_id),
+                        file: file.clone(),
                         started_ms: at_ms,
                     };
                     let store = self.store.clone();
@@ -344,9 +362,9 @@ impl FileFollower {
                         Ok(Ok(n)) => track = Some((replay, n)),
                         Ok(Err(e)) => {
                             tracing::warn!(error = %e, "replay track not added");
-                            return false;
+                            return Err(Some(file));
                         }
-                        Err(_) => return false,
+                        Err(_) => return Err(Some(file)),
                     }
                 }
                 Notice::Finished {
@@ -373,7 +391,7 @@ impl FileFollower {
                 }
             }
         }
-        true
+        Ok(())
     }
 
     /// The replay, made by the first file of the room to start.
